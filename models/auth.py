@@ -1,0 +1,235 @@
+"""Organisation and security tables (SPEC §4.1)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, String, Table, Text, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import db, validators
+from .base import SoftDelete, Timestamps, UTCDateTime, label, utcnow
+
+DATA_SCOPES = [("all", _l("All records")), ("department", _l("My department and below")),
+               ("own", _l("Only my own records"))]
+RIGHT_TYPES = [("module", _l("Module")), ("menu", _l("Menu")), ("action", _l("Action"))]
+GENDERS = [("男", _l("Male")), ("女", _l("Female")), ("未说明", _l("Unspecified"))]
+
+LOCKOUT_FAILURES = 5
+LOCKOUT_MINUTES = 15
+
+
+class Department(Timestamps, db.Model):
+    __tablename__ = "department"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, info=label("Department name"))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT"), index=True, info=label("Parent department"))
+    sort_order: Mapped[int] = mapped_column(default=0, info=label("Sort order"))
+
+    parent: Mapped[Department | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Department]] = relationship(back_populates="parent")
+
+
+role_right = Table(
+    "sys_role_right", db.Model.metadata,
+    Column("role_id", ForeignKey("sys_role.id", ondelete="CASCADE"), primary_key=True),
+    Column("right_id", ForeignKey("sys_right.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Right(db.Model):
+    """A permission code (``client.view``) or a node above them (menu, module)."""
+
+    __tablename__ = "sys_right"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(80), unique=True, info=label("Code"))
+    parent_code: Mapped[str | None] = mapped_column(String(80), index=True, info=label("Parent code"))
+    type: Mapped[str] = mapped_column(String(10), info=label("Type", choices=RIGHT_TYPES))
+    text: Mapped[str] = mapped_column(String(100), info=label("Name"))
+    text_en: Mapped[str | None] = mapped_column(String(100), info=label("English name"))
+    endpoint: Mapped[str | None] = mapped_column(String(80), info=label("Endpoint"))
+    tip: Mapped[str | None] = mapped_column(String(200), info=label("Tip"))
+    sort_order: Mapped[int] = mapped_column(default=0, info=label("Sort order"))
+
+    def __str__(self) -> str:
+        return f"{self.text} ({self.code})"
+
+
+class Role(Timestamps, db.Model):
+    __tablename__ = "sys_role"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True, info=label("Role code"))
+    name: Mapped[str] = mapped_column(String(60), info=label("Role name"))
+    description: Mapped[str | None] = mapped_column(Text, info=label("Role description"))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, info=label("Role status"))
+    data_scope: Mapped[str] = mapped_column(
+        String(12), default="own", info=label("Data scope", choices=DATA_SCOPES))
+
+    rights: Mapped[list[Right]] = relationship(secondary=role_right, order_by=Right.sort_order,
+                                               info=label("Rights"))
+
+
+class User(Timestamps, SoftDelete, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True, info=label("Username"))
+    name: Mapped[str] = mapped_column(String(60), info=label("Full name"))
+    password_hash: Mapped[str] = mapped_column(String(256), info=label("Password"))
+    position_id: Mapped[int | None] = mapped_column(
+        ForeignKey("system_position.id", ondelete="RESTRICT"), index=True, info=label("Position"))
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT"), index=True, info=label("Department"))
+    role_id: Mapped[int] = mapped_column(
+        ForeignKey("sys_role.id", ondelete="RESTRICT"), index=True, info=label("Role"))
+    mobile: Mapped[str | None] = mapped_column(String(20), info=label("Mobile", check=validators.mobile))
+    email: Mapped[str | None] = mapped_column(String(120), info=label("E-mail", check=validators.email))
+    gender: Mapped[str | None] = mapped_column(String(4), info=label("Gender", choices=GENDERS))
+    address: Mapped[str | None] = mapped_column(String(200), info=label("Address"))
+    birthday: Mapped[date | None] = mapped_column(Date, info=label("Birthday"))
+    id_card: Mapped[str | None] = mapped_column(
+        String(18), info=label("ID card number", check=validators.id_card))
+    hired_on: Mapped[date | None] = mapped_column(Date, info=label("Hired on"))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, info=label("Active"))
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Last login"))
+    failed_logins: Mapped[int] = mapped_column(default=0, info=label("Failed logins"))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Locked until"))
+    locale: Mapped[str | None] = mapped_column(String(10), info=label("Language"))
+
+    position = relationship("Position", info=label("Position"))
+    department: Mapped[Department | None] = relationship(info=label("Department"))
+    role: Mapped[Role] = relationship(lazy="joined", info=label("Role"))
+
+    # --- Flask-Login -------------------------------------------------------------
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    # --- passwords and lockout -----------------------------------------------------
+    def set_password(self, password: str) -> None:
+        """Hash and store a password (the hash is never shown)."""
+        if not password or len(password) < 8:
+            raise ValueError(str(_l("The password must have at least 8 characters.")))
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        """True when ``password`` matches the stored hash."""
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password or "")
+
+    def can_log_in(self) -> bool:
+        """Active, not deleted, role active."""
+        return self.is_active and not self.is_deleted and self.role is not None and self.role.is_active
+
+    def is_locked(self, now: datetime | None = None) -> bool:
+        """True while a lockout after too many failures is running."""
+        return self.locked_until is not None and self.locked_until > (now or utcnow())
+
+    def record_failure(self, now: datetime | None = None) -> None:
+        """Count a failed login; the fifth in a row locks the account for 15 minutes."""
+        now = now or utcnow()
+        self.failed_logins = (self.failed_logins or 0) + 1
+        if self.failed_logins >= LOCKOUT_FAILURES:
+            self.locked_until = now + timedelta(minutes=LOCKOUT_MINUTES)
+            self.failed_logins = 0
+
+    def record_success(self, now: datetime | None = None) -> None:
+        """Reset the failure counter and stamp the login time."""
+        self.failed_logins = 0
+        self.locked_until = None
+        self.last_login_at = now or utcnow()
+
+    # --- rights ----------------------------------------------------------------
+    @property
+    def is_admin(self) -> bool:
+        return self.role is not None and self.role.code == "admin"
+
+    @property
+    def data_scope(self) -> str:
+        return self.role.data_scope if self.role else "own"
+
+    def right_codes(self) -> frozenset[str]:
+        """The codes of every right the user's role holds (one query, cached per request)."""
+        from flask import g, has_request_context
+
+        cache = g.setdefault("_right_codes", {}) if has_request_context() else {}
+        if self.id not in cache:
+            if self.role is None or not self.role.is_active:
+                cache[self.id] = frozenset()
+            else:
+                rows = db.session.execute(
+                    select(Right.code).join(role_right, role_right.c.right_id == Right.id)
+                    .where(role_right.c.role_id == self.role_id)).scalars()
+                cache[self.id] = frozenset(rows)
+        return cache[self.id]
+
+    def can(self, code: str) -> bool:
+        """Whether the user holds the right ``code`` (e.g. ``client.edit``)."""
+        return code in self.right_codes()
+
+    @property
+    def client_count(self) -> int:
+        """客户数量: owned clients, computed (the customers module adds the SQL version)."""
+        return 0
+
+
+class LoginLog(db.Model):
+    __tablename__ = "user_log"
+    __audited__ = False
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), index=True, info=label("Login user"))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("User"))
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True,
+                                                info=label("Login time"))
+    ip: Mapped[str | None] = mapped_column(String(45), index=True, info=label("Login IP"))
+    user_agent: Mapped[str | None] = mapped_column(String(300), info=label("User agent"))
+    success: Mapped[bool] = mapped_column(Boolean, default=False, info=label("Success"))
+
+    user: Mapped[User | None] = relationship(info=label("User"))
+
+
+class SystemConfig(db.Model):
+    __tablename__ = "system_config"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True, info=label("Setting"))
+    value: Mapped[str] = mapped_column(String(500), info=label("Value"))
+    description: Mapped[str | None] = mapped_column(String(300), info=label("Description"))
+
+    @staticmethod
+    def get(name: str, default: str | None = None) -> str | None:
+        """The value of a setting, or ``default`` when it is not set."""
+        value = db.session.execute(select(SystemConfig.value).where(SystemConfig.name == name)).scalar()
+        return default if value is None else value
+
+
+def department_subtree_ids(department_id: int | None) -> list[int]:
+    """The id of a department and of every department below it (departments are few:
+    one query, walked in Python)."""
+    if department_id is None:
+        return []
+    rows = db.session.execute(select(Department.id, Department.parent_id)).all()
+    children: dict[int | None, list[int]] = {}
+    for dep_id, parent_id in rows:
+        children.setdefault(parent_id, []).append(dep_id)
+    result, stack = [], [department_id]
+    while stack:
+        current = stack.pop()
+        if current in result:
+            continue
+        result.append(current)
+        stack.extend(children.get(current, []))
+    return result

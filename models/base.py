@@ -1,0 +1,233 @@
+"""Declarative base, the Money column type and the mixins every business table uses.
+
+Labels: every column carries ``info={"label": _l("English")}``; the English text is the
+msgid of our Babel catalogue and ``translations/zh_CN`` holds the Chinese label taken
+from the design documents. Views read labels from here (one label catalogue).
+
+Validation: a column may carry ``info={"check": validators.mobile}``; the same checker
+runs in forms (field error) and before every flush (so CLI and imports are covered).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, event, types
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, relationship
+
+from . import validators  # noqa: F401  (re-exported: models.base.validators)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current UTC time (column defaults must be callables)."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(types.TypeDecorator):
+    """A DateTime that always comes back timezone-aware UTC (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+CENT = Decimal("0.01")
+
+
+def to_money(value) -> Decimal | None:
+    """Convert user/program input to an exact 2-place Decimal; refuse floats and
+    values with more than two decimals (raises ValueError/TypeError)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError("money must be a Decimal, an int or a string, never a float")
+    try:
+        dec = value if isinstance(value, Decimal) else Decimal(str(value).replace(",", "").strip())
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not an amount") from None
+    if not dec.is_finite():
+        raise ValueError(f"{value!r} is not an amount")
+    if dec != dec.quantize(CENT):
+        raise ValueError(f"{value} has more than 2 decimal places")
+    return dec.quantize(CENT)
+
+
+def round_money(value: Decimal) -> Decimal:
+    """Round half-up to the fen (for computed amounts such as tax)."""
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class Money(types.TypeDecorator):
+    """Integer fen in the database, ``Decimal('1234.50')`` in Python.
+
+    ``func.sum(Model.amount)`` keeps this type, so SQL sums come back as Decimal too.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        dec = to_money(value)
+        return None if dec is None else int(dec * 100)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return (Decimal(int(value)) / 100).quantize(CENT)
+
+    @property
+    def python_type(self):
+        return Decimal
+
+
+def format_money(value) -> str:
+    """Show an amount as ``¥1,234.50``."""
+    if value is None:
+        return ""
+    return f"¥{Decimal(value):,.2f}"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+    #: Audited tables write audit_log entries from the session hooks (models/audit.py).
+    __audited__ = True
+
+    def __str__(self) -> str:  # shown in select boxes and list columns
+        for attr in ("name", "title", "number", "username", "code"):
+            if hasattr(self, attr) and getattr(self, attr):
+                return str(getattr(self, attr))
+        return f"#{getattr(self, 'id', '?')}"
+
+
+def label(text: str, **info) -> dict:
+    """Column ``info`` with a translatable label (English msgid, Chinese in zh_CN)."""
+    return {"label": _l(text), **info}
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, nullable=False, index=True, info=label("Created at")
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False, index=True,
+        info=label("Updated at"),
+    )
+
+
+class SoftDelete:
+    """Rows are hidden, not removed; the recycle bin restores them (only admin purges)."""
+
+    __soft_delete__ = True
+
+    is_deleted: Mapped[bool] = mapped_column(
+        Boolean, default=False, nullable=False, index=True, info=label("Deleted")
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Deleted at"))
+
+    @declared_attr
+    def deleted_by_id(cls) -> Mapped[int | None]:
+        return mapped_column(
+            Integer, ForeignKey("users.id", ondelete="SET NULL"), index=True,
+            info=label("Deleted by"),
+        )
+
+    def soft_delete(self, user_id: int | None) -> None:
+        """Mark deleted (the audit hook records it as action ``delete``)."""
+        self.is_deleted = True
+        self.deleted_at = utcnow()
+        self.deleted_by_id = user_id
+
+    def restore(self) -> None:
+        """Bring the row back from the recycle bin (audited as ``restore``)."""
+        self.is_deleted = False
+        self.deleted_at = None
+        self.deleted_by_id = None
+
+
+class Versioned:
+    """Optimistic locking: SQLAlchemy refuses an UPDATE whose version moved on, and the
+    edit form carries the version the user loaded (checked in CrmModelView)."""
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, info=label("Version"))
+
+    @declared_attr.directive
+    def __mapper_args__(cls):
+        return {"version_id_col": cls.__table__.c.version}
+
+
+class Owned:
+    """``owner_id → users``: the data scope of §6 is applied through it."""
+
+    __scope_owner__ = ("owner_id",)
+
+    @declared_attr
+    def owner_id(cls) -> Mapped[int]:
+        return mapped_column(
+            Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False, index=True,
+            info=label("Owner"),
+        )
+
+    @declared_attr
+    def owner(cls):
+        return relationship("User", foreign_keys=f"{cls.__name__}.owner_id")
+
+
+class FieldError(ValueError):
+    """A domain rule refused a value; names the field so the message can guide the user."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+def column_label(model, key: str) -> str:
+    """The translated label of a model column (falls back to the attribute name)."""
+    col = model.__table__.c.get(key)
+    return str(col.info.get("label", key)) if col is not None else key
+
+
+def check_row(obj) -> None:
+    """Run every column's ``info['check']`` on a row about to be saved; store the
+    normalised value or raise FieldError naming the column."""
+    table = getattr(obj, "__table__", None)
+    if table is None:
+        return
+    for col in table.columns:
+        check = col.info.get("check")
+        if check is None:
+            continue
+        value = getattr(obj, col.key, None)
+        if value in (None, ""):
+            continue
+        try:
+            normalised = check(value)
+        except ValueError as exc:
+            raise FieldError(column_label(type(obj), col.key), str(exc)) from None
+        if normalised != value:
+            setattr(obj, col.key, normalised)
+
+
+@event.listens_for(Session, "before_flush")
+def _check_rows(session, flush_context, instances) -> None:
+    for obj in list(session.new) + list(session.dirty):
+        check_row(obj)

@@ -1,0 +1,68 @@
+"""Data scope (SPEC §6): which rows a user may see — one mechanism for every table.
+
+A model declares where its scope comes from:
+
+* ``__scope_owner__ = ("owner_id",)`` — owner columns (the ``Owned`` mixin sets it;
+  an opportunity may list ``("assigned_to_id", "created_by_id")``);
+* ``__scope_parent__ = "client"`` — a many-to-one relationship whose target carries
+  the scope (a contact is in scope when its client is); chains follow recursively.
+
+Models with neither are not scoped (reference data). Lists, counts, details, edits,
+deletes, actions, exports, select boxes, ajax look-ups and reports all filter with
+:func:`scope_clause`.
+"""
+from __future__ import annotations
+
+from sqlalchemy import false, or_, select
+
+from . import db
+from .auth import User, department_subtree_ids
+
+
+def is_scoped(model) -> bool:
+    """True when the model's rows belong to someone (directly or through a parent)."""
+    return bool(getattr(model, "__scope_owner__", None) or getattr(model, "__scope_parent__", None))
+
+
+def _department_user_ids(user: User):
+    departments = department_subtree_ids(user.department_id)
+    return select(User.id).where(User.department_id.in_(departments)) if departments else None
+
+
+def scope_clause(model, user):
+    """A WHERE clause limiting ``model`` to ``user``'s data scope, or None for all rows."""
+    if not is_scoped(model):
+        return None
+    if user is None or not getattr(user, "is_authenticated", False):
+        return false()
+    scope = user.data_scope
+    if scope == "all":
+        return None
+    parent = getattr(model, "__scope_parent__", None)
+    if parent:
+        relation = getattr(model, parent)
+        inner = scope_clause(relation.property.mapper.class_, user)
+        return None if inner is None else relation.has(inner)
+    columns = [getattr(model, name) for name in model.__scope_owner__]
+    if scope == "department":
+        users = _department_user_ids(user)
+        if users is None:  # no department: only what is mine
+            return or_(*[col == user.id for col in columns])
+        return or_(*[col.in_(users) for col in columns])
+    return or_(*[col == user.id for col in columns])
+
+
+def scoped(query, model, user):
+    """Apply :func:`scope_clause` to a SQLAlchemy query or select."""
+    clause = scope_clause(model, user)
+    return query if clause is None else query.filter(clause) if hasattr(query, "filter") \
+        else query.where(clause)
+
+
+def in_scope(obj, user) -> bool:
+    """Whether one loaded row is within the user's scope (one small query)."""
+    model = type(obj)
+    clause = scope_clause(model, user)
+    if clause is None:
+        return True
+    return db.session.execute(select(model.id).where(model.id == obj.id, clause)).first() is not None

@@ -1,0 +1,173 @@
+"""CLI commands (SPEC §2.2): seed, seed-demo, create-user."""
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+
+import click
+from sqlalchemy import func, select
+
+from models import db
+from models.audit import set_cli_actor
+from models.auth import Department, Right, Role, SystemConfig, User
+from models.lookups import LOOKUPS, Area, SalesStage
+
+from . import reference as ref
+
+
+def seed_reference(echo=click.echo) -> dict:
+    """Idempotent: rights tree, roles, lookups, config defaults. New rights are granted
+    to the seeded roles that the matrix gives them; existing ones are left as edited."""
+    made = {"rights": 0, "roles": 0, "lookups": 0, "config": 0}
+    existing = {r.code: r for r in db.session.execute(select(Right)).scalars()}
+    new_codes = []
+    order = 0
+
+    def right(code, parent, kind, text, text_en, endpoint=None):
+        nonlocal order
+        order += 10
+        if code not in existing:
+            existing[code] = Right(code=code, parent_code=parent, type=kind, text=text,
+                                   text_en=text_en, endpoint=endpoint, sort_order=order)
+            db.session.add(existing[code])
+            new_codes.append(code)
+
+    for module, zh, en, menus in ref.MODULES:
+        right(module, None, "module", zh, en)
+        for endpoint, mzh, men, extra in menus:
+            right(endpoint, module, "menu", mzh, men, endpoint)
+            for op in ("view", "create", "edit", "delete", "export"):
+                right(f"{endpoint}.{op}", endpoint, "action", f"{mzh}-{ref.OP_TEXT[op][0]}",
+                      f"{men}: {ref.OP_TEXT[op][1]}", endpoint)
+            for op, ozh, oen in extra:
+                right(f"{endpoint}.{op}", endpoint, "action", f"{mzh}-{ozh}", f"{men}: {oen}", endpoint)
+    made["rights"] = len(new_codes)
+    db.session.flush()
+
+    roles = {r.code: r for r in db.session.execute(select(Role)).scalars()}
+    for code, zh, en, scope in ref.ROLES:
+        role = roles.get(code)
+        grant = ref.role_codes(code)
+        if role is None:
+            role = Role(code=code, name=zh, description=en, data_scope=scope, is_active=True)
+            role.rights = [existing[c] for c in sorted(grant) if c in existing]
+            db.session.add(role)
+            made["roles"] += 1
+        else:
+            role.rights += [existing[c] for c in new_codes if c in grant and existing[c] not in role.rights]
+
+    for endpoint, values in ref.LOOKUP_VALUES.items():
+        model = LOOKUPS[endpoint]
+        names = set(db.session.execute(select(model.name)).scalars())
+        for index, value in enumerate(values):
+            if endpoint == "area":
+                province, cities = value
+                parent = db.session.execute(select(Area).where(Area.name == province)).scalar()
+                if parent is None:
+                    parent = Area(name=province, sort_order=index * 100)
+                    db.session.add(parent)
+                    db.session.flush()
+                    made["lookups"] += 1
+                names.add(province)
+                for j, city in enumerate(cities):
+                    if city not in names:
+                        if city == province:
+                            continue
+                        db.session.add(Area(name=city, parent_id=parent.id, sort_order=index * 100 + j + 1))
+                        names.add(city)
+                        made["lookups"] += 1
+                continue
+            name, extra = (value if isinstance(value, tuple) else (value, None))
+            if name in names:
+                continue
+            row = model(name=name, sort_order=(index + 1) * 10)
+            if model is SalesStage:
+                row.probability = extra
+            db.session.add(row)
+            made["lookups"] += 1
+
+    configured = set(db.session.execute(select(SystemConfig.name)).scalars())
+    for name, value, description in ref.CONFIG_DEFAULTS:
+        if name not in configured:
+            db.session.add(SystemConfig(name=name, value=value, description=description))
+            made["config"] += 1
+    db.session.flush()
+    return made
+
+
+def make_user(username, role_code, password, name=None, department=None) -> User:
+    """Create an active user (raises click.ClickException when it cannot)."""
+    if db.session.execute(select(User).where(User.username == username)).scalar() is not None:
+        raise click.ClickException(f"user '{username}' already exists")
+    role = db.session.execute(select(Role).where(Role.code == role_code)).scalar()
+    if role is None:
+        raise click.ClickException(f"unknown role '{role_code}'; run 'flask --app app seed' "
+                                   f"first or choose one of: {', '.join(r[0] for r in ref.ROLES)}")
+    dep = None
+    if department:
+        dep = db.session.execute(select(Department).where(Department.name == department)).scalar()
+        if dep is None:
+            raise click.ClickException(f"unknown department '{department}'")
+    user = User(username=username, name=name or username, role=role, department=dep, is_active=True)
+    try:
+        user.set_password(password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.add(user)
+    return user
+
+
+def register_cli(app) -> None:
+    @app.cli.command("seed")
+    def seed_command():
+        """Roles, rights, lookups, config defaults and an admin user if none exists (idempotent)."""
+        set_cli_actor(None)
+        made = seed_reference()
+        if db.session.execute(select(func.count()).select_from(User)).scalar() == 0:
+            password = os.environ.get("CRM_ADMIN_PASSWORD") or secrets.token_urlsafe(9)
+            make_user("admin", "admin", password, name="系统管理员")
+            path = os.path.join(app.instance_path, "admin_password")
+            if not os.environ.get("CRM_ADMIN_PASSWORD"):
+                with open(path, "w") as fh:
+                    fh.write(password + "\n")
+                os.chmod(path, 0o600)
+                click.echo(f"Created user admin with password {password} (change it after logging in)")
+            else:
+                click.echo("Created user admin with the password from CRM_ADMIN_PASSWORD")
+        db.session.commit()
+        click.echo("Seeded: " + ", ".join(f"{k} +{v}" for k, v in made.items()))
+
+    @app.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--role", "role_code", required=True, help="role code, e.g. clerk")
+    @click.option("--password", required=True, help="at least 8 characters")
+    @click.option("--name", default=None, help="full name (default: the username)")
+    @click.option("--department", default=None, help="department name")
+    def create_user_command(username, role_code, password, name, department):
+        """Create an active user."""
+        set_cli_actor(None)
+        make_user(username, role_code, password, name, department)
+        db.session.commit()
+        click.echo(f"Created user {username} ({role_code})")
+
+    @app.cli.command("seed-demo")
+    @click.option("--seed", "seed_value", default=2026, show_default=True, type=int,
+                  help="random seed: the same seed gives the same data")
+    @click.option("--if-empty", is_flag=True, help="do nothing when demo data is already there")
+    @click.option("--password", default=None,
+                  help="password of the demo users (default: CRM_DEMO_PASSWORD or demo12345)")
+    def seed_demo_command(seed_value, if_empty, password):
+        """Realistic Chinese demo data: departments and users of every role."""
+        from .demo import seed_demo
+        set_cli_actor(None)
+        seed_reference(echo=lambda *a, **k: None)
+        if if_empty and db.session.execute(select(func.count()).select_from(Department)).scalar():
+            click.echo("Demo data already present; nothing to do.")
+            db.session.commit()
+            return
+        password = password or os.environ.get("CRM_DEMO_PASSWORD") or "demo12345"
+        summary = seed_demo(seed_value, password)
+        db.session.commit()
+        click.echo(f"Demo data: {summary}. Demo users log in with password {password}.")
+        sys.stdout.flush()

@@ -1,0 +1,131 @@
+"""Reference data: the rights tree (codes fixed by the program), the seeded roles and
+their matrix (SPEC §6), lookup values (§4.2) and configuration defaults (§4.1)."""
+from __future__ import annotations
+
+OPS = {"V": "view", "C": "create", "E": "edit", "D": "delete", "X": "export"}
+OP_TEXT = {"view": ("查看", "View"), "create": ("新增", "Create"), "edit": ("修改", "Edit"),
+           "delete": ("删除", "Delete"), "export": ("导出", "Export")}
+
+#: module code, Chinese, English, [(endpoint, Chinese, English, extra action rights)]
+MODULES = [
+    ("system", "权限管理", "System", [
+        ("user", "公司员工", "Users", [("sensitive", "查看敏感信息", "View sensitive data")]),
+        ("department", "公司部门", "Departments", []),
+        ("role", "角色", "Roles", []),
+        ("right", "菜单/权限", "Rights", []),
+        ("config", "系统配置", "System settings", []),
+        ("login_log", "用户登录日志", "Login log", []),
+        ("audit_log", "审计日志", "Audit log", []),
+    ]),
+    ("lookups", "数据字典管理", "Lookups", [
+        ("trade", "产品分类/行业", "Trades", []),
+        ("followup_type", "跟单类型", "Follow-up types", []),
+        ("client_type", "客户类型", "Client types", []),
+        ("client_source", "客户来源", "Client sources", []),
+        ("star_rating", "星级评定", "Star ratings", []),
+        ("position", "职位", "Positions", []),
+        ("contract_type", "合同类型", "Contract types", []),
+        ("revenue_band", "年营业额", "Revenue bands", []),
+        ("capital_band", "注册资金", "Capital bands", []),
+        ("company_size", "企业规模", "Company sizes", []),
+        ("business_model", "经营模式", "Business models", []),
+        ("area", "所属地区", "Areas", []),
+        ("appointment_type", "预约类型", "Appointment types", []),
+        ("sales_stage", "销售阶段", "Sales stages", []),
+        ("service_type", "服务类型", "Service types", []),
+        ("payment_method", "回款方式", "Payment methods", []),
+        ("invoice_type", "发票类型", "Invoice types", []),
+        ("campaign_type", "活动类型", "Campaign types", []),
+    ]),
+]
+
+ADMIN_TABLES = ["user", "department", "role", "right", "config", "login_log", "audit_log"]
+LOOKUP_TABLES = [menu[0] for menu in MODULES[1][3]]
+
+#: code, Chinese name, English name, data scope
+ROLES = [
+    ("admin", "系统管理员", "Administrator", "all"),
+    ("executive", "高管", "Executive", "all"),
+    ("sales_director", "销售主管", "Sales director", "department"),
+    ("account_manager", "客户经理", "Account manager", "own"),
+    ("clerk", "文员", "Back-office clerk", "department"),
+    ("finance", "财务", "Finance", "all"),
+    ("service", "客服专员", "Service agent", "department"),
+    ("marketing", "市场专员", "Marketing", "department"),
+]
+
+#: role → [(endpoints, letters)] and extra codes — the seeded matrix of SPEC §6
+MATRIX: dict[str, dict] = {
+    "admin": {"grants": [(ADMIN_TABLES, "VCEDX"), (LOOKUP_TABLES, "VCEDX")],
+              "extra": ["user.sensitive"]},
+    "executive": {"grants": [(["audit_log"], "V"), (LOOKUP_TABLES, "V")]},
+    **{role: {"grants": [(LOOKUP_TABLES, "V")]}
+       for role in ("sales_director", "account_manager", "clerk", "finance", "service", "marketing")},
+}
+
+
+def role_codes(role: str) -> set[str]:
+    """Every right code the seeded matrix gives ``role``."""
+    spec = MATRIX.get(role, {})
+    codes = {f"{endpoint}.{OPS[letter]}" for endpoints, letters in spec.get("grants", [])
+             for endpoint in endpoints for letter in letters}
+    return codes | set(spec.get("extra", []))
+
+
+LOOKUP_VALUES: dict[str, list] = {
+    "trade": ["软件", "制造", "零售", "金融", "教育", "医疗", "物流", "建筑"],
+    "followup_type": ["电话", "拜访", "邮件", "微信", "会议"],
+    "client_type": ["潜在客户", "普通客户", "重要客户", "合作伙伴"],
+    "client_source": ["网站", "展会", "转介绍", "电话营销", "广告"],
+    "star_rating": ["一星", "二星", "三星", "四星", "五星"],
+    "position": ["总经理", "经理", "主管", "专员"],
+    "contract_type": ["销售合同", "服务合同", "框架协议", "采购合同"],
+    "revenue_band": ["100万以下", "100-500万", "500-1000万", "1000万以上"],
+    "capital_band": ["50万以下", "50-100万", "100-500万", "500万以上"],
+    "company_size": ["1-49人", "50-199人", "200-999人", "1000人以上"],
+    "business_model": ["生产型", "贸易型", "服务型", "政府或其他机构"],
+    "appointment_type": ["拜访", "电话回访", "会议"],
+    "sales_stage": [("初步接洽", 10), ("需求确认", 30), ("方案报价", 50), ("谈判审核", 80)],
+    "service_type": ["咨询", "建议", "投诉", "售后"],
+    "payment_method": ["银行转账", "现金", "支票", "承兑汇票"],
+    "invoice_type": ["增值税专用发票", "增值税普通发票", "数电发票"],
+    "campaign_type": ["展会", "研讨会", "线上推广", "电话营销"],
+    # province → cities
+    "area": [("北京", ["北京"]), ("上海", ["上海"]), ("天津", ["天津"]), ("重庆", ["重庆"]),
+             ("广东", ["广州", "深圳", "东莞", "佛山"]), ("浙江", ["杭州", "宁波", "温州"]),
+             ("江苏", ["南京", "苏州", "无锡"]), ("四川", ["成都", "绵阳"]),
+             ("湖北", ["武汉", "宜昌"]), ("山东", ["济南", "青岛", "烟台"]),
+             ("福建", ["福州", "厦门"]), ("陕西", ["西安"])],
+}
+
+CONFIG_DEFAULTS = [
+    ("company_name", "草莓客户关系管理系统", "公司名称 / Company name"),
+    ("currency", "CNY", "币种 / Currency"),
+    ("timezone", "Asia/Shanghai", "显示时区 / Display time zone"),
+    ("default_tax_rate", "13", "默认税率(%) / Default tax rate (%)"),
+    ("churn_days", "180", "多少天未下单视为流失预警 / Days without an order before a churn warning"),
+    ("upload_max_mb", "10", "上传文件大小上限(MB) / Upload size limit (MB)"),
+    ("contract_approval_threshold", "0",
+     "超过此金额的合同需高管二次审批, 0=关闭 / Contracts above this amount need an executive's "
+     "second approval (0 = off)"),
+    ("quote_discount_approval_pct", "10",
+     "折扣超过此百分比的报价需审批 / Quotes with a larger discount (%) need approval"),
+]
+
+#: the demo organisation: (name, parent)
+DEMO_DEPARTMENTS = [
+    ("总经理办公室", None), ("销售部", None), ("销售一部", "销售部"), ("销售二部", "销售部"),
+    ("华南销售部", "销售部"), ("财务部", None), ("客服部", None), ("市场部", None), ("行政部", None),
+]
+
+#: role → [(department, how many)] for seed-demo
+DEMO_STAFF = {
+    "executive": [("总经理办公室", 2)],
+    "sales_director": [("销售部", 1), ("销售一部", 1), ("销售二部", 1), ("华南销售部", 1)],
+    "account_manager": [("销售一部", 4), ("销售二部", 4), ("华南销售部", 3)],
+    "clerk": [("销售一部", 1), ("销售二部", 1), ("行政部", 1)],
+    "finance": [("财务部", 3)],
+    "service": [("客服部", 3)],
+    "marketing": [("市场部", 2)],
+    "admin": [("行政部", 1)],
+}

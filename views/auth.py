@@ -1,0 +1,165 @@
+"""Views of the organisation and security tables (SPEC §4.1)."""
+from __future__ import annotations
+
+from flask import request
+from flask_babel import gettext, lazy_gettext as _l
+from flask_login import current_user
+from markupsafe import Markup
+from wtforms import PasswordField, validators
+
+from models import db
+from models.auth import Right
+from models.validators import masked_id_card
+
+from .base import CrmModelView
+
+
+class DepartmentView(CrmModelView):
+    column_list = ("name", "parent", "sort_order", "updated_at")
+    column_searchable_list = ("name",)
+    column_filters = ("parent", )
+    column_default_sort = ("sort_order", False)
+    form_columns = ("name", "parent", "sort_order")
+
+
+class UserView(CrmModelView):
+    column_list = ("username", "name", "department", "role", "position", "mobile", "is_active",
+                   "client_count", "last_login_at")
+    column_details_list = ("username", "name", "department", "role", "position", "mobile", "email",
+                           "gender", "address", "birthday", "id_card", "hired_on", "is_active",
+                           "client_count", "last_login_at", "locked_until", "locale",
+                           "created_at", "updated_at")
+    column_export_list = column_details_list
+    column_searchable_list = ("username", "name", "mobile")
+    column_filters = ("department", "role", "is_active", "hired_on", "last_login_at")
+    column_sortable_list = ("username", "name", "last_login_at", ("department", "department.name"),
+                            ("role", "role.name"))
+    column_default_sort = ("username", False)
+    extra_labels = {"client_count": _l("Clients")}
+    form_columns = ("username", "name", "new_password", "department", "role", "position", "mobile",
+                    "email", "gender", "address", "birthday", "id_card", "hired_on", "is_active",
+                    "locale")
+    form_extra_fields = {
+        "new_password": PasswordField(
+            _l("Password"), description=_l("At least 8 characters. Leave empty to keep the "
+                                           "current password."),
+            validators=[validators.Optional(), validators.Length(min=8)]),
+    }
+    form_choices = {"locale": [("", "—"), ("zh_CN", "中文"), ("en", "English")]}
+
+    def _mask(self, context, model, name):
+        value = model.id_card
+        if value and not current_user.can("user.sensitive"):
+            return masked_id_card(value)
+        return value or ""
+
+    column_formatters = {"id_card": _mask}
+    column_formatters_export = {"id_card": lambda v, c, m, n: UserView._mask(v, c, m, n)}
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        form.new_password.validators = [validators.InputRequired(), validators.Length(min=8)]
+        return form
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        if obj is not None and not current_user.can("user.sensitive") and request.method == "GET":
+            form.id_card.data = masked_id_card(obj.id_card) if obj.id_card else ""
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        if form.new_password.data:
+            model.set_password(form.new_password.data)
+        if "*" in (model.id_card or ""):  # the masked value came back unchanged
+            db.session.refresh(model, ["id_card"]) if not is_created else None
+
+    def delete_refusal(self, model):
+        if model.id == current_user.id:
+            return gettext("You cannot delete your own account.")
+        return None
+
+
+class RoleView(CrmModelView):
+    column_list = ("code", "name", "data_scope", "is_active", "description")
+    column_searchable_list = ("code", "name")
+    column_filters = ("data_scope", "is_active")
+    column_default_sort = ("id", False)
+    form_columns = ("code", "name", "description", "is_active", "data_scope")
+    edit_template = "admin/crm/role_edit.html"
+    create_template = "admin/crm/role_edit.html"
+
+    def render(self, template, **kwargs):
+        if template == self.edit_template:
+            rights = db.session.execute(db.select(Right).order_by(Right.sort_order, Right.id)).scalars().all()
+            model = kwargs.get("model")
+            if request.method == "POST":
+                held = {int(i) for i in request.form.getlist("rights") if i.isdigit()}
+            else:
+                held = {r.id for r in model.rights} if model is not None else set()
+            kwargs["rights_tree"] = _tree(rights)
+            kwargs["held_rights"] = held
+        return super().render(template, **kwargs)
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        if "rights_submitted" in request.form:
+            ids = [int(i) for i in request.form.getlist("rights") if i.isdigit()]
+            model.rights = db.session.execute(db.select(Right).where(Right.id.in_(ids))).scalars().all() \
+                if ids else []
+
+
+def _tree(rights):
+    """Nest rights by parent_code: [(right, [(child, [...])...])...]."""
+    children = {}
+    for right in rights:
+        children.setdefault(right.parent_code, []).append(right)
+
+    def build(code):
+        return [(r, build(r.code)) for r in children.get(code, [])]
+    return build(None)
+
+
+class RightView(CrmModelView):
+    column_list = ("code", "type", "text", "text_en", "parent_code", "endpoint", "sort_order")
+    column_searchable_list = ("code", "text", "text_en")
+    column_filters = ("type", "parent_code")
+    column_default_sort = ("sort_order", False)
+    form_columns = ("text", "text_en", "tip", "sort_order")
+    form_widget_args = {"code": {"readonly": True}}
+    disabled_operations = ("create", "delete")  # codes are fixed by the program
+
+
+class LoginLogView(CrmModelView):
+    column_list = ("logged_at", "username", "user", "ip", "success", "user_agent")
+    column_searchable_list = ("username", "ip")
+    column_filters = ("success", "logged_at", "ip", "username")
+    column_default_sort = ("logged_at", True)
+    disabled_operations = ("create", "edit", "delete")
+
+
+class ConfigView(CrmModelView):
+    column_list = ("name", "value", "description")
+    column_searchable_list = ("name", "description")
+    column_default_sort = ("name", False)
+    form_columns = ("name", "value", "description")
+
+
+class AuditLogView(CrmModelView):
+    column_list = ("at", "user", "ip", "table_name", "record_id", "action", "changes", "comment")
+    column_searchable_list = ("table_name", "action", "comment")
+    column_filters = ("at", "table_name", "record_id", "action", "user")
+    column_default_sort = ("at", True)
+    disabled_operations = ("create", "edit", "delete")
+
+    def _changes(self, context, model, name):
+        if not model.changes:
+            return ""
+        parts = []
+        for field, values in model.changes.items():
+            old, new = (values + [None, None])[:2] if isinstance(values, list) else (None, values)
+            parts.append(Markup("<div><b>{}</b>: {} → {}</div>").format(field, old if old is not None else "∅",
+                                                                  new if new is not None else "∅"))
+        return Markup("").join(parts)
+
+    column_formatters = {"changes": _changes}

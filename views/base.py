@@ -1,0 +1,639 @@
+"""CrmModelView: the one base view. Everything shared by every table lives here —
+rights, data scope, CSRF, soft delete and recycle bin, optimistic locking, export,
+labels, formatting, eager loading, history — so module views only declare.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_admin.actions import action
+from flask_admin.babel import lazy_gettext as admin_lazy
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.form import BaseForm
+from flask_admin.model import filters as model_filters
+from flask_admin.model import typefmt
+from flask_admin.model.form import converts
+from flask_babel import format_date, format_datetime, gettext, lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import _FlaskFormCSRF
+from markupsafe import Markup, escape
+from sqlalchemy import inspect as sa_inspect, or_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+from wtforms import fields, validators
+from wtforms.validators import ValidationError
+
+from models import db
+from models.audit import history, last_change
+from models.base import FieldError, format_money, to_money
+from models.lookups import is_lookup
+from models.scope import scope_clause
+
+# ---------------------------------------------------------------------------- forms
+
+
+class CrmBaseForm(BaseForm):
+    """Admin forms carry the same Flask-WTF CSRF token that CSRFProtect checks on
+    every POST of the site (one kind of token, no clash on editable lists)."""
+
+    class Meta(BaseForm.Meta):
+        csrf = True
+        csrf_class = _FlaskFormCSRF
+        csrf_field_name = "csrf_token"
+
+        @property
+        def csrf_secret(self):
+            return current_app.config.get("WTF_CSRF_SECRET_KEY", current_app.secret_key)
+
+        @property
+        def csrf_time_limit(self):
+            return current_app.config.get("WTF_CSRF_TIME_LIMIT", 3600)
+
+
+class MoneyField(fields.DecimalField):
+    """An amount in yuan with at most two decimals (exact, never a float)."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("places", 2)
+        super().__init__(label, validators, **kwargs)
+
+    def process_formdata(self, valuelist):
+        if valuelist and valuelist[0].strip():
+            try:
+                self.data = to_money(valuelist[0])
+            except (ValueError, TypeError):
+                self.data = None
+                raise ValueError(gettext("Enter an amount with at most 2 decimals, e.g. 1234.50"))
+        else:
+            self.data = None
+
+
+def _check_validator(check):
+    def validate(form, field):
+        if field.data in (None, ""):
+            return
+        try:
+            field.data = check(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+    return validate
+
+
+class CrmModelConverter(AdminModelConverter):
+    """Labels, choices, checks and Money fields come from the column's ``info``."""
+
+    def _get_label(self, name, field_args):
+        if "label" in field_args:
+            return field_args["label"]
+        attr = getattr(self.view.model, name, None)
+        info = _attr_info(attr)
+        if "label" in info:
+            return info["label"]
+        return super()._get_label(name, field_args)
+
+    def convert(self, model, mapper, name, prop, field_args, hidden_pk):
+        field_args = dict(field_args or {})
+        info = _attr_info(getattr(model, getattr(prop, "key", name), None))
+        if "label" in info:
+            field_args.setdefault("label", info["label"])
+        if info.get("check"):
+            field_args["validators"] = list(field_args.get("validators", [])) + [
+                _check_validator(info["check"])]
+        if "minimum" in info or "maximum" in info:
+            field_args["validators"] = list(field_args.get("validators", [])) + [
+                validators.NumberRange(min=info.get("minimum"), max=info.get("maximum"))]
+        if info.get("choices") and hasattr(prop, "columns"):
+            column = prop.columns[0]
+            field_args.setdefault("choices", [(k, str(v)) for k, v in info["choices"]])
+            required = not column.nullable and column.default is None
+            field_args["validators"] = list(field_args.get("validators", [])) + [
+                validators.InputRequired() if required else validators.Optional()]
+            if not required:
+                field_args["choices"] = [("", "—")] + field_args["choices"]
+            return fields.SelectField(**field_args)
+        return super().convert(model, mapper, name, prop, field_args, hidden_pk)
+
+    @converts("Money")
+    def convert_money(self, column, field_args, **extra):
+        field_args["validators"].append(validators.NumberRange(min=Decimal("0")))
+        return MoneyField(**field_args)
+
+    @converts("UTCDateTime")
+    def convert_utc_datetime(self, column, field_args, **extra):
+        return self.convert_datetime(column=column, field_args=field_args, **extra)
+
+
+def _attr_info(attr) -> dict:
+    """The ``info`` of a mapped attribute: a column's, or a relationship's own or its
+    foreign key column's (so ``owner`` is labelled like ``owner_id``)."""
+    prop = getattr(attr, "property", None)
+    if prop is None:
+        return {}
+    if getattr(prop, "info", None) and "label" in prop.info:
+        return prop.info
+    if hasattr(prop, "columns"):
+        return prop.columns[0].info if hasattr(prop.columns[0], "info") else {}
+    if hasattr(prop, "local_columns"):
+        for column in prop.local_columns:
+            if column.info.get("label") and not column.primary_key:
+                return {"label": column.info["label"]}
+    return {}
+
+
+class ScopedAjaxLoader(QueryAjaxModelLoader):
+    """Ajax look-ups (select boxes over big tables) see only rows in the user's scope,
+    never soft-deleted rows, and only active lookup values."""
+
+    def get_query(self):
+        return _offerable(super().get_query(), self.model)
+
+    def get_one(self, pk):
+        return self.get_query().filter(self.pk == pk).first()
+
+
+def _offerable(query, model, keep_id=None):
+    """Rows a form may offer: in scope, not deleted, active (keeping the current value)."""
+    clause = scope_clause(model, current_user)
+    if clause is not None:
+        query = query.filter(clause)
+    keep = (model.id == keep_id) if keep_id is not None else None
+    if getattr(model, "__soft_delete__", False):
+        query = query.filter(or_(model.is_deleted.is_(False), keep) if keep is not None
+                             else model.is_deleted.is_(False))
+    if is_lookup(model):
+        query = query.filter(or_(model.is_active.is_(True), keep) if keep is not None
+                             else model.is_active.is_(True))
+    if hasattr(model, "sort_order"):
+        query = query.order_by(model.sort_order, model.id)
+    return query
+
+
+# --------------------------------------------------------------------------- filters
+
+
+class _MoneyValue:
+    def validate(self, value):
+        try:
+            return to_money(value) is not None
+        except (ValueError, TypeError):
+            return False
+
+    def clean(self, value):
+        return to_money(value)
+
+
+class MoneyEqualFilter(_MoneyValue, sqla_filters.FilterEqual):
+    pass
+
+
+class MoneyGreaterFilter(_MoneyValue, sqla_filters.FilterGreater):
+    pass
+
+
+class MoneySmallerFilter(_MoneyValue, sqla_filters.FilterSmaller):
+    pass
+
+
+class CrmFilterConverter(sqla_filters.FilterConverter):
+    """Filters for our column types: UTC datetimes like datetimes, Money in yuan."""
+
+    @model_filters.convert("utcdatetime")
+    def conv_utc_datetime(self, column, name, **kwargs):
+        return self.conv_datetime(column, name, **kwargs)
+
+    @model_filters.convert("money")
+    def conv_money(self, column, name, **kwargs):
+        return [f(column, name, **kwargs) for f in (MoneyEqualFilter, MoneyGreaterFilter,
+                                                     MoneySmallerFilter)]
+
+
+# ---------------------------------------------------------------------- the base view
+
+#: Flask-Admin view method → the operation right it needs
+VIEW_OPERATIONS = {
+    "index_view": "view", "details_view": "view", "ajax_lookup": "view",
+    "create_view": "create", "edit_view": "edit", "ajax_update": "edit",
+    "delete_view": "delete", "export": "export", "action_view": None,
+}
+
+
+class CrmModelView(ModelView):
+    form_base_class = CrmBaseForm
+    model_form_converter = CrmModelConverter
+    filter_converter = CrmFilterConverter()
+    list_template = "admin/crm/list.html"
+    details_template = "admin/crm/details.html"
+
+    can_view_details = True
+    can_set_page_size = True
+    page_size = 20
+    page_size_options = (20, 50, 100)
+    export_types = ["csv", "xlsx"]
+    export_max_rows = 100_000
+    named_filter_urls = True
+    column_default_sort = ("id", True)
+    column_display_actions = True
+    action_disallowed_list: list[str] = []
+    form_excluded_columns = ("created_at", "updated_at", "is_deleted", "deleted_at",
+                             "deleted_by", "version")
+    column_exclude_list = ("is_deleted", "deleted_at", "deleted_by", "version")
+    column_details_exclude_list = ("version",)
+    #: custom action name → the operation right it needs (default: its own name)
+    action_rights: dict[str, str] = {}
+    #: the right endpoint, when several views share one (defaults to the endpoint)
+    right_endpoint: str | None = None
+    #: editable-in-list columns for users with the edit right
+    editable_columns: tuple[str, ...] = ()
+
+    def __init__(self, model, session=None, **kwargs):
+        self._column_labels_auto = None
+        super().__init__(model, session or db, **kwargs)
+
+    # -- labels -----------------------------------------------------------------
+    @property
+    def column_labels(self):
+        if self._column_labels_auto is None:
+            labels = {}
+            for attr in sa_inspect(self.model).all_orm_descriptors:
+                key = getattr(attr, "key", None) or getattr(attr, "__name__", None)
+                if key is None:
+                    continue
+                info = _attr_info(getattr(self.model, key, None))
+                if "label" in info:
+                    labels[key] = info["label"]
+            labels.update(getattr(self, "extra_labels", {}) or {})
+            self._column_labels_auto = labels
+        return self._column_labels_auto
+
+    @column_labels.setter
+    def column_labels(self, value):
+        if value:
+            self.extra_labels = value
+
+    # -- rights -----------------------------------------------------------------
+    @property
+    def right_prefix(self) -> str:
+        return self.right_endpoint or self.endpoint
+
+    def allowed(self, operation: str) -> bool:
+        """Whether the current user holds ``<endpoint>.<operation>``."""
+        if not current_user.is_authenticated:
+            return False
+        return current_user.can(f"{self.right_prefix}.{operation}")
+
+    def is_accessible(self):
+        return self.allowed("view")
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(403)
+
+    def _handle_view(self, name, **kwargs):
+        response = super()._handle_view(name, **kwargs)
+        if response is not None:
+            return response
+        operation = VIEW_OPERATIONS.get(name, "view")
+        if operation and not self.allowed(operation):
+            abort(403)
+        return None
+
+    @property
+    def can_create(self):
+        return self._flag("create")
+
+    @property
+    def can_edit(self):
+        return self._flag("edit")
+
+    @property
+    def can_delete(self):
+        return self._flag("delete") and not self.in_recycle_bin()
+
+    @property
+    def can_export(self):
+        return self._flag("export")
+
+    def _flag(self, operation):
+        if operation in getattr(self, "disabled_operations", ()):
+            return False
+        from flask import has_request_context
+        return self.allowed(operation) if has_request_context() else True
+
+    @property
+    def column_editable_list(self):
+        from flask import has_request_context
+        if has_request_context() and not (self.allowed("edit") and not self.in_recycle_bin()):
+            return []
+        return list(self.editable_columns)
+
+    @column_editable_list.setter
+    def column_editable_list(self, value):
+        if value:
+            self.editable_columns = tuple(value)
+
+    def is_action_allowed(self, name):
+        operation = {"delete": "delete", "restore": "delete", "purge": "delete"}.get(name)
+        operation = self.action_rights.get(name, operation or name)
+        if not self.allowed(operation):
+            return False
+        soft = self.is_soft
+        if name == "delete":
+            return not self.in_recycle_bin()
+        if name == "restore":
+            return soft and self.in_recycle_bin()
+        if name == "purge":
+            return soft and self.in_recycle_bin() and current_user.is_admin
+        return not self.in_recycle_bin()
+
+    # -- query: scope, recycle bin, eager loading --------------------------------
+    @property
+    def is_soft(self) -> bool:
+        return bool(getattr(self.model, "__soft_delete__", False))
+
+    def in_recycle_bin(self) -> bool:
+        from flask import has_request_context
+        return self.is_soft and has_request_context() and request.args.get("bin") == "1"
+
+    def _filtered(self, query, *, include_deleted=False):
+        clause = scope_clause(self.model, current_user)
+        if clause is not None:
+            query = query.filter(clause)
+        if self.is_soft and not include_deleted:
+            query = query.filter(self.model.is_deleted.is_(self.in_recycle_bin()))
+        return query
+
+    def eager_options(self):
+        """selectinload for dotted and one-to-many list columns (no N+1)."""
+        options = []
+        mapper = sa_inspect(self.model)
+        for column in self.column_list or ():
+            name = column if isinstance(column, str) else getattr(column, "key", "")
+            head = name.split(".")[0]
+            rel = mapper.relationships.get(head)
+            if rel is not None and (rel.uselist or "." in name):
+                options.append(selectinload(getattr(self.model, head)))
+        return options
+
+    def get_query(self):
+        query = self._filtered(super().get_query())
+        options = self.eager_options()
+        return query.options(*options) if options else query
+
+    def get_count_query(self):
+        return self._filtered(super().get_count_query())
+
+    def get_one(self, id):
+        try:
+            pk = int(id)
+        except (TypeError, ValueError):
+            abort(404)
+        query = self._filtered(db.session.query(self.model), include_deleted=True)
+        obj = query.filter(self.model.id == pk).first()
+        if obj is None:
+            abort(404)
+        if self.is_soft and obj.is_deleted and request.endpoint and (
+                request.endpoint.endswith(".edit_view") or request.endpoint.endswith(".ajax_update")):
+            abort(404)
+        return obj
+
+    # -- forms: scoped select boxes, hidden owner, version --------------------------
+    def _create_ajax_loader(self, name, options):
+        return ScopedAjaxLoader(name, self.session, self.model_for_ajax(name), **options)
+
+    def model_for_ajax(self, name):
+        return getattr(self.model, name).property.mapper.class_
+
+    def _prepare_form(self, form, obj=None):
+        for field in form:
+            factory = getattr(field, "query_factory", None)
+            if factory is None:
+                continue
+            try:
+                target = factory().column_descriptions[0]["entity"]
+            except Exception:
+                continue
+            current = getattr(obj, field.name, None) if obj is not None else None
+            keep_id = getattr(current, "id", None)
+            field.query_factory = (lambda f=factory, m=target, k=keep_id: _offerable(f(), m, k))
+        if "owner" in form and current_user.is_authenticated and current_user.data_scope == "own" \
+                and not self.allowed("reassign"):
+            del form["owner"]
+        return form
+
+    def create_form(self, obj=None):
+        return self._prepare_form(super().create_form(obj))
+
+    def scaffold_form(self):
+        form_class = super().scaffold_form()
+        if hasattr(self.model, "version"):
+            # optimistic locking: the version the user loaded travels with the edit form
+            form_class.loaded_version = fields.HiddenField()
+        return form_class
+
+    def edit_form(self, obj=None):
+        form = self._prepare_form(super().edit_form(obj), obj)
+        if "loaded_version" in form and obj is not None and request.method == "GET":
+            form.loaded_version.data = obj.version
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        if is_created and hasattr(model, "owner_id") and model.owner_id is None \
+                and getattr(model, "owner", None) is None:
+            model.owner_id = current_user.id
+
+    def _check_version(self, model):
+        loaded = request.form.get("loaded_version")
+        if loaded is None or not hasattr(model, "version"):
+            return
+        if str(model.version) != str(loaded):
+            raise StaleDataError(str(loaded))
+
+    def conflict_message(self, model) -> str:
+        entry = last_change(model.__tablename__, model.id)
+        who = entry.user.name if entry and entry.user else gettext("another user")
+        when = format_datetime(entry.at, "yyyy-MM-dd HH:mm:ss") if entry else "?"
+        return gettext("This record was changed by %(who)s at %(when)s — reload it and "
+                       "enter your changes again. Nothing was saved.", who=who, when=when)
+
+    def update_model(self, form, model):
+        try:
+            self._check_version(model)
+            form.populate_obj(model)
+            self._on_model_change(form, model, False)
+            db.session.commit()
+        except Exception as ex:
+            db.session.rollback()
+            if not self.handle_view_exception(ex, model):
+                raise
+            return False
+        self.after_model_change(form, model, False)
+        return True
+
+    def create_model(self, form):
+        try:
+            model = self.build_new_instance()
+            form.populate_obj(model)
+            db.session.add(model)
+            self._on_model_change(form, model, True)
+            db.session.commit()
+        except Exception as ex:
+            db.session.rollback()
+            if not self.handle_view_exception(ex):
+                raise
+            return False
+        self.after_model_change(form, model, True)
+        return model
+
+    def handle_view_exception(self, exc, model=None):
+        if isinstance(exc, FieldError):
+            flash(gettext("%(field)s: %(message)s", field=exc.field, message=exc.message), "error")
+            return True
+        if isinstance(exc, ValidationError | ValueError) and not isinstance(exc, StaleDataError):
+            flash(str(exc), "error")
+            return True
+        if isinstance(exc, StaleDataError):
+            if model is not None:
+                db.session.rollback()
+                flash(self.conflict_message(db.session.get(self.model, model.id) or model), "error")
+            else:
+                flash(gettext("The record was changed by someone else — reload it."), "error")
+            return True
+        if isinstance(exc, IntegrityError):
+            flash(self.integrity_message(exc), "error")
+            return True
+        return super().handle_view_exception(exc)
+
+    def integrity_message(self, exc) -> str:
+        text = str(getattr(exc, "orig", exc)).lower()
+        if "foreign key" in text or "violates foreign key" in text:
+            return gettext("The record is still in use by other records, so it cannot be "
+                           "deleted or changed that way. Deactivate it instead.")
+        if "unique" in text or "duplicate" in text:
+            return gettext("A record with the same value already exists (%(detail)s). "
+                           "Use a different value.", detail=str(getattr(exc, "orig", exc))[:200])
+        return gettext("The database refused the change: %(detail)s",
+                       detail=str(getattr(exc, "orig", exc))[:200])
+
+    # -- delete, restore, purge ---------------------------------------------------
+    def delete_refusal(self, model) -> str | None:
+        """A reason why the record may not be deleted, or None (modules extend this)."""
+        return None
+
+    def delete_model(self, model):
+        reason = self.delete_refusal(model)
+        if reason:
+            flash(reason, "error")
+            return False
+        try:
+            self.on_model_delete(model)
+            if self.is_soft:
+                model.soft_delete(current_user.id)
+            else:
+                db.session.delete(model)
+            db.session.commit()
+        except Exception as ex:
+            db.session.rollback()
+            if not self.handle_view_exception(ex):
+                raise
+            return False
+        self.after_model_delete(model)
+        return True
+
+    def _scoped_rows(self, ids, *, deleted=None):
+        query = self._filtered(db.session.query(self.model), include_deleted=True)
+        query = query.filter(self.model.id.in_([int(i) for i in ids if str(i).isdigit()]))
+        if deleted is not None:
+            query = query.filter(self.model.is_deleted.is_(deleted))
+        return query.all()
+
+    @action("delete", admin_lazy("Delete"),
+            admin_lazy("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids):
+        done = refused = 0
+        for row in self._scoped_rows(ids, deleted=False if self.is_soft else None):
+            if self.delete_model(row):
+                done += 1
+            else:
+                refused += 1
+        self.flash_bulk_result(done, refused)
+
+    @action("restore", _l("Restore"), _l("Restore the selected records from the recycle bin?"))
+    def action_restore(self, ids):
+        rows = self._scoped_rows(ids, deleted=True)
+        for row in rows:
+            row.restore()
+        db.session.commit()
+        self.flash_bulk_result(len(rows), 0)
+
+    @action("purge", _l("Delete permanently"),
+            _l("Delete the selected records permanently? This cannot be undone."))
+    def action_purge(self, ids):
+        done = refused = 0
+        for row in self._scoped_rows(ids, deleted=True):
+            try:
+                db.session.delete(row)
+                db.session.commit()
+                done += 1
+            except IntegrityError as exc:
+                db.session.rollback()
+                flash(f"{row}: {self.integrity_message(exc)}", "error")
+                refused += 1
+        self.flash_bulk_result(done, refused)
+
+    def flash_bulk_result(self, done: int, refused: int) -> None:
+        """One line for a bulk action: N done, M refused (the reasons were flashed)."""
+        if refused:
+            flash(gettext("%(done)s done, %(refused)s refused.", done=done, refused=refused),
+                  "warning")
+        else:
+            flash(gettext("%(done)s done.", done=done), "success")
+
+    # -- display -----------------------------------------------------------------
+    def _get_list_value(self, context, model, name, column_formatters, column_type_formatters):
+        value = super()._get_list_value(context, model, name, column_formatters,
+                                        column_type_formatters)
+        if name in column_formatters:
+            return value
+        info = _attr_info(getattr(self.model, name, None)) if "." not in name else {}
+        if info.get("choices") and value is not None:
+            return dict(info["choices"]).get(value, value)
+        return value
+
+    column_type_formatters = {
+        **typefmt.BASE_FORMATTERS,
+        Decimal: lambda view, value, name: format_money(value),
+        datetime: lambda view, value, name: format_datetime(value, "yyyy-MM-dd HH:mm"),
+        date: lambda view, value, name: format_date(value, "yyyy-MM-dd"),
+        bool: lambda view, value, name: Markup('<span class="fa fa-check text-success"></span>')
+        if value else Markup('<span class="fa fa-minus text-muted"></span>'),
+    }
+    column_type_formatters_export = {
+        **typefmt.EXPORT_FORMATTERS,
+        Decimal: lambda view, value, name: value,
+        datetime: lambda view, value, name: format_datetime(value, "yyyy-MM-dd HH:mm:ss"),
+        date: lambda view, value, name: value.isoformat(),
+        bool: lambda view, value, name: "1" if value else "0",
+    }
+
+    def render(self, template, **kwargs):
+        model = kwargs.get("model")
+        if model is not None and template == self.details_template \
+                and getattr(self.model, "__audited__", False):
+            kwargs["history"] = history(self.model.__tablename__, model.id)
+            kwargs["history_label"] = self.history_value
+        return super().render(template, **kwargs)
+
+    def history_value(self, field: str) -> str:
+        return str(self.column_labels.get(field, field))
+
+
+def esc(value) -> Markup:
+    """Escape user data for formatters that build HTML."""
+    return escape(value)
