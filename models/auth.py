@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, String, Table, Text, select
+from sqlalchemy import Boolean, Column, Date, ForeignKey, String, Table, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 

@@ -1,0 +1,50 @@
+# Quick start: `make run` (venv, install, migrate, seed, serve) and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN      = $(VENV)/bin
+FLASK    = $(BIN)/flask --app app
+HOST    ?= 127.0.0.1
+PORT    ?= 5000
+
+.PHONY: run test lint bench translations messages clean-db
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+# compile the zh_CN / en catalogs (the .mo files are build products, not committed)
+translations: $(VENV)/.runtime
+	$(BIN)/pybabel compile -q -d translations
+
+run: $(VENV)/.runtime translations
+	$(FLASK) db upgrade
+	$(FLASK) seed
+	$(FLASK) seed-demo --if-empty
+	@echo
+	@if [ -f instance/admin_password ]; then \
+	  echo "  Log in at http://$(HOST):$(PORT)/login as admin / $$(cat instance/admin_password)"; \
+	else echo "  Log in at http://$(HOST):$(PORT)/login as admin (password from CRM_ADMIN_PASSWORD)"; fi
+	@echo "  Demo users (password demo12345): exec1, director1, am1, clerk1, finance1, service1, marketing1"
+	@echo
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev translations
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.dev translations
+	$(BIN)/python bench/list_pages.py
+
+# after changing user-visible strings: extract them and merge into the catalogs
+messages: $(VENV)/.runtime
+	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot .
+	$(BIN)/pybabel update -q -i translations/messages.pot -d translations --no-fuzzy-matching

@@ -1,0 +1,198 @@
+"""Test fixtures: a migrated, seeded database per test (SQLite file copy, or a
+PostgreSQL database cloned from a template when TEST_DATABASE_URL is set), apps built
+with create_app, and test clients logged in as a user of a given role."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import uuid
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+
+PASSWORD = "password-123"
+ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "finance", "service",
+         "marketing"]
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+
+def _build_schema(url: str) -> None:
+    """alembic upgrade + seed + one user per role (as `make run` would, never create_all)."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from models import db
+    from models.auth import Department
+    from seed import make_user, seed_reference
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test"})
+    with app.app_context():
+        upgrade()
+        seed_reference()
+        sales = Department(name="销售部")
+        team = Department(name="销售一部", parent=sales)
+        other = Department(name="销售二部", parent=sales)
+        db.session.add_all([sales, team, other])
+        db.session.flush()
+        for role in ROLES:
+            make_user(role, role, PASSWORD, name=f"测试{role}", department="销售一部")
+        # a colleague in the same team, one in a sibling team, one in the parent department
+        make_user("am_team", "account_manager", PASSWORD, name="同组经理", department="销售一部")
+        make_user("am_other", "account_manager", PASSWORD, name="二部经理", department="销售二部")
+        make_user("director_top", "sales_director", PASSWORD, name="总监", department="销售部")
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory):
+    if PG_URL:
+        url = make_url(PG_URL)
+        admin_engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        template = f"crm_tpl_{uuid.uuid4().hex[:8]}"
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{template}"'))
+        _build_schema(url.set(database=template).render_as_string(hide_password=False))
+        yield ("pg", admin_engine, url, template)
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
+        admin_engine.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        _build_schema(f"sqlite:///{path}")
+        yield ("sqlite", None, None, path)
+
+
+@pytest.fixture
+def database_url(template_db, tmp_path):
+    kind, admin_engine, url, template = template_db
+    if kind == "sqlite":
+        target = tmp_path / "crm.db"
+        shutil.copy(template, target)
+        yield f"sqlite:///{target}"
+        return
+    name = f"crm_t_{uuid.uuid4().hex[:10]}"
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    from models import db
+    for engine in list(getattr(db, "_app_engines", {}).values()):
+        for e in engine.values():
+            e.dispose()
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def make_app(database_url, tmp_path, **config):
+    from app import create_app
+    base = {
+        "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret",
+        "TESTING": True, "WTF_CSRF_ENABLED": False, "FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION": True,
+        "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+    }
+    base.update(config)
+    return create_app(base)
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    """An app on a fresh seeded database, CSRF off (CSRF has its own tests)."""
+    return make_app(database_url, tmp_path)
+
+
+@pytest.fixture
+def csrf_app(database_url, tmp_path):
+    return make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
+
+
+def login(client, username, password=PASSWORD, **extra):
+    """Log in through the real form (fetching a CSRF token when CSRF is on)."""
+    page = client.get("/login")
+    token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page.data)
+    data = {"username": username, "password": password, **extra}
+    if token:
+        data["csrf_token"] = token.group(1).decode()
+    return client.post("/login", data=data)
+
+
+@pytest.fixture
+def client_as(app):
+    """client_as("clerk") → a test client logged in as the seeded user of that name."""
+    def make(username):
+        client = app.test_client()
+        response = login(client, username)
+        assert response.status_code == 302, response.data[:500]
+        return client
+    return make
+
+
+@contextmanager
+def count_queries(app):
+    """Count the SQL statements sent while the block runs."""
+    from models import db
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def csrf_token_from(page_bytes: bytes) -> str:
+    match = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page_bytes) or \
+        re.search(rb'name="csrf_token" value="([^"]+)"', page_bytes)
+    assert match, "no CSRF token in the page"
+    return match.group(1).decode()
+
+
+@pytest.fixture
+def db_session(app):
+    """An app context with the session, for set-up and checks (never around requests)."""
+    from models import db
+    with app.app_context():
+        yield db.session
+        db.session.remove()
+
+
+# --------------------------------------------------------------------- live server
+@pytest.fixture
+def live_server(app):
+    """The app served by werkzeug on a free localhost port, in a thread."""
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-dev-shm-usage"]
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium through Playwright. Skips (with the reason) when no
+    Chromium is installed, unless CRM_REQUIRE_BROWSER=1 (CI), where that is a failure."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CRM_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing but CRM_REQUIRE_BROWSER=1")
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium to run browser tests")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
