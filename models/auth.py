@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import db, validators
-from .base import SoftDelete, Timestamps, UTCDateTime, label, utcnow
+from .base import SoftDelete, Timestamps, UTCDateTime, Versioned, label, utcnow
 
 DATA_SCOPES = [("all", _l("All records")), ("department", _l("My department and below")),
                ("own", _l("Only my own records"))]
@@ -59,7 +59,7 @@ class Right(db.Model):
         return f"{self.text} ({self.code})"
 
 
-class Role(Timestamps, db.Model):
+class Role(Timestamps, Versioned, db.Model):
     __tablename__ = "sys_role"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -74,7 +74,7 @@ class Role(Timestamps, db.Model):
                                                info=label("Rights"))
 
 
-class User(Timestamps, SoftDelete, db.Model):
+class User(Timestamps, SoftDelete, Versioned, db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -93,7 +93,8 @@ class User(Timestamps, SoftDelete, db.Model):
     address: Mapped[str | None] = mapped_column(String(200), info=label("Address"))
     birthday: Mapped[date | None] = mapped_column(Date, info=label("Birthday"))
     id_card: Mapped[str | None] = mapped_column(
-        String(18), info=label("ID card number", check=validators.id_card))
+        String(18), info=label("ID card number", check=validators.id_card, mask=validators.masked_id_card,
+                                            sensitive_right="user.sensitive"))
     hired_on: Mapped[date | None] = mapped_column(Date, info=label("Hired on"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, info=label("Active"))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Last login"))

@@ -156,12 +156,18 @@ def csrf_token_from(page_bytes: bytes) -> str:
 
 
 @pytest.fixture
-def db_session(app):
-    """An app context with the session, for set-up and checks (never around requests)."""
+def db_session(app, database_url, tmp_path):
+    """The session of a second app on the same database, for set-up and checks.
+
+    A second app, because an app context of the app under test held open around its
+    requests would make them share this session and ``g`` (query counts and locale lie).
+    Commit after set-up; ``expire_all()`` before reading what a request changed."""
     from models import db
-    with app.app_context():
+    setup_app = make_app(database_url, tmp_path)
+    with setup_app.app_context():
         yield db.session
         db.session.remove()
+        db.engine.dispose()
 
 
 # --------------------------------------------------------------------- live server

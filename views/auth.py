@@ -11,7 +11,7 @@ from models import db
 from models.auth import Right
 from models.validators import masked_id_card
 
-from .base import CrmModelView
+from .base import CrmModelView, mask_value, model_for_table
 
 
 class DepartmentView(CrmModelView):
@@ -46,15 +46,6 @@ class UserView(CrmModelView):
             validators=[validators.Optional(), validators.Length(min=8)]),
     }
     form_choices = {"locale": [("", "—"), ("zh_CN", "中文"), ("en", "English")]}
-
-    def _mask(self, context, model, name):
-        value = model.id_card
-        if value and not current_user.can("user.sensitive"):
-            return masked_id_card(value)
-        return value or ""
-
-    column_formatters = {"id_card": _mask}
-    column_formatters_export = {"id_card": lambda v, c, m, n: UserView._mask(v, c, m, n)}
 
     def create_form(self, obj=None):
         form = super().create_form(obj)
@@ -156,8 +147,10 @@ class AuditLogView(CrmModelView):
         if not model.changes:
             return ""
         parts = []
+        table_model = model_for_table(model.table_name)
         for field, values in model.changes.items():
             old, new = (values + [None, None])[:2] if isinstance(values, list) else (None, values)
+            old, new = mask_value(table_model, field, old), mask_value(table_model, field, new)
             parts.append(Markup("<div><b>{}</b>: {} → {}</div>").format(field, old if old is not None else "∅",
                                                                   new if new is not None else "∅"))
         return Markup("").join(parts)

@@ -132,6 +132,26 @@ class CrmModelConverter(AdminModelConverter):
         return self.convert_datetime(column=column, field_args=field_args, **extra)
 
 
+def mask_value(model, name: str, value):
+    """Columns with ``info['mask']`` show masked unless the viewer holds the column's
+    ``sensitive_right`` — in lists, details, history, audit log and exports alike."""
+    if not value or model is None or "." in name:
+        return value
+    info = _attr_info(getattr(model, name, None))
+    if info.get("mask") and not (current_user.is_authenticated
+                                 and current_user.can(info.get("sensitive_right", ""))):
+        return info["mask"](value)
+    return value
+
+
+def model_for_table(table_name: str):
+    """The mapped class of a table name (the audit log stores table names)."""
+    for mapper in db.Model.registry.mappers:
+        if getattr(mapper.class_, "__tablename__", None) == table_name:
+            return mapper.class_
+    return None
+
+
 def _attr_info(attr) -> dict:
     """The ``info`` of a mapped attribute: a column's, or a relationship's own or its
     foreign key column's (so ``owner`` is labelled like ``owner_id``)."""
@@ -599,11 +619,18 @@ class CrmModelView(ModelView):
             flash(gettext("%(done)s done.", done=done), "success")
 
     # -- display -----------------------------------------------------------------
+    def masked(self, name: str, value):
+        return mask_value(self.model, name, value)
+
+    def get_export_value(self, model, name):
+        return self.masked(name, super().get_export_value(model, name))
+
     def _get_list_value(self, context, model, name, column_formatters, column_type_formatters):
         value = super()._get_list_value(context, model, name, column_formatters,
                                         column_type_formatters)
         if name in column_formatters:
             return value
+        value = self.masked(name, value)
         info = _attr_info(getattr(self.model, name, None)) if "." not in name else {}
         if info.get("choices") and value is not None:
             return dict(info["choices"]).get(value, value)
@@ -630,11 +657,9 @@ class CrmModelView(ModelView):
         if model is not None and template == self.details_template \
                 and getattr(self.model, "__audited__", False):
             kwargs["history"] = history(self.model.__tablename__, model.id)
-            kwargs["history_label"] = self.history_value
+            kwargs["history_label"] = lambda field: str(self.column_labels.get(field, field))
+            kwargs["history_value"] = self.masked
         return super().render(template, **kwargs)
-
-    def history_value(self, field: str) -> str:
-        return str(self.column_labels.get(field, field))
 
 
 def esc(value) -> Markup:

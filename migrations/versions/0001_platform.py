@@ -1,8 +1,8 @@
 """platform: organisation, security, lookups, audit
 
-Revision ID: 34c85fdc5d4b
+Revision ID: 5855d0fa8dc1
 Revises: 
-Create Date: 2026-11-25 16:30:45.868831
+Create Date: 2026-11-25 16:34:39.941367
 
 """
 from alembic import op
@@ -59,6 +59,7 @@ def upgrade():
     sa.Column('data_scope', sa.String(length=12), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sys_role')),
     sa.UniqueConstraint('code', name=op.f('uq_sys_role_code'))
     )
@@ -365,6 +366,7 @@ def upgrade():
     sa.Column('is_deleted', sa.Boolean(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('deleted_by_id', sa.Integer(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['deleted_by_id'], ['users.id'], name=op.f('fk_users_deleted_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['department_id'], ['department.id'], name=op.f('fk_users_department_id_department'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['position_id'], ['system_position.id'], name=op.f('fk_users_position_id_system_position'), ondelete='RESTRICT'),
