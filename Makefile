@@ -21,7 +21,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
 
 # compile the zh_CN / en catalogs (the .mo files are build products, not committed)
 translations: $(VENV)/.runtime
-	$(BIN)/pybabel compile -q -d translations
+	$(BIN)/pybabel -q compile -d translations
 
 run: $(VENV)/.runtime translations
 	$(FLASK) db upgrade
@@ -47,4 +47,4 @@ bench: $(VENV)/.dev translations
 # after changing user-visible strings: extract them and merge into the catalogs
 messages: $(VENV)/.runtime
 	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -k label -o translations/messages.pot .
-	$(BIN)/pybabel update -q -i translations/messages.pot -d translations --no-fuzzy-matching
+	$(BIN)/pybabel -q update -i translations/messages.pot -d translations --no-fuzzy-matching

@@ -1,7 +1,7 @@
 """Declarative base, the Money column type and the mixins every business table uses.
 
 Labels: every column carries ``info={"label": _l("English")}``; the English text is the
-msgid of our Babel catalogue and ``translations/zh_CN`` holds the Chinese label taken
+msgid of our Babel catalogue and ``translations/zh_Hans_CN`` (what Babel makes of zh_CN) holds the Chinese label taken
 from the design documents. Views read labels from here (one label catalogue).
 
 Validation: a column may carry ``info={"check": validators.mobile}``; the same checker

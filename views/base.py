@@ -223,6 +223,20 @@ class MoneySmallerFilter(_MoneyValue, sqla_filters.FilterSmaller):
     pass
 
 
+class LazyOptions:
+    """Filter choices read when the list page renders (Flask-Admin caches a filter's
+    options at start-up, outside any request, user or data scope)."""
+
+    def __init__(self, load):
+        self.load = load
+
+    def __bool__(self):
+        return True
+
+    def __iter__(self):
+        return iter(self.load())
+
+
 class CrmFilterConverter(sqla_filters.FilterConverter):
     """Filters for our column types: UTC datetimes like datetimes, Money in yuan."""
 
@@ -403,6 +417,30 @@ class CrmModelView(ModelView):
             if rel is not None and (rel.uselist or "." in name):
                 options.append(selectinload(getattr(self.model, head)))
         return options
+
+    def scaffold_filters(self, name):
+        """A filter named after a many-to-one relationship ("department") is one
+        drop-down of the related rows (in scope), labelled like the column — instead of
+        Flask-Admin's filters over every column of the related table."""
+        rel = sa_inspect(self.model).relationships.get(name) if isinstance(name, str) else None
+        if rel is None or rel.uselist or len(rel.local_columns) != 1:
+            return super().scaffold_filters(name)
+        column = next(iter(rel.local_columns))
+        target = rel.mapper.class_
+        label = self.column_labels.get(name) or self.get_column_name(name)
+
+        def options():
+            query = db.session.query(target)
+            clause = scope_clause(target, current_user)
+            if clause is not None:
+                query = query.filter(clause)
+            order = [target.sort_order] if hasattr(target, "sort_order") else []
+            return [(str(row.id), str(row)) for row in query.order_by(*order, target.id).limit(500)]
+
+        lazy = LazyOptions(options)
+        return [sqla_filters.IntEqualFilter(column, label, options=lazy),
+                sqla_filters.IntNotEqualFilter(column, label, options=lazy),
+                sqla_filters.FilterEmpty(column, label)]
 
     def get_query(self):
         query = self._filtered(super().get_query())
