@@ -85,7 +85,11 @@ def test_soft_delete_recycle_bin_and_restore(client_as, db_session):
     assert user.is_deleted and user.deleted_by_id == _user(db_session, "admin").id
     assert "测试marketing".encode() not in client.get("/admin/user/").data
     assert "测试marketing".encode() in client.get("/admin/user/?bin=1").data
-    restored = client.post("/admin/user/action/?bin=1", data={"action": "restore", "rowid": [str(user.id)]})
+    bin_page = client.get("/admin/user/?bin=1").data.decode()
+    assert 'data-crm-action="restore"' in bin_page and 'data-crm-action="delete"' not in bin_page
+    assert 'data-crm-action="restore"' not in client.get("/admin/user/").data.decode()
+    # the actions form posts to /action/ without ?bin=1
+    restored = client.post("/admin/user/action/", data={"action": "restore", "rowid": [str(user.id)]})
     assert restored.status_code == 302
     db_session.expire_all()
     assert not _user(db_session, "marketing").is_deleted

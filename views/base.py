@@ -380,14 +380,14 @@ class CrmModelView(ModelView):
         operation = self.action_rights.get(name, operation or name)
         if not self.allowed(operation):
             return False
-        soft = self.is_soft
-        if name == "delete":
-            return not self.in_recycle_bin()
-        if name == "restore":
-            return soft and self.in_recycle_bin()
-        if name == "purge":
-            return soft and self.in_recycle_bin() and current_user.is_admin
-        return not self.in_recycle_bin()
+        if name in ("restore", "purge") and not self.is_soft:
+            return False
+        if name == "purge" and not current_user.is_admin:
+            return False
+        if request.method != "GET":
+            return True  # the handlers pick the rows they apply to (deleted or not)
+        # the list offers restore/purge in the recycle bin, everything else outside it
+        return (name in ("restore", "purge")) == self.in_recycle_bin()
 
     # -- query: scope, recycle bin, eager loading --------------------------------
     @property
