@@ -2,6 +2,26 @@
 // Content-Security-Policy forbids (no inline script anywhere).
 (function () {
   "use strict";
+  // Flask-Admin's dropdown helper stops clicks on href="javascript:void(0)" links
+  // without cancelling them; the CSP would then block the javascript: navigation.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest('a[href^="javascript:"]');
+    if (link) { event.preventDefault(); }
+  }, true);
+  // x-editable parses its option lists with `new Function`, which the CSP forbids:
+  // parse JSON with JSON.parse instead.
+  if (window.jQuery) {
+    window.jQuery(function ($) {
+      if ($.fn.editableutils) {
+        $.fn.editableutils.tryParseJson = function (s, safe) {
+          if (typeof s === "string" && /^[\{\[].*[\}\]]$/.test(s)) {
+            try { return JSON.parse(s); } catch (e) { if (!safe) { throw e; } }
+          }
+          return s;
+        };
+      }
+    });
+  }
   document.addEventListener("click", function (event) {
     var el = event.target.closest("[data-crm-action],[data-crm-confirm],[data-crm-inline-add],[data-crm-check-all]");
     if (!el) { return; }

@@ -1,11 +1,41 @@
 """Template globals shared by our pages and Flask-Admin's."""
 from __future__ import annotations
 
-from flask import request, url_for
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import flask_admin
+from flask import Response, abort, request, url_for
 from flask_babel import format_datetime, get_locale
 
 
+@lru_cache(maxsize=4)
+def _theme_css(swatch: str) -> str:
+    """The Bootswatch theme shipped with Flask-Admin, without its Google Fonts @import
+    (our CSP allows our own origin only; the system font stack is used instead)."""
+    path = Path(flask_admin.__file__).parent / "static/bootstrap/bootstrap4/swatch" / swatch / "bootstrap.min.css"
+    return re.sub(r"@import url\([^)]*\);", "", path.read_text(encoding="utf-8"))
+
+
 def register_template_helpers(app) -> None:
+    @app.route("/theme/<swatch>.css")
+    def theme_css(swatch: str):
+        if not re.fullmatch(r"[a-z]+", swatch):
+            abort(404)
+        try:
+            css = _theme_css(swatch)
+        except FileNotFoundError:
+            abort(404)
+        response = Response(css, mimetype="text/css")
+        response.cache_control.public = True
+        response.cache_control.max_age = 86400
+        return response
+
+    @app.route("/favicon.ico")
+    def favicon():
+        return Response(status=204)
+
     @app.context_processor
     def crm_globals():
         def lang_url(lang: str) -> str:
