@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # allow running this file without a project conftest
     sys.path.insert(0, str(ROOT))
 
-from models import validators as v
+from models import validators as v  # noqa: E402
 
 # --- blanks ---------------------------------------------------------------------------------
 
