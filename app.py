@@ -114,7 +114,10 @@ def create_app(config: dict | None = None) -> Flask:
     from views.login import bp as auth_bp
     from views.helpers import register_template_helpers
 
+    from views.files import bp as files_bp
+
     app.register_blueprint(auth_bp)
+    app.register_blueprint(files_bp)
     init_admin(app)
     register_template_helpers(app)
 

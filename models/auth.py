@@ -179,11 +179,6 @@ class User(Timestamps, SoftDelete, Versioned, db.Model):
         """Whether the user holds the right ``code`` (e.g. ``client.edit``)."""
         return code in self.right_codes()
 
-    @property
-    def client_count(self) -> int:
-        """客户数量: owned clients, computed (the customers module adds the SQL version)."""
-        return 0
-
 
 class LoginLog(db.Model):
     __tablename__ = "user_log"

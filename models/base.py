@@ -208,11 +208,15 @@ def column_label(model, key: str) -> str:
 
 def check_row(obj) -> None:
     """Run every column's ``info['check']`` on a row about to be saved; store the
-    normalised value or raise FieldError naming the column."""
+    normalised value or raise FieldError naming the column. Empty strings in optional
+    columns become NULL (so unique optional codes stay unique). Then the row's own
+    ``check_rules()`` (cross-field rules), when it has one."""
     table = getattr(obj, "__table__", None)
     if table is None:
         return
     for col in table.columns:
+        if col.nullable and not col.primary_key and getattr(obj, col.key, None) == "":
+            setattr(obj, col.key, None)
         check = col.info.get("check")
         if check is None:
             continue
@@ -225,6 +229,8 @@ def check_row(obj) -> None:
             raise FieldError(column_label(type(obj), col.key), str(exc)) from None
         if normalised != value:
             setattr(obj, col.key, normalised)
+    if hasattr(obj, "check_rules"):
+        obj.check_rules()
 
 
 @event.listens_for(Session, "before_flush")

@@ -17,6 +17,15 @@ MODULES = [
         ("login_log", "用户登录日志", "Login log", []),
         ("audit_log", "审计日志", "Audit log", []),
     ]),
+    ("customers", "客户管理", "Customers", [
+        ("client", "企业客户", "Clients", [("reassign", "转移跟单人", "Reassign owner"),
+                                          ("merge", "合并重复客户", "Merge duplicates"),
+                                          ("import", "导入客户", "Import clients")]),
+        ("linkman", "企业联系人", "Contacts", []),
+        ("followup", "跟单记录", "Follow-ups", []),
+        ("appointment", "预约记录", "Appointments", []),
+        ("contract", "企业合同", "Contracts", []),
+    ]),
     ("lookups", "数据字典管理", "Lookups", [
         ("trade", "产品分类/行业", "Trades", []),
         ("followup_type", "跟单类型", "Follow-up types", []),
@@ -40,7 +49,8 @@ MODULES = [
 ]
 
 ADMIN_TABLES = ["user", "department", "role", "right", "config", "login_log", "audit_log"]
-LOOKUP_TABLES = [menu[0] for menu in MODULES[1][3]]
+LOOKUP_TABLES = [menu[0] for menu in MODULES[2][3]]
+CUSTOMER_TABLES = ["client", "linkman", "followup", "appointment"]
 
 #: code, Chinese name, English name, data scope
 ROLES = [
@@ -56,11 +66,19 @@ ROLES = [
 
 #: role → [(endpoints, letters)] and extra codes — the seeded matrix of SPEC §6
 MATRIX: dict[str, dict] = {
-    "admin": {"grants": [(ADMIN_TABLES, "VCEDX"), (LOOKUP_TABLES, "VCEDX")],
-              "extra": ["user.sensitive"]},
-    "executive": {"grants": [(["audit_log"], "V"), (LOOKUP_TABLES, "V")]},
-    **{role: {"grants": [(LOOKUP_TABLES, "V")]}
-       for role in ("sales_director", "account_manager", "clerk", "finance", "service", "marketing")},
+    "admin": {"grants": [(ADMIN_TABLES, "VCEDX"), (LOOKUP_TABLES, "VCEDX"), (CUSTOMER_TABLES, "VCEDX"),
+                         (["contract"], "VCEDX")],
+              "extra": ["user.sensitive", "client.reassign", "client.merge", "client.import"]},
+    "executive": {"grants": [(["audit_log"], "V"), (LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VX"),
+                             (["contract"], "VX")]},
+    "sales_director": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCEDX"), (["contract"], "VCEX")],
+                       "extra": ["client.reassign", "client.merge", "client.import"]},
+    "account_manager": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCE"), (["contract"], "VCE")]},
+    "clerk": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCE"), (["contract"], "V")],
+              "extra": ["client.import"]},
+    "finance": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (["contract"], "VX")]},
+    "service": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V")]},
+    "marketing": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V")]},
 }
 
 

@@ -7,13 +7,16 @@ from flask_babel import lazy_gettext as _l
 
 from models.audit import AuditLog
 from models.auth import Department, LoginLog, Right, Role, SystemConfig, User
+from models.customers import Appointment, Client, Contract, FollowUp, Linkman
 from models.lookups import LOOKUPS
 
+from .customers import AppointmentView, ClientView, ContractView, FollowUpView, LinkmanView
 from .auth import AuditLogView, ConfigView, DepartmentView, LoginLogView, RightView, RoleView, UserView
 from .dashboard import DashboardView
 from .lookups import LookupView
 
 SYSTEM = _l("System")
+CUSTOMERS = _l("Customers")
 LOOKUP_MENU = _l("Lookups")
 
 
@@ -23,6 +26,12 @@ def init_admin(app) -> Admin:
                   theme=Bootstrap4Theme(swatch=app.config["FLASK_ADMIN_SWATCH"], fluid=True,
                                         base_template="admin/crm/master.html"),
                   index_view=DashboardView(name=_l("Dashboard"), url="/admin"))
+    admin.add_view(ClientView(Client, name=_l("Clients"), endpoint="client", category=CUSTOMERS))
+    admin.add_view(LinkmanView(Linkman, name=_l("Contacts"), endpoint="linkman", category=CUSTOMERS))
+    admin.add_view(FollowUpView(FollowUp, name=_l("Follow-ups"), endpoint="followup", category=CUSTOMERS))
+    admin.add_view(AppointmentView(Appointment, name=_l("Appointments"), endpoint="appointment",
+                                   category=CUSTOMERS))
+    admin.add_view(ContractView(Contract, name=_l("Contracts"), endpoint="contract", category=CUSTOMERS))
     admin.add_view(UserView(User, name=_l("Users"), endpoint="user", category=SYSTEM))
     admin.add_view(DepartmentView(Department, name=_l("Departments"), endpoint="department",
                                   category=SYSTEM))

@@ -5,10 +5,11 @@ from flask import request
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy.orm import undefer
 from wtforms import PasswordField, validators
 
 from models import db
-from models.auth import Right
+from models.auth import Right, User
 from models.validators import masked_id_card
 
 from .base import CrmModelView, mask_value, model_for_table
@@ -46,6 +47,9 @@ class UserView(CrmModelView):
             validators=[validators.Optional(), validators.Length(min=8)]),
     }
     form_choices = {"locale": [("", "—"), ("zh_CN", "中文"), ("en", "English")]}
+
+    def eager_options(self):
+        return super().eager_options() + [undefer(User.client_count)]
 
     def create_form(self, obj=None):
         form = super().create_form(obj)

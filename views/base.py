@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext as admin_lazy
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.contrib.sqla import tools
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import BaseForm
@@ -252,6 +254,12 @@ class CrmFilterConverter(sqla_filters.FilterConverter):
 
 # ---------------------------------------------------------------------- the base view
 
+
+def login_url() -> str:
+    """/login?next=<this path, percent-encoded> for anonymous requests."""
+    return url_for("auth.login") + "?" + urlencode({"next": request.full_path.rstrip("?")})
+
+
 #: Flask-Admin view method → the operation right it needs
 VIEW_OPERATIONS = {
     "index_view": "view", "details_view": "view", "ajax_lookup": "view",
@@ -283,6 +291,8 @@ class CrmModelView(ModelView):
     column_details_exclude_list = ("version",)
     #: custom action name → the operation right it needs (default: its own name)
     action_rights: dict[str, str] = {}
+    #: extra exposed pages of a view → the operation right they need
+    view_operations: dict[str, str] = {}
     #: the right endpoint, when several views share one (defaults to the endpoint)
     right_endpoint: str | None = None
     #: editable-in-list columns for users with the edit right
@@ -329,14 +339,14 @@ class CrmModelView(ModelView):
 
     def inaccessible_callback(self, name, **kwargs):
         if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            return redirect(login_url())
         abort(403)
 
     def _handle_view(self, name, **kwargs):
         response = super()._handle_view(name, **kwargs)
         if response is not None:
             return response
-        operation = VIEW_OPERATIONS.get(name, "view")
+        operation = self.view_operations.get(name) or VIEW_OPERATIONS.get(name, "view")
         if operation and not self.allowed(operation):
             abort(403)
         return None
@@ -378,7 +388,7 @@ class CrmModelView(ModelView):
     def is_action_allowed(self, name):
         operation = {"delete": "delete", "restore": "delete", "purge": "delete"}.get(name)
         operation = self.action_rights.get(name, operation or name)
-        if not self.allowed(operation):
+        if operation in getattr(self, "disabled_operations", ()) or not self.allowed(operation):
             return False
         if name in ("restore", "purge") and not self.is_soft:
             return False
@@ -405,6 +415,26 @@ class CrmModelView(ModelView):
         if self.is_soft and not include_deleted:
             query = query.filter(self.model.is_deleted.is_(self.in_recycle_bin()))
         return query
+
+    def _search_clause(self, name: str, pattern: str):
+        """``name`` LIKE pattern; ``rel.column`` through EXISTS (one-to-many searches must
+        not multiply rows: no join, so counts and pages stay right)."""
+        if "." not in name:
+            return getattr(self.model, name).ilike(pattern)
+        rel_name, column = name.split(".", 1)
+        relation = getattr(self.model, rel_name)
+        target = relation.property.mapper.class_
+        inner = getattr(target, column).ilike(pattern)
+        return relation.any(inner) if relation.property.uselist else relation.has(inner)
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        for term in search.split():
+            clause = or_(*[self._search_clause(name, tools.parse_like_term(term))
+                           for name in self.column_searchable_list])
+            query = query.filter(clause)
+            if count_query is not None:
+                count_query = count_query.filter(clause)
+        return query, count_query, joins, count_joins
 
     def eager_options(self):
         """selectinload for dotted and one-to-many list columns (no N+1)."""
@@ -456,7 +486,7 @@ class CrmModelView(ModelView):
         except (TypeError, ValueError):
             abort(404)
         query = self._filtered(db.session.query(self.model), include_deleted=True)
-        obj = query.filter(self.model.id == pk).first()
+        obj = query.options(*self.eager_options()).filter(self.model.id == pk).first()
         if obj is None:
             abort(404)
         if self.is_soft and obj.is_deleted and request.endpoint and (
@@ -489,7 +519,10 @@ class CrmModelView(ModelView):
         return form
 
     def create_form(self, obj=None):
-        return self._prepare_form(super().create_form(obj))
+        form = self._prepare_form(super().create_form(obj))
+        if request.method == "GET" and "owner" in form and form.owner.data is None:
+            form.owner.data = current_user._get_current_object()  # new records are mine
+        return form
 
     def scaffold_form(self):
         form_class = super().scaffold_form()

@@ -11,7 +11,8 @@ class DashboardView(AdminIndexView):
         return current_user.is_authenticated
 
     def inaccessible_callback(self, name, **kwargs):
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        from .base import login_url
+        return redirect(login_url())
 
     @expose("/")
     def index(self):

@@ -50,3 +50,8 @@ def register_template_helpers(app) -> None:
     @app.template_filter("crm_datetime")
     def crm_datetime(value) -> str:
         return format_datetime(value, "yyyy-MM-dd HH:mm:ss") if value else ""
+
+    @app.template_filter("money")
+    def money(value) -> str:
+        from models.base import format_money
+        return format_money(value)

@@ -1,0 +1,294 @@
+"""Customers views (SPEC §4.3): clients with inline contacts, follow-ups and appointments;
+the child views, each scoped through its client; reassign, merge, duplicate guard."""
+from __future__ import annotations
+
+from flask import flash, g, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_babel import gettext, lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms import BooleanField
+from wtforms.validators import ValidationError
+
+from models import db
+from models.auth import Department, User, department_subtree_ids
+from models.customers import (Appointment, Client, Contract, FollowUp, Linkman, delete_blockers,
+                              find_duplicates, merge_clients, reassign_clients)
+from models.scope import scope_clause
+
+from .base import CrmModelView, LazyOptions
+
+
+class OwnerDepartmentFilter(sqla_filters.BaseSQLAFilter):
+    """Owner's department, including its sub-departments."""
+
+    def apply(self, query, value, alias=None):
+        ids = department_subtree_ids(int(value))
+        return query.filter(self.column.in_(select(User.id).where(User.department_id.in_(ids))))
+
+    def operation(self):
+        return _l("in (with sub-departments)")
+
+    def validate(self, value):
+        return str(value).isdigit()
+
+
+def _departments():
+    return [(str(d.id), d.name) for d in db.session.execute(
+        select(Department).order_by(Department.sort_order, Department.id)).scalars()]
+
+
+class ClientChildView(CrmModelView):
+    """Views of rows that belong to a client: the client is picked through a scoped
+    ajax look-up and shown as a link."""
+
+    form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
+    column_sortable_list: tuple = ()
+
+    def _client_link(view, context, model, name):
+        from markupsafe import Markup
+        client = model.client
+        return Markup('<a href="{}">{}</a>').format(
+            url_for("client.details_view", id=client.id), client.name) if client else ""
+
+    column_formatters = {"client": _client_link}
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        client_id = request.args.get("client_id", type=int)
+        if request.method == "GET" and client_id and "client" in form:
+            clause = scope_clause(Client, current_user)
+            query = select(Client).where(Client.id == client_id, Client.is_deleted.is_(False))
+            form.client.data = db.session.execute(query.where(clause) if clause is not None else query).scalar()
+        return form
+
+
+class ClientView(CrmModelView):
+    column_list = ("name", "area", "type", "star", "owner", "contact_name", "contact_mobile", "updated_at")
+    column_sortable_list = ("name", ("area", "area.sort_order"), ("type", "type.sort_order"),
+                            ("star", "star.sort_order"), ("owner", "owner.name"), "contact_name",
+                            "contact_mobile", "updated_at")
+    column_default_sort = ("updated_at", True)
+    column_details_list = ("name", "uscc", "address", "phone", "fax", "zip_code", "website", "email",
+                           "trade", "area", "contact_name", "contact_gender", "contact_position",
+                           "contact_mobile", "type", "star", "source", "main_business", "notes",
+                           "revenue_band", "capital_band", "size", "model", "owner", "satisfaction",
+                           "credit", "created_at", "updated_at")
+    column_export_list = column_details_list
+    column_searchable_list = ("name", "uscc", "phone", "contact_name", "contact_mobile",
+                              "linkmans.name", "linkmans.mobile")
+    extra_labels = {"linkmans.name": _l("Contact name"), "linkmans.mobile": _l("Contact mobile")}
+    editable_columns = ("star", "type")
+    form_columns = ("name", "uscc", "area", "address", "phone", "fax", "zip_code", "website", "email",
+                    "contact_name", "contact_gender", "contact_position", "contact_mobile", "trade",
+                    "type", "star", "source", "main_business", "revenue_band", "capital_band", "size",
+                    "model", "satisfaction", "credit", "owner", "notes", "save_anyway")
+    form_extra_fields = {
+        "save_anyway": BooleanField(_l("Save anyway although similar clients exist")),
+    }
+    inline_models = (
+        (Linkman, {"form_columns": ("id", "name", "english_name", "position", "gender", "mobile", "phone",
+                                    "email", "notes")}),
+        (FollowUp, {"form_columns": ("id", "type", "followed_at", "content", "next_follow_at")}),
+        (Appointment, {"form_columns": ("id", "type", "scheduled_at", "remind_at", "content", "status")}),
+    )
+    details_template = "admin/crm/client_details.html"
+    create_template = "admin/crm/client_form.html"
+    edit_template = "admin/crm/client_form.html"
+    view_operations = {"reassign_view": "reassign", "merge_view": "merge"}
+    action_rights = {"reassign": "reassign", "merge": "merge", "export_selected": "export"}
+
+    def __init__(self, model=Client, **kwargs):
+        self.column_filters = ("type", "star", "source", "area", "trade", "size", "owner",
+                               OwnerDepartmentFilter(Client.owner_id, _l("Owner's department"),
+                                                     options=LazyOptions(_departments)),
+                               "created_at", "updated_at")
+        super().__init__(model, **kwargs)
+
+    def eager_options(self):
+        from sqlalchemy.orm import selectinload
+        options = super().eager_options()
+        if request.endpoint and request.endpoint.endswith("details_view"):
+            options += [selectinload(Client.linkmans), selectinload(Client.followups).joinedload(FollowUp.user),
+                        selectinload(Client.followups).joinedload(FollowUp.type),
+                        selectinload(Client.appointments).joinedload(Appointment.type),
+                        selectinload(Client.contracts)]
+        return options
+
+    # -- duplicate guard --------------------------------------------------------
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        for row in list(model.followups) + list(model.appointments):
+            if row.user_id is None and row.user is None:
+                row.user_id = current_user.id
+        mobiles = [model.contact_mobile] + [l.mobile for l in model.linkmans]
+        with db.session.no_autoflush:
+            matches = find_duplicates(model.name, model.uscc, mobiles, exclude_id=model.id)
+        if matches and not form.save_anyway.data:
+            g.crm_duplicates = matches
+            raise ValidationError(gettext(
+                "Similar clients already exist (listed above the form). Check them; to save "
+                "anyway, tick \"Save anyway\" and save again."))
+
+    def render(self, template, **kwargs):
+        kwargs.setdefault("duplicates", g.get("crm_duplicates", []))
+        return super().render(template, **kwargs)
+
+    # -- delete guard -----------------------------------------------------------
+    def delete_refusal(self, model):
+        numbers = delete_blockers(model)
+        if numbers:
+            return gettext("%(name)s has contracts (%(numbers)s), so it cannot be deleted. Terminate "
+                           "or move the contracts first.", name=model.name, numbers=", ".join(numbers))
+        return None
+
+    # -- reassign ---------------------------------------------------------------
+    @action("reassign", _l("Reassign owner"))
+    def action_reassign(self, ids):
+        return redirect(url_for(".reassign_view", ids=",".join(ids)))
+
+    def _selected(self, raw: str):
+        ids = [int(i) for i in (raw or "").split(",") if i.strip().isdigit()]
+        return self._scoped_rows(ids, deleted=False) if ids else []
+
+    def _assignable_users(self):
+        return db.session.execute(select(User).where(User.is_active.is_(True), User.is_deleted.is_(False))
+                                  .order_by(User.name)).scalars().all()
+
+    @expose("/reassign/", methods=("GET", "POST"))
+    def reassign_view(self):
+        clients = self._selected(request.values.get("ids", ""))
+        users = self._assignable_users()
+        if request.method == "POST":
+            target = db.session.get(User, request.form.get("owner_id", type=int) or 0)
+            source_id = request.form.get("from_owner_id", type=int)
+            if target is None or target not in users:
+                flash(gettext("New owner: choose an active user."), "error")
+            else:
+                if source_id:  # everything of one owner (e.g. an employee who leaves)
+                    query = self._filtered(db.session.query(Client)).filter(Client.owner_id == source_id)
+                    clients = query.all()
+                changed = reassign_clients(clients, target, request.form.get("comment") or None)
+                db.session.commit()
+                flash(gettext("%(count)s clients now belong to %(name)s.", count=changed, name=target.name),
+                      "success")
+                return redirect(url_for(".index_view"))
+        return self.render("admin/crm/client_reassign.html", clients=clients, users=users,
+                           ids=request.values.get("ids", ""))
+
+    # -- merge ------------------------------------------------------------------
+    @action("merge", _l("Merge duplicates"))
+    def action_merge(self, ids):
+        if len(ids) < 2:
+            flash(gettext("Choose at least two different clients to merge."), "error")
+            return redirect(url_for(".index_view"))
+        return redirect(url_for(".merge_view", ids=",".join(ids)))
+
+    @expose("/merge/", methods=("GET", "POST"))
+    def merge_view(self):
+        clients = self._selected(request.values.get("ids", ""))
+        if len(clients) < 2:
+            flash(gettext("Choose at least two different clients to merge."), "error")
+            return redirect(url_for(".index_view"))
+        if request.method == "POST":
+            keep_id = request.form.get("keep_id", type=int)
+            keep = next((c for c in clients if c.id == keep_id), None)
+            if keep is None:
+                flash(gettext("Choose the client to keep."), "error")
+            else:
+                try:
+                    moved = merge_clients(keep, [c for c in clients if c.id != keep.id])
+                    db.session.commit()
+                except Exception as exc:
+                    db.session.rollback()
+                    if not self.handle_view_exception(exc):
+                        raise
+                else:
+                    flash(gettext("Merged %(count)s clients into %(name)s; moved: %(moved)s.",
+                                  count=len(clients) - 1, name=keep.name,
+                                  moved=", ".join(f"{t} {n}" for t, n in moved.items()) or "—"), "success")
+                    return redirect(url_for(".details_view", id=keep.id))
+        return self.render("admin/crm/client_merge.html", clients=clients, ids=request.values.get("ids", ""))
+
+    @action("export_selected", _l("Export selected (CSV)"))
+    def action_export_selected(self, ids):
+        return redirect(url_for(".export", export_type="csv", flt_ids=",".join(ids)))
+
+    def get_query(self):
+        query = super().get_query()
+        selected = request.args.get("flt_ids") if request else None
+        if selected and request.endpoint and request.endpoint.endswith(".export"):
+            query = query.filter(Client.id.in_([int(i) for i in selected.split(",") if i.isdigit()]))
+        return query
+
+    def get_count_query(self):
+        query = super().get_count_query()
+        selected = request.args.get("flt_ids") if request else None
+        if selected and request.endpoint and request.endpoint.endswith(".export"):
+            query = query.filter(Client.id.in_([int(i) for i in selected.split(",") if i.isdigit()]))
+        return query
+
+
+class LinkmanView(ClientChildView):
+    column_list = ("name", "client", "position", "gender", "mobile", "phone", "email")
+    column_searchable_list = ("name", "english_name", "mobile", "phone", "email", "client.name")
+    column_filters = ("gender", "position", "created_at")
+    column_sortable_list = ("name", "position", "mobile")
+    column_default_sort = ("id", True)
+    form_columns = ("client", "name", "english_name", "position", "gender", "mobile", "phone", "email", "notes")
+    extra_labels = {"client.name": _l("Client")}
+
+
+class FollowUpView(ClientChildView):
+    column_list = ("followed_at", "client", "type", "content", "user", "next_follow_at")
+    column_searchable_list = ("content", "client.name")
+    column_filters = ("type", "user", "followed_at", "next_follow_at")
+    column_sortable_list = ("followed_at", "next_follow_at")
+    column_default_sort = ("followed_at", True)
+    form_columns = ("client", "type", "followed_at", "content", "linkman", "user", "next_follow_at")
+    extra_labels = {"client.name": _l("Client")}
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        if request.method == "GET" and form.user.data is None:
+            form.user.data = current_user._get_current_object()
+        return form
+
+
+class AppointmentView(ClientChildView):
+    column_list = ("scheduled_at", "client", "type", "content", "remind_at", "user", "status")
+    column_searchable_list = ("content", "client.name")
+    column_filters = ("type", "status", "user", "scheduled_at", "remind_at")
+    column_sortable_list = ("scheduled_at", "remind_at", "status")
+    column_default_sort = ("scheduled_at", True)
+    form_columns = ("client", "type", "scheduled_at", "remind_at", "content", "user", "status")
+    extra_labels = {"client.name": _l("Client")}
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        if request.method == "GET" and form.user.data is None:
+            form.user.data = current_user._get_current_object()
+        return form
+
+
+class ContractView(ClientChildView):
+    column_list = ("number", "name", "client", "type", "amount", "starts_on", "ends_on", "owner", "scan_file")
+    column_searchable_list = ("number", "name", "client.name")
+    column_filters = ("type", "owner", "starts_on", "ends_on", "amount", "created_at")
+    column_sortable_list = ("number", "name", "amount", "starts_on", "ends_on")
+    column_default_sort = ("id", True)
+    form_columns = ("client", "type", "number", "name", "starts_on", "ends_on", "amount", "linkman",
+                    "content", "payment_plan", "owner")
+    extra_labels = {"client.name": _l("Client")}
+
+    def _scan_link(view, context, model, name):
+        from markupsafe import Markup
+        if not model.scan_file_id:
+            return ""
+        return Markup('<a href="{}">{}</a>').format(url_for("files.download", file_id=model.scan_file_id),
+                                                    model.scan_file.original_name if model.scan_file else "")
+
+    column_formatters = {**ClientChildView.column_formatters, "scan_file": _scan_link}
+
