@@ -63,8 +63,15 @@ def current_actor() -> tuple[int | None, str | None]:
 
 
 def audit_note(session: Session, action: str | None = None, comment: str | None = None) -> None:
-    """Give the next flush's log entries an action name (approve, merge …) and a comment."""
+    """Name the action (approve, merge …) and comment of every log entry written until
+    the transaction ends (commit or rollback clears it)."""
     session.info["audit_note"] = (action, comment)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _clear_note(session: Session) -> None:
+    session.info.pop("audit_note", None)
 
 
 def _plain(value):
@@ -113,7 +120,7 @@ def _changes(obj, mode: str) -> dict:
 
 @event.listens_for(Session, "after_flush")
 def _write_audit(session: Session, flush_context) -> None:
-    note_action, comment = session.info.pop("audit_note", (None, None))
+    note_action, comment = session.info.get("audit_note", (None, None))
     rows = []
 
     def add(obj, action, changes):

@@ -247,7 +247,7 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, db.Model):
 # 客户数量: computed in SQL, loaded only where asked for (views undefer it)
 User.client_count = column_property(
     select(func.count(Client.id)).where(Client.owner_id == User.id, Client.is_deleted.is_(False))
-    .correlate_except(Client).scalar_subquery(), deferred=True, info=label("Clients"))
+    .correlate_except(Client).scalar_subquery(), deferred=True, info=label("Number of clients"))
 
 
 # ------------------------------------------------------------------------ domain rules

@@ -157,8 +157,10 @@ def register_cli(app) -> None:
     @click.option("--if-empty", is_flag=True, help="do nothing when demo data is already there")
     @click.option("--password", default=None,
                   help="password of the demo users (default: CRM_DEMO_PASSWORD or demo12345)")
-    def seed_demo_command(seed_value, if_empty, password):
-        """Realistic Chinese demo data: departments and users of every role."""
+    @click.option("--clients", "clients", default=200, show_default=True, type=click.IntRange(min=0),
+                  help="how many demo clients (with contacts, follow-ups, appointments, contracts)")
+    def seed_demo_command(seed_value, if_empty, password, clients):
+        """Realistic Chinese demo data: departments, users of every role, clients."""
         from .demo import seed_demo
         set_cli_actor(None)
         seed_reference(echo=lambda *a, **k: None)
@@ -167,7 +169,7 @@ def register_cli(app) -> None:
             db.session.commit()
             return
         password = password or os.environ.get("CRM_DEMO_PASSWORD") or "demo12345"
-        summary = seed_demo(seed_value, password)
+        summary = seed_demo(seed_value, password, clients)
         db.session.commit()
         click.echo(f"Demo data: {summary}. Demo users log in with password {password}.")
         sys.stdout.flush()

@@ -1,4 +1,5 @@
-"""seed-demo: a realistic Chinese organisation (later modules add their data here)."""
+"""seed-demo: a realistic Chinese organisation, then its clients (seed/customers_demo.py;
+later modules add their data here)."""
 from __future__ import annotations
 
 import random
@@ -26,8 +27,9 @@ def _id_card(rng: random.Random, birthday: date) -> str:
     return first17 + id_card_check_char(first17)
 
 
-def seed_demo(seed: int, password: str) -> str:
-    """Departments and users of every role with Chinese names; deterministic per seed."""
+def seed_demo(seed: int, password: str, clients: int = 200) -> str:
+    """Departments and users of every role with Chinese names, then ``clients`` demo clients
+    with their contacts, follow-ups, appointments and contracts; deterministic per seed."""
     rng = random.Random(seed)
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
@@ -67,4 +69,7 @@ def seed_demo(seed: int, password: str) -> str:
             taken.add(username)
             made += 1
     db.session.flush()
-    return f"{len(departments)} departments, {made} users"
+    from .customers_demo import seed_clients
+    counts = seed_clients(clients, seed)
+    return ", ".join([f"{len(departments)} departments", f"{made} users"]
+                     + [f"{n} {name}" for name, n in counts.items()])

@@ -1,8 +1,11 @@
-"""The seeded rights matrix of SPEC §6 for the system and lookup endpoints.
+"""The seeded rights matrix of SPEC §6 for the system, lookup and customers endpoints,
+plus the customers action rights (client.reassign, client.merge, client.import).
 
 Every role × endpoint × operation is requested over HTTP; the expectation comes from
 the table below, written from SPEC §6 by hand (never from seed.reference), so a change
-of the seed that breaks the specification fails here.
+of the seed that breaks the specification fails here. Rows of the customers tables used
+for edit and delete belong to the acting user (a client they own, children under it), so
+the data scope never masks a right.
 
 One app and one database serve the whole module (module-scoped fixtures), with one
 logged-in client per role, to keep the ~1000 cases fast.
@@ -12,6 +15,8 @@ from __future__ import annotations
 import re
 import shutil
 import uuid
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -28,17 +33,36 @@ LOOKUP_ENDPOINTS = ["trade", "followup_type", "client_type", "client_source", "s
                     "position", "contract_type", "revenue_band", "capital_band", "company_size",
                     "business_model", "area", "appointment_type", "sales_stage", "service_type",
                     "payment_method", "invoice_type", "campaign_type"]
-ENDPOINTS = SYSTEM_ENDPOINTS + LOOKUP_ENDPOINTS
+#: SPEC §4.3 customers endpoints, in menu order
+CUSTOMER_ENDPOINTS = ["client", "linkman", "followup", "appointment", "contract"]
+ENDPOINTS = SYSTEM_ENDPOINTS + LOOKUP_ENDPOINTS + CUSTOMER_ENDPOINTS
 OPERATIONS = ["view", "create", "edit", "delete", "export"]
 LETTER = {"view": "V", "create": "C", "edit": "E", "delete": "D", "export": "X"}
 
+#: SPEC §6, row "clients, linkmans, follow-ups, appointments"
+CLIENT_ROW = {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEDX", "account_manager": "VCE",
+              "clerk": "VCE", "finance": "V", "service": "V", "marketing": "V"}
+#: SPEC §6, row "contracts" (A/submit are workflow codes of §5, not tested here)
+CONTRACT_ROW = {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEX", "account_manager": "VCE",
+                "clerk": "V", "finance": "VX", "service": "", "marketing": ""}
+
 #: SPEC §6: role → {endpoint: letters}; anything missing is "—"
 MATRIX: dict[str, dict[str, str]] = {
-    "admin": {endpoint: "VCEDX" for endpoint in ENDPOINTS},
+    "admin": {endpoint: "VCEDX" for endpoint in SYSTEM_ENDPOINTS + LOOKUP_ENDPOINTS},
     "executive": {"audit_log": "V", **{endpoint: "V" for endpoint in LOOKUP_ENDPOINTS}},
     **{role: {endpoint: "V" for endpoint in LOOKUP_ENDPOINTS}
        for role in ("sales_director", "account_manager", "clerk", "finance", "service", "marketing")},
 }
+for _role in ROLES:
+    MATRIX[_role].update({endpoint: CLIENT_ROW[_role] for endpoint in ("client", "linkman", "followup",
+                                                                      "appointment")})
+    MATRIX[_role]["contract"] = CONTRACT_ROW[_role]
+
+#: SPEC §6 workflow codes of the customers module → the roles holding them
+#: (reassign/merge: the sales director and the admin; import: also the back-office clerk)
+ACTION_RIGHTS = {"client.reassign": {"admin", "sales_director"},
+                 "client.merge": {"admin", "sales_director"},
+                 "client.import": {"admin", "sales_director", "clerk"}}
 
 #: operations a view switches off for everybody (rights codes are fixed by the program,
 #: logs are append-only): even the admin gets no form and changes nothing.
@@ -51,16 +75,34 @@ def expected(role: str, endpoint: str, operation: str) -> bool:
     return LETTER[operation] in MATRIX.get(role, {}).get(endpoint, "")
 
 
-def test_expectation_table_is_complete():
-    """Guard the hand-written table itself (18 lookups, 25 endpoints, the admin row)."""
+def test_expectation_table_is_complete(perm_app):
+    """Guard the hand-written table itself (18 lookups, 5 customers tables, 30 endpoints,
+    the admin row, the letters per role) and that every customers view has a row."""
     from models.lookups import LOOKUPS
 
     assert list(LOOKUPS) == LOOKUP_ENDPOINTS
-    assert len(ENDPOINTS) == 25
-    assert sum(expected("admin", e, o) for e in ENDPOINTS for o in OPERATIONS) == 125
-    assert [e for e in ENDPOINTS if expected("executive", e, "view")] == ["audit_log"] + LOOKUP_ENDPOINTS
-    assert not any(expected(r, e, o) for r in ROLES[1:] for e in ENDPOINTS for o in OPERATIONS
-                   if o != "view")
+    assert len(ENDPOINTS) == 30
+    assert sum(expected("admin", e, o) for e in ENDPOINTS for o in OPERATIONS) == 150
+    assert [e for e in ENDPOINTS if expected("executive", e, "view")] == \
+        ["audit_log"] + LOOKUP_ENDPOINTS + CUSTOMER_ENDPOINTS
+    # outside the customers module, nobody but the admin changes or exports anything
+    assert not any(expected(r, e, o) for r in ROLES[1:] for e in SYSTEM_ENDPOINTS + LOOKUP_ENDPOINTS
+                   for o in OPERATIONS if o != "view")
+    letters = {r: "".join(LETTER[o] for o in OPERATIONS if expected(r, "client", o)) for r in ROLES}
+    assert letters == {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEDX",
+                       "account_manager": "VCE", "clerk": "VCE", "finance": "V", "service": "V",
+                       "marketing": "V"}
+    for endpoint in ("linkman", "followup", "appointment"):
+        assert {r: MATRIX[r][endpoint] for r in ROLES} == {r: MATRIX[r]["client"] for r in ROLES}
+    contract = {r: "".join(LETTER[o] for o in OPERATIONS if expected(r, "contract", o)) for r in ROLES}
+    assert contract == {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEX",
+                        "account_manager": "VCE", "clerk": "V", "finance": "VX", "service": "",
+                        "marketing": ""}
+    # every view of the Customers menu has its row here (a new one needs its expectation)
+    views = perm_app.extensions["admin"][0]._views
+    with perm_app.test_request_context():
+        category = str(next(v.category for v in views if v.endpoint == "client"))
+        assert [v.endpoint for v in views if str(v.category or "") == category] == CUSTOMER_ENDPOINTS
 
 
 # ------------------------------------------------------------------ module fixtures
@@ -108,9 +150,55 @@ def clients(perm_app):
 def _models():
     from models.audit import AuditLog
     from models.auth import Department, LoginLog, Right, Role, SystemConfig, User
+    from models.customers import Appointment, Client, Contract, FollowUp, Linkman
     from models.lookups import LOOKUPS
     return {"user": User, "department": Department, "role": Role, "right": Right,
-            "config": SystemConfig, "login_log": LoginLog, "audit_log": AuditLog, **LOOKUPS}
+            "config": SystemConfig, "login_log": LoginLog, "audit_log": AuditLog, **LOOKUPS,
+            "client": Client, "linkman": Linkman, "followup": FollowUp, "appointment": Appointment,
+            "contract": Contract}
+
+
+CHILDREN = ("linkman", "followup", "appointment", "contract")
+
+
+def customer_rows(owner: str, tag: str, *, children=CHILDREN, client_id: int | None = None,
+                  mobile: str = "13800138000", name: str | None = None) -> dict[str, int]:
+    """A client owned by the user ``owner`` (or the existing ``client_id``) with one row of
+    each table in ``children``; committed; endpoint → id. Call inside an app context."""
+    from models import db
+    from models.auth import User
+    from models.customers import Appointment, Client, Contract, FollowUp, Linkman
+    from models.lookups import AppointmentType, Area, ContractType, FollowUpType
+
+    def first(model):
+        return db.session.execute(db.select(db.func.min(model.id))).scalar_one()
+
+    owner_id = db.session.execute(db.select(User.id).where(User.username == owner)).scalar_one()
+    if client_id is None:
+        client = Client(name=name or f"客户{tag}", address="北京市海淀区中关村大街1号",
+                        phone="010-12345678", area_id=first(Area), contact_name=f"联系人{tag}",
+                        contact_mobile=mobile, owner_id=owner_id)
+        db.session.add(client)
+        db.session.flush()
+        client_id = client.id
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    make = {
+        "linkman": lambda: Linkman(client_id=client_id, name=f"联系人{tag}", position="经理", gender="男",
+                                   mobile=mobile),
+        "followup": lambda: FollowUp(client_id=client_id, type_id=first(FollowUpType), content=f"跟单{tag}",
+                                     user_id=owner_id, followed_at=now),
+        "appointment": lambda: Appointment(client_id=client_id, type_id=first(AppointmentType),
+                                           scheduled_at=now + timedelta(days=2),
+                                           remind_at=now + timedelta(days=1), content=f"预约{tag}",
+                                           user_id=owner_id),
+        "contract": lambda: Contract(client_id=client_id, type_id=first(ContractType), number=f"HT-{tag}",
+                                     name=f"合同{tag}", starts_on=date(2025, 1, 1), ends_on=date(2025, 12, 31),
+                                     amount=Decimal("1000.00"), owner_id=owner_id),
+    }
+    rows = {endpoint: make[endpoint]() for endpoint in children}
+    db.session.add_all(rows.values())
+    db.session.commit()
+    return {"client": client_id, **{endpoint: row.id for endpoint, row in rows.items()}}
 
 
 def _disposable(endpoint: str):
@@ -146,16 +234,37 @@ def _disposable(endpoint: str):
 
 @pytest.fixture(scope="module")
 def existing_ids(perm_app):
-    """endpoint → the id of a row that exists (for edit/?id=)."""
+    """endpoint → the id of a row that exists (for edit/?id=); customers endpoints:
+    role → endpoint → a row of a client the role's user owns."""
     from models import db
     models = _models()
     with perm_app.app_context():
         ids = {}
         for endpoint, model in models.items():
+            if endpoint in CUSTOMER_ENDPOINTS:
+                continue
             ids[endpoint] = db.session.execute(db.select(db.func.min(model.id))).scalar() \
                 or _disposable(endpoint)
+        ids["customers"] = {role: customer_rows(role, f"perm-{role}") for role in ROLES}
         db.session.remove()
     return ids
+
+
+def _row_for(existing_ids, role, endpoint):
+    if endpoint in CUSTOMER_ENDPOINTS:
+        return existing_ids["customers"][role][endpoint]
+    return existing_ids[endpoint]
+
+
+def _disposable_for(existing_ids, role, endpoint):
+    """A row the role may delete if it holds the right: customers rows in its own scope
+    (a client without contracts, or a child of the role's own client)."""
+    if endpoint == "client":
+        return customer_rows(role, f"del-{uuid.uuid4().hex[:10]}", children=())["client"]
+    if endpoint in CUSTOMER_ENDPOINTS:
+        return customer_rows(role, f"del-{uuid.uuid4().hex[:10]}", children=(endpoint,),
+                             client_id=existing_ids["customers"][role]["client"])[endpoint]
+    return _disposable(endpoint)
 
 
 def _state(app, endpoint, row_id):
@@ -197,7 +306,7 @@ def test_matrix(perm_app, clients, existing_ids, role, endpoint, operation):
 
     if operation == "delete":
         with perm_app.app_context():
-            row_id = _disposable(endpoint)
+            row_id = _disposable_for(existing_ids, role, endpoint)
         before = _row_snapshot(perm_app, endpoint, row_id)
         response = client.post(f"{base}delete/", data={"id": str(row_id), "url": base})
         if not allowed:
@@ -213,8 +322,8 @@ def test_matrix(perm_app, clients, existing_ids, role, endpoint, operation):
             assert _state(perm_app, endpoint, row_id) in ("gone", "deleted")
         return
 
-    url = {"view": base, "create": f"{base}new/", "edit": f"{base}edit/?id={existing_ids[endpoint]}",
-           "export": f"{base}export/csv/"}[operation]
+    url = {"view": base, "create": f"{base}new/", "export": f"{base}export/csv/",
+           "edit": f"{base}edit/?id={_row_for(existing_ids, role, endpoint)}"}[operation]
     count_before = _count(perm_app, endpoint) if operation == "create" else None
     response = client.get(url)
     if not allowed:
@@ -297,21 +406,22 @@ def _navbar(html: str) -> str:
 
 
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
-def test_clerk_menu_has_lookups_but_no_system_items(perm_app, clients, lang):
+def test_clerk_menu_has_lookups_and_customers_but_no_system_items(perm_app, clients, lang):
     client = clients("clerk")
     html = client.get(f"/admin/?lang={lang}").get_data(as_text=True)
     nav = _navbar(html)
     assert 'href="/admin/trade/"' in nav
+    assert 'href="/admin/client/"' in nav
     for endpoint in SYSTEM_ENDPOINTS:
         assert f'href="/admin/{endpoint}/"' not in nav, endpoint
     links = set(re.findall(r'href="/admin/([a-z_]+)/"', nav))
-    assert links == set(LOOKUP_ENDPOINTS)
+    assert links == set(LOOKUP_ENDPOINTS) | set(CUSTOMER_ENDPOINTS)  # clerk: contracts V
     assert "系统管理" not in nav and ">System" not in nav and "System<" not in nav
     # the dashboard body offers nothing of the system module either
     assert 'href="/admin/user/"' not in html
 
 
-def test_admin_menu_lists_the_system_items(perm_app, clients):
+def test_admin_menu_lists_the_system_and_customers_items(perm_app, clients):
     nav = _navbar(clients("admin").get("/admin/?lang=en").get_data(as_text=True))
     for endpoint in ENDPOINTS:
         assert f'href="/admin/{endpoint}/"' in nav, endpoint
@@ -320,4 +430,110 @@ def test_admin_menu_lists_the_system_items(perm_app, clients):
 def test_executive_menu_lists_only_audit_log_of_the_system_items(perm_app, clients):
     nav = _navbar(clients("executive").get("/admin/?lang=en").get_data(as_text=True))
     links = set(re.findall(r'href="/admin/([a-z_]+)/"', nav))
-    assert links == {"audit_log", *LOOKUP_ENDPOINTS}
+    assert links == {"audit_log", *LOOKUP_ENDPOINTS, *CUSTOMER_ENDPOINTS}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_menu_lists_exactly_what_the_role_may_view(perm_app, clients, role):
+    """Service and marketing see clients but not contracts; everybody sees the lookups."""
+    nav = _navbar(clients(role).get("/admin/?lang=en").get_data(as_text=True))
+    links = set(re.findall(r'href="/admin/([a-z_]+)/"', nav))
+    assert links == {e for e in ENDPOINTS if expected(role, e, "view")}
+    assert ('href="/admin/contract/"' in nav) == (role not in ("service", "marketing"))
+
+
+# ------------------------------------------------------------------ customers action rights
+@pytest.mark.parametrize("role", ROLES)
+def test_client_action_rights_are_seeded(perm_app, role):
+    """client.reassign / client.merge / client.import: exactly the roles of SPEC §6."""
+    from models import db
+    from models.auth import Role
+    with perm_app.app_context():
+        codes = {r.code for r in db.session.execute(db.select(Role).where(Role.code == role))
+                 .scalar_one().rights}
+        db.session.remove()
+    assert {code for code in ACTION_RIGHTS if code in codes} == \
+        {code for code, holders in ACTION_RIGHTS.items() if role in holders}
+
+
+@pytest.fixture(scope="module")
+def merge_pairs(perm_app, existing_ids):
+    """role → two clients the role's user owns (ids for /merge/?ids=a,b)."""
+    from models import db
+    with perm_app.app_context():
+        pairs = {role: (existing_ids["customers"][role]["client"],
+                        customer_rows(role, f"merge-{role}", children=())["client"]) for role in ROLES}
+        db.session.remove()
+    return pairs
+
+
+def _client_owner(app, client_id):
+    from models import db
+    from models.customers import Client
+    with app.app_context():
+        row = db.session.get(Client, client_id)
+        state = (row.owner_id, row.is_deleted)
+        db.session.remove()
+    return state
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_reassign_page_needs_client_reassign(perm_app, clients, merge_pairs, role):
+    client = clients(role)
+    allowed = role in ACTION_RIGHTS["client.reassign"]
+    response = client.get("/admin/client/reassign/")
+    assert response.status_code == (200 if allowed else 403)
+    if allowed:
+        assert 'name="owner_id"' in response.get_data(as_text=True)
+    own = merge_pairs[role][0]
+    response = client.get(f"/admin/client/reassign/?ids={own}")
+    assert response.status_code == (200 if allowed else 403)
+    if not allowed:  # POSTing the form without the right changes nothing
+        before = _client_owner(perm_app, own)
+        admin_id = merge_pairs["admin"][0]
+        response = client.post("/admin/client/reassign/",
+                               data={"ids": str(own), "owner_id": str(_client_owner(perm_app, admin_id)[0])})
+        assert response.status_code == 403
+        assert _client_owner(perm_app, own) == before
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_merge_page_needs_client_merge(perm_app, clients, merge_pairs, role):
+    client = clients(role)
+    allowed = role in ACTION_RIGHTS["client.merge"]
+    a, b = merge_pairs[role]
+    response = client.get(f"/admin/client/merge/?ids={a},{b}")
+    assert response.status_code == (200 if allowed else 403), response.data[:300]
+    if allowed:
+        html = response.get_data(as_text=True)
+        assert f"客户perm-{role}" in html and f"客户merge-{role}" in html
+    else:
+        before = (_client_owner(perm_app, a), _client_owner(perm_app, b))
+        response = client.post("/admin/client/merge/", data={"ids": f"{a},{b}", "keep_id": str(a)})
+        assert response.status_code == 403
+        assert (_client_owner(perm_app, a), _client_owner(perm_app, b)) == before
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_client_list_offers_reassign_and_merge_only_with_the_right(perm_app, clients, role):
+    response = clients(role).get("/admin/client/")
+    assert response.status_code == 200  # every seeded role may view clients
+    html = response.get_data(as_text=True)
+    assert ('data-crm-action="reassign"' in html) == (role in ACTION_RIGHTS["client.reassign"])
+    assert ('data-crm-action="merge"' in html) == (role in ACTION_RIGHTS["client.merge"])
+    assert ('data-crm-action="delete"' in html) == expected(role, "client", "delete")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_reassign_and_merge_actions_post_need_the_right(perm_app, clients, merge_pairs, role):
+    """The list's action form leads to the reassign/merge pages only with the right."""
+    a, b = merge_pairs[role]
+    for name in ("reassign", "merge"):
+        response = clients(role).post("/admin/client/action/", data={"action": name, "rowid": [str(a), str(b)]})
+        location = urlsplit(response.headers.get("Location", "")).path
+        if role in ACTION_RIGHTS[f"client.{name}"]:
+            assert response.status_code == 302 and location == f"/admin/client/{name}/", (name, location)
+        else:
+            assert location != f"/admin/client/{name}/", name
+            assert response.status_code in (302, 403)
+    assert _client_owner(perm_app, a)[1] is False and _client_owner(perm_app, b)[1] is False

@@ -36,7 +36,7 @@ class UserView(CrmModelView):
     column_sortable_list = ("username", "name", "last_login_at", ("department", "department.name"),
                             ("role", "role.name"))
     column_default_sort = ("username", False)
-    extra_labels = {"client_count": _l("Clients")}
+    extra_labels = {"client_count": _l("Number of clients")}
     form_columns = ("username", "name", "new_password", "department", "role", "position", "mobile",
                     "email", "gender", "address", "birthday", "id_card", "hired_on", "is_active",
                     "locale")

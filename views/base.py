@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext as admin_lazy
 from flask_admin.contrib.sqla import ModelView
@@ -179,7 +179,7 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         return _offerable(super().get_query(), self.model)
 
     def get_one(self, pk):
-        return self.get_query().filter(self.pk == pk).first()
+        return self.get_query().filter(getattr(self.model, self.pk) == pk).first()
 
 
 def _offerable(query, model, keep_id=None):
@@ -291,6 +291,8 @@ class CrmModelView(ModelView):
     column_details_exclude_list = ("version",)
     #: custom action name → the operation right it needs (default: its own name)
     action_rights: dict[str, str] = {}
+    #: user fields that default to the current user (left empty: me)
+    me_fields: tuple[str, ...] = ("owner",)
     #: extra exposed pages of a view → the operation right they need
     view_operations: dict[str, str] = {}
     #: the right endpoint, when several views share one (defaults to the endpoint)
@@ -516,12 +518,33 @@ class CrmModelView(ModelView):
         if "owner" in form and current_user.is_authenticated and current_user.data_scope == "own" \
                 and not self.allowed("reassign"):
             del form["owner"]
+        for name in self.me_fields:
+            if name in form:  # left empty, it is me (on_model_change)
+                form[name].allow_blank = True
+                form[name].validators = [validators.Optional()]
+                form[name].flags.required = False
+        return form
+
+    def list_form(self, obj=None):
+        """In-list editors: one query per select for the whole page, not one per row."""
+        form = super().list_form(obj)
+        cache = g.setdefault("crm_list_choices", {})
+        for field in form:
+            factory = getattr(field, "query_factory", None)
+            if factory is None:
+                continue
+            key = (self.endpoint, field.name)
+            if key not in cache:
+                query = factory()
+                cache[key] = _offerable(query, query.column_descriptions[0]["entity"]).all()
+            field.query_factory = (lambda rows=cache[key]: rows)
         return form
 
     def create_form(self, obj=None):
         form = self._prepare_form(super().create_form(obj))
-        if request.method == "GET" and "owner" in form and form.owner.data is None:
-            form.owner.data = current_user._get_current_object()  # new records are mine
+        for name in self.me_fields:
+            if request.method == "GET" and name in form and form[name].data is None:
+                form[name].data = current_user._get_current_object()  # new records are mine
         return form
 
     def scaffold_form(self):
@@ -538,9 +561,10 @@ class CrmModelView(ModelView):
         return form
 
     def on_model_change(self, form, model, is_created):
-        if is_created and hasattr(model, "owner_id") and model.owner_id is None \
-                and getattr(model, "owner", None) is None:
-            model.owner_id = current_user.id
+        for name in self.me_fields:
+            if is_created and hasattr(model, name) and getattr(model, name) is None \
+                    and getattr(model, f"{name}_id", None) is None:
+                setattr(model, name, current_user._get_current_object())
 
     def _check_version(self, model):
         loaded = request.form.get("loaded_version")

@@ -14,7 +14,7 @@ from wtforms.validators import ValidationError
 
 from models import db
 from models.auth import Department, User, department_subtree_ids
-from models.customers import (Appointment, Client, Contract, FollowUp, Linkman, delete_blockers,
+from models.customers import (Appointment, Client, FollowUp, Linkman, delete_blockers,
                               find_duplicates, merge_clients, reassign_clients)
 from models.scope import scope_clause
 
@@ -249,12 +249,7 @@ class FollowUpView(ClientChildView):
     column_default_sort = ("followed_at", True)
     form_columns = ("client", "type", "followed_at", "content", "linkman", "user", "next_follow_at")
     extra_labels = {"client.name": _l("Client")}
-
-    def create_form(self, obj=None):
-        form = super().create_form(obj)
-        if request.method == "GET" and form.user.data is None:
-            form.user.data = current_user._get_current_object()
-        return form
+    me_fields = ("user",)
 
 
 class AppointmentView(ClientChildView):
@@ -265,12 +260,7 @@ class AppointmentView(ClientChildView):
     column_default_sort = ("scheduled_at", True)
     form_columns = ("client", "type", "scheduled_at", "remind_at", "content", "user", "status")
     extra_labels = {"client.name": _l("Client")}
-
-    def create_form(self, obj=None):
-        form = super().create_form(obj)
-        if request.method == "GET" and form.user.data is None:
-            form.user.data = current_user._get_current_object()
-        return form
+    me_fields = ("user",)
 
 
 class ContractView(ClientChildView):

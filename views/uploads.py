@@ -1,0 +1,252 @@
+"""Uploaded files (SPEC §4.3 contract scans, §8 security): PDF/PNG/JPEG only, checked by
+their content (magic bytes) and not just the extension, at most ``upload_max_mb``
+(system_config, default 10), stored under UPLOAD_FOLDER with a random name and served
+only through /files/<id> (views/files.py).
+
+* :func:`store_upload` — check and store one upload in the caller's transaction; the
+  written file is removed again when that transaction does not commit.
+* :class:`ScanUploadMixin` — adds the upload field to a CrmModelView's create/edit forms
+  and stores the upload in ``on_model_change`` (same transaction as the record).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import unicodedata
+from pathlib import Path
+
+from flask import current_app, has_request_context, url_for
+from flask_babel import gettext, lazy_gettext as _l
+from flask_login import current_user
+from markupsafe import Markup, escape
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from wtforms import FileField
+from wtforms.validators import ValidationError
+
+from models import db
+from models.auth import SystemConfig
+from models.base import FieldError
+from models.customers import StoredFile
+
+#: kind → (magic bytes at offset 0, extensions that may carry it, content type, display name)
+KINDS = {
+    "pdf": (b"%PDF-", (".pdf",), "application/pdf", "PDF"),
+    "png": (b"\x89PNG\r\n\x1a\n", (".png",), "image/png", "PNG"),
+    "jpeg": (b"\xff\xd8\xff", (".jpg", ".jpeg"), "image/jpeg", "JPEG"),
+}
+DEFAULT_MAX_MB = 10
+#: markers of HTML/SVG/script content, looked for in the head of every upload (a file that
+#: starts like a PDF but carries a page or a script is refused too)
+ACTIVE_MARKERS = (b"<script", b"<html", b"<!doctype html", b"<body", b"<iframe", b"<svg",
+                  b"<?xml", b"javascript:")
+HEAD = 1024
+#: session.info key: paths written in the current transaction (removed unless it commits)
+PENDING = "crm_pending_upload_paths"
+
+
+def upload_limit_mb() -> float:
+    """The upload size limit in MB: system_config ``upload_max_mb`` (default 10)."""
+    raw = SystemConfig.get("upload_max_mb", str(DEFAULT_MAX_MB))
+    try:
+        value = float(str(raw).strip())
+    except (TypeError, ValueError):
+        return DEFAULT_MAX_MB
+    return value if value > 0 else DEFAULT_MAX_MB
+
+
+def _mb(value: float) -> str:
+    return f"{value:g}"
+
+
+def _kind_names(allowed) -> str:
+    return ", ".join(KINDS[k][3] for k in allowed)
+
+
+def _describe(data: bytes) -> str:
+    """What an unrecognised file looks like, for the refusal message."""
+    head = data[:HEAD].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<") or any(m in head for m in ACTIVE_MARKERS):
+        return gettext("an HTML page or a script")
+    if head.startswith(b"#!"):
+        return gettext("a script")
+    if head.startswith(b"mz"):
+        return gettext("a program")
+    if head.startswith(b"pk\x03\x04"):
+        return gettext("a ZIP archive or an Office document")
+    return gettext("not a recognised file type")
+
+
+def safe_name(filename: str | None, fallback_ext: str) -> str:
+    """The file name without any directory part, control or reserved characters
+    (Chinese names are kept, unlike ``werkzeug.utils.secure_filename``)."""
+    name = unicodedata.normalize("NFC", filename or "")
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = re.sub(r'[<>:"|?*]', "_", name).strip(" .")
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[:190] + dot + ext[:9]) if dot else name[:200]
+    return name or f"upload{fallback_ext}"
+
+
+def check_upload(file_storage, label, allowed=("pdf", "png", "jpeg"), max_mb=None):
+    """Read and check an upload; returns ``(data, kind, original name)`` or raises
+    :class:`FieldError` naming ``label`` and saying how to fix it. Nothing is written."""
+    label = str(label)
+    allowed = tuple(k for k in allowed if k in KINDS)
+    filename = getattr(file_storage, "filename", None) or ""
+    ext = os.path.splitext(filename)[1].lower()
+    accepted_ext = [e for k in allowed for e in KINDS[k][1]]
+    if ext not in accepted_ext:
+        raise FieldError(label, gettext(
+            "only %(kinds)s files are accepted (the file %(name)s is not one). "
+            "Scan or save the document as %(kinds)s and upload it again.",
+            kinds=_kind_names(allowed), name=filename or "?"))
+    limit_mb = float(max_mb) if max_mb else upload_limit_mb()
+    limit = int(limit_mb * 1024 * 1024)
+    stream = file_storage.stream
+    if hasattr(stream, "seek"):
+        try:
+            stream.seek(0)
+        except OSError:
+            pass
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise FieldError(label, gettext(
+            "the file %(name)s is larger than %(mb)s MB, the upload limit. Upload a smaller "
+            "file (e.g. scan at a lower resolution or compress the PDF).",
+            name=filename, mb=_mb(limit_mb)))
+    if not data:
+        raise FieldError(label, gettext("the file %(name)s is empty. Choose the right file.",
+                                        name=filename))
+    kind = next((k for k, spec in KINDS.items() if data.startswith(spec[0])), None)
+    if kind is None or kind not in allowed:
+        what = KINDS[kind][3] if kind else _describe(data)
+        raise FieldError(label, gettext(
+            "the content of %(name)s is %(what)s, not %(kinds)s. Only real %(kinds)s files are "
+            "accepted: upload the scan itself.", name=filename, what=what, kinds=_kind_names(allowed)))
+    if ext not in KINDS[kind][1]:
+        raise FieldError(label, gettext(
+            "the file %(name)s is named %(ext)s but its content is %(kind)s. Rename it to "
+            "%(right)s or upload the right file.", name=filename, ext=ext, kind=KINDS[kind][3],
+            right=KINDS[kind][1][0]))
+    head = data[:HEAD].lower()
+    if any(marker in head for marker in ACTIVE_MARKERS):
+        raise FieldError(label, gettext(
+            "the file %(name)s contains HTML or script code and is refused. Upload a plain "
+            "scan.", name=filename))
+    return data, kind, safe_name(filename, KINDS[kind][1][0])
+
+
+def store_upload(file_storage, allowed=("pdf", "png", "jpeg"), max_mb=None, label=None) -> StoredFile:
+    """Check an upload (see :func:`check_upload`), write it under UPLOAD_FOLDER with a
+    random name and add its :class:`StoredFile` row to the session (not flushed). The
+    file is removed again if the session's transaction ends without a commit."""
+    label = label or gettext("File")
+    data, kind, original = check_upload(file_storage, label, allowed, max_mb)
+    folder = Path(current_app.config["UPLOAD_FOLDER"])
+    folder.mkdir(parents=True, exist_ok=True)
+    session = db.session()
+    stored_name = f"{secrets.token_hex(16)}{KINDS[kind][1][0]}"
+    path = folder / stored_name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    session.info.setdefault(PENDING, []).append(str(path))
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    user_id = current_user.id if has_request_context() and current_user.is_authenticated else None
+    stored = StoredFile(original_name=original, stored_name=stored_name, content_type=KINDS[kind][2],
+                        size=len(data), sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=user_id)
+    session.add(stored)
+    return stored
+
+
+# ------------------------------------------- remove files of transactions that did not commit
+@event.listens_for(Session, "after_commit")
+def _keep_committed_uploads(session) -> None:
+    if not session.in_nested_transaction():  # the outermost transaction committed
+        session.info.pop(PENDING, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _remove_uncommitted_uploads(session, transaction) -> None:
+    if transaction.parent is not None or transaction.nested:
+        return
+    for path in session.info.pop(PENDING, None) or ():
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+# ----------------------------------------------------------------------------- the form
+class UploadField(FileField):
+    """A file input whose value is not copied onto the model (the view stores it), checked
+    by content while the form validates, so a refusal shows next to the field."""
+
+    allowed = ("pdf", "png", "jpeg")
+
+    def populate_obj(self, obj, name):
+        pass
+
+    def pre_validate(self, form):
+        if _has_file(self.data):
+            try:
+                check_upload(self.data, self.label.text, self.allowed)
+            except FieldError as exc:
+                raise ValidationError(exc.message) from None
+
+
+def _has_file(value) -> bool:
+    return bool(value is not None and getattr(value, "filename", None))
+
+
+class ScanUploadMixin:
+    """For CrmModelView subclasses whose model has a ``<scan_column>`` relationship to
+    StoredFile (``scan_file`` → ``scan_file_id``): a "scan_upload" file field on create and
+    edit forms; a valid upload is stored in the record's own transaction. Put it first in
+    the bases: ``class ContractView(ScanUploadMixin, ClientChildView)``."""
+
+    scan_column = "scan_file"
+    scan_field = "scan_upload"
+    scan_allowed = ("pdf", "png", "jpeg")
+
+    def scan_label(self):
+        return self.column_labels.get(self.scan_column) or _l("File")
+
+    def scaffold_form(self):
+        form_class = super().scaffold_form()
+        field_class = type("ScanUploadField", (UploadField,), {"allowed": self.scan_allowed})
+        accept = ",".join([e for k in self.scan_allowed for e in KINDS[k][1]]
+                          + [KINDS[k][2] for k in self.scan_allowed])
+        setattr(form_class, self.scan_field, field_class(self.scan_label(), render_kw={"accept": accept}))
+        return form_class
+
+    def _describe_scan_field(self, form, obj=None):
+        field = form._fields.get(self.scan_field)
+        if field is None:
+            return form
+        text = escape(gettext("%(kinds)s only, at most %(mb)s MB.",
+                              kinds=_kind_names(self.scan_allowed), mb=_mb(upload_limit_mb())))
+        current = getattr(obj, self.scan_column, None) if obj is not None else None
+        if current is not None:
+            text += Markup(' {} <a href="{}">{}</a>. {}').format(
+                gettext("Current file:"), url_for("files.download", file_id=current.id),
+                current.original_name, gettext("Uploading a new file replaces it."))
+        field.description = Markup(text)
+        return form
+
+    def create_form(self, obj=None):
+        return self._describe_scan_field(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._describe_scan_field(super().edit_form(obj), obj)
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        field = form._fields.get(self.scan_field)
+        if field is not None and _has_file(field.data):
+            stored = store_upload(field.data, self.scan_allowed, label=str(self.scan_label()))
+            setattr(model, self.scan_column, stored)  # sets scan_file_id at the flush
