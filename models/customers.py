@@ -277,7 +277,7 @@ def find_duplicates(name: str | None, uscc: str | None = None, mobiles=(), exclu
             reasons.append(str(_l("same unified social credit code")))
         if key and client.name_key == key:
             reasons.append(str(_l("same company name")))
-        if mobiles and (client.contact_mobile in mobiles or any(l.mobile in mobiles for l in client.linkmans)):
+        if mobiles and (client.contact_mobile in mobiles or any(lm.mobile in mobiles for lm in client.linkmans)):
             reasons.append(str(_l("same contact mobile")))
         found.append((client, reasons))
     return found

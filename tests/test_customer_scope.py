@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from itertools import product
 import json
 import re
 import shutil
@@ -20,6 +21,7 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from tests.conftest import login, make_app
 from tests.test_permissions import customer_rows
@@ -39,11 +41,10 @@ SEES = {
     "director_top": set(OWNERS),
     "admin": set(OWNERS),
 }
-#: SPEC §6 rights that matter here (view everywhere; edit / export as below)
-CAN_EDIT = {"account_manager": set(ENDPOINTS), "am_other": set(ENDPOINTS),
-            "sales_director": set(CHILD_ENDPOINTS[:-1]) | {"client"},
-            "director_top": set(CHILD_ENDPOINTS[:-1]) | {"client"},
-            "clerk": set(CHILD_ENDPOINTS[:-1]) | {"client"}, "admin": set(ENDPOINTS)}
+#: SPEC §6: who may edit what (everybody here views all five; clerk: contracts V only)
+CAN_EDIT = {"account_manager": set(ENDPOINTS), "am_other": set(ENDPOINTS), "sales_director": set(ENDPOINTS),
+            "director_top": set(ENDPOINTS), "admin": set(ENDPOINTS),
+            "clerk": {"client", "linkman", "followup", "appointment"}}
 #: account_manager holds no export right in the seed: the module grants it <endpoint>.export
 #: so that the `own` scope of exports is tested too
 EXPORTERS = ["account_manager", "sales_director", "director_top", "admin"]
@@ -181,29 +182,74 @@ def test_foreign_edit_post_is_404(cs, endpoint):
 
 
 # ------------------------------------------------------------------ export
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
-@pytest.mark.parametrize("username", EXPORTERS)
+#: App bug (reported): the client CSV export streams its rows (Flask-Admin's _export_csv
+#: with stream_with_context) after Flask 3.1 has popped the request's app context, whose
+#: teardown removed the SQLAlchemy session; the export columns that the list query does not
+#: eager-load (trade, source, revenue_band, capital_band, size, model) then lazy-load on a
+#: detached Client → DetachedInstanceError while the body is read.
+CLIENT_CSV_BUG = pytest.mark.xfail(strict=True, raises=DetachedInstanceError, reason=(
+    "views/base.py CrmModelView: client CSV export lazy-loads relationships on rows detached "
+    "by the app-context teardown before the streamed body is generated (DetachedInstanceError)"))
+
+
+def _csv_owners(body: str) -> list[str]:
+    owners = []
+    for row in list(csv.reader(io.StringIO(body)))[1:]:
+        marked = set(re.findall(r"scope-([a-z_]+)", ",".join(row)))
+        assert len(marked) == 1, row  # a row and its client belong to one owner
+        owners += marked
+    return sorted(owners)
+
+
+@pytest.mark.parametrize("username,endpoint", [
+    pytest.param(u, e, marks=[CLIENT_CSV_BUG] if e == "client" else [], id=f"{u}-{e}")
+    for u, e in product(EXPORTERS, ENDPOINTS)])
 def test_export_contains_only_the_scope(cs, username, endpoint):
     response = cs.client(username).get(f"/admin/{endpoint}/export/csv/")
     assert response.status_code == 200, response.data[:300]
     assert response.mimetype == "text/csv"
-    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert _csv_owners(response.get_data(as_text=True)) == sorted(SEES[username])
+
+
+def _xlsx_owners(data: bytes) -> list[str]:
+    from openpyxl import load_workbook
+    sheet = load_workbook(io.BytesIO(data), read_only=True).active
     owners = []
-    for row in rows[1:]:
-        marked = set(re.findall(r"scope-([a-z_]+)", ",".join(row)))
-        assert len(marked) == 1, row  # a row and its client belong to one owner
+    for row in list(sheet.iter_rows(values_only=True))[1:]:
+        marked = set(re.findall(r"scope-([a-z_]+)", ",".join(str(v) for v in row if v is not None)))
+        assert len(marked) == 1, row
         owners += marked
-    assert sorted(owners) == sorted(SEES[username])
+    return sorted(owners)
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("username", EXPORTERS)
+def test_xlsx_export_contains_only_the_scope(cs, username, endpoint):
+    """The XLSX export (built inside the request) — covers the client export despite the CSV bug."""
+    response = cs.client(username).get(f"/admin/{endpoint}/export/xlsx/")
+    assert response.status_code == 200, response.data[:300]
+    assert _xlsx_owners(response.data) == sorted(SEES[username])
+
+
+@CLIENT_CSV_BUG
 def test_export_selected_clients_ignores_foreign_ids(cs):
     """The client action "export selected" with every id exports only the scope."""
-    client = cs.client("sales_director")
     all_ids = ",".join(str(i) for i in cs.ids["client"].values())
-    response = client.get(f"/admin/client/export/csv/?flt_ids={all_ids}")
+    response = cs.client("sales_director").get(f"/admin/client/export/csv/?flt_ids={all_ids}")
     assert response.status_code == 200
-    body = response.get_data(as_text=True)
-    assert sorted(set(re.findall(r"客户scope-([a-z_]+)", body))) == sorted(SEES["sales_director"])
+    assert _csv_owners(response.get_data(as_text=True)) == sorted(SEES["sales_director"])
+
+
+def test_export_selected_action_redirects_to_an_export_of_the_scope(cs):
+    """The same through the action and XLSX: every id selected, only the scope exported."""
+    client = cs.client("sales_director")
+    response = client.post("/admin/client/action/", data={
+        "action": "export_selected", "rowid": [str(i) for i in cs.ids["client"].values()]})
+    assert response.status_code == 302
+    location = response.headers["Location"].replace("/export/csv/", "/export/xlsx/")
+    response = client.get(location)
+    assert response.status_code == 200
+    assert _xlsx_owners(response.data) == sorted(SEES["sales_director"])
 
 
 # ------------------------------------------------------------------ look-ups and select boxes
@@ -221,13 +267,33 @@ def test_ajax_client_lookup_offers_only_clients_in_scope(cs, username, endpoint)
     assert found == ([cs.ids["client"]["am_other"]] if "am_other" in SEES[username] else [])
 
 
-def test_create_form_preselects_only_a_client_in_scope(cs):
+def _client_input(html: str) -> str:
+    match = re.search(r'<input[^>]*name="client"[^>]*>', html)
+    assert match, "no client field"
+    return match.group(0)
+
+
+@pytest.mark.parametrize("endpoint", CHILD_ENDPOINTS)
+def test_create_form_preselects_only_a_client_in_scope(cs, endpoint):
     client = cs.client("account_manager")
     own, foreign = cs.ids["client"]["account_manager"], cs.ids["client"]["am_team"]
-    page = client.get(f"/admin/linkman/new/?client_id={own}").get_data(as_text=True)
-    assert "客户scope-account_manager" in page
-    page = client.get(f"/admin/linkman/new/?client_id={foreign}").get_data(as_text=True)
-    assert "客户scope-am_team" not in page
+    field = _client_input(client.get(f"/admin/{endpoint}/new/?client_id={own}").get_data(as_text=True))
+    assert f'value="{own}"' in field
+    field = _client_input(client.get(f"/admin/{endpoint}/new/?client_id={foreign}").get_data(as_text=True))
+    assert "value=" not in field.replace("data-", "")
+
+
+def test_creating_a_linkman_for_a_foreign_client_is_refused(fresh, client_as):
+    """A client id outside the scope, posted by hand, is not accepted by the ajax field."""
+    from models import db
+    from models.customers import Linkman
+    response = client_as("account_manager").post("/admin/linkman/new/", data={
+        "client": str(fresh.ids["client"]["am_team"]), "name": "越权联系人", "position": "经理",
+        "gender": "男", "mobile": "13811112222"})
+    assert response.status_code == 200  # the form again, with an error
+    with fresh.app.app_context():
+        assert db.session.execute(db.select(Linkman).where(Linkman.name == "越权联系人")).first() is None
+        db.session.remove()
 
 
 @pytest.mark.parametrize("endpoint", ["followup", "contract"])

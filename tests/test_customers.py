@@ -40,7 +40,7 @@ def test_inline_create_with_two_contacts_and_a_follow_up(client_as, db_session):
     assert response.status_code == 302, re.findall(r'alert[^>]*>([^<]+)', response.data.decode())
     client = db_session.execute(select(Client).where(Client.name == "杭州云帆软件有限公司")).scalar_one()
     assert client.owner.username == "clerk"  # defaults to the current user
-    assert sorted((l.name, l.mobile) for l in client.linkmans) == [("李雷", "13800001111"),
+    assert sorted((lm.name, lm.mobile) for lm in client.linkmans) == [("李雷", "13800001111"),
                                                                   ("韩梅梅", "13800002222")]
     assert [(f.content, f.user.username) for f in client.followups] == [("首次电话沟通，客户对CRM有兴趣", "clerk")]
     assert client.name_key == normalise_name("杭州云帆软件有限公司")
@@ -295,3 +295,19 @@ def test_follow_up_and_contract_rules(client_as, db_session):
         "followed_at": "2026-11-20 09:00:00", "content": "上门拜访"})
     assert fu.status_code == 302
     assert db_session.execute(select(FollowUp)).scalar_one().user.username == "admin"
+
+
+def test_stale_client_edit_is_refused(client_as, db_session):
+    client = make_client(db_session, "clerk", name="并发编辑公司")
+    db_session.commit()
+    clerk = client_as("clerk")
+    page = clerk.get(f"/admin/client/edit/?id={client.id}").data.decode()
+    assert 'name="loaded_version" type="hidden" value="1"' in page
+    data = client_form(db_session, name="并发编辑公司", owner=str(client.owner_id))
+    assert clerk.post(f"/admin/client/edit/?id={client.id}",
+                      data={**data, "address": "第一次", "loaded_version": "1"}).status_code == 302
+    stale = clerk.post(f"/admin/client/edit/?id={client.id}",
+                       data={**data, "address": "第二次", "loaded_version": "1"})
+    assert stale.status_code == 200
+    db_session.expire_all()
+    assert db_session.get(Client, client.id).address == "第一次"

@@ -515,6 +515,15 @@ def test_merge_page_needs_client_merge(perm_app, clients, merge_pairs, role):
 
 
 @pytest.mark.parametrize("role", ROLES)
+def test_import_page_needs_client_import(perm_app, clients, role):
+    """GET /admin/client/import/ (the upload page): 200 with client.import, else 403."""
+    if "client.import_view" not in {rule.endpoint for rule in perm_app.url_map.iter_rules()}:
+        pytest.skip("the client import page is not registered (yet): only the seeded right is tested")
+    response = clients(role).get("/admin/client/import/")
+    assert response.status_code == (200 if role in ACTION_RIGHTS["client.import"] else 403)
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_client_list_offers_reassign_and_merge_only_with_the_right(perm_app, clients, role):
     response = clients(role).get("/admin/client/")
     assert response.status_code == 200  # every seeded role may view clients

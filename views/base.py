@@ -16,7 +16,7 @@ from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla import tools
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.form import AdminModelConverter
-from flask_admin.form import BaseForm
+from flask_admin.form import BaseForm, rules
 from flask_admin.model import filters as model_filters
 from flask_admin.model import typefmt
 from flask_admin.model.form import converts
@@ -199,6 +199,46 @@ def _offerable(query, model, keep_id=None):
     return query
 
 
+class OptionalField(rules.Field):
+    """A field rule that renders nothing when the form lacks the field (e.g. the owner
+    field removed for own-scope users)."""
+
+    def __call__(self, form, form_opts=None, field_args=None):
+        if getattr(form, self.field_name, None) is None:
+            return Markup("")
+        return super().__call__(form, form_opts, field_args or {})
+
+
+class KeepHidden(rules.BaseRule):
+    """Marks hidden fields as part of a rule set (Flask-Admin drops fields missing from
+    the rules); they are rendered with the form's hidden tags."""
+
+    def __init__(self, *names):
+        super().__init__()
+        self.names = list(names)
+
+    @property
+    def visible_fields(self):
+        return self.names
+
+    def __call__(self, form, form_opts=None, field_args=None):
+        return Markup("")
+
+
+class Section(rules.NestedRule):
+    """A titled group of form fields laid out in ``columns`` columns."""
+
+    def __init__(self, header, fields, columns: int = 2):
+        super().__init__([OptionalField(f) if isinstance(f, str) else f for f in fields])
+        self.header = header
+        self.columns = columns
+
+    def __call__(self, form, form_opts=None, field_args=None):
+        inner = super().__call__(form, form_opts, field_args or {})
+        return Markup('<fieldset class="crm-section"><legend>{}</legend><div class="crm-grid-{}">').format(
+            self.header, self.columns) + Markup(inner) + Markup("</div></fieldset>")
+
+
 # --------------------------------------------------------------------------- filters
 
 
@@ -302,6 +342,10 @@ class CrmModelView(ModelView):
 
     def __init__(self, model, session=None, **kwargs):
         self._column_labels_auto = None
+        if hasattr(model, "version"):  # the optimistic-locking field survives form rules
+            for attr in ("form_rules", "form_create_rules", "form_edit_rules"):
+                if getattr(self, attr, None):
+                    setattr(self, attr, list(getattr(self, attr)) + [KeepHidden("loaded_version")])
         super().__init__(model, session or db, **kwargs)
 
     # -- labels -----------------------------------------------------------------
@@ -518,6 +562,9 @@ class CrmModelView(ModelView):
         if "owner" in form and current_user.is_authenticated and current_user.data_scope == "own" \
                 and not self.allowed("reassign"):
             del form["owner"]
+        for field in form:
+            if getattr(field, "allow_blank", False):
+                field.blank_text = "—"
         for name in self.me_fields:
             if name in form:  # left empty, it is me (on_model_change)
                 form[name].allow_blank = True
@@ -739,6 +786,7 @@ class CrmModelView(ModelView):
         bool: lambda view, value, name: Markup('<span class="fa fa-check text-success"></span>')
         if value else Markup('<span class="fa fa-minus text-muted"></span>'),
     }
+    column_type_formatters_detail = column_type_formatters
     column_type_formatters_export = {
         **typefmt.EXPORT_FORMATTERS,
         Decimal: lambda view, value, name: value,

@@ -2,13 +2,15 @@
 the child views, each scoped through its client; reassign, merge, duplicate guard."""
 from __future__ import annotations
 
-from flask import flash, g, redirect, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.form import rules
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from markupsafe import Markup
 from wtforms import BooleanField
 from wtforms.validators import ValidationError
 
@@ -18,7 +20,7 @@ from models.customers import (Appointment, Client, FollowUp, Linkman, delete_blo
                               find_duplicates, merge_clients, reassign_clients)
 from models.scope import scope_clause
 
-from .base import CrmModelView, LazyOptions
+from .base import CrmModelView, LazyOptions, Section
 
 
 class OwnerDepartmentFilter(sqla_filters.BaseSQLAFilter):
@@ -38,6 +40,21 @@ class OwnerDepartmentFilter(sqla_filters.BaseSQLAFilter):
 def _departments():
     return [(str(d.id), d.name) for d in db.session.execute(
         select(Department).order_by(Department.sort_order, Department.id)).scalars()]
+
+
+class DuplicateWarning(rules.BaseRule):
+    """At the top of the client form: the similar clients found on save, with links, and
+    the "save anyway" checkbox (shown only then)."""
+
+    @property
+    def visible_fields(self):
+        return ["save_anyway"]
+
+    def __call__(self, form, form_opts=None, field_args=None):
+        duplicates = g.get("crm_duplicates")
+        if not duplicates:
+            return Markup("")
+        return Markup(render_template("admin/crm/duplicates_box.html", form=form, duplicates=duplicates))
 
 
 class ClientChildView(CrmModelView):
@@ -88,6 +105,17 @@ class ClientView(CrmModelView):
     form_extra_fields = {
         "save_anyway": BooleanField(_l("Save anyway although similar clients exist")),
     }
+    form_rules = (
+        DuplicateWarning(),
+        Section(_l("Company"), ("name", "uscc", "area", "address", "phone", "fax", "zip_code", "website",
+                                "email")),
+        Section(_l("Main contact"), ("contact_name", "contact_mobile", "contact_gender", "contact_position")),
+        Section(_l("Classification"), ("type", "star", "source", "trade", "size", "model", "revenue_band",
+                                       "capital_band", "satisfaction", "credit", "main_business", "owner")),
+        Section(_l("Notes"), ("notes",), columns=1),
+        Section(_l("Contacts, follow-ups and appointments"), ("linkmans", "followups", "appointments"),
+                columns=1),
+    )
     inline_models = (
         (Linkman, {"form_columns": ("id", "name", "english_name", "position", "gender", "mobile", "phone",
                                     "email", "notes")}),
@@ -95,8 +123,6 @@ class ClientView(CrmModelView):
         (Appointment, {"form_columns": ("id", "type", "scheduled_at", "remind_at", "content", "status")}),
     )
     details_template = "admin/crm/client_details.html"
-    create_template = "admin/crm/client_form.html"
-    edit_template = "admin/crm/client_form.html"
     view_operations = {"reassign_view": "reassign", "merge_view": "merge"}
     action_rights = {"reassign": "reassign", "merge": "merge", "export_selected": "export"}
 
@@ -123,7 +149,7 @@ class ClientView(CrmModelView):
         for row in list(model.followups) + list(model.appointments):
             if row.user_id is None and row.user is None:
                 row.user_id = current_user.id
-        mobiles = [model.contact_mobile] + [l.mobile for l in model.linkmans]
+        mobiles = [model.contact_mobile] + [lm.mobile for lm in model.linkmans]
         with db.session.no_autoflush:
             matches = find_duplicates(model.name, model.uscc, mobiles, exclude_id=model.id)
         if matches and not form.save_anyway.data:
@@ -131,10 +157,6 @@ class ClientView(CrmModelView):
             raise ValidationError(gettext(
                 "Similar clients already exist (listed above the form). Check them; to save "
                 "anyway, tick \"Save anyway\" and save again."))
-
-    def render(self, template, **kwargs):
-        kwargs.setdefault("duplicates", g.get("crm_duplicates", []))
-        return super().render(template, **kwargs)
 
     # -- delete guard -----------------------------------------------------------
     def delete_refusal(self, model):

@@ -89,7 +89,7 @@ def safe_name(filename: str | None, fallback_ext: str) -> str:
     if len(name) > 200:
         stem, dot, ext = name.rpartition(".")
         name = (stem[:190] + dot + ext[:9]) if dot else name[:200]
-    return name or f"upload{fallback_ext}"
+    return name or (f"upload{fallback_ext}" if fallback_ext else "")
 
 
 def check_upload(file_storage, label, allowed=("pdf", "png", "jpeg"), max_mb=None):
@@ -97,7 +97,8 @@ def check_upload(file_storage, label, allowed=("pdf", "png", "jpeg"), max_mb=Non
     :class:`FieldError` naming ``label`` and saying how to fix it. Nothing is written."""
     label = str(label)
     allowed = tuple(k for k in allowed if k in KINDS)
-    filename = getattr(file_storage, "filename", None) or ""
+    raw_name = getattr(file_storage, "filename", None) or ""
+    filename = safe_name(raw_name, "")  # what the messages show
     ext = os.path.splitext(filename)[1].lower()
     accepted_ext = [e for k in allowed for e in KINDS[k][1]]
     if ext not in accepted_ext:
@@ -138,7 +139,7 @@ def check_upload(file_storage, label, allowed=("pdf", "png", "jpeg"), max_mb=Non
         raise FieldError(label, gettext(
             "the file %(name)s contains HTML or script code and is refused. Upload a plain "
             "scan.", name=filename))
-    return data, kind, safe_name(filename, KINDS[kind][1][0])
+    return data, kind, safe_name(raw_name, KINDS[kind][1][0])
 
 
 def store_upload(file_storage, allowed=("pdf", "png", "jpeg"), max_mb=None, label=None) -> StoredFile:
