@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.orm.exc import DetachedInstanceError
 
 from tests.conftest import login, make_app
 from tests.test_permissions import customer_rows
@@ -182,16 +181,6 @@ def test_foreign_edit_post_is_404(cs, endpoint):
 
 
 # ------------------------------------------------------------------ export
-#: App bug (reported): the client CSV export streams its rows (Flask-Admin's _export_csv
-#: with stream_with_context) after Flask 3.1 has popped the request's app context, whose
-#: teardown removed the SQLAlchemy session; the export columns that the list query does not
-#: eager-load (trade, source, revenue_band, capital_band, size, model) then lazy-load on a
-#: detached Client → DetachedInstanceError while the body is read.
-CLIENT_CSV_BUG = pytest.mark.xfail(strict=True, raises=DetachedInstanceError, reason=(
-    "views/base.py CrmModelView: client CSV export lazy-loads relationships on rows detached "
-    "by the app-context teardown before the streamed body is generated (DetachedInstanceError)"))
-
-
 def _csv_owners(body: str) -> list[str]:
     owners = []
     for row in list(csv.reader(io.StringIO(body)))[1:]:
@@ -202,7 +191,7 @@ def _csv_owners(body: str) -> list[str]:
 
 
 @pytest.mark.parametrize("username,endpoint", [
-    pytest.param(u, e, marks=[CLIENT_CSV_BUG] if e == "client" else [], id=f"{u}-{e}")
+    pytest.param(u, e, id=f"{u}-{e}")
     for u, e in product(EXPORTERS, ENDPOINTS)])
 def test_export_contains_only_the_scope(cs, username, endpoint):
     response = cs.client(username).get(f"/admin/{endpoint}/export/csv/")
@@ -231,7 +220,6 @@ def test_xlsx_export_contains_only_the_scope(cs, username, endpoint):
     assert _xlsx_owners(response.data) == sorted(SEES[username])
 
 
-@CLIENT_CSV_BUG
 def test_export_selected_clients_ignores_foreign_ids(cs):
     """The client action "export selected" with every id exports only the scope."""
     all_ids = ",".join(str(i) for i in cs.ids["client"].values())
