@@ -5,7 +5,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, g, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -37,7 +37,10 @@ def _secret_key(instance: Path) -> str:
 
 
 def select_locale() -> str:
-    """?lang= (remembered in the session), then the browser's Accept-Language, else zh_CN."""
+    """?lang= (remembered in the session), then the browser's Accept-Language, else zh_CN
+    (also outside requests: CLI, imports)."""
+    if not has_request_context():
+        return "zh_CN"
     lang = request.args.get("lang")
     if lang in LANGUAGES:
         session["lang"] = lang
@@ -48,6 +51,8 @@ def select_locale() -> str:
 
 def select_timezone() -> str:
     """The display time zone from system_config (default Asia/Shanghai), read once a request."""
+    if not has_request_context():
+        return "Asia/Shanghai"
     if "tz" not in g:
         from models.auth import SystemConfig
         try:
@@ -120,6 +125,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(files_bp)
     init_admin(app)
     register_template_helpers(app)
+
+    from views.reminders import init_app as init_reminders
+    init_reminders(app)
 
     from seed import register_cli
     register_cli(app)

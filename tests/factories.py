@@ -40,6 +40,11 @@ def make_client(session, owner: str | User, name: str | None = None, **fields) -
 
 
 def add_children(session, client: Client, mobile: str | None = None) -> dict:
+    with session.no_autoflush:
+        return _add_children(session, client, mobile)
+
+
+def _add_children(session, client: Client, mobile: str | None) -> dict:
     n = next(_seq)
     linkman = Linkman(client=client, name=f"联系人{n}", position="经理", gender="男",
                       mobile=mobile or f"137{n:08d}")

@@ -311,3 +311,25 @@ def test_stale_client_edit_is_refused(client_as, db_session):
     assert stale.status_code == 200
     db_session.expire_all()
     assert db_session.get(Client, client.id).address == "第一次"
+
+
+def test_times_are_typed_and_shown_in_shanghai_time(client_as, db_session):
+    from models.customers import Appointment
+    from models.lookups import AppointmentType
+    client = make_client(db_session, "clerk")
+    kind = lookup(db_session, AppointmentType)
+    db_session.commit()
+    clerk = client_as("clerk")
+    response = clerk.post("/admin/appointment/new/", data={
+        "client": str(client.id), "type": str(kind.id), "scheduled_at": "2026-12-01 10:00:00",
+        "remind_at": "2026-12-01 08:00:00", "content": "上门演示", "status": "待办"})
+    assert response.status_code == 302
+    row = db_session.execute(select(Appointment)).scalar_one()
+    assert row.remind_at.hour == 0 and row.remind_at.utcoffset() == timedelta(0)  # 08:00 +08:00
+    edit = clerk.get(f"/admin/appointment/edit/?id={row.id}").data.decode()
+    assert 'value="2026-12-01 08:00:00"' in edit
+    listed = clerk.get("/admin/appointment/").data.decode()
+    assert "2026-12-01 08:00" in listed
+    hit = clerk.get("/admin/appointment/?flt_reminder_time_between=2026-12-01+07:59:00+to+2026-12-01+08:01:00")
+    miss = clerk.get("/admin/appointment/?flt_reminder_time_between=2026-12-01+00:00:00+to+2026-12-01+00:01:00")
+    assert "上门演示" in hit.data.decode() and "上门演示" not in miss.data.decode()

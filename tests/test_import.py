@@ -48,8 +48,9 @@ def uscc(n: int) -> str:
 
 def row(n: int, **overrides) -> list[str]:
     """A valid row under HEADINGS."""
-    values = {"公司名称": f"杭州导入测试{n}有限公司", "统一社会信用代码": uscc(n), "公司地址": f"杭州市西湖区文三路{n}号",
-              "联系电话": "0571-88886666", "所属地区": "杭州", "联系人": f"联系人{n}",
+    values = {"公司名称": f"杭州导入测试{n}有限公司", "统一社会信用代码": uscc(n),
+              "公司地址": f"杭州市西湖区文三路{n}号", "联系电话": "0571-88886666", "所属地区": "杭州",
+              "联系人": f"联系人{n}",
               "常用手机": f"1390571{n:04d}", "客户类型": "重要客户", "星级评定": "三星", "客户来源": "展会",
               "产品分类": "软件", "企业规模": "50-199人", "邮编": "310000", "电子邮件": f"c{n}@example.cn",
               "跟单人": "", "备注其它": ""}
@@ -259,7 +260,7 @@ def test_wrong_file_types_are_refused(client_as, tmp_path):
     assert response.status_code == 400 and "not a valid Excel workbook" in response.data.decode()
     response = upload(clerk, b"\xd0\xcf\x11\xe0 old excel", "clients.xls")
     assert response.status_code == 400 and ".xlsx" in response.data.decode()
-    assert not list((tmp_path / "imports").glob("*/upload"))  # nothing kept
+    assert not list((tmp_path / "imports").glob("*/table.json"))  # nothing kept
 
 
 @wired

@@ -108,13 +108,25 @@ def test_reminder_after_the_appointment_is_refused_by_the_form(client_as, db_ses
     assert db_session.execute(select(Appointment.content)).scalar() == "上门拜访"
 
 
-def test_reminder_after_the_appointment_is_refused_by_the_model(db_session):
+def test_reminder_after_the_appointment_is_refused_by_the_model(app):
+    """The rule holds at every flush (CLI, imports), not only in the form."""
+    from models import db
     from models.base import FieldError
-    client = make_client(db_session)
-    with pytest.raises(FieldError) as refused:
-        make_appointment(db_session, client, remind_in=timedelta(hours=3), scheduled_in=timedelta(hours=2))
-    assert "must not be later than the appointment time" in refused.value.message
-    db_session.rollback()
+    from models.customers import Appointment
+    # a request context: select_locale() reads request.args (see the report: outside a
+    # request the label of the FieldError cannot be translated)
+    with app.test_request_context("/?lang=en"):
+        client = make_client(db.session)
+        with pytest.raises(FieldError) as refused:
+            make_appointment(db.session, client, remind_in=timedelta(hours=3),
+                             scheduled_in=timedelta(hours=2))
+        assert refused.value.field == "Reminder time"
+        assert "must not be later than the appointment time" in refused.value.message
+        db.session.rollback()
+        make_appointment(db.session, make_client(db.session), remind_in=timedelta(hours=2),
+                         scheduled_in=timedelta(hours=2))
+        db.session.commit()
+        assert db.session.execute(select(Appointment)).scalars().one().remind_at is not None
 
 
 # --------------------------------------------------------------------------- the list

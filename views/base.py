@@ -4,7 +4,7 @@ labels, formatting, eager loading, history — so module views only declare.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 import csv
 import io
 from decimal import Decimal
@@ -82,6 +82,42 @@ class MoneyField(fields.DecimalField):
             self.data = None
 
 
+def to_utc(naive: datetime) -> datetime:
+    """A wall-clock time typed in the display time zone → aware UTC."""
+    from flask_babel import get_timezone
+    if naive.tzinfo is not None:
+        return naive.astimezone(timezone.utc)
+    tz = get_timezone()
+    local = tz.localize(naive) if hasattr(tz, "localize") else naive.replace(tzinfo=tz)  # pytz or zoneinfo
+    return local.astimezone(timezone.utc)
+
+
+def to_local(value: datetime) -> datetime:
+    """Aware UTC → naive wall-clock time in the display time zone (for form inputs)."""
+    from flask_babel import get_timezone
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(get_timezone()).replace(tzinfo=None)
+
+
+class LocalDateTimeField(fields.DateTimeField):
+    """Shows and reads times in the display time zone (Asia/Shanghai by default); the
+    database keeps UTC."""
+
+    def __init__(self, label=None, validators=None, format="%Y-%m-%d %H:%M:%S", **kwargs):
+        super().__init__(label, validators, format=format, **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return to_local(self.data).strftime(self.format[0]) if self.data else ""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None:
+            self.data = to_utc(self.data)
+
+
 def _check_validator(check):
     def validate(form, field):
         if field.data in (None, ""):
@@ -134,7 +170,9 @@ class CrmModelConverter(AdminModelConverter):
 
     @converts("UTCDateTime")
     def convert_utc_datetime(self, column, field_args, **extra):
-        return self.convert_datetime(column=column, field_args=field_args, **extra)
+        from flask_admin.form import DateTimePickerWidget
+        field_args.setdefault("widget", DateTimePickerWidget())
+        return LocalDateTimeField(**field_args)
 
 
 def mask_value(model, name: str, value):
@@ -282,12 +320,26 @@ class LazyOptions:
         return iter(self.load())
 
 
+class _LocalTime:
+    """Filter values are typed in the display time zone; the column holds UTC."""
+
+    def clean(self, value):
+        cleaned = super().clean(value)
+        return [to_utc(v) for v in cleaned] if isinstance(cleaned, list) else to_utc(cleaned)
+
+
+LOCAL_DATETIME_FILTERS = [type(f"Local{cls.__name__}", (_LocalTime, cls), {}) for cls in (
+    sqla_filters.DateTimeEqualFilter, sqla_filters.DateTimeNotEqualFilter, sqla_filters.DateTimeGreaterFilter,
+    sqla_filters.DateTimeSmallerFilter, sqla_filters.DateTimeBetweenFilter,
+    sqla_filters.DateTimeNotBetweenFilter)] + [sqla_filters.FilterEmpty]
+
+
 class CrmFilterConverter(sqla_filters.FilterConverter):
-    """Filters for our column types: UTC datetimes like datetimes, Money in yuan."""
+    """Filters for our column types: UTC datetimes in local time, Money in yuan."""
 
     @model_filters.convert("utcdatetime")
     def conv_utc_datetime(self, column, name, **kwargs):
-        return self.conv_datetime(column, name, **kwargs)
+        return [f(column, name, **kwargs) for f in LOCAL_DATETIME_FILTERS]
 
     @model_filters.convert("money")
     def conv_money(self, column, name, **kwargs):

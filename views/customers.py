@@ -21,6 +21,7 @@ from models.customers import (Appointment, Client, FollowUp, Linkman, delete_blo
 from models.scope import scope_clause
 
 from .base import CrmModelView, LazyOptions, Section
+from .uploads import ScanUploadMixin
 
 
 class OwnerDepartmentFilter(sqla_filters.BaseSQLAFilter):
@@ -285,7 +286,7 @@ class AppointmentView(ClientChildView):
     me_fields = ("user",)
 
 
-class ContractView(ClientChildView):
+class ContractView(ScanUploadMixin, ClientChildView):
     column_list = ("number", "name", "client", "type", "amount", "starts_on", "ends_on", "owner", "scan_file")
     column_searchable_list = ("number", "name", "client.name")
     column_filters = ("type", "owner", "starts_on", "ends_on", "amount", "created_at")

@@ -37,8 +37,9 @@ def _folder() -> Path:
     return Path(folder)
 
 
-def _store(filename: str, data: bytes) -> str:
-    """Keep an upload for the next steps; returns its token."""
+def _store(filename: str, table: tuple[list[str], list[list[str]]]) -> str:
+    """Keep a parsed upload for the next steps (as JSON: the preview and the import do
+    not parse a large workbook again); returns its token."""
     folder = _folder()
     folder.mkdir(parents=True, exist_ok=True)
     now = time.time()
@@ -48,7 +49,9 @@ def _store(filename: str, data: bytes) -> str:
     token = secrets.token_hex(16)
     place = folder / token
     place.mkdir(mode=0o700)
-    (place / "upload").write_bytes(data)
+    headers, rows = table
+    (place / "table.json").write_text(json.dumps({"headers": headers, "rows": rows}, ensure_ascii=False),
+                                      encoding="utf-8")
     (place / "meta.json").write_text(json.dumps({"user_id": current_user.id, "filename": filename,
                                                  "uploaded_at": now}))
     return token
@@ -106,11 +109,8 @@ class ClientImportMixin:
         if token is None:
             return self.render(self.import_template, stage="upload", **self._import_context())
         place, meta = _pending(token)
-        try:
-            headers, rows = read_table(meta["filename"], (place / "upload").read_bytes())
-        except ImportFileError as exc:  # cannot happen for a stored upload, unless the code changed
-            flash(str(exc), "error")
-            return redirect(self.get_url(".import_view"))
+        table = json.loads((place / "table.json").read_text(encoding="utf-8"))
+        headers, rows = table["headers"], table["rows"]
         guessed = guess_mapping(headers)
         if request.method == "GET":
             return self._import_preview(token, meta, headers, rows, guessed)
@@ -148,13 +148,12 @@ class ClientImportMixin:
         if not upload.filename:
             flash(gettext("Choose a CSV or XLSX file to import."), "error")
             return self.render(self.import_template, stage="upload", **self._import_context())
-        data = upload.read()
         try:
-            read_table(upload.filename, data)
+            table = read_table(upload.filename, upload.read())
         except ImportFileError as exc:
             flash(str(exc), "error")
             return self.render(self.import_template, stage="upload", **self._import_context()), 400
-        return redirect(self.get_url(".import_view", token=_store(upload.filename, data)))
+        return redirect(self.get_url(".import_view", token=_store(upload.filename, table)))
 
     def _import_preview(self, token, meta, headers, rows, mapping, errors=None):
         context = self._import_context(

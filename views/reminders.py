@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
-from flask_babel import format_datetime, get_timezone, gettext
+from flask_babel import format_datetime, gettext
+
+from .base import to_utc
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
@@ -100,9 +102,7 @@ def _parse_until(raw: str) -> datetime | None:
             naive = datetime.strptime(raw, fmt)
         except ValueError:
             continue
-        tz = get_timezone()
-        local = tz.localize(naive) if hasattr(tz, "localize") else naive.replace(tzinfo=tz)
-        return local.astimezone(utcnow().tzinfo)
+        return to_utc(naive)
     return None
 
 
