@@ -333,3 +333,8 @@ def test_times_are_typed_and_shown_in_shanghai_time(client_as, db_session):
     hit = clerk.get("/admin/appointment/?flt_reminder_time_between=2026-12-01+07:59:00+to+2026-12-01+08:01:00")
     miss = clerk.get("/admin/appointment/?flt_reminder_time_between=2026-12-01+00:00:00+to+2026-12-01+00:01:00")
     assert "上门演示" in hit.data.decode() and "上门演示" not in miss.data.decode()
+
+
+def test_import_button_only_for_users_with_the_right(client_as):
+    assert 'href="/admin/client/import/"' in client_as("clerk").get("/admin/client/").data.decode()
+    assert 'href="/admin/client/import/"' not in client_as("finance").get("/admin/client/").data.decode()

@@ -21,6 +21,7 @@ from models.customers import (Appointment, Client, FollowUp, Linkman, delete_blo
 from models.scope import scope_clause
 
 from .base import CrmModelView, LazyOptions, Section
+from .imports import ClientImportMixin
 from .uploads import ScanUploadMixin
 
 
@@ -83,7 +84,7 @@ class ClientChildView(CrmModelView):
         return form
 
 
-class ClientView(CrmModelView):
+class ClientView(ClientImportMixin, CrmModelView):
     column_list = ("name", "area", "type", "star", "owner", "contact_name", "contact_mobile", "updated_at")
     column_sortable_list = ("name", ("area", "area.sort_order"), ("type", "type.sort_order"),
                             ("star", "star.sort_order"), ("owner", "owner.name"), "contact_name",

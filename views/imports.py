@@ -2,8 +2,9 @@
 XLSX file, check the guessed column mapping on a preview of the first rows, then
 validate every row and import all of them or none (the rules live in models/imports.py).
 
-The uploaded file waits between the steps in the instance folder under a random token
-(never in the session cookie), readable only by the user who uploaded it.
+The parsed upload waits between the steps under a random token in ``IMPORT_FOLDER``
+(default ``instance/imports``; never in the session cookie), readable only by the user
+who uploaded it, and is removed after the import or a day later.
 """
 from __future__ import annotations
 
@@ -66,9 +67,15 @@ def _pending(token: str | None) -> tuple[Path, dict]:
         meta = json.loads((place / "meta.json").read_text())
     except (OSError, ValueError):
         abort(404)
-    if meta.get("user_id") != current_user.id:
+    if meta.get("user_id") != current_user.id or not (place / "table.json").exists():
         abort(404)
     return place, meta
+
+
+def _cell(text) -> str:
+    """A report cell; text that a spreadsheet would run as a formula is quoted."""
+    text = str(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def error_report(errors) -> bytes:
@@ -76,7 +83,7 @@ def error_report(errors) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([gettext("Row"), gettext("Field"), gettext("Problem")])
-    writer.writerows([error.row, error.field, error.message] for error in errors)
+    writer.writerows([error.row, _cell(error.field), _cell(error.message)] for error in errors)
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -136,7 +143,7 @@ class ClientImportMixin:
         report = place / "errors.csv"
         if not report.exists():
             abort(404)
-        name = f"{Path(meta['filename']).stem}-{gettext('errors')}.csv"
+        name = gettext("%(name)s-errors.csv", name=Path(meta["filename"]).stem)
         return send_file(report, mimetype="text/csv", as_attachment=True, download_name=name, max_age=0)
 
     # -- steps ------------------------------------------------------------------

@@ -13,8 +13,6 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_babel import format_datetime, gettext
-
-from .base import to_utc
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
@@ -22,6 +20,8 @@ from models import db
 from models.base import utcnow
 from models.customers import Appointment, Client
 from models.lookups import AppointmentType
+
+from .base import to_utc
 
 bp = Blueprint("reminders", __name__)
 
