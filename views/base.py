@@ -220,6 +220,10 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         return _offerable(super().get_query(), self.model)
 
     def get_one(self, pk):
+        try:
+            pk = int(pk)
+        except (TypeError, ValueError):
+            return None
         return self.get_query().filter(getattr(self.model, self.pk) == pk).first()
 
 
