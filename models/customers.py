@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, func, or_, select
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from . import db, validators
@@ -254,33 +254,31 @@ User.client_count = column_property(
 def find_duplicates(name: str | None, uscc: str | None = None, mobiles=(), exclude_id: int | None = None):
     """Live clients that look like the same company: same USCC, same normalised name,
     or a contact mobile in ``mobiles`` (client contact or linkman). Returns
-    [(client, [reasons])]."""
-    mobiles = [m for m in mobiles if m]
+    [(client, [reasons])]. One indexed query per rule (no OR across tables), so it
+    stays fast on a million clients."""
+    mobiles = sorted({m for m in mobiles if m})
     key = normalise_name(name)
-    clauses = []
-    if key:
-        clauses.append(Client.name_key == key)
+    uscc = uscc.strip().upper() if uscc else None
+    live = Client.is_deleted.is_(False)
+    rules = []
     if uscc:
-        clauses.append(Client.uscc == uscc.strip().upper())
+        rules.append((_l("same unified social credit code"), select(Client.id).where(live, Client.uscc == uscc)))
+    if key:
+        rules.append((_l("same company name"), select(Client.id).where(live, Client.name_key == key)))
     if mobiles:
-        clauses.append(Client.contact_mobile.in_(mobiles))
-        clauses.append(Client.linkmans.any(Linkman.mobile.in_(mobiles)))
-    if not clauses:
+        rules.append((_l("same contact mobile"), select(Client.id).where(live, Client.contact_mobile.in_(mobiles))))
+        rules.append((_l("same contact mobile"), select(Linkman.client_id).join(Client).where(
+            live, Linkman.mobile.in_(mobiles))))
+    reasons: dict[int, list[str]] = {}
+    for reason, query in rules:
+        for client_id in db.session.execute(query.limit(20)).scalars():
+            if client_id != exclude_id and str(reason) not in reasons.setdefault(client_id, []):
+                reasons[client_id].append(str(reason))
+    if not reasons:
         return []
-    query = select(Client).where(Client.is_deleted.is_(False), or_(*clauses))
-    if exclude_id:
-        query = query.where(Client.id != exclude_id)
-    found = []
-    for client in db.session.execute(query.limit(20)).scalars():
-        reasons = []
-        if uscc and client.uscc == uscc.strip().upper():
-            reasons.append(str(_l("same unified social credit code")))
-        if key and client.name_key == key:
-            reasons.append(str(_l("same company name")))
-        if mobiles and (client.contact_mobile in mobiles or any(lm.mobile in mobiles for lm in client.linkmans)):
-            reasons.append(str(_l("same contact mobile")))
-        found.append((client, reasons))
-    return found
+    clients = db.session.execute(select(Client).where(Client.id.in_(list(reasons)[:20]))
+                                 .order_by(Client.id)).scalars()
+    return [(client, reasons[client.id]) for client in clients]
 
 
 def delete_blockers(client: Client) -> list[str]:
