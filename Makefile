@@ -6,7 +6,7 @@ FLASK    = $(BIN)/flask --app app
 HOST    ?= 127.0.0.1
 PORT    ?= 5000
 
-.PHONY: run test lint bench translations messages clean-db
+.PHONY: run dev test lint bench translations messages
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ run: $(VENV)/.runtime translations
 	else echo "  Log in at http://$(HOST):$(PORT)/login as admin (password from CRM_ADMIN_PASSWORD)"; fi
 	@echo "  Demo users (password demo12345): exec1, director1, am1, clerk1, finance1, service1, marketing1"
 	@echo
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	$(BIN)/gunicorn --workers $$(nproc) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+
+# the Flask development server with the debugger and auto-reload
+dev: $(VENV)/.runtime translations
+	$(FLASK) run --debug --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev translations
 	$(BIN)/pytest
