@@ -16,6 +16,7 @@ from .audit import audit_note
 from .auth import User
 from .base import (FieldError, Money, Owned, SoftDelete, Timestamps, UTCDateTime, Versioned,
                    column_label, label, utcnow)
+from .workflow import CONTRACT, Approval, register
 from .lookups import (AppointmentType, Area, BusinessModel, CapitalBand, ClientSource, ClientType,
                       CompanySize, ContractType, FollowUpType, RevenueBand, StarRating, Trade)
 
@@ -34,9 +35,9 @@ def normalise_name(name: str | None) -> str:
     return key.replace("有限责任公司", "有限公司")
 
 
-def _lookup(column_name: str, target: str, text: str, required: bool = False):
+def _lookup(target: str, info: dict, required: bool = False):
     return mapped_column(ForeignKey(f"{target}.id", ondelete="RESTRICT"), index=True,
-                         nullable=not required, info=label(text))
+                         nullable=not required, info=info)
 
 
 class StoredFile(db.Model):
@@ -75,22 +76,22 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     zip_code: Mapped[str | None] = mapped_column(String(6), info=label("Zip code", check=validators.zip_code))
     website: Mapped[str | None] = mapped_column(String(200), info=label("Website"))
     email: Mapped[str | None] = mapped_column(String(120), info=label("E-mail", check=validators.email))
-    trade_id: Mapped[int | None] = _lookup("trade_id", "system_trade", "Product category")
-    area_id: Mapped[int] = _lookup("area_id", "system_area", "Area", required=True)
+    trade_id: Mapped[int | None] = _lookup("system_trade", label("Product category"))
+    area_id: Mapped[int] = _lookup("system_area", label("Area"), required=True)
     contact_name: Mapped[str] = mapped_column(String(60), index=True, info=label("Contact"))
     contact_gender: Mapped[str | None] = mapped_column(String(4), info=label("Gender", choices=GENDERS))
     contact_position: Mapped[str | None] = mapped_column(String(60), info=label("Position"))
     contact_mobile: Mapped[str] = mapped_column(String(20), index=True, info=label(
-        "Mobile", check=validators.mobile))
-    type_id: Mapped[int | None] = _lookup("type_id", "system_type", "Client type")
-    star_id: Mapped[int | None] = _lookup("star_id", "system_start", "Star rating")
-    source_id: Mapped[int | None] = _lookup("source_id", "system_source", "Client source")
+        "Usual mobile", check=validators.mobile))
+    type_id: Mapped[int | None] = _lookup("system_type", label("Client type"))
+    star_id: Mapped[int | None] = _lookup("system_start", label("Star rating"))
+    source_id: Mapped[int | None] = _lookup("system_source", label("Client source"))
     main_business: Mapped[str | None] = mapped_column(String(300), info=label("Main business"))
     notes: Mapped[str | None] = mapped_column(Text, info=label("Other notes"))
-    revenue_band_id: Mapped[int | None] = _lookup("revenue_band_id", "system_scale", "Annual revenue")
-    capital_band_id: Mapped[int | None] = _lookup("capital_band_id", "system_fund", "Registered capital")
-    size_id: Mapped[int | None] = _lookup("size_id", "system_size", "Company size")
-    model_id: Mapped[int | None] = _lookup("model_id", "system_model", "Business model")
+    revenue_band_id: Mapped[int | None] = _lookup("system_scale", label("Annual revenue"))
+    capital_band_id: Mapped[int | None] = _lookup("system_fund", label("Registered capital"))
+    size_id: Mapped[int | None] = _lookup("system_size", label("Company size"))
+    model_id: Mapped[int | None] = _lookup("system_model", label("Business model"))
     satisfaction: Mapped[int | None] = mapped_column(Integer, info=label("Satisfaction", choices=SCORES))
     credit: Mapped[int | None] = mapped_column(Integer, info=label("Credit", choices=SCORES))
 
@@ -154,7 +155,7 @@ class FollowUp(Timestamps, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
                                            info=label("Client"))
-    type_id: Mapped[int] = _lookup("type_id", "system_records", "Follow-up type", required=True)
+    type_id: Mapped[int] = _lookup("system_records", label("Follow-up type"), required=True)
     followed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True,
                                                   info=label("Follow-up time"))
     content: Mapped[str] = mapped_column(Text, info=label("Follow-up content"))
@@ -184,7 +185,7 @@ class Appointment(Timestamps, db.Model):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
                                            info=label("Client"))
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, info=label("Appointment time"))
-    type_id: Mapped[int] = _lookup("type_id", "system_appointment", "Appointment type", required=True)
+    type_id: Mapped[int] = _lookup("system_appointment", label("Appointment type"), required=True)
     remind_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, info=label("Reminder time"))
     content: Mapped[str] = mapped_column(Text, info=label("Appointment content"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True,
@@ -208,8 +209,8 @@ class Appointment(Timestamps, db.Model):
         return self.content[:30] if self.content else f"#{self.id}"
 
 
-class Contract(Timestamps, SoftDelete, Versioned, Owned, db.Model):
-    """企业合同 (the approval workflow comes with the finance module)."""
+class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
+    """企业合同 (收入合同), with the approval workflow of SPEC §5.1."""
 
     __tablename__ = "contract"
     __scope_parent__ = "client"
@@ -217,7 +218,7 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
                                            info=label("Client"))
-    type_id: Mapped[int] = _lookup("type_id", "system_contract", "Contract type", required=True)
+    type_id: Mapped[int] = _lookup("system_contract", label("Contract type"), required=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Contract number"))
     name: Mapped[str] = mapped_column(String(200), info=label("Contract name"))
     starts_on: Mapped[date] = mapped_column(Date, index=True, info=label("Start date"))
@@ -230,8 +231,12 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     linkman_id: Mapped[int | None] = mapped_column(ForeignKey("linkmans.id", ondelete="SET NULL"),
                                                    index=True, info=label("Contact"))
     payment_plan: Mapped[str | None] = mapped_column(Text, info=label("Payment plan"))
+    second_approved_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Second approval by"))
+    second_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Second approval at"))
 
     client: Mapped[Client] = relationship(back_populates="contracts", info=label("Client"))
+    second_approved_by = relationship(User, foreign_keys=[second_approved_by_id], info=label("Second approval by"))
     type = relationship(ContractType, info=label("Contract type"))
     scan_file = relationship(StoredFile, info=label("Contract scan"))
     linkman = relationship(Linkman, info=label("Contact"))
@@ -243,6 +248,8 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, db.Model):
         if self.amount is not None and Decimal(self.amount) <= 0:
             raise FieldError(column_label(Contract, "amount"), str(_l("must be greater than 0")))
 
+
+register(Contract, CONTRACT)
 
 # 客户数量: computed in SQL, loaded only where asked for (views undefer it)
 User.client_count = column_property(

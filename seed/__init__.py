@@ -35,9 +35,9 @@ def seed_reference(echo=click.echo) -> dict:
 
     for module, zh, en, menus in ref.MODULES:
         right(module, None, "module", zh, en)
-        for endpoint, mzh, men, extra in menus:
+        for endpoint, mzh, men, extra, *ops in menus:
             right(endpoint, module, "menu", mzh, men, endpoint)
-            for op in ("view", "create", "edit", "delete", "export"):
+            for op in (ops[0] if ops else ("view", "create", "edit", "delete", "export")):
                 right(f"{endpoint}.{op}", endpoint, "action", f"{mzh}-{ref.OP_TEXT[op][0]}",
                       f"{men}: {ref.OP_TEXT[op][1]}", endpoint)
             for op, ozh, oen in extra:

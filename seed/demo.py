@@ -70,6 +70,10 @@ def seed_demo(seed: int, password: str, clients: int = 200) -> str:
             made += 1
     db.session.flush()
     from .customers_demo import seed_clients
+    from .finance_demo import seed_finance
+    from .purchasing_demo import seed_purchasing
     counts = seed_clients(clients, seed)
+    counts.update(seed_finance(seed))
+    counts.update(seed_purchasing(seed))
     return ", ".join([f"{len(departments)} departments", f"{made} users"]
                      + [f"{n} {name}" for name, n in counts.items()])

@@ -6,7 +6,7 @@ OPS = {"V": "view", "C": "create", "E": "edit", "D": "delete", "X": "export"}
 OP_TEXT = {"view": ("查看", "View"), "create": ("新增", "Create"), "edit": ("修改", "Edit"),
            "delete": ("删除", "Delete"), "export": ("导出", "Export")}
 
-#: module code, Chinese, English, [(endpoint, Chinese, English, extra action rights)]
+#: module code, Chinese, English, [(endpoint, Chinese, English, extra action rights[, operations])]
 MODULES = [
     ("system", "权限管理", "System", [
         ("user", "公司员工", "Users", [("sensitive", "查看敏感信息", "View sensitive data")]),
@@ -24,7 +24,22 @@ MODULES = [
         ("linkman", "企业联系人", "Contacts", []),
         ("followup", "跟单记录", "Follow-ups", []),
         ("appointment", "预约记录", "Appointments", []),
-        ("contract", "企业合同", "Contracts", []),
+        ("contract", "企业合同", "Contracts", [("submit", "提交审批", "Submit for approval"),
+                                            ("approve", "审批", "Approve")]),
+    ]),
+    ("finance", "财务管理", "Finance", [
+        ("receipt", "回款登记", "Receipts", [("confirm", "确认回款", "Confirm")]),
+        ("invoice", "收入发票", "Invoices", [("void", "作废发票", "Void")]),
+        ("supplier", "供应商", "Suppliers", []),
+        ("purchase_request", "采购申请", "Purchase requests", [("submit", "提交审批", "Submit for approval"),
+                                                            ("approve", "审批", "Approve")]),
+        ("expense_contract", "支出合同", "Expense contracts", [("submit", "提交审批", "Submit for approval"),
+                                                             ("approve", "审批", "Approve")]),
+        ("payment", "采购付款", "Payments", [("approve", "审批付款", "Approve")]),
+        ("purchase_invoice", "采购发票", "Purchase invoices", []),
+    ]),
+    ("reports", "统计报表", "Reports", [
+        ("report", "报表", "Reports", [("receivables", "应收账款", "Receivables")], ()),
     ]),
     ("lookups", "数据字典管理", "Lookups", [
         ("trade", "产品分类/行业", "Trades", []),
@@ -49,8 +64,10 @@ MODULES = [
 ]
 
 ADMIN_TABLES = ["user", "department", "role", "right", "config", "login_log", "audit_log"]
-LOOKUP_TABLES = [menu[0] for menu in MODULES[2][3]]
+LOOKUP_TABLES = [menu[0] for menu in MODULES[-1][3]]
 CUSTOMER_TABLES = ["client", "linkman", "followup", "appointment"]
+MONEY_TABLES = ["receipt", "invoice"]
+PURCHASE_TABLES = ["supplier", "purchase_request", "expense_contract", "payment", "purchase_invoice"]
 
 #: code, Chinese name, English name, data scope
 ROLES = [
@@ -67,16 +84,28 @@ ROLES = [
 #: role → [(endpoints, letters)] and extra codes — the seeded matrix of SPEC §6
 MATRIX: dict[str, dict] = {
     "admin": {"grants": [(ADMIN_TABLES, "VCEDX"), (LOOKUP_TABLES, "VCEDX"), (CUSTOMER_TABLES, "VCEDX"),
-                         (["contract"], "VCEDX")],
-              "extra": ["user.sensitive", "client.reassign", "client.merge", "client.import"]},
+                         (["contract"], "VCEDX"), (MONEY_TABLES, "VCEDX"), (PURCHASE_TABLES, "VCEDX")],
+              "extra": ["user.sensitive", "client.reassign", "client.merge", "client.import", "contract.submit",
+                        "contract.approve", "receipt.confirm", "invoice.void", "purchase_request.submit",
+                        "purchase_request.approve", "expense_contract.submit", "expense_contract.approve",
+                        "payment.approve", "report.receivables"]},
     "executive": {"grants": [(["audit_log"], "V"), (LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VX"),
-                             (["contract"], "VX")]},
-    "sales_director": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCEDX"), (["contract"], "VCEX")],
-                       "extra": ["client.reassign", "client.merge", "client.import"]},
-    "account_manager": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCE"), (["contract"], "VCE")]},
+                             (["contract"], "VX"), (MONEY_TABLES, "VX"), (PURCHASE_TABLES, "VX")],
+                  "extra": ["contract.approve", "report.receivables"]},
+    "sales_director": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCEDX"), (["contract"], "VCEX"),
+                                  (MONEY_TABLES, "V"), (PURCHASE_TABLES, "VC")],
+                       "extra": ["client.reassign", "client.merge", "client.import", "contract.submit",
+                                 "contract.approve", "purchase_request.submit", "purchase_request.approve",
+                                 "expense_contract.submit"]},
+    "account_manager": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCE"), (["contract"], "VCE"),
+                                   (MONEY_TABLES, "V"), (PURCHASE_TABLES, "VC")],
+                        "extra": ["contract.submit", "purchase_request.submit", "expense_contract.submit"]},
     "clerk": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCE"), (["contract"], "V")],
               "extra": ["client.import"]},
-    "finance": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (["contract"], "VX")]},
+    "finance": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (["contract"], "VX"),
+                           (MONEY_TABLES, "VCEDX"), (PURCHASE_TABLES, "VCEDX")],
+                "extra": ["receipt.confirm", "invoice.void", "purchase_request.approve", "expense_contract.submit",
+                          "expense_contract.approve", "payment.approve", "report.receivables"]},
     "service": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V")]},
     "marketing": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V")]},
 }

@@ -43,6 +43,10 @@ def init_admin(app) -> Admin:
                                 category=SYSTEM))
     admin.add_view(AuditLogView(AuditLog, name=_l("Audit log"), endpoint="audit_log",
                                 category=SYSTEM))
+    from . import finance, purchasing, reports
+    finance.register(admin)
+    purchasing.register(admin)
+    reports.register(admin)
     for endpoint, model in LOOKUPS.items():
         admin.add_view(LookupView(model, name=model.__label__, endpoint=endpoint,
                                   category=LOOKUP_MENU))

@@ -23,6 +23,7 @@ from models.scope import scope_clause
 from .base import CrmModelView, LazyOptions, Section
 from .imports import ClientImportMixin
 from .uploads import ScanUploadMixin
+from .workflow import WorkflowMixin
 
 
 class OwnerDepartmentFilter(sqla_filters.BaseSQLAFilter):
@@ -287,10 +288,11 @@ class AppointmentView(ClientChildView):
     me_fields = ("user",)
 
 
-class ContractView(ScanUploadMixin, ClientChildView):
-    column_list = ("number", "name", "client", "type", "amount", "starts_on", "ends_on", "owner", "scan_file")
+class ContractView(WorkflowMixin, ScanUploadMixin, ClientChildView):
+    column_list = ("number", "name", "client", "type", "amount", "status", "starts_on", "ends_on", "owner",
+                   "scan_file")
     column_searchable_list = ("number", "name", "client.name")
-    column_filters = ("type", "owner", "starts_on", "ends_on", "amount", "created_at")
+    column_filters = ("status", "type", "owner", "client", "starts_on", "ends_on", "amount", "created_at")
     column_sortable_list = ("number", "name", "amount", "starts_on", "ends_on")
     column_default_sort = ("id", True)
     form_columns = ("client", "type", "number", "name", "starts_on", "ends_on", "amount", "linkman",

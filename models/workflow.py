@@ -1,0 +1,264 @@
+"""The state machines of SPEC §5: one declaration per workflow (states, transitions and
+the right each needs) and one function that performs a transition. Views (bulk
+actions, details buttons), the CLI and tests all call :func:`perform`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Callable
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+
+from . import db
+from .audit import audit_note
+from .auth import SystemConfig
+from .base import UTCDateTime, label, utcnow
+
+
+def _user_fk(label_text: str):
+    return mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label(label_text))
+
+
+class Approval:
+    """Workflow columns of an approved document (SPEC §5.1): status, who submitted and
+    approved it and when, the approval comment."""
+
+    status: Mapped[str] = mapped_column(String(12), default="draft", index=True, info=label("Status"))
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Submitted at"))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Approved at"))
+    approval_comment: Mapped[str | None] = mapped_column(Text, info=label("Approval comment"))
+
+    @declared_attr
+    def submitted_by_id(cls) -> Mapped[int | None]:
+        return _user_fk("Submitted by")
+
+    @declared_attr
+    def approved_by_id(cls) -> Mapped[int | None]:
+        return _user_fk("Approved by")
+
+    @declared_attr
+    def submitted_by(cls):
+        return relationship("User", foreign_keys=f"{cls.__name__}.submitted_by_id", info=label("Submitted by"))
+
+    @declared_attr
+    def approved_by(cls):
+        return relationship("User", foreign_keys=f"{cls.__name__}.approved_by_id", info=label("Approved by"))
+
+
+class WorkflowError(ValueError):
+    """A transition was refused; the message names the record and the reason."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step: from any of ``sources`` to ``target``, needing ``<endpoint>.<right>``."""
+
+    name: str
+    label: object
+    sources: tuple[str, ...]
+    target: str
+    right: str
+    comment_required: bool = False
+    four_eyes: bool = False  # the submitter may not take this step
+    stamp: str | None = None  # record <stamp>_by_id / <stamp>_at (e.g. "submitted")
+    decide: Callable | None = None  # (record, actor) → the target state, or raise WorkflowError
+
+
+@dataclass
+class Workflow:
+    endpoint: str
+    states: dict[str, object]
+    transitions: dict[str, Transition] = field(default_factory=dict)
+    #: states in which the record is read-only except for workflow fields
+    locked: frozenset[str] = frozenset()
+
+    def __init__(self, endpoint, states, transitions, locked=()):
+        self.endpoint = endpoint
+        self.states = states
+        self.transitions = {t.name: t for t in transitions}
+        self.locked = frozenset(locked)
+
+    def state_label(self, state: str) -> str:
+        return str(self.states.get(state, state))
+
+    def available(self, record, actor) -> list[Transition]:
+        """The transitions the actor could try on the record now (state and right)."""
+        return [t for t in self.transitions.values()
+                if record.status in t.sources and actor.can(f"{self.endpoint}.{t.right}")]
+
+
+def _threshold() -> Decimal:
+    try:
+        return Decimal(SystemConfig.get("contract_approval_threshold", "0") or "0")
+    except ArithmeticError:
+        return Decimal("0")
+
+
+def _contract_approval(record, actor) -> str:
+    """Approve a contract. Above ``contract_approval_threshold`` (0 = off) a second
+    approval by an executive is needed: the first approval is recorded and the contract
+    stays submitted until an executive — not the submitter, not the first approver — approves."""
+    threshold = _threshold()
+    needs_second = threshold > 0 and record.amount is not None and record.amount > threshold
+    if not needs_second:
+        record.approved_by_id, record.approved_at = actor.id, utcnow()
+        return "approved"
+    if record.approved_by_id is None:
+        record.approved_by_id, record.approved_at = actor.id, utcnow()
+        if actor.role.code == "executive":
+            raise WorkflowError(str(_l("%(record)s: above %(limit)s the first approval must come from the "
+                                       "sales director, then an executive approves.",
+                                       record=str(record), limit=threshold)))
+        return "submitted"  # waits for the executive
+    if actor.role.code != "executive":
+        raise WorkflowError(str(_l("%(record)s: amount above %(limit)s — already approved once, an "
+                                   "executive must give the second approval.", record=str(record),
+                                   limit=threshold)))
+    if actor.id == record.approved_by_id:
+        raise WorkflowError(str(_l("%(record)s: the second approval must come from another person.",
+                                   record=str(record))))
+    record.second_approved_by_id, record.second_approved_at = actor.id, utcnow()
+    return "approved"
+
+
+def _clear_approvals(record, actor) -> str:
+    """Back to draft after a rejection: earlier approvals no longer count."""
+    record.approved_by_id = record.approved_at = None
+    if hasattr(record, "second_approved_by_id"):
+        record.second_approved_by_id = record.second_approved_at = None
+    return "draft"
+
+
+APPROVAL_STATES = {"draft": _l("Draft"), "submitted": _l("Submitted"), "approved": _l("Approved"),
+                   "rejected": _l("Rejected")}
+
+CONTRACT = Workflow("contract", {**APPROVAL_STATES, "signed": _l("Signed"), "archived": _l("Archived"),
+                                 "terminated": _l("Terminated")}, [
+    Transition("submit", _l("Submit for approval"), ("draft",), "submitted", "submit", stamp="submitted"),
+    Transition("approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True,
+               decide=_contract_approval),
+    Transition("reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True,
+               four_eyes=True),
+    Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=_clear_approvals),
+    Transition("sign", _l("Sign (stamp)"), ("approved",), "signed", "approve"),
+    Transition("archive", _l("Archive"), ("signed",), "archived", "approve"),
+    Transition("terminate", _l("Terminate"), ("draft", "submitted", "approved", "signed"), "terminated",
+               "approve", comment_required=True),
+], locked=("submitted", "approved", "signed", "archived", "terminated"))
+
+def _approve(record, actor) -> str:
+    record.approved_by_id, record.approved_at = actor.id, utcnow()
+    return "approved"
+
+
+def _approval_workflow(endpoint: str) -> Workflow:
+    """draft → submitted → approved | rejected, rejected → draft (purchase requests,
+    expense contracts)."""
+    return Workflow(endpoint, APPROVAL_STATES, [
+        Transition("submit", _l("Submit for approval"), ("draft",), "submitted", "submit", stamp="submitted"),
+        Transition("approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True,
+                   decide=_approve),
+        Transition("reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True,
+                   four_eyes=True),
+        Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=_clear_approvals),
+    ], locked=("submitted", "approved"))
+
+
+PURCHASE_REQUEST = _approval_workflow("purchase_request")
+EXPENSE_CONTRACT = _approval_workflow("expense_contract")
+
+
+def _paid(record, actor) -> str:
+    record.paid_on = record.paid_on or utcnow().date()
+    return "paid"
+
+
+PAYMENT = Workflow("payment", {"requested": _l("Requested"), "approved": _l("Approved"), "paid": _l("Paid"),
+                               "rejected": _l("Rejected")}, [
+    Transition("approve", _l("Approve"), ("requested",), "approved", "approve", four_eyes=True,
+               decide=_approve),
+    Transition("reject", _l("Reject"), ("requested",), "rejected", "approve", comment_required=True,
+               four_eyes=True),
+    Transition("pay", _l("Mark as paid"), ("approved",), "paid", "approve", decide=_paid),
+], locked=("approved", "paid", "rejected"))
+
+
+def _confirm(record, actor) -> str:
+    record.confirmed_by_id, record.confirmed_at = actor.id, utcnow()
+    return "confirmed"
+
+
+RECEIPT = Workflow("receipt", {"recorded": _l("Recorded"), "confirmed": _l("Confirmed")}, [
+    Transition("confirm", _l("Confirm"), ("recorded",), "confirmed", "confirm", decide=_confirm),
+], locked=("confirmed",))
+
+
+def _void(record, actor) -> str:
+    record.voided_by_id, record.voided_at = actor.id, utcnow()
+    return "voided"
+
+
+INVOICE = Workflow("invoice", {"issued": _l("Issued"), "voided": _l("Voided")}, [
+    Transition("void", _l("Void"), ("issued",), "voided", "void", comment_required=True, decide=_void),
+], locked=("voided",))
+
+#: model class → its workflow (modules register theirs with :func:`register`)
+WORKFLOWS: dict[type, Workflow] = {}
+
+
+def register(model, workflow: Workflow) -> None:
+    """Attach a workflow to a model class (its rows need a ``status`` column)."""
+    WORKFLOWS[model] = workflow
+    model.__workflow__ = workflow
+
+
+def workflow_of(record) -> Workflow:
+    return WORKFLOWS[type(record)]
+
+
+def perform(record, action: str, actor, comment: str | None = None) -> str:
+    """Take ``action`` on ``record`` as ``actor``: check the state, the right, the comment
+    and four-eyes, write the workflow fields and an audit entry (action and comment) in
+    the caller's transaction. Returns the new state; raises WorkflowError naming the
+    record and the reason, changing nothing."""
+    workflow = workflow_of(record)
+    step = workflow.transitions.get(action)
+    if step is None:
+        raise WorkflowError(str(_l("Unknown action %(action)s.", action=action)))
+    if record.status not in step.sources:
+        raise WorkflowError(str(_l("%(record)s is %(state)s: cannot %(action)s it.", record=str(record),
+                                   state=workflow.state_label(record.status), action=str(step.label))))
+    if not actor.can(f"{workflow.endpoint}.{step.right}"):
+        raise WorkflowError(str(_l("%(record)s: you lack the right to %(action)s.", record=str(record),
+                                   action=str(step.label))))
+    comment = (comment or "").strip() or None
+    if step.comment_required and not comment:
+        raise WorkflowError(str(_l("%(record)s: %(action)s needs a comment saying why.", record=str(record),
+                                   action=str(step.label))))
+    if step.four_eyes and getattr(record, "submitted_by_id", None) == actor.id:
+        raise WorkflowError(str(_l("%(record)s: you submitted it, so someone else must %(action)s it "
+                                   "(four-eyes rule).", record=str(record), action=str(step.label))))
+    with db.session.no_autoflush:
+        target = step.decide(record, actor) if step.decide else step.target
+    now = utcnow()
+    if step.stamp:
+        setattr(record, f"{step.stamp}_by_id", actor.id)
+        setattr(record, f"{step.stamp}_at", now)
+    if comment and hasattr(record, "approval_comment") and action in ("approve", "reject"):
+        record.approval_comment = comment
+    if comment and action == "void" and hasattr(record, "void_reason"):
+        record.void_reason = comment
+    record.status = target
+    audit_note(db.session, action, comment)
+    db.session.flush()
+    return target
+
+
+def is_locked(record) -> bool:
+    """Read-only except for workflow fields (approved and later, submitted …)."""
+    workflow = WORKFLOWS.get(type(record))
+    return workflow is not None and record.status in workflow.locked

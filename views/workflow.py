@@ -1,0 +1,130 @@
+"""Workflow actions for CrmModelView subclasses: every transition of the model's workflow
+becomes a list action and a button on the details page; both lead to one confirmation
+page (with the comment box) whose POST calls models.workflow.perform per record.
+Locked records (approved and later …) are read-only except for workflow fields."""
+from __future__ import annotations
+
+from functools import partial
+
+from flask import flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.model.helpers import get_mdict_item_or_list
+from flask_babel import gettext
+from flask_login import current_user
+
+from models import db
+from models.workflow import WorkflowError, is_locked, perform
+
+WORKFLOW_FIELDS = ("status", "submitted_by", "submitted_at", "approved_by", "approved_at", "approval_comment",
+                   "second_approved_by", "second_approved_at", "confirmed_by", "confirmed_at", "voided_by",
+                   "voided_at", "void_reason")
+
+
+class WorkflowMixin:
+    """Put before CrmModelView in the bases of a view whose model has a workflow."""
+
+    def __init__(self, *args, **kwargs):
+        excluded = tuple(getattr(self, "form_excluded_columns", ()) or ())
+        self.form_excluded_columns = excluded + tuple(f for f in WORKFLOW_FIELDS if f not in excluded)
+        view_operations = dict(getattr(self, "view_operations", {}))
+        view_operations["transition_view"] = "view"  # each transition checks its own right
+        self.view_operations = view_operations
+        super().__init__(*args, **kwargs)
+
+    @property
+    def workflow(self):
+        return self.model.__workflow__
+
+    # -- actions ------------------------------------------------------------------
+    def init_actions(self):
+        super().init_actions()
+        for step in self.workflow.transitions.values():
+            name = f"wf_{step.name}"
+            self._actions.append((name, step.label))
+            self._actions_data[name] = (partial(self._start_transition, step.name), step.label, None)
+
+    def is_action_allowed(self, name):
+        if name.startswith("wf_"):
+            step = self.workflow.transitions.get(name[3:])
+            return step is not None and current_user.is_authenticated \
+                and current_user.can(f"{self.workflow.endpoint}.{step.right}") and not self.in_recycle_bin()
+        return super().is_action_allowed(name)
+
+    def _start_transition(self, action, ids):
+        return redirect(url_for(".transition_view", action=action, ids=",".join(ids),
+                                url=request.form.get("url") or url_for(".index_view")))
+
+    def transition_buttons(self, record):
+        """The transitions offered on the details page of ``record``."""
+        return [(step, url_for(".transition_view", action=step.name, ids=str(record.id),
+                               url=url_for(".details_view", id=record.id)))
+                for step in self.workflow.available(record, current_user)]
+
+    @expose("/transition/", methods=("GET", "POST"))
+    def transition_view(self):
+        action = request.values.get("action", "")
+        step = self.workflow.transitions.get(action)
+        ids = [int(i) for i in request.values.get("ids", "").split(",") if i.strip().isdigit()]
+        records = self._scoped_rows(ids, deleted=False if self.is_soft else None) if ids else []
+        back = request.values.get("url") or url_for(".index_view")
+        if step is None or not records:
+            flash(gettext("Choose at least one record and an action."), "error")
+            return redirect(back)
+        if request.method == "POST":
+            comment = request.form.get("comment", "")
+            done, refused = 0, []
+            for record in records:
+                try:
+                    perform(record, action, current_user, comment)
+                    db.session.commit()
+                    done += 1
+                except WorkflowError as exc:
+                    db.session.rollback()
+                    refused.append(str(exc))
+            for reason in refused:
+                flash(reason, "error")
+            if refused:
+                flash(gettext("%(action)s: %(done)s done, %(refused)s refused.", action=str(step.label),
+                              done=done, refused=len(refused)), "warning")
+            else:
+                flash(gettext("%(action)s: %(done)s done.", action=str(step.label), done=done), "success")
+            return redirect(back)
+        return self.render("admin/crm/transition.html", step=step, records=records, workflow=self.workflow,
+                           ids=",".join(str(r.id) for r in records), back=back)
+
+    # -- locked records -----------------------------------------------------------
+    def locked_message(self, record) -> str:
+        return gettext("%(record)s is %(state)s: it can no longer be changed or deleted.", record=str(record),
+                       state=self.workflow.state_label(record.status))
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        record_id = get_mdict_item_or_list(request.args, "id")
+        if record_id is not None:
+            record = self.get_one(record_id)
+            if is_locked(record):
+                flash(self.locked_message(record), "error")
+                return redirect(url_for(".details_view", id=record.id))
+        return super().edit_view()
+
+    def update_model(self, form, model):
+        if is_locked(model):
+            flash(self.locked_message(model), "error")
+            return False
+        return super().update_model(form, model)
+
+    def delete_refusal(self, model):
+        if is_locked(model):
+            return self.locked_message(model)
+        return super().delete_refusal(model)
+
+    def _get_list_value(self, context, model, name, column_formatters, column_type_formatters):
+        value = super()._get_list_value(context, model, name, column_formatters, column_type_formatters)
+        return self.workflow.state_label(value) if name == "status" and value else value
+
+    def render(self, template, **kwargs):
+        model = kwargs.get("model")
+        if model is not None and template == self.details_template:
+            kwargs["transition_buttons"] = self.transition_buttons(model)
+            kwargs["workflow_state"] = self.workflow.state_label(model.status)
+        return super().render(template, **kwargs)
