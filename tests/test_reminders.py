@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import count_queries, csrf_token_from, login, make_app
+from tests import factories
+from tests.factories import lookup
 
 _seq = itertools.count(1)
 
@@ -31,28 +33,8 @@ def csrf_app(database_url, tmp_path):
 
 
 # ----------------------------------------------------------------------------- helpers
-def _user(session, username):
-    from models.auth import User
-    return session.execute(select(User).where(User.username == username)).scalar_one()
-
-
-def _first(session, model, name=None):
-    query = select(model).order_by(model.id)
-    if name:
-        query = query.where(model.name == name)
-    return session.execute(query).scalars().first()
-
-
 def make_client(session, owner="account_manager"):
-    from models.customers import Client
-    from models.lookups import Area
-    n = next(_seq)
-    client = Client(name=f"提醒测试客户{n}有限公司", address="上海市浦东新区世纪大道1号", phone="021-12345678",
-                    area=_first(session, Area, "北京"), contact_name="李四",
-                    contact_mobile=f"1350000{n:04d}", owner=_user(session, owner))
-    session.add(client)
-    session.flush()
-    return client
+    return factories.make_client(session, owner)
 
 
 def make_appointment(session, client, user="account_manager", remind_in=-timedelta(minutes=5),
@@ -61,10 +43,10 @@ def make_appointment(session, client, user="account_manager", remind_in=-timedel
     from models.customers import Appointment
     from models.lookups import AppointmentType
     now = utcnow()
-    appointment = Appointment(client=client, type=_first(session, AppointmentType),
+    appointment = Appointment(client=client, type=lookup(session, AppointmentType),
                               scheduled_at=now + scheduled_in, remind_at=now + remind_in,
                               content=content or f"预约内容{next(_seq)}", status=status,
-                              user=_user(session, user) if user else None)
+                              user=factories.user(session, user) if user else None)
     session.add(appointment)
     session.flush()
     return appointment
@@ -96,7 +78,7 @@ def test_reminder_after_the_appointment_is_refused_by_the_form(client_as, db_ses
     client = make_client(db_session)
     db_session.commit()
     manager = english(client_as("account_manager"))
-    data = {"client": str(client.id), "type": str(_first(db_session, AppointmentType).id),
+    data = {"client": str(client.id), "type": str(lookup(db_session, AppointmentType).id),
             "scheduled_at": "2026-11-20 09:00:00", "remind_at": "2026-11-20 10:00:00",
             "content": "上门拜访", "user": str(client.owner_id), "status": "待办"}
     response = manager.post("/admin/appointment/new/", data=data)
@@ -159,7 +141,7 @@ def test_due_reminders_of_mine_only_oldest_first(app, reminders):
         manager = db.session.execute(select(User).where(User.username == "account_manager")).scalar_one()
         rows = due_reminders(manager)
         assert [r.id for r in rows] == [reminders["due_old"][0], reminders["due_new"][0]]
-        assert rows[0].client_name.startswith("提醒测试客户") and rows[0].content == "<b>旧的提醒</b>"
+        assert rows[0].client_name.startswith("测试客户") and rows[0].content == "<b>旧的提醒</b>"
         assert due_count(manager) == 2
         colleague = db.session.execute(select(User).where(User.username == "am_team")).scalar_one()
         assert [r.id for r in due_reminders(colleague)] == [reminders["other_user"][0]]

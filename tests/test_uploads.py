@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import make_app
+from tests import factories
+from tests.factories import lookup, user
 
 PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
        b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
@@ -40,26 +42,8 @@ def app(database_url, tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- helpers
-def _user(session, username):
-    from models.auth import User
-    return session.execute(select(User).where(User.username == username)).scalar_one()
-
-
-def _first(session, model, name=None):
-    query = select(model).order_by(model.id)
-    if name:
-        query = query.where(model.name == name)
-    return session.execute(query).scalars().first()
-
-
 def make_client(session, owner="account_manager"):
-    from models.customers import Client
-    from models.lookups import Area
-    n = next(_seq)
-    client = Client(name=f"扫描件测试客户{n}有限公司", address="北京市海淀区中关村大街1号", phone="010-12345678",
-                    area=_first(session, Area, "北京"), contact_name="张三",
-                    contact_mobile=f"1360000{n:04d}", owner=_user(session, owner))
-    session.add(client)
+    client = factories.make_client(session, owner)
     session.commit()
     return client
 
@@ -67,7 +51,7 @@ def make_client(session, owner="account_manager"):
 def contract_form(session, client, **extra):
     from models.lookups import ContractType
     n = next(_seq)
-    data = {"client": str(client.id), "type": str(_first(session, ContractType).id),
+    data = {"client": str(client.id), "type": str(lookup(session, ContractType).id),
             "number": f"HT-UP-{n:05d}", "name": f"扫描件合同{n}", "starts_on": "2026-01-01",
             "ends_on": "2026-12-31", "amount": "1000.00", "owner": str(client.owner_id)}
     data.update(extra)
@@ -135,7 +119,7 @@ def test_scan_is_stored_and_downloadable_by_the_owner(app, client_as, db_session
     assert stored.size == len(content)
     import hashlib
     assert stored.sha256 == hashlib.sha256(content).hexdigest()
-    assert stored.uploaded_by_id == _user(db_session, "account_manager").id
+    assert stored.uploaded_by_id == user(db_session, "account_manager").id
     # random name, under the instance upload folder, never the user's name
     assert stored.stored_name != filename and len(stored.stored_name.split(".")[0]) == 32
     assert files_on_disk(app) == [stored.stored_name]
