@@ -68,24 +68,53 @@ def template_db(tmp_path_factory):
         yield ("sqlite", None, None, path)
 
 
-@pytest.fixture
-def database_url(template_db, tmp_path):
+@contextmanager
+def fresh_database(template_db, folder):
+    """A new database cloned from the seeded template (SQLite file copy, or PostgreSQL
+    CREATE DATABASE … TEMPLATE); yields its URL and drops it afterwards."""
     kind, admin_engine, url, template = template_db
     if kind == "sqlite":
-        target = tmp_path / "crm.db"
+        target = folder / f"crm-{uuid.uuid4().hex[:8]}.db"
         shutil.copy(template, target)
         yield f"sqlite:///{target}"
         return
     name = f"crm_t_{uuid.uuid4().hex[:10]}"
     with admin_engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield url.set(database=name).render_as_string(hide_password=False)
-    from models import db
-    for engine in list(getattr(db, "_app_engines", {}).values()):
-        for e in engine.values():
-            e.dispose()
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(template_db, tmp_path):
+    with fresh_database(template_db, tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def module_app(template_db, tmp_path_factory, **config):
+    """One app on its own database for a whole test module (read-mostly tests), with
+    ``app.login_client(username)`` caching one logged-in client per user."""
+    folder = tmp_path_factory.mktemp("module")
+    with fresh_database(template_db, folder) as url:
+        app = make_app(url, folder, **config)
+        clients = {}
+
+        def login_client(username):
+            if username not in clients:
+                clients[username] = app.test_client()
+                response = login(clients[username], username)
+                assert response.status_code == 302, response.data[:500]
+            return clients[username]
+        app.login_client = login_client
+        yield app
+        from models import db
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def make_app(database_url, tmp_path, **config):

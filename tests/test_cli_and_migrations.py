@@ -1,14 +1,13 @@
 """CLI commands (SPEC §2.2) and migrations (`db upgrade` on an empty database)."""
 from __future__ import annotations
 
-import shutil
 import uuid
 
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from models.auth import Department, Right, Role, User
-from tests.conftest import PG_URL, make_app
+from tests.conftest import PG_URL, fresh_database, make_app
 
 
 def test_seed_is_idempotent(app, db_session):
@@ -40,24 +39,27 @@ def test_create_user_command(app, db_session):
     assert "--role" in runner.invoke(args=["create-user", "--help"]).output
 
 
+def _demo_rows(app):
+    """Run seed-demo --seed 7 (--clients 5 keeps it quick) and return the account managers."""
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--seed", "7", "--clients", "5"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        from models import db
+        rows = db.session.execute(select(User.username, User.name, User.mobile, User.id_card)
+                                  .where(User.username.like("am%")).order_by(User.username)).all()
+        roles = set(db.session.execute(select(Role.code).join(User, User.role_id == Role.id)).scalars())
+        deps = db.session.execute(select(func.count()).select_from(Department)).scalar()
+        db.session.remove()
+        db.engine.dispose()
+    assert {"executive", "sales_director", "account_manager", "clerk", "finance", "service",
+            "marketing", "admin"} <= roles
+    assert deps >= 9
+    return rows
+
+
 def test_seed_demo_is_deterministic_and_realistic(database_url, template_db, tmp_path):
-    outputs = []
-    for run in range(2):
-        app = make_app(database_url if run == 0 else _second_database(template_db, tmp_path), tmp_path)
-        result = app.test_cli_runner().invoke(args=["seed-demo", "--seed", "7"])
-        assert result.exit_code == 0, result.output
-        with app.app_context():
-            from models import db
-            rows = db.session.execute(select(User.username, User.name, User.mobile, User.id_card)
-                                      .where(User.username.like("am%")).order_by(User.username)).all()
-            roles = set(db.session.execute(select(Role.code).join(User, User.role_id == Role.id)).scalars())
-            deps = db.session.execute(select(func.count()).select_from(Department)).scalar()
-            db.session.remove()
-            db.engine.dispose()
-        outputs.append(rows)
-        assert {"executive", "sales_director", "account_manager", "clerk", "finance", "service",
-                "marketing", "admin"} <= roles
-        assert deps >= 9
+    with fresh_database(template_db, tmp_path) as second:
+        outputs = [_demo_rows(make_app(url, tmp_path)) for url in (database_url, second)]
     assert outputs[0] == outputs[1] and len(outputs[0]) >= 11
     from models import validators
     for _, name, mobile, id_card in outputs[0]:
@@ -65,19 +67,6 @@ def test_seed_demo_is_deterministic_and_realistic(database_url, template_db, tmp
         assert validators.id_card(id_card) == id_card
     again = make_app(database_url, tmp_path).test_cli_runner().invoke(args=["seed-demo", "--if-empty"])
     assert "nothing to do" in again.output
-
-
-def _second_database(template_db, tmp_path):
-    """Another fresh copy of the seeded template database."""
-    kind, admin_engine, url, template = template_db
-    if kind == "sqlite":
-        target = tmp_path / "second.db"
-        shutil.copy(template, target)
-        return f"sqlite:///{target}"
-    name = f"crm_t_{uuid.uuid4().hex[:10]}"
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def test_upgrade_on_an_empty_database_and_models_match_migrations(tmp_path):

@@ -14,15 +14,12 @@ import io
 from itertools import product
 import json
 import re
-import shutil
-import uuid
 from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import text
 
-from tests.conftest import login, make_app
+from tests.conftest import module_app
 from tests.test_permissions import customer_rows
 
 ENDPOINTS = ["client", "linkman", "followup", "appointment", "contract"]
@@ -76,38 +73,13 @@ def _build(app):
 def cs(template_db, tmp_path_factory):
     """One app and database for the read-only tests, the rows of every owner, and a
     logged-in client per user: ``cs.client("clerk")``."""
-    kind, admin_engine, url, template = template_db
-    tmp = tmp_path_factory.mktemp("customer_scope")
-    name = None
-    if kind == "sqlite":
-        shutil.copy(template, tmp / "crm.db")
-        database_url = f"sqlite:///{tmp / 'crm.db'}"
-    else:
-        name = f"crm_c_{uuid.uuid4().hex[:10]}"
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        database_url = url.set(database=name).render_as_string(hide_password=False)
-    app = make_app(database_url, tmp)
-    ids, users = _build(app)
-    with app.app_context():
-        _grant([f"{endpoint}.export" for endpoint in ENDPOINTS], "account_manager")
-        from models import db
-        db.session.remove()
-    made = {}
-
-    def client(username):
-        if username not in made:
-            made[username] = app.test_client()
-            assert login(made[username], username).status_code == 302
-        return made[username]
-    yield SimpleNamespace(app=app, ids=ids, users=users, client=client)
-    from models import db
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    if name:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with module_app(template_db, tmp_path_factory) as app:
+        ids, users = _build(app)
+        with app.app_context():
+            _grant([f"{endpoint}.export" for endpoint in ENDPOINTS], "account_manager")
+            from models import db
+            db.session.remove()
+        yield SimpleNamespace(app=app, ids=ids, users=users, client=app.login_client)
 
 
 def owners_of(ids: dict[str, int], found) -> list[str]:

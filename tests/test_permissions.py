@@ -13,16 +13,14 @@ logged-in client per role, to keep the ~1000 cases fast.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import text
 
-from tests.conftest import login, make_app
+from tests.conftest import module_app
 
 # ------------------------------------------------------------------ the expectation
 ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "finance", "service",
@@ -109,42 +107,14 @@ def test_expectation_table_is_complete(perm_app):
 @pytest.fixture(scope="module")
 def perm_app(template_db, tmp_path_factory):
     """Like conftest's `app`, but one per module (SQLite copy or PostgreSQL clone)."""
-    kind, admin_engine, url, template = template_db
-    tmp = tmp_path_factory.mktemp("permissions")
-    name = None
-    if kind == "sqlite":
-        target = tmp / "crm.db"
-        shutil.copy(template, target)
-        database_url = f"sqlite:///{target}"
-    else:
-        name = f"crm_p_{uuid.uuid4().hex[:10]}"
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        database_url = url.set(database=name).render_as_string(hide_password=False)
-    app = make_app(database_url, tmp)
-    yield app
-    from models import db
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    if name:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with module_app(template_db, tmp_path_factory) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
 def clients(perm_app):
     """role → a logged-in test client (one login per role per module)."""
-    made = {}
-
-    def get(username):
-        if username not in made:
-            client = perm_app.test_client()
-            response = login(client, username)
-            assert response.status_code == 302, response.data[:500]
-            made[username] = client
-        return made[username]
-    return get
+    return perm_app.login_client
 
 
 def _models():

@@ -10,14 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
-import uuid
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import text
 
-from tests.conftest import count_queries, login, make_app
+from tests.conftest import count_queries, module_app
 from views.base import CrmModelView
 
 #: note/line owners; each owns one note "note:<owner>", some own a line "line:<owner>"
@@ -90,35 +87,10 @@ def probe(app):
 def probe_ro(template_db, tmp_path_factory):
     """One app per module for the read-only tests (SQLite copy or PostgreSQL clone), plus
     a logged-in client per user: ``probe_ro.client("clerk")``."""
-    kind, admin_engine, url, template = template_db
-    tmp = tmp_path_factory.mktemp("scope")
-    name = None
-    if kind == "sqlite":
-        shutil.copy(template, tmp / "crm.db")
-        database_url = f"sqlite:///{tmp / 'crm.db'}"
-    else:
-        name = f"crm_s_{uuid.uuid4().hex[:10]}"
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        database_url = url.set(database=name).render_as_string(hide_password=False)
-    app = make_app(database_url, tmp)
-    ns = install_probe(app)
-    clients = {}
-
-    def client(username):
-        if username not in clients:
-            clients[username] = app.test_client()
-            assert login(clients[username], username).status_code == 302
-        return clients[username]
-    ns.client = client
-    yield ns
-    from models import db
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    if name:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with module_app(template_db, tmp_path_factory) as app:
+        ns = install_probe(app)
+        ns.client = app.login_client
+        yield ns
 
 
 def note_state(probe, note_id):

@@ -10,8 +10,7 @@ from models import validators
 from models.auth import Role, User
 from models.base import check_row
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman, normalise_name
-from tests.conftest import make_app
-from tests.test_cli_and_migrations import _second_database
+from tests.conftest import fresh_database, make_app
 
 
 def _seed(app, *args):
@@ -103,8 +102,9 @@ def test_seed_demo_clients(app, db_session, client_as):
 
 def test_same_seed_gives_the_same_clients(database_url, template_db, tmp_path):
     runs = []
-    for url in (database_url, _second_database(template_db, tmp_path)):
-        app = make_app(url, tmp_path)
-        _seed(app, "--clients", "30", "--seed", "3")
-        runs.append(_clients(app))
+    with fresh_database(template_db, tmp_path) as second:
+        for url in (database_url, second):
+            app = make_app(url, tmp_path)
+            _seed(app, "--clients", "30", "--seed", "3")
+            runs.append(_clients(app))
     assert len(runs[0]) == 30 and runs[0] == runs[1]
