@@ -12,6 +12,7 @@
   // parse JSON with JSON.parse instead.
   if (window.jQuery) {
     window.jQuery(function ($) {
+      if ($.fn.editable) { $.fn.editable.defaults.emptytext = "—"; }
       if ($.fn.editableutils) {
         $.fn.editableutils.tryParseJson = function (s, safe) {
           if (typeof s === "string" && /^[\{\[].*[\}\]]$/.test(s)) {

@@ -272,7 +272,8 @@ def test_pages_have_no_csp_violations(csrf_server, zh_page):
 
 
 def test_docs_screenshots(csrf_server, browser, tmp_path):
-    """1366x900 screenshots for the docs: the login page and the user list (admin, Chinese).
+    """1366x900 screenshots: the login page for the docs, and the user list (admin, Chinese;
+    docs/user-list.png is taken from demo data in test_browser_customers).
     Writes into docs/ only with CRM_DOCS_SCREENSHOTS=1, else into tmp_path."""
     out = DOCS_DIR if os.environ.get("CRM_DOCS_SCREENSHOTS") == "1" else tmp_path
     out.mkdir(parents=True, exist_ok=True)
@@ -294,7 +295,7 @@ def test_docs_screenshots(csrf_server, browser, tmp_path):
         page.wait_for_load_state("networkidle")
         assert "测试clerk" in list_table(page).inner_text()
         assert page.locator("#lang-menu").inner_text().strip() == "中文"
-        users_png = shot(page, out / "user-list.png")
+        users_png = shot(page, tmp_path / "user-list-test-users.png")  # docs/ gets the demo one
         assert not watch.page_errors, watch.page_errors
     finally:
         context.close()

@@ -47,6 +47,9 @@ def test_inline_create_with_two_contacts_and_a_follow_up(client_as, db_session):
     details = clerk.get(f"/admin/client/details/?id={client.id}").data.decode()
     for text in ("李雷", "韩梅梅", "首次电话沟通", 'id="history"', 'id="contracts"'):
         assert text in details
+    history = details[details.index('id="history"'):]
+    assert "杭州" in history and f"→ {client.area_id}<" not in history  # foreign keys by name
+    assert "name_key" not in history and "规范化名称" not in history
 
 
 def test_bad_contact_mobile_is_refused_and_nothing_saved(client_as, db_session):

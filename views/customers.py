@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from markupsafe import Markup
 from wtforms import BooleanField
+from wtforms.validators import DataRequired
 from wtforms.validators import ValidationError
 
 from models import db
@@ -108,6 +109,7 @@ class ClientView(ClientImportMixin, CrmModelView):
     form_extra_fields = {
         "save_anyway": BooleanField(_l("Save anyway although similar clients exist")),
     }
+    form_args = {"area": {"allow_blank": True, "validators": [DataRequired()]}}  # no silent default
     form_rules = (
         DuplicateWarning(),
         Section(_l("Company"), ("name", "uscc", "area", "address", "phone", "fax", "zip_code", "website",

@@ -1,6 +1,243 @@
-"""Report pages and downloads (/admin/reports/<slug>/) and statement actions."""
+"""Report pages (/admin/reports/<slug>/, SPEC §7) with their XLSX/PDF/CSV downloads, and
+the statement actions of the client and contract lists.
+
+Reports are not model views: :class:`ReportView` is a Flask-Admin ``BaseView`` that
+enforces login (anonymous → /login?next=…), the report's right (``report.<slug>``,
+403 otherwise; the menu shows the page only to holders) and — through the report's
+query functions — the user's data scope. The figures come from ``reports/<slug>.py``;
+the page and the downloads lay out one and the same :class:`reports.render.Document`.
+
+Statements: :class:`ClientStatementMixin` and :class:`ContractStatementMixin` add the
+actions *Customer statement* / *Receivables statement* (PDF or XLSX) to a list view
+(put them first in the view's bases), plus a GET page ``<view>/statement/?ids=…&format=``
+for links. They need the list's view right and ``receipt.view`` + ``invoice.view``
+(a statement shows receipts and invoices); records outside the scope are ignored.
+"""
 from __future__ import annotations
+
+import io
+from datetime import date, datetime, timezone
+
+from flask import abort, flash, redirect, request, send_file, url_for
+from flask_admin import BaseView, expose
+from flask_admin.actions import action
+from flask_babel import format_datetime, get_timezone, gettext, lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from models import db
+from models.auth import Department, User
+from models.lookups import Area
+from reports import receivables as receivables_report
+from reports import statement as statements
+from reports.render import bar_chart_svg, html_cell, write_csv, write_pdf, write_xlsx
+
+from .base import login_url
+
+REPORTS = _l("Reports")
+#: rows shown on a report page (the totals and the downloads cover every row)
+PAGE_ROWS = 1000
+#: records one statement download covers (a list page holds at most 100)
+MAX_STATEMENTS = 200
+
+DOWNLOADS = {
+    "xlsx": (write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "pdf": (write_pdf, "application/pdf"),
+    "csv": (write_csv, "text/csv; charset=utf-8"),
+}
+
+
+def local_today() -> date:
+    """Today in the display time zone (Asia/Shanghai by default)."""
+    return datetime.now(timezone.utc).astimezone(get_timezone()).date()
+
+
+def generated_text(at: datetime) -> str:
+    """The generation time shown on every download, in the display time zone."""
+    return f"{format_datetime(at, 'yyyy-MM-dd HH:mm:ss')} ({get_timezone()})"
+
+
+def download(documents, fmt: str, stem: str, footer: str = ""):
+    """Write ``documents`` as ``fmt`` and send them as an attachment."""
+    writer, mimetype = DOWNLOADS[fmt]
+    data = writer(documents, footer=footer) if fmt == "pdf" else writer(documents)
+    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                         download_name=f"{stem}.{fmt}", max_age=0)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class ReportView(BaseView):
+    """A report page: login, the ``report.<slug>`` right, then the report's own scope."""
+
+    right: str = ""
+
+    def is_accessible(self):
+        return current_user.is_authenticated and current_user.can(self.right)
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(login_url())
+        abort(403)
+
+
+class ReceivablesReportView(ReportView):
+    """应收账款 (SPEC §7.6): receivables per contract with aging, chart and downloads."""
+
+    right = receivables_report.RIGHT
+
+    @expose("/")
+    def index(self):
+        fmt = request.args.get("format")
+        if fmt is not None and fmt not in DOWNLOADS:
+            abort(400, gettext("Unknown download format \"%(format)s\": use xlsx, pdf or csv.", format=fmt[:10]))
+        filters, errors = receivables_report.parse_filters(request.args, local_today())
+        if fmt and errors:  # a download states exactly what it covers: refuse rather than guess
+            abort(400, " ".join(errors))
+        report = receivables_report.receivables_report(db.session, filters, current_user,
+                                                       limit=None if fmt else PAGE_ROWS)
+        filter_lines = receivables_report.describe_filters(db.session, filters)
+        document = receivables_report.receivables_document(report, filter_lines,
+                                                          generated_text(report.generated_at))
+        if fmt:
+            stem = f"receivables-{filters.as_of:%Y%m%d}"
+            return download([document], fmt, stem, footer=f"{document.title} · {generated_text(report.generated_at)}")
+        args = self._clean_args(filters)
+        return self.render(
+            "admin/reports/receivables.html", report=report, document=document, errors=errors,
+            filters=filters, options=self._options(), html_cell=html_cell,
+            chart=bar_chart_svg(report.chart(), title=document.chart_title),
+            downloads=[(name, url_for(".index", **args, format=name)) for name in DOWNLOADS])
+
+    @staticmethod
+    def _clean_args(filters) -> dict:
+        """The filters as URL arguments (only valid, set values: download links never
+        carry a value the page ignored)."""
+        args = {"as_of": filters.as_of.isoformat()}
+        for name in ("due_from", "due_to"):
+            if getattr(filters, name):
+                args[name] = getattr(filters, name).isoformat()
+        for name, value in (("department", filters.department_id), ("owner", filters.owner_id),
+                            ("area", filters.area_id)):
+            if value:
+                args[name] = value
+        return args
+
+    @staticmethod
+    def _options() -> dict:
+        """The choices of the filter form (three queries)."""
+        departments = db.session.execute(select(Department.id, Department.name, Department.parent_id)
+                                         .order_by(Department.sort_order, Department.id)).all()
+        owners = db.session.execute(select(User.id, User.name).where(User.is_deleted.is_(False))
+                                    .order_by(User.name, User.id)).all()
+        areas = db.session.execute(select(Area.id, Area.name, Area.parent_id).where(Area.is_active.is_(True))
+                                   .order_by(Area.sort_order, Area.id)).all()
+        return {"departments": _tree(departments), "owners": [(u.id, u.name) for u in owners],
+                "areas": _tree(areas)}
+
+
+def _tree(rows) -> list[tuple[int, str]]:
+    """(id, name indented by depth) in tree order, from (id, name, parent_id) rows."""
+    children: dict = {}
+    ids = {row.id for row in rows}
+    for row in rows:
+        children.setdefault(row.parent_id if row.parent_id in ids else None, []).append(row)
+    result: list[tuple[int, str]] = []
+
+    def walk(parent, depth):
+        for row in children.get(parent, []):
+            result.append((row.id, "\u3000" * depth + row.name))
+            walk(row.id, depth + 1)
+    walk(None, 0)
+    return result
+
+
+# ----------------------------------------------------------------------- statements
+class _StatementMixin:
+    """Shared by the two statement mixins: rights, the GET page, the response."""
+
+    #: besides the list's own view right: a statement shows receipts and invoices
+    statement_rights = ("receipt.view", "invoice.view")
+    statement_actions = ("statement_pdf", "statement_xlsx")
+
+    def may_make_statements(self) -> bool:
+        return current_user.is_authenticated and self.allowed("view") \
+            and all(current_user.can(code) for code in self.statement_rights)
+
+    def is_action_allowed(self, name):
+        if name in self.statement_actions:
+            return self.may_make_statements() and not self.in_recycle_bin()
+        return super().is_action_allowed(name)
+
+    def statement_url(self, record_id: int, fmt: str = "pdf") -> str:
+        """A link to the statement of one record (e.g. for a details page button)."""
+        return url_for(".statement_view", ids=str(record_id), format=fmt)
+
+    @expose("/statement/")
+    def statement_view(self):
+        fmt = request.args.get("format", "pdf")
+        ids = [i for i in request.args.get("ids", "").split(",") if i.strip().isdigit()]
+        return self.statement_response(ids, fmt)
+
+    def statement_response(self, ids, fmt: str):
+        """The statements of the records ``ids`` (those in scope and not deleted) as one
+        PDF (a part per record) or one XLSX (a sheet per record)."""
+        if not self.may_make_statements():
+            abort(403)
+        if fmt not in ("pdf", "xlsx"):
+            abort(400, gettext("Unknown download format \"%(format)s\": use xlsx, pdf or csv.", format=fmt[:10]))
+        wanted = [int(i) for i in ids if str(i).strip().isdigit()][:MAX_STATEMENTS]
+        records = self._scoped_rows(wanted, deleted=False if self.is_soft else None) if wanted else []
+        if not records:
+            flash(gettext("Choose at least one record (in your data scope) for the statement."), "error")
+            return redirect(url_for(".index_view"))
+        today = local_today()
+        documents = self.statement_documents(sorted(r.id for r in records), today)
+        if not documents:
+            flash(gettext("Choose at least one record (in your data scope) for the statement."), "error")
+            return redirect(url_for(".index_view"))
+        stem = f"{self.statement_stem}-{records[0].id}-{today:%Y%m%d}" if len(records) == 1 \
+            else f"{self.statement_stem}s-{today:%Y%m%d}"
+        return download(documents, fmt, stem, footer=str(documents[0].title) if len(documents) == 1 else "")
+
+
+class ClientStatementMixin(_StatementMixin):
+    """Customer statement (对账单) actions for the client list."""
+
+    statement_stem = "statement"
+
+    def statement_documents(self, ids, as_of):
+        found = statements.client_statements(db.session, ids, current_user, as_of)
+        return [statements.client_statement_document(s, generated_text(s.generated_at)) for s in found]
+
+    @action("statement_pdf", _l("Customer statement (PDF)"))
+    def action_statement_pdf(self, ids):
+        return self.statement_response(ids, "pdf")
+
+    @action("statement_xlsx", _l("Customer statement (XLSX)"))
+    def action_statement_xlsx(self, ids):
+        return self.statement_response(ids, "xlsx")
+
+
+class ContractStatementMixin(_StatementMixin):
+    """Receivables statement actions for the contract list."""
+
+    statement_stem = "receivables-statement"
+
+    def statement_documents(self, ids, as_of):
+        found = statements.contract_statements(db.session, ids, current_user, as_of)
+        return [statements.contract_statement_document(s, generated_text(s.generated_at)) for s in found]
+
+    @action("statement_pdf", _l("Receivables statement (PDF)"))
+    def action_statement_pdf(self, ids):
+        return self.statement_response(ids, "pdf")
+
+    @action("statement_xlsx", _l("Receivables statement (XLSX)"))
+    def action_statement_xlsx(self, ids):
+        return self.statement_response(ids, "xlsx")
 
 
 def register(admin) -> None:
-    """Add the report pages to the menu."""
+    """Add the report pages to the menu (category Reports)."""
+    admin.add_view(ReceivablesReportView(name=_l("Receivables"), endpoint="reports_receivables",
+                                         url="/admin/reports/receivables", category=REPORTS))
