@@ -86,9 +86,12 @@ class Workflow:
         return str(self.states.get(state, state))
 
     def available(self, record, actor) -> list[Transition]:
-        """The transitions the actor could try on the record now (state and right)."""
+        """The transitions the actor could take on the record now: state, right, and not
+        a four-eyes step on a record the actor submitted or already approved."""
+        mine = actor.id in (getattr(record, "submitted_by_id", None), getattr(record, "approved_by_id", None))
         return [t for t in self.transitions.values()
-                if record.status in t.sources and actor.can(f"{self.endpoint}.{t.right}")]
+                if record.status in t.sources and actor.can(f"{self.endpoint}.{t.right}")
+                and not (t.four_eyes and mine)]
 
 
 def _threshold() -> Decimal:
@@ -100,21 +103,28 @@ def _threshold() -> Decimal:
 
 def _contract_approval(record, actor) -> str:
     """Approve a contract. Above ``contract_approval_threshold`` (0 = off) a second
-    approval by an executive is needed: the first approval is recorded and the contract
-    stays submitted until an executive — not the submitter, not the first approver — approves."""
+    approval by an executive is needed: the first approval (a sales director's) is
+    recorded and the contract stays submitted until an executive — not the submitter,
+    not the first approver — approves. Executives give only that second approval (SPEC §6:
+    executive "A (> threshold)"). Refusals change nothing."""
     threshold = _threshold()
     needs_second = threshold > 0 and record.amount is not None and record.amount > threshold
+    is_executive = actor.role is not None and actor.role.code == "executive"
     if not needs_second:
+        if is_executive:
+            raise WorkflowError(str(_l("%(record)s: executives approve only contracts above %(limit)s, as "
+                                       "the second approval; the sales director approves this one.",
+                                       record=str(record), limit=threshold)))
         record.approved_by_id, record.approved_at = actor.id, utcnow()
         return "approved"
     if record.approved_by_id is None:
-        record.approved_by_id, record.approved_at = actor.id, utcnow()
-        if actor.role.code == "executive":
+        if is_executive:
             raise WorkflowError(str(_l("%(record)s: above %(limit)s the first approval must come from the "
                                        "sales director, then an executive approves.",
                                        record=str(record), limit=threshold)))
+        record.approved_by_id, record.approved_at = actor.id, utcnow()
         return "submitted"  # waits for the executive
-    if actor.role.code != "executive":
+    if not is_executive:
         raise WorkflowError(str(_l("%(record)s: amount above %(limit)s — already approved once, an "
                                    "executive must give the second approval.", record=str(record),
                                    limit=threshold)))
