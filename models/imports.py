@@ -53,7 +53,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "contact_gender": ("性别", "联系人性别", "contact gender"),
     "contact_position": ("职位", "联系人职位", "contact position"),
     "contact_mobile": ("常用手机", "手机", "手机号", "手机号码", "联系人手机", "移动电话",
-                       "contact mobile", "mobile phone", "cell phone"),
+                       "mobile", "contact mobile", "mobile phone", "cell phone"),
     "type": ("客户类型", "类型", "type"),
     "star": ("星级评定", "星级", "star", "stars"),
     "source": ("客户来源", "来源", "source"),

@@ -129,7 +129,7 @@ def test_csv_with_bom_and_chinese_headings_imports_every_row(client_as, db_sessi
 def test_xlsx_with_english_headings_and_numeric_cells(client_as, db_session):
     workbook = Workbook()
     sheet = workbook.active
-    sheet.append(["Company name", "Company address", "Phone", "Area", "Contact", "Mobile", "Owner",
+    sheet.append(["Company name", "Company address", "Phone", "Area", "Contact", "Usual mobile", "Owner",
                   "Zip code (6 digits)", "Something else"])
     sheet.append(["深圳表格科技有限公司", "深圳市南山区科技园1号", 13800001234, "深圳", "李雷", 13800001235,
                   "测试account_manager", 518000, "ignored"])
@@ -156,7 +156,7 @@ def test_one_bad_row_imports_nothing_and_the_report_names_row_and_field(client_a
     response = import_file(clerk, content)
     assert response.status_code == 200
     assert count_clients(db_session) == 0
-    assert ("4", "Mobile") in [(r, f) for r, f, _ in errors_on_page(response)]
+    assert ("4", "Usual mobile") in [(r, f) for r, f, _ in errors_on_page(response)]
     link = re.search(r'href="([^"]+)" id="import-error-report"', response.data.decode())
     report_url = link.group(1)
     report = clerk.get(report_url)
@@ -167,7 +167,7 @@ def test_one_bad_row_imports_nothing_and_the_report_names_row_and_field(client_a
     assert lines[0] == ["Row", "Field", "Problem"]
     assert len(lines) == 2
     number, field, message = lines[1]
-    assert (number, field) == ("4", "Mobile") and "12345" in message and "mainland mobile" in message
+    assert (number, field) == ("4", "Usual mobile") and "12345" in message and "mainland mobile" in message
     # the error report is the uploader's alone
     assert client_as("admin").get(report_url).status_code == 404
 
@@ -177,7 +177,7 @@ def test_duplicates_within_the_file_name_both_rows(client_as, db_session):
     content = csv_file([row(1), row(2, 常用手机="13905710001"), row(3, 公司名称="杭州导入测试１有限责任公司"),
                         row(4, 统一社会信用代码=uscc(2))])
     errors = errors_on_page(import_file(clerk, content))
-    assert ("3", "Mobile", "same contact mobile as row 2") in errors
+    assert ("3", "Usual mobile", "same contact mobile as row 2") in errors
     assert ("4", "Company name", "same company name as row 2") in errors
     assert ("5", "Unified social credit code", "same unified social credit code as row 3") in errors
     assert count_clients(db_session) == 0
@@ -196,7 +196,7 @@ def test_duplicates_against_the_database(client_as, db_session):
     errors = errors_on_page(import_file(clerk, content))
     assert ("2", "Company name", f"same company name as the existing client #{existing.id} 杭州云帆软件有限公司") \
         in errors
-    assert ("3", "Mobile", f"same contact mobile as the existing client #{other.id} {other.name}") in errors
+    assert ("3", "Usual mobile", f"same contact mobile as the existing client #{other.id} {other.name}") in errors
     assert any(r == "4" and "deleted client" in m and f"#{gone.id}" in m for r, _, m in errors)
     assert count_clients(db_session) == 3
 
@@ -230,7 +230,7 @@ def test_remapped_columns_and_a_missing_required_column(client_as, db_session):
     token = token_of(upload(clerk, content))
     # 座机/姓名/号码 are not recognised: required fields are missing, nothing imported
     errors = errors_on_page(clerk.post(URL, data={"token": token}))
-    assert {(r, f) for r, f, _ in errors} == {("1", "Phone"), ("1", "Contact"), ("1", "Mobile")}
+    assert {(r, f) for r, f, _ in errors} == {("1", "Phone"), ("1", "Contact"), ("1", "Usual mobile")}
     mapping = {"map_0": "name", "map_1": "address", "map_2": "phone", "map_3": "area",
                "map_4": "contact_name", "map_5": "contact_mobile"}
     response = clerk.post(URL, data={"token": token, **mapping})
@@ -354,8 +354,8 @@ def test_error_report_does_not_let_cells_run_as_formulas(app):
     from views.imports import error_report
     with app.test_request_context("/?lang=en"):
         report = error_report([RowError(2, "Owner", "=HYPERLINK(\"http://x\") is not in your department"),
-                               RowError(3, "Mobile", "“123”: must be a mainland mobile")])
+                               RowError(3, "Usual mobile", "“123”: must be a mainland mobile")])
     lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
     assert lines == [["Row", "Field", "Problem"],
                      ["2", "Owner", "'=HYPERLINK(\"http://x\") is not in your department"],
-                     ["3", "Mobile", "“123”: must be a mainland mobile"]]
+                     ["3", "Usual mobile", "“123”: must be a mainland mobile"]]

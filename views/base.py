@@ -400,6 +400,8 @@ class CrmModelView(ModelView):
     action_rights: dict[str, str] = {}
     #: user fields that default to the current user (left empty: me)
     me_fields: tuple[str, ...] = ("owner",)
+    #: fields the domain fills in when left empty (document numbers, tax …): optional in forms
+    filled_fields: tuple[str, ...] = ()
     #: extra exposed pages of a view → the operation right they need
     view_operations: dict[str, str] = {}
     #: the right endpoint, when several views share one (defaults to the endpoint)
@@ -626,17 +628,23 @@ class CrmModelView(ModelView):
             current = getattr(obj, field.name, None) if obj is not None else None
             keep_id = getattr(current, "id", None)
             field.query_factory = (lambda f=factory, m=target, k=keep_id: _offerable(f(), m, k))
-        if "owner" in form and current_user.is_authenticated and current_user.data_scope == "own" \
-                and not self.allowed("reassign"):
-            del form["owner"]
+        if current_user.is_authenticated and current_user.data_scope == "own" and not self.allowed("reassign"):
+            # the user a record is scoped to is me: own-scope users may not give records away
+            for column in getattr(self.model, "__scope_owner__", ()):
+                if column.removesuffix("_id") in form:
+                    del form[column.removesuffix("_id")]
+        for name in self.me_fields + self.filled_fields:
+            if name not in form:
+                continue
+            field = form[name]  # left empty: me (on_model_change) or filled in by the domain
+            field.validators = [validators.Optional()] + [
+                v for v in field.validators if not isinstance(v, validators.InputRequired | validators.DataRequired)]
+            field.flags.required = False
+            if hasattr(field, "allow_blank"):
+                field.allow_blank = True
         for field in form:
             if getattr(field, "allow_blank", False):
                 field.blank_text = "—"
-        for name in self.me_fields:
-            if name in form:  # left empty, it is me (on_model_change)
-                form[name].allow_blank = True
-                form[name].validators = [validators.Optional()]
-                form[name].flags.required = False
         return form
 
     def list_form(self, obj=None):

@@ -9,11 +9,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload, undefer
-from wtforms import validators
 
 from models import db
 from models.purchasing import (PAYMENT_STATUSES, ExpenseContract, PurchaseInvoice, PurchaseItem, PurchasePayment,
-                               PurchaseRequest, Supplier, request_payment)
+                               PurchaseRequest, Supplier, request_payment, revise_payment)
 from models.scope import scope_clause
 from models.workflow import APPROVAL_STATES
 
@@ -31,29 +30,9 @@ def status_filter(column, states):
 
 
 class PurchasingView(CrmModelView):
-    """Two form habits of the purchasing documents: fields the domain fills in when left
-    empty are optional (``filled_fields``: numbers, the supplier of a contract, tax and
-    total), and the user a record is scoped to (``scope_field``) is not offered to users
-    of the ``own`` scope — it is they (``me_fields``)."""
+    """Purchasing documents: the user a document belongs to defaults to me."""
 
-    filled_fields: tuple[str, ...] = ()
-    scope_field: str | None = None
     me_fields: tuple[str, ...] = ()
-
-    def _prepare_form(self, form, obj=None):
-        form = super()._prepare_form(form, obj)
-        for name in self.filled_fields:
-            if name not in form:
-                continue
-            field = form[name]
-            field.validators = [validators.Optional()] + [
-                v for v in field.validators if not isinstance(v, validators.InputRequired | validators.DataRequired)]
-            field.flags.required = False
-            if hasattr(field, "allow_blank"):
-                field.allow_blank = True
-        if self.scope_field and self.scope_field in form and current_user.data_scope == "own":
-            del form[self.scope_field]
-        return form
 
 
 class SupplierView(PurchasingView):
@@ -98,7 +77,6 @@ class PurchaseRequestView(WorkflowMixin, PurchasingView):
                                                       "supplier")}),)
     details_template = "admin/crm/purchasing_request_details.html"
     me_fields = ("requester",)
-    scope_field = "requester"
     filled_fields = ("number",)
 
     def __init__(self, model=PurchaseRequest, **kwargs):
@@ -138,7 +116,6 @@ class ExpenseContractView(WorkflowMixin, PurchasingView):
     )
     details_template = "admin/crm/purchasing_contract_details.html"
     me_fields = ("handler",)
-    scope_field = "handler"
     filled_fields = ("number",)
 
     def __init__(self, model=ExpenseContract, **kwargs):
@@ -198,8 +175,11 @@ class PaymentView(WorkflowMixin, PurchasingView):
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
+        actor = current_user._get_current_object()
         if is_created:
-            request_payment(model, current_user._get_current_object(), request.remote_addr)
+            request_payment(model, actor, request.remote_addr)
+        else:
+            revise_payment(model, actor)
 
 
 class PurchaseInvoiceView(PurchasingView):
