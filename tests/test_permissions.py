@@ -37,6 +37,21 @@ ENDPOINTS = SYSTEM_ENDPOINTS + LOOKUP_ENDPOINTS + CUSTOMER_ENDPOINTS
 OPERATIONS = ["view", "create", "edit", "delete", "export"]
 LETTER = {"view": "V", "create": "C", "edit": "E", "delete": "D", "export": "X"}
 
+#: SPEC §6 finance endpoints (receipts/invoices and purchasing rows): who sees them in the menu;
+#: their create/edit/delete rules are tested in tests/test_finance.py and tests/test_purchasing.py
+FINANCE_ENDPOINTS = ["receipt", "invoice", "supplier", "purchase_request", "expense_contract", "payment",
+                     "purchase_invoice"]
+FINANCE_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "finance"}
+REPORT_ENDPOINTS = {"reports_receivables": {"admin", "executive", "finance"}}
+
+
+def menu_expected(role: str) -> set[str]:
+    """The menu links a role must see: what it may view (SPEC §6), finance and reports included."""
+    links = {e for e in ENDPOINTS if expected(role, e, "view")}
+    links |= {e for e in FINANCE_ENDPOINTS if role in FINANCE_VIEWERS}
+    return links
+
+
 #: SPEC §6, row "clients, linkmans, follow-ups, appointments"
 CLIENT_ROW = {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEDX", "account_manager": "VCE",
               "clerk": "VCE", "finance": "V", "service": "V", "marketing": "V"}
@@ -385,7 +400,7 @@ def test_clerk_menu_has_lookups_and_customers_but_no_system_items(perm_app, clie
     for endpoint in SYSTEM_ENDPOINTS:
         assert f'href="/admin/{endpoint}/"' not in nav, endpoint
     links = set(re.findall(r'href="/admin/([a-z_]+)/"', nav))
-    assert links == set(LOOKUP_ENDPOINTS) | set(CUSTOMER_ENDPOINTS)  # clerk: contracts V
+    assert links == set(LOOKUP_ENDPOINTS) | set(CUSTOMER_ENDPOINTS)  # clerk: contracts V, no finance
     assert "系统管理" not in nav and ">System" not in nav and "System<" not in nav
     # the dashboard body offers nothing of the system module either
     assert 'href="/admin/user/"' not in html
@@ -400,7 +415,7 @@ def test_admin_menu_lists_the_system_and_customers_items(perm_app, clients):
 def test_executive_menu_lists_only_audit_log_of_the_system_items(perm_app, clients):
     nav = _navbar(clients("executive").get("/admin/?lang=en").get_data(as_text=True))
     links = set(re.findall(r'href="/admin/([a-z_]+)/"', nav))
-    assert links == {"audit_log", *LOOKUP_ENDPOINTS, *CUSTOMER_ENDPOINTS}
+    assert links == {"audit_log", *LOOKUP_ENDPOINTS, *CUSTOMER_ENDPOINTS, *FINANCE_ENDPOINTS}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -408,7 +423,7 @@ def test_menu_lists_exactly_what_the_role_may_view(perm_app, clients, role):
     """Service and marketing see clients but not contracts; everybody sees the lookups."""
     nav = _navbar(clients(role).get("/admin/?lang=en").get_data(as_text=True))
     links = set(re.findall(r'href="/admin/([a-z_]+)/"', nav))
-    assert links == {e for e in ENDPOINTS if expected(role, e, "view")}
+    assert links == menu_expected(role)
     assert ('href="/admin/contract/"' in nav) == (role not in ("service", "marketing"))
 
 
