@@ -23,6 +23,7 @@ from models.scope import scope_clause
 
 from .base import CrmModelView, LazyOptions, Section
 from .imports import ClientImportMixin
+from .reports import ClientStatementMixin, ContractStatementMixin
 from .uploads import ScanUploadMixin
 from .workflow import WorkflowMixin
 
@@ -86,7 +87,7 @@ class ClientChildView(CrmModelView):
         return form
 
 
-class ClientView(ClientImportMixin, CrmModelView):
+class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
     column_list = ("name", "area", "type", "star", "owner", "contact_name", "contact_mobile", "updated_at")
     column_sortable_list = ("name", ("area", "area.sort_order"), ("type", "type.sort_order"),
                             ("star", "star.sort_order"), ("owner", "owner.name"), "contact_name",
@@ -290,7 +291,7 @@ class AppointmentView(ClientChildView):
     me_fields = ("user",)
 
 
-class ContractView(WorkflowMixin, ScanUploadMixin, ClientChildView):
+class ContractView(ContractStatementMixin, WorkflowMixin, ScanUploadMixin, ClientChildView):
     column_list = ("number", "name", "client", "type", "amount", "status", "starts_on", "ends_on", "owner",
                    "scan_file")
     column_searchable_list = ("number", "name", "client.name")

@@ -1,0 +1,335 @@
+"""应收账款 — receivables per contract with aging buckets (SPEC §7.6).
+
+Pure query functions (session, filters, user) → rows, shared by the report page, its
+XLSX/PDF/CSV downloads, the statements (reports/statement.py) and the tests.
+
+The rules, stated on the page and on every download:
+
+* a contract is receivable when it is approved or later and not terminated (status
+  approved, signed or archived) and not deleted;
+* received = Σ allocations (合同回款) of non-deleted receipts received on or before the
+  as-of date; invoiced = Σ totals (价税合计) of non-voided invoices issued on or before it;
+  balance = amount - received;
+* **due date = the contract's start date** (合同初始时间): the payment plan (付款计划) is
+  free text with no dates to compute from; days past due = as-of date - due date;
+* aging: a contract's whole balance falls in one bucket — not yet due (< 0 days),
+  0–30, 31–60, 61–90 or > 90 days past due.
+
+Every figure is a SQL aggregate: one statement for the rows and one for the totals,
+whatever the number of contracts (plus, with a department filter, one read of the
+department tree; describing the filters used reads at most three names).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Mapping
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Date, Integer, case, func, literal, or_, select, type_coerce
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
+
+from models.auth import Department, User, department_subtree_ids
+from models.base import Money, utcnow
+from models.customers import Client, Contract
+from models.finance import ContractReceipt, Invoice, Receipt
+from models.lookups import Area
+from models.scope import scope_clause
+from models.workflow import CONTRACT
+
+from .render import Column, Document, Section
+
+SLUG = "receivables"
+RIGHT = "report.receivables"
+
+#: approved or later, not terminated
+RECEIVABLE_STATUSES = ("approved", "signed", "archived")
+
+#: (key, label, first day, last day) — days past due; None = open end
+BUCKETS = (
+    ("not_due", _l("Not yet due"), None, -1),
+    ("days_0_30", _l("0–30 days"), 0, 30),
+    ("days_31_60", _l("31–60 days"), 31, 60),
+    ("days_61_90", _l("61–90 days"), 61, 90),
+    ("days_over_90", _l("> 90 days"), 91, None),
+)
+BUCKET_KEYS = tuple(key for key, *_ in BUCKETS)
+MONEY_KEYS = ("amount", "received", "invoiced", "balance") + BUCKET_KEYS
+
+RULES = _l("Receivable contracts: approved, signed or archived (not terminated, not deleted). "
+           "Received = allocations of non-deleted receipts received by the as-of date; invoiced = "
+           "totals of non-voided invoices issued by then; balance = amount - received. Due date = "
+           "contract start date (the payment plan is free text); days past due = as-of date - due "
+           "date, and the whole balance of a contract falls in one aging bucket.")
+
+
+class days_between(FunctionElement):
+    """``later - earlier`` in whole days, for two DATE expressions (SQLite has no date
+    subtraction; PostgreSQL's gives an integer)."""
+
+    type = Integer()
+    name = "days_between"
+    inherit_cache = True
+
+
+@compiles(days_between)
+def _days_between(element, compiler, **kw):
+    later, earlier = list(element.clauses)
+    return f"(CAST({compiler.process(later, **kw)} AS DATE) - {compiler.process(earlier, **kw)})"
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element, compiler, **kw):
+    later, earlier = list(element.clauses)
+    return (f"CAST(julianday({compiler.process(later, **kw)}) - "
+            f"julianday({compiler.process(earlier, **kw)}) AS INTEGER)")
+
+
+@dataclass(frozen=True)
+class ReceivablesFilters:
+    """What the report covers. ``due_from``/``due_to`` bound the due date (the contract
+    start date); department and owner are the contract owner's (department with its
+    sub-departments); area is the client's (a province includes its cities).
+    ``client_ids``/``contract_ids`` narrow it for statements; ``statuses=None`` takes any
+    status (a statement of a single draft contract)."""
+
+    as_of: date
+    due_from: date | None = None
+    due_to: date | None = None
+    department_id: int | None = None
+    owner_id: int | None = None
+    area_id: int | None = None
+    client_ids: tuple[int, ...] | None = None
+    contract_ids: tuple[int, ...] | None = None
+    statuses: tuple[str, ...] | None = RECEIVABLE_STATUSES
+
+
+@dataclass
+class ReceivablesReport:
+    """The rows (RowMappings of :func:`receivables_select`) and the totals over all of them."""
+
+    filters: ReceivablesFilters
+    rows: list
+    totals: Mapping
+    generated_at: datetime = field(default_factory=utcnow)
+    #: rows were cut at this many (the page); the totals always cover everything
+    limit: int | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.limit is not None and self.totals["contracts"] > len(self.rows)
+
+    def chart(self) -> list[tuple[object, object]]:
+        """(bucket label, balance) bars of the aging buckets."""
+        return [(label, self.totals[key]) for key, label, *_ in BUCKETS]
+
+
+# --------------------------------------------------------------------------- parsing
+def parse_filters(args: Mapping, today: date) -> tuple[ReceivablesFilters, list[str]]:
+    """Filters from request arguments (``due_from``, ``due_to``, ``as_of`` as YYYY-MM-DD;
+    ``department``, ``owner``, ``area`` as ids). Returns the filters and one message per
+    value that was ignored because it is not valid."""
+    errors: list[str] = []
+
+    def day(name, label):
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            errors.append(str(_l("%(field)s: \"%(value)s\" is not a date (YYYY-MM-DD) — ignored.",
+                                 field=label, value=raw[:20])))
+            return None
+
+    def ident(name, label):
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            return None
+        if raw.isdigit():
+            return int(raw)
+        errors.append(str(_l("%(field)s: \"%(value)s\" is not a valid choice — ignored.", field=label,
+                             value=raw[:20])))
+        return None
+
+    filters = ReceivablesFilters(
+        as_of=day("as_of", _l("Aging as of")) or today,
+        due_from=day("due_from", _l("Due date from")),
+        due_to=day("due_to", _l("Due date to")),
+        department_id=ident("department", _l("Department")),
+        owner_id=ident("owner", _l("Owner")),
+        area_id=ident("area", _l("Area")),
+    )
+    if filters.due_from and filters.due_to and filters.due_from > filters.due_to:
+        errors.append(str(_l("Due date from is after due date to: the two were swapped.")))
+        filters = replace(filters, due_from=filters.due_to, due_to=filters.due_from)
+    return filters, errors
+
+
+# --------------------------------------------------------------------------- queries
+def _money(expr):
+    return type_coerce(expr, Money())
+
+
+def named(**columns) -> list:
+    """SELECT columns under the given names, in keyword order. (Not ``.label("…")``
+    with a literal: the catalogue extraction takes ``label("…")`` for a message.)"""
+    return [expr.label(key) for key, expr in columns.items()]
+
+
+def receivables_select(filters: ReceivablesFilters, user):
+    """The SELECT of one row per contract (see the module docstring for the rules),
+    within ``user``'s data scope, ordered by due date."""
+    as_of = literal(filters.as_of, Date())
+    received = (select(*named(contract_id=ContractReceipt.contract_id,
+                              received=func.sum(ContractReceipt.amount)))
+                .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
+                .where(Receipt.is_deleted.is_(False), Receipt.received_on <= filters.as_of)
+                .group_by(ContractReceipt.contract_id).subquery("received"))
+    invoiced = (select(*named(contract_id=Invoice.contract_id, invoiced=func.sum(Invoice.total)))
+                .where(Invoice.status != "voided", Invoice.issued_on <= filters.as_of)
+                .group_by(Invoice.contract_id).subquery("invoiced"))
+    owner = aliased(User, name="owner")
+    department = aliased(Department, name="owner_department")
+
+    received_amount = _money(func.coalesce(received.c.received, 0))
+    invoiced_amount = _money(func.coalesce(invoiced.c.invoiced, 0))
+    balance = _money(Contract.amount - func.coalesce(received.c.received, 0))
+    days = days_between(as_of, Contract.starts_on)
+
+    def in_bucket(first, last):
+        conditions = []
+        if first is not None:
+            conditions.append(days >= first)
+        if last is not None:
+            conditions.append(days <= last)
+        return conditions[0] if len(conditions) == 1 else conditions[0] & conditions[1]
+
+    bucket = case(*[(in_bucket(first, last), literal(key)) for key, _, first, last in BUCKETS])
+    bucket_amounts = [_money(case((in_bucket(first, last), balance), else_=0)).label(key)
+                      for key, _, first, last in BUCKETS]
+
+    query = (select(*named(contract_id=Contract.id, number=Contract.number, name=Contract.name,
+                           status=Contract.status, client_id=Contract.client_id, client=Client.name,
+                           area=Area.name, owner=owner.name, department=department.name,
+                           due_on=Contract.starts_on, ends_on=Contract.ends_on, amount=Contract.amount,
+                           received=received_amount, invoiced=invoiced_amount, balance=balance,
+                           days_past_due=days, bucket=bucket), *bucket_amounts)
+             .select_from(Contract)
+             .join(Client, Client.id == Contract.client_id)
+             .outerjoin(Area, Area.id == Client.area_id)
+             .outerjoin(owner, owner.id == Contract.owner_id)
+             .outerjoin(department, department.id == owner.department_id)
+             .outerjoin(received, received.c.contract_id == Contract.id)
+             .outerjoin(invoiced, invoiced.c.contract_id == Contract.id)
+             .where(Contract.is_deleted.is_(False)))
+    if filters.statuses is not None:
+        query = query.where(Contract.status.in_(filters.statuses))
+    if filters.due_from:
+        query = query.where(Contract.starts_on >= filters.due_from)
+    if filters.due_to:
+        query = query.where(Contract.starts_on <= filters.due_to)
+    if filters.owner_id:
+        query = query.where(Contract.owner_id == filters.owner_id)
+    if filters.department_id:
+        departments = department_subtree_ids(filters.department_id)
+        query = query.where(Contract.owner_id.in_(select(User.id).where(User.department_id.in_(departments))))
+    if filters.area_id:
+        query = query.where(or_(Client.area_id == filters.area_id,
+                                Client.area_id.in_(select(Area.id).where(Area.parent_id == filters.area_id))))
+    if filters.client_ids is not None:
+        query = query.where(Contract.client_id.in_(filters.client_ids))
+    if filters.contract_ids is not None:
+        query = query.where(Contract.id.in_(filters.contract_ids))
+    clause = scope_clause(Contract, user)
+    if clause is not None:
+        query = query.where(clause)
+    return query.order_by(Contract.starts_on, Contract.number, Contract.id)
+
+
+def totals_select(filters: ReceivablesFilters, user, *, group_by_client: bool = False):
+    """Σ of every amount column over :func:`receivables_select` (and the contract count),
+    for the whole report or per client."""
+    rows = receivables_select(filters, user).order_by(None).subquery("rows")
+    sums = [_money(func.coalesce(func.sum(rows.c[key]), 0)).label(key) for key in MONEY_KEYS]
+    query = select(*named(contracts=func.count()), *sums)
+    if group_by_client:
+        query = query.add_columns(rows.c.client_id).group_by(rows.c.client_id)
+    return query
+
+
+def receivables_report(session, filters: ReceivablesFilters, user, *, limit: int | None = None) -> ReceivablesReport:
+    """The report: the rows (at most ``limit`` of them) and the totals over all rows."""
+    query = receivables_select(filters, user)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = [row._mapping for row in session.execute(query)]
+    totals = session.execute(totals_select(filters, user)).one()._mapping
+    return ReceivablesReport(filters=filters, rows=rows, totals=totals, limit=limit)
+
+
+def describe_filters(session, filters: ReceivablesFilters) -> list[tuple[object, str]]:
+    """The filters used, as (label, value) lines for the page and every download."""
+    lines: list[tuple[object, str]] = [(_l("Aging as of"), filters.as_of.isoformat())]
+    if filters.due_from or filters.due_to:
+        lines.append((_l("Due date (contract start)"),
+                      f"{filters.due_from.isoformat() if filters.due_from else '…'} – "
+                      f"{filters.due_to.isoformat() if filters.due_to else '…'}"))
+    for model, value, label in ((Department, filters.department_id, _l("Department (with sub-departments)")),
+                                (User, filters.owner_id, _l("Owner")),
+                                (Area, filters.area_id, _l("Area"))):
+        if value:
+            name = session.execute(select(model.name).where(model.id == value)).scalar()
+            lines.append((label, name if name is not None else f"#{value} ?"))
+    if len(lines) == 1:
+        lines.append((_l("Filters"), str(_l("none (all receivable contracts in your data scope)"))))
+    return lines
+
+
+# --------------------------------------------------------------------------- document
+def contract_status_label(status: str) -> str:
+    return CONTRACT.state_label(status)
+
+
+def receivables_columns() -> list[Column]:
+    return [
+        Column("number", _l("Contract number"), width=20),
+        Column("name", _l("Contract name"), width=26),
+        Column("client", _l("Client"), width=32),
+        Column("area", _l("Area"), width=10, in_pdf=False),
+        Column("owner", _l("Owner"), width=13),
+        Column("department", _l("Department"), width=14, in_pdf=False),
+        Column("due_on", _l("Due date"), "date", width=17),
+        Column("amount", _l("Contract amount"), "money", width=18),
+        Column("received", _l("Received"), "money", width=18),
+        Column("invoiced", _l("Invoiced"), "money", width=18),
+        Column("balance", _l("Balance"), "money", width=18),
+        Column("days_past_due", _l("Days past due"), "int", width=10),
+    ] + [Column(key, label, "money", width=16) for key, label, *_ in BUCKETS]
+
+
+def totals_row(totals: Mapping, label) -> dict:
+    """The totals mapping as a table row (its label in the first column)."""
+    row = {key: totals[key] for key in MONEY_KEYS}
+    row["number"] = str(label)
+    row["name"] = str(_l("%(count)s contracts", count=totals["contracts"]))
+    return row
+
+
+def receivables_document(report: ReceivablesReport, filter_lines, generated: str) -> Document:
+    """The report as a Document for the writers (reports/render.py) and the page."""
+    meta = [(label, value) for label, value in filter_lines]
+    meta.append((_l("Generated at"), generated))
+    return Document(
+        title=_l("Receivables report"),
+        sheet_name=str(_l("Receivables")),
+        meta=meta,
+        notes=[RULES, _l("Amounts in yuan (CNY).")],
+        chart=report.chart(),
+        chart_title=_l("Balance by aging bucket"),
+        sections=[Section(title=None, columns=receivables_columns(), rows=report.rows,
+                          totals=totals_row(report.totals, _l("Total")),
+                          empty_text=_l("No receivable contracts match these filters."))],
+    )
