@@ -683,8 +683,8 @@ class CrmModelView(ModelView):
         return form
 
     def on_model_change(self, form, model, is_created):
-        for name in self.me_fields:
-            if is_created and hasattr(model, name) and getattr(model, name) is None \
+        for name in self.me_fields:  # left empty (on create or edit): me
+            if hasattr(model, name) and getattr(model, name) is None \
                     and getattr(model, f"{name}_id", None) is None:
                 setattr(model, name, current_user._get_current_object())
 
@@ -806,11 +806,17 @@ class CrmModelView(ModelView):
 
     @action("restore", _l("Restore"), _l("Restore the selected records from the recycle bin?"))
     def action_restore(self, ids):
-        rows = self._scoped_rows(ids, deleted=True)
-        for row in rows:
-            row.restore()
-        db.session.commit()
-        self.flash_bulk_result(len(rows), 0)
+        done = refused = 0
+        for row in self._scoped_rows(ids, deleted=True):
+            try:
+                row.restore()
+                db.session.commit()
+                done += 1
+            except (ValueError, IntegrityError) as exc:  # a rule refuses the row back
+                db.session.rollback()
+                self.handle_view_exception(exc)
+                refused += 1
+        self.flash_bulk_result(done, refused)
 
     @action("purge", _l("Delete permanently"),
             _l("Delete the selected records permanently? This cannot be undone."))

@@ -25,6 +25,7 @@ from .base import CrmModelView, LazyOptions, Section
 from .imports import ClientImportMixin
 from .reports import ClientStatementMixin, ContractStatementMixin
 from .uploads import ScanUploadMixin
+from .finance import ContractMoneyMixin
 from .workflow import WorkflowMixin
 
 
@@ -76,6 +77,7 @@ class ClientChildView(CrmModelView):
             url_for("client.details_view", id=client.id), client.name) if client else ""
 
     column_formatters = {"client": _client_link}
+    column_formatters_export: dict = {}  # plain client names in CSV/XLSX
 
     def create_form(self, obj=None):
         form = super().create_form(obj)
@@ -291,7 +293,7 @@ class AppointmentView(ClientChildView):
     me_fields = ("user",)
 
 
-class ContractView(ContractStatementMixin, WorkflowMixin, ScanUploadMixin, ClientChildView):
+class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, ScanUploadMixin, ClientChildView):
     column_list = ("number", "name", "client", "type", "amount", "status", "starts_on", "ends_on", "owner",
                    "scan_file")
     column_searchable_list = ("number", "name", "client.name")

@@ -13,7 +13,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from models import db
-from models.workflow import WorkflowError, is_locked, perform
+from models.workflow import is_locked, perform
 
 WORKFLOW_FIELDS = ("status", "submitted_by", "submitted_at", "approved_by", "approved_at", "approval_comment",
                    "second_approved_by", "second_approved_at", "confirmed_by", "confirmed_at", "voided_by",
@@ -78,7 +78,7 @@ class WorkflowMixin:
                     perform(record, action, current_user, comment)
                     db.session.commit()
                     done += 1
-                except WorkflowError as exc:
+                except ValueError as exc:  # WorkflowError, or a rule checked at commit (FieldError)
                     db.session.rollback()
                     refused.append(str(exc))
             for reason in refused:
