@@ -411,10 +411,10 @@ class CrmModelView(ModelView):
 
     def __init__(self, model, session=None, **kwargs):
         self._column_labels_auto = None
-        if hasattr(model, "version"):  # the optimistic-locking field survives form rules
-            for attr in ("form_rules", "form_create_rules", "form_edit_rules"):
-                if getattr(self, attr, None):
-                    setattr(self, attr, list(getattr(self, attr)) + [KeepHidden("loaded_version")])
+        hidden = ["csrf_token"] + (["loaded_version"] if hasattr(model, "version") else [])
+        for attr in ("form_rules", "form_create_rules", "form_edit_rules"):
+            if getattr(self, attr, None):  # hidden fields survive form rules (optimistic locking, CSRF)
+                setattr(self, attr, list(getattr(self, attr)) + [KeepHidden(*hidden)])
         super().__init__(model, session or db, **kwargs)
 
     # -- labels -----------------------------------------------------------------
