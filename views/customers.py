@@ -302,6 +302,10 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
     column_default_sort = ("id", True)
     form_columns = ("client", "type", "number", "name", "starts_on", "ends_on", "amount", "linkman",
                     "content", "payment_plan", "owner")
+    column_details_list = ("number", "name", "client", "type", "amount", "status", "starts_on", "ends_on",
+                           "linkman", "content", "payment_plan", "scan_file", "owner", "submitted_by",
+                           "submitted_at", "approved_by", "approved_at", "second_approved_by",
+                           "second_approved_at", "approval_comment", "recorded_at", "created_at", "updated_at")
     extra_labels = {"client.name": _l("Client")}
 
     def _scan_link(view, context, model, name):
