@@ -191,9 +191,11 @@ def db_session(app, database_url, tmp_path):
     A second app, because an app context of the app under test held open around its
     requests would make them share this session and ``g`` (query counts and locale lie).
     Commit after set-up; ``expire_all()`` before reading what a request changed."""
+    from flask_babel import force_locale
+
     from models import db
     setup_app = make_app(database_url, tmp_path)
-    with setup_app.app_context():
+    with setup_app.app_context(), force_locale("en"):  # domain messages asserted in English
         yield db.session
         db.session.remove()
         db.engine.dispose()

@@ -282,7 +282,7 @@ def test_scope_account_manager_sees_only_own_clients(ledger, client_as, db_sessi
     html = web.get(f"{URL}?as_of={AS_OF}").get_data(as_text=True)
     assert "YS-A1" in html and "北京应收科技有限公司" in html
     assert "YS-B1" not in html and "上海账龄贸易有限公司" not in html
-    csv_text = web.get(f"{URL}?as_of={AS_OF}&format=csv").data.decode("utf-8-sig")
+    csv_text = web.get(f"{URL}?as_of={AS_OF}&format=csv&lang=en").data.decode("utf-8-sig")
     assert "YS-A1" in csv_text and "YS-B1" not in csv_text
     figures = parse_csv(csv_text)
     _, want = expected(db_session, visible_owners={"account_manager"})

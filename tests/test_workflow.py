@@ -58,18 +58,6 @@ SNAPSHOT = ("status", "submitted_by_id", "submitted_at", "approved_by_id", "appr
 
 # ----------------------------------------------------------------------------- helpers
 
-@pytest.fixture(autouse=True)
-def english_messages(request):
-    """Engine messages are asserted in English: outside a request the locale would be zh_CN."""
-    if "db_session" not in request.fixturenames:
-        yield
-        return
-    request.getfixturevalue("db_session")
-    from flask_babel import force_locale
-    with force_locale("en"):
-        yield
-
-
 def drive(session, contract, state, *, submitter="account_manager", approver="sales_director"):
     """Move ``contract`` from draft to ``state`` with perform(), one commit per step."""
     for step in ROUTE[state]:
