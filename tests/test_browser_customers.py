@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD, make_app
-from tests.test_browser import DOCS_DIR, TIMEOUT_MS, PageWatch, list_table, log_in, shot
+from tests.test_browser import DOCS_DIR, TIMEOUT_MS, PageWatch, list_table, log_in, shot, zh_page  # noqa: F401
 
 CLIENT = "浏览器测试科技有限公司"
 MOBILES = ("13812345671", "13812345672")
@@ -67,16 +67,6 @@ def csrf_server(database_url, tmp_path):
         yield base
 
 
-@pytest.fixture
-def page_watch(browser):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    watch = PageWatch(page)
-    yield page, watch
-    context.close()
-
-
 def inline_rows(page, field: str):
     """The inline sub-forms added so far under `field` (linkmans, followups, ...)."""
     return page.locator(f"#{field} > .inline-field-list > .inline-field")
@@ -87,8 +77,8 @@ def body_rows(table):
 
 
 # --------------------------------------------------------------------------- tests
-def test_clerk_creates_client_with_contacts_and_follow_up(csrf_server, page_watch, tmp_path):
-    page, watch = page_watch
+def test_clerk_creates_client_with_contacts_and_follow_up(csrf_server, zh_page, tmp_path):  # noqa: F811
+    page, watch = zh_page
     base = csrf_server
     log_in(page, base, "clerk")
 
