@@ -246,19 +246,18 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
     def action_export_selected(self, ids):
         return redirect(url_for(".export", export_type="csv", flt_ids=",".join(ids)))
 
-    def get_query(self):
-        query = super().get_query()
+    def _only_selected(self, query):
+        """On "export selected": only the chosen ids (scope still applies)."""
         selected = request.args.get("flt_ids") if request else None
         if selected and request.endpoint and request.endpoint.endswith(".export"):
             query = query.filter(Client.id.in_([int(i) for i in selected.split(",") if i.isdigit()]))
         return query
 
+    def get_query(self):
+        return self._only_selected(super().get_query())
+
     def get_count_query(self):
-        query = super().get_count_query()
-        selected = request.args.get("flt_ids") if request else None
-        if selected and request.endpoint and request.endpoint.endswith(".export"):
-            query = query.filter(Client.id.in_([int(i) for i in selected.split(",") if i.isdigit()]))
-        return query
+        return self._only_selected(super().get_count_query())
 
 
 class LinkmanView(ClientChildView):
