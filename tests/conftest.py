@@ -7,10 +7,12 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 
 import pytest
+import sqlalchemy.exc
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
@@ -59,8 +61,7 @@ def template_db(tmp_path_factory):
             conn.execute(text(f'CREATE DATABASE "{template}"'))
         _build_schema(url.set(database=template).render_as_string(hide_password=False))
         yield ("pg", admin_engine, url, template)
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
+        _drop_database(admin_engine, template)
         admin_engine.dispose()
     else:
         path = tmp_path_factory.mktemp("template") / "template.db"
@@ -84,8 +85,21 @@ def fresh_database(template_db, folder):
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop_database(admin_engine, name)
+
+
+def _drop_database(admin_engine, name, attempts=20):
+    """DROP DATABASE … WITH (FORCE), retried: a background worker of the server (autovacuum)
+    connected to the database cannot be terminated by a non-superuser and makes it fail."""
+    for attempt in range(attempts):
+        try:
+            with admin_engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
 
 
 @pytest.fixture
