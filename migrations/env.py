@@ -74,11 +74,13 @@ def run_migrations_offline():
 
 def render_item(type_, obj, autogen_context):
     """Render our column types as plain SQL types, so migrations never import app code:
-    Money is BIGINT fen, UTCDateTime is a timezone-aware DateTime."""
+    Money is BIGINT fen, Percent INTEGER hundredths, UTCDateTime is a timezone-aware DateTime."""
     if type_ == "type":
         name = type(obj).__name__
         if name == "Money":
             return "sa.BigInteger()"
+        if name == "Percent":
+            return "sa.Integer()"
         if name == "UTCDateTime":
             return "sa.DateTime(timezone=True)"
     return False

@@ -98,6 +98,25 @@ class Money(types.TypeDecorator):
         return Decimal
 
 
+class Percent(types.TypeDecorator):
+    """A percentage with two decimals (``Decimal('12.50')``), stored exactly as an integer
+    number of hundredths; the same input rules as Money (no floats, at most 2 places)."""
+
+    impl = Integer
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        dec = to_money(value)
+        return None if dec is None else int(dec * 100)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else (Decimal(int(value)) / 100).quantize(CENT)
+
+    @property
+    def python_type(self):
+        return Decimal
+
+
 def format_money(value) -> str:
     """Show an amount as ``¥1,234.50``."""
     if value is None:

@@ -231,6 +231,8 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
     linkman_id: Mapped[int | None] = mapped_column(ForeignKey("linkmans.id", ondelete="SET NULL"),
                                                    index=True, info=label("Contact"))
     payment_plan: Mapped[str | None] = mapped_column(Text, info=label("Payment plan"))
+    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("sal_chance.id", ondelete="SET NULL"),
+                                                       index=True, info=label("Opportunity"))
     second_approved_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Second approval by"))
     second_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Second approval at"))
@@ -240,6 +242,7 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
     type = relationship(ContractType, info=label("Contract type"))
     scan_file = relationship(StoredFile, info=label("Contract scan"))
     linkman = relationship(Linkman, info=label("Contact"))
+    opportunity = relationship("Opportunity", info=label("Opportunity"))
 
     def check_rules(self) -> None:
         """End on or after the start; a positive amount."""

@@ -4,6 +4,9 @@ A model declares where its scope comes from:
 
 * ``__scope_owner__ = ("owner_id",)`` — owner columns (the ``Owned`` mixin sets it;
   an opportunity may list ``("assigned_to_id", "created_by_id")``);
+* ``__scope_department__ = "department_id"`` — besides the owner columns, rows that
+  belong to a department (a department's sales target): in scope for users of that
+  department (``own``) or of a department in the user's subtree (``department``);
 * ``__scope_parent__ = "client"`` — a many-to-one relationship whose target carries
   the scope (a contact is in scope when its client is); chains follow recursively.
 
@@ -44,12 +47,18 @@ def scope_clause(model, user):
         inner = scope_clause(relation.property.mapper.class_, user)
         return None if inner is None else relation.has(inner)
     columns = [getattr(model, name) for name in model.__scope_owner__]
+    department = getattr(model, "__scope_department__", None)
+    extra = []
     if scope == "department":
         users = _department_user_ids(user)
         if users is None:  # no department: only what is mine
             return or_(*[col == user.id for col in columns])
-        return or_(*[col.in_(users) for col in columns])
-    return or_(*[col == user.id for col in columns])
+        if department:
+            extra = [getattr(model, department).in_(department_subtree_ids(user.department_id))]
+        return or_(*[col.in_(users) for col in columns], *extra)
+    if department and user.department_id is not None:
+        extra = [getattr(model, department) == user.department_id]
+    return or_(*[col == user.id for col in columns], *extra)
 
 
 def scoped(query, model, user):

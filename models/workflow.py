@@ -65,7 +65,8 @@ class Transition:
     comment_required: bool = False
     four_eyes: bool = False  # the submitter may not take this step
     stamp: str | None = None  # record <stamp>_by_id / <stamp>_at (e.g. "submitted")
-    decide: Callable | None = None  # (record, actor) → the target state, or raise WorkflowError
+    #: (record, actor, comment=…, **params) → the target state, or raise WorkflowError
+    decide: Callable | None = None
 
 
 @dataclass
@@ -101,7 +102,7 @@ def _threshold() -> Decimal:
         return Decimal("0")
 
 
-def _contract_approval(record, actor) -> str:
+def _contract_approval(record, actor, **_) -> str:
     """Approve a contract. Above ``contract_approval_threshold`` (0 = off) a second
     approval by an executive is needed: the first approval (a sales director's) is
     recorded and the contract stays submitted until an executive — not the submitter,
@@ -135,7 +136,7 @@ def _contract_approval(record, actor) -> str:
     return "approved"
 
 
-def _clear_approvals(record, actor) -> str:
+def _clear_approvals(record, actor, **_) -> str:
     """Back to draft after a rejection: earlier approvals no longer count."""
     record.approved_by_id = record.approved_at = None
     if hasattr(record, "second_approved_by_id"):
@@ -160,7 +161,7 @@ CONTRACT = Workflow("contract", {**APPROVAL_STATES, "signed": _l("Signed"), "arc
                "approve", comment_required=True),
 ], locked=("submitted", "approved", "signed", "archived", "terminated"))
 
-def _approve(record, actor) -> str:
+def _approve(record, actor, **_) -> str:
     record.approved_by_id, record.approved_at = actor.id, utcnow()
     return "approved"
 
@@ -182,7 +183,7 @@ PURCHASE_REQUEST = _approval_workflow("purchase_request")
 EXPENSE_CONTRACT = _approval_workflow("expense_contract")
 
 
-def _paid(record, actor) -> str:
+def _paid(record, actor, **_) -> str:
     record.paid_on = record.paid_on or utcnow().date()
     return "paid"
 
@@ -197,7 +198,7 @@ PAYMENT = Workflow("payment", {"requested": _l("Requested"), "approved": _l("App
 ], locked=("approved", "paid", "rejected"))
 
 
-def _confirm(record, actor) -> str:
+def _confirm(record, actor, **_) -> str:
     record.confirmed_by_id, record.confirmed_at = actor.id, utcnow()
     return "confirmed"
 
@@ -207,7 +208,7 @@ RECEIPT = Workflow("receipt", {"recorded": _l("Recorded"), "confirmed": _l("Conf
 ], locked=("confirmed",))
 
 
-def _void(record, actor) -> str:
+def _void(record, actor, **_) -> str:
     record.voided_by_id, record.voided_at = actor.id, utcnow()
     return "voided"
 
@@ -230,11 +231,11 @@ def workflow_of(record) -> Workflow:
     return WORKFLOWS[type(record)]
 
 
-def perform(record, action: str, actor, comment: str | None = None) -> str:
+def perform(record, action: str, actor, comment: str | None = None, **params) -> str:
     """Take ``action`` on ``record`` as ``actor``: check the state, the right, the comment
     and four-eyes, write the workflow fields and an audit entry (action and comment) in
-    the caller's transaction. Returns the new state; raises WorkflowError naming the
-    record and the reason, changing nothing."""
+    the caller's transaction. ``params`` go to the step's ``decide`` (e.g. ``assignee``).
+    Returns the new state; raises WorkflowError naming the record and the reason."""
     workflow = workflow_of(record)
     step = workflow.transitions.get(action)
     if step is None:
@@ -253,7 +254,7 @@ def perform(record, action: str, actor, comment: str | None = None) -> str:
         raise WorkflowError(str(_l("%(record)s: you submitted it, so someone else must %(action)s it "
                                    "(four-eyes rule).", record=str(record), action=str(step.label))))
     with db.session.no_autoflush:
-        target = step.decide(record, actor) if step.decide else step.target
+        target = step.decide(record, actor, comment=comment, **params) if step.decide else step.target
     now = utcnow()
     if step.stamp:
         setattr(record, f"{step.stamp}_by_id", actor.id)

@@ -26,6 +26,20 @@ MODULES = [
         ("appointment", "预约记录", "Appointments", []),
         ("contract", "企业合同", "Contracts", [("submit", "提交审批", "Submit for approval"),
                                             ("approve", "审批", "Approve")]),
+        ("churn", "客户流失管理", "Churn warnings", [("confirm", "确认流失", "Confirm loss")]),
+    ]),
+    ("sales", "营销管理", "Sales", [
+        ("opportunity", "销售机会管理", "Opportunities", [("assign", "指派", "Assign"),
+                                                    ("reopen", "重新打开", "Reopen")]),
+        ("dev_plan", "客户开发计划", "Development plans", []),
+        ("quote", "报价单", "Quotes", [("submit", "提交报价", "Submit"), ("approve", "审批折扣", "Approve")]),
+        ("order", "订单", "Orders", [("ship", "发货", "Ship")]),
+        ("sales_target", "销售计划", "Sales targets", []),
+        ("weekly_report", "销售周报", "Weekly reports", [("review", "审阅周报", "Review")]),
+    ]),
+    ("basic", "基本数据", "Basic data", [
+        ("product", "产品信息", "Products", []),
+        ("stock", "库存", "Stock", []),
     ]),
     ("finance", "财务管理", "Finance", [
         ("receipt", "回款登记", "Receipts", [("confirm", "确认回款", "Confirm")]),
@@ -67,6 +81,8 @@ ADMIN_TABLES = ["user", "department", "role", "right", "config", "login_log", "a
 LOOKUP_TABLES = [menu[0] for menu in MODULES[-1][3]]
 CUSTOMER_TABLES = ["client", "linkman", "followup", "appointment"]
 MONEY_TABLES = ["receipt", "invoice"]
+SALES_TABLES = ["opportunity", "dev_plan", "quote", "order", "weekly_report"]
+PRODUCT_TABLES = ["product", "stock"]
 PURCHASE_TABLES = ["supplier", "purchase_request", "expense_contract", "payment", "purchase_invoice"]
 
 #: code, Chinese name, English name, data scope
@@ -84,30 +100,40 @@ ROLES = [
 #: role → [(endpoints, letters)] and extra codes — the seeded matrix of SPEC §6
 MATRIX: dict[str, dict] = {
     "admin": {"grants": [(ADMIN_TABLES, "VCEDX"), (LOOKUP_TABLES, "VCEDX"), (CUSTOMER_TABLES, "VCEDX"),
-                         (["contract"], "VCEDX"), (MONEY_TABLES, "VCEDX"), (PURCHASE_TABLES, "VCEDX")],
-              "extra": ["user.sensitive", "client.reassign", "client.merge", "client.import", "contract.submit",
+                         (["contract"], "VCEDX"), (MONEY_TABLES, "VCEDX"), (PURCHASE_TABLES, "VCEDX"),
+                         (SALES_TABLES, "VCEDX"), (["sales_target"], "VCEDX"), (PRODUCT_TABLES, "VCEDX"),
+                         (["churn"], "VCEDX")],
+              "extra": ["opportunity.assign", "opportunity.reopen", "quote.submit", "quote.approve", "order.ship",
+                        "weekly_report.review", "churn.confirm", "user.sensitive", "client.reassign", "client.merge", "client.import", "contract.submit",
                         "contract.approve", "receipt.confirm", "invoice.void", "purchase_request.submit",
                         "purchase_request.approve", "expense_contract.submit", "expense_contract.approve",
                         "payment.approve", "report.receivables"]},
     "executive": {"grants": [(["audit_log"], "V"), (LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VX"),
-                             (["contract"], "VX"), (MONEY_TABLES, "VX"), (PURCHASE_TABLES, "VX")],
+                             (["contract"], "VX"), (MONEY_TABLES, "VX"), (PURCHASE_TABLES, "VX"),
+                             (SALES_TABLES, "VX"), (["sales_target"], "VX"), (PRODUCT_TABLES, "V"), (["churn"], "VX")],
                   "extra": ["contract.approve", "report.receivables"]},
     "sales_director": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCEDX"), (["contract"], "VCEX"),
-                                  (MONEY_TABLES, "V"), (PURCHASE_TABLES, "VC")],
-                       "extra": ["client.reassign", "client.merge", "client.import", "contract.submit",
+                                  (MONEY_TABLES, "V"), (PURCHASE_TABLES, "VC"), (SALES_TABLES, "VCEDX"),
+                                  (["sales_target"], "VCEDX"), (PRODUCT_TABLES, "V"), (["churn"], "VCE")],
+                       "extra": ["opportunity.assign", "opportunity.reopen", "quote.submit", "quote.approve",
+                                 "order.ship", "weekly_report.review", "churn.confirm", "client.reassign", "client.merge", "client.import", "contract.submit",
                                  "contract.approve", "purchase_request.submit", "purchase_request.approve",
                                  "expense_contract.submit"]},
     "account_manager": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCE"), (["contract"], "VCE"),
-                                   (MONEY_TABLES, "V"), (PURCHASE_TABLES, "VC")],
-                        "extra": ["contract.submit", "purchase_request.submit", "expense_contract.submit"]},
-    "clerk": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCE"), (["contract"], "V")],
+                                   (MONEY_TABLES, "V"), (PURCHASE_TABLES, "VC"), (SALES_TABLES, "VCE"),
+                                   (["sales_target"], "V"), (PRODUCT_TABLES, "V"), (["churn"], "VCE")],
+                        "extra": ["quote.submit", "order.ship", "churn.confirm", "contract.submit", "purchase_request.submit", "expense_contract.submit"]},
+    "clerk": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCE"), (["contract"], "V"), (SALES_TABLES, "V"),
+                         (["sales_target"], "V"), (PRODUCT_TABLES, "V")],
               "extra": ["client.import"]},
     "finance": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (["contract"], "VX"),
-                           (MONEY_TABLES, "VCEDX"), (PURCHASE_TABLES, "VCEDX")],
+                           (MONEY_TABLES, "VCEDX"), (PURCHASE_TABLES, "VCEDX"), (SALES_TABLES, "V"),
+                           (["sales_target"], "V"), (PRODUCT_TABLES, "V")],
                 "extra": ["receipt.confirm", "invoice.void", "purchase_request.approve", "expense_contract.submit",
                           "expense_contract.approve", "payment.approve", "report.receivables"]},
-    "service": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V")]},
-    "marketing": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V")]},
+    "service": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (PRODUCT_TABLES, "V")]},
+    "marketing": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (SALES_TABLES, "V"),
+                             (["sales_target"], "V"), (PRODUCT_TABLES, "V")]},
 }
 
 

@@ -168,6 +168,11 @@ class CrmModelConverter(AdminModelConverter):
         field_args["validators"].append(validators.NumberRange(min=Decimal("0")))
         return MoneyField(**field_args)
 
+    @converts("Percent")
+    def convert_percent(self, column, field_args, **extra):
+        field_args["validators"].append(validators.NumberRange(min=Decimal("0"), max=Decimal("100")))
+        return MoneyField(**field_args)
+
     @converts("UTCDateTime")
     def convert_utc_datetime(self, column, field_args, **extra):
         from flask_admin.form import DateTimePickerWidget
