@@ -555,7 +555,8 @@ def _reopen(record, actor, **_) -> str:
 
 
 OPPORTUNITY = Workflow("opportunity", dict(OPPORTUNITY_STATUSES), [
-    Transition("assign", _l("Assign to…"), ("unassigned", "assigned"), "assigned", "assign", decide=_assign),
+    Transition("assign", _l("Assign to…"), ("unassigned", "assigned"), "assigned", "assign", decide=_assign,
+               pick_user="assignee"),
     Transition("win", _l("Close as won"), ("unassigned", "assigned"), "archived", "edit", decide=_win),
     Transition("lose", _l("Close as lost"), ("unassigned", "assigned"), "archived", "edit", comment_required=True,
                decide=_lose),

@@ -67,6 +67,8 @@ class Transition:
     stamp: str | None = None  # record <stamp>_by_id / <stamp>_at (e.g. "submitted")
     #: (record, actor, comment=…, **params) → the target state, or raise WorkflowError
     decide: Callable | None = None
+    #: the step needs a person chosen by the actor, passed to ``decide`` under this name
+    pick_user: str | None = None
 
 
 @dataclass

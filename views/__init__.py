@@ -43,7 +43,10 @@ def init_admin(app) -> Admin:
                                 category=SYSTEM))
     admin.add_view(AuditLogView(AuditLog, name=_l("Audit log"), endpoint="audit_log",
                                 category=SYSTEM))
-    from . import finance, purchasing, reports
+    from . import churn, finance, opportunities, orders, purchasing, reports
+    churn.register(admin)
+    opportunities.register(admin)
+    orders.register(admin)
     finance.register(admin)
     purchasing.register(admin)
     reports.register(admin)

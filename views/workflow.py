@@ -70,12 +70,17 @@ class WorkflowMixin:
         if step is None or not records:
             flash(gettext("Choose at least one record and an action."), "error")
             return redirect(back)
+        people = self.pickable_users() if step.pick_user else []
         if request.method == "POST":
             comment = request.form.get("comment", "")
+            params = {}
+            if step.pick_user:
+                chosen = request.form.get(step.pick_user, "")
+                params[step.pick_user] = next((u for u in people if str(u.id) == chosen), None)
             done, refused = 0, []
             for record in records:
                 try:
-                    perform(record, action, current_user, comment)
+                    perform(record, action, current_user, comment, **params)
                     db.session.commit()
                     done += 1
                 except ValueError as exc:  # WorkflowError, or a rule checked at commit (FieldError)
@@ -90,7 +95,23 @@ class WorkflowMixin:
                 flash(gettext("%(action)s: %(done)s done.", action=str(step.label), done=done), "success")
             return redirect(back)
         return self.render("admin/crm/transition.html", step=step, records=records, workflow=self.workflow,
-                           ids=",".join(str(r.id) for r in records), back=back)
+                           ids=",".join(str(r.id) for r in records), back=back, people=people)
+
+    def pickable_users(self):
+        """Whom a step may hand records to: active users who may view this view's records,
+        within the actor's data scope (a department-scope director picks from their
+        department and its sub-departments)."""
+        from sqlalchemy import select
+
+        from models.auth import Right, Role, User, department_subtree_ids
+        code = f"{self.workflow.endpoint}.view"
+        query = (select(User).join(User.role).where(User.is_active.is_(True), User.is_deleted.is_(False),
+                                                    Role.rights.any(Right.code == code)).order_by(User.name))
+        if current_user.data_scope == "department" and current_user.department_id is not None:
+            query = query.where(User.department_id.in_(department_subtree_ids(current_user.department_id)))
+        elif current_user.data_scope == "own":
+            query = query.where(User.id == current_user.id)
+        return db.session.execute(query).scalars().all()
 
     # -- locked records -----------------------------------------------------------
     def locked_message(self, record) -> str:
