@@ -123,7 +123,7 @@ class Opportunity(Timestamps, Versioned, db.Model):
             client = self.client or (db.session.get(Client, self.client_id) if self.client_id else None)
             if client is not None:
                 self.customer_name = client.name
-        if self.status == "unassigned" and (self.assigned_to_id is not None or self.assigned_to is not None):
+        if self.status in (None, "unassigned") and (self.assigned_to_id is not None or self.assigned_to is not None):
             self.status = "assigned"
             self.assigned_at = self.assigned_at or utcnow()
 
