@@ -292,9 +292,14 @@ def find_duplicates(name: str | None, uscc: str | None = None, mobiles=(), exclu
 
 
 def delete_blockers(client: Client) -> list[str]:
-    """Why a client may not be deleted: the numbers of its live contracts."""
-    return list(db.session.execute(select(Contract.number).where(
-        Contract.client_id == client.id, Contract.is_deleted.is_(False)).order_by(Contract.number)).scalars())
+    """Why a client may not be deleted: the numbers of its live contracts, then of its
+    live orders (soft-deleted ones do not count)."""
+    from .sales import Order  # models.sales imports this module
+    contracts = db.session.execute(select(Contract.number).where(
+        Contract.client_id == client.id, Contract.is_deleted.is_(False)).order_by(Contract.number)).scalars()
+    orders = db.session.execute(select(Order.number).where(
+        Order.client_id == client.id, Order.is_deleted.is_(False)).order_by(Order.number)).scalars()
+    return list(contracts) + list(orders)
 
 
 def reassign_clients(clients, new_owner: User, comment: str | None = None) -> int:

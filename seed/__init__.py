@@ -151,6 +151,44 @@ def register_cli(app) -> None:
         db.session.commit()
         click.echo(f"Created user {username} ({role_code})")
 
+    @app.cli.command("detect-churn")
+    @click.option("--days", type=click.IntRange(min=1), default=None,
+                  help="days without an order before a warning (default: the churn_days setting)")
+    @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+                  help="the day of the run, YYYY-MM-DD (default: today in the display time zone)")
+    @click.option("--department", default=None,
+                  help="only clients whose owner is in this department or its sub-departments")
+    def detect_churn_command(days, today, department):
+        """Create a churn warning for every live client without an order for DAYS days
+        (none while one is open; a confirmed loss again only after a newer order).
+        Idempotent; prints how many were created, per owner's department."""
+        from models.auth import department_subtree_ids
+        from models.customers import Client
+        from models.sales import ClientLoss, churn_days, detect_churn
+        set_cli_actor(None)
+        days = days or churn_days()
+        day = today.date() if today else None
+        client_ids = None
+        if department:
+            dep = db.session.execute(select(Department).where(Department.name == department)).scalar()
+            if dep is None:
+                raise click.ClickException(f"unknown department '{department}'")
+            owners = select(User.id).where(User.department_id.in_(department_subtree_ids(dep.id)))
+            client_ids = select(Client.id).where(Client.owner_id.in_(owners))
+        before = db.session.execute(select(func.coalesce(func.max(ClientLoss.id), 0))).scalar()
+        created = detect_churn(day, days, client_ids)
+        owner = User.__table__.alias("owner")
+        per_department = db.session.execute(
+            select(Department.name, func.count(ClientLoss.id))
+            .select_from(ClientLoss).outerjoin(owner, owner.c.id == ClientLoss.owner_id)
+            .outerjoin(Department, Department.id == owner.c.department_id)
+            .where(ClientLoss.id > before).group_by(Department.name).order_by(Department.name)).all()
+        db.session.commit()
+        click.echo(f"Created {created} churn warning(s) (no order for {days} days"
+                   + (f", as of {day.isoformat()}" if day else "") + ").")
+        for name, count in per_department:
+            click.echo(f"  {name or '(no department)'}: {count}")
+
     @app.cli.command("seed-demo")
     @click.option("--seed", "seed_value", default=2026, show_default=True, type=int,
                   help="random seed: the same seed gives the same data")

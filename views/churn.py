@@ -1,6 +1,104 @@
-"""(being written)"""
+"""Churn warnings (客户流失管理, SPEC §4.3 client_loss, §5 churn workflow): the warnings
+`flask --app app detect-churn` creates, with the actions *add measure* (a dated, signed
+line appended to the measures → delayed) and *confirm loss* (reason required). In scope
+through the client; confirmed losses are read-only."""
 from __future__ import annotations
+
+from flask_babel import gettext, lazy_gettext as _l
+from markupsafe import Markup
+from sqlalchemy import exists, select
+from wtforms.validators import ValidationError
+
+from models import db
+from models.sales import CHURN_STATUSES, OPEN_CHURN, ClientLoss, last_order_subquery
+from models.customers import Client
+from models.purchasing import _local_today
+
+from .base import LazyOptions
+from .customers import ClientChildView, OwnerDepartmentFilter, _departments
+from .purchasing import status_filter
+from .workflow import WorkflowMixin
+
+CUSTOMERS = _l("Customers")
+MEASURES_SHOWN = 60
+
+
+def _measures_short(view, context, model, name):
+    """The latest measure, shortened; the whole text on hover."""
+    text = (model.measures or "").strip()
+    if not text:
+        return ""
+    latest = text.splitlines()[-1]
+    short = latest if len(latest) <= MEASURES_SHOWN else latest[:MEASURES_SHOWN - 1] + "…"
+    return Markup('<span title="{}">{}</span>').format(text, short)
+
+
+def _multiline(view, context, model, name):
+    text = getattr(model, name) or ""
+    return Markup('<div style="white-space: pre-line">{}</div>').format(text) if text else ""
+
+
+class ChurnView(WorkflowMixin, ClientChildView):
+    """Warnings come from detect-churn; holders of ``churn.create`` may also raise one by
+    hand (owner, dates and last order are filled from the client when left empty)."""
+
+    column_list = ("client", "owner", "last_order_on", "detected_on", "status", "reason", "measures")
+    column_sortable_list = ("last_order_on", "detected_on", "status", ("owner", "owner.name"))
+    column_default_sort = ("detected_on", True)
+    column_searchable_list = ("client.name",)
+    extra_labels = {"client.name": _l("Client")}
+    column_details_list = ("client", "owner", "last_order_on", "detected_on", "status", "measures", "reason",
+                           "confirmed_by", "confirmed_at", "created_at", "updated_at")
+    column_export_list = ("client", "owner", "last_order_on", "detected_on", "status", "measures", "reason",
+                          "confirmed_by", "confirmed_at")
+    form_columns = ("client", "owner", "detected_on", "last_order_on")
+    form_args = {"detected_on": {"description": _l("Left empty: today.")},
+                 "last_order_on": {"description": _l("Left empty: the date of the client's last order.")},
+                 "owner": {"description": _l("Left empty: the client's owner.")}}
+    me_fields: tuple[str, ...] = ()
+    filled_fields = ("owner", "detected_on", "last_order_on")
+    column_formatters = {**ClientChildView.column_formatters, "measures": _measures_short}
+    column_formatters_detail = {**ClientChildView.column_formatters, "measures": _multiline, "reason": _multiline}
+
+    def __init__(self, model=ClientLoss, **kwargs):
+        self.column_filters = (status_filter(ClientLoss.status, CHURN_STATUSES), "owner",
+                               OwnerDepartmentFilter(ClientLoss.owner_id, _l("Owner's department"),
+                                                     options=LazyOptions(_departments)),
+                               "detected_on", "last_order_on", "client")
+        super().__init__(model, **kwargs)
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        if "client" in form:  # a warning stays with its client
+            del form["client"]
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        # no autoflush: the half-filled row must not be flushed by the look-ups below (a
+        # failed flush inside the time zone look-up of _local_today would be rolled back)
+        with db.session.no_autoflush:
+            self._fill_from_client(model, is_created)
+
+    def _fill_from_client(self, model, is_created):
+        client = model.client or (db.session.get(Client, model.client_id) if model.client_id else None)
+        if client is None:
+            return
+        if is_created and db.session.execute(select(exists().where(
+                ClientLoss.client_id == client.id, ClientLoss.status.in_(OPEN_CHURN)))).scalar():
+            raise ValidationError(gettext("%(field)s: %(client)s already has an open churn warning.",
+                                          field=self.column_labels["client"], client=client.name))
+        if model.owner is None and model.owner_id is None:
+            model.owner = client.owner  # (the relationship: the form set it to None)
+        if model.detected_on is None:
+            model.detected_on = _local_today()
+        if model.last_order_on is None and is_created:
+            last = last_order_subquery()
+            model.last_order_on = db.session.execute(
+                select(last.c.last_on).where(last.c.client_id == client.id)).scalar()
 
 
 def register(admin) -> None:
     """Add these views to the menu."""
+    admin.add_view(ChurnView(ClientLoss, name=_l("Churn warnings"), endpoint="churn", category=CUSTOMERS))
+

@@ -19,7 +19,7 @@ from models import db
 from models.auth import Department, User, department_subtree_ids
 from models.customers import (Appointment, Client, FollowUp, Linkman, delete_blockers,
                               find_duplicates, merge_clients, reassign_clients)
-from models.scope import scope_clause
+from models.scope import scope_clause, scoped
 
 from .base import CrmModelView, LazyOptions, Section
 from .imports import ClientImportMixin
@@ -41,6 +41,25 @@ class OwnerDepartmentFilter(sqla_filters.BaseSQLAFilter):
 
     def validate(self, value):
         return str(value).isdigit()
+
+
+class ChurnStatusFilter(sqla_filters.FilterEqual):
+    """Clients by churn status: a warning, delayed, confirmed lost, or none (EXISTS, no join)."""
+
+    def apply(self, query, value, alias=None):
+        from models.sales import churn_status_clause
+        return query.filter(churn_status_clause(value))
+
+    def validate(self, value):
+        return value in CHURN_FILTER_VALUES
+
+
+CHURN_FILTER_VALUES = ("warning", "delayed", "confirmed", "none")
+
+
+def _churn_options():
+    from models.sales import CHURN_STATUSES
+    return [(key, str(text)) for key, text in CHURN_STATUSES] + [("none", gettext("None"))]
 
 
 def _departments():
@@ -130,7 +149,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         (FollowUp, {"form_columns": ("id", "type", "followed_at", "content", "next_follow_at")}),
         (Appointment, {"form_columns": ("id", "type", "scheduled_at", "remind_at", "content", "status")}),
     )
-    details_template = "admin/crm/client_details.html"
+    details_template = "admin/crm/churn_client_details.html"  # client_details.html + the churn records
     view_operations = {"reassign_view": "reassign", "merge_view": "merge"}
     action_rights = {"reassign": "reassign", "merge": "merge", "export_selected": "export"}
 
@@ -138,6 +157,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         self.column_filters = ("type", "star", "source", "area", "trade", "size", "owner",
                                OwnerDepartmentFilter(Client.owner_id, _l("Owner's department"),
                                                      options=LazyOptions(_departments)),
+                               ChurnStatusFilter(Client.id, _l("Churn status"), options=LazyOptions(_churn_options)),
                                "created_at", "updated_at")
         super().__init__(model, **kwargs)
 
@@ -150,6 +170,15 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
                         selectinload(Client.appointments).joinedload(Appointment.type),
                         selectinload(Client.contracts)]
         return options
+
+    def render(self, template, **kwargs):
+        model = kwargs.get("model")
+        if model is not None and template == self.details_template and current_user.can("churn.view"):
+            from models.sales import CHURN, ClientLoss
+            records = db.session.execute(select(ClientLoss).where(ClientLoss.client_id == model.id)
+                                         .order_by(ClientLoss.detected_on.desc(), ClientLoss.id.desc())).scalars()
+            kwargs["churn_records"] = [(r, CHURN.state_label(r.status)) for r in records]
+        return super().render(template, **kwargs)
 
     # -- duplicate guard --------------------------------------------------------
     def on_model_change(self, form, model, is_created):
@@ -170,8 +199,8 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
     def delete_refusal(self, model):
         numbers = delete_blockers(model)
         if numbers:
-            return gettext("%(name)s has contracts (%(numbers)s), so it cannot be deleted. Terminate "
-                           "or move the contracts first.", name=model.name, numbers=", ".join(numbers))
+            return gettext("%(name)s has contracts or orders (%(numbers)s), so it cannot be deleted. "
+                           "Terminate, cancel or move them first.", name=model.name, numbers=", ".join(numbers))
         return None
 
     # -- reassign ---------------------------------------------------------------
@@ -299,10 +328,12 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
     column_filters = ("status", "type", "owner", "client", "starts_on", "ends_on", "amount", "created_at")
     column_sortable_list = ("number", "name", "amount", "starts_on", "ends_on")
     column_default_sort = ("id", True)
-    form_columns = ("client", "type", "number", "name", "starts_on", "ends_on", "amount", "linkman",
+    form_columns = ("client", "opportunity", "type", "number", "name", "starts_on", "ends_on", "amount", "linkman",
                     "content", "payment_plan", "owner")
-    column_details_list = ("number", "name", "client", "type", "amount", "status", "starts_on", "ends_on",
-                           "linkman", "content", "payment_plan", "scan_file", "owner", "submitted_by",
+    form_ajax_refs = {**ClientChildView.form_ajax_refs,
+                      "opportunity": {"fields": ["title", "customer_name"], "page_size": 10}}
+    column_details_list = ("number", "name", "client", "opportunity", "type", "amount", "status", "starts_on",
+                           "ends_on", "linkman", "content", "payment_plan", "scan_file", "owner", "submitted_by",
                            "submitted_at", "approved_by", "approved_at", "second_approved_by",
                            "second_approved_at", "approval_comment", "recorded_at", "created_at", "updated_at")
     extra_labels = {"client.name": _l("Client")}
@@ -315,4 +346,32 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
                                                     model.scan_file.original_name if model.scan_file else "")
 
     column_formatters = {**ClientChildView.column_formatters, "scan_file": _scan_link}
+
+    def create_form(self, obj=None):
+        """``?opportunity_id=N`` (an opportunity in my scope) prefills client, opportunity,
+        name and amount; out of scope, nothing is filled in."""
+        form = super().create_form(obj)
+        opportunity_id = request.args.get("opportunity_id", type=int)
+        if request.method == "GET" and opportunity_id:
+            self._prefill_from_opportunity(form, opportunity_id)
+        return form
+
+    def _prefill_from_opportunity(self, form, opportunity_id: int) -> None:
+        from models.sales import Opportunity, opportunity_defaults
+        opportunity = db.session.execute(scoped(select(Opportunity).where(Opportunity.id == opportunity_id),
+                                                Opportunity, current_user)).scalar()
+        if opportunity is None:
+            flash(gettext("Opportunity #%(id)s is not in your data scope: nothing was filled in.", id=opportunity_id),
+                  "warning")
+            return
+        defaults = opportunity_defaults(opportunity)
+        if "opportunity" in form:
+            form.opportunity.data = opportunity
+        if defaults["client_id"] and "client" in form:
+            query = select(Client).where(Client.id == defaults["client_id"], Client.is_deleted.is_(False))
+            client = db.session.execute(scoped(query, Client, current_user)).scalar()
+            form.client.data = client or form.client.data
+        for name in ("name", "amount"):
+            if name in form and defaults[name] is not None:
+                form[name].data = defaults[name]
 
