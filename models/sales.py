@@ -15,8 +15,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, Text, and_, exists, func,
-                        or_, select, type_coerce)
+from sqlalchemy import (BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, Text, and_, cast, exists,
+                        func, or_, select, type_coerce)
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -493,7 +493,8 @@ _QUOTE_SUBTOTAL = _lines_total(QuoteLine, QuoteLine.quote_id == Quote.id)
 Quote.subtotal = column_property(_QUOTE_SUBTOTAL, deferred=True, info=label("Subtotal"))
 # total = subtotal − round_half_up(subtotal × discount), in integers: fen × hundredths of a
 # percent, so the discount in fen is (fen × hundredths + 5000) // 10000
-_SUBTOTAL_FEN = type_coerce(_QUOTE_SUBTOTAL, BigInteger)
+# a real CAST: PostgreSQL sums bigints as NUMERIC, and "/" on NUMERIC is no integer division
+_SUBTOTAL_FEN = cast(_QUOTE_SUBTOTAL, BigInteger)
 Quote.total = column_property(
     type_coerce(_SUBTOTAL_FEN - (_SUBTOTAL_FEN * type_coerce(Quote.__table__.c.discount_pct, BigInteger) + 5000)
                 // 10000, Money()), deferred=True, info=label("Total after discount"))
@@ -715,11 +716,12 @@ def ship_order(order: Order) -> None:
             quantity -= take
             if quantity == 0:
                 break
+    name = str(order)  # read now: a failed flush leaves the session unusable until rollback
     try:
         session.flush()
     except StaleDataError:
         raise StockError(str(_l("%(record)s: the stock changed while shipping; nothing was taken — try again.",
-                                record=str(order)))) from None
+                                record=name))) from None
 
 
 def open_order_for_quote(quote: Quote) -> Order | None:
