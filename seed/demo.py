@@ -1,5 +1,5 @@
-"""seed-demo: a realistic Chinese organisation, then its clients (seed/customers_demo.py;
-later modules add their data here)."""
+"""seed-demo: a realistic Chinese organisation, then its clients (seed/customers_demo.py),
+finance and purchasing data, and two years of sales (seed/sales_demo.py)."""
 from __future__ import annotations
 
 import random
@@ -7,10 +7,11 @@ from datetime import date, timedelta
 
 import click
 from faker import Faker
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models import db
 from models.auth import Department, Role, User
+from models.customers import Client
 from models.lookups import Position
 from models.validators import id_card_check_char
 
@@ -72,8 +73,11 @@ def seed_demo(seed: int, password: str, clients: int = 200) -> str:
     from .customers_demo import seed_clients
     from .finance_demo import seed_finance
     from .purchasing_demo import seed_purchasing
+    from .sales_demo import seed_sales
+    first_client = db.session.execute(select(func.max(Client.id))).scalar() or 0
     counts = seed_clients(clients, seed)
     counts.update(seed_finance(seed))
     counts.update(seed_purchasing(seed))
+    counts.update(seed_sales(seed, since_client_id=first_client))
     return ", ".join([f"{len(departments)} departments", f"{made} users"]
                      + [f"{n} {name}" for name, n in counts.items()])

@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload, undefer
 
 from models import validators
-from models.auth import Role, User
-from models.base import check_row
+from models.auth import Role, User, department_subtree_ids
+from models.base import check_row, round_money
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman, normalise_name
+from models.lookups import SalesStage
+from models.purchasing import _local_today
+from models.sales import (ClientLoss, DevelopmentPlan, Opportunity, Order, OrderLine, Product, Quote, QuoteLine,
+                          SalesTarget, Stock, WeeklyReport, WeeklyReportItem, detect_churn, discount_threshold,
+                          stock_on_hand)
 from tests.conftest import fresh_database, make_app
 
 
@@ -20,13 +27,23 @@ def _seed(app, *args):
 
 
 def _clients(app):
+    """The clients and the sales story a run left (what the same seed must repeat)."""
     from models import db
     with app.app_context():
         names = db.session.execute(select(Client.name, Client.uscc, Client.contact_mobile)
                                    .order_by(Client.id)).all()
+        orders = db.session.execute(select(Order.number, Order.client_id, Order.status, Order.total)
+                                    .order_by(Order.id)).all()
+        quotes = db.session.execute(select(Quote.number, Quote.status, Quote.discount_pct, Quote.total)
+                                    .order_by(Quote.id)).all()
+        opportunities = db.session.execute(select(Opportunity.title, Opportunity.status, Opportunity.outcome,
+                                                  Opportunity.expected_amount).order_by(Opportunity.id)).all()
+        targets = db.session.execute(select(SalesTarget.user_id, SalesTarget.department_id, SalesTarget.month,
+                                            SalesTarget.amount).order_by(SalesTarget.id)).all()
+        churn = db.session.execute(select(ClientLoss.client_id, ClientLoss.status).order_by(ClientLoss.id)).all()
         db.session.remove()
         db.engine.dispose()
-    return names
+    return names, orders, quotes, opportunities, targets, churn
 
 
 def test_seed_demo_clients(app, db_session, client_as):
@@ -107,4 +124,177 @@ def test_same_seed_gives_the_same_clients(database_url, template_db, tmp_path):
             app = make_app(url, tmp_path)
             _seed(app, "--clients", "30", "--seed", "3")
             runs.append(_clients(app))
-    assert len(runs[0]) == 30 and runs[0] == runs[1]
+    names, orders, quotes, opportunities, targets, churn = runs[0]
+    assert len(names) == 30 and orders and quotes and opportunities and targets and churn
+    assert runs[0] == runs[1]
+
+
+def test_seed_demo_sales_story(app, db_session):
+    """seed-demo tells a two-year sales story: every opportunity state and stage, quotes in
+    every status (four-eyes above the discount threshold), orders over the last two years
+    growing with the seasons, stock never negative, targets, weekly reports, churn."""
+    output = _seed(app, "--clients", "60", "--seed", "4")
+    s = db_session
+    today = _local_today()
+    owners = dict(s.execute(select(Client.id, Client.owner_id)).all())
+    role_of = dict(s.execute(select(User.id, Role.code).join(Role, User.role_id == Role.id)).all())
+    department_of = dict(s.execute(select(User.id, User.department_id)).all())
+    assert re.search(r"\d+ orders, \d+ order lines", output) and "churn warnings" in output
+
+    # every row passes the checks the forms and the flush hook would run, unchanged
+    models = (Product, Stock, Opportunity, DevelopmentPlan, Quote, QuoteLine, Order, OrderLine, SalesTarget,
+              WeeklyReport, WeeklyReportItem)
+    for model in models:
+        rows = s.execute(select(model)).scalars().all()
+        assert rows, model
+        for row in rows:
+            check_row(row)
+            assert not s.is_modified(row), row
+    s.rollback()
+
+    # products: a realistic catalogue in the trade categories, stock in three warehouses, none negative
+    products = s.execute(select(Product)).scalars().all()
+    assert 40 <= len(products) <= 60 and all(p.price > 0 and p.category is not None for p in products)
+    assert {p.unit for p in products} == {"台", "套", "件", "箱", "年"}
+    stock = s.execute(select(Stock)).scalars().all()
+    assert {r.warehouse for r in stock} == {"华东仓", "华南仓", "北京仓"}
+    assert all(r.quantity >= 0 for r in stock) and any(r.quantity == 0 for r in stock)
+    on_hand = {p.id: stock_on_hand(p.id) for p in products}
+    assert any(n == 0 for n in on_hand.values()) and any(0 < n <= 5 for n in on_hand.values())
+    assert sum(n > 5 for n in on_hand.values()) > len(products) * 0.6  # a few sold out or low, not most
+    assert sum(n == 0 for n in on_hand.values()) < len(products) * 0.1
+
+    # opportunities: every state and stage, created by sales people, success rate from the stage
+    opportunities = s.execute(select(Opportunity).options(selectinload(Opportunity.stage))).scalars().all()
+    assert {(o.status, o.outcome) for o in opportunities} == {
+        ("unassigned", None), ("assigned", None), ("archived", "won"), ("archived", "lost")}
+    stages = s.execute(select(SalesStage).where(SalesStage.is_active.is_(True))).scalars().all()
+    assert {o.stage_id for o in opportunities} == {stage.id for stage in stages}
+    assert any(o.client_id is None for o in opportunities) and any(o.client_id for o in opportunities)
+    assert {role_of[o.created_by_id] for o in opportunities} == {"sales_director", "account_manager"}
+    for o in opportunities:
+        assert o.customer_name and o.title and o.description and o.expected_amount > 0
+        if o.status == "unassigned":
+            assert o.assigned_to_id is None and o.assigned_at is None
+        else:
+            assert o.assigned_to_id and o.assigned_at >= o.created_at
+            assert role_of[o.assigned_to_id] in ("account_manager", "sales_director")
+        if o.status == "archived":
+            assert o.closed_at >= o.created_at
+            assert o.success_rate == (100 if o.outcome == "won" else 0)
+            assert (o.lost_reason is not None) == (o.outcome == "lost")
+        else:
+            assert o.success_rate == o.stage.probability and o.closed_at is None
+            assert o.expected_close_on > today
+        if o.client_id is not None:
+            assert o.assigned_to_id in (None, owners[o.client_id])
+    plans = s.execute(select(DevelopmentPlan)).scalars().all()
+    assert any(p.planned_on > today for p in plans) and any(p.planned_on < today for p in plans)
+    for plan in plans:
+        if plan.planned_on < today:
+            assert plan.result and plan.executed_on >= plan.planned_on
+        else:
+            assert plan.result is None and plan.executed_on is None
+
+    # quotes: every status; four-eyes above the discount threshold; some from won opportunities
+    threshold = discount_threshold()
+    quotes = s.execute(select(Quote).options(undefer(Quote.total), selectinload(Quote.lines))).scalars().all()
+    assert {q.status for q in quotes} == {"draft", "submitted", "approved", "rejected", "accepted"}
+    for q in quotes:
+        above = q.discount_pct > threshold
+        assert q.owner_id == owners[q.client_id] and q.lines
+        if q.status == "draft":
+            assert q.submitted_by_id is None
+        else:
+            assert q.submitted_by_id == q.owner_id and q.submitted_at >= q.created_at
+        if q.status == "submitted" or q.status == "rejected":
+            assert above and q.approved_by_id is None
+        if q.status == "rejected":
+            assert q.approval_comment
+        if q.status in ("approved", "accepted"):
+            if above:
+                assert q.approved_by_id not in (None, q.submitted_by_id)
+                assert role_of[q.approved_by_id] == "sales_director"
+            else:
+                assert q.approved_by_id is None and q.approved_at == q.submitted_at
+    assert any(q.status == "approved" and q.discount_pct > threshold for q in quotes)
+    won = {o.id for o in opportunities if o.outcome == "won"}
+    assert any(q.opportunity_id in won and q.status == "accepted" for q in quotes)
+
+    # orders: 1-5 lines, owner = client owner, over the last two years, growing, seasonal
+    orders = s.execute(select(Order).options(undefer(Order.total), selectinload(Order.lines))).scalars().all()
+    assert len(orders) > 200
+    for order in orders:
+        assert 1 <= len(order.lines) <= 5
+        assert order.total == sum((line.unit_price * line.quantity for line in order.lines), Decimal("0.00"))
+        assert order.owner_id == owners[order.client_id] and order.delivery_address
+        assert today - timedelta(days=730) <= order.ordered_on <= today
+        age = (today - order.ordered_on).days
+        if order.status == "pending":
+            assert age <= 8 and order.shipped_at is None
+        if order.status in ("shipped", "completed"):
+            assert order.shipped_at is not None and order.shipped_by_id == order.owner_id
+        if age > 30:
+            assert order.status in ("completed", "cancelled")
+    statuses = [o.status for o in orders]
+    assert {"pending", "shipped", "completed", "cancelled"} <= set(statuses)
+    assert statuses.count("cancelled") < len(orders) * 0.1
+    monthly: dict[str, Decimal] = {}
+    for order in orders:
+        if order.status != "cancelled":
+            key = f"{order.ordered_on:%Y-%m}"
+            monthly[key] = monthly.get(key, Decimal(0)) + order.total
+    assert len(monthly) >= 20
+    months = sorted(monthly)
+    assert max(monthly.values()) > 2 * min(monthly.values())  # not flat
+    assert sum(monthly[m] for m in months[-12:]) > sum(monthly[m] for m in months[:12])  # growing
+    # accepted quotes converted to orders: same products and quantities, the discount in the unit price
+    converted = [o for o in orders if o.quote_id is not None]
+    assert converted and len(converted) < len(orders)
+    quote_by_id = {q.id: q for q in quotes}
+    for order in converted:
+        quote = quote_by_id[order.quote_id]
+        assert quote.status == "accepted" and order.ordered_on >= quote.created_at.date() - timedelta(days=1)
+        factor = (Decimal(100) - quote.discount_pct) / 100
+        assert [(ql.product_id, ql.quantity, round_money(ql.unit_price * factor)) for ql in quote.lines] == \
+            [(ol.product_id, ol.quantity, ol.unit_price) for ol in order.lines]
+    assert any(q.status == "accepted" and q.id not in {o.quote_id for o in converted} for q in quotes) or \
+        len(converted) == sum(q.status == "accepted" for q in quotes)
+
+    # targets: per account manager and per sales department per month, a bit above what was sold
+    targets = s.execute(select(SalesTarget)).scalars().all()
+    managers = {u for u, code in role_of.items() if code == "account_manager"}
+    by_user = {(t.user_id, t.month) for t in targets if t.user_id}
+    assert {u for u, _ in by_user} == managers
+    assert {m for _, m in by_user} >= set(months) and len({m for _, m in by_user}) >= 24
+    assert {t.department_id for t in targets if t.department_id} >= {department_of[m] for m in managers}
+    sold = sum((o.total for o in orders if o.status != "cancelled" and o.owner_id in managers), Decimal(0))
+    planned = sum(t.amount for t in targets if t.user_id)
+    assert sold < planned < sold * 2
+
+    # weekly reports: Mondays, about the author's opportunities, reviewed by their director
+    reports = s.execute(select(WeeklyReport).options(selectinload(WeeklyReport.items))).scalars().all()
+    assert {r.status for r in reports} == {"draft", "submitted", "reviewed"}
+    assert {r.user_id for r in reports} == managers
+    mine = {(o.id, u) for o in opportunities for u in (o.assigned_to_id, o.created_by_id)}
+    for report in reports:
+        assert report.week_start.weekday() == 0 and report.week_start > today - timedelta(days=70)
+        assert report.items and all(i.opportunity_id is None or (i.opportunity_id, report.user_id) in mine
+                                    for i in report.items)
+        if report.status == "reviewed":
+            assert role_of[report.reviewed_by_id] == "sales_director" and report.review_comment
+            assert report.reviewed_at >= report.submitted_at
+            directors_department = department_of[report.reviewed_by_id]
+            assert department_of[report.user_id] in department_subtree_ids(directors_department)
+        if report.status == "draft":
+            assert report.submitted_at is None
+    assert any(i.opportunity_id for r in reports for i in r.items)
+
+    # churn: warnings for clients without a recent order, a few delayed (measure) and confirmed (reason)
+    losses = s.execute(select(ClientLoss)).scalars().all()
+    assert {x.status for x in losses} == {"warning", "delayed", "confirmed"}
+    assert any(x.last_order_on is not None and x.last_order_on <= today - timedelta(days=180) for x in losses)
+    assert all(x.measures for x in losses if x.status == "delayed")
+    assert all(x.reason and x.confirmed_by_id for x in losses if x.status == "confirmed")
+    assert detect_churn() == 0  # nothing left to find: the run detected them all
+    s.rollback()
