@@ -340,3 +340,19 @@ def test_scope_of_quotes_and_their_lines(client_as, db_session):
     # the client look-up of the quote form offers only clients in scope
     found = {name for _, name in other.get("/admin/quote/ajax/lookup/?name=client&query=测试").get_json()}
     assert mine.client.name not in found and theirs.client.name in found
+
+
+def test_convert_button_works_with_csrf_protection(csrf_app, db_session):
+    """The details-page button posts the page's CSRF token (CSRF is on in production)."""
+    from tests.conftest import csrf_token_from, login
+    s = db_session
+    quote = to_state(s, make_quote(s, lines=[(make_product(s, price="8.00"), 5)]), "accepted")
+    client = csrf_app.test_client()
+    assert login(client, "account_manager").status_code == 302
+    assert client.post("/admin/quote/convert/", data={"id": str(quote.id)}).status_code == 400  # no token
+    page = client.get(f"/admin/quote/details/?id={quote.id}").get_data(as_text=True)
+    form = re.search(r'<form[^>]*id="convert-form".*?</form>', page, re.S).group(0)
+    response = client.post("/admin/quote/convert/", data={"id": str(quote.id), "csrf_token": csrf_token_from(
+        form.encode())})
+    assert response.status_code == 302 and "/admin/order/details/" in response.headers["Location"]
+    assert s.execute(select(Order.quote_id)).scalars().all() == [quote.id]
