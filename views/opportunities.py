@@ -4,7 +4,7 @@ and weekly reports with inline items (submit, review, send back). The rules live
 models/sales.py; these classes declare what is shown and hand the request to the domain."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app, g, request, url_for
 from flask_admin.contrib.sqla import filters as sqla_filters
@@ -237,7 +237,7 @@ class SalesTargetView(CrmModelView):
         "user": {"query_factory": _target_users,
                  "description": _l("Either a salesperson or a department, not both.")},
         "department": {"query_factory": _target_departments},
-        "month": {"render_kw": {"placeholder": "YYYY-MM"}},
+        "month": {"render_kw": {"placeholder": "YYYY-MM"}, "filters": [lambda text: text.strip() if text else text]},
     }
     form_rules = (
         Section(_l("Sales target"), ("user", "department", "month", "amount")),
@@ -246,10 +246,10 @@ class SalesTargetView(CrmModelView):
     me_fields = ()
 
     def __init__(self, model=SalesTarget, **kwargs):
-        self.column_filters = (sqla_filters.FilterEqual(SalesTarget.month, column_label(SalesTarget, "month")),
-                               sqla_filters.FilterGreater(SalesTarget.month, column_label(SalesTarget, "month")),
-                               sqla_filters.FilterSmaller(SalesTarget.month, column_label(SalesTarget, "month")),
-                               "user", "department", "amount")
+        month = _l("Month")  # filter URLs read ?flt0_month_equals=2026-03
+        self.column_filters = (sqla_filters.FilterEqual(SalesTarget.month, month),
+                               sqla_filters.FilterGreater(SalesTarget.month, month),
+                               sqla_filters.FilterSmaller(SalesTarget.month, month), "user", "department", "amount")
         super().__init__(model, **kwargs)
 
     def on_model_change(self, form, model, is_created):
@@ -267,17 +267,30 @@ def _report_opportunities():
     cutoff = _local_today() - timedelta(days=180)
     keep = g.get("crm_report_opportunity_ids") or []
     recent = or_(Opportunity.status != "archived", Opportunity.expected_close_on >= cutoff,
-                 Opportunity.closed_at >= cutoff, Opportunity.id.in_(keep))
+                 Opportunity.closed_at >= datetime.combine(cutoff, time.min, tzinfo=timezone.utc),
+                 Opportunity.id.in_(keep))
     return query.filter(recent).order_by(case((Opportunity.status == "archived", 1), else_=0),
                                          Opportunity.id.desc())
 
 
 class ReportOpportunityField(QuerySelectField):
+    """An opportunity the user may report on; an id that is not offered is refused, not
+    silently dropped."""
+
     widget = Select2Widget()
 
     def __init__(self, label=None, validators_=None, **kwargs):
         super().__init__(label, validators_ or [validators.Optional()], query_factory=_report_opportunities,
                          allow_blank=True, blank_text="—", **kwargs)
+
+    def process_formdata(self, valuelist):
+        self._raw = valuelist[0] if valuelist else None
+        super().process_formdata(valuelist)
+
+    def pre_validate(self, form):
+        super().pre_validate(form)
+        if getattr(self, "_raw", None) not in (None, "", "__None") and self.data is None:
+            raise validators.ValidationError(self.gettext("Not a valid choice"))
 
 
 def this_monday():
