@@ -379,3 +379,29 @@ def test_client_with_orders_cannot_be_deleted(client_as, db_session):
     s.expire_all()
     assert not s.get(Client, with_order.id).is_deleted
     assert s.get(Client, only_deleted.id).is_deleted
+
+
+# --------------------------------------------------------------------------------- rights
+#: SPEC §6, row "churn"; the confirm right goes with C/E for the sales roles (seed/reference.py)
+CHURN_ROW = {"admin": "VCEDX", "executive": "VX", "sales_director": "VCE", "account_manager": "VCE", "clerk": "",
+             "finance": "", "service": "", "marketing": ""}
+
+
+@pytest.mark.parametrize("role", sorted(CHURN_ROW))
+def test_churn_rights_follow_the_matrix(client_as, db_session, role):
+    loss = _warning(db_session, "account_manager")
+    loss_id = loss.id
+    letters = CHURN_ROW[role]
+    web = client_as(role)
+    assert web.get("/admin/churn/").status_code == (200 if "V" in letters else 403)
+    assert web.get("/admin/churn/new/").status_code == (200 if "C" in letters else 403)
+    assert web.get(f"/admin/churn/edit/?id={loss.id}").status_code == (200 if "E" in letters else 403)
+    assert web.get("/admin/churn/export/csv/").status_code == (200 if "X" in letters else 403)
+    if "V" in letters:
+        details = web.get(f"/admin/churn/details/?id={loss.id}").get_data(as_text=True)
+        assert ('id="wf-add_measure"' in details) == ("E" in letters)
+        assert ('id="wf-confirm"' in details) == ("E" in letters)  # churn.confirm: the same roles
+    gone = web.post("/admin/churn/delete/", data={"id": str(loss.id)})
+    assert gone.status_code == (302 if "D" in letters else 403)
+    db_session.expunge_all()
+    assert (db_session.get(ClientLoss, loss_id) is None) == ("D" in letters)
