@@ -170,6 +170,9 @@ def test_unit_and_unit_price_default_from_the_product(client_as, db_session):
     other = make_product(db_session, price="5.00", unit="袋")
     client = make_client(db_session, "account_manager")
     db_session.commit()
+    form = client_as("account_manager").get("/admin/order/new/").get_data(as_text=True)
+    inputs = re.findall(r'<input[^>]*name="(?:unit|unit_price)"[^>]*>', html.unescape(form))  # the new-line template
+    assert len(inputs) == 2 and not any(" required" in tag for tag in inputs), inputs  # the browser lets it go
     response = client_as("account_manager").post("/admin/order/new/", data={
         "client": str(client.id), "number": "", "ordered_on": "",
         "lines-0-product": str(product.id), "lines-0-quantity": "3", "lines-0-unit": "", "lines-0-unit_price": "",

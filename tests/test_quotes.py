@@ -12,6 +12,7 @@ am_other in 销售二部, director_top in 销售部. HTTP clients speak English.
 """
 from __future__ import annotations
 
+import html
 import random
 import re
 from decimal import ROUND_HALF_UP, Decimal
@@ -276,6 +277,8 @@ def test_create_with_lines_defaults_the_unit_price_and_owner(client_as, db_sessi
     am = client_as("account_manager")
     form = am.get("/admin/quote/new/").get_data(as_text=True)
     assert 'name="owner"' not in form  # own scope: the quote is mine
+    price = re.search(r'<input[^>]*name="unit_price"[^>]*>', html.unescape(form)).group(0)
+    assert " required" not in price  # left empty, the product's price (the browser must let it go)
     response = am.post("/admin/quote/new/", data={
         "client": str(client.id), "number": "", "discount_pct": "10.00",
         "lines-0-product": str(a.id), "lines-0-quantity": "2", "lines-0-unit_price": "",

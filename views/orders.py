@@ -13,7 +13,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload, undefer
-from wtforms import validators
+from wtforms import StringField, validators
 
 from models import db
 from models.customers import Client
@@ -22,7 +22,8 @@ from models.sales import (ORDER_STATUSES, QUOTE_STATUSES, Opportunity, Order, Or
                           Stock, convert_quote, opportunity_defaults)
 from models.scope import scope_clause
 
-from .base import CrmModelView, LazyOptions, MoneyGreaterFilter, MoneySmallerFilter, Section, _offerable
+from .base import (CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section,
+                   _offerable)
 from .workflow import WorkflowMixin
 
 BASIC_DATA = _l("Basic data")
@@ -73,14 +74,23 @@ def _offered_products():
     return query.order_by(Product.name, Product.model, Product.id)
 
 
+#: line fields the domain fills from the product when left empty (not required, also
+#: not by the browser: Flask-Admin would mark the NOT NULL columns ``required``)
+OPTIONAL_LINE_FIELDS = {
+    "unit": lambda: StringField(_l("Unit"), [validators.Optional(), validators.Length(max=10)],
+                                description=FROM_PRODUCT),
+    "unit_price": lambda: MoneyField(_l("Unit price"), [validators.Optional(), validators.NumberRange(min=0)],
+                                     description=FROM_PRODUCT),
+}
+
+
 def _line_options(columns, optional=()):
     """Inline line forms: products from :func:`_offered_products`; ``optional`` fields
     are filled by the domain when left empty."""
     args = {"product": {"query_factory": _offered_products, "allow_blank": True, "blank_text": "—",
                         "validators": [validators.InputRequired()]}}
-    for name in optional:
-        args[name] = {"validators": [validators.Optional()], "description": FROM_PRODUCT}
-    return {"form_columns": ("id", *columns), "form_args": args}
+    return {"form_columns": ("id", *columns), "form_args": args,
+            "form_extra_fields": {name: OPTIONAL_LINE_FIELDS[name]() for name in optional}}
 
 
 class LinesMixin:
