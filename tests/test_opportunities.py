@@ -649,3 +649,60 @@ def test_list_sql_statements_stay_constant_as_rows_grow(app, en_client, db_sessi
             counts[username][total] = len(statements)
     for username, by_total in counts.items():
         assert by_total[5] == by_total[25], (username, by_total)
+
+
+# ------------------------------------------------------------------------------ rights
+ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "finance", "service", "marketing"]
+#: SPEC §6 row "opportunities, plans, quotes, orders, weekly reports" (A: workflow codes, tested above)
+SALES_ROW = {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEDX", "account_manager": "VCE",
+             "clerk": "V", "finance": "V", "service": "", "marketing": "V"}
+#: sales targets: planned by the directors, read by the sales roles (seed/reference.py, SPEC §4.4)
+TARGET_ROW = {**SALES_ROW, "account_manager": "V"}
+RIGHTS = {"opportunity": SALES_ROW, "dev_plan": SALES_ROW, "weekly_report": SALES_ROW, "sales_target": TARGET_ROW}
+
+
+@pytest.fixture(scope="module")
+def rights_app(template_db, tmp_path_factory):
+    """One row per endpoint that every role with the view right has in scope: the account
+    manager's (own scope) in 销售一部 (the department-scope roles' department)."""
+    from models import db
+    from models.sales import SalesTarget, WeeklyReport
+    with module_app(template_db, tmp_path_factory) as app:
+        with app.app_context():
+            s = db.session
+            opportunity = make_opportunity(s, created_by="account_manager")
+            plan = DevelopmentPlan(planned_on=date(2026, 10, 1), todo="拜访")
+            opportunity.plans.append(plan)
+            report = WeeklyReport(user=user(s, "account_manager"), week_start=date(2026, 11, 23))
+            target = SalesTarget(user=user(s, "account_manager"), month="2026-11", amount=Decimal("1000.00"))
+            s.add_all([report, target])
+            s.commit()
+            app.row_ids = {"opportunity": opportunity.id, "dev_plan": plan.id, "weekly_report": report.id,
+                           "sales_target": target.id}
+            s.remove()
+        yield app
+
+
+@pytest.mark.parametrize("endpoint", list(RIGHTS))
+@pytest.mark.parametrize("role", ROLES)
+def test_rights_of_the_sales_views(rights_app, role, endpoint):
+    test_client = rights_app.login_client(role)
+    row = rights_app.row_ids[endpoint]
+    letters = RIGHTS[endpoint][role]
+    requests = {
+        "V": lambda: test_client.get(f"/admin/{endpoint}/"),
+        "C": lambda: test_client.get(f"/admin/{endpoint}/new/"),
+        "E": lambda: test_client.get(f"/admin/{endpoint}/edit/?id={row}"),
+        "D": lambda: test_client.post(f"/admin/{endpoint}/delete/", data={"id": "999999"}),
+        "X": lambda: test_client.get(f"/admin/{endpoint}/export/csv/"),
+    }
+    for letter, call in requests.items():
+        status = call().status_code
+        if letter in letters:  # (deleting a row that does not exist: 404, not 403)
+            assert status in ((200, 302, 404) if letter == "D" else (200, 302)), (letter, status)
+        else:
+            assert status == 403, (letter, status)
+    details = test_client.get(f"/admin/{endpoint}/details/?id={row}").status_code
+    assert details == (200 if "V" in letters else 403)
+    menu = test_client.get("/admin/").get_data(as_text=True)
+    assert (f'href="/admin/{endpoint}/"' in menu) == ("V" in letters)
