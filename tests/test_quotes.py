@@ -248,6 +248,9 @@ def test_convert_through_the_view(client_as, db_session):
     order = s.execute(select(Order).where(Order.quote_id == accepted.id)).scalar_one()
     assert response.headers["Location"].endswith(f"/admin/order/details/?id={order.id}")
     assert [(line.quantity, line.unit, line.unit_price) for line in order.lines] == [(2, "台", Decimal("47.50"))]
+    details = am.get(f"/admin/quote/details/?id={accepted.id}").get_data(as_text=True)
+    assert 'id="convert-to-order"' not in details
+    assert re.search(rf'id="converted-order">.*?/admin/order/details/\?id={order.id}">{order.number}<', details, re.S)
     # twice: refused with a clear message, no second order
     again = am.post("/admin/quote/convert/", data={"id": str(accepted.id)}, follow_redirects=True)
     assert f"{accepted.number} already became order {order.number}." in flashes(again)

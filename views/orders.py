@@ -19,7 +19,7 @@ from models import db
 from models.customers import Client
 from models.lookups import Trade
 from models.sales import (ORDER_STATUSES, QUOTE_STATUSES, Opportunity, Order, OrderLine, Product, Quote, QuoteLine,
-                          Stock, convert_quote, opportunity_defaults)
+                          Stock, convert_quote, open_order_for_quote, opportunity_defaults)
 from models.scope import scope_clause
 
 from .base import (CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section,
@@ -276,8 +276,13 @@ class QuoteView(LinesMixin, WorkflowMixin, CrmModelView):
                 and not self.in_recycle_bin()
         return super().is_action_allowed(name)
 
+    def converted_order(self, record) -> Order | None:
+        """The live order an accepted quote became (for its details page)."""
+        return open_order_for_quote(record) if record.status == "accepted" else None
+
     def can_convert(self, record) -> bool:
-        return record.status == "accepted" and current_user.can("order.create")
+        return record.status == "accepted" and current_user.can("order.create") \
+            and self.converted_order(record) is None
 
     def _convert(self, quotes) -> list[Order]:
         """Convert each quote in its own transaction; refusals are flashed."""
