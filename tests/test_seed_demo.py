@@ -117,7 +117,7 @@ def test_seed_demo_clients(app, db_session, client_as):
     assert s.execute(select(func.count(func.distinct(Client.name_key)))).scalar() == 70
 
 
-def test_same_seed_gives_the_same_clients(database_url, template_db, tmp_path):
+def test_same_seed_gives_the_same_clients_and_sales(database_url, template_db, tmp_path):
     runs = []
     with fresh_database(template_db, tmp_path) as second:
         for url in (database_url, second):
