@@ -14,7 +14,7 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _l, lazy_pgettext as _lp
 from sqlalchemy import (BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, Text, and_, cast, exists,
                         func, or_, select, type_coerce)
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
@@ -30,7 +30,7 @@ from .purchasing import _local_today, next_number
 from .workflow import APPROVAL_STATES, Approval, Transition, Workflow, WorkflowError, register
 
 OPPORTUNITY_STATUSES = [("unassigned", _l("Unassigned")), ("assigned", _l("Assigned")),
-                        ("archived", _l("Archived"))]
+                        ("archived", _lp("opportunity", "Archived"))]  # 已归档 (contracts: 已存档)
 OUTCOMES = [("won", _l("Won")), ("lost", _l("Lost"))]
 QUOTE_STATUSES = [(k, v) for k, v in APPROVAL_STATES.items()] + [("accepted", _l("Accepted"))]
 ORDER_STATUSES = [("pending", _l("Not shipped")), ("shipped", _l("Shipped")), ("completed", _l("Completed")),
