@@ -1,0 +1,177 @@
+"""End-to-end browser test of the sales path (headless Debian Chromium, Playwright, CSRF ON,
+the app's strict CSP): the sales director assigns an opportunity to the account manager,
+who adds a development plan, closes it as won, creates a quote from it with two lines and
+a discount above the approval threshold and submits it; the director approves it; the
+account manager records the customer's acceptance and converts it into an order.
+
+Screenshots (opportunity with its plan, the filled quote form, the approved quote, the
+order) go into tmp_path, or into docs/sales-*.png when CRM_DOCS_SCREENSHOTS=1.
+Elements are located by id / name, not by their (translated) labels."""
+from __future__ import annotations
+
+import os
+import re
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import make_app
+from tests.test_browser import DOCS_DIR, log_in, shot
+from tests.test_browser_customers import serving
+from tests.test_browser_finance import log_out, page_watch, pick_option  # noqa: F401  (page_watch: a fixture)
+
+CLIENT = "浏览器销售测试有限公司"
+TITLE = "浏览器测试:ERP 升级项目"
+PRODUCTS = [("服务器 R740", "台", Decimal("45000.00"), 10), ("ERP 许可证", "套", Decimal("12000.00"), 50)]
+
+
+@pytest.fixture
+def sales_server(database_url, tmp_path):
+    """The app with CSRF ON, served; before serving, a client of account_manager, two
+    products in stock and an unassigned opportunity created by the sales director."""
+    from models import db
+    from models.auth import SystemConfig
+    from models.lookups import SalesStage
+    from models.sales import Opportunity, Product, Stock
+    from tests.factories import lookup, make_client, user
+
+    app = make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        session = db.session
+        client = make_client(session, "account_manager", name=CLIENT)
+        for name, unit, price, quantity in PRODUCTS:
+            product = Product(name=name, unit=unit, price=price)
+            session.add_all([product, Stock(product=product, warehouse="华东仓", quantity=quantity)])
+        opportunity = Opportunity(client=client, customer_name=CLIENT, title=TITLE, description="客户计划升级 ERP",
+                                  stage=lookup(session, SalesStage, "方案报价"),
+                                  expected_amount=Decimal("120000.00"), created_by=user(session, "sales_director"))
+        session.add(opportunity)
+        session.commit()
+        assert SystemConfig.get("quote_discount_approval_pct") == "10"
+        ids = {"client": client.id, "opportunity": opportunity.id}
+        session.remove()
+    with serving(app) as base:
+        yield app, base, ids
+
+
+def transition(page, base: str, endpoint: str, record_id: int, step: str, comment: str = "",
+               person: str | None = None) -> str:
+    """Details page → the #wf-<step> button → the confirmation page (person, comment) → back
+    on the details page; returns the workflow badge's text."""
+    page.goto(f"{base}/admin/{endpoint}/details/?id={record_id}")
+    page.click(f"#wf-{step}")
+    page.wait_for_url(re.compile(rf"/admin/{endpoint}/transition/\?.*action={step}"))
+    if person is not None:
+        option = page.locator("#assignee option", has_text=person)
+        assert option.count() == 1, page.locator("#assignee option").all_inner_texts()
+        page.select_option("#assignee", option.get_attribute("value"))
+    page.fill("#comment", comment)
+    page.click("#transition-submit")
+    page.wait_for_url(re.compile(rf"/admin/{endpoint}/details/\?id="))
+    assert page.locator(".alert-danger").count() == 0, page.locator(".alert-danger").all_inner_texts()
+    return page.locator("#workflow-state").inner_text().strip()
+
+
+def save_form(page) -> None:
+    page.locator('form.admin-form input[type="submit"].btn-primary').click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".alert-danger").count() == 0, page.locator(".alert-danger").all_inner_texts()
+    assert page.locator(".has-error, .is-invalid").count() == 0, page.locator(".invalid-feedback").all_inner_texts()
+
+
+def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):  # noqa: F811
+    from models import db
+    from models.sales import DevelopmentPlan, Opportunity, Order, Quote
+
+    app, base, ids = sales_server
+    page, watch = page_watch
+    out = DOCS_DIR if os.environ.get("CRM_DOCS_SCREENSHOTS") == "1" else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = []
+
+    def stored(query):
+        with app.app_context():
+            try:
+                return db.session.execute(query).scalars().all()
+            finally:
+                db.session.remove()
+
+    # 1. the sales director assigns the opportunity to the account manager
+    log_in(page, base, "sales_director")
+    assert transition(page, base, "opportunity", ids["opportunity"], "assign", "请跟进",
+                      person="测试account_manager") == "已指派"
+    assigned = stored(select(Opportunity).where(Opportunity.id == ids["opportunity"]))[0]
+    assert assigned.status == "assigned" and assigned.assigned_at is not None
+    log_out(page)
+
+    # 2. the account manager adds a development plan on the edit page
+    log_in(page, base, "account_manager")
+    page.goto(f"{base}/admin/opportunity/edit/?id={ids['opportunity']}")
+    page.wait_for_load_state("networkidle")
+    page.click("#plans-button")
+    page.fill("#plans-0-planned_on", "2026-12-01")
+    page.click("#plans-0-todo")
+    page.fill("#plans-0-todo", "拜访客户 CIO,演示方案")
+    save_form(page)
+    plans = stored(select(DevelopmentPlan.todo).where(DevelopmentPlan.opportunity_id == ids["opportunity"]))
+    assert plans == ["拜访客户 CIO,演示方案"]
+
+    # 3. … and closes it as won; the details page offers a quote
+    assert transition(page, base, "opportunity", ids["opportunity"], "win", "客户已签约意向") == "已归档"
+    assert page.locator("#plan-table").inner_text().count("拜访客户 CIO") == 1
+    pngs.append(shot(page, out / "sales-opportunity.png", full_page=True))
+    page.click("#create-quote")
+    page.wait_for_url(re.compile(r"/admin/quote/new/\?.*opportunity_id="))
+    page.wait_for_load_state("networkidle")
+
+    # 4. a quote with two lines and a 15 % discount (above the 10 % threshold)
+    assert CLIENT in page.locator("#s2id_client .select2-chosen").inner_text()
+    page.fill("#discount_pct", "15")
+    for index, (name, _unit, _price, _quantity) in enumerate(PRODUCTS):
+        page.click("#lines-button")
+        select_id = f"#lines-{index}-product"
+        page.wait_for_selector(select_id, state="attached")
+        option = page.locator(f"{select_id} option", has_text=name)
+        page.select_option(select_id, option.get_attribute("value"), force=True)
+        page.fill(f"#lines-{index}-quantity", str(index + 2))
+    page.click("#discount_pct")
+    pngs.append(shot(page, out / "sales-quote-form.png", full_page=True))
+    save_form(page)
+    quotes = stored(select(Quote).where(Quote.opportunity_id == ids["opportunity"]))
+    assert len(quotes) == 1
+    quote_id = quotes[0].id
+    assert quotes[0].client_id == ids["client"] and quotes[0].discount_pct == Decimal("15.00")
+
+    assert transition(page, base, "quote", quote_id, "submit", "折扣超出权限,请审批") == "已提交"
+    log_out(page)
+
+    # 5. the director approves the discount
+    log_in(page, base, "sales_director")
+    assert transition(page, base, "quote", quote_id, "approve", "同意 15% 折扣") == "已审批"
+    pngs.append(shot(page, out / "sales-quote.png", full_page=True))
+    log_out(page)
+
+    # 6. the customer accepts; the account manager converts the quote into an order
+    log_in(page, base, "account_manager")
+    assert transition(page, base, "quote", quote_id, "accept") == "客户已接受"
+    page.click("#convert-to-order")
+    page.wait_for_url(re.compile(r"/admin/order/details/\?id="))
+    assert page.locator(".alert-danger").count() == 0
+    pngs.append(shot(page, out / "sales-order.png", full_page=True))
+
+    orders = stored(select(Order).where(Order.quote_id == quote_id))
+    assert len(orders) == 1
+    with app.app_context():
+        order = db.session.get(Order, orders[0].id)
+        lines = sorted((line.product.name, line.quantity, line.unit, line.unit_price) for line in order.lines)
+        total = order.total
+        db.session.remove()
+    # unit prices carry the 15 % discount, rounded to the fen; quantities 2 and 3
+    assert lines == sorted([("服务器 R740", 2, "台", Decimal("38250.00")), ("ERP 许可证", 3, "套", Decimal("10200.00"))])
+    assert total == Decimal("38250.00") * 2 + Decimal("10200.00") * 3
+    assert order.status == "pending"
+
+    assert not watch.page_errors, watch.page_errors
+    assert not watch.csp_console_errors(), watch.csp_console_errors()
+    assert all(p.stat().st_size > 10_000 for p in pngs)
