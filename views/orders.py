@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
+from flask_admin.babel import lazy_gettext as admin_lazy
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
@@ -101,12 +102,6 @@ class LinesMixin:
             g.crm_keep_products = {line.product_id for line in obj.lines}
         return super().edit_form(obj)
 
-    def on_model_change(self, form, model, is_created):
-        super().on_model_change(form, model, is_created)
-        for line in model.lines:  # the form leaves a chosen product unloaded on new lines
-            if line.product is None and line.product_id is not None:
-                line.product = db.session.get(Product, line.product_id)
-
 
 # ---------------------------------------------------------------------------- products
 class CategoryOfProductFilter(sqla_filters.BaseSQLAFilter):
@@ -116,7 +111,7 @@ class CategoryOfProductFilter(sqla_filters.BaseSQLAFilter):
         return query.filter(Stock.product_id.in_(select(Product.id).where(Product.category_id == int(value))))
 
     def operation(self):
-        return _l("equals")
+        return admin_lazy("equals")  # Flask-Admin's own word (and translation)
 
     def validate(self, value):
         return str(value).isdigit()
