@@ -143,6 +143,29 @@ def test_create_through_the_form_fills_customer_name_success_rate_and_creator(en
     assert (second.success_rate, second.customer_name) == (65, "杭州某某科技有限公司")
 
 
+def test_client_choice_is_scoped_but_a_colleagues_client_stays_on_edit(en_client, db_session):
+    s = db_session
+    colleague_client = make_client(s, "am_team", name="同事的客户有限公司")
+    opportunity = make_opportunity(s, assigned_to="account_manager", client=colleague_client, customer_name="")
+    am = en_client("account_manager")
+    found = am.get("/admin/opportunity/ajax/lookup/?name=client&query=同事").get_data(as_text=True)
+    assert "同事的客户" not in found  # the look-up offers my clients only
+    refused = am.post("/admin/opportunity/new/", data=opportunity_form(s, client=str(colleague_client.id),
+                                                                       title="借用同事客户"))
+    assert refused.status_code == 200 and "Client" in field_errors(refused)
+    page = am.get(f"/admin/opportunity/edit/?id={opportunity.id}").get_data(as_text=True)
+    version = re.search(r'name="loaded_version" type="hidden" value="(\d+)"', page).group(1)
+    response = am.post(f"/admin/opportunity/edit/?id={opportunity.id}", data=opportunity_form(
+        s, client=str(colleague_client.id), customer_name="", title="改了标题", success_rate="40",
+        loaded_version=version))
+    assert response.status_code == 302, (flashes(response), field_errors(response))
+    s.expire_all()
+    assert (opportunity.title, opportunity.client_id, opportunity.success_rate) == (
+        "改了标题", colleague_client.id, 40)
+    assert opportunity.customer_name == "同事的客户有限公司"
+    assert (opportunity.status, opportunity.assigned_to.username) == ("assigned", "account_manager")
+
+
 def test_a_director_cannot_assign_through_the_form(en_client, db_session):
     other = user(db_session, "am_team")
     db_session.commit()

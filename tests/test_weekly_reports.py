@@ -100,6 +100,10 @@ def test_a_director_may_write_a_report_for_a_team_member(en_client, db_session):
                                                                 "items-0-progress": "代为录入"})
     assert response.status_code == 302
     assert db_session.execute(select(WeeklyReport)).scalar_one().user.username == "am_team"
+    outside = director.post("/admin/weekly_report/new/", data={"user": str(user(db_session, "am_other").id),
+                                                               "week_start": "2026-11-02"})
+    assert outside.status_code == 200  # 销售二部 is not the director's department: not offered
+    assert "Not a valid choice" in field_errors(outside).get("Salesperson", "")
     response = director.post("/admin/weekly_report/new/", data={"user": "", "week_start": "2026-11-09"})
     assert response.status_code == 302
     assert db_session.execute(select(WeeklyReport).where(WeeklyReport.week_start == date(2026, 11, 9))

@@ -38,6 +38,14 @@ def choice_filter(column, label, choices):
     return sqla_filters.FilterEqual(column, label, options=LazyOptions(lambda: [(k, str(v)) for k, v in choices]))
 
 
+def known_choice(form, field):
+    """A select value that is not offered (e.g. outside the user's scope) is refused, not
+    silently saved as empty."""
+    raw = (field.raw_data or [""])[0]
+    if raw not in (None, "", "__None") and field.data is None:
+        raise validators.ValidationError(field.gettext("Not a valid choice"))
+
+
 def bind_field_error(form, exc: FieldError) -> None:
     """Show a domain refusal under the form field it names (it is flashed as well)."""
     for field in form:
@@ -112,6 +120,8 @@ class OpportunityView(WorkflowMixin, CrmModelView):
                     "expected_close_on", "linkman", "tel", "competitor", "description", "plans")
     form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
     form_args = {
+        "client": {"validators": [known_choice]},
+        "source": {"validators": [known_choice]},
         "customer_name": {"description": _l("Left empty, the name of the chosen client.")},
         "success_rate": {"description": _l("Left empty, the probability of the sales stage.")},
     }
@@ -207,9 +217,10 @@ class DevelopmentPlanView(CrmModelView):
 
 
 # ------------------------------------------------------------------------ sales targets
-def _target_users():
-    """Salespeople a target may be set for: in a department-scope user's subtree."""
-    query = db.session.query(User).filter(User.is_active.is_(True)).order_by(User.name)
+def _team_users():
+    """The people a department-scope user sets targets or writes reports for: those of
+    their department and its sub-departments (everybody for the all-scope roles)."""
+    query = db.session.query(User).order_by(User.name)
     if current_user.data_scope == "department" and current_user.department_id is not None:
         query = query.filter(User.department_id.in_(department_subtree_ids(current_user.department_id)))
     return query
@@ -234,9 +245,9 @@ class SalesTargetView(CrmModelView):
     column_export_list = ("month", "user", "department", "amount", "notes")
     form_columns = ("user", "department", "month", "amount", "notes")
     form_args = {
-        "user": {"query_factory": _target_users,
+        "user": {"query_factory": _team_users, "validators": [known_choice],
                  "description": _l("Either a salesperson or a department, not both.")},
-        "department": {"query_factory": _target_departments},
+        "department": {"query_factory": _target_departments, "validators": [known_choice]},
         "month": {"render_kw": {"placeholder": "YYYY-MM"}, "filters": [lambda text: text.strip() if text else text]},
     }
     form_rules = (
@@ -274,23 +285,13 @@ def _report_opportunities():
 
 
 class ReportOpportunityField(QuerySelectField):
-    """An opportunity the user may report on; an id that is not offered is refused, not
-    silently dropped."""
+    """An opportunity in the user's scope (open ones and those closed lately)."""
 
     widget = Select2Widget()
 
     def __init__(self, label=None, validators_=None, **kwargs):
-        super().__init__(label, validators_ or [validators.Optional()], query_factory=_report_opportunities,
-                         allow_blank=True, blank_text="—", **kwargs)
-
-    def process_formdata(self, valuelist):
-        self._raw = valuelist[0] if valuelist else None
-        super().process_formdata(valuelist)
-
-    def pre_validate(self, form):
-        super().pre_validate(form)
-        if getattr(self, "_raw", None) not in (None, "", "__None") and self.data is None:
-            raise validators.ValidationError(self.gettext("Not a valid choice"))
+        super().__init__(label, validators_ or [validators.Optional(), known_choice],
+                         query_factory=_report_opportunities, allow_blank=True, blank_text="—", **kwargs)
 
 
 def this_monday():
@@ -312,7 +313,8 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
     column_export_list = ("week_start", "user", "summary", "status", "submitted_at", "reviewed_by", "reviewed_at",
                           "review_comment")
     form_columns = ("user", "week_start", "summary", "items")
-    form_args = {"week_start": {"description": _l("The Monday the week starts on.")}}
+    form_args = {"week_start": {"description": _l("The Monday the week starts on.")},
+                 "user": {"query_factory": _team_users, "validators": [known_choice]}}
     form_rules = (
         Section(_l("Weekly report"), ("user", "week_start")),
         Section(_l("Summary"), ("summary",), columns=1),
