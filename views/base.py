@@ -195,7 +195,7 @@ def mask_value(model, name: str, value):
 #: audit actions → what the History section calls them (workflow steps use their own labels)
 ACTION_LABELS = {"create": _l("Created"), "update": _l("Changed"), "delete": _l("Deleted"),
                  "restore": _l("Restored"), "purge": _l("Deleted permanently"), "merge": _l("Merged"),
-                 "reassign": _l("Owner reassigned"), "import": _l("Imported")}
+                 "reassign": _l("Owner reassigned"), "import": _l("Imported"), "convert": _l("Created from a quote")}
 #: bookkeeping columns the History section leaves out
 HISTORY_HIDDEN = {"id", "name_key", "is_deleted", "deleted_at", "deleted_by_id", "password_hash"}
 
