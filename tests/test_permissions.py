@@ -43,12 +43,20 @@ FINANCE_ENDPOINTS = ["receipt", "invoice", "supplier", "purchase_request", "expe
                      "purchase_invoice"]
 FINANCE_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "finance"}
 REPORT_ENDPOINTS = {"reports_receivables": {"admin", "executive", "finance"}}
+#: SPEC §6 sales rows (their create/edit/delete rules: tests/test_opportunities.py, test_quotes.py,
+#: test_orders.py, test_stock.py, test_churn.py): who sees them in the menu
+SALES_ENDPOINTS = ["opportunity", "dev_plan", "quote", "order", "sales_target", "weekly_report"]
+SALES_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "clerk", "finance", "marketing"}
+PRODUCT_ENDPOINTS = ["product", "stock"]  # "products, stock": V for every role
+CHURN_VIEWERS = {"admin", "executive", "sales_director", "account_manager"}
 
 
 def menu_expected(role: str) -> set[str]:
     """The menu links a role must see: what it may view (SPEC §6), finance and reports included."""
     links = {e for e in ENDPOINTS if expected(role, e, "view")}
     links |= {e for e in FINANCE_ENDPOINTS if role in FINANCE_VIEWERS}
+    links |= {e for e in SALES_ENDPOINTS if role in SALES_VIEWERS}
+    links |= set(PRODUCT_ENDPOINTS) | ({"churn"} if role in CHURN_VIEWERS else set())
     return links
 
 
@@ -115,7 +123,8 @@ def test_expectation_table_is_complete(perm_app):
     views = perm_app.extensions["admin"][0]._views
     with perm_app.test_request_context():
         category = str(next(v.category for v in views if v.endpoint == "client"))
-        assert [v.endpoint for v in views if str(v.category or "") == category] == CUSTOMER_ENDPOINTS
+        # churn's own rights (SPEC §6 row "churn") are checked in tests/test_churn.py
+        assert [v.endpoint for v in views if str(v.category or "") == category] == CUSTOMER_ENDPOINTS + ["churn"]
 
 
 # ------------------------------------------------------------------ module fixtures
@@ -400,7 +409,8 @@ def test_clerk_menu_has_lookups_and_customers_but_no_system_items(perm_app, clie
     for endpoint in SYSTEM_ENDPOINTS:
         assert f'href="/admin/{endpoint}/"' not in nav, endpoint
     links = set(re.findall(r'href="/admin/([a-z_]+)/"', nav))
-    assert links == set(LOOKUP_ENDPOINTS) | set(CUSTOMER_ENDPOINTS)  # clerk: contracts V, no finance
+    # clerk: contracts V, no finance, no churn; sales documents and products read-only
+    assert links == set(LOOKUP_ENDPOINTS) | set(CUSTOMER_ENDPOINTS) | set(SALES_ENDPOINTS) | set(PRODUCT_ENDPOINTS)
     assert "系统管理" not in nav and ">System" not in nav and "System<" not in nav
     # the dashboard body offers nothing of the system module either
     assert 'href="/admin/user/"' not in html
@@ -415,7 +425,8 @@ def test_admin_menu_lists_the_system_and_customers_items(perm_app, clients):
 def test_executive_menu_lists_only_audit_log_of_the_system_items(perm_app, clients):
     nav = _navbar(clients("executive").get("/admin/?lang=en").get_data(as_text=True))
     links = set(re.findall(r'href="/admin/([a-z_]+)/"', nav))
-    assert links == {"audit_log", *LOOKUP_ENDPOINTS, *CUSTOMER_ENDPOINTS, *FINANCE_ENDPOINTS}
+    assert links == {"audit_log", *LOOKUP_ENDPOINTS, *CUSTOMER_ENDPOINTS, *FINANCE_ENDPOINTS, *SALES_ENDPOINTS,
+                     *PRODUCT_ENDPOINTS, "churn"}
 
 
 @pytest.mark.parametrize("role", ROLES)
