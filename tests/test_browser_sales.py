@@ -168,7 +168,8 @@ def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):  # n
         total = order.total
         db.session.remove()
     # unit prices carry the 15 % discount, rounded to the fen; quantities 2 and 3
-    assert lines == sorted([("服务器 R740", 2, "台", Decimal("38250.00")), ("ERP 许可证", 3, "套", Decimal("10200.00"))])
+    assert lines == sorted([("服务器 R740", 2, "台", Decimal("38250.00")),
+                            ("ERP 许可证", 3, "套", Decimal("10200.00"))])
     assert total == Decimal("38250.00") * 2 + Decimal("10200.00") * 3
     assert order.status == "pending"
 

@@ -380,6 +380,25 @@ VIEW_OPERATIONS = {
 }
 
 
+def _refuse_unknown_choices(form) -> bool:
+    """Mark select fields (query or ajax) whose submitted value matched no offered row;
+    True when there was one. Walks inline forms (field lists of sub-forms)."""
+    from flask_admin.contrib.sqla.fields import QuerySelectField
+    from flask_admin.model.fields import AjaxSelectField
+    refused = False
+    for field in form:
+        if isinstance(field, fields.FieldList):
+            refused = any([_refuse_unknown_choices(entry) for entry in field]) or refused
+        elif isinstance(field, fields.FormField):
+            refused = _refuse_unknown_choices(field.form) or refused
+        elif isinstance(field, (QuerySelectField, AjaxSelectField)):
+            raw = (field.raw_data or [""])[0]
+            if raw not in (None, "", "__None") and field.data is None:
+                field.errors = [*field.errors, gettext("Not a valid choice")]
+                refused = True
+    return refused
+
+
 class CrmModelView(ModelView):
     form_base_class = CrmBaseForm
     model_form_converter = CrmModelConverter
@@ -673,6 +692,15 @@ class CrmModelView(ModelView):
             if request.method == "GET" and name in form and form[name].data is None:
                 form[name].data = current_user._get_current_object()  # new records are mine
         return form
+
+    def validate_form(self, form):
+        """Besides the field validators: a select value that is not offered (unknown, or
+        outside the user's scope) is refused on its field — Flask-Admin's select fields
+        would save it as empty — in inline forms too."""
+        valid = super().validate_form(form)
+        if request.method == "POST":
+            valid = not _refuse_unknown_choices(form) and valid
+        return valid
 
     def scaffold_form(self):
         form_class = super().scaffold_form()

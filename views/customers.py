@@ -356,18 +356,6 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
             self._prefill_from_opportunity(form, opportunity_id)
         return form
 
-    def validate_form(self, form):
-        """An opportunity id that is unknown or outside my scope is refused (Flask-Admin
-        would save an empty opportunity); loading it here, before the contract exists,
-        also keeps the look-up from autoflushing a half-built contract."""
-        valid = super().validate_form(form)
-        field = form._fields.get("opportunity")
-        raw = (getattr(field, "raw_data", None) or [""])[0] if field is not None else ""
-        if raw not in ("", "__None") and field.data is None:
-            field.errors = [*field.errors, gettext("Not a valid choice")]
-            valid = False
-        return valid
-
     def _prefill_from_opportunity(self, form, opportunity_id: int) -> None:
         from models.sales import Opportunity, opportunity_defaults
         opportunity = db.session.execute(scoped(select(Opportunity).where(Opportunity.id == opportunity_id),

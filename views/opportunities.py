@@ -38,14 +38,6 @@ def choice_filter(column, label, choices):
     return sqla_filters.FilterEqual(column, label, options=LazyOptions(lambda: [(k, str(v)) for k, v in choices]))
 
 
-def known_choice(form, field):
-    """A select value that is not offered (e.g. outside the user's scope) is refused, not
-    silently saved as empty."""
-    raw = (field.raw_data or [""])[0]
-    if raw not in (None, "", "__None") and field.data is None:
-        raise validators.ValidationError(field.gettext("Not a valid choice"))
-
-
 def bind_field_error(form, exc: FieldError) -> None:
     """Show a domain refusal under the form field it names (it is flashed as well)."""
     for field in form:
@@ -120,8 +112,6 @@ class OpportunityView(WorkflowMixin, CrmModelView):
                     "expected_close_on", "linkman", "tel", "competitor", "description", "plans")
     form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
     form_args = {
-        "client": {"validators": [known_choice]},
-        "source": {"validators": [known_choice]},
         "customer_name": {"description": _l("Left empty, the name of the chosen client.")},
         "success_rate": {"description": _l("Left empty, the probability of the sales stage.")},
     }
@@ -245,9 +235,9 @@ class SalesTargetView(CrmModelView):
     column_export_list = ("month", "user", "department", "amount", "notes")
     form_columns = ("user", "department", "month", "amount", "notes")
     form_args = {
-        "user": {"query_factory": _team_users, "validators": [known_choice],
+        "user": {"query_factory": _team_users,
                  "description": _l("Either a salesperson or a department, not both.")},
-        "department": {"query_factory": _target_departments, "validators": [known_choice]},
+        "department": {"query_factory": _target_departments},
         "month": {"render_kw": {"placeholder": "YYYY-MM"}, "filters": [lambda text: text.strip() if text else text]},
     }
     form_rules = (
@@ -290,7 +280,7 @@ class ReportOpportunityField(QuerySelectField):
     widget = Select2Widget()
 
     def __init__(self, label=None, validators_=None, **kwargs):
-        super().__init__(label, validators_ or [validators.Optional(), known_choice],
+        super().__init__(label, validators_ or [validators.Optional()],
                          query_factory=_report_opportunities, allow_blank=True, blank_text="—", **kwargs)
 
 
@@ -314,7 +304,7 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
                           "review_comment")
     form_columns = ("user", "week_start", "summary", "items")
     form_args = {"week_start": {"description": _l("The Monday the week starts on.")},
-                 "user": {"query_factory": _team_users, "validators": [known_choice]}}
+                 "user": {"query_factory": _team_users}}
     form_rules = (
         Section(_l("Weekly report"), ("user", "week_start")),
         Section(_l("Summary"), ("summary",), columns=1),
