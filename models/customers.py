@@ -245,11 +245,14 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
     opportunity = relationship("Opportunity", info=label("Opportunity"))
 
     def check_rules(self) -> None:
-        """End on or after the start; a positive amount."""
+        """End on or after the start; a positive amount; an opportunity about the same client."""
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
             raise FieldError(column_label(Contract, "ends_on"), str(_l("must not be before the start date")))
         if self.amount is not None and Decimal(self.amount) <= 0:
             raise FieldError(column_label(Contract, "amount"), str(_l("must be greater than 0")))
+        if self.opportunity_id is not None or self.opportunity is not None:
+            from .sales import same_client
+            same_client(self, "opportunity", Contract)
 
 
 register(Contract, CONTRACT)

@@ -56,6 +56,21 @@ def _positive_quantity(model, value) -> None:
         raise FieldError(column_label(model, "quantity"), str(_l("must be greater than 0")))
 
 
+def same_client(record, parent_key: str, model) -> None:
+    """A document's opportunity or quote must be about the document's client."""
+    parent = getattr(record, parent_key)
+    if parent is None and getattr(record, f"{parent_key}_id", None) is not None:
+        with db.session.no_autoflush:
+            parent = db.session.get(getattr(type(record), parent_key).property.mapper.class_,
+                                    getattr(record, f"{parent_key}_id"))
+    client_id = record.client.id if record.client is not None else record.client_id
+    if parent is None or parent.client_id is None or client_id is None:
+        return
+    if parent.client_id != client_id:
+        raise FieldError(column_label(model, f"{parent_key}_id"), str(_l(
+            "%(document)s is about another client; choose one of this client's.", document=str(parent))))
+
+
 def _product_of(line) -> Product | None:
     if line.product is not None:
         return line.product
@@ -240,6 +255,7 @@ class Quote(Timestamps, Versioned, Owned, Approval, db.Model):
             self.discount_pct = Decimal("0.00")
         if not Decimal(0) <= Decimal(self.discount_pct) <= Decimal(100):
             raise FieldError(column_label(Quote, "discount_pct"), str(_l("must be between 0 and 100")))
+        same_client(self, "opportunity", Quote)
 
 
 class QuoteLine(db.Model):
@@ -314,6 +330,7 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
             client = self.client or (db.session.get(Client, self.client_id) if self.client_id else None)
             if client is not None:
                 self.delivery_address = client.address
+        same_client(self, "quote", Order)
 
 
 class OrderLine(db.Model):

@@ -77,3 +77,33 @@ def test_assign_takes_the_chosen_person_and_records_the_time(db_session):
     db_session.commit()
     assert opportunity.status == "assigned"
     assert opportunity.assigned_to.username == "account_manager" and opportunity.assigned_at is not None
+
+
+def test_documents_refer_to_an_opportunity_or_quote_of_their_own_client(db_session):
+    from datetime import date
+
+    from models.customers import Contract
+    from models.lookups import ContractType, SalesStage
+    from models.sales import Order
+    mine, other = make_client(db_session, "account_manager"), make_client(db_session, "account_manager")
+    opportunity = Opportunity(client=other, title="扩容", description="需求", created_by=user(db_session, "admin"),
+                              stage=lookup(db_session, SalesStage))
+    foreign_quote = Quote(client=other, owner=other.owner)
+    db_session.add_all([opportunity, foreign_quote])
+    db_session.commit()
+    documents = [
+        ("Opportunity", Quote(client=mine, owner=mine.owner, opportunity_id=opportunity.id)),
+        ("Opportunity", Contract(client=mine, owner=mine.owner, opportunity=opportunity, number="HT-X-1", name="合同",
+                                 type=lookup(db_session, ContractType), starts_on=date(2026, 1, 1),
+                                 ends_on=date(2026, 12, 31), amount=Decimal("100.00"))),
+        ("Quote", Order(client=mine, owner=mine.owner, quote=foreign_quote)),
+    ]
+    for field, document in documents:
+        db_session.add(document)
+        with pytest.raises(ValueError, match=f"^{field}: .*another client"):
+            db_session.flush()
+        db_session.rollback()
+    # the same documents for the opportunity's / quote's own client are fine
+    db_session.add_all([Quote(client=other, owner=other.owner, opportunity_id=opportunity.id),
+                        Order(client=other, owner=other.owner, quote_id=foreign_quote.id)])
+    db_session.commit()
