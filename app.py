@@ -12,6 +12,7 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from models import db
 from models.auth import User
@@ -57,7 +58,7 @@ def select_timezone() -> str:
         from models.auth import SystemConfig
         try:
             g.tz = SystemConfig.get("timezone", "Asia/Shanghai")
-        except Exception:  # the table does not exist before the first migration
+        except (OperationalError, ProgrammingError):  # no table before the first migration
             db.session.rollback()
             g.tz = "Asia/Shanghai"
     return g.tz

@@ -207,8 +207,10 @@ class SystemConfig(db.Model):
 
     @staticmethod
     def get(name: str, default: str | None = None) -> str | None:
-        """The value of a setting, or ``default`` when it is not set."""
-        value = db.session.execute(select(SystemConfig.value).where(SystemConfig.name == name)).scalar()
+        """The value of a setting, or ``default`` when it is not set. Never flushes: a
+        setting read in the middle of building a record must not save (or fail) it."""
+        with db.session.no_autoflush:
+            value = db.session.execute(select(SystemConfig.value).where(SystemConfig.name == name)).scalar()
         return default if value is None else value
 
 

@@ -75,8 +75,7 @@ class ChurnView(WorkflowMixin, ClientChildView):
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        # no autoflush: the half-filled row must not be flushed by the look-ups below (a
-        # failed flush inside the time zone look-up of _local_today would be rolled back)
+        # no autoflush: the half-filled row must not be flushed by the look-ups below
         with db.session.no_autoflush:
             self._fill_from_client(model, is_created)
 
