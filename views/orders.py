@@ -326,7 +326,7 @@ class OrderView(LinesMixin, WorkflowMixin, CrmModelView):
 
     column_list = ("number", "client", "ordered_on", "total", "status", "owner")
     column_sortable_list = ("number", "ordered_on", "total", "status")
-    column_default_sort = ("id", True)
+    column_default_sort = [("ordered_on", True), ("id", True)]  # newest first, a stable order within a day
     column_searchable_list = ("number", "client.name", "delivery_address")
     extra_labels = {"client.name": _l("Client")}
     column_details_list = ("number", "client", "ordered_on", "delivery_address", "total", "status", "owner",
