@@ -174,6 +174,16 @@ def client_as(app):
     return make
 
 
+@pytest.fixture
+def en_client(client_as):
+    """A logged-in test client whose browser asks for English (messages asserted literally)."""
+    def make(username):
+        test_client = client_as(username)
+        test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+        return test_client
+    return make
+
+
 @contextmanager
 def count_queries(app):
     """Count the SQL statements sent while the block runs."""

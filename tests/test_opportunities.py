@@ -56,16 +56,6 @@ def make_opportunity(session, created_by="sales_director", assigned_to=None, sta
     return opportunity
 
 
-@pytest.fixture
-def en_client(client_as):
-    """A logged-in test client whose browser asks for English."""
-    def make(username):
-        test_client = client_as(username)
-        test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-        return test_client
-    return make
-
-
 def flashes(response) -> str:
     """The text of the flashed messages shown on a page."""
     boxes = re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)

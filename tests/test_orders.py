@@ -86,18 +86,8 @@ def stock_of(session, product) -> int:
     return session.execute(select(func.sum(Stock.quantity)).where(Stock.product_id == product.id)).scalar()
 
 
-@pytest.fixture
-def client_as(client_as):
-    """Clients that speak English (messages asserted literally)."""
-    def make(username):
-        client = client_as(username)
-        assert client.get("/admin/?lang=en").status_code == 200
-        return client
-    return make
-
-
 # ------------------------------------------------------------------------ totals in SQL
-def test_list_totals_equal_an_independent_sum(client_as, db_session):
+def test_list_totals_equal_an_independent_sum(en_client, db_session):
     rng = random.Random(5)
     products = [make_product(db_session, price=f"{rng.randint(1, 99999)}.{rng.randint(0, 99):02d}")
                 for _ in range(6)]
@@ -110,15 +100,15 @@ def test_list_totals_equal_an_independent_sum(client_as, db_session):
     empty = make_order(db_session, number="DD-SUM-EMPTY")
     expected[empty.number] = Decimal("0")
     db_session.commit()
-    page = client_as("admin").get("/admin/order/?page_size=50").get_data(as_text=True)
+    page = en_client("admin").get("/admin/order/?page_size=50").get_data(as_text=True)
     listed = dict(zip(cells(page, "number"), (money(t) if t else Decimal("0") for t in cells(page, "total"))))
     assert listed == expected
-    export = client_as("admin").get("/admin/order/export/csv/").get_data(as_text=True).lstrip("\ufeff")
+    export = en_client("admin").get("/admin/order/export/csv/").get_data(as_text=True).lstrip("\ufeff")
     rows = list(csv.DictReader(io.StringIO(export)))
     assert {r["Order number"]: Decimal(r["Order total"] or "0") for r in rows} == expected
 
 
-def test_list_sql_statements_constant_as_page_size_grows(app, client_as, db_session):
+def test_list_sql_statements_constant_as_page_size_grows(app, en_client, db_session):
     products = [make_product(db_session, price="12.34") for _ in range(3)]
     clients = [make_client(db_session, name) for name in ("account_manager", "am_team", "am_other")]
     owners = [c.owner_id for c in clients]
@@ -132,7 +122,7 @@ def test_list_sql_statements_constant_as_page_size_grows(app, client_as, db_sess
          "unit_price": Decimal("12.34")} for oid in ids for k in range(3)])
     db_session.commit()
     for username in ("admin", "sales_director", "account_manager"):
-        client = client_as(username)
+        client = en_client(username)
         counts = {}
         for size in (20, 100):
             with count_queries(app) as statements:
@@ -147,11 +137,11 @@ def test_list_sql_statements_constant_as_page_size_grows(app, client_as, db_sess
 
 # ------------------------------------------------------------------------------- lines
 @pytest.mark.parametrize("quantity", ["0", "-3"])
-def test_quantity_not_above_zero_is_refused_naming_the_field(client_as, db_session, quantity):
+def test_quantity_not_above_zero_is_refused_naming_the_field(en_client, db_session, quantity):
     product = make_product(db_session)
     client = make_client(db_session, "account_manager")
     db_session.commit()
-    response = client_as("account_manager").post("/admin/order/new/", data={
+    response = en_client("account_manager").post("/admin/order/new/", data={
         "client": str(client.id), "lines-0-product": str(product.id), "lines-0-quantity": quantity})
     assert response.status_code == 200
     page = html.unescape(response.get_data(as_text=True))
@@ -165,15 +155,15 @@ def test_quantity_not_above_zero_is_refused_naming_the_field(client_as, db_sessi
         make_order(db_session, lines=[(product, int(quantity))])
 
 
-def test_unit_and_unit_price_default_from_the_product(client_as, db_session):
+def test_unit_and_unit_price_default_from_the_product(en_client, db_session):
     product = make_product(db_session, price="88.80", unit="箱")
     other = make_product(db_session, price="5.00", unit="袋")
     client = make_client(db_session, "account_manager")
     db_session.commit()
-    form = client_as("account_manager").get("/admin/order/new/").get_data(as_text=True)
+    form = en_client("account_manager").get("/admin/order/new/").get_data(as_text=True)
     inputs = re.findall(r'<input[^>]*name="(?:unit|unit_price)"[^>]*>', html.unescape(form))  # the new-line template
     assert len(inputs) == 2 and not any(" required" in tag for tag in inputs), inputs  # the browser lets it go
-    response = client_as("account_manager").post("/admin/order/new/", data={
+    response = en_client("account_manager").post("/admin/order/new/", data={
         "client": str(client.id), "number": "", "ordered_on": "",
         "lines-0-product": str(product.id), "lines-0-quantity": "3", "lines-0-unit": "", "lines-0-unit_price": "",
         "lines-1-product": str(other.id), "lines-1-quantity": "2", "lines-1-unit": "吨",
@@ -186,29 +176,29 @@ def test_unit_and_unit_price_default_from_the_product(client_as, db_session):
     assert sorted((line.product_id, line.quantity, line.unit, line.unit_price) for line in order.lines) == sorted([
         (product.id, 3, "箱", Decimal("88.80")), (other.id, 2, "吨", Decimal("4.50"))])
     assert order.total == Decimal("275.40")
-    details = client_as("account_manager").get(f"/admin/order/details/?id={order.id}").get_data(as_text=True)
+    details = en_client("account_manager").get(f"/admin/order/details/?id={order.id}").get_data(as_text=True)
     assert "¥266.40" in details and "¥275.40" in details and 'id="wf-ship"' in details
 
 
-def test_deleted_or_inactive_products_are_not_offered(client_as, db_session):
+def test_deleted_or_inactive_products_are_not_offered(en_client, db_session):
     live = make_product(db_session, name="在售产品")
     inactive = make_product(db_session, name="停售产品", is_active=False)
     gone = make_product(db_session, name="已删产品")
     gone.soft_delete(user(db_session, "admin").id)
     db_session.commit()
-    form = client_as("account_manager").get("/admin/order/new/").get_data(as_text=True)
+    form = en_client("account_manager").get("/admin/order/new/").get_data(as_text=True)
     assert live.name in form and inactive.name not in form and gone.name not in form
 
 
 # ----------------------------------------------------------------------------- filters
-def test_filters_status_total_and_date_range(client_as, db_session):
+def test_filters_status_total_and_date_range(en_client, db_session):
     product = make_product(db_session, price="100.00", stock=100)
     small = make_order(db_session, lines=[(product, 1)], ordered_on=date(2026, 3, 5))
     big = make_order(db_session, lines=[(product, 50)], ordered_on=date(2026, 6, 15))
     old = make_order(db_session, lines=[(product, 10)], ordered_on=date(2025, 12, 31))
     perform(big, "ship", user(db_session, "account_manager"))
     db_session.commit()
-    admin = client_as("admin")
+    admin = en_client("admin")
     page = admin.get("/admin/order/").get_data(as_text=True)
     groups = re.search(r'id="filter-groups-data"[^>]*>(.*?)</', page, re.S).group(1)
     for name in ("status_equals", "order_total_greater_than", "order_total_smaller_than", "order_date_between"):
@@ -228,13 +218,13 @@ def test_filters_status_total_and_date_range(client_as, db_session):
 
 
 # ------------------------------------------------------------------------- the workflow
-def test_ship_takes_the_stock_in_the_same_transaction(client_as, db_session):
+def test_ship_takes_the_stock_in_the_same_transaction(en_client, db_session):
     a = make_product(db_session, stock=5, warehouse="北仓")
     db_session.add(Stock(product=a, warehouse="南仓", quantity=7))
     b = make_product(db_session, stock=3)
     order = make_order(db_session, lines=[(a, 9), (b, 3), (a, 1)])
     db_session.commit()
-    response = transition(client_as("account_manager"), "order", "ship", order)
+    response = transition(en_client("account_manager"), "order", "ship", order)
     assert "Ship: 1 done" in flashes(response)
     db_session.expire_all()
     assert order.status == "shipped" and order.shipped_by.username == "account_manager" and order.shipped_at
@@ -243,14 +233,14 @@ def test_ship_takes_the_stock_in_the_same_transaction(client_as, db_session):
     assert {s.warehouse: s.quantity for s in a.stock} == {"北仓": 2, "南仓": 0}
 
 
-def test_ship_more_than_the_stock_is_refused_and_nothing_changes(client_as, db_session):
+def test_ship_more_than_the_stock_is_refused_and_nothing_changes(en_client, db_session):
     a = make_product(db_session, name="充足产品", stock=10)
     b = make_product(db_session, name="紧缺产品", model="K-1", stock=2)
     db_session.add(Stock(product=b, warehouse="备用仓", quantity=1))
     order = make_order(db_session, lines=[(a, 4), (b, 4)])
     db_session.commit()
     version = order.version
-    response = transition(client_as("account_manager"), "order", "ship", order)
+    response = transition(en_client("account_manager"), "order", "ship", order)
     text = flashes(response)
     assert f"{order.number}: 紧缺产品 K-1 needs 4, only 3 in stock." in text and "1 refused" in text
     db_session.expire_all()
@@ -264,12 +254,12 @@ def test_ship_more_than_the_stock_is_refused_and_nothing_changes(client_as, db_s
         perform(empty, "ship", user(db_session, "admin"))
 
 
-def test_complete_cancel_and_read_only_after_shipping(client_as, db_session):
+def test_complete_cancel_and_read_only_after_shipping(en_client, db_session):
     product = make_product(db_session, stock=10)
     shipped = make_order(db_session, lines=[(product, 1)])
     pending = make_order(db_session, lines=[(product, 1)])
     db_session.commit()
-    am = client_as("account_manager")
+    am = en_client("account_manager")
     transition(am, "order", "ship", shipped)
     assert "Complete: 1 done" in flashes(transition(am, "order", "complete", shipped))
     refused = transition(am, "order", "cancel", pending)
@@ -287,36 +277,36 @@ def test_complete_cancel_and_read_only_after_shipping(client_as, db_session):
     posted = am.post(f"/admin/order/edit/?id={shipped.id}", data={"notes": "改", "client": str(shipped.client_id)},
                      follow_redirects=True)
     assert "can no longer be changed" in flashes(posted)
-    deleted = client_as("sales_director").post("/admin/order/delete/", data={"id": str(shipped.id)},
+    deleted = en_client("sales_director").post("/admin/order/delete/", data={"id": str(shipped.id)},
                                                follow_redirects=True)
     assert "can no longer be changed" in flashes(deleted)
     db_session.expire_all()
     assert shipped.notes != "改" and not shipped.is_deleted
     # rights: clerks view orders but neither ship nor edit them
-    clerk = client_as("clerk")
+    clerk = en_client("clerk")
     assert clerk.get("/admin/order/").status_code == 200
     assert clerk.get(f"/admin/order/edit/?id={pending.id}").status_code == 403
     with pytest.raises(WorkflowError, match="right"):
         perform(make_order(db_session, lines=[(product, 1)]), "ship", user(db_session, "clerk"))
 
 
-def test_soft_delete_and_restore(client_as, db_session):
+def test_soft_delete_and_restore(en_client, db_session):
     order = make_order(db_session, lines=[(make_product(db_session), 2)])
     db_session.commit()
-    director = client_as("sales_director")
+    director = en_client("sales_director")
     response = director.post("/admin/order/delete/", data={"id": str(order.id)}, follow_redirects=True)
     assert response.status_code == 200
     db_session.expire_all()
     assert order.is_deleted and db_session.get(Order, order.id) is not None
     assert order.number not in cells(director.get("/admin/order/").get_data(as_text=True), "number")
     assert order.number in cells(director.get("/admin/order/?bin=1").get_data(as_text=True), "number")
-    assert client_as("account_manager").get(f"/admin/order/edit/?id={order.id}").status_code == 404
+    assert en_client("account_manager").get(f"/admin/order/edit/?id={order.id}").status_code == 404
     director.post("/admin/order/action/", data={"action": "restore", "rowid": [str(order.id)]})
     db_session.expire_all()
     assert not order.is_deleted and len(order.lines) == 1
     assert order.number in cells(director.get("/admin/order/").get_data(as_text=True), "number")
     # account managers may not delete orders (no order.delete right)
-    assert client_as("account_manager").post("/admin/order/delete/", data={"id": str(order.id)}).status_code == 403
+    assert en_client("account_manager").post("/admin/order/delete/", data={"id": str(order.id)}).status_code == 403
 
 
 # -------------------------------------------------------------------------------- scope
@@ -327,12 +317,12 @@ def test_soft_delete_and_restore(client_as, db_session):
     ("director_top", {"account_manager", "am_team", "am_other", "sales_director"}),
     ("admin", {"account_manager", "am_team", "am_other", "sales_director"}),
 ])
-def test_scope_own_department_all(client_as, db_session, viewer, expected):
+def test_scope_own_department_all(en_client, db_session, viewer, expected):
     product = make_product(db_session)
     orders = {name: make_order(db_session, name, lines=[(product, 1)], number=f"DD-SCOPE-{name}")
               for name in ("account_manager", "am_team", "am_other", "sales_director")}
     db_session.commit()
-    client = client_as(viewer)
+    client = en_client(viewer)
     listed = set(cells(client.get("/admin/order/?page_size=100").get_data(as_text=True), "number"))
     assert listed == {f"DD-SCOPE-{name}" for name in expected}
     for name, order in orders.items():

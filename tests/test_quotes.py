@@ -32,16 +32,6 @@ from tests.test_orders import cells, flashes, make_product, money, transition
 CENT = Decimal("0.01")
 
 
-@pytest.fixture
-def client_as(client_as):
-    """Clients that speak English (messages asserted literally)."""
-    def make(username):
-        client = client_as(username)
-        assert client.get("/admin/?lang=en").status_code == 200
-        return client
-    return make
-
-
 def make_quote(session, owner="account_manager", lines=(), discount="0", client=None, **fields) -> Quote:
     """A draft quote of ``owner`` with ``lines`` = [(product, quantity[, unit_price])]."""
     client = client or make_client(session, owner)
@@ -76,7 +66,7 @@ def expected_totals(lines, discount) -> tuple[Decimal, Decimal]:
 
 
 # ------------------------------------------------------------------------------ totals
-def test_totals_in_sql_equal_quote_totals_and_an_independent_computation(client_as, db_session):
+def test_totals_in_sql_equal_quote_totals_and_an_independent_computation(en_client, db_session):
     rng = random.Random(7)
     product = make_product(db_session)
     cases = [  # (lines [(quantity, price)], discount %) — the last ones end on half a fen
@@ -97,7 +87,7 @@ def test_totals_in_sql_equal_quote_totals_and_an_independent_computation(client_
                        lines, discount))
     db_session.commit()
     db_session.expire_all()
-    page = client_as("admin").get("/admin/quote/?page_size=50").get_data(as_text=True)
+    page = en_client("admin").get("/admin/quote/?page_size=50").get_data(as_text=True)
     listed = dict(zip(cells(page, "number"), zip(cells(page, "subtotal"), cells(page, "total"))))
     for quote, lines, discount in quotes:
         subtotal, total = expected_totals(lines, discount)
@@ -109,14 +99,14 @@ def test_totals_in_sql_equal_quote_totals_and_an_independent_computation(client_
     assert quotes[1][0].total == Decimal("87.49") and quotes[2][0].total == Decimal("0.87")
 
 
-def test_list_sql_statements_constant_and_discount_shown_as_percent(app, client_as, db_session):
+def test_list_sql_statements_constant_and_discount_shown_as_percent(app, en_client, db_session):
     products = [make_product(db_session, price="9.99") for _ in range(3)]
     for k in range(60):
         make_quote(db_session, ("account_manager", "am_team", "am_other")[k % 3],
                    lines=[(p, k % 5 + 1) for p in products], discount=f"{k % 20}.5")
     db_session.commit()
     for username in ("admin", "account_manager"):
-        client = client_as(username)
+        client = en_client(username)
         counts = {}
         for size in (20, 50):
             with count_queries(app) as statements:
@@ -186,11 +176,11 @@ def test_approval_four_eyes_reject_redraft_accept(db_session):
     assert perform(own, "approve", top) == "approved"
 
 
-def test_workflow_through_the_view_and_locked_quotes(client_as, db_session):
+def test_workflow_through_the_view_and_locked_quotes(en_client, db_session):
     quote = make_quote(db_session, lines=[(make_product(db_session), 3, "100.00")], discount="20",
                        notes="原始备注")
     db_session.commit()
-    am, director = client_as("account_manager"), client_as("sales_director")
+    am, director = en_client("account_manager"), en_client("sales_director")
     assert "Submit: 1 done" in flashes(transition(am, "quote", "submit", quote))
     db_session.expire_all()
     assert quote.status == "submitted"
@@ -234,12 +224,12 @@ def test_convert_copies_lines_with_discounted_prices_and_the_product_unit(db_ses
         convert_quote(draft, user(s, "account_manager"))
 
 
-def test_convert_through_the_view(client_as, db_session):
+def test_convert_through_the_view(en_client, db_session):
     s = db_session
     product = make_product(s, price="50.00", unit="台")
     accepted = to_state(s, make_quote(s, lines=[(product, 2)], discount="5"), "accepted")
     approved = to_state(s, make_quote(s, lines=[(product, 1)]), "approved")
-    am = client_as("account_manager")
+    am = en_client("account_manager")
     details = am.get(f"/admin/quote/details/?id={accepted.id}").get_data(as_text=True)
     assert 'id="convert-to-order"' in details
     assert 'id="convert-to-order"' not in am.get(f"/admin/quote/details/?id={approved.id}").get_data(as_text=True)
@@ -265,19 +255,19 @@ def test_convert_through_the_view(client_as, db_session):
     new = s.execute(select(Order).where(Order.quote_id == second.id)).scalar_one()
     assert done.headers["Location"].endswith(f"/admin/order/details/?id={new.id}")
     # without order.create (clerk: view only) no conversion
-    clerk = client_as("clerk")
+    clerk = en_client("clerk")
     assert clerk.post("/admin/quote/convert/", data={"id": str(second.id)}).status_code == 403
     assert 'convert' not in re.findall(r'name="action" value="(\w+)"', clerk.get("/admin/quote/").get_data(
         as_text=True))
 
 
 # -------------------------------------------------------------------------- create page
-def test_create_with_lines_defaults_the_unit_price_and_owner(client_as, db_session):
+def test_create_with_lines_defaults_the_unit_price_and_owner(en_client, db_session):
     a = make_product(db_session, price="123.45")
     b = make_product(db_session, price="9.00")
     client = make_client(db_session, "account_manager")
     db_session.commit()
-    am = client_as("account_manager")
+    am = en_client("account_manager")
     form = am.get("/admin/quote/new/").get_data(as_text=True)
     assert 'name="owner"' not in form  # own scope: the quote is mine
     price = re.search(r'<input[^>]*name="unit_price"[^>]*>', html.unescape(form)).group(0)
@@ -298,7 +288,7 @@ def test_create_with_lines_defaults_the_unit_price_and_owner(client_as, db_sessi
     assert bad.status_code == 200 and db_session.execute(select(func.count()).select_from(Quote)).scalar() == 1
 
 
-def test_create_page_prefilled_from_an_opportunity_in_scope(client_as, db_session):
+def test_create_page_prefilled_from_an_opportunity_in_scope(en_client, db_session):
     s = db_session
     client = make_client(s, "account_manager")
     stage = lookup(s, SalesStage)
@@ -308,7 +298,7 @@ def test_create_page_prefilled_from_an_opportunity_in_scope(client_as, db_sessio
                          description="需求", created_by=user(s, "am_other"), stage=stage)
     s.add_all([mine, theirs])
     s.commit()
-    am = client_as("account_manager")
+    am = en_client("account_manager")
     page = am.get(f"/admin/quote/new/?opportunity_id={mine.id}").get_data(as_text=True)
     client_input = re.search(r'<input[^>]*name="client"[^>]*>', page).group(0)
     opportunity_input = re.search(r'<input[^>]*name="opportunity"[^>]*>', page).group(0)
@@ -319,13 +309,13 @@ def test_create_page_prefilled_from_an_opportunity_in_scope(client_as, db_sessio
 
 
 # -------------------------------------------------------------------------------- scope
-def test_scope_of_quotes_and_their_lines(client_as, db_session):
+def test_scope_of_quotes_and_their_lines(en_client, db_session):
     s = db_session
     product = make_product(s)
     mine = make_quote(s, "account_manager", lines=[(product, 1)])
     theirs = make_quote(s, "am_other", lines=[(product, 2)])
     s.commit()
-    am, other = client_as("account_manager"), client_as("am_other")
+    am, other = en_client("account_manager"), en_client("am_other")
     assert set(cells(am.get("/admin/quote/").get_data(as_text=True), "number")) == {mine.number}
     assert set(cells(other.get("/admin/quote/").get_data(as_text=True), "number")) == {theirs.number}
     for url in (f"/admin/quote/details/?id={mine.id}", f"/admin/quote/edit/?id={mine.id}"):

@@ -23,16 +23,6 @@ from tests.factories import lookup, user
 from tests.test_orders import cells, make_order, make_product
 
 
-@pytest.fixture
-def client_as(client_as):
-    """Clients that speak English (messages asserted literally)."""
-    def make(username):
-        client = client_as(username)
-        assert client.get("/admin/?lang=en").status_code == 200
-        return client
-    return make
-
-
 # --------------------------------------------------------------------------- the race
 def _ship_in_thread(database_url, tmp_path, order_id, username, barrier, results):
     """Load the order and read the stock, wait until the other thread has read too, then
@@ -112,11 +102,11 @@ def test_stock_never_goes_below_zero(db_session):
 
 # ------------------------------------------------------------------------------ rights
 @pytest.mark.parametrize("username", ["account_manager", "sales_director", "clerk", "finance", "service"])
-def test_sales_roles_only_read_stock(client_as, db_session, username):
+def test_sales_roles_only_read_stock(en_client, db_session, username):
     product = make_product(db_session, stock=5)
     row = product.stock[0]
     db_session.commit()
-    client = client_as(username)
+    client = en_client(username)
     assert client.get("/admin/stock/").status_code == 200  # 查询库存
     assert client.get(f"/admin/stock/details/?id={row.id}").status_code == 200
     assert client.get("/admin/product/").status_code == 200
@@ -134,10 +124,10 @@ def test_sales_roles_only_read_stock(client_as, db_session, username):
     assert "/admin/stock/new/" not in page and "/admin/stock/edit/" not in page
 
 
-def test_admin_keeps_stock(client_as, db_session):
+def test_admin_keeps_stock(en_client, db_session):
     product = make_product(db_session)
     db_session.commit()
-    admin = client_as("admin")
+    admin = en_client("admin")
     response = admin.post("/admin/stock/new/", data={"product": str(product.id), "warehouse": "东仓",
                                                      "location": "A-01", "quantity": "12"})
     assert response.status_code == 302
@@ -151,7 +141,7 @@ def test_admin_keeps_stock(client_as, db_session):
 
 
 # --------------------------------------------------------------------- products, stock
-def test_product_list_shows_stock_on_hand_in_constant_sql(app, client_as, db_session):
+def test_product_list_shows_stock_on_hand_in_constant_sql(app, en_client, db_session):
     products = []
     for k in range(30):
         product = make_product(db_session, name=f"批量产品{k:02d}", stock=k, warehouse="甲仓")
@@ -159,7 +149,7 @@ def test_product_list_shows_stock_on_hand_in_constant_sql(app, client_as, db_ses
             db_session.add(Stock(product=product, warehouse="乙仓", quantity=100))
         products.append(product)
     db_session.commit()
-    client = client_as("account_manager")
+    client = en_client("account_manager")
     counts = {}
     for size in (20, 50):
         with count_queries(app) as statements:
@@ -172,13 +162,13 @@ def test_product_list_shows_stock_on_hand_in_constant_sql(app, client_as, db_ses
     assert export.status_code == 403  # account managers do not export products
 
 
-def test_product_filters_and_search(client_as, db_session):
+def test_product_filters_and_search(en_client, db_session):
     software = lookup(db_session, Trade, "软件")
     cheap = make_product(db_session, name="入门版", model="S-1", price="99.00", category=software)
     dear = make_product(db_session, name="旗舰版", model="S-9", price="9999.00", category=software)
     other = make_product(db_session, name="机床", model="M-1", price="500.00", is_active=False)
     db_session.commit()
-    client = client_as("admin")
+    client = en_client("admin")
 
     def listed(query):
         return set(cells(client.get(f"/admin/product/?{query}").get_data(as_text=True), "name"))
@@ -188,12 +178,12 @@ def test_product_filters_and_search(client_as, db_session):
     assert listed("search=S-9") == {dear.name}
 
 
-def test_stock_filters_and_search(client_as, db_session):
+def test_stock_filters_and_search(en_client, db_session):
     software = lookup(db_session, Trade, "软件")
     a = make_product(db_session, name="软件甲", category=software, stock=3, warehouse="北京仓")
     b = make_product(db_session, name="硬件乙", stock=40, warehouse="上海仓")
     db_session.commit()
-    client = client_as("sales_director")
+    client = en_client("sales_director")
 
     def listed(query):
         return set(cells(client.get(f"/admin/stock/?{query}").get_data(as_text=True), "warehouse"))

@@ -30,16 +30,6 @@ from tests.test_opportunities import field_errors, filter_groups, flashes, make_
 MONDAY = date(2026, 11, 23)
 
 
-@pytest.fixture
-def en_client(client_as):
-    """A logged-in test client whose browser asks for English."""
-    def make(username):
-        test_client = client_as(username)
-        test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-        return test_client
-    return make
-
-
 def make_report(session, author="account_manager", week_start=MONDAY, state="draft", items=1, **fields):
     """A report of ``author`` with ``items`` items, moved to ``state``."""
     report = WeeklyReport(user=user(session, author), week_start=week_start, summary=f"{author} 本周小结", **fields)

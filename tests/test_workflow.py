@@ -137,16 +137,6 @@ def wf_buttons(page: str) -> set[str]:
     return set(re.findall(r'id="wf-([a-z_]+)"', page))
 
 
-@pytest.fixture
-def en_client(client_as):
-    """A logged-in test client whose browser asks for English."""
-    def make(username):
-        test_client = client_as(username)
-        test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-        return test_client
-    return make
-
-
 def post_transition(test_client, action, contracts, comment="", url="/admin/contract/"):
     ids = ",".join(str(c.id) for c in contracts)
     return test_client.post("/admin/contract/transition/",
