@@ -67,6 +67,8 @@ class PurchaseRequest(Timestamps, Versioned, Approval, db.Model):
                                               info=label("Requester"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"),
                                                       index=True, info=label("Department"))
+    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("sal_chance.id", ondelete="SET NULL"),
+                                                       index=True, info=label("Opportunity"))
     name: Mapped[str] = mapped_column(String(200), info=label("Purchase name"))
     consignee: Mapped[str | None] = mapped_column(String(60), info=label("Consignee"))
     address: Mapped[str | None] = mapped_column(String(300), info=label("Delivery address"))
@@ -76,6 +78,7 @@ class PurchaseRequest(Timestamps, Versioned, Approval, db.Model):
 
     requester = relationship(User, foreign_keys=[requester_id], info=label("Requester"))
     department = relationship(Department, info=label("Department"))
+    opportunity = relationship("Opportunity", info=label("Opportunity"))
     items: Mapped[list[PurchaseItem]] = relationship(back_populates="request", cascade="all, delete-orphan",
                                                      order_by="PurchaseItem.id", info=label("Items"))
 

@@ -101,3 +101,24 @@ def test_opportunity_lookup_and_choice_are_scoped(client_as, db_session):
         "starts_on": "2026-01-01", "ends_on": "2026-12-31", "amount": "100.00"})
     assert response.status_code == 200  # refused: the form again, with the error at the field
     assert db_session.execute(select(Contract).where(Contract.number == "HT-OPP-2")).scalar() is None
+
+
+def test_purchase_request_names_an_opportunity_of_the_users_scope(client_as, db_session):
+    """SPEC §4.5: a purchase request may name the opportunity it serves; the look-up and the
+    saved choice stay within the requester's scope."""
+    from models.purchasing import PurchaseRequest
+    mine = make_opportunity(db_session, title="我的采购机会")
+    foreign = make_opportunity(db_session, owner="am_other", title="二部采购机会")
+    manager = client_as("account_manager")
+    found = manager.get("/admin/purchase_request/ajax/lookup/?name=opportunity&query=采购机会").get_json()
+    assert [row[0] for row in found] == [mine.id]
+    for number, opportunity, saved in (("CG-OPP-1", foreign, False), ("CG-OPP-2", mine, True)):
+        manager.post("/admin/purchase_request/new/", data={"number": number, "name": "服务器采购",
+                                                           "opportunity": str(opportunity.id)})
+        db_session.expire_all()
+        row = db_session.execute(select(PurchaseRequest).where(PurchaseRequest.number == number)).scalar()
+        assert (row is not None) == saved
+        if saved:
+            assert row.opportunity_id == mine.id and row.requester.username == "account_manager"
+    detail = manager.get(f"/admin/purchase_request/details/?id={row.id}").get_data(as_text=True)
+    assert "我的采购机会" in detail

@@ -58,17 +58,18 @@ class PurchaseRequestView(WorkflowMixin, PurchasingView):
     column_default_sort = ("id", True)
     column_searchable_list = ("number", "name", "description", "items.name")
     extra_labels = {"items.name": _l("Item")}
-    column_details_list = ("number", "name", "requester", "department", "cost_type", "consignee", "phone",
-                           "address", "description", "total", "status", "submitted_by", "submitted_at",
+    column_details_list = ("number", "name", "requester", "department", "opportunity", "cost_type", "consignee",
+                           "phone", "address", "description", "total", "status", "submitted_by", "submitted_at",
                            "approved_by", "approved_at", "approval_comment", "created_at", "updated_at")
-    column_export_list = ("number", "name", "requester", "department", "cost_type", "consignee", "phone",
-                          "address", "description", "total", "status", "submitted_at", "approved_by",
+    column_export_list = ("number", "name", "requester", "department", "opportunity", "cost_type", "consignee",
+                          "phone", "address", "description", "total", "status", "submitted_at", "approved_by",
                           "approved_at", "created_at")
-    form_columns = ("number", "name", "requester", "department", "cost_type", "consignee", "phone", "address",
-                    "description")
+    form_columns = ("number", "name", "requester", "department", "opportunity", "cost_type", "consignee", "phone",
+                    "address", "description")
     form_args = {"number": {"description": AUTO_NUMBER}}
+    form_ajax_refs = {"opportunity": {"fields": ["title", "customer_name"], "page_size": 10}}
     form_rules = (
-        Section(_l("Purchase request"), ("number", "name", "requester", "department", "cost_type")),
+        Section(_l("Purchase request"), ("number", "name", "requester", "department", "opportunity", "cost_type")),
         Section(_l("Delivery"), ("consignee", "phone", "address")),
         Section(_l("Purchase description"), ("description",), columns=1),
         Section(_l("Items"), ("items",), columns=1),
