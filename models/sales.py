@@ -781,11 +781,13 @@ def churn_days() -> int:
 _LIVE_ORDER = and_(Order.is_deleted.is_(False), Order.status != "cancelled")
 
 
-def last_order_subquery():
-    """client_id → date of its last live, not cancelled order."""
+def last_order_subquery(until: date | None = None):
+    """client_id → date of its last live, not cancelled order (placed on or before ``until``)."""
     name = "last_on"  # not a literal .label("…"): `make messages` extracts those
-    return (select(Order.client_id, func.max(Order.ordered_on).label(name))
-            .where(_LIVE_ORDER).group_by(Order.client_id).subquery())
+    query = select(Order.client_id, func.max(Order.ordered_on).label(name)).where(_LIVE_ORDER)
+    if until is not None:
+        query = query.where(Order.ordered_on <= until)
+    return query.group_by(Order.client_id).subquery()
 
 
 def detect_churn(today: date | None = None, days: int | None = None, client_ids=None) -> int:
@@ -793,11 +795,12 @@ def detect_churn(today: date | None = None, days: int | None = None, client_ids=
     its creation) lies ``days`` (config ``churn_days``) or more days back, unless it has an
     open warning already or a confirmed loss without a newer order. Idempotent: a second
     run creates nothing. Returns how many warnings were created (one transaction, the
-    caller commits). ``client_ids`` limits the run (scoped CLI or tests)."""
+    caller commits). ``client_ids`` limits the run (scoped CLI or tests). ``today`` makes it
+    a run as of that day: orders placed later do not count."""
     today = today or _local_today()
     days = days or churn_days()
     cutoff = today - timedelta(days=days)
-    last = last_order_subquery()
+    last = last_order_subquery(until=today)
     open_or_settled = exists().where(ClientLoss.client_id == Client.id, or_(
         ClientLoss.status.in_(OPEN_CHURN),
         and_(ClientLoss.status == "confirmed",

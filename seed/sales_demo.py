@@ -44,7 +44,7 @@ from decimal import Decimal
 
 import click
 from faker import Faker
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from models import db
 from models.auth import Department, Role, User
@@ -158,6 +158,7 @@ REVIEW_COMMENTS = ["已阅，重点跟进大单。", "进展不错，注意控�
 MEASURES = ["回访客户采购负责人，了解停止采购原因", "提供老客户专属折扣和延长质保",
             "安排技术人员上门巡检，解决遗留问题",
             "邀请客户参加新品发布会"]
+RECOVERED = "回访并提供续约优惠，客户已恢复下单"
 LOSS_REASONS = ["客户已改用竞争对手产品", "客户业务转型，不再需要我方产品", "客户经营困难，已停止采购",
                 "客户被集团收购，统一采购"]
 
@@ -815,11 +816,23 @@ class DemoSales:
         return len(reports), len(items)
 
     def churn(self, since_id: int) -> dict[str, int]:
-        """Run churn detection, then take a few of the new warnings further: a retention
-        measure (→ delayed) by the client's owner, a confirmed loss by the sales director."""
-        created = detect_churn(today=self.today)
+        """Run churn detection as of the first of each of the last twelve months and today
+        (so warnings have a history), then take some warnings further: clients that ordered
+        again after their warning got a retention measure (→ delayed); of the others a few
+        got a measure and a few were confirmed lost by the sales director."""
+        created = 0
+        day = (self.today.replace(day=1) - timedelta(days=365)).replace(day=1)
+        while day < self.today:
+            created += detect_churn(today=day)
+            day = (day + timedelta(days=32)).replace(day=1)
+        created += detect_churn(today=self.today)
         rows = db.session.execute(select(ClientLoss).where(ClientLoss.id > since_id, ClientLoss.status == "warning")
                                   .order_by(ClientLoss.id)).scalars().all()
+        last = dict(db.session.execute(select(Order.client_id, func.max(Order.ordered_on)).where(
+            Order.is_deleted.is_(False), Order.status != "cancelled").group_by(Order.client_id)).all())
+        recovered = [r for r in rows if last.get(r.client_id) and last[r.client_id] > r.detected_on]
+        recovered_ids = {r.id for r in recovered}
+        rows = [r for r in rows if r.id not in recovered_ids]
         few = min(150, max(1, len(rows) // 10)) if rows else 0
         picked = self.rng.sample(rows, min(len(rows), 2 * few))
         users: dict[int, User] = {}
@@ -830,6 +843,18 @@ class DemoSales:
             return users.get(user_id)
 
         delayed = confirmed = 0
+        by_owner = defaultdict(list)  # the measure worked: the client ordered again (bulk, like all demo rows)
+        for loss in recovered:
+            by_owner[loss.owner_id].append(loss.id)
+        for owner_id, ids in by_owner.items():
+            owner = user(owner_id)
+            text = f"[{self.today:%Y-%m-%d} {owner.name if owner else '系统'}] {RECOVERED}"
+            for start in range(0, len(ids), 1000):
+                db.session.execute(update(ClientLoss).where(ClientLoss.id.in_(ids[start:start + 1000]))
+                                   .values(status="delayed", measures=text, version=ClientLoss.version + 1)
+                                   .execution_options(synchronize_session=False))
+            delayed += len(ids)
+        db.session.expire_all()
         for index, loss in enumerate(picked):  # even: a measure, so delayed; odd: confirmed lost
             owner = user(loss.owner_id)
             director = user(self.staff.director_of(loss.owner_id)) if loss.owner_id else None

@@ -107,3 +107,20 @@ def test_documents_refer_to_an_opportunity_or_quote_of_their_own_client(db_sessi
     db_session.add_all([Quote(client=other, owner=other.owner, opportunity_id=opportunity.id),
                         Order(client=other, owner=other.owner, quote_id=foreign_quote.id)])
     db_session.commit()
+
+
+def test_churn_detection_as_of_a_day_ignores_later_orders(db_session):
+    """``detect_churn(today=D)`` judges the client as it stood on D: an order placed after D
+    does not hide the silence before it (seed-demo builds the warning history this way)."""
+    from datetime import date
+
+    from models.sales import ClientLoss, Order, detect_churn
+    client = make_client(db_session, "account_manager")
+    client.created_at = client.created_at.replace(year=2024)
+    for day in (date(2025, 1, 10), date(2026, 3, 1)):
+        db_session.add(Order(client=client, owner=client.owner, ordered_on=day, status="completed"))
+    db_session.commit()
+    assert detect_churn(today=date(2025, 7, 8), days=180, client_ids=[client.id]) == 0  # 179 days
+    assert detect_churn(today=date(2025, 7, 9), days=180, client_ids=[client.id]) == 1  # 180 days
+    warning = db_session.execute(select(ClientLoss).where(ClientLoss.client_id == client.id)).scalar_one()
+    assert (warning.last_order_on, warning.detected_on) == (date(2025, 1, 10), date(2025, 7, 9))

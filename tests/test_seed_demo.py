@@ -296,5 +296,8 @@ def test_seed_demo_sales_story(app, db_session):
     assert any(x.last_order_on is not None and x.last_order_on <= today - timedelta(days=180) for x in losses)
     assert all(x.measures for x in losses if x.status == "delayed")
     assert all(x.reason and x.confirmed_by_id for x in losses if x.status == "confirmed")
+    # warnings have a history (detection as of the first of each month), each one justified then
+    assert len({x.detected_on.strftime("%Y-%m") for x in losses}) >= 6
+    assert all(x.last_order_on is None or x.last_order_on <= x.detected_on - timedelta(days=180) for x in losses)
     assert detect_churn() == 0  # nothing left to find: the run detected them all
     s.rollback()
