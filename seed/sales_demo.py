@@ -52,7 +52,8 @@ from models.customers import Client
 from models.lookups import ClientSource, CompanySize, SalesStage, Trade
 from models.purchasing import _local_today
 from models.sales import (ClientLoss, DevelopmentPlan, Opportunity, Order, OrderLine, Product, Quote, QuoteLine,
-                          SalesTarget, Stock, WeeklyReport, WeeklyReportItem, detect_churn, discount_threshold)
+                          SalesTarget, Stock, WeeklyReport, WeeklyReportItem, detect_churn, discount_threshold,
+                          last_order_subquery)
 from models.workflow import perform
 
 from .customers_demo import FALLBACK_TRADE, MOBILE_PREFIXES, TRADES, ZIHAO
@@ -828,8 +829,8 @@ class DemoSales:
         created += detect_churn(today=self.today)
         rows = db.session.execute(select(ClientLoss).where(ClientLoss.id > since_id, ClientLoss.status == "warning")
                                   .order_by(ClientLoss.id)).scalars().all()
-        last = dict(db.session.execute(select(Order.client_id, func.max(Order.ordered_on)).where(
-            Order.is_deleted.is_(False), Order.status != "cancelled").group_by(Order.client_id)).all())
+        orders = last_order_subquery()
+        last = dict(db.session.execute(select(orders.c.client_id, orders.c.last_on)).all())
         recovered = [r for r in rows if last.get(r.client_id) and last[r.client_id] > r.detected_on]
         recovered_ids = {r.id for r in recovered}
         rows = [r for r in rows if r.id not in recovered_ids]

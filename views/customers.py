@@ -19,13 +19,14 @@ from models import db
 from models.auth import Department, User, department_subtree_ids
 from models.customers import (Appointment, Client, FollowUp, Linkman, delete_blockers,
                               find_duplicates, merge_clients, reassign_clients)
-from models.scope import scope_clause, scoped
+from models.scope import scope_clause
 
 from .base import CrmModelView, LazyOptions, Section
 from .imports import ClientImportMixin
 from .reports import ClientStatementMixin, ContractStatementMixin
 from .uploads import ScanUploadMixin
 from .finance import ContractMoneyMixin
+from .opportunities import prefill_from_opportunity
 from .workflow import WorkflowMixin
 
 
@@ -348,30 +349,7 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
     column_formatters = {**ClientChildView.column_formatters, "scan_file": _scan_link}
 
     def create_form(self, obj=None):
-        """``?opportunity_id=N`` (an opportunity in my scope) prefills client, opportunity,
-        name and amount; out of scope, nothing is filled in."""
         form = super().create_form(obj)
-        opportunity_id = request.args.get("opportunity_id", type=int)
-        if request.method == "GET" and opportunity_id:
-            self._prefill_from_opportunity(form, opportunity_id)
+        prefill_from_opportunity(form)
         return form
-
-    def _prefill_from_opportunity(self, form, opportunity_id: int) -> None:
-        from models.sales import Opportunity, opportunity_defaults
-        opportunity = db.session.execute(scoped(select(Opportunity).where(Opportunity.id == opportunity_id),
-                                                Opportunity, current_user)).scalar()
-        if opportunity is None:
-            flash(gettext("Opportunity #%(id)s is not in your data scope: nothing was filled in.", id=opportunity_id),
-                  "warning")
-            return
-        defaults = opportunity_defaults(opportunity)
-        if "opportunity" in form:
-            form.opportunity.data = opportunity
-        if defaults["client_id"] and "client" in form:
-            query = select(Client).where(Client.id == defaults["client_id"], Client.is_deleted.is_(False))
-            client = db.session.execute(scoped(query, Client, current_user)).scalar()
-            form.client.data = client or form.client.data
-        for name in ("name", "amount"):
-            if name in form and defaults[name] is not None:
-                form[name].data = defaults[name]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
 
-from flask import current_app, g, request, url_for
+from flask import current_app, flash, g, request, url_for
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.fields import QuerySelectField
 from flask_admin.form import Select2Widget
@@ -23,7 +23,7 @@ from models.base import FieldError, check_row, column_label
 from models.customers import Client
 from models.purchasing import _local_today
 from models.sales import (OPPORTUNITY_STATUSES, OUTCOMES, REPORT_STATUSES, DevelopmentPlan, Opportunity, SalesTarget,
-                          WeeklyReport, WeeklyReportItem)
+                          WeeklyReport, WeeklyReportItem, opportunity_defaults)
 from models.scope import scope_clause, scoped
 
 from .base import CrmModelView, LazyOptions, ScopedAjaxLoader, Section
@@ -36,6 +36,30 @@ SALES = _l("Sales")
 def choice_filter(column, label, choices):
     """One drop-down of a column's choices (translated when the list renders)."""
     return sqla_filters.FilterEqual(column, label, options=LazyOptions(lambda: [(k, str(v)) for k, v in choices]))
+
+
+def prefill_from_opportunity(form) -> None:
+    """On a create page opened as ``…/new/?opportunity_id=N`` (from a won opportunity): fill
+    the form's opportunity, client, name and amount fields from that opportunity when it is
+    in the user's scope; out of scope, fill nothing and say so."""
+    opportunity_id = request.args.get("opportunity_id", type=int)
+    if request.method != "GET" or not opportunity_id:
+        return
+    opportunity = db.session.execute(scoped(select(Opportunity).where(Opportunity.id == opportunity_id),
+                                            Opportunity, current_user)).scalar()
+    if opportunity is None:
+        flash(gettext("Opportunity #%(id)s is not in your data scope: nothing was filled in.", id=opportunity_id),
+              "warning")
+        return
+    defaults = opportunity_defaults(opportunity)
+    if "opportunity" in form:
+        form.opportunity.data = opportunity
+    if defaults["client_id"] and "client" in form:
+        query = select(Client).where(Client.id == defaults["client_id"], Client.is_deleted.is_(False))
+        form.client.data = db.session.execute(scoped(query, Client, current_user)).scalar() or form.client.data
+    for name in ("name", "amount"):
+        if name in form and defaults[name] is not None:
+            form[name].data = defaults[name]
 
 
 def bind_field_error(form, exc: FieldError) -> None:

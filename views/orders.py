@@ -17,26 +17,19 @@ from sqlalchemy.orm import selectinload, undefer
 from wtforms import StringField, validators
 
 from models import db
-from models.customers import Client
 from models.lookups import Trade
-from models.sales import (ORDER_STATUSES, QUOTE_STATUSES, Opportunity, Order, OrderLine, Product, Quote, QuoteLine,
-                          Stock, convert_quote, open_order_for_quote, opportunity_defaults)
-from models.scope import scope_clause
+from models.sales import (ORDER_STATUSES, QUOTE_STATUSES, Order, OrderLine, Product, Quote, QuoteLine,
+                          Stock, convert_quote, open_order_for_quote)
 
-from .base import (CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section,
-                   _offerable)
+from .base import CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section
+from .opportunities import prefill_from_opportunity
+from .purchasing import status_filter
 from .workflow import WorkflowMixin
 
 BASIC_DATA = _l("Basic data")
 SALES = _l("Sales")
 AUTO_NUMBER = _l("Left empty, a number is given on saving.")
 FROM_PRODUCT = _l("Left empty, taken from the product.")
-
-
-def status_filter(column, states):
-    """One drop-down of the workflow states (translated when the list renders)."""
-    options = LazyOptions(lambda: [(key, str(text)) for key, text in states])
-    return sqla_filters.FilterEqual(column, _l("Status"), options=options)
 
 
 def money_range(column, label):
@@ -247,21 +240,8 @@ class QuoteView(LinesMixin, WorkflowMixin, CrmModelView):
 
     # -- prefill from an opportunity ---------------------------------------------------
     def create_form(self, obj=None):
-        """``/new/?opportunity_id=`` (from a won opportunity) fills in its client and itself."""
         form = super().create_form(obj)
-        opportunity_id = request.args.get("opportunity_id", type=int)
-        if request.method == "GET" and opportunity_id:
-            query = select(Opportunity).where(Opportunity.id == opportunity_id)
-            clause = scope_clause(Opportunity, current_user)
-            opportunity = db.session.execute(query.where(clause) if clause is not None else query).scalar()
-            if opportunity is not None:
-                defaults = opportunity_defaults(opportunity)
-                form.opportunity.data = opportunity
-                if defaults.get("client_id"):
-                    client = _offerable(db.session.query(Client), Client).filter(
-                        Client.id == defaults["client_id"]).first()
-                    if client is not None:
-                        form.client.data = client
+        prefill_from_opportunity(form)
         return form
 
     # -- convert to order ------------------------------------------------------------
