@@ -257,3 +257,80 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+# ------------------------------------------------------------ parallel HTTP users
+class HttpUser:
+    """A person at a browser, as far as the server can tell: a cookie jar and real HTTP
+    requests to a served app (``live_server``). ``get``/``post`` return
+    ``(status, body text, final URL)`` and never raise on 4xx/5xx or follow redirects
+    unless asked."""
+
+    def __init__(self, base_url: str, accept_language: str = "en"):
+        import http.cookiejar
+        import urllib.request
+        self.base_url = base_url
+        self.jar = http.cookiejar.CookieJar()
+        self.language = accept_language
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+        self._plain = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
+        self._follow = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def request(self, method: str, path: str, data: dict | list | None = None, follow: bool = False,
+                headers: dict | None = None):
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+        body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
+        req = urllib.request.Request(self.base_url + path, data=body, method=method,
+                                     headers={"Accept-Language": self.language, **(headers or {})})
+        opener = self._follow if follow else self._plain
+        try:
+            with opener.open(req, timeout=60) as response:
+                return response.status, response.read().decode("utf-8", "replace"), response.geturl()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode("utf-8", "replace"), error.geturl()
+
+    def get(self, path: str, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, data: dict | list | None = None, **kwargs):
+        return self.request("POST", path, data or {}, **kwargs)
+
+    def login(self, username: str, password: str = PASSWORD):
+        status, body, _ = self.post("/login", {"username": username, "password": password})
+        assert status == 302, body[:500]
+        return self
+
+
+@pytest.fixture
+def http_user(live_server):
+    """http_user("finance") → an HttpUser logged in on the live server (CSRF is off in
+    the ``app`` fixture); http_user() → an anonymous one."""
+    def make(username: str | None = None, password: str = PASSWORD):
+        user = HttpUser(live_server)
+        return user.login(username, password) if username else user
+    return make
+
+
+def run_parallel(calls, timeout: float = 120):
+    """Run the callables at the same moment (a barrier releases them together), each in
+    its own thread; return their results in order (an exception is returned, not raised)."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(index, call):
+        barrier.wait()
+        try:
+            results[index] = call()
+        except Exception as error:  # noqa: BLE001 - reported to the test as a value
+            results[index] = error
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return results
