@@ -518,6 +518,9 @@ def _dump_facts(db_file: Path, schema: str, archive: Path) -> dict:
 def _target_tables(engine: Engine, kind: str) -> list[str]:
     if kind == "sqlite":
         path = _sqlite_path(engine)
+        if not path.parent.is_dir():
+            raise BackupError(f"the folder {path.parent} of the database does not exist: create it; "
+                              f"nothing was changed")
         if not path.exists() or path.stat().st_size == 0:
             return []
     with engine.connect() as conn:
@@ -556,6 +559,8 @@ def restore_backup(engine: Engine, upload_folder: str | os.PathLike, archive: st
         if check_only:
             return manifest
         tables = _target_tables(engine, kind)
+        if upload_folder.exists() and not upload_folder.is_dir():
+            raise BackupError(f"the upload folder {upload_folder} is a file: move it away; nothing was changed")
         files = sorted(p.name for p in upload_folder.iterdir()) if upload_folder.is_dir() else []
         if (tables or files) and not force:
             what = (f"the database already has {len(tables)} tables ({', '.join(tables[:3])}…)" if tables

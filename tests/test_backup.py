@@ -108,9 +108,12 @@ def manifest_of(archive: Path) -> dict:
         return json.loads(tar.extractfile("manifest.json").read())
 
 
-def rewrite(archive: Path, dest: Path, manifest=None, drop=()) -> Path:
-    """A copy of ``archive`` with another manifest (a dict, or raw bytes) or without members."""
+def rewrite(archive: Path, dest: Path, manifest=None, drop=(), extra=None) -> Path:
+    """A copy of ``archive`` with another manifest (a dict, or raw bytes), without some
+    members, or with an ``extra`` member (a TarInfo) first."""
     with tarfile.open(archive) as src, tarfile.open(dest, "w") as out:
+        if extra is not None:
+            out.addfile(extra, io.BytesIO(b"x" * extra.size) if extra.isreg() else None)
         for member in src.getmembers():
             if member.name in drop:
                 continue
@@ -218,7 +221,8 @@ def test_backup_while_writes_run_restores_every_table_and_file(app, database_url
 
 DAMAGES = ["database byte flipped", "upload byte flipped", "truncated in the database",
            "truncated in the manifest", "manifest row count edited", "manifest hash edited",
-           "manifest not JSON", "manifest missing", "file added to manifest", "member not in manifest"]
+           "manifest not JSON", "manifest missing", "file added to manifest", "member not in manifest",
+           "member escaping the folder", "symlink member"]
 
 
 def damaged(kind: str, archive: Path, folder: Path) -> Path:
@@ -246,6 +250,14 @@ def damaged(kind: str, archive: Path, folder: Path) -> Path:
         return rewrite(archive, dest, manifest=b'{"format": "crm-backup", ')
     elif kind == "manifest missing":
         return rewrite(archive, dest, drop=("manifest.json",))
+    elif kind == "member escaping the folder":
+        escaping = tarfile.TarInfo("uploads/../../escaped.txt")
+        escaping.size = 1
+        return rewrite(archive, dest, extra=escaping)
+    elif kind == "symlink member":
+        link = tarfile.TarInfo("uploads/link.png")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        return rewrite(archive, dest, extra=link)
     elif kind == "member not in manifest":
         manifest["files"].remove(upload.removeprefix("uploads/"))
         del manifest["parts"][upload]
@@ -272,6 +284,7 @@ def test_damaged_archives_are_refused_before_anything_changes(app, database_url,
             assert not Path(target.config["UPLOAD_FOLDER"]).exists(), kind
             assert all_rows(database_url) == rows_before, kind
             assert files_in(uploads) == files_before, kind
+            assert not list(tmp_path.rglob("escaped.txt")), kind
         # the intact archive restores
         assert invoke(target, "restore", archive).exit_code == 0
 
