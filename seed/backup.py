@@ -556,6 +556,7 @@ def restore_backup(engine: Engine, upload_folder: str | os.PathLike, archive: st
                               f"{inside['schema_revision']}, {sum(inside['row_counts'].values())} rows inside; "
                               f"the manifest says {revision}, {sum(manifest['row_counts'].values())}): it was "
                               f"edited or the archive is damaged, nothing was changed")
+        tools = _pg_restore_tools(engine, manifest) if kind == "postgresql" else None
         if check_only:
             return manifest
         tables = _target_tables(engine, kind)
@@ -571,7 +572,7 @@ def restore_backup(engine: Engine, upload_folder: str | os.PathLike, archive: st
         if kind == "sqlite":
             _restore_sqlite(engine, db_file)
         else:
-            _restore_postgresql(engine, db_file, manifest, replace=bool(tables))
+            _restore_postgresql(engine, db_file, tools, bool(tables), manifest["database"].get("schema", "public"))
         _restore_files(work / UPLOADS, upload_folder)
     with engine.connect() as conn:
         after = _facts(lambda sql: conn.exec_driver_sql(sql).all(), kind)["row_counts"]
@@ -593,20 +594,53 @@ def _restore_sqlite(engine: Engine, db_file: Path) -> None:
         src.backup(dst)
 
 
-def _restore_postgresql(engine: Engine, db_file: Path, manifest: dict, replace: bool) -> None:
+def _pg_restore_tools(engine: Engine, manifest: dict) -> tuple[str, str]:
+    """pg_restore (at least as new as the server and the pg_dump that made the archive) and psql."""
     tool, version = find_pg_tool("pg_restore")
-    made_with = re.search(r"(\d+)", manifest["database"].get("tool", "")) or None
+    made_with = re.search(r"(\d+)", manifest["database"].get("tool", ""))
     with engine.connect() as conn:
         server = _server_major(conn)
     _check_tool_version("pg_restore", version, max(server, int(made_with[1]) if made_with else 0))
-    if replace:
-        schema = manifest["database"].get("schema", "public")
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {_quote(schema)} CASCADE")
-            conn.exec_driver_sql(f"CREATE SCHEMA {_quote(schema)}")
+    return tool, find_pg_tool("psql")[0]
+
+
+def _restore_postgresql(engine: Engine, db_file: Path, tools: tuple[str, str], replace: bool,
+                        schema: str) -> None:
+    pg_restore, psql = tools
+    env = _pg_env(engine)
     engine.dispose()
-    _run_tool([tool, "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
-               f"--dbname={engine.url.database}", str(db_file)], _pg_env(engine), "pg_restore")
+    if not replace:
+        _run_tool([pg_restore, "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
+                   f"--dbname={engine.url.database}", str(db_file)], env, "pg_restore")
+        return
+    # --force: dropping the old schema and loading the dump run in one transaction (psql -1
+    # fed the dump as SQL), so a failure leaves the old database as it was. The dump is
+    # relayed rather than piped so that psql commits only if pg_restore produced all of it.
+    with tempfile.TemporaryFile() as dump_errors, tempfile.TemporaryFile() as load_errors:
+        load = subprocess.Popen([psql, "--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1",
+                                 f"--command=DROP SCHEMA {_quote(schema)} CASCADE",
+                                 f"--command=CREATE SCHEMA {_quote(schema)}", "--file=-",
+                                 f"--dbname={engine.url.database}"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=load_errors, env=env)
+        with subprocess.Popen([pg_restore, "--no-owner", "--no-privileges", "--file=-", str(db_file)],
+                              stdout=subprocess.PIPE, stderr=dump_errors, env=env) as dump:
+            try:
+                while chunk := dump.stdout.read(CHUNK):
+                    load.stdin.write(chunk)
+                dump.wait()
+                if dump.returncode != 0:
+                    load.stdin.write(b"\nDO $$ BEGIN RAISE EXCEPTION 'the dump ended early'; END $$;\n")
+                load.stdin.close()
+            except BrokenPipeError:  # psql stopped at an error: it rolled back
+                dump.kill()
+        load.wait()
+        errors = []
+        for log in (dump_errors, load_errors):  # pg_restore's own error first: it is the cause
+            log.seek(0)
+            errors += [line for line in log.read().decode(errors="replace").splitlines() if "error" in line.lower()]
+    if load.returncode != 0 or dump.returncode != 0:
+        raise BackupError(f"restoring the database failed and it was left as it was: "
+                          f"{errors[0] if errors else f'exit code {load.returncode or dump.returncode}'}")
 
 
 def _restore_files(staged: Path, upload_folder: Path) -> None:
