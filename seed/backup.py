@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import json
 import os
 import re
@@ -269,9 +270,13 @@ def create_backup(engine: Engine, upload_folder: str | os.PathLike, target: str 
     if not path.parent.is_dir():
         raise BackupError(f"the folder {path.parent} does not exist: create it or choose another FILE")
     upload_folder = Path(upload_folder)
+    if path.parent.resolve().is_relative_to(upload_folder.resolve()):
+        raise BackupError(f"{path} is inside the upload folder {upload_folder}, which the backup contains: "
+                          f"choose a FILE in another folder")
     part = path.with_name(path.name + ".part")
     with tempfile.TemporaryDirectory(prefix=".crm-backup-", dir=path.parent) as work:
         db_file = Path(work) / DATABASE_PARTS[kind]
+        snapshot_at = datetime.now(timezone.utc)
         facts = (_snapshot_sqlite if kind == "sqlite" else _snapshot_postgresql)(engine, db_file)
         if facts["schema_revision"] is None:
             raise BackupError("the database has no schema revision (alembic_version): run "
@@ -289,7 +294,7 @@ def create_backup(engine: Engine, upload_folder: str | os.PathLike, target: str 
                             files.append(relative)
                     manifest = {
                         "format": FORMAT, "format_version": FORMAT_VERSION,
-                        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "created_at": snapshot_at.isoformat(timespec="seconds"),
                         "database": {"kind": kind, "part": DATABASE_PARTS[kind], "tool": facts["tool"],
                                      **({"schema": facts["schema"]} if "schema" in facts else {})},
                         "schema_revision": facts["schema_revision"],
@@ -302,7 +307,7 @@ def create_backup(engine: Engine, upload_folder: str | os.PathLike, target: str 
                     data = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
                     info = tarfile.TarInfo(MANIFEST)
                     info.size, info.mtime, info.mode = len(data), int(datetime.now().timestamp()), 0o640
-                    tar.addfile(info, _BytesReader(data))
+                    tar.addfile(info, io.BytesIO(data))
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(part, path)
@@ -312,16 +317,6 @@ def create_backup(engine: Engine, upload_folder: str | os.PathLike, target: str 
     _fsync_folder(path.parent)
     removed = prune_backups(target, keep) if keep is not None else []
     return BackupResult(path, manifest, removed)
-
-
-class _BytesReader:
-    def __init__(self, data: bytes):
-        self.data, self.at = data, 0
-
-    def read(self, n=-1):
-        end = len(self.data) if n is None or n < 0 else self.at + n
-        chunk, self.at = self.data[self.at:end], min(end, len(self.data))
-        return chunk
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -451,9 +446,14 @@ def _parse_manifest(data: bytes, archive: Path) -> dict:
     return manifest
 
 
+def _read_only_uri(path: Path) -> str:
+    """An SQLite URI that opens a staged copy read-only, whatever characters its path has."""
+    return path.resolve().as_uri() + "?mode=ro&immutable=1"
+
+
 def _staged_sqlite_facts(db_file: Path, archive: Path) -> dict:
     try:
-        with closing(sqlite3.connect(f"file:{db_file}?mode=ro&immutable=1", uri=True)) as con:
+        with closing(sqlite3.connect(_read_only_uri(db_file), uri=True)) as con:
             check = con.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise BackupError(f"the database in {archive} is damaged ({check}); nothing was changed")
@@ -589,7 +589,7 @@ def _restore_sqlite(engine: Engine, db_file: Path) -> None:
     engine.dispose()
     # Through the backup API, not a file copy: it writes into the target as one transaction
     # and respects its journal (a stale -wal beside a copied file would corrupt it).
-    with closing(sqlite3.connect(f"file:{db_file}?mode=ro&immutable=1", uri=True)) as src, \
+    with closing(sqlite3.connect(_read_only_uri(db_file), uri=True)) as src, \
             closing(sqlite3.connect(target, timeout=60)) as dst:
         src.backup(dst)
 

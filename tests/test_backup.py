@@ -357,3 +357,11 @@ def test_missing_folder_or_archive_is_a_message(app, tmp_path, command):
     result = invoke(app, command, tmp_path / "nowhere" / "crm.tar")
     assert result.exit_code != 0
     assert "does not exist" in result.output and "Traceback" not in result.output
+
+
+def test_an_archive_inside_the_upload_folder_is_refused(app):
+    uploads = Path(app.config["UPLOAD_FOLDER"])
+    uploads.mkdir(parents=True)
+    result = invoke(app, "backup", uploads / "crm.tar")
+    assert result.exit_code != 0 and "upload folder" in result.output
+    assert list(uploads.iterdir()) == []
