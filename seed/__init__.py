@@ -1,4 +1,4 @@
-"""CLI commands (SPEC §2.2): seed, seed-demo, create-user."""
+"""CLI commands (SPEC §2.2): seed, seed-demo, create-user, detect-churn, backup, restore."""
 from __future__ import annotations
 
 import os
@@ -188,6 +188,56 @@ def register_cli(app) -> None:
                    + (f", as of {day.isoformat()}" if day else "") + ").")
         for name, count in per_department:
             click.echo(f"  {name or '(no department)'}: {count}")
+
+    @app.cli.command("backup")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @click.option("--keep", type=click.IntRange(min=1), default=None,
+                  help="after a successful backup keep only the newest N archives of FILE's pattern "
+                       "in its folder (FILE must contain {timestamp})")
+    def backup_command(file, keep):
+        """Consistent online backup of the database and the uploaded files into the tar
+        archive FILE, with a manifest.json (schema revision, row counts, SHA-256 of every part).
+
+        {timestamp} in FILE becomes the UTC time, e.g. 'backups/crm-{timestamp}.tar' →
+        backups/crm-20261201T091500.123456Z.tar; with --keep N, archives named by the same
+        pattern with another timestamp are deleted except the newest N (other files stay).
+        The archive is written to FILE.part and renamed when complete. The app may keep
+        serving meanwhile (SQLite backup API; pg_dump -Fc for PostgreSQL)."""
+        from .backup import BackupError, create_backup, describe
+        try:
+            result = create_backup(db.engine, app.config["UPLOAD_FOLDER"], file, keep)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        manifest = result.manifest
+        click.echo(f"Backup written to {result.path} ({result.path.stat().st_size} bytes): {describe(manifest)}.")
+        if manifest["missing_files"]:
+            click.echo(f"Warning: {len(manifest['missing_files'])} uploaded files recorded in the database "
+                       f"were not in {app.config['UPLOAD_FOLDER']}: {', '.join(manifest['missing_files'][:5])}",
+                       err=True)
+        for old in result.removed:
+            click.echo(f"Removed old backup {old}")
+
+    @app.cli.command("restore")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @click.option("--force", is_flag=True,
+                  help="replace a database and upload folder that are not empty (everything in them is lost)")
+    @click.option("--check", "check_only", is_flag=True, help="only verify the archive; change nothing")
+    def restore_command(file, force, check_only):
+        """Restore a backup made by 'backup' into this app's database and upload folder.
+
+        The archive is verified first (manifest, SHA-256 of every part, database kind, the
+        schema revision equal to this code's migrations, row counts); any mismatch is
+        refused before anything changes. The database must be empty (a new SQLite file or
+        a new PostgreSQL database) unless --force. Stop the app while restoring."""
+        from .backup import BackupError, describe, restore_backup, schema_head
+        try:
+            manifest = restore_backup(db.engine, app.config["UPLOAD_FOLDER"], file,
+                                      schema_head(app.extensions["migrate"].directory), force, check_only)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        summary = f"{describe(manifest)}, made {manifest['created_at']}"
+        click.echo(f"Verified {file}: {summary}; nothing was changed." if check_only
+                   else f"Restored {file}: {summary}.")
 
     @app.cli.command("seed-demo")
     @click.option("--seed", "seed_value", default=2026, show_default=True, type=int,
