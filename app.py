@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from models import db
-from models.auth import User
+from models.auth import IP_FAILURE_LIMIT, IP_TRUSTED_DAYS, IP_WINDOW_MINUTES, user_for_session
 
 LANGUAGES = ("zh_CN", "en")
 BASE_DIR = Path(__file__).resolve().parent
@@ -95,8 +95,9 @@ def create_app(config: dict | None = None) -> Flask:
         FLASK_ADMIN_SWATCH="flatly",
         UPLOAD_FOLDER=str(instance / "uploads"),
         MAX_CONTENT_LENGTH=50 * 1024 * 1024,
-        LOGIN_IP_FAILURE_LIMIT=20,
-        LOGIN_IP_WINDOW_MINUTES=15,
+        LOGIN_IP_FAILURE_LIMIT=IP_FAILURE_LIMIT,
+        LOGIN_IP_WINDOW_MINUTES=IP_WINDOW_MINUTES,
+        LOGIN_IP_TRUSTED_DAYS=IP_TRUSTED_DAYS,
     )
     app.config.from_prefixed_env("CRM")
     if "SECRET_KEY" not in config and not app.config.get("SECRET_KEY"):
@@ -113,8 +114,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.can_log_in() else None
+        # the cookie is only accepted while its database session is open (logout, "log out
+        # all my sessions", password change and reset end it): still one SELECT a request
+        from views.login import SESSION_KEY
+        return user_for_session(user_id, session.get(SESSION_KEY))
 
     from views import init_admin
     from views.login import bp as auth_bp

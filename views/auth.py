@@ -13,6 +13,7 @@ from models.auth import Right, User
 from models.validators import masked_id_card
 
 from .base import CrmModelView, mask_value, model_for_table
+from .login import begin_session
 
 
 class DepartmentView(CrmModelView):
@@ -65,7 +66,9 @@ class UserView(CrmModelView):
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
         if form.new_password.data:
-            model.set_password(form.new_password.data)
+            model.set_password(form.new_password.data)  # ends every session of that user
+            if model.id == current_user.id:  # an admin resetting their own: this session goes on
+                begin_session(model)
         if "*" in (model.id_card or ""):  # the masked value came back unchanged
             db.session.refresh(model, ["id_card"]) if not is_created else None
 
@@ -126,9 +129,9 @@ class RightView(CrmModelView):
 
 
 class LoginLogView(CrmModelView):
-    column_list = ("logged_at", "username", "user", "ip", "success", "user_agent")
+    column_list = ("logged_at", "username", "user", "ip", "success", "outcome", "user_agent")
     column_searchable_list = ("username", "ip")
-    column_filters = ("success", "logged_at", "ip", "username")
+    column_filters = ("success", "outcome", "logged_at", "ip", "username")
     column_default_sort = ("logged_at", True)
     disabled_operations = ("create", "edit", "delete")
 

@@ -2,23 +2,30 @@
 CSRFProtect checks every POST of the site."""
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from wtforms import HiddenField, PasswordField, StringField, validators
 
 from models import db
-from models.auth import LoginLog, User
-from models.base import utcnow
+from models.auth import User, attempt_login, end_all_sessions, end_session, start_session
 
 bp = Blueprint("auth", __name__)
 
+#: the key of the session token in the signed cookie (read by the user loader in app.py)
+SESSION_KEY = "crm_sid"
+
 BAD_LOGIN = _l("Unknown username or wrong password.")
+#: answer of a refused login: (message, HTTP status); the same for every name, existing or not
+REFUSALS = {
+    "refused": (BAD_LOGIN, 401),
+    "locked": (_l("This account is locked after 5 failed logins. Try again in 15 minutes or ask an "
+                  "administrator."), 423),
+    "throttled": (_l("Too many failed logins from your address. Wait 15 minutes and try again."), 429),
+}
 
 
 class LoginForm(FlaskForm):
@@ -50,21 +57,15 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _ip_blocked(ip: str | None) -> bool:
-    """Too many failed logins from this IP lately (kept in the database: every process
-    of a cluster sees the same count)."""
-    limit = current_app.config["LOGIN_IP_FAILURE_LIMIT"]
-    since = utcnow() - timedelta(minutes=current_app.config["LOGIN_IP_WINDOW_MINUTES"])
-    failures = db.session.execute(
-        select(func.count()).select_from(LoginLog)
-        .where(LoginLog.ip == ip, LoginLog.success.is_(False), LoginLog.logged_at >= since)).scalar()
-    return failures >= limit
+def begin_session(user: User) -> None:
+    """Open a database session row for ``user`` and put its token in the signed cookie
+    (the caller commits): the user loader accepts the cookie only while that row is open."""
+    session[SESSION_KEY] = start_session(user.id, request.remote_addr, request.user_agent.string)
 
 
-def _log(username: str, user: User | None, success: bool) -> None:
-    db.session.add(LoginLog(username=username[:60], user_id=user.id if user else None,
-                            ip=request.remote_addr,
-                            user_agent=(request.user_agent.string or "")[:300], success=success))
+def _close_session() -> None:
+    session.pop(SESSION_KEY, None)
+    logout_user()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -76,34 +77,17 @@ def login():
         return redirect(safe_next(form.next.data) or url_for("admin.index"))
     status = 200
     if form.validate_on_submit():
-        username = form.username.data.strip()
-        if _ip_blocked(request.remote_addr):
-            flash(gettext("Too many failed logins from your address. Wait 15 minutes and try "
-                          "again."), "error")
-            _log(username, None, False)
+        result = attempt_login(form.username.data.strip(), form.password.data, request.remote_addr,
+                               request.user_agent.string)
+        if result.answer == "success":
+            end_session(session.get(SESSION_KEY))  # a login over another one replaces it
+            begin_session(result.user)
             db.session.commit()
-            return render_template("login.html", form=form), 429
-        user = db.session.execute(select(User).where(User.username == username)).scalar()
-        now = utcnow()
-        if user is not None and user.is_locked(now):
-            _log(username, user, False)
-            db.session.commit()
-            flash(gettext("This account is locked after 5 failed logins. Try again in 15 minutes "
-                          "or ask an administrator."), "error")
-            status = 423
-        elif user is not None and user.check_password(form.password.data) and user.can_log_in():
-            user.record_success(now)
-            _log(username, user, True)
-            db.session.commit()
-            login_user(user)
+            login_user(result.user)
             return redirect(safe_next(form.next.data) or url_for("admin.index"))
-        else:
-            if user is not None:
-                user.record_failure(now)
-            _log(username, user, False)
-            db.session.commit()
-            flash(str(BAD_LOGIN), "error")
-            status = 401
+        db.session.commit()
+        message, status = REFUSALS[result.answer]
+        flash(str(message), "error")
     elif request.method == "POST":
         status = 400
     return render_template("login.html", form=form), status
@@ -113,8 +97,23 @@ def login():
 def logout():
     if not LogoutForm().validate_on_submit():
         abort(400)
-    logout_user()
+    end_session(session.get(SESSION_KEY))
+    db.session.commit()
+    _close_session()
     flash(gettext("You have logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/sessions/end", methods=["POST"])
+@login_required
+def logout_everywhere():
+    """End every session of the current user, on every device, this one included."""
+    if not LogoutForm().validate_on_submit():
+        abort(400)
+    end_all_sessions(current_user.id)
+    db.session.commit()
+    _close_session()
+    flash(gettext("All your sessions were logged out, on every device. Log in again to continue."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -126,8 +125,9 @@ def change_password():
         if not current_user.check_password(form.current.data):
             form.current.errors.append(gettext("The current password is wrong."))
         else:
-            current_user.set_password(form.new.data)
+            current_user.set_password(form.new.data)  # ends every session of the user …
+            begin_session(current_user)  # … and this one continues in a new one
             db.session.commit()
-            flash(gettext("Your password was changed."), "success")
+            flash(gettext("Your password was changed. Your other sessions were logged out."), "success")
             return redirect(url_for("admin.index"))
-    return render_template("change_password.html", form=form)
+    return render_template("change_password.html", form=form, logout_form=LogoutForm())
