@@ -16,6 +16,7 @@ import io
 import json
 import re
 import shutil
+import time as clock
 import unicodedata
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -163,7 +164,7 @@ MAX_COLUMNS = 200
 #: Excel's own limit for one cell; a longer cell is refused
 MAX_CELL_CHARS = 32_767
 #: one physical line of a CSV file (MAX_COLUMNS cells and their quotes fit easily)
-MAX_LINE_CHARS = 1_000_000
+MAX_LINE_CHARS = 4_000_000
 #: all cells together; bounds the memory of a workbook whose XML inflates a lot
 MAX_TABLE_CHARS = 60_000_000
 #: the workbook's shared string table is loaded whole by openpyxl: refuse a huge one
@@ -715,6 +716,17 @@ def queue_import(token: str, mapping, source: str, actor, ip: str | None = None,
                    user=actor, ip=ip, locale=locale)
 
 
+def _chunk_pause() -> float:
+    """Seconds to wait between two chunks (``IMPORT_CHUNK_PAUSE``). SQLite's busy handler
+    is not fair: a user's save that waits for the lock retries every 100 ms at most, and
+    would lose every race against the next chunk without a gap. PostgreSQL locks rows,
+    not the database, so there others never wait for the import."""
+    configured = current_app.config.get("IMPORT_CHUNK_PAUSE")
+    if configured is not None:
+        return float(configured)
+    return 0.12 if db.session.get_bind().dialect.name == "sqlite" else 0.0
+
+
 def _job_rows(job_id: int):
     return Client.__table__.c.import_job_id == job_id
 
@@ -757,6 +769,7 @@ def run_import(context: JobContext) -> dict:
     context.beat(total=len(clean))
     db.session.commit()
     source = payload.get("source")
+    pause = _chunk_pause()
     for start in range(context.done, len(clean), CHUNK_ROWS):
         chunk = clean[start:start + CHUNK_ROWS]
         context.beat(done=start + len(chunk))  # first: on PostgreSQL a takeover now waits for us
@@ -773,6 +786,8 @@ def run_import(context: JobContext) -> dict:
                 "Rows %(first)s to %(last)s could not be saved (%(detail)s); probably another user saved "
                 "the same data meanwhile. Nothing was imported: check the file and import it again.",
                 first=numbers[start], last=numbers[start + len(chunk) - 1], detail=detail)) from None
+        if pause:
+            clock.sleep(pause)
 
     # every row is in: check what others saved meanwhile, then show the rows in one UPDATE
     context.beat()
