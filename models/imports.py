@@ -724,7 +724,7 @@ def _chunk_pause() -> float:
     configured = current_app.config.get("IMPORT_CHUNK_PAUSE")
     if configured is not None:
         return float(configured)
-    return 0.12 if db.session.get_bind().dialect.name == "sqlite" else 0.0
+    return 0.1 if db.session.get_bind().dialect.name == "sqlite" else 0.0
 
 
 def _job_rows(job_id: int):
@@ -772,12 +772,14 @@ def run_import(context: JobContext) -> dict:
     pause = _chunk_pause()
     for start in range(context.done, len(clean), CHUNK_ROWS):
         chunk = clean[start:start + CHUNK_ROWS]
-        context.beat(done=start + len(chunk))  # first: on PostgreSQL a takeover now waits for us
         audit_note(db.session, "import", source)
         db.session.add_all([Client(**{**row, "owner_id": row.get("owner_id") or actor_id},
                                    import_job_id=context.id) for row in chunk])
         try:
             db.session.flush()
+            # the rows and the progress they make commit together, and only while this
+            # worker holds the job (else JobLost: a takeover's worker does this chunk)
+            context.beat(done=start + len(chunk))
             db.session.commit()
         except (IntegrityError, FieldError) as exc:
             db.session.rollback()

@@ -201,8 +201,8 @@ def run_job(job: Job, claim: str) -> str:
                 db.session.rollback()
                 current_app.logger.exception("job %s (%s) failed", job.id, job.kind)
                 return _fail(context, on_failure, gettext(
-                    "The job stopped because of an unexpected error (%(error)s). Nothing of it was kept; "
-                    "try again, and tell the administrator if it happens again.", error=type(exc).__name__))
+                    "The job stopped because of an unexpected error (%(error)s). Try again, and tell the "
+                    "administrator if it happens again.", error=type(exc).__name__))
             return "done" if _finish(context, "done", result=result) else "lost"
     finally:
         set_cli_actor(None)

@@ -221,7 +221,7 @@ def test_12000_rows_import_in_the_background_while_others_save(app, en_client, h
             seen.append(json.loads(watcher_user.get(job_page + "status/")[1]))
             # rows in the list before the job is done would be a half-done import
             listed.append((bool(re.search(r"批量导入\d+号", page)), seen[-1]["status"]))
-            time.sleep(0.3)
+            time.sleep(0.5)
         return True
 
     def writer(offset):
