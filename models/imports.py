@@ -168,7 +168,7 @@ MAX_LINE_CHARS = 4_000_000
 #: all cells together; bounds the memory of a workbook whose XML inflates a lot
 MAX_TABLE_CHARS = 60_000_000
 #: the workbook's shared string table is loaded whole by openpyxl: refuse a huge one
-MAX_SHARED_STRINGS_BYTES = 80 * 1024 * 1024
+MAX_SHARED_STRINGS_BYTES = 40 * 1024 * 1024
 #: bytes used to recognise the encoding and the delimiter of a CSV file
 _SNIFF_BYTES = 64 * 1024
 

@@ -15,6 +15,7 @@ A kind of job is a function registered with :func:`job_kind`; it receives a
 from __future__ import annotations
 
 import secrets
+import signal
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -191,6 +192,10 @@ def run_job(job: Job, claim: str) -> str:
                 return "failed"
             try:
                 result = handler(context)
+            except KeyboardInterrupt:  # the worker is being stopped (Ctrl-C, SIGTERM)
+                db.session.rollback()
+                _release(context)
+                raise
             except JobLost:
                 db.session.rollback()
                 return "lost"
@@ -206,6 +211,14 @@ def run_job(job: Job, claim: str) -> str:
             return "done" if _finish(context, "done", result=result) else "lost"
     finally:
         set_cli_actor(None)
+
+
+def _release(context: JobContext) -> None:
+    """Give a job back to the queue (its committed progress stays): the next worker
+    resumes it at once instead of waiting for the heartbeat to go stale."""
+    db.session.execute(update(Job).where(Job.id == context.id, Job.claim == context.claim,
+                                         Job.status == "running").values(status="queued", claim=None))
+    db.session.commit()
 
 
 def _fail(context, on_failure, message: str, result=None) -> str:
@@ -232,9 +245,23 @@ def run_pending(kinds=None, limit: int | None = None) -> int:
 
 
 def work_forever(poll_seconds: float = 2.0, echo=print) -> None:
-    """The worker loop of ``run-jobs``: run what is queued, then poll for more."""
+    """The worker loop of ``run-jobs``: run what is queued, then poll for more. A lost
+    database connection is logged and retried, not fatal; SIGTERM stops the loop like
+    Ctrl-C (the running job goes back to the queue)."""
+    signal.signal(signal.SIGTERM, _interrupt)
     while True:
-        ran = run_pending()
+        try:
+            ran = run_pending()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception:  # noqa: BLE001 - e.g. the database restarting: try again later
+            current_app.logger.exception("run-jobs: looking for jobs failed; retrying")
+            db.session.remove()
+            ran = 0
         if ran:
             echo(f"ran {ran} job(s)")
         time.sleep(poll_seconds)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
