@@ -1,4 +1,4 @@
-# Quick start: `make run` (venv, install, migrate, seed, serve) and `make test`.
+# Quick start: `make run` (venv, install, migrate, seed, serve with the job worker) and `make test`.
 VENV    ?= .venv
 PYTHON  ?= python3
 BIN      = $(VENV)/bin
@@ -32,11 +32,17 @@ run: $(VENV)/.runtime translations
 	  echo "  Log in at http://$(HOST):$(PORT)/login as admin / $$(cat instance/admin_password)"; \
 	else echo "  Log in at http://$(HOST):$(PORT)/login as admin (password from CRM_ADMIN_PASSWORD)"; fi
 	@echo "  Demo users (password demo12345): exec1, director1, am1, clerk1, finance1, service1, marketing1"
+	@echo "  Background jobs (imports) run in a worker beside the web server (flask run-jobs)."
 	@echo
+	@# the job worker runs beside gunicorn and stops with it (Ctrl-C or any exit)
+	$(FLASK) run-jobs & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --workers $$(nproc) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
 
 # the Flask development server with the debugger and auto-reload
 dev: $(VENV)/.runtime translations
+	$(FLASK) run-jobs & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(FLASK) run --debug --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev translations

@@ -1,8 +1,10 @@
 """Import of clients from CSV and XLSX files (SPEC §4.3 "Import"): read a table, guess
 which column holds which client field, validate every row, commit all or nothing.
 
-No Flask request code here: the view, the benchmark and tests call the same four
-functions — :func:`read_table`, :func:`guess_mapping`, :func:`validate`, :func:`commit`.
+No Flask request code here: the view, the benchmark and tests call the same functions —
+:func:`read_table` (a stream, stopped at the size limits), :func:`guess_mapping`,
+:func:`validate` and :func:`queue_import`, whose background job (models/jobs.py,
+``run-jobs``) saves the rows in short transactions and shows them only once all are in.
 
 Row numbers are the file's row numbers as a spreadsheet shows them: the headings are
 row 1, the first data row is row 2.
@@ -11,7 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import shutil
+import time as clock
 import unicodedata
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -19,13 +24,19 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import NamedTuple
 
+from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import select
+from sqlalchemy import and_, event, func, select, update
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, with_loader_criteria
 
 from . import db
-from .audit import audit_note
+from .audit import AuditLog, audit_note
 from .auth import User, department_subtree_ids
+from .base import FieldError
 from .customers import GENDERS, SCORES, Client, Linkman, normalise_name
+from .jobs import Job, JobContext, JobFailed, enqueue, job_kind
 
 #: the client fields a file may fill, in the order the mapping offers them; lookups and
 #: the owner are named by their relationship (the file holds names, not ids)
@@ -67,9 +78,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "satisfaction": ("满意度",),
     "credit": ("信用度", "credit"),
 }
-
-#: more rows than this are refused (split the file)
-MAX_ROWS = 50_000
 
 _GENDER_WORDS = {"男": "男", "女": "女", "未说明": "未说明", "male": "男", "female": "女",
                  "m": "男", "f": "女", "unspecified": "未说明"}
@@ -149,67 +157,172 @@ def guess_mapping(headers: Sequence[str]) -> list[str | None]:
 
 
 # ------------------------------------------------------------------------- reading
-def read_table(filename: str, data: bytes) -> tuple[list[str], list[list[str]]]:
+#: more data rows than this are refused (split the file)
+MAX_ROWS = 50_000
+#: more filled columns than this are refused (the client has 26 fields)
+MAX_COLUMNS = 200
+#: Excel's own limit for one cell; a longer cell is refused
+MAX_CELL_CHARS = 32_767
+#: one physical line of a CSV file (MAX_COLUMNS cells and their quotes fit easily)
+MAX_LINE_CHARS = 4_000_000
+#: all cells together; bounds the memory of a workbook whose XML inflates a lot
+MAX_TABLE_CHARS = 60_000_000
+#: the workbook's shared string table is loaded whole by openpyxl: refuse a huge one
+MAX_SHARED_STRINGS_BYTES = 40 * 1024 * 1024
+#: bytes used to recognise the encoding and the delimiter of a CSV file
+_SNIFF_BYTES = 64 * 1024
+
+
+def read_table(filename: str, data) -> tuple[list[str], list[list[str]]]:
     """The headings (first row) and the data rows of a .csv or .xlsx file, every cell a
-    stripped string, every row as long as the headings. CSV may be UTF-8 (with or
-    without BOM), UTF-16 with BOM or GB18030; delimiter comma, semicolon or tab.
+    stripped string, every row as long as the headings. ``data`` is the file's bytes or
+    a binary file object (read as a stream: nothing beyond the limits is read).
+    CSV may be UTF-8 (with or without BOM), UTF-16 with BOM or GB18030; delimiter comma,
+    semicolon or tab. Reading stops at :data:`MAX_ROWS` rows, :data:`MAX_COLUMNS`
+    columns and the cell/line sizes, with a refusal that says what to do.
     Raises :class:`ImportFileError` with a message for the user otherwise."""
     suffix = Path(filename or "").suffix.lower()
-    if suffix == ".csv":
-        headers, rows = _read_csv(data)
-    elif suffix == ".xlsx":
-        headers, rows = _read_xlsx(data)
-    elif suffix in (".xls", ".et", ".ods", ".numbers", ".wps"):
-        raise ImportFileError(gettext(
-            "%(name)s: this spreadsheet format cannot be read. Save it as Excel workbook (.xlsx) "
-            "or CSV and upload it again.", name=filename))
-    else:
+    if suffix not in (".csv", ".xlsx"):
+        if suffix in (".xls", ".et", ".ods", ".numbers", ".wps"):
+            raise ImportFileError(gettext(
+                "%(name)s: this spreadsheet format cannot be read. Save it as Excel workbook (.xlsx) "
+                "or CSV and upload it again.", name=filename))
         raise ImportFileError(gettext(
             "%(name)s: only CSV (.csv) and Excel (.xlsx) files can be imported.", name=filename or "?"))
-    while rows and not any(rows[-1]):
-        rows.pop()
-    if not any(headers):
-        raise ImportFileError(gettext("The first row must hold the column headings."))
-    if len(rows) > MAX_ROWS:
-        raise ImportFileError(gettext("The file has %(count)s rows; at most %(max)s can be imported "
-                                      "at once. Split the file.", count=len(rows), max=MAX_ROWS))
-    width = len(headers)
-    rows = [(row + [""] * (width - len(row)))[:width] for row in rows]
-    return headers, rows
+    stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    collector = _Collector()
+    if suffix == ".csv":
+        _read_csv(stream, collector)
+    else:
+        _read_xlsx(stream, collector)
+    return collector.table()
 
 
-def _decode(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    for encoding in ("utf-8", "gb18030"):
+class _Collector:
+    """Receives the rows as they are read and refuses the file at the first limit."""
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
+        self.headers: list[str] | None = None
+        self.rows: list[list[str]] = []
+        self.blank_tail = 0  # blank rows not stored yet (harmless unless data follows)
+        self.chars = 0
+
+    def add(self, cells: list[str]) -> None:
+        while cells and not cells[-1]:
+            cells.pop()
+        row = len(self.rows) + self.blank_tail + (1 if self.headers is not None else 0) + 1
+        if len(cells) > MAX_COLUMNS:
+            raise ImportFileError(gettext(
+                "Row %(row)s has %(count)s columns; at most %(max)s columns can be imported. Delete the "
+                "columns you do not need (only client fields are imported) and upload the file again.",
+                row=row, count=len(cells), max=MAX_COLUMNS))
+        for cell in cells:
+            if len(cell) > MAX_CELL_CHARS:
+                raise ImportFileError(_cell_too_long(row))
+            self.chars += len(cell)
+        if self.chars > MAX_TABLE_CHARS:
+            raise _too_much_text()
+        if self.headers is None:
+            self.headers = cells
+            return
+        if not cells:
+            self.blank_tail += 1
+            if self.blank_tail > MAX_ROWS:
+                raise _too_many_rows()
+            return
+        if len(self.rows) + self.blank_tail >= MAX_ROWS:
+            raise _too_many_rows()
+        self.rows.extend([] for _ in range(self.blank_tail))
+        self.blank_tail = 0
+        self.rows.append(cells)
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        if self.headers is None:
+            raise ImportFileError(gettext("The file is empty."))
+        if not any(self.headers):
+            raise ImportFileError(gettext("The first row must hold the column headings."))
+        width = len(self.headers)
+        return self.headers, [(row + [""] * (width - len(row)))[:width] for row in self.rows]
+
+
+def _too_many_rows() -> ImportFileError:
+    return ImportFileError(gettext(
+        "The file has more than %(max)s rows; at most %(max)s rows can be imported at once. Split the "
+        "file into parts of at most %(max)s rows and import them one after another.", max=MAX_ROWS))
+
+
+def _too_much_text() -> ImportFileError:
+    return ImportFileError(gettext(
+        "The file holds more than %(max)s characters of text; split it into smaller files and "
+        "import them one after another.", max=f"{MAX_TABLE_CHARS:,}"))
+
+
+def _cell_too_long(row: int) -> str:
+    return gettext("A cell in row %(row)s is longer than %(max)s characters (the limit of an Excel cell). "
+                   "Shorten it and upload the file again.", row=row, max=MAX_CELL_CHARS)
+
+
+def _encoding(head: bytes) -> tuple[str, int]:
+    """(encoding, bytes to skip) of a CSV file from its first bytes; UTF-8 unless those
+    bytes are not UTF-8 (GB18030 then)."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8", 3
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16", 0
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            return "gb18030", 0
+    return "utf-8", 0
+
+
+def _lines(text):
+    """The physical lines of a text stream, each at most MAX_LINE_CHARS long (a file
+    without line breaks is refused before it is read whole)."""
+    number = 0
+    while True:
+        line = text.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise ImportFileError(gettext(
+                "Line %(line)s of the file is longer than %(max)s characters. Check that the file is a "
+                "table with one client per line, and split or shorten it.", line=number,
+                max=f"{MAX_LINE_CHARS:,}"))
+        yield line
+
+
+def _read_csv(stream, collector: _Collector) -> None:
+    head = stream.read(_SNIFF_BYTES)
+    if b"\x00" in head[:4096] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ImportFileError(gettext("The file is not a text CSV file. Save it as CSV or .xlsx."))
+    encoding, skip = _encoding(head)
+    first_line = head[skip:].split(b"\n", 1)[0].decode(encoding, errors="ignore")
+    delimiter = max(",;\t", key=first_line.count) if first_line else ","
+    for attempt in (encoding, "gb18030"):
+        stream.seek(skip)
+        text = io.TextIOWrapper(stream, encoding=attempt, newline="")
         try:
-            return data.decode(encoding)
+            for cells in csv.reader(_lines(text), delimiter=delimiter):
+                collector.add([cell.strip() for cell in cells])
+            return
         except UnicodeDecodeError:
-            continue
+            if attempt == "gb18030" or encoding != "utf-8":
+                break
+            collector.clear()  # not UTF-8 after all: read again as GB18030
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise ImportFileError(_cell_too_long(len(collector.rows) + 2)) from None
+            raise ImportFileError(gettext("The CSV file is malformed: %(detail)s", detail=str(exc))) from None
+        finally:
+            text.detach()
     raise ImportFileError(gettext("The CSV file is neither UTF-8 nor GB18030 text. Save it as "
                                   "\"CSV UTF-8\" and upload it again."))
-
-
-def _read_csv(data: bytes):
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ImportFileError(gettext("The file is not a text CSV file. Save it as CSV or .xlsx."))
-    try:
-        text = _decode(data)
-    except UnicodeDecodeError:
-        raise ImportFileError(gettext("The CSV file is neither UTF-8 nor GB18030 text. Save it as "
-                                      "\"CSV UTF-8\" and upload it again.")) from None
-    first_line = text.split("\n", 1)[0]
-    delimiter = max(",;\t", key=first_line.count) if first_line else ","
-    try:
-        table = [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text, newline=""),
-                                                                        delimiter=delimiter)]
-    except csv.Error as exc:
-        raise ImportFileError(gettext("The CSV file is malformed: %(detail)s", detail=str(exc))) from None
-    if not table:
-        raise ImportFileError(gettext("The file is empty."))
-    return table[0], table[1:]
 
 
 def _cell(value) -> str:
@@ -226,23 +339,75 @@ def _cell(value) -> str:
     return str(value).strip()
 
 
-def _read_xlsx(data: bytes):
+_ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\b[^>]*?(/?)>")
+
+
+def _first_sheet_path(archive: zipfile.ZipFile) -> str | None:
+    """The part name of the workbook's first sheet (what openpyxl opens as worksheets[0])."""
+    from xml.etree import ElementTree
+
+    try:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return None
+    sheet = next((el for el in workbook.iter() if el.tag.endswith("}sheet")), None)
+    rel_id = next((v for k, v in (sheet.attrib.items() if sheet is not None else ()) if k.endswith("}id")), None)
+    target = next((el.get("Target") for el in rels.iter() if el.get("Id") == rel_id), None)
+    if not target:
+        return None
+    return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+
+
+def _count_rows(archive: zipfile.ZipFile, path: str, limit: int) -> int:
+    """How many non-empty ``<row>`` elements the sheet holds, counted on the inflated XML
+    without parsing it (fast), stopping once ``limit`` is passed."""
+    count, tail = 0, b""
+    with archive.open(path) as part:
+        while count <= limit:
+            block = part.read(1 << 16)
+            if not block:
+                break
+            data = tail + block
+            cut = data.rfind(b"<")
+            data, tail = data[:cut], data[cut:]
+            count += sum(1 for match in _ROW_TAG.finditer(data) if not match.group(1))
+    return count
+
+
+def _read_xlsx(stream, collector: _Collector) -> None:
     from openpyxl import load_workbook
 
-    if not zipfile.is_zipfile(io.BytesIO(data)):
+    if not zipfile.is_zipfile(stream):
         raise ImportFileError(gettext("The file is not a valid Excel workbook (.xlsx)."))
+    stream.seek(0)
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # noqa: BLE001 - openpyxl raises many kinds for broken files
+        archive = zipfile.ZipFile(stream)
+        sizes = {info.filename: info.file_size for info in archive.infolist()}
+        path = _first_sheet_path(archive)
+        # openpyxl would parse the whole sheet (to find its size) and load every shared
+        # string before the first row: count the rows on the raw XML first
+        if path in sizes and _count_rows(archive, path, MAX_ROWS + 1) > MAX_ROWS + 1:
+            raise _too_many_rows()
+        if sizes.get("xl/sharedStrings.xml", 0) > MAX_SHARED_STRINGS_BYTES:
+            raise _too_much_text()
+        stream.seek(0)
+        workbook = load_workbook(stream, read_only=True, data_only=True)
+    except ImportFileError:
+        raise
+    except Exception:  # noqa: BLE001 - openpyxl and zipfile raise many kinds for broken files
         raise ImportFileError(gettext("The file is not a valid Excel workbook (.xlsx).")) from None
     try:
         sheet = workbook.worksheets[0] if workbook.worksheets else None
-        table = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)] if sheet else []
+        if sheet is not None:
+            for values in sheet.iter_rows(values_only=True):
+                collector.add([_cell(v) for v in values])
+    except ImportFileError:
+        raise
+    except Exception:  # noqa: BLE001 - a damaged sheet part
+        raise ImportFileError(gettext("The file is not a valid Excel workbook (.xlsx).")) from None
     finally:
         workbook.close()
-    if not table:
-        raise ImportFileError(gettext("The file is empty."))
-    return table[0], table[1:]
 
 
 # ---------------------------------------------------------------------- validation
@@ -492,23 +657,199 @@ def _same_as_row(field: str, row: int) -> str:
     return gettext("same contact mobile as row %(row)s", row=row)
 
 
-# -------------------------------------------------------------------------- commit
-def commit(clean_rows: Sequence[dict], actor, source: str | None = None) -> int:
-    """Create one client per clean row in one transaction (audited as action ``import``,
-    one entry per client, with ``source`` — the file name — as comment) and commit.
-    Any failure rolls everything back and re-raises: a file imports completely or not at
-    all. Returns the number of clients created."""
-    session = db.session
+# ----------------------------------------------------------- rows of a running import
+@event.listens_for(Session, "do_orm_execute")
+def _hide_running_imports(state) -> None:
+    """Rows of an import that has not finished belong to nobody yet: every ORM query
+    leaves them out — lists, counts, details, look-ups, reports, duplicate checks — so a
+    half-done or killed import shows nothing. The import's own bookkeeping asks for them
+    with the execution option ``include_running_imports``."""
+    if (state.is_select and not state.is_column_load and not state.is_relationship_load
+            and not state.execution_options.get("include_running_imports", False)):
+        state.statement = state.statement.options(
+            with_loader_criteria(Client, Client.import_job_id.is_(None), include_aliases=True))
+
+
+_ALL_ROWS = {"include_running_imports": True}
+
+
+def import_folder() -> Path:
+    """Where uploads wait between the steps and for the job (``IMPORT_FOLDER``, default
+    ``instance/imports``; shared storage when web and worker run on several machines)."""
+    folder = current_app.config.get("IMPORT_FOLDER") or Path(current_app.instance_path) / "imports"
+    return Path(folder)
+
+
+def _report_cell(text) -> str:
+    """A report cell; text that a spreadsheet would run as a formula is quoted."""
+    text = str(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def error_report(errors) -> bytes:
+    """The errors as CSV (UTF-8 with BOM, so Excel shows the Chinese right)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([gettext("Row"), gettext("Field"), gettext("Problem")])
+    writer.writerows([error.row, _report_cell(error.field), _report_cell(error.message)] for error in errors)
+    return out.getvalue().encode("utf-8-sig")
+
+
+# ------------------------------------------------------------------ the import job
+IMPORT_JOB = "import_clients"
+#: rows per write transaction: short enough that other users' saves hardly wait
+CHUNK_ROWS = 500
+#: errors kept in the job's result for the page (the report file lists all)
+ERRORS_KEPT = 200
+#: serialises the last step of concurrent imports on PostgreSQL (SQLite has one writer)
+_PG_LOCK_KEY = 8_2026_0008
+
+
+def queue_import(token: str, mapping, source: str, actor, ip: str | None = None,
+                 locale: str | None = None) -> Job:
+    """Queue the import of the pending upload ``token`` (see :func:`import_folder`) with
+    the column ``mapping`` as a background job run by ``run-jobs``; the caller commits.
+    The job validates again (the data may have changed since the preview), saves the
+    clients in chunks of :data:`CHUNK_ROWS` rows, each a short transaction, and shows them
+    all at once at the end — or, if anything fails, removes them: all or nothing."""
+    return enqueue(IMPORT_JOB, {"token": token, "mapping": list(mapping), "source": source},
+                   user=actor, ip=ip, locale=locale)
+
+
+def _chunk_pause() -> float:
+    """Seconds to wait between two chunks (``IMPORT_CHUNK_PAUSE``). SQLite's busy handler
+    is not fair: a user's save that waits for the lock retries every 100 ms at most, and
+    would lose every race against the next chunk without a gap. PostgreSQL locks rows,
+    not the database, so there others never wait for the import."""
+    configured = current_app.config.get("IMPORT_CHUNK_PAUSE")
+    if configured is not None:
+        return float(configured)
+    return 0.1 if db.session.get_bind().dialect.name == "sqlite" else 0.0
+
+
+def _job_rows(job_id: int):
+    return Client.__table__.c.import_job_id == job_id
+
+
+def _fail_with_errors(place: Path, errors: list[RowError]) -> JobFailed:
+    """A job failure carrying the row errors (the page lists them, the report has all)."""
+    (place / "errors.csv").write_bytes(error_report(errors))
+    return JobFailed(
+        gettext("Nothing was imported: %(count)s problems were found. Correct the file (or the column "
+                "matching) and try again.", count=len(errors)),
+        result={"errors": [list(error) for error in errors[:ERRORS_KEPT]], "error_count": len(errors)})
+
+
+def run_import(context: JobContext) -> dict:
+    """The handler of import jobs (see :func:`queue_import`); resumes after a takeover
+    from the chunks already committed. Returns ``{"imported": n}``."""
+    payload = context.payload
+    place = import_folder() / payload["token"]
     try:
-        clients = [Client(**row) for row in clean_rows]
-        for client in clients:
-            if client.owner_id is None:
-                client.owner_id = actor.id
-        audit_note(session, "import", source)
-        session.add_all(clients)
-        session.flush()
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    return len(clients)
+        table = json.loads((place / "table.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise JobFailed(gettext("The uploaded file is no longer there (uploads are kept for a day). "
+                                "Upload it again.")) from None
+    actor = db.session.get(User, context.created_by_id) if context.created_by_id else None
+    if actor is None or not actor.can_log_in():
+        raise JobFailed(gettext("The user who started the import can no longer log in; nothing was imported."))
+    actor_id = actor.id
+    pending = db.session.execute(select(func.count()).select_from(Client.__table__)
+                                 .where(_job_rows(context.id)).execution_options(**_ALL_ROWS)).scalar()
+    if context.total and context.done == context.total and pending == 0 and context.attempts > 1:
+        return {"imported": context.total}  # the rows were shown just before the last worker died
+    if pending != context.done:  # a cleanup was interrupted: start again from nothing
+        discard_import(context)
+
+    rows = table["rows"]
+    clean, errors = validate(rows, payload["mapping"], actor)
+    if errors:
+        raise _fail_with_errors(place, errors)
+    numbers = [offset + 2 for offset, cells in enumerate(rows) if any(cells)]
+    context.beat(total=len(clean))
+    db.session.commit()
+    source = payload.get("source")
+    pause = _chunk_pause()
+    for start in range(context.done, len(clean), CHUNK_ROWS):
+        chunk = clean[start:start + CHUNK_ROWS]
+        audit_note(db.session, "import", source)
+        db.session.add_all([Client(**{**row, "owner_id": row.get("owner_id") or actor_id},
+                                   import_job_id=context.id) for row in chunk])
+        try:
+            db.session.flush()
+            # the rows and the progress they make commit together, and only while this
+            # worker holds the job (else JobLost: a takeover's worker does this chunk)
+            context.beat(done=start + len(chunk))
+            db.session.commit()
+        except (IntegrityError, FieldError) as exc:
+            db.session.rollback()
+            detail = str(getattr(exc, "orig", exc)).splitlines()[0]
+            raise JobFailed(gettext(
+                "Rows %(first)s to %(last)s could not be saved (%(detail)s); probably another user saved "
+                "the same data meanwhile. Nothing was imported: check the file and import it again.",
+                first=numbers[start], last=numbers[start + len(chunk) - 1], detail=detail)) from None
+        if pause:
+            clock.sleep(pause)
+
+    # every row is in: check what others saved meanwhile, then show the rows in one UPDATE
+    context.beat()
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    errors = _saved_meanwhile(context.id, clean, numbers)
+    if errors:
+        db.session.rollback()
+        raise _fail_with_errors(place, errors)
+    db.session.execute(update(Client.__table__).where(_job_rows(context.id)).values(import_job_id=None))
+    context.beat(done=len(clean))
+    db.session.commit()
+    shutil.rmtree(place, ignore_errors=True)
+    return {"imported": len(clean)}
+
+
+def _saved_meanwhile(job_id: int, clean: list[dict], numbers: list[int]) -> list[RowError]:
+    """Clients saved by others while the import ran that duplicate one of its rows (the
+    rules of :func:`existing_duplicates`; the file was checked against the rest): three
+    indexed joins, whatever the number of rows."""
+    mine, other, linkman = Client.__table__.alias("mine"), Client.__table__.alias("other"), Linkman.__table__
+    live = and_(other.c.import_job_id.is_(None), other.c.is_deleted.is_(False))
+    checks = [
+        ("name", select(mine.c.name_key, other.c.id, other.c.name)
+         .join(other, and_(other.c.name_key == mine.c.name_key, live))),
+        ("contact_mobile", select(mine.c.contact_mobile, other.c.id, other.c.name)
+         .join(other, and_(other.c.contact_mobile == mine.c.contact_mobile, live))),
+        ("contact_mobile", select(mine.c.contact_mobile, other.c.id, other.c.name)
+         .join(linkman, linkman.c.mobile == mine.c.contact_mobile).join(other, and_(other.c.id == linkman.c.client_id,
+                                                                                    live))),
+    ]
+    row_of = {"name": {}, "contact_mobile": {}}
+    for number, row in zip(numbers, clean, strict=True):
+        row_of["name"].setdefault(normalise_name(row.get("name")), number)
+        row_of["contact_mobile"].setdefault(row.get("contact_mobile"), number)
+    errors = []
+    for field, query in checks:
+        query = query.where(mine.c.import_job_id == job_id).limit(ERRORS_KEPT).execution_options(**_ALL_ROWS)
+        for value, id_, name in db.session.execute(query):
+            errors.append(RowError(row_of[field].get(value, 0), field_label(field), gettext(
+                "%(reason)s as the existing client #%(id)s %(name)s", reason=_REASONS[field](), id=id_, name=name)))
+    return sorted(set(errors), key=lambda e: e.row)
+
+
+def discard_import(context: JobContext) -> None:
+    """Remove what a failed import left — its hidden clients and their audit entries — in
+    short transactions (a killed cleanup is finished by whoever takes the job over)."""
+    audit = AuditLog.__table__
+    while True:
+        context.beat(done=0)
+        ids = db.session.execute(select(Client.__table__.c.id).where(_job_rows(context.id)).limit(CHUNK_ROWS)
+                                 .execution_options(**_ALL_ROWS)).scalars().all()
+        if ids:
+            db.session.execute(audit.delete().where(audit.c.table_name == Client.__tablename__,
+                                                    audit.c.record_id.in_(ids), audit.c.action == "import"))
+            db.session.execute(Client.__table__.delete().where(Client.__table__.c.id.in_(ids)))
+        db.session.commit()
+        if len(ids) < CHUNK_ROWS:
+            context.done = 0
+            return
+
+
+job_kind(IMPORT_JOB, on_failure=discard_import)(run_import)

@@ -1,4 +1,4 @@
-"""CLI commands (SPEC §2.2): seed, seed-demo, create-user, detect-churn, backup, restore."""
+"""CLI commands (SPEC §2.2): seed, seed-demo, create-user, detect-churn, backup, restore, run-jobs."""
 from __future__ import annotations
 
 import os
@@ -261,3 +261,20 @@ def register_cli(app) -> None:
         db.session.commit()
         click.echo(f"Demo data: {summary}. Demo users log in with password {password}.")
         sys.stdout.flush()
+
+    @app.cli.command("run-jobs")
+    @click.option("--once", is_flag=True, help="run the jobs queued now, then exit (else: keep polling)")
+    @click.option("--poll", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
+                  help="seconds between looks at the queue")
+    def run_jobs_command(once, poll):
+        """The background worker: imports (later large exports, e-mail batches). Each job
+        runs once; a job of a killed worker is taken over after JOB_STALE_SECONDS."""
+        from models.jobs import run_pending, work_forever
+        if once:
+            click.echo(f"Ran {run_pending()} job(s).")
+            return
+        click.echo(f"Waiting for jobs (every {poll:g} s; Ctrl-C stops).")
+        try:
+            work_forever(poll, echo=click.echo)
+        except KeyboardInterrupt:
+            click.echo("Stopped.")

@@ -1,15 +1,16 @@
 """Client import pages (SPEC §4.3 "Import", right ``client.import``): upload a CSV or
 XLSX file, check the guessed column mapping on a preview of the first rows, then
-validate every row and import all of them or none (the rules live in models/imports.py).
+validate every row and queue the import as a background job (``run-jobs``) whose page
+shows its progress and then its result: all rows imported or none (the rules live in
+models/imports.py).
 
-The parsed upload waits between the steps under a random token in ``IMPORT_FOLDER``
-(default ``instance/imports``; never in the session cookie), readable only by the user
-who uploaded it, and is removed after the import or a day later.
+The parsed upload (read as a stream and capped at the limits) waits between the steps
+under a random token in ``IMPORT_FOLDER`` (default ``instance/imports``; never in the
+session cookie), readable only by the user who uploaded it, and is removed after the
+import or a day later. Reloading the preview never parses the file again.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import secrets
@@ -17,13 +18,17 @@ import shutil
 import time
 from pathlib import Path
 
-from flask import abort, current_app, flash, redirect, request, send_file
+from flask import abort, flash, jsonify, redirect, request, send_file, url_for
 from flask_admin import expose
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_login import current_user
 
-from models.imports import FIELDS, REQUIRED, ImportFileError, commit, field_label, guess_mapping, read_table, \
-    validate
+from models import db
+from models.imports import FIELDS, IMPORT_JOB, REQUIRED, ImportFileError, RowError, error_report, field_label, \
+    guess_mapping, import_folder, queue_import, read_table, validate
+from models.jobs import Job
+
+__all__ = ["ClientImportMixin", "error_report"]
 
 #: pending uploads older than this are removed when the next upload arrives
 PENDING_SECONDS = 24 * 3600
@@ -33,15 +38,10 @@ _TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
 # ------------------------------------------------------------------ pending uploads
-def _folder() -> Path:
-    folder = current_app.config.get("IMPORT_FOLDER") or Path(current_app.instance_path) / "imports"
-    return Path(folder)
-
-
 def _store(filename: str, table: tuple[list[str], list[list[str]]]) -> str:
     """Keep a parsed upload for the next steps (as JSON: the preview and the import do
     not parse a large workbook again); returns its token."""
-    folder = _folder()
+    folder = import_folder()
     folder.mkdir(parents=True, exist_ok=True)
     now = time.time()
     for old in folder.iterdir():  # forget abandoned uploads
@@ -62,7 +62,7 @@ def _pending(token: str | None) -> tuple[Path, dict]:
     """The folder and metadata of the current user's upload ``token`` (404 otherwise)."""
     if not token or not _TOKEN.fullmatch(token):
         abort(404)
-    place = _folder() / token
+    place = import_folder() / token
     try:
         meta = json.loads((place / "meta.json").read_text())
     except (OSError, ValueError):
@@ -72,19 +72,28 @@ def _pending(token: str | None) -> tuple[Path, dict]:
     return place, meta
 
 
-def _cell(text) -> str:
-    """A report cell; text that a spreadsheet would run as a formula is quoted."""
-    text = str(text)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def _own_job(job_id: int) -> Job:
+    """The current user's import job ``job_id`` (404 for anybody else's)."""
+    job = db.session.get(Job, job_id) if job_id < 2**63 else None
+    if job is None or job.kind != IMPORT_JOB or job.created_by_id != current_user.id:
+        abort(404)
+    return job
 
 
-def error_report(errors) -> bytes:
-    """The errors as CSV (UTF-8 with BOM, so Excel shows the Chinese right)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([gettext("Row"), gettext("Field"), gettext("Problem")])
-    writer.writerows([error.row, _cell(error.field), _cell(error.message)] for error in errors)
-    return out.getvalue().encode("utf-8-sig")
+def _queued_job(place: Path) -> int | None:
+    """The job already importing this upload, unless it failed (then it may run again)."""
+    try:
+        job_id = json.loads((place / "job.json").read_text())["job_id"]
+    except (OSError, ValueError, KeyError):
+        return None
+    job = db.session.get(Job, job_id)
+    return job.id if job is not None and job.status != "failed" else None
+
+
+def _percent(job: Job) -> int:
+    if job.status == "done":
+        return 100
+    return min(99, job.progress_done * 100 // job.progress_total) if job.progress_total else 0
 
 
 # ------------------------------------------------------------------------- the view
@@ -92,13 +101,15 @@ class ClientImportMixin:
     """Adds /import/ to the client view. Put it before CrmModelView in the bases."""
 
     import_template = "admin/crm/client_import.html"
+    job_template = "admin/crm/client_import_job.html"
     import_preview_rows = 10
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # the pages need client.import (merged into what the view class declares)
         cls.view_operations = {**getattr(cls, "view_operations", {}),
-                               "import_view": "import", "import_errors_view": "import"}
+                               "import_view": "import", "import_errors_view": "import",
+                               "import_job_view": "import", "import_job_status_view": "import"}
 
     def list_buttons(self) -> list[tuple[str, str]]:
         """(label, url) of extra buttons for the list page."""
@@ -127,15 +138,35 @@ class ClientImportMixin:
         if errors:
             (place / "errors.csv").write_bytes(error_report(errors))
             return self._import_preview(token, meta, headers, rows, mapping, errors=errors)
-        try:
-            count = commit(clean, actor, source=meta["filename"])
-        except Exception as exc:  # noqa: BLE001 - e.g. a client saved meanwhile with the same USCC
-            if not self.handle_view_exception(exc):
-                raise
-            return self._import_preview(token, meta, headers, rows, mapping)
-        shutil.rmtree(place, ignore_errors=True)
-        flash(gettext("%(count)s clients imported.", count=count), "success")
-        return redirect(self.get_url(".index_view"))
+        queued = _queued_job(place)
+        if queued is not None:  # submitted twice: the first job imports the file
+            return redirect(self.get_url(".import_job_view", job_id=queued))
+        job = queue_import(token, mapping, meta["filename"], actor, ip=request.remote_addr, locale=str(get_locale()))
+        db.session.commit()
+        (place / "job.json").write_text(json.dumps({"job_id": job.id}))
+        return redirect(self.get_url(".import_job_view", job_id=job.id))
+
+    @expose("/import/job/<int:job_id>/")
+    def import_job_view(self, job_id):
+        job = _own_job(job_id)
+        result = job.result or {}
+        errors = [RowError(*error) for error in result.get("errors", [])]
+        token = (job.payload or {}).get("token", "")
+        has_report = bool(errors) and (import_folder() / token / "errors.csv").exists()
+        return self.render(self.job_template, job=job, percent=_percent(job), errors=errors,
+                           error_count=result.get("error_count", 0), imported=result.get("imported"),
+                           report_url=self.get_url(".import_errors_view", token=token) if has_report else None,
+                           retry_url=self.get_url(".import_view", token=token) if job.status == "failed"
+                           and (import_folder() / token / "table.json").exists() else None,
+                           status_url=self.get_url(".import_job_status_view", job_id=job.id),
+                           script_url=url_for("static", filename="import_job.js"))
+
+    @expose("/import/job/<int:job_id>/status/")
+    def import_job_status_view(self, job_id):
+        """JSON for static/import_job.js, which polls it until the job has finished."""
+        job = _own_job(job_id)
+        return jsonify({"status": job.status, "done": job.progress_done, "total": job.progress_total,
+                        "percent": _percent(job), "finished": job.finished})
 
     @expose("/import/errors/<token>/")
     def import_errors_view(self, token):
@@ -156,7 +187,7 @@ class ClientImportMixin:
             flash(gettext("Choose a CSV or XLSX file to import."), "error")
             return self.render(self.import_template, stage="upload", **self._import_context())
         try:
-            table = read_table(upload.filename, upload.read())
+            table = read_table(upload.filename, upload.stream)
         except ImportFileError as exc:
             flash(str(exc), "error")
             return self.render(self.import_template, stage="upload", **self._import_context()), 400
