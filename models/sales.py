@@ -28,7 +28,7 @@ from .customers import Client
 from .lookups import ClientSource, SalesStage, Trade
 from .numbering import assign_number
 from .purchasing import _local_today
-from .workflow import APPROVAL_STATES, Approval, Transition, Workflow, WorkflowError, register
+from .workflow import APPROVAL_STATES, Approval, Transition, Workflow, WorkflowError, lock_row, register
 
 OPPORTUNITY_STATUSES = [("unassigned", _l("Unassigned")), ("assigned", _l("Assigned")),
                         ("archived", _lp("opportunity", "Archived"))]  # 已归档 (contracts: 已存档)
@@ -801,10 +801,7 @@ def convert_quote(quote: Quote, actor: User) -> Order:
     is locked (PostgreSQL; SQLite requests write one at a time) so a parallel conversion
     waits and then finds the order, and a unique index on the live orders' quote makes
     the database refuse a second one whatever path it takes."""
-    session = object_session(quote) or db.session
-    with session.no_autoflush:
-        session.execute(select(Quote).where(Quote.id == quote.id).with_for_update(key_share=True)
-                        .execution_options(populate_existing=True))
+    lock_row(quote)
     if quote.status != "accepted":
         raise WorkflowError(str(_l("%(record)s is %(state)s: only accepted quotes become orders.",
                                    record=str(quote), state=QUOTE.state_label(quote.status))))

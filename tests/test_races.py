@@ -110,7 +110,9 @@ def _invoice(s):
 
 
 def _quote(s):
-    return make_quote(s, lines=[(make_product(s), 2)], discount="5")
+    quote = make_quote(s, lines=[(make_product(s), 2)], discount="5")
+    s.commit()
+    return quote
 
 
 def _purchase_request(s):
@@ -180,7 +182,7 @@ def test_the_loser_of_two_approvals_is_told_who_changed_the_contract(http_user, 
         winner = contract.approved_by.name
         texts = [messages(body) for _, body, _ in results]
         loser = next(text for text in texts if "1 done." not in text)
-        assert (f"{contract.number} was changed by {winner} meanwhile — reload and try again." in loser), texts
+        assert f"{contract} was changed by {winner} meanwhile — reload and try again." in loser, texts
 
 
 def test_a_step_on_a_record_changed_since_the_page_was_opened_is_refused(http_user, db_session):
@@ -195,7 +197,7 @@ def test_a_step_on_a_record_changed_since_the_page_was_opened_is_refused(http_us
     status, body, _ = director.post("/admin/contract/transition/", {
         "action": "terminate", "ids": str(contract.id), "versions": versions, "comment": "客户取消"}, follow=True)
     assert status == 200
-    assert f"{contract.number} was changed by 总监 meanwhile — reload and try again." in messages(body)
+    assert f"{contract} was changed by 总监 meanwhile — reload and try again." in messages(body)
     s.expire_all()
     assert contract.status == "signed"
 
@@ -267,15 +269,28 @@ def test_a_typed_number_stays_accepted_and_the_sequence_skips_it(en_client, db_s
     form = _order_form(s)
     am = en_client("account_manager")
     stem = f"DD{_local_today():%Y%m%d}-"
-    typed = am.post("/admin/order/new/", data={**form, "number": f"{stem}002"})
-    assert typed.status_code == 302
+    assert am.post("/admin/order/new/", data=form).status_code == 302
+    assert am.post("/admin/order/new/", data={**form, "number": f"{stem}003"}).status_code == 302
     for _ in range(2):
         assert am.post("/admin/order/new/", data=form).status_code == 302
     s.expire_all()
-    assert sorted(s.execute(select(Order.number)).scalars()) == [f"{stem}001", f"{stem}002", f"{stem}003"]
-    # the same number typed again: refused naming the field, never the database's words
-    again = am.post("/admin/order/new/", data={**form, "number": f"{stem}002"})
-    assert again.status_code == 200
-    text = messages(again.get_data(as_text=True))
+    assert sorted(s.execute(select(Order.number)).scalars()) == [f"{stem}00{n}" for n in (1, 2, 3, 4)]
+    # the same number typed again: refused on the field (the form), never in the database's words
+    again = am.post("/admin/order/new/", data={**form, "number": f"{stem}003"}).get_data(as_text=True)
+    assert number_refused(again)
+    # outside forms (CLI, imports) the domain refuses it naming the field
+    from models.base import FieldError
+    s.add(Order(number=f"{stem}003", client_id=int(form["client"]), owner=user(s, "account_manager")))
+    with pytest.raises(FieldError, match=f"Order number: {stem}003 is already taken — type another number"):
+        s.flush()
+    s.rollback()
+
+
+def number_refused(page: str) -> bool:
+    """The create page refused the typed order number on its field, or (a collision in the
+    same instant) in a message naming the field — never with the database's own words."""
+    text = html.unescape(page)
     assert "UNIQUE" not in text and "duplicate key" not in text
-    assert f"Order number: {stem}002 is already used by another order" in text
+    on_field = re.search(r'name="number" type="text" value="[^"]*">\s*<div class="invalid-feedback">'
+                         r'.*?<li>Already exists.</li>', page, re.S)
+    return bool(on_field) or "Order number: another record took this number a moment ago" in messages(page)

@@ -4,6 +4,8 @@ that ship from stock. The rules live in models/sales.py; these classes only decl
 is shown and translate the request into domain calls."""
 from __future__ import annotations
 
+import re
+
 from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
@@ -85,6 +87,18 @@ def _line_options(columns, optional=()):
                         "validators": [validators.InputRequired()]}}
     return {"form_columns": ("id", *columns), "form_args": args,
             "form_extra_fields": {name: OPTIONAL_LINE_FIELDS[name]() for name in optional}}
+
+
+class NumberedMixin:
+    """Quotes and orders: a number taken by another record in the same instant (typed by
+    hand in two forms at once) is refused naming the field, not in the database's words."""
+
+    def integrity_message(self, exc) -> str:
+        text = str(getattr(exc, "orig", exc))
+        if re.search(rf"\b{self.model.__tablename__}\.number\b|uq_{self.model.__tablename__}_number", text):
+            return gettext("%(field)s: another record took this number a moment ago — type another number "
+                           "or leave it empty to get a new one.", field=self.column_labels.get("number"))
+        return super().integrity_message(exc)
 
 
 class LinesMixin:
@@ -195,7 +209,7 @@ class StockView(CrmModelView):
 
 
 # ------------------------------------------------------------------------------ quotes
-class QuoteView(LinesMixin, WorkflowMixin, CrmModelView):
+class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     """报价单: lines, discount, totals in SQL; approval above the discount threshold (§5.2);
     an accepted quote converts to an order once."""
 
@@ -301,7 +315,7 @@ class QuoteView(LinesMixin, WorkflowMixin, CrmModelView):
 
 
 # ------------------------------------------------------------------------------ orders
-class OrderView(LinesMixin, WorkflowMixin, CrmModelView):
+class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     """订单: lines, total in SQL, pending → shipped (takes the stock) → completed, or cancelled."""
 
     column_list = ("number", "client", "ordered_on", "total", "status", "owner")
