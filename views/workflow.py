@@ -101,8 +101,9 @@ class WorkflowMixin:
                     refused.append(str(exc))
                 except StaleDataError:  # changed between our read and our write (a safety net)
                     db.session.rollback()
-                    refused.append(changed_meanwhile(db.session.get(type(record), record.id) or record)
-                                   if record.id is not None else name)
+                    fresh = db.session.get(type(record), record.id)
+                    refused.append(changed_meanwhile(fresh) if fresh is not None else
+                                   f"{name}: " + gettext("The record was changed by someone else — reload it."))
             for reason in refused:
                 flash(reason, "error")
             if refused:
