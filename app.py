@@ -64,14 +64,37 @@ def select_timezone() -> str:
     return g.tz
 
 
+def _is_sqlite(dbapi_connection) -> bool:
+    return dbapi_connection.__class__.__module__.startswith("sqlite3")
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
-    if dbapi_connection.__class__.__module__.startswith("sqlite3"):
+    if _is_sqlite(dbapi_connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn):
+    """Requests that change data (POST …) take SQLite's write lock when their transaction
+    begins. In WAL mode a deferred transaction that has read and then writes after another
+    connection committed fails at once with "database is locked" (busy_timeout cannot
+    help: its snapshot is stale), so every read-check-write — a workflow step, a number,
+    a sum rule — would lose races with a 500. BEGIN IMMEDIATE makes the second writer
+    wait for the first and then read what it committed. Reads (GET) stay deferred and
+    never wait; so do the CLI and scripts, which keep the driver's own transactions."""
+    dbapi_connection = conn.connection.dbapi_connection
+    if not _is_sqlite(dbapi_connection):
+        return
+    if has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS"):
+        dbapi_connection.isolation_level = None  # the driver leaves BEGIN to us …
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        dbapi_connection.isolation_level = ""  # … or begins before the first write, as by default
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -369,6 +369,22 @@ def _note_finance_changes(session, flush_context) -> None:
                 note("moved_contracts", obj.id)
 
 
+def _lock_for_sums(session, pending) -> None:
+    """Lock the contracts and receipts whose sums are about to be checked, so that two
+    transactions allocating to one contract are checked one after the other: the second
+    waits for the first to commit and then counts its allocations (PostgreSQL has no
+    database-wide write lock; on SQLite, writing requests begin IMMEDIATE). FOR NO KEY
+    UPDATE, in id order: the allocation rows inserted with a foreign key to them hold a
+    key-share lock, which this one does not wait for — no deadlock."""
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    for model, ids in ((Contract, pending["received"] | pending["invoiced"]), (Receipt, pending["receipts"])):
+        ids = sorted(ids)
+        for start in range(0, len(ids), 500):
+            session.execute(select(model.id).where(model.id.in_(ids[start:start + 500])).order_by(model.id)
+                            .with_for_update(key_share=True))
+
+
 @event.listens_for(Session, "before_commit")
 def _check_finance_rules(session) -> None:
     if session.new or session.dirty or session.deleted:
@@ -376,6 +392,7 @@ def _check_finance_rules(session) -> None:
     pending = session.info.get(_PENDING)
     if not pending:
         return
+    _lock_for_sums(session, pending)
     problems = finance_problems(session=session, **pending)
     if problems:
         raise problems[0]

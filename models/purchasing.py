@@ -21,6 +21,7 @@ from .base import (FieldError, Money, SoftDelete, Timestamps, UTCDateTime, Versi
                    label, utcnow)
 from .finance import TAX_RATES, compute_tax
 from .lookups import ContractType
+from .numbering import assign_number, next_number  # noqa: F401  (next_number: the documents' numbering)
 from .workflow import EXPENSE_CONTRACT, PAYMENT, PURCHASE_REQUEST, Approval, register
 
 PAYMENT_STATUSES = [("requested", _l("Requested")), ("approved", _l("Approved")), ("paid", _l("Paid")),
@@ -84,8 +85,7 @@ class PurchaseRequest(Timestamps, Versioned, Approval, db.Model):
 
     def check_rules(self) -> None:
         """A number when none was typed; the requester's department when none was chosen."""
-        if not self.number:
-            self.number = next_number(PurchaseRequest, "CG")
+        assign_number(self, "CG")
         if self.department is None and self.department_id is None:
             requester = self.requester or (db.session.get(User, self.requester_id) if self.requester_id else None)
             if requester is not None and requester.department_id is not None:
@@ -156,8 +156,7 @@ class ExpenseContract(Timestamps, SoftDelete, Versioned, Approval, db.Model):
     def check_rules(self) -> None:
         """A number when none was typed; end on or after the start; a positive amount that
         stays at or above what its payments already claim."""
-        if not self.number:
-            self.number = next_number(ExpenseContract, "ZC")
+        assign_number(self, "ZC")
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
             raise FieldError(column_label(ExpenseContract, "ends_on"), str(_l("must not be before the start date")))
         if self.amount is not None and Decimal(self.amount) <= 0:
@@ -349,18 +348,6 @@ def revise_payment(payment: PurchasePayment, actor: User) -> bool:
     if changed:
         payment.submitted_by_id = actor.id
     return changed
-
-
-def next_number(model, prefix: str, day: date | None = None) -> str:
-    """The next free document number ``<prefix><yyyymmdd>-<nnn>`` of ``model`` for the day
-    (local calendar day), counting numbers already pending in this session."""
-    day = day or _local_today()
-    stem = f"{prefix}{day:%Y%m%d}-"
-    with db.session.no_autoflush:
-        taken = [n for n in db.session.execute(select(model.number).where(model.number.like(f"{stem}%"))).scalars()]
-    taken += [obj.number for obj in db.session.new if isinstance(obj, model) and obj.number]
-    serials = [int(n[len(stem):]) for n in taken if n.startswith(stem) and n[len(stem):].isdigit()]
-    return f"{stem}{max(serials, default=0) + 1:03d}"
 
 
 def _local_today() -> date:

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l, lazy_pgettext as _lp
 from sqlalchemy import (BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, Text, and_, cast, exists,
-                        func, or_, select, type_coerce)
+                        func, inspect as sa_inspect, or_, select, text, true, type_coerce)
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,8 +26,9 @@ from .base import (FieldError, Money, Owned, Percent, SoftDelete, Timestamps, UT
                    format_money, label, round_money, utcnow)
 from .customers import Client
 from .lookups import ClientSource, SalesStage, Trade
-from .purchasing import _local_today, next_number
-from .workflow import APPROVAL_STATES, Approval, Transition, Workflow, WorkflowError, register
+from .numbering import assign_number
+from .purchasing import _local_today
+from .workflow import APPROVAL_STATES, Approval, Transition, Workflow, WorkflowError, lock_row, register
 
 OPPORTUNITY_STATUSES = [("unassigned", _l("Unassigned")), ("assigned", _l("Assigned")),
                         ("archived", _lp("opportunity", "Archived"))]  # 已归档 (contracts: 已存档)
@@ -249,8 +250,7 @@ class Quote(Timestamps, Versioned, Owned, Approval, db.Model):
 
     def check_rules(self) -> None:
         """A number when none was typed; a discount within 0–100 %."""
-        if not self.number:
-            self.number = next_number(Quote, "BJ")
+        assign_number(self, "BJ")
         if self.discount_pct is None:
             self.discount_pct = Decimal("0.00")
         if not Decimal(0) <= Decimal(self.discount_pct) <= Decimal(100):
@@ -315,22 +315,38 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
                                                   order_by="OrderLine.id", info=label("Order lines"))
 
     __table_args__ = (db.Index("ix_orders_client_ordered", "client_id", "ordered_on"),
-                      db.Index("ix_orders_owner_ordered", "owner_id", "ordered_on"))
+                      db.Index("ix_orders_owner_ordered", "owner_id", "ordered_on"),
+                      # a quote becomes one live order (SPEC §4.4), whatever path creates it
+                      db.Index("uq_orders_quote_id_live", "quote_id", unique=True,
+                               sqlite_where=text("is_deleted = 0"), postgresql_where=text("NOT is_deleted")))
 
     def __str__(self) -> str:
         return self.number or f"#{self.id}"
 
     def check_rules(self) -> None:
-        """A number when none was typed; the client's address when no delivery address was given."""
-        if not self.number:
-            self.number = next_number(Order, "DD", self.ordered_on)
+        """A number when none was typed; the client's address when no delivery address was
+        given; a quote that has not become another live order yet."""
         if self.ordered_on is None:
             self.ordered_on = _local_today()
+        assign_number(self, "DD", self.ordered_on)
         if not self.delivery_address:
             client = self.client or (db.session.get(Client, self.client_id) if self.client_id else None)
             if client is not None:
                 self.delivery_address = client.address
         same_client(self, "quote", Order)
+        quote_id = self.quote.id if self.quote is not None else self.quote_id
+        state = sa_inspect(self)
+        relinked = state.pending or any(state.attrs[key].history.has_changes()
+                                        for key in ("quote", "quote_id", "is_deleted"))
+        if quote_id is not None and not self.is_deleted and relinked:
+            with db.session.no_autoflush:
+                other = db.session.execute(select(Order.number).where(
+                    Order.quote_id == quote_id, Order.is_deleted.is_(False),
+                    Order.id != self.id if self.id is not None else true())).scalar()
+            if other is not None:
+                raise FieldError(column_label(Order, "quote_id"), str(_l(
+                    "%(quote)s already became order %(order)s; choose another quote or none.",
+                    quote=str(self.quote or db.session.get(Quote, quote_id)), order=other)))
 
 
 class OrderLine(db.Model):
@@ -746,10 +762,46 @@ def open_order_for_quote(quote: Quote) -> Order | None:
                               ).scalars().first()
 
 
+def _fen(amount) -> int:
+    return int(Decimal(amount) * 100)
+
+
+def discounted_lines(quote: Quote) -> list[tuple[QuoteLine, int, Decimal]]:
+    """The order lines an accepted quote becomes, as (quote line, quantity, unit price):
+    the discount applied to each unit price so that the lines total exactly the quote's
+    total (the discount rounded half-up on the subtotal, as ``Quote.total``).
+
+    Each discounted unit price is first rounded down to the fen; the fen still missing
+    to the quote's total (never more than there are units) go one per unit to the units
+    whose price was cut the most (largest-remainder rule; ties: the earlier line). When
+    only some units of a line get one, the line is split into two lines of the same
+    product — e.g. 7 × ¥99.99 at 12.5 % (¥612.44) become 6 × ¥87.49 + 1 × ¥87.50, where
+    one price for all seven units could only make ¥612.43 or ¥612.50."""
+    keep = 10000 - _fen(quote.discount_pct or 0)  # hundredths of a percent kept
+    subtotal = sum(_fen(line.unit_price) * line.quantity for line in quote.lines)
+    total = subtotal - (subtotal * (10000 - keep) + 5000) // 10000
+    floors = [divmod(_fen(line.unit_price) * keep, 10000) for line in quote.lines]
+    missing = total - sum(floor * line.quantity for (floor, _), line in zip(floors, quote.lines))
+    bumped = [0] * len(quote.lines)  # units of each line that get one fen more
+    for index in sorted(range(len(quote.lines)), key=lambda i: (-floors[i][1], i)):
+        bumped[index] = min(missing, quote.lines[index].quantity)
+        missing -= bumped[index]
+    result = []
+    for line, (floor, _), extra in zip(quote.lines, floors, bumped):
+        for quantity, fen in ((line.quantity - extra, floor), (extra, floor + 1)):
+            if quantity:
+                result.append((line, quantity, Decimal(fen) / 100))
+    return result
+
+
 def convert_quote(quote: Quote, actor: User) -> Order:
     """An order from an accepted quote, in the caller's transaction: same client, the
-    quote's owner, one order line per quote line with the discount applied to the unit
-    price (rounded half-up to the fen) and the product's unit. A quote converts once."""
+    quote's owner, the lines of :func:`discounted_lines` (the order totals exactly what
+    the customer accepted) with the product's unit. A quote converts once: the quote row
+    is locked (PostgreSQL; SQLite requests write one at a time) so a parallel conversion
+    waits and then finds the order, and a unique index on the live orders' quote makes
+    the database refuse a second one whatever path it takes."""
+    lock_row(quote)
     if quote.status != "accepted":
         raise WorkflowError(str(_l("%(record)s is %(state)s: only accepted quotes become orders.",
                                    record=str(quote), state=QUOTE.state_label(quote.status))))
@@ -757,13 +809,11 @@ def convert_quote(quote: Quote, actor: User) -> Order:
     if existing is not None:
         raise WorkflowError(str(_l("%(record)s already became order %(order)s.", record=str(quote),
                                    order=existing.number)))
-    factor = (Decimal(100) - Decimal(quote.discount_pct or 0)) / 100
     order = Order(client_id=quote.client_id, owner_id=quote.owner_id, quote=quote, ordered_on=_local_today(),
                   status="pending", notes=str(_l("From quote %(number)s", number=quote.number)))
-    for line in quote.lines:
+    for line, quantity, unit_price in discounted_lines(quote):
         product = _product_of(line)
-        order.lines.append(OrderLine(product=product, quantity=line.quantity, unit=product.unit,
-                                     unit_price=round_money(Decimal(line.unit_price) * factor)))
+        order.lines.append(OrderLine(product=product, quantity=quantity, unit=product.unit, unit_price=unit_price))
     db.session.add(order)
     from .audit import audit_note
     audit_note(db.session, "convert", quote.number)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Callable
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, inspect as sa_inspect, select
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from . import db
@@ -233,15 +233,49 @@ def workflow_of(record) -> Workflow:
     return WORKFLOWS[type(record)]
 
 
-def perform(record, action: str, actor, comment: str | None = None, **params) -> str:
+def lock_row(record) -> None:
+    """Re-read ``record`` from the database and lock its row until the transaction ends,
+    so that a check made next (its state, what it already became) is not stale: a parallel
+    transaction doing the same waits for this one, then reads what it committed. FOR NO KEY
+    UPDATE on PostgreSQL (rows inserted with a foreign key to it do not wait, nor deadlock);
+    on SQLite, requests that write begin IMMEDIATE (app.py) and are serialised already."""
+    state = sa_inspect(record)
+    if not state.persistent:
+        return
+    model = type(record)
+    session = state.session
+    session.execute(select(model).where(model.id == record.id).with_for_update(key_share=True)
+                    .execution_options(populate_existing=True))
+
+
+def changed_meanwhile(record) -> str:
+    """The refusal of a step on a record that someone changed after the actor saw it,
+    naming who (from the audit log)."""
+    from .audit import last_change
+    entry = last_change(record.__tablename__, record.id)
+    who = (entry.user.name or entry.user.username) if entry is not None and entry.user is not None \
+        else str(_l("another user"))
+    return str(_l("%(record)s was changed by %(user)s meanwhile — reload and try again.", record=str(record),
+                  user=who))
+
+
+def perform(record, action: str, actor, comment: str | None = None, *, seen_version: int | None = None,
+            **params) -> str:
     """Take ``action`` on ``record`` as ``actor``: check the state, the right, the comment
     and four-eyes, write the workflow fields and an audit entry (action and comment) in
     the caller's transaction. ``params`` go to the step's ``decide`` (e.g. ``assignee``).
-    Returns the new state; raises WorkflowError naming the record and the reason."""
+    The row is locked and re-read first (:func:`lock_row`), so of two parallel steps on one
+    record exactly one takes effect and the other is judged on the new state;
+    ``seen_version`` (the version the actor confirmed) refuses a step on a record changed
+    since, naming who changed it. Returns the new state; raises WorkflowError naming the
+    record and the reason."""
     workflow = workflow_of(record)
     step = workflow.transitions.get(action)
     if step is None:
         raise WorkflowError(str(_l("Unknown action %(action)s.", action=action)))
+    lock_row(record)
+    if seen_version is not None and getattr(record, "version", seen_version) != seen_version:
+        raise WorkflowError(changed_meanwhile(record))
     if record.status not in step.sources:
         raise WorkflowError(str(_l("%(record)s is %(state)s: cannot %(action)s it.", record=str(record),
                                    state=workflow.state_label(record.status), action=str(step.label))))

@@ -4,6 +4,8 @@ that ship from stock. The rules live in models/sales.py; these classes only decl
 is shown and translate the request into domain calls."""
 from __future__ import annotations
 
+import re
+
 from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
@@ -13,6 +15,7 @@ from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, undefer
 from wtforms import StringField, validators
 
@@ -85,6 +88,22 @@ def _line_options(columns, optional=()):
                         "validators": [validators.InputRequired()]}}
     return {"form_columns": ("id", *columns), "form_args": args,
             "form_extra_fields": {name: OPTIONAL_LINE_FIELDS[name]() for name in optional}}
+
+
+class NumberedMixin:
+    """Quotes and orders: a number taken by another record in the same instant (typed by
+    hand in two forms at once), or a quote that became another order in that instant, is
+    refused naming the field, not in the database's words."""
+
+    def integrity_message(self, exc) -> str:
+        text = str(getattr(exc, "orig", exc))
+        if re.search(rf"\b{self.model.__tablename__}\.number\b|uq_{self.model.__tablename__}_number", text):
+            return gettext("%(field)s: another record took this number a moment ago — type another number "
+                           "or leave it empty to get a new one.", field=self.column_labels.get("number"))
+        if re.search(r"\borders\.quote_id\b|uq_orders_quote_id_live", text):
+            return gettext("%(field)s: this quote became another order a moment ago — choose another quote "
+                           "or none.", field=self.column_labels.get("quote"))
+        return super().integrity_message(exc)
 
 
 class LinesMixin:
@@ -195,7 +214,7 @@ class StockView(CrmModelView):
 
 
 # ------------------------------------------------------------------------------ quotes
-class QuoteView(LinesMixin, WorkflowMixin, CrmModelView):
+class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     """报价单: lines, discount, totals in SQL; approval above the discount threshold (§5.2);
     an accepted quote converts to an order once."""
 
@@ -271,6 +290,12 @@ class QuoteView(LinesMixin, WorkflowMixin, CrmModelView):
             except ValueError as exc:  # WorkflowError or a rule checked at commit
                 db.session.rollback()
                 flash(str(exc), "error")
+            except IntegrityError as exc:  # an order made from the quote elsewhere in the same instant
+                db.session.rollback()
+                existing = open_order_for_quote(quote)
+                flash(gettext("%(record)s already became order %(order)s.", record=str(quote),
+                              order=existing.number) if existing is not None else self.integrity_message(exc),
+                      "error")
         if orders:
             flash(gettext("Orders created: %(numbers)s.", numbers=", ".join(o.number for o in orders)),
                   "success")
@@ -301,7 +326,7 @@ class QuoteView(LinesMixin, WorkflowMixin, CrmModelView):
 
 
 # ------------------------------------------------------------------------------ orders
-class OrderView(LinesMixin, WorkflowMixin, CrmModelView):
+class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     """订单: lines, total in SQL, pending → shipped (takes the stock) → completed, or cancelled."""
 
     column_list = ("number", "client", "ordered_on", "total", "status", "owner")

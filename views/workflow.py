@@ -11,13 +11,24 @@ from flask_admin import expose
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_babel import gettext
 from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
 
 from models import db
-from models.workflow import is_locked, perform
+from models.workflow import changed_meanwhile, is_locked, perform
 
 WORKFLOW_FIELDS = ("status", "submitted_by", "submitted_at", "approved_by", "approved_at", "approval_comment",
                    "second_approved_by", "second_approved_at", "confirmed_by", "confirmed_at", "voided_by",
                    "voided_at", "void_reason")
+
+
+def _versions(posted: str) -> dict[int, int]:
+    """``id:version,…`` from the confirmation page: the versions the actor saw."""
+    seen = {}
+    for pair in posted.split(","):
+        record_id, _, version = pair.partition(":")
+        if record_id.strip().isdigit() and version.strip().isdigit():
+            seen[int(record_id)] = int(version)
+    return seen
 
 
 class WorkflowMixin:
@@ -77,15 +88,22 @@ class WorkflowMixin:
             if step.pick_user:
                 chosen = request.form.get(step.pick_user, "")
                 params[step.pick_user] = next((u for u in people if str(u.id) == chosen), None)
+            seen = _versions(request.form.get("versions", ""))
             done, refused = 0, []
             for record in records:
+                name = str(record)  # a failed flush leaves the record unreadable until rollback
                 try:
-                    perform(record, action, current_user, comment, **params)
+                    perform(record, action, current_user, comment, seen_version=seen.get(record.id), **params)
                     db.session.commit()
                     done += 1
                 except ValueError as exc:  # WorkflowError, or a rule checked at commit (FieldError)
                     db.session.rollback()
                     refused.append(str(exc))
+                except StaleDataError:  # changed between our read and our write (a safety net)
+                    db.session.rollback()
+                    fresh = db.session.get(type(record), record.id)
+                    refused.append(changed_meanwhile(fresh) if fresh is not None else
+                                   f"{name}: " + gettext("The record was changed by someone else — reload it."))
             for reason in refused:
                 flash(reason, "error")
             if refused:
@@ -95,7 +113,8 @@ class WorkflowMixin:
                 flash(gettext("%(action)s: %(done)s done.", action=str(step.label), done=done), "success")
             return redirect(back)
         return self.render("admin/crm/transition.html", step=step, records=records, workflow=self.workflow,
-                           ids=",".join(str(r.id) for r in records), back=back, people=people)
+                           ids=",".join(str(r.id) for r in records), back=back, people=people,
+                           versions=",".join(f"{r.id}:{r.version}" for r in records if hasattr(r, "version")))
 
     def pickable_users(self):
         """Whom a step may hand records to: active users who may view this view's records,
