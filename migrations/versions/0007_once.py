@@ -1,7 +1,7 @@
 """once-only steps and numbers: one live order per quote, document number counters
 
-Revision ID: 0005_once
-Revises: 0004_sales
+Revision ID: 0007_once
+Revises: 0006_imports
 Create Date: 2026-12-01 09:30:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0005_once'
-down_revision = '0004_sales'
+revision = '0007_once'
+down_revision = '0006_imports'
 branch_labels = None
 depends_on = None
 
