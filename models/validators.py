@@ -152,8 +152,8 @@ _WEBSITE_MSG = "must be a web address starting with http:// or https:// (e.g. ht
 
 
 def website(value: str | None) -> str | None:
-    """A web address on http or https only (a ``javascript:``, ``data:`` or ``file:`` link
-    would run or open something when clicked); ``www.example.com`` gets ``http://``."""
+    """A web address on http or https only; ``www.example.com`` gets ``http://``."""
+    # a javascript:, data: or file: link would run or open something when clicked
     text = _clean(value)
     if text is None:
         return None

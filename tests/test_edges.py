@@ -109,6 +109,12 @@ def test_huge_ids_in_other_parameters_are_not_found(edge_app, url):
     assert edge_app.login_client("admin").get(url).status_code == 404
 
 
+@pytest.mark.parametrize("name", ["owner", "department", "area"])
+def test_huge_ids_in_report_filters_are_refused_as_invalid_choices(edge_app, name):
+    page = edge_app.login_client("admin").get(f"/admin/reports/receivables/?{name}={10**30}&lang=en")
+    assert page.status_code == 200 and "is not a valid choice" in flashes(page)
+
+
 @pytest.mark.parametrize("method,url,data", [
     ("get", "/login?next=/admin/%0d%0aSet-Cookie:%20x=1", None),
     ("post", "/login", {"username": "admin", "password": "password-123", "next": "/admin/\r\nSet-Cookie: x=1"}),

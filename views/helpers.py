@@ -49,8 +49,12 @@ def attachment(filename: str, fallback: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename or ascii_name, safe='')}"
 
 
+_ID_NAME = re.compile(r"(?:^|[_-])ids?$")
+
+
 def _is_id_parameter(name: str) -> bool:
-    return name in ("rowid", "list_form_pk") or name.endswith("id") or name.endswith("ids")
+    """``id``, ``ids``, ``client_id``, ``flt_ids``, ``items-0-id``, and the ids of list actions."""
+    return name in ("rowid", "list_form_pk") or bool(_ID_NAME.search(name))
 
 
 def refuse_malformed_parameters() -> None:
