@@ -152,7 +152,7 @@ _WEBSITE_MSG = "must be a web address starting with http:// or https:// (e.g. ht
 
 
 def website(value: str | None) -> str | None:
-    """A web address on http or https only; ``www.example.com`` gets ``http://``."""
+    """A web address on http or https only, or a plain host name like ``www.example.com``."""
     # a javascript:, data: or file: link would run or open something when clicked
     text = _clean(value)
     if text is None:
@@ -164,7 +164,7 @@ def website(value: str | None) -> str | None:
     host = re.split(r"[/?#]", rest, maxsplit=1)[0]
     if "@" in host or not _HOST_RE.fullmatch(host):
         raise ValueError(_WEBSITE_MSG)
-    return text if match else "http://" + text
+    return text
 
 
 # --- resident ID card (GB 11643-1999) -------------------------------------------------------

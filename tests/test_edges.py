@@ -367,10 +367,10 @@ def test_website_accepts_only_http_and_https(en_client, db_session, value):
     assert db_session.get(Client, client.id).website is None
 
 
-def test_website_validator_normalises_plain_hosts():
+def test_website_validator_keeps_http_links_and_plain_hosts():
     from models.validators import website
     assert website("https://www.example.com/a?b=1") == "https://www.example.com/a?b=1"
-    assert website("www.example.cn") == "http://www.example.cn"
+    assert website("www.example.cn") == "www.example.cn"  # no scheme: nothing a click could run
     assert website("  ") is None
     with pytest.raises(ValueError):
         website("javascript:alert(1)")
@@ -395,7 +395,7 @@ def test_integrity_errors_name_the_field_not_the_sql(app, db_session):
         view = _views(app)["client"]
         with app.test_request_context(), force_locale("en"):
             message = view.integrity_message(caught.value)
-    assert message.startswith("Unified social credit code: another record already has this value")
+    assert message.startswith("Unified social credit code: a record with this value already exists")
     for raw in ("UNIQUE constraint", "duplicate key", "clients", "uscc"):
         assert raw not in message
 

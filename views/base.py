@@ -878,7 +878,7 @@ class CrmModelView(ModelView):
         field = self._constraint_field(text, getattr(getattr(exc, "orig", None), "diag", None))
         if "unique" in lowered or "duplicate" in lowered:
             if field:
-                return gettext("%(field)s: another record already has this value. Enter a "
+                return gettext("%(field)s: a record with this value already exists. Enter a "
                                "different value (or open that record instead).", field=field)
             return gettext("Another record already has one of these values. Check the fields "
                            "that must be unique and enter different values.")
