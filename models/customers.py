@@ -74,7 +74,7 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     phone: Mapped[str] = mapped_column(String(40), index=True, info=label("Phone", check=validators.phone))
     fax: Mapped[str | None] = mapped_column(String(40), info=label("Fax", check=validators.phone))
     zip_code: Mapped[str | None] = mapped_column(String(6), info=label("Zip code", check=validators.zip_code))
-    website: Mapped[str | None] = mapped_column(String(200), info=label("Website"))
+    website: Mapped[str | None] = mapped_column(String(200), info=label("Website", check=validators.website))
     email: Mapped[str | None] = mapped_column(String(120), info=label("E-mail", check=validators.email))
     trade_id: Mapped[int | None] = _lookup("system_trade", label("Product category"))
     area_id: Mapped[int] = _lookup("system_area", label("Area"), required=True)
@@ -296,6 +296,18 @@ def find_duplicates(name: str | None, uscc: str | None = None, mobiles=(), exclu
     clients = db.session.execute(select(Client).where(Client.id.in_(list(reasons)[:20]))
                                  .order_by(Client.id)).scalars()
     return [(client, reasons[client.id]) for client in clients]
+
+
+def flag_visible(matches, user) -> list[tuple]:
+    """find_duplicates' matches as (client, reasons, visible): ``visible`` when the
+    client is in ``user``'s data scope. Only then may its name, contact and link be
+    shown; otherwise only that it exists and who owns it (so the user can ask)."""
+    from .scope import scope_clause
+    ids = [client.id for client, _ in matches]
+    clause = scope_clause(Client, user)
+    visible = set(ids) if clause is None else set(db.session.execute(
+        select(Client.id).where(Client.id.in_(ids), clause)).scalars())
+    return [(client, reasons, client.id in visible) for client, reasons in matches]
 
 
 def delete_blockers(client: Client) -> list[str]:

@@ -75,3 +75,19 @@ def in_scope(obj, user) -> bool:
     if clause is None:
         return True
     return db.session.execute(select(model.id).where(model.id == obj.id, clause)).first() is not None
+
+
+def users_in_scope_clause(user):
+    """A WHERE clause on ``users``: the people ``user`` may put records on (an
+    appointment's 预约人, an owner) or filter lists by — everybody for scope ``all``,
+    the users of the department subtree (and ``user``) for ``department``, only
+    ``user`` for ``own``. None means every user."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return false()
+    if user.data_scope == "all":
+        return None
+    if user.data_scope == "department":
+        users = _department_user_ids(user)
+        if users is not None:
+            return or_(User.id.in_(users), User.id == user.id)
+    return User.id == user.id

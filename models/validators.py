@@ -21,6 +21,7 @@ __all__ = [
     "phone",
     "uscc",
     "uscc_check_char",
+    "website",
     "zip_code",
 ]
 
@@ -140,6 +141,29 @@ def zip_code(value: str | None) -> str | None:
         return None
     if not re.fullmatch(r"\d{6}", text, re.ASCII):
         raise ValueError("must be a postal code of exactly 6 digits")
+    return text
+
+
+# --- web address ----------------------------------------------------------------------------
+
+_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+                      r"(?::\d{1,5})?", re.ASCII)
+_WEBSITE_MSG = "must be a web address starting with http:// or https:// (e.g. https://www.example.com)"
+
+
+def website(value: str | None) -> str | None:
+    """A web address on http or https only, or a plain host name like ``www.example.com``."""
+    # a javascript:, data: or file: link would run or open something when clicked
+    text = _clean(value)
+    if text is None:
+        return None
+    if any(ch.isspace() or ord(ch) < 32 for ch in text):
+        raise ValueError(_WEBSITE_MSG)
+    match = re.match(r"(?i)https?://", text)
+    rest = text[match.end():] if match else text
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" in host or not _HOST_RE.fullmatch(host):
+        raise ValueError(_WEBSITE_MSG)
     return text
 
 

@@ -148,7 +148,7 @@ def parse_filters(args: Mapping, today: date) -> tuple[ReceivablesFilters, list[
         raw = (args.get(name) or "").strip()
         if not raw:
             return None
-        if raw.isdigit():
+        if raw.isdigit() and int(raw) < 2**63:  # beyond 64 bits no row can have the id
             return int(raw)
         errors.append(str(_l("%(field)s: \"%(value)s\" is not a valid choice — ignored.", field=label,
                              value=raw[:20])))

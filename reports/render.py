@@ -10,8 +10,9 @@ out, so the page and the three downloads show the same figures:
   ``static/fonts`` (no system font needed; fpdf2 embeds only the glyphs printed);
 * CSV — UTF-8 with a BOM (Excel opens Chinese text correctly), amounts as ``1234.50``.
 
-Text that a spreadsheet would run as a formula (``=…``, ``+…``, ``-…``, ``@…``) is written
-as text in XLSX and quoted in CSV.
+Text that a spreadsheet would run as a formula (``=…``, ``+…``, ``-…``, ``@…``, a tab or
+CR first) gets a leading apostrophe in XLSX and CSV: :func:`spreadsheet_safe` is the one
+neutraliser, also of the model views' list exports.
 """
 from __future__ import annotations
 
@@ -100,8 +101,16 @@ def _value(row: Mapping, key: str):
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
 
 
-def _safe_csv_text(text: str) -> str:
-    return "'" + text if _FORMULA.match(text) else text
+def spreadsheet_safe(value):
+    """``value`` as a spreadsheet cell that cannot run: text starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a CR gets a leading apostrophe (Excel and LibreOffice then
+    show it as text, a click never runs it); numbers, dates and None stay as they are,
+    so -5 exported as a number is still a number. Other objects (related records) are
+    judged by their text. Every export calls this."""
+    if value is None or isinstance(value, int | float | Decimal | date):  # bool is an int, datetime a date
+        return value
+    text = str(value)  # a related record (a client in the contract list) is written by its name
+    return "'" + text if _FORMULA.match(text) else value
 
 
 # ------------------------------------------------------------------------------ CSV
@@ -113,19 +122,19 @@ def write_csv(documents: Sequence[Document]) -> bytes:
     for number, doc in enumerate(documents):
         if number:
             writer.writerow([])
-        writer.writerow([_safe_csv_text(str(doc.title))])
+        writer.writerow([spreadsheet_safe(str(doc.title))])
         for label, value in doc.meta:
-            writer.writerow([_safe_csv_text(str(label)), _safe_csv_text(str(value))])
+            writer.writerow([spreadsheet_safe(str(label)), spreadsheet_safe(str(value))])
         for note in doc.notes:
-            writer.writerow([_safe_csv_text(str(note))])
+            writer.writerow([spreadsheet_safe(str(note))])
         for section in doc.sections:
             writer.writerow([])
             if section.title:
-                writer.writerow([_safe_csv_text(str(section.title))])
+                writer.writerow([spreadsheet_safe(str(section.title))])
             writer.writerow([str(c.label) for c in section.columns])
             for row in list(section.rows) + ([section.totals] if section.totals else []):
                 writer.writerow([
-                    _safe_csv_text(cell_text(c, _value(row, c.key), grouped=False)) if c.kind == "text"
+                    spreadsheet_safe(cell_text(c, _value(row, c.key), grouped=False)) if c.kind == "text"
                     else cell_text(c, _value(row, c.key), grouped=False) for c in section.columns])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
@@ -157,9 +166,7 @@ def write_xlsx(documents: Sequence[Document]) -> bytes:
         sheet = book.create_sheet(_sheet_title(doc.sheet_name or str(doc.title), taken))
 
         def cell(value, *, font=None, number_format=None, fill_=None, text=False):
-            c = WriteOnlyCell(sheet, value=value)
-            if text and isinstance(value, str) and c.data_type == "f":
-                c.data_type = "s"  # a name like "=1+1" is text, never a formula
+            c = WriteOnlyCell(sheet, value=spreadsheet_safe(value) if text else value)
             if font is not None:
                 c.font = font
             if number_format:

@@ -59,3 +59,37 @@ def _add_children(session, client: Client, mobile: str | None) -> dict:
     session.add_all([linkman, followup, appointment, contract])
     session.flush()
     return {"linkman": linkman, "followup": followup, "appointment": appointment, "contract": contract}
+
+
+def pdf_bytes(pages: int = 1, xmp: bool = False) -> bytes:
+    """A real PDF (pypdf opens it and finds ``pages`` pages); ``xmp``: with an XMP
+    metadata stream (``<?xml`` near the start of the file), as scanners write."""
+    import io
+
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, NameObject
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(595, 842)
+    if xmp:
+        stream = DecodedStreamObject()
+        stream.set_data(b'<?xml version="1.0" encoding="UTF-8"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+                        b"</x:xmpmeta>")
+        stream.update({NameObject("/Type"): NameObject("/Metadata"),
+                       NameObject("/Subtype"): NameObject("/XML")})
+        writer._root_object[NameObject("/Metadata")] = writer._add_object(stream)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def image_bytes(kind: str = "PNG", size=(2, 2)) -> bytes:
+    """A real PNG or JPEG (Pillow verifies it)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "white").save(buffer, kind)
+    return buffer.getvalue()

@@ -163,7 +163,7 @@ def test_role_edit_page_saves_the_checkbox_tree(client_as, db_session):
     wanted = db_session.execute(select(Right).where(Right.code.in_(["trade.view", "trade.edit"]))).scalars().all()
     response = client.post(f"/admin/role/edit/?id={role.id}", data={
         "code": "clerk", "name": role.name, "data_scope": "department", "is_active": "y",
-        "rights_submitted": "1", "rights": [str(r.id) for r in wanted]})
+        "rights_submitted": "1", "rights": [str(r.id) for r in wanted], "loaded_version": str(role.version)})
     assert response.status_code == 302
     db_session.expire_all()
     role = db_session.execute(select(Role).where(Role.code == "clerk")).scalar_one()

@@ -283,7 +283,7 @@ def test_recycle_bin_is_scoped_and_foreign_restore_is_ignored(probe, client_as):
     assert sorted(_bin_rows(client_as("admin"))) == ["account_manager", "am_team"]
     response = client.post("/admin/probe_note/action/?bin=1",
                            data={"action": "purge", "rowid": [str(probe.note["account_manager"])]})
-    assert response.status_code == 302
+    assert response.status_code == 403  # SPEC §2.3: an action without its right is refused as such
     assert note_state(probe, probe.note["account_manager"])[0] is True
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
+from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext as admin_lazy
 from flask_admin.contrib.sqla import ModelView
@@ -26,19 +27,22 @@ from flask_babel import format_date, format_datetime, gettext, lazy_gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import _FlaskFormCSRF
 from markupsafe import Markup, escape
-from sqlalchemy import inspect as sa_inspect, or_
+from sqlalchemy import Integer, inspect as sa_inspect, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import fields, validators
-from werkzeug.utils import secure_filename
 from wtforms.validators import ValidationError
 
 from models import db
 from models.audit import history, last_change
 from models.base import FieldError, format_money, to_money
 from models.lookups import is_lookup
-from models.scope import scope_clause
+from models.auth import User
+from models.scope import scope_clause, users_in_scope_clause
+from reports.render import spreadsheet_safe
+
+from .helpers import INT64_MAX, attachment, db_int, parse_ids
 
 # ---------------------------------------------------------------------------- forms
 
@@ -233,19 +237,26 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         return _offerable(super().get_query(), self.model)
 
     def get_one(self, pk):
-        try:
-            pk = int(pk)
-        except (TypeError, ValueError):
+        pk = db_int(pk)
+        if pk is None:
             return None
         return self.get_query().filter(getattr(self.model, self.pk) == pk).first()
 
 
+def choice_clause(model):
+    """The rows of ``model`` the current user may pick in a form or a filter: those in
+    the data scope; for users, the people in the user's scope (SPEC §6)."""
+    if model is User:
+        return users_in_scope_clause(current_user)
+    return scope_clause(model, current_user)
+
+
 def _offerable(query, model, keep_id=None):
     """Rows a form may offer: in scope, not deleted, active (keeping the current value)."""
-    clause = scope_clause(model, current_user)
-    if clause is not None:
-        query = query.filter(clause)
+    clause = choice_clause(model)
     keep = (model.id == keep_id) if keep_id is not None else None
+    if clause is not None:  # the person a record is already on stays offered
+        query = query.filter(or_(clause, keep) if model is User and keep is not None else clause)
     if getattr(model, "__soft_delete__", False):
         query = query.filter(or_(model.is_deleted.is_(False), keep) if keep is not None
                              else model.is_deleted.is_(False))
@@ -303,9 +314,10 @@ class Section(rules.NestedRule):
 class _MoneyValue:
     def validate(self, value):
         try:
-            return to_money(value) is not None
-        except (ValueError, TypeError):
+            amount = to_money(value)
+        except (ValueError, TypeError, ArithmeticError):  # ArithmeticError: 1e30 cannot be quantized
             return False
+        return amount is not None and abs(amount) * 100 <= INT64_MAX  # fits the fen column
 
     def clean(self, value):
         return to_money(value)
@@ -397,6 +409,23 @@ def _refuse_unknown_choices(form) -> bool:
                 field.errors = [*field.errors, gettext("Not a valid choice")]
                 refused = True
     return refused
+
+
+def _fits_database(flt, value) -> bool:
+    """Whether a filter's cleaned value (an int, or a list of ints — or digits, for a
+    filter on an integer column that converts them itself) fits a 64-bit column."""
+    try:
+        cleaned = flt.clean(value)
+    except (ValueError, TypeError, ArithmeticError):
+        return False
+    integer_column = isinstance(getattr(getattr(flt, "column", None), "type", None), Integer)
+    for item in cleaned if isinstance(cleaned, list | tuple) else [cleaned]:
+        if isinstance(item, bool):
+            continue
+        if (isinstance(item, int) or (integer_column and isinstance(item, str)
+                                      and item.strip().lstrip("+-").isdigit())) and db_int(item) is None:
+            return False
+    return True
 
 
 class CrmModelView(ModelView):
@@ -538,6 +567,33 @@ class CrmModelView(ModelView):
         # the list offers restore/purge in the recycle bin, everything else outside it
         return (name in ("restore", "purge")) == self.in_recycle_bin()
 
+    def handle_action(self, return_view=None):
+        """A list action the user may not run is refused with 403 (SPEC §2.3), an
+        unknown one with 400 — Flask-Admin would redirect and silently do nothing."""
+        name = request.form.get("action", "")
+        if name not in self._actions_data:
+            abort(400)
+        if not self.is_action_allowed(name):
+            abort(403)
+        return super().handle_action(return_view)
+
+    @expose("/ajax/update/", methods=("POST",))
+    def ajax_update(self):
+        """In-list edits: only of the columns the list offers for editing (anything else
+        is refused, not reported "saved"), and a refusal answers 400 with its message."""
+        submitted = [name for name in request.form if name not in ("list_form_pk", "csrf_token")]
+        editable = set(self.column_editable_list)
+        if not editable:
+            abort(403 if self.editable_columns else 404)
+        refused = [name for name in submitted if name not in editable]
+        if refused or not submitted:
+            return gettext("%(columns)s cannot be changed in the list; open the record to edit it.",
+                           columns=", ".join(str(self.column_labels.get(n, n)) for n in refused) or "—"), 400
+        response = super().ajax_update()
+        if isinstance(response, tuple) and response[1] == 500:  # a refusal, not a server error
+            return response[0], 400
+        return response
+
     # -- query: scope, recycle bin, eager loading --------------------------------
     @property
     def is_soft(self) -> bool:
@@ -600,7 +656,7 @@ class CrmModelView(ModelView):
 
         def options():
             query = db.session.query(target)
-            clause = scope_clause(target, current_user)
+            clause = choice_clause(target)
             if clause is not None:
                 query = query.filter(clause)
             order = [target.sort_order] if hasattr(target, "sort_order") else []
@@ -611,6 +667,27 @@ class CrmModelView(ModelView):
                 sqla_filters.IntNotEqualFilter(column, label, options=lazy),
                 sqla_filters.FilterEmpty(column, label)]
 
+    def _get_list_filter_args(self):
+        """Flask-Admin's parsing of ``flt…=`` arguments, with one more check: a value the
+        filter turns into a number beyond what its column holds (an id past 64 bits)
+        is an invalid filter value — flashed and ignored like any other, never sent to
+        the database to fail there."""
+        if not self._filters:
+            return None
+        found = []
+        for arg, value in request.args.items():
+            if not arg.startswith("flt") or "_" not in arg:
+                continue
+            position, key = arg[3:].split("_", 1)
+            if key not in self._filter_args:
+                continue
+            index, flt = self._filter_args[key]
+            if flt.validate(value) and _fits_database(flt, value):
+                found.append((position, (index, str(flt.name), value)))
+            else:
+                flash(self.get_invalid_value_msg(value, flt), "error")
+        return [item for _, item in sorted(found, key=lambda pair: pair[0])]
+
     def get_query(self):
         query = self._filtered(super().get_query())
         options = self.eager_options()
@@ -620,9 +697,8 @@ class CrmModelView(ModelView):
         return self._filtered(super().get_count_query())
 
     def get_one(self, id):
-        try:
-            pk = int(id)
-        except (TypeError, ValueError):
+        pk = db_int(id)
+        if pk is None:
             abort(404)
         query = self._filtered(db.session.query(self.model), include_deleted=True)
         obj = query.options(*self.eager_options()).filter(self.model.id == pk).first()
@@ -722,9 +798,17 @@ class CrmModelView(ModelView):
                 setattr(model, name, current_user._get_current_object())
 
     def _check_version(self, model):
-        loaded = request.form.get("loaded_version")
-        if loaded is None or not hasattr(model, "version"):
+        if not hasattr(model, "version"):
             return
+        loaded = request.form.get("loaded_version")
+        if not loaded:
+            if request.endpoint and request.endpoint.endswith(".edit_view"):
+                # without the version the user loaded, a newer one would be overwritten
+                raise ValidationError(gettext(
+                    "The form did not say which version of %(record)s you loaded, so a newer "
+                    "version could be overwritten. Reload the record and enter your changes "
+                    "again. Nothing was saved.", record=model))
+            return  # in-list edits change one column of the current version
         if str(model.version) != str(loaded):
             raise StaleDataError(str(loaded))
 
@@ -784,15 +868,45 @@ class CrmModelView(ModelView):
         return super().handle_view_exception(exc)
 
     def integrity_message(self, exc) -> str:
-        text = str(getattr(exc, "orig", exc)).lower()
-        if "foreign key" in text or "violates foreign key" in text:
+        """What a refused write means for the user, naming the field — never the
+        database's own text (SQL, constraint and table names)."""
+        text = str(getattr(exc, "orig", exc))
+        lowered = text.lower()
+        if "foreign key" in lowered:
             return gettext("The record is still in use by other records, so it cannot be "
                            "deleted or changed that way. Deactivate it instead.")
-        if "unique" in text or "duplicate" in text:
-            return gettext("A record with the same value already exists (%(detail)s). "
-                           "Use a different value.", detail=str(getattr(exc, "orig", exc))[:200])
-        return gettext("The database refused the change: %(detail)s",
-                       detail=str(getattr(exc, "orig", exc))[:200])
+        field = self._constraint_field(text, getattr(getattr(exc, "orig", None), "diag", None))
+        if "unique" in lowered or "duplicate" in lowered:
+            if field:
+                return gettext("%(field)s: a record with this value already exists. Enter a "
+                               "different value (or open that record instead).", field=field)
+            return gettext("Another record already has one of these values. Check the fields "
+                           "that must be unique and enter different values.")
+        if ("not null" in lowered or "null value" in lowered) and field:
+            return gettext("%(field)s: please enter a value.", field=field)
+        return gettext("The database refused the change. Check the values you entered and "
+                       "save again; nothing was saved.")
+
+    def _constraint_field(self, text: str, diag=None) -> str | None:
+        """The label of the column a constraint error names (SQLite: ``… failed:
+        orders.number``; PostgreSQL: ``Key (number)=(…)`` or ``column "number"``, the
+        table from the error's diagnostics)."""
+        import re
+        match = re.search(r"constraint failed: (\w+)\.(\w+)", text)
+        if match:
+            model, column = model_for_table(match.group(1)), match.group(2)
+        else:
+            match = re.search(r'Key \((\w+)\)=|column "(\w+)"', text)
+            if not match:
+                return None
+            table = getattr(diag, "table_name", None)
+            model = model_for_table(table) if table else self.model
+            column = match.group(1) or match.group(2)
+        model = model or self.model
+        if model is self.model and column in self.column_labels:
+            return str(self.column_labels[column])
+        label = _attr_info(getattr(model, column, None)).get("label")
+        return str(label) if label else None
 
     # -- delete, restore, purge ---------------------------------------------------
     def delete_refusal(self, model) -> str | None:
@@ -821,7 +935,7 @@ class CrmModelView(ModelView):
 
     def _scoped_rows(self, ids, *, deleted=None):
         query = self._filtered(db.session.query(self.model), include_deleted=True)
-        query = query.filter(self.model.id.in_([int(i) for i in ids if str(i).isdigit()]))
+        query = query.filter(self.model.id.in_(parse_ids(ids)))
         if deleted is not None:
             query = query.filter(self.model.is_deleted.is_(deleted))
         return query.all()
@@ -888,12 +1002,24 @@ class CrmModelView(ModelView):
         writer.writerow([str(label) for _, label in self._export_columns])
         for row in data:
             writer.writerow([self.get_export_value(row, name) for name, _ in self._export_columns])
-        filename = self.get_export_name(export_type="csv")
         return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": f"attachment;filename={secure_filename(filename)}"})
+                        headers={"Content-Disposition": self.export_disposition("csv")})
+
+    def _export_tablib(self, export_type, return_url):
+        response = super()._export_tablib(export_type, return_url)
+        if "Content-Disposition" in response.headers:
+            response.headers["Content-Disposition"] = self.export_disposition(export_type)
+        return response
+
+    def export_disposition(self, export_type: str) -> str:
+        """The export's file name: the list's name (Chinese in a Chinese UI), with the
+        endpoint as its ASCII fallback (``client_2026-12-01_09-30-00.csv``)."""
+        name = self.get_export_name(export_type)
+        return attachment(name, f"{self.endpoint}{name[len(str(self.name)):]}")
 
     def get_export_value(self, model, name):
-        return self.masked(name, super().get_export_value(model, name))
+        """Every cell of the list's CSV and XLSX exports: masked, and never a formula."""
+        return spreadsheet_safe(self.masked(name, super().get_export_value(model, name)))
 
     def _get_list_value(self, context, model, name, column_formatters, column_type_formatters):
         value = super()._get_list_value(context, model, name, column_formatters,

@@ -18,10 +18,11 @@ from wtforms.validators import ValidationError
 from models import db
 from models.auth import Department, User, department_subtree_ids
 from models.customers import (Appointment, Client, FollowUp, Linkman, delete_blockers,
-                              find_duplicates, merge_clients, reassign_clients)
+                              find_duplicates, flag_visible, merge_clients, reassign_clients)
 from models.scope import scope_clause
 
 from .base import CrmModelView, LazyOptions, Section
+from .helpers import db_int, parse_ids
 from .imports import ClientImportMixin
 from .reports import ClientStatementMixin, ContractStatementMixin
 from .uploads import ScanUploadMixin
@@ -41,7 +42,7 @@ class OwnerDepartmentFilter(sqla_filters.BaseSQLAFilter):
         return _l("in (with sub-departments)")
 
     def validate(self, value):
-        return str(value).isdigit()
+        return db_int(value) is not None and int(value) >= 0
 
 
 class ChurnStatusFilter(sqla_filters.FilterEqual):
@@ -191,7 +192,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         with db.session.no_autoflush:
             matches = find_duplicates(model.name, model.uscc, mobiles, exclude_id=model.id)
         if matches and not form.save_anyway.data:
-            g.crm_duplicates = matches
+            g.crm_duplicates = flag_visible(matches, current_user)
             raise ValidationError(gettext(
                 "Similar clients already exist (listed above the form). Check them; to save "
                 "anyway, tick \"Save anyway\" and save again."))
@@ -210,7 +211,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         return redirect(url_for(".reassign_view", ids=",".join(ids)))
 
     def _selected(self, raw: str):
-        ids = [int(i) for i in (raw or "").split(",") if i.strip().isdigit()]
+        ids = parse_ids(raw or "")
         return self._scoped_rows(ids, deleted=False) if ids else []
 
     def _assignable_users(self):
@@ -280,7 +281,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         """On "export selected": only the chosen ids (scope still applies)."""
         selected = request.args.get("flt_ids") if request else None
         if selected and request.endpoint and request.endpoint.endswith(".export"):
-            query = query.filter(Client.id.in_([int(i) for i in selected.split(",") if i.isdigit()]))
+            query = query.filter(Client.id.in_(parse_ids(selected)))
         return query
 
     def get_query(self):

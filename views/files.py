@@ -12,6 +12,8 @@ from models import db
 from models.customers import Contract, StoredFile
 from models.scope import scope_clause
 
+from .helpers import attachment
+
 bp = Blueprint("files", __name__)
 
 #: (model, file column, right) — records whose files a user may download
@@ -43,5 +45,9 @@ def download(file_id: int):
     path = Path(current_app.config["UPLOAD_FOLDER"]) / stored.stored_name
     if not path.is_file():
         abort(404)
-    return send_file(path, mimetype=stored.content_type, as_attachment=True,
-                     download_name=stored.original_name)
+    response = send_file(path, mimetype=stored.content_type, as_attachment=True,
+                         download_name=stored.original_name)
+    # a Chinese name needs an ASCII fallback with a stem (Werkzeug would send " .pdf")
+    response.headers["Content-Disposition"] = attachment(
+        stored.original_name, f"file-{stored.id}{Path(stored.original_name).suffix.lower()}")
+    return response

@@ -3,11 +3,79 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from urllib.parse import quote
 from pathlib import Path
 
 import flask_admin
-from flask import Response, abort, request, url_for
-from flask_babel import format_datetime, get_locale
+from flask import Response, abort, render_template, request, url_for
+from flask_babel import format_datetime, get_locale, lazy_gettext as _l
+from werkzeug.exceptions import HTTPException
+
+#: the largest integer a database column (BIGINT) holds; ids beyond it name no record
+INT64_MAX = 2**63 - 1
+#: list pages beyond this are refused (page × page size must stay a valid OFFSET)
+MAX_PAGE = 2**31
+#: request parameters holding page numbers or column indexes of a list
+PAGING_PARAMETERS = ("page", "page_size", "sort", "desc")
+#: request parameters holding a URL to go back to (put into a Location header)
+REDIRECT_PARAMETERS = ("next", "url")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def db_int(value) -> int | None:
+    """``value`` as an integer a database id column can hold, else None (not a number,
+    or beyond 64 bits: such a record cannot exist)."""
+    text = str(value).strip() if value is not None else ""
+    if not _INTEGER.fullmatch(text):
+        return None
+    number = int(text)
+    return number if -INT64_MAX <= number <= INT64_MAX else None
+
+
+def parse_ids(raw) -> list[int]:
+    """The record ids in a comma-separated list (``ids=1,2,3``) or a list of values;
+    anything that cannot be an id is left out."""
+    values = raw.split(",") if isinstance(raw, str) else (raw or [])
+    return [number for number in (db_int(v) for v in values) if number is not None]
+
+
+def attachment(filename: str, fallback: str) -> str:
+    """A ``Content-Disposition`` for a download named ``filename`` (e.g. Chinese): an
+    ASCII ``filename`` for old clients — the name itself when it is plain ASCII, else
+    ``fallback`` (e.g. ``statement-12.pdf``), never an empty stem — and the real name
+    as RFC 5987 ``filename*=UTF-8''…``."""
+    plain = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._ ()-]*", filename or "")
+    ascii_name = filename if plain else (re.sub(r"[^A-Za-z0-9._()-]", "_", fallback) or "download")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename or ascii_name, safe='')}"
+
+
+_ID_NAME = re.compile(r"(?:^|[_-])ids?$")
+
+
+def _is_id_parameter(name: str) -> bool:
+    """``id``, ``ids``, ``client_id``, ``flt_ids``, ``items-0-id``, and the ids of list actions."""
+    return name in ("rowid", "list_form_pk") or bool(_ID_NAME.search(name))
+
+
+def refuse_malformed_parameters() -> None:
+    """One guard for every request: ids beyond 64 bits → 404 (no such record), page
+    numbers out of range → 400, CR/LF in a return URL → 400 — rather than a database
+    OverflowError or a header injection answered with a 500."""
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and db_int(value) is None:
+            abort(404)
+    for source in (request.args, request.form):
+        for name, values in source.lists():
+            for value in values:
+                if name in REDIRECT_PARAMETERS and any(ch in value for ch in "\r\n\0"):
+                    abort(400)
+                if name in PAGING_PARAMETERS and _INTEGER.fullmatch(value.strip()) \
+                        and not 0 <= int(value) <= MAX_PAGE:
+                    abort(400)
+                if _is_id_parameter(name):
+                    tokens = [t for t in value.split(",") if _INTEGER.fullmatch(t.strip())]
+                    if any(db_int(t) is None for t in tokens):
+                        abort(404)
 
 
 @lru_cache(maxsize=4)
@@ -18,7 +86,31 @@ def _theme_css(swatch: str) -> str:
     return re.sub(r"@import url\([^)]*\);", "", path.read_text(encoding="utf-8"))
 
 
+#: status → (title, what it means and what to do) of our error page
+ERROR_TEXTS = {
+    400: (_l("Bad request"), _l("The request contained a value that cannot be right (a number out of "
+                                "range, a line break in an address …). Go back and try again.")),
+    403: (_l("Not allowed"), _l("You do not have the right to do this. Ask an administrator if you "
+                                "need it.")),
+    404: (_l("Not found"), _l("This page or record does not exist, or it is outside your data scope.")),
+    405: (_l("Not allowed"), _l("This address does not accept this kind of request.")),
+}
+
+
+def error_page(error: HTTPException):
+    """Our page for refusals (400/403/404/405): what happened and what to do, in the
+    user's language, with the refusal's own reason when it gave one."""
+    title, message = ERROR_TEXTS[error.code]
+    detail = error.description if error.description != type(error).description else None
+    return render_template("error.html", code=error.code, title=title, message=message,
+                           detail=detail), error.code
+
+
 def register_template_helpers(app) -> None:
+    app.before_request(refuse_malformed_parameters)
+    for code in ERROR_TEXTS:
+        app.register_error_handler(code, error_page)
+
     @app.route("/theme/<swatch>.css")
     def theme_css(swatch: str):
         if not re.fullmatch(r"[a-z]+", swatch):

@@ -33,6 +33,7 @@ from reports import statement as statements
 from reports.render import bar_chart_svg, html_cell, write_csv, write_pdf, write_xlsx
 
 from .base import login_url
+from .helpers import attachment, parse_ids
 
 REPORTS = _l("Reports")
 #: rows shown on a report page (the totals and the downloads cover every row)
@@ -43,7 +44,7 @@ MAX_STATEMENTS = 200
 DOWNLOADS = {
     "xlsx": (write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     "pdf": (write_pdf, "application/pdf"),
-    "csv": (write_csv, "text/csv; charset=utf-8"),
+    "csv": (write_csv, "text/csv"),  # Werkzeug adds "; charset=utf-8" to text types itself
 }
 
 
@@ -63,6 +64,7 @@ def download(documents, fmt: str, stem: str, footer: str = ""):
     data = writer(documents, footer=footer) if fmt == "pdf" else writer(documents)
     response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
                          download_name=f"{stem}.{fmt}", max_age=0)
+    response.headers["Content-Disposition"] = attachment(f"{stem}.{fmt}", f"{fmt}-download.{fmt}")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -176,7 +178,7 @@ class _StatementMixin:
     @expose("/statement/")
     def statement_view(self):
         fmt = request.args.get("format", "pdf")
-        ids = [i for i in request.args.get("ids", "").split(",") if i.strip().isdigit()]
+        ids = parse_ids(request.args.get("ids", ""))
         return self.statement_response(ids, fmt)
 
     def statement_response(self, ids, fmt: str):
@@ -186,7 +188,7 @@ class _StatementMixin:
             abort(403)
         if fmt not in ("pdf", "xlsx"):
             abort(400, gettext("Unknown download format \"%(format)s\": use xlsx, pdf or csv.", format=fmt[:10]))
-        wanted = [int(i) for i in ids if str(i).strip().isdigit()][:MAX_STATEMENTS]
+        wanted = parse_ids(ids)[:MAX_STATEMENTS]
         records = self._scoped_rows(wanted, deleted=False if self.is_soft else None) if wanted else []
         if not records:
             flash(gettext("Choose at least one record (in your data scope) for the statement."), "error")

@@ -1,5 +1,7 @@
 """Uploaded files (SPEC §4.3 contract scans, §8 security): PDF/PNG/JPEG only, checked by
-their content (magic bytes) and not just the extension, at most ``upload_max_mb``
+their content — the magic bytes, then the real file structure (pypdf reads the PDF's
+pages, Pillow verifies the image) and no HTML or script anywhere — not just the
+extension, at most ``upload_max_mb``
 (system_config, default 10), stored under UPLOAD_FOLDER with a random name and served
 only through /files/<id> (views/files.py).
 
@@ -38,10 +40,13 @@ KINDS = {
     "jpeg": (b"\xff\xd8\xff", (".jpg", ".jpeg"), "image/jpeg", "JPEG"),
 }
 DEFAULT_MAX_MB = 10
-#: markers of HTML/SVG/script content, looked for in the head of every upload (a file that
-#: starts like a PDF but carries a page or a script is refused too)
-ACTIVE_MARKERS = (b"<script", b"<html", b"<!doctype html", b"<body", b"<iframe", b"<svg",
-                  b"<?xml", b"javascript:")
+#: markers of HTML/script content, looked for in the whole of every upload (a file that
+#: is a PDF but also carries a page or a script is refused). Long enough never to occur
+#: by chance in compressed image or PDF data; ``<?xml`` is not one: PDFs carry XMP metadata.
+ACTIVE_MARKERS = (b"<script", b"<html", b"<!doctype html", b"<body", b"<iframe", b"javascript:",
+                  b"/javascript", b"/launch")
+#: short markers, looked for in the head only (four bytes occur by chance in megabytes)
+HEAD_MARKERS = (b"<svg",)
 HEAD = 1024
 #: session.info key: paths written in the current transaction (removed unless it commits)
 PENDING = "crm_pending_upload_paths"
@@ -68,7 +73,7 @@ def _kind_names(allowed) -> str:
 def _describe(data: bytes) -> str:
     """What an unrecognised file looks like, for the refusal message."""
     head = data[:HEAD].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if head.startswith(b"<") or any(m in head for m in ACTIVE_MARKERS):
+    if head.startswith(b"<") or any(m in head for m in ACTIVE_MARKERS + HEAD_MARKERS):
         return gettext("an HTML page or a script")
     if head.startswith(b"#!"):
         return gettext("a script")
@@ -134,12 +139,40 @@ def check_upload(file_storage, label, allowed=("pdf", "png", "jpeg"), max_mb=Non
             "the file %(name)s is named %(ext)s but its content is %(kind)s. Rename it to "
             "%(right)s or upload the right file.", name=filename, ext=ext, kind=KINDS[kind][3],
             right=KINDS[kind][1][0]))
-    head = data[:HEAD].lower()
-    if any(marker in head for marker in ACTIVE_MARKERS):
+    if has_active_content(data):
         raise FieldError(label, gettext(
             "the file %(name)s contains HTML or script code and is refused. Upload a plain "
             "scan.", name=filename))
+    if not is_well_formed(data, kind):
+        raise FieldError(label, gettext(
+            "the file %(name)s starts like a %(kind)s but is damaged or not a real %(kind)s "
+            "(it cannot be opened). Save or scan the document again and upload the new file.",
+            name=filename, kind=KINDS[kind][3]))
     return data, kind, safe_name(raw_name, KINDS[kind][1][0])
+
+
+def has_active_content(data: bytes) -> bool:
+    """True when HTML or script code is anywhere in the file (or an SVG at its head)."""
+    lowered = data.lower()
+    return any(m in lowered for m in ACTIVE_MARKERS) or any(m in lowered[:HEAD] for m in HEAD_MARKERS)
+
+
+def is_well_formed(data: bytes, kind: str) -> bool:
+    """Whether the file really is a ``kind`` file: pypdf opens the PDF and finds at least
+    one page; Pillow opens and verifies the PNG or JPEG (and refuses decompression bombs)."""
+    import io
+    try:
+        if kind == "pdf":
+            from pypdf import PdfReader
+            return len(PdfReader(io.BytesIO(data)).pages) > 0
+        from PIL import Image
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in {"png": ("PNG",), "jpeg": ("JPEG", "MPO")}[kind]:  # MPO: camera JPEGs
+                return False
+            image.verify()
+        return True
+    except Exception:  # noqa: BLE001 — any parser failure means: not a file we can accept
+        return False
 
 
 def store_upload(file_storage, allowed=("pdf", "png", "jpeg"), max_mb=None, label=None) -> StoredFile:
