@@ -86,11 +86,13 @@ def _sqlite_begin(conn):
     help: its snapshot is stale), so every read-check-write — a workflow step, a number,
     a sum rule — would lose races with a 500. BEGIN IMMEDIATE makes the second writer
     wait for the first and then read what it committed. Reads (GET) stay deferred and
-    never wait; so do the CLI and scripts, which keep the driver's own transactions."""
+    never wait; so do the CLI and scripts, which keep the driver's own transactions, and
+    the slow read-only phases of a writing request (models.without_write_lock)."""
     dbapi_connection = conn.connection.dbapi_connection
     if not _is_sqlite(dbapi_connection):
         return
-    if has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS"):
+    if has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS") \
+            and not g.get("defer_write_lock"):
         dbapi_connection.isolation_level = None  # the driver leaves BEGIN to us …
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:

@@ -1,9 +1,31 @@
 """The database handle and every domain model (import order matters for relationships)."""
+from contextlib import contextmanager
+
+from flask import g, has_request_context
 from flask_sqlalchemy import SQLAlchemy
 
 from .base import Base
 
 db = SQLAlchemy(model_class=Base)
+
+
+@contextmanager
+def without_write_lock():
+    """Slow read-only work inside a writing request (parsing and validating an import):
+    end the request's transaction first and run the block in deferred transactions, so the
+    SQLite write lock a POST takes (BEGIN IMMEDIATE, see ``app._sqlite_begin``) is not held
+    while other users wait to save. The block must not write; the next write after it
+    begins a fresh, locking transaction."""
+    db.session.commit()
+    if not has_request_context():
+        yield
+        return
+    g.defer_write_lock = True
+    try:
+        yield
+    finally:
+        db.session.commit()  # ends the deferred read transaction (nothing to write)
+        g.defer_write_lock = False
 
 from . import auth, lookups, audit, jobs, customers, finance, purchasing, sales, imports  # noqa: E402,F401  (register the tables)
 from .auth import Department, LoginLog, Right, Role, SystemConfig, User  # noqa: E402,F401

@@ -23,7 +23,7 @@ from flask_admin import expose
 from flask_babel import get_locale, gettext
 from flask_login import current_user
 
-from models import db
+from models import db, without_write_lock
 from models.imports import FIELDS, IMPORT_JOB, REQUIRED, ImportFileError, RowError, error_report, field_label, \
     guess_mapping, import_folder, queue_import, read_table, validate
 from models.jobs import Job
@@ -134,7 +134,8 @@ class ClientImportMixin:
             return self._import_preview(token, meta, headers, rows, guessed)
         mapping = [request.form.get(f"map_{i}", guessed[i] or "") or None for i in range(len(headers))]
         actor = current_user._get_current_object()
-        clean, errors = validate(rows, mapping, actor)
+        with without_write_lock():
+            clean, errors = validate(rows, mapping, actor)
         if errors:
             (place / "errors.csv").write_bytes(error_report(errors))
             return self._import_preview(token, meta, headers, rows, mapping, errors=errors)
@@ -187,7 +188,8 @@ class ClientImportMixin:
             flash(gettext("Choose a CSV or XLSX file to import."), "error")
             return self.render(self.import_template, stage="upload", **self._import_context())
         try:
-            table = read_table(upload.filename, upload.stream)
+            with without_write_lock():
+                table = read_table(upload.filename, upload.stream)
         except ImportFileError as exc:
             flash(str(exc), "error")
             return self.render(self.import_template, stage="upload", **self._import_context()), 400
