@@ -766,32 +766,42 @@ def _fen(amount) -> int:
     return int(Decimal(amount) * 100)
 
 
-def discounted_lines(quote: Quote) -> list[tuple[QuoteLine, int, Decimal]]:
-    """The order lines an accepted quote becomes, as (quote line, quantity, unit price):
-    the discount applied to each unit price so that the lines total exactly the quote's
-    total (the discount rounded half-up on the subtotal, as ``Quote.total``).
+def split_discount(lines, discount_hundredths: int) -> list[tuple[int, int, int]]:
+    """The discounted lines of a quote as integers: ``lines`` are (unit price in fen,
+    quantity), the discount is in hundredths of a percent; returns (index of the line,
+    quantity, discounted unit price in fen), totalling exactly the quote's total (the
+    discount rounded half-up on the subtotal, as ``Quote.total``).
 
     Each discounted unit price is first rounded down to the fen; the fen still missing
     to the quote's total (never more than there are units) go one per unit to the units
     whose price was cut the most (largest-remainder rule; ties: the earlier line). When
-    only some units of a line get one, the line is split into two lines of the same
-    product — e.g. 7 × ¥99.99 at 12.5 % (¥612.44) become 6 × ¥87.49 + 1 × ¥87.50, where
-    one price for all seven units could only make ¥612.43 or ¥612.50."""
-    keep = 10000 - _fen(quote.discount_pct or 0)  # hundredths of a percent kept
-    subtotal = sum(_fen(line.unit_price) * line.quantity for line in quote.lines)
-    total = subtotal - (subtotal * (10000 - keep) + 5000) // 10000
-    floors = [divmod(_fen(line.unit_price) * keep, 10000) for line in quote.lines]
-    missing = total - sum(floor * line.quantity for (floor, _), line in zip(floors, quote.lines))
-    bumped = [0] * len(quote.lines)  # units of each line that get one fen more
-    for index in sorted(range(len(quote.lines)), key=lambda i: (-floors[i][1], i)):
-        bumped[index] = min(missing, quote.lines[index].quantity)
+    only some units of a line get one, the line is split into two — e.g. 7 × ¥99.99 at
+    12.5 % (¥612.44) become 6 × ¥87.49 + 1 × ¥87.50, where one price for all seven units
+    could only make ¥612.43 or ¥612.50."""
+    keep = 10000 - discount_hundredths  # hundredths of a percent kept
+    subtotal = sum(fen * quantity for fen, quantity in lines)
+    total = subtotal - (subtotal * discount_hundredths + 5000) // 10000
+    floors = [divmod(fen * keep, 10000) for fen, _ in lines]
+    missing = total - sum(floor * quantity for (floor, _), (_, quantity) in zip(floors, lines))
+    bumped = [0] * len(lines)  # units of each line that get one fen more
+    for index in sorted(range(len(lines)), key=lambda i: (-floors[i][1], i)):
+        bumped[index] = min(missing, lines[index][1])
         missing -= bumped[index]
     result = []
-    for line, (floor, _), extra in zip(quote.lines, floors, bumped):
-        for quantity, fen in ((line.quantity - extra, floor), (extra, floor + 1)):
+    for index, ((floor, _), (_, line_quantity), extra) in enumerate(zip(floors, lines, bumped)):
+        for quantity, fen in ((line_quantity - extra, floor), (extra, floor + 1)):
             if quantity:
-                result.append((line, quantity, Decimal(fen) / 100))
+                result.append((index, quantity, fen))
     return result
+
+
+def discounted_lines(quote: Quote) -> list[tuple[QuoteLine, int, Decimal]]:
+    """The order lines an accepted quote becomes, as (quote line, quantity, unit price):
+    :func:`split_discount` over the quote's lines."""
+    lines = list(quote.lines)
+    split = split_discount([(_fen(line.unit_price), line.quantity) for line in lines],
+                           _fen(quote.discount_pct or 0))
+    return [(lines[index], quantity, Decimal(fen) / 100) for index, quantity, fen in split]
 
 
 def convert_quote(quote: Quote, actor: User) -> Order:

@@ -53,7 +53,7 @@ from models.lookups import ClientSource, CompanySize, SalesStage, Trade
 from models.purchasing import _local_today
 from models.sales import (ClientLoss, DevelopmentPlan, Opportunity, Order, OrderLine, Product, Quote, QuoteLine,
                           SalesTarget, Stock, WeeklyReport, WeeklyReportItem, detect_churn, discount_threshold,
-                          last_order_subquery)
+                          last_order_subquery, split_discount)
 from models.workflow import perform
 
 from .customers_demo import FALLBACK_TRADE, MOBILE_PREFIXES, TRADES, ZIHAO
@@ -644,10 +644,10 @@ class DemoSales:
 
     @staticmethod
     def discounted(lines, quote: dict) -> list[tuple[int, int, int]]:
-        """The order lines of a converted quote: the discount applied to the unit price,
-        rounded half-up to the fen (as ``convert_quote``)."""
-        factor = 100 - int(quote["discount_pct"])
-        return [(i, q, (fen * factor + 50) // 100) for i, q, fen in lines]
+        """The order lines of a converted quote, as ``convert_quote`` makes them
+        (:func:`split_discount`: exactly the quote's total)."""
+        split = split_discount([(fen, q) for _, q, fen in lines], int(Decimal(quote["discount_pct"]) * 100))
+        return [(lines[index][0], q, fen) for index, q, fen in split]
 
     def prospect(self):
         """A company that is not a client yet (for opportunities without a client)."""

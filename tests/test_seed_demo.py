@@ -224,8 +224,13 @@ def test_seed_demo_sales_story(app, db_session):
     # orders: 1-5 lines, owner = client owner, over the last two years, growing, seasonal
     orders = s.execute(select(Order).options(undefer(Order.total), selectinload(Order.lines))).scalars().all()
     assert len(orders) > 200
+    quote_totals = {q.id: q.total for q in quotes}
+    assert any(order.quote_id for order in orders)
     for order in orders:
-        assert 1 <= len(order.lines) <= 5
+        # 1-5 products (a converted quote line may be split in two to total the quote exactly)
+        assert 1 <= len({line.product_id for line in order.lines}) <= 5
+        if order.quote_id is not None:
+            assert order.total == quote_totals[order.quote_id], order.number
         assert order.total == sum((line.unit_price * line.quantity for line in order.lines), Decimal("0.00"))
         assert order.owner_id == owners[order.client_id] and order.delivery_address
         assert today - timedelta(days=730) <= order.ordered_on <= today
