@@ -7,13 +7,15 @@
   if (!box || box.getAttribute("data-finished") === "1" || !window.fetch) { return; }
   var url = box.getAttribute("data-status-url");
   var bar = document.getElementById("import-progress");
-  var status = "";
+  var done = document.getElementById("import-done");
+  var status = box.getAttribute("data-status") || "";  // the state the page was rendered in
   function show(state) {
     if (bar) {
       bar.style.width = state.percent + "%";
       bar.setAttribute("aria-valuenow", state.percent);
       bar.textContent = state.percent + " %";
     }
+    if (done) { done.textContent = state.done; }
     // the wording of each state is the server's: reload when the state changes
     if (state.finished || (status && state.status !== status)) { window.location.reload(); return false; }
     status = state.status;
