@@ -1,6 +1,11 @@
 """Test fixtures: a migrated, seeded database per test (SQLite file copy, or a
 PostgreSQL database cloned from a template when TEST_DATABASE_URL is set), apps built
-with create_app, and test clients logged in as a user of a given role."""
+with create_app, and test clients logged in as a user of a given role.
+
+Safe under pytest-xdist (`make test` runs `pytest -n auto`): each worker is its own
+session with its own template (a file under the worker's tmp dir, or a PostgreSQL
+database named after the worker), every file a test writes is under its tmp_path,
+and servers listen on a port the system picks."""
 from __future__ import annotations
 
 import os
@@ -20,6 +25,8 @@ PASSWORD = "password-123"
 ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "finance", "service",
          "marketing"]
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+#: "gw0", "gw1", … in a pytest-xdist worker, "main" in a run without -n
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def _build_schema(url: str) -> None:
@@ -56,7 +63,8 @@ def template_db(tmp_path_factory):
     if PG_URL:
         url = make_url(PG_URL)
         admin_engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        template = f"crm_tpl_{uuid.uuid4().hex[:8]}"
+        # the worker in the name tells whose template a leftover database was
+        template = f"crm_tpl_{WORKER}_{uuid.uuid4().hex[:8]}"
         with admin_engine.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{template}"'))
         _build_schema(url.set(database=template).render_as_string(hide_password=False))
@@ -64,7 +72,8 @@ def template_db(tmp_path_factory):
         _drop_database(admin_engine, template)
         admin_engine.dispose()
     else:
-        path = tmp_path_factory.mktemp("template") / "template.db"
+        # tmp_path_factory's base is per worker under xdist (…/popen-gw0/), so is this file
+        path = tmp_path_factory.mktemp(f"template-{WORKER}") / "template.db"
         _build_schema(f"sqlite:///{path}")
         yield ("sqlite", None, None, path)
 
@@ -137,6 +146,8 @@ def make_app(database_url, tmp_path, **config):
         "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret",
         "TESTING": True, "WTF_CSRF_ENABLED": False, "FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION": True,
         "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        # not the default instance/imports, which every worker (and a developer's app) shares
+        "IMPORT_FOLDER": str(tmp_path / "imports"),
     }
     base.update(config)
     return create_app(base)
