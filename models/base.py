@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, event, types
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, relationship
 
@@ -225,6 +225,11 @@ def column_label(model, key: str) -> str:
     return str(col.info.get("label", key)) if col is not None else key
 
 
+def checker_message(exc: ValueError) -> str:
+    """A field checker's English message (``models/validators.py``) in the user's language."""
+    return gettext(str(exc))
+
+
 def check_row(obj) -> None:
     """Run every column's ``info['check']`` on a row about to be saved; store the
     normalised value or raise FieldError naming the column. Empty strings in optional
@@ -245,7 +250,7 @@ def check_row(obj) -> None:
         try:
             normalised = check(value)
         except ValueError as exc:
-            raise FieldError(column_label(type(obj), col.key), str(exc)) from None
+            raise FieldError(column_label(type(obj), col.key), checker_message(exc)) from None
         if normalised != value:
             setattr(obj, col.key, normalised)
     if hasattr(obj, "check_rules"):

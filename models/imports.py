@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, with_loader_criteria
 from . import db
 from .audit import AuditLog, audit_note
 from .auth import User, department_subtree_ids
-from .base import FieldError
+from .base import FieldError, checker_message
 from .customers import GENDERS, SCORES, Client, Linkman, normalise_name
 from .jobs import Job, JobContext, JobFailed, enqueue, job_kind
 
@@ -591,7 +591,7 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
                 try:
                     text = check(text)
                 except ValueError as exc:
-                    refuse(field, f"“{values[field]}”: {exc}")
+                    refuse(field, f"“{values[field]}”: {checker_message(exc)}")
                     continue
             length = getattr(column.type, "length", None)
             if length and len(text) > length:

@@ -1,7 +1,9 @@
 """Field checkers shared by forms, the flush hook, CLI and imports (pure functions, no Flask).
 
 Each checker takes a string and returns the normalised value, or raises ``ValueError`` with a
-short English message saying what is expected. ``None`` and blank strings return ``None``:
+short English message saying what is expected; the messages are marked with ``N_`` so that
+they are in the catalogues, and the callers show them translated
+(``models.base.checker_message``). ``None`` and blank strings return ``None``:
 whether a field may be empty is decided elsewhere (``nullable`` / form ``DataRequired``).
 """
 from __future__ import annotations
@@ -11,6 +13,11 @@ from datetime import date
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+
+
+def N_(message: str) -> str:  # noqa: N802 - the usual name of a gettext no-op marker
+    """Mark an English message for the catalogues without translating it here."""
+    return message
 
 __all__ = [
     "email",
@@ -28,11 +35,11 @@ __all__ = [
 # --- mainland mobile / landline -------------------------------------------------------------
 
 _MOBILE_RE = re.compile(r"1[3-9]\d{9}", re.ASCII)
-_MOBILE_MSG = (
+_MOBILE_MSG = N_(
     "must be a mainland mobile (11 digits starting 13–19) "
     "or an international number starting with +"
 )
-_PHONE_MSG = (
+_PHONE_MSG = N_(
     "must be a mainland mobile (11 digits starting 13–19), a landline with area code "
     "(e.g. 010-12345678, 0755-1234567, optional extension -123 or 转123) "
     "or an international number starting with +"
@@ -130,7 +137,7 @@ def email(value: str | None) -> str | None:
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"must be a valid email address like name@example.com ({exc})") from None
+        raise ValueError(N_("must be a valid email address like name@example.com")) from exc
     return result.normalized
 
 
@@ -140,7 +147,7 @@ def zip_code(value: str | None) -> str | None:
     if text is None:
         return None
     if not re.fullmatch(r"\d{6}", text, re.ASCII):
-        raise ValueError("must be a postal code of exactly 6 digits")
+        raise ValueError(N_("must be a postal code of exactly 6 digits"))
     return text
 
 
@@ -148,7 +155,7 @@ def zip_code(value: str | None) -> str | None:
 
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
                       r"(?::\d{1,5})?", re.ASCII)
-_WEBSITE_MSG = "must be a web address starting with http:// or https:// (e.g. https://www.example.com)"
+_WEBSITE_MSG = N_("must be a web address starting with http:// or https:// (e.g. https://www.example.com)")
 
 
 def website(value: str | None) -> str | None:
@@ -171,13 +178,13 @@ def website(value: str | None) -> str | None:
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_ID_MSG = "must be an 18-character resident ID number (17 digits + check digit 0-9 or X)"
+_ID_MSG = N_("must be an 18-character resident ID number (17 digits + check digit 0-9 or X)")
 
 
 def id_card_check_char(first17: str) -> str:
     """Check character (0-9 or X) of a resident ID given its first 17 digits."""
     if not re.fullmatch(r"\d{17}", first17 or "", re.ASCII):
-        raise ValueError("must be exactly 17 digits")
+        raise ValueError(N_("must be exactly 17 digits"))
     total = sum(int(ch) * w for ch, w in zip(first17, _ID_WEIGHTS))
     return _ID_CHECK[total % 11]
 
@@ -193,11 +200,11 @@ def id_card(value: str | None) -> str | None:
     try:
         born = date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
     except ValueError:
-        raise ValueError("resident ID must contain a real birth date (digits 7–14, YYYYMMDD)") from None
+        raise ValueError(N_("resident ID must contain a real birth date (digits 7–14, YYYYMMDD)")) from None
     if born.year < 1900 or born > date.today():
-        raise ValueError("resident ID birth date (digits 7–14) must be between 1900 and today")
+        raise ValueError(N_("resident ID birth date (digits 7–14) must be between 1900 and today"))
     if id_card_check_char(text[:17]) != text[17]:
-        raise ValueError("resident ID check digit is wrong (last character)")
+        raise ValueError(N_("resident ID check digit is wrong (last character)"))
     return text
 
 
@@ -217,7 +224,7 @@ def masked_id_card(value: str | None) -> str:
 _USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _USCC_AUTHORITIES = "123456789ABCDEFGNY"
-_USCC_MSG = (
+_USCC_MSG = N_(
     "must be an 18-character unified social credit code "
     "(digits and capital letters except I, O, Z, S, V)"
 )
@@ -227,7 +234,7 @@ def uscc_check_char(first17: str) -> str:
     """Check character of a unified social credit code given its first 17 characters."""
     first17 = (first17 or "").upper()
     if len(first17) != 17 or any(ch not in _USCC_CHARSET for ch in first17):
-        raise ValueError("must be 17 characters from digits and capital letters except I, O, Z, S, V")
+        raise ValueError(N_("must be 17 characters from digits and capital letters except I, O, Z, S, V"))
     total = sum(_USCC_CHARSET.index(ch) * w for ch, w in zip(first17, _USCC_WEIGHTS))
     return _USCC_CHARSET[(31 - total % 31) % 31]
 
@@ -241,7 +248,7 @@ def uscc(value: str | None) -> str | None:
     if len(text) != 18 or any(ch not in _USCC_CHARSET for ch in text):
         raise ValueError(_USCC_MSG)
     if text[0] not in _USCC_AUTHORITIES:
-        raise ValueError(f"unified social credit code must start with one of {_USCC_AUTHORITIES}")
+        raise ValueError(N_("unified social credit code must start with one of 123456789ABCDEFGNY"))
     if uscc_check_char(text[:17]) != text[17]:
-        raise ValueError("unified social credit code check character is wrong (last character)")
+        raise ValueError(N_("unified social credit code check character is wrong (last character)"))
     return text

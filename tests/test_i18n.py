@@ -440,3 +440,21 @@ def test_flash_message_in_chinese(app):
     response = client.post("/login?lang=zh_CN", data={"username": "nobody", "password": "x" * 10})
     assert response.status_code == 401
     assert "员工帐号或密码错误。" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("lang", "zip_message", "mobile_message"), [
+    ("zh_CN", "须为 6 位数字的邮政编码", "须为大陆手机号"),
+    ("en", "must be a postal code of exactly 6 digits", "must be a mainland mobile"),
+])
+def test_field_check_messages_in_the_users_language(client_as, lang, zip_message, mobile_message):
+    """The field checkers' refusals (models/validators.py) on the client form speak the UI's language."""
+    client = client_as("admin")
+    client.get(f"/admin/client/?lang={lang}")
+    response = client.post("/admin/client/new/", data={
+        "name": "语言校验有限公司", "address": "某地址", "phone": "010-12345678", "zip_code": "12ab",
+        "contact_name": "某人", "contact_mobile": "123"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert zip_message in html and mobile_message in html
+    if lang == "zh_CN":
+        assert "must be a" not in html

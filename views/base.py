@@ -36,7 +36,7 @@ from wtforms.validators import ValidationError
 
 from models import db
 from models.audit import history, last_change
-from models.base import FieldError, format_money, to_money
+from models.base import FieldError, checker_message, format_money, to_money
 from models.lookups import is_lookup
 from models.auth import User
 from models.scope import scope_clause, users_in_scope_clause
@@ -129,7 +129,7 @@ def _check_validator(check):
         try:
             field.data = check(field.data)
         except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+            raise ValidationError(checker_message(exc)) from None
     return validate
 
 
