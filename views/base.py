@@ -888,21 +888,27 @@ class CrmModelView(ModelView):
                        "save again; nothing was saved.")
 
     def _constraint_field(self, text: str, diag=None) -> str | None:
-        """The label of the column a constraint error names (SQLite: ``… failed:
-        orders.number``; PostgreSQL: ``Key (number)=(…)`` or ``column "number"``, the
-        table from the error's diagnostics)."""
+        """The label(s) of the column(s) a constraint error names (SQLite: ``… failed:
+        orders.number`` or ``… failed: t.user_id, t.month``; PostgreSQL: ``Key (number)=(…)``,
+        ``Key (user_id, month)=(…)`` or ``column "number"``, the table from the error's
+        diagnostics), joined with ", "."""
         import re
-        match = re.search(r"constraint failed: (\w+)\.(\w+)", text)
+        match = re.search(r"constraint failed: ((?:\w+\.\w+)(?:, \w+\.\w+)*)", text)
         if match:
-            model, column = model_for_table(match.group(1)), match.group(2)
+            pairs = [item.split(".") for item in match.group(1).split(", ")]
+            model, columns = model_for_table(pairs[0][0]), [column for _, column in pairs]
         else:
-            match = re.search(r'Key \((\w+)\)=|column "(\w+)"', text)
+            match = re.search(r'Key \(([\w, ]+)\)=|column "(\w+)"', text)
             if not match:
                 return None
             table = getattr(diag, "table_name", None)
             model = model_for_table(table) if table else self.model
-            column = match.group(1) or match.group(2)
+            columns = (match.group(1) or match.group(2)).split(", ")
         model = model or self.model
+        labels = [self._column_label(model, column) for column in columns]
+        return ", ".join(labels) if all(labels) else None
+
+    def _column_label(self, model, column: str) -> str | None:
         if model is self.model and column in self.column_labels:
             return str(self.column_labels[column])
         label = _attr_info(getattr(model, column, None)).get("label")
