@@ -145,10 +145,9 @@ def create_app(config: dict | None = None) -> Flask:
         return user_for_session(user_id, session.get(SESSION_KEY))
 
     from views import init_admin
-    from views.login import bp as auth_bp
-    from views.helpers import register_template_helpers
-
     from views.files import bp as files_bp
+    from views.helpers import register_template_helpers
+    from views.login import bp as auth_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(files_bp)

@@ -27,6 +27,6 @@ def without_write_lock():
         db.session.commit()  # ends the deferred read transaction (nothing to write)
         g.defer_write_lock = False
 
-from . import auth, lookups, audit, jobs, customers, finance, purchasing, sales, imports  # noqa: E402,F401  (register the tables)
-from .auth import Department, LoginLog, Right, Role, SystemConfig, User  # noqa: E402,F401
+from . import audit, auth, customers, finance, imports, jobs, lookups, purchasing, sales  # noqa: E402,F401  (register the tables)
 from .audit import AuditLog  # noqa: E402,F401
+from .auth import Department, LoginLog, Right, Role, SystemConfig, User  # noqa: E402,F401

@@ -14,11 +14,22 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 from . import db, validators
 from .audit import audit_note
 from .auth import User
-from .base import (FieldError, Money, Owned, SoftDelete, Timestamps, UTCDateTime, Versioned,
-                   column_label, label, utcnow)
+from .base import FieldError, Money, Owned, SoftDelete, Timestamps, UTCDateTime, Versioned, column_label, label, utcnow
+from .lookups import (
+    AppointmentType,
+    Area,
+    BusinessModel,
+    CapitalBand,
+    ClientSource,
+    ClientType,
+    CompanySize,
+    ContractType,
+    FollowUpType,
+    RevenueBand,
+    StarRating,
+    Trade,
+)
 from .workflow import CONTRACT, Approval, register
-from .lookups import (AppointmentType, Area, BusinessModel, CapitalBand, ClientSource, ClientType,
-                      CompanySize, ContractType, FollowUpType, RevenueBand, StarRating, Trade)
 
 GENDERS = [("男", _l("Male")), ("女", _l("Female")), ("未说明", _l("Unspecified"))]
 APPOINTMENT_STATUSES = [("待办", _l("To do")), ("已完成", _l("Done")), ("已取消", _l("Cancelled"))]

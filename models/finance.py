@@ -6,14 +6,24 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (Date, ForeignKey, Integer, String, Text, event, func, inspect as sa_inspect, or_, select,
-                        type_coerce)
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, event, func, or_, select, type_coerce
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column, query_expression, relationship, with_expression
 
 from . import db
 from .auth import Department, User
-from .base import (FieldError, Money, SoftDelete, Timestamps, UTCDateTime, Versioned, column_label, format_money,
-                   label, round_money)
+from .base import (
+    FieldError,
+    Money,
+    SoftDelete,
+    Timestamps,
+    UTCDateTime,
+    Versioned,
+    column_label,
+    format_money,
+    label,
+    round_money,
+)
 from .customers import Client, Contract
 from .lookups import InvoiceType, PaymentMethod
 from .workflow import INVOICE, RECEIPT, register
@@ -309,7 +319,7 @@ def finance_problems(*, receipts=(), received=(), invoiced=(), links=(), invoice
 
     query = (select(Invoice, Contract).join(Contract, Contract.id == Invoice.contract_id)
              .where(Invoice.status != "voided", bad_state))
-    for invoice, contract in rows(query, Invoice.id, invoice_links):
+    for _invoice, contract in rows(query, Invoice.id, invoice_links):
         problems.append(FieldError(column_label(Invoice, "contract_id"), str(_l(
             "contract %(contract)s is %(state)s: only approved, signed or archived contracts are "
             "invoiced.", contract=contract.number,

@@ -550,7 +550,7 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
         row: dict = {}
         row_errors: list[RowError] = []
 
-        def refuse(field, message):
+        def refuse(field, message, row_errors=row_errors, number=number):
             row_errors.append(RowError(number, labels[field], message))
 
         for field, text in values.items():
@@ -624,7 +624,7 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
         [normalise_name(r.get("name")) for _, r in cleaned],
         [r.get("contact_mobile") for _, r in cleaned if r.get("contact_mobile")])
     found = {"uscc": by_uscc, "name": by_name, "contact_mobile": by_mobile}
-    for number, row, keys in keyed:
+    for number, _row, keys in keyed:
         for field, value in keys:
             match = found[field].get(value)
             if match is None:

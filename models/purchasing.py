@@ -8,7 +8,7 @@ payment or invoice matching its contract, and the invoice tax rules of the sales
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
@@ -17,8 +17,18 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column, object_sessio
 
 from . import db, validators
 from .auth import Department, User
-from .base import (FieldError, Money, SoftDelete, Timestamps, UTCDateTime, Versioned, column_label, format_money,
-                   label, utcnow)
+from .base import (
+    FieldError,
+    Money,
+    SoftDelete,
+    Timestamps,
+    UTCDateTime,
+    Versioned,
+    column_label,
+    format_money,
+    label,
+    utcnow,
+)
 from .finance import TAX_RATES, compute_tax
 from .lookups import ContractType
 from .numbering import assign_number, next_number  # noqa: F401  (next_number: the documents' numbering)
@@ -355,7 +365,7 @@ def _local_today() -> date:
         from flask_babel import get_timezone
         return datetime.now(get_timezone()).date()
     except Exception:  # outside an app: UTC is as good a calendar as any
-        return datetime.now(timezone.utc).date()
+        return datetime.now(UTC).date()
 
 
 def _contract_of(row, session) -> ExpenseContract | None:

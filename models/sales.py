@@ -14,16 +14,47 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from flask_babel import lazy_gettext as _l, lazy_pgettext as _lp
-from sqlalchemy import (BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, Text, and_, cast, exists,
-                        func, inspect as sa_inspect, or_, select, text, true, type_coerce)
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    and_,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    type_coerce,
+)
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import db, validators
 from .auth import Department, SystemConfig, User, department_subtree_ids
-from .base import (FieldError, Money, Owned, Percent, SoftDelete, Timestamps, UTCDateTime, Versioned, column_label,
-                   format_money, label, round_money, utcnow)
+from .base import (
+    FieldError,
+    Money,
+    Owned,
+    Percent,
+    SoftDelete,
+    Timestamps,
+    UTCDateTime,
+    Versioned,
+    column_label,
+    format_money,
+    label,
+    round_money,
+    utcnow,
+)
 from .customers import Client
 from .lookups import ClientSource, SalesStage, Trade
 from .numbering import assign_number
@@ -782,13 +813,13 @@ def split_discount(lines, discount_hundredths: int) -> list[tuple[int, int, int]
     subtotal = sum(fen * quantity for fen, quantity in lines)
     total = subtotal - (subtotal * discount_hundredths + 5000) // 10000
     floors = [divmod(fen * keep, 10000) for fen, _ in lines]
-    missing = total - sum(floor * quantity for (floor, _), (_, quantity) in zip(floors, lines))
+    missing = total - sum(floor * quantity for (floor, _), (_, quantity) in zip(floors, lines, strict=False))
     bumped = [0] * len(lines)  # units of each line that get one fen more
     for index in sorted(range(len(lines)), key=lambda i: (-floors[i][1], i)):
         bumped[index] = min(missing, lines[index][1])
         missing -= bumped[index]
     result = []
-    for index, ((floor, _), (_, line_quantity), extra) in enumerate(zip(floors, lines, bumped)):
+    for index, ((floor, _), (_, line_quantity), extra) in enumerate(zip(floors, lines, bumped, strict=False)):
         for quantity, fen in ((line_quantity - extra, floor), (extra, floor + 1)):
             if quantity:
                 result.append((index, quantity, fen))

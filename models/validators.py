@@ -185,7 +185,7 @@ def id_card_check_char(first17: str) -> str:
     """Check character (0-9 or X) of a resident ID given its first 17 digits."""
     if not re.fullmatch(r"\d{17}", first17 or "", re.ASCII):
         raise ValueError(N_("must be exactly 17 digits"))
-    total = sum(int(ch) * w for ch, w in zip(first17, _ID_WEIGHTS))
+    total = sum(int(ch) * w for ch, w in zip(first17, _ID_WEIGHTS, strict=False))
     return _ID_CHECK[total % 11]
 
 
@@ -235,7 +235,7 @@ def uscc_check_char(first17: str) -> str:
     first17 = (first17 or "").upper()
     if len(first17) != 17 or any(ch not in _USCC_CHARSET for ch in first17):
         raise ValueError(N_("must be 17 characters from digits and capital letters except I, O, Z, S, V"))
-    total = sum(_USCC_CHARSET.index(ch) * w for ch, w in zip(first17, _USCC_WEIGHTS))
+    total = sum(_USCC_CHARSET.index(ch) * w for ch, w in zip(first17, _USCC_WEIGHTS, strict=False))
     return _USCC_CHARSET[(31 - total % 31) % 31]
 
 

@@ -4,13 +4,14 @@ actions, details buttons), the CLI and tests all call :func:`perform`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Callable
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ForeignKey, String, Text, inspect as sa_inspect, select
+from sqlalchemy import ForeignKey, String, Text, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from . import db

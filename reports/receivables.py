@@ -21,9 +21,9 @@ department tree; describing the filters used reads at most three names).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Mapping
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, Integer, case, func, literal, or_, select, type_coerce

@@ -165,7 +165,7 @@ def write_xlsx(documents: Sequence[Document]) -> bytes:
     for doc in documents:
         sheet = book.create_sheet(_sheet_title(doc.sheet_name or str(doc.title), taken))
 
-        def cell(value, *, font=None, number_format=None, fill_=None, text=False):
+        def cell(value, *, font=None, number_format=None, fill_=None, text=False, sheet=sheet):
             c = WriteOnlyCell(sheet, value=spreadsheet_safe(value) if text else value)
             if font is not None:
                 c.font = font
@@ -204,10 +204,10 @@ def write_xlsx(documents: Sequence[Document]) -> bytes:
                        for c in section.columns]
             for row in rows:
                 sheet.append([cell(_xlsx_value(c, _value(row, c.key)), number_format=f, text=c.kind == "text")
-                              for c, f in zip(section.columns, formats)])
+                              for c, f in zip(section.columns, formats, strict=False)])
             if section.totals:
                 sheet.append([cell(_xlsx_value(c, _value(section.totals, c.key)), number_format=f, font=bold,
-                                   text=c.kind == "text") for c, f in zip(section.columns, formats)])
+                                   text=c.kind == "text") for c, f in zip(section.columns, formats, strict=False)])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -329,7 +329,7 @@ def _pdf_table(pdf, section: Section) -> None:
     def draw(values, fill=None):
         pdf.set_font("cjk", size=size)
         cells = []
-        for column, width, value in zip(columns, widths, values):
+        for column, width, value in zip(columns, widths, values, strict=False):
             if column.kind in ("money", "int") and values is not header:
                 cells.append([value])  # a figure is never broken
             else:
@@ -345,7 +345,7 @@ def _pdf_table(pdf, section: Section) -> None:
             pdf.rect(x, y, total_w, height, style="F")
         pdf.set_draw_color(120)
         pdf.set_line_width(0.15)
-        for column, width, lines in zip(columns, widths, cells):
+        for column, width, lines in zip(columns, widths, cells, strict=False):
             pdf.rect(x, y, width, height, style="D")
             for number, line in enumerate(lines):
                 baseline = y + pad + line_h * number + line_h * 0.78
@@ -408,7 +408,7 @@ def bar_chart_svg(bars: Sequence[tuple[object, Decimal]], *, title: object = "",
                     'aria-label="{t}"><title>{t}</title>').format(w=width, h=height, t=title)]
     parts.append(Markup('<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="#999" stroke-width="1"/>').format(
         x1=left, x2=width - right, y=top + plot_h))
-    for index, ((label, _), value) in enumerate(zip(bars, values)):
+    for index, ((label, _), value) in enumerate(zip(bars, values, strict=False)):
         x = left + slot * index + (slot - bar) / 2
         h = float(plot_h * value / largest) if largest > 0 and value > 0 else 0.0
         y = top + plot_h - h

@@ -20,9 +20,9 @@ Customer statement of a client, as of a date:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Mapping
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select, type_coerce
@@ -34,8 +34,16 @@ from models.finance import INVOICE_STATUSES, RECEIPT_STATUSES, ContractReceipt, 
 from models.lookups import PaymentMethod
 from models.scope import scope_clause
 
-from .receivables import (BUCKETS, RECEIVABLE_STATUSES, ReceivablesFilters, contract_status_label, named,
-                          receivables_select, totals_row, totals_select)
+from .receivables import (
+    BUCKETS,
+    RECEIVABLE_STATUSES,
+    ReceivablesFilters,
+    contract_status_label,
+    named,
+    receivables_select,
+    totals_row,
+    totals_select,
+)
 from .render import Column, Document, Section
 
 

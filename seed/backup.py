@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import text
@@ -253,7 +253,7 @@ def _add_part(tar: tarfile.TarFile, name: str, path: Path) -> dict | None:
 # --------------------------------------------------------------------------------- backup
 def archive_path(target: str | os.PathLike, now: datetime | None = None) -> Path:
     """FILE with ``{timestamp}`` replaced by the UTC time (e.g. 20261201T091500.123456Z)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return Path(str(target).replace(TIMESTAMP, now.strftime(TIMESTAMP_FORMAT)))
 
 
@@ -276,7 +276,7 @@ def create_backup(engine: Engine, upload_folder: str | os.PathLike, target: str 
     part = path.with_name(path.name + ".part")
     with tempfile.TemporaryDirectory(prefix=".crm-backup-", dir=path.parent) as work:
         db_file = Path(work) / DATABASE_PARTS[kind]
-        snapshot_at = datetime.now(timezone.utc)
+        snapshot_at = datetime.now(UTC)
         facts = (_snapshot_sqlite if kind == "sqlite" else _snapshot_postgresql)(engine, db_file)
         if facts["schema_revision"] is None:
             raise BackupError("the database has no schema revision (alembic_version): run "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import click
@@ -22,8 +22,20 @@ from sqlalchemy import func, insert, select
 from models import db
 from models.auth import Role, User
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman, normalise_name
-from models.lookups import (AppointmentType, Area, BusinessModel, CapitalBand, ClientSource, ClientType,
-                            CompanySize, ContractType, FollowUpType, RevenueBand, StarRating, Trade)
+from models.lookups import (
+    AppointmentType,
+    Area,
+    BusinessModel,
+    CapitalBand,
+    ClientSource,
+    ClientType,
+    CompanySize,
+    ContractType,
+    FollowUpType,
+    RevenueBand,
+    StarRating,
+    Trade,
+)
 from models.validators import _USCC_CHARSET, uscc_check_char
 
 BATCH = 5000
@@ -200,7 +212,7 @@ class DemoClients:
         self.rng = random.Random(f"clients:{seed}")
         self.fake = Faker("zh_CN")
         self.fake.seed_instance(seed + 1)
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = datetime.now(UTC).replace(microsecond=0)
         self.today = self.now.date()
         # lookups (by id, in a stable order)
         areas = db.session.execute(select(Area.id, Area.name, Area.parent_id)
@@ -398,7 +410,7 @@ class DemoClients:
                      "框架协议": f"{starts.year}-{starts.year + 1}年度战略合作框架协议",
                      "采购合同": f"{item}采购合同"}.get(type_name, f"{item}销售合同")
             recorded = datetime.combine(starts - timedelta(days=rng.randint(0, 10)), datetime.min.time(),
-                                        timezone.utc) + timedelta(hours=rng.randint(1, 10))
+                                        UTC) + timedelta(hours=rng.randint(1, 10))
             recorded = min(now, max(created, recorded))
             contracts.append({
                 "type_id": type_id, "number": number, "name": title, "starts_on": starts, "ends_on": ends,
@@ -457,13 +469,13 @@ def _insert_returning_ids(model, rows: list[dict]) -> list[int]:
 def _write(plans: list[_Plan], counts: dict[str, int]) -> None:
     client_ids = _insert_returning_ids(Client, [p.client for p in plans])
     linkmans = []
-    for plan, client_id in zip(plans, client_ids):
+    for plan, client_id in zip(plans, client_ids, strict=False):
         for row in plan.linkmans:
             row["client_id"] = client_id
             linkmans.append(row)
     linkman_ids = iter(_insert_returning_ids(Linkman, linkmans))
     followups, appointments, contracts = [], [], []
-    for plan, client_id in zip(plans, client_ids):
+    for plan, client_id in zip(plans, client_ids, strict=False):
         ids = [next(linkman_ids) for _ in plan.linkmans]
         for row in plan.followups:
             row["linkman_id"] = ids[row.pop("linkman")]

@@ -18,7 +18,7 @@ rejections and terminations are in ``audit_log`` (as perform records them).
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import click
@@ -78,7 +78,7 @@ def _ids_by_role(rows, code):
 class DemoFinance:
     def __init__(self, seed: int):
         self.rng = random.Random(f"finance:{seed}")
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = datetime.now(UTC).replace(microsecond=0)
         self.today = self.now.date()
         users = db.session.execute(
             select(User.id, User.name, User.department_id, Role.code).join(Role, User.role_id == Role.id)
@@ -143,7 +143,7 @@ class DemoFinance:
         rng = self.rng
         timing = ("future" if row.starts_on > self.today else "ended" if row.ends_on < self.today
                   else "running")
-        state = row.forced or rng.choices(*zip(*STATE_WEIGHTS[timing]))[0]
+        state = row.forced or rng.choices(*zip(*STATE_WEIGHTS[timing], strict=False))[0]
         values = {"cid": row.id, "status": state, "submitted_by_id": None, "submitted_at": None,
                   "approved_by_id": None, "approved_at": None, "approval_comment": None,
                   "second_approved_by_id": None, "second_approved_at": None, "updated_at": row.recorded_at}
@@ -181,7 +181,7 @@ class DemoFinance:
             values["updated_at"] = self.later(decided, 24, 24 * 14)
             if state == "archived":
                 values["updated_at"] = self.later(max(values["updated_at"], datetime.combine(
-                    row.ends_on, time(9), timezone.utc)), 24, 24 * 30)
+                    row.ends_on, time(9), UTC)), 24, 24 * 30)
         return values, audit
 
     @staticmethod
@@ -245,7 +245,7 @@ class DemoFinance:
             invoice = self.invoice_row(row, type_id, type_name, net, rate, issued)
             if rng.random() < 0.05:  # issued wrongly, voided, then re-issued
                 voided = dict(self.invoice_row(row, type_id, type_name, net, rate, issued))
-                voided_at = datetime.combine(issued, time(10), timezone.utc) + timedelta(hours=rng.randint(2, 200))
+                voided_at = datetime.combine(issued, time(10), UTC) + timedelta(hours=rng.randint(2, 200))
                 voided.update(status="voided", voided_at=min(voided_at, self.now),
                               voided_by_id=rng.choice(self.finance).id, void_reason=rng.choice(VOID_REASONS),
                               updated_at=min(voided_at, self.now))
@@ -266,7 +266,7 @@ class DemoFinance:
                 break
         tax = _tax_fen(net, rate)
         issuer = rng.choice(self.finance)
-        at = datetime.combine(issued, time(rng.randint(1, 9), rng.randint(0, 59)), timezone.utc)
+        at = datetime.combine(issued, time(rng.randint(1, 9), rng.randint(0, 59)), UTC)
         return {"contract_id": row.id, "type_id": type_id, "number": number, "amount": _yuan(net),
                 "tax_rate": rate, "tax": _yuan(tax), "total": _yuan(net + tax), "issued_on": issued,
                 "issuer": issuer.name, "receiver": row.contact_name, "notes": None, "status": "issued",
@@ -289,7 +289,7 @@ class DemoFinance:
             bank_ref = f"{rng.randrange(10 ** 19, 10 ** 20)}"
         elif method_name in ("承兑汇票", "支票"):
             bank_ref = f"{rng.randrange(10 ** 15, 10 ** 16)}"
-        at = min(self.now, datetime.combine(day, time(rng.randint(1, 9), rng.randint(0, 59)), timezone.utc))
+        at = min(self.now, datetime.combine(day, time(rng.randint(1, 9), rng.randint(0, 59)), UTC))
         confirmed = day < self.today - timedelta(days=7) and rng.random() < 0.92
         confirmed_at = min(self.now, at + timedelta(hours=rng.randint(2, 96))) if confirmed else None
         return {"number": self.receipt_number(day), "client_id": row.client_id, "amount": fen, "received_on": day,
@@ -350,7 +350,7 @@ class DemoFinance:
                     for r in receipts]
             result = db.session.execute(insert(Receipt.__table__).returning(
                 Receipt.__table__.c.id, sort_by_parameter_order=True), rows)
-            for receipt_id, receipt in zip(result.scalars(), receipts):
+            for receipt_id, receipt in zip(result.scalars(), receipts, strict=False):
                 allocations += [{"receipt_id": receipt_id, "contract_id": contract_id, "amount": _yuan(fen)}
                                 for contract_id, fen in receipt["_allocations"]]
             db.session.execute(insert(ContractReceipt.__table__), allocations)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from faker import Faker
@@ -113,7 +113,7 @@ class DemoPurchasing:
         self.rng = random.Random(f"purchasing:{seed}")
         self.fake = Faker("zh_CN")
         self.fake.seed_instance(seed + 2)
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = datetime.now(UTC).replace(microsecond=0)
         self.today = self.now.date()
         self.request_numbers = set(db.session.execute(select(PurchaseRequest.number)).scalars())
         self.contract_numbers = set(db.session.execute(select(ExpenseContract.number)).scalars())
@@ -270,7 +270,7 @@ class DemoPurchasing:
         self.invoice_numbers.add((supplier.name, key))
         issued = max(payment.paid_on - timedelta(days=self.rng.randint(0, 5)), payment.expense_contract.starts_on) \
             if payment.expense_contract.starts_on else payment.paid_on
-        at = datetime.combine(issued, datetime.min.time(), timezone.utc) + timedelta(hours=10)
+        at = datetime.combine(issued, datetime.min.time(), UTC) + timedelta(hours=10)
         return PurchaseInvoice(number=key, supplier=supplier, expense_contract=payment.expense_contract, quantity=1,
                                amount=amount, tax_rate=rate, tax=tax, total=total, issued_on=issued,
                                handler=supplier.contact, receiver=receiver, notes=None, created_at=at, updated_at=at)
@@ -296,7 +296,7 @@ def seed_purchasing(seed: int, requests: int = 30) -> dict[str, int]:
     contracts: list[tuple[ExpenseContract, str]] = []
     approved = [(req, category, supplier) for req, category, supplier in made_requests if req.status == "approved"]
     contract_states = ["approved"] * 10 + ["submitted", "draft", "rejected"]
-    for (req, category, supplier), state in zip(approved, contract_states):
+    for (req, category, supplier), state in zip(approved, contract_states, strict=False):
         amount = sum((Decimal(i.quantity) * Decimal(i.unit_price) for i in req.items), Decimal("0.00"))
         amount = max(Decimal("100.00"), amount.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
         contracts.append((gen.contract(people, state, supplier, category, req, req.requester_id, amount,

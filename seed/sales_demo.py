@@ -39,7 +39,7 @@ import calendar
 import math
 import random
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import click
@@ -51,9 +51,24 @@ from models.auth import Department, Role, User
 from models.customers import Client
 from models.lookups import ClientSource, CompanySize, SalesStage, Trade
 from models.purchasing import _local_today
-from models.sales import (ClientLoss, DevelopmentPlan, Opportunity, Order, OrderLine, Product, Quote, QuoteLine,
-                          SalesTarget, Stock, WeeklyReport, WeeklyReportItem, detect_churn, discount_threshold,
-                          last_order_subquery, split_discount)
+from models.sales import (
+    ClientLoss,
+    DevelopmentPlan,
+    Opportunity,
+    Order,
+    OrderLine,
+    Product,
+    Quote,
+    QuoteLine,
+    SalesTarget,
+    Stock,
+    WeeklyReport,
+    WeeklyReportItem,
+    detect_churn,
+    discount_threshold,
+    last_order_subquery,
+    split_discount,
+)
 from models.workflow import perform
 
 from .customers_demo import FALLBACK_TRADE, MOBILE_PREFIXES, TRADES, ZIHAO
@@ -204,7 +219,7 @@ def _insert_ids(model, rows: list[dict]) -> list[int]:
                                        clean).scalars())
     first = (db.session.execute(select(func.max(table.c.id))).scalar() or 0) + 1
     ids = list(range(first, first + len(clean)))
-    for row, id_ in zip(clean, ids):
+    for row, id_ in zip(clean, ids, strict=False):
         row["id"] = id_
     db.session.execute(insert(table), clean)
     return ids
@@ -258,7 +273,7 @@ class DemoSales:
         self.rng = random.Random(f"sales:{seed}")
         self.fake = Faker("zh_CN")
         self.fake.seed_instance(seed + 4)
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = datetime.now(UTC).replace(microsecond=0)
         self.today = _local_today()
         self.start = self.today - timedelta(days=DAYS)
         self.staff = _Staff()
@@ -295,7 +310,7 @@ class DemoSales:
     # -- small values -------------------------------------------------------------------
     def at(self, day: date, low: int = 1, high: int = 10) -> datetime:
         """A moment of office hours (Beijing time ≈ UTC+8) on ``day``, not in the future."""
-        moment = datetime.combine(day, time(self.rng.randint(low, high - 1), self.rng.randint(0, 59)), timezone.utc)
+        moment = datetime.combine(day, time(self.rng.randint(low, high - 1), self.rng.randint(0, 59)), UTC)
         return min(moment, self.now)
 
     def later(self, start: datetime, low_hours: float, high_hours: float) -> datetime:
@@ -345,7 +360,7 @@ class DemoSales:
             self.by_category[category].append(index)
             if general:
                 self.general.append(index)
-        for (product, _), id_ in zip(new_rows, _insert_ids(Product, [r for _, r in new_rows])):
+        for (product, _), id_ in zip(new_rows, _insert_ids(Product, [r for _, r in new_rows]), strict=False):
             product["id"] = id_
         return len(new_rows)
 
@@ -637,7 +652,7 @@ class DemoSales:
 
     def take_forced(self, can_close: bool, can_win: bool = True):
         """The next state (and stage) that must still appear, if this record may take it."""
-        for index, (status, stage) in enumerate(self.forced_opportunities):
+        for index, (status, _stage) in enumerate(self.forced_opportunities):
             if (can_close or status not in ("won", "lost")) and (can_win or status != "won"):
                 return self.forced_opportunities.pop(index)
         return None
@@ -660,21 +675,21 @@ class DemoSales:
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, opportunities, quotes, orders, counts) -> None:
-        for row, id_ in zip(opportunities, _insert_ids(Opportunity, opportunities)):
+        for row, id_ in zip(opportunities, _insert_ids(Opportunity, opportunities), strict=False):
             row["_id"] = id_
         plans = [{**plan, "opportunity_id": row["_id"]} for row in opportunities for plan in row["_plans"]]
         _insert(DevelopmentPlan, plans)
         for row in quotes:
             if row["_opportunity"] is not None:
                 row["opportunity_id"] = row["_opportunity"]["_id"]
-        for row, id_ in zip(quotes, _insert_ids(Quote, quotes)):
+        for row, id_ in zip(quotes, _insert_ids(Quote, quotes), strict=False):
             row["_id"] = id_
         _insert(QuoteLine, [{**line, "quote_id": row["_id"]} for row in quotes for line in row["_lines"]])
         for row in orders:
             if row["_quote"] is not None:
                 row["quote_id"] = row["_quote"]["_id"]
         lines = []
-        for row, id_ in zip(orders, _insert_ids(Order, orders)):
+        for row, id_ in zip(orders, _insert_ids(Order, orders), strict=False):
             lines += [{**line, "order_id": id_} for line in row["_lines"]]
         _insert(OrderLine, lines)
         counts["opportunities"] += len(opportunities)
@@ -709,7 +724,7 @@ class DemoSales:
             shares = [rng.random() + 0.2 for _ in warehouses]
             quantities = [int(total * s / sum(shares)) for s in shares]
             quantities[0] += total - sum(quantities)
-            for warehouse, quantity in zip(warehouses, quantities):
+            for warehouse, quantity in zip(warehouses, quantities, strict=False):
                 if (product["id"], warehouse) in existing:
                     continue
                 at = self.at(self.today - timedelta(days=rng.randint(0, 20)))
@@ -787,8 +802,8 @@ class DemoSales:
                 if status == "reviewed" and director is None:
                     status = "submitted"
                 created = self.at(week + timedelta(days=rng.randint(0, 4)))
-                week_end = datetime.combine(week + timedelta(days=7), time(0), timezone.utc)
-                week_begin = datetime.combine(week, time(0), timezone.utc)
+                week_end = datetime.combine(week + timedelta(days=7), time(0), UTC)
+                week_begin = datetime.combine(week, time(0), UTC)
                 current = [o for o in mine if o.created_at < week_end
                            and (o.closed_at is None or o.closed_at >= week_begin)]
                 n = min(len(current), rng.choices((1, 2, 3), (40, 40, 20))[0])
@@ -811,7 +826,7 @@ class DemoSales:
                     {"opportunity_id": None, "progress": "本周以老客户回访和回款跟进为主",
                      "next_plan": rng.choice(NEXT_PLANS), "issues": None, "support_needed": None, "notes": None}]
                 reports.append(report)
-        for report, id_ in zip(reports, _insert_ids(WeeklyReport, reports)):
+        for report, id_ in zip(reports, _insert_ids(WeeklyReport, reports), strict=False):
             items += [{**item, "report_id": id_} for item in report["_items"]]
         _insert(WeeklyReportItem, items)
         return len(reports), len(items)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
-from itertools import product
 import json
 import re
+from itertools import product
 from types import SimpleNamespace
 from urllib.parse import quote
 

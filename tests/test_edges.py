@@ -379,8 +379,9 @@ def test_website_validator_keeps_http_links_and_plain_hosts():
 def test_integrity_errors_name_the_field_not_the_sql(app, db_session):
     """A real unique violation from the database (SQLite or PostgreSQL) → the field's
     label, never "UNIQUE constraint failed" / "duplicate key value" or table names."""
-    from sqlalchemy.exc import IntegrityError
     from flask_babel import force_locale
+    from sqlalchemy.exc import IntegrityError
+
     from models import db as app_db
     from models.customers import Client
     make_client(db_session, "admin", uscc="91350100M000100Y43")

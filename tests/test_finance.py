@@ -14,8 +14,16 @@ from sqlalchemy.exc import IntegrityError
 
 from models.base import FieldError, column_label, format_money
 from models.customers import Client, Contract
-from models.finance import (OFFERABLE_CONTRACT_STATES, TAX_RATES, ContractReceipt, Invoice, Receipt,
-                            compute_tax, contract_money_options, finance_problems)
+from models.finance import (
+    OFFERABLE_CONTRACT_STATES,
+    TAX_RATES,
+    ContractReceipt,
+    Invoice,
+    Receipt,
+    compute_tax,
+    contract_money_options,
+    finance_problems,
+)
 from models.lookups import ContractType, InvoiceType, PaymentMethod
 from models.workflow import WorkflowError, perform
 from tests.conftest import count_queries
@@ -742,9 +750,9 @@ def test_seed_demo_finance_is_consistent_and_covers_every_state(app, db_session)
 @pytest.fixture
 def finance_page(browser, database_url, tmp_path):
     """Finance logged in, in Chromium, against the app with CSRF on and its strict CSP."""
+    from tests.conftest import make_app
     from tests.test_browser import TIMEOUT_MS, PageWatch, log_in
     from tests.test_browser_customers import serving
-    from tests.conftest import make_app
     with serving(make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)) as base:
         context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
         context.set_default_timeout(TIMEOUT_MS)

@@ -309,7 +309,7 @@ def test_read_table_encodings_and_delimiters():
     for data in (text.encode("utf-8"), text.encode("utf-8-sig"), text.encode("gb18030"),
                  text.encode("utf-16")):
         assert read_table("a.CSV", data) == (["公司名称", "联系电话"], [["甲公司", "010-12345678"]])
-    headers, rows = read_table("b.csv", "a,b,c\n1\n1,2,3,4\n".encode())
+    headers, rows = read_table("b.csv", b"a,b,c\n1\n1,2,3,4\n")
     assert rows == [["1", "", ""], ["1", "2", "3"]]
     with pytest.raises(ImportFileError):
         read_table("c.csv", b"")

@@ -101,7 +101,7 @@ def test_list_totals_equal_an_independent_sum(en_client, db_session):
     expected[empty.number] = Decimal("0")
     db_session.commit()
     page = en_client("admin").get("/admin/order/?page_size=50").get_data(as_text=True)
-    listed = dict(zip(cells(page, "number"), (money(t) if t else Decimal("0") for t in cells(page, "total"))))
+    listed = dict(zip(cells(page, "number"), (money(t) if t else Decimal("0") for t in cells(page, "total")), strict=False))
     assert listed == expected
     export = en_client("admin").get("/admin/order/export/csv/").get_data(as_text=True).lstrip("\ufeff")
     rows = list(csv.DictReader(io.StringIO(export)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -175,7 +175,7 @@ def customer_rows(owner: str, tag: str, *, children=CHILDREN, client_id: int | N
         db.session.add(client)
         db.session.flush()
         client_id = client.id
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     make = {
         "linkman": lambda: Linkman(client_id=client_id, name=f"联系人{tag}", position="经理", gender="男",
                                    mobile=mobile),
@@ -197,10 +197,10 @@ def customer_rows(owner: str, tag: str, *, children=CHILDREN, client_id: int | N
 
 def _disposable(endpoint: str):
     """A new row nobody uses, so deleting it is always possible (inside an app context)."""
+    from models import db
     from models.audit import AuditLog
     from models.auth import Department, LoginLog, Right, Role, SystemConfig, User
     from models.lookups import LOOKUPS
-    from models import db
 
     tag = uuid.uuid4().hex[:10]
     if endpoint == "user":

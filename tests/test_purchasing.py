@@ -14,8 +14,15 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from models.base import FieldError, utcnow
-from models.purchasing import (ExpenseContract, PurchaseInvoice, PurchaseItem, PurchasePayment, PurchaseRequest,
-                               Supplier, request_payment)
+from models.purchasing import (
+    ExpenseContract,
+    PurchaseInvoice,
+    PurchaseItem,
+    PurchasePayment,
+    PurchaseRequest,
+    Supplier,
+    request_payment,
+)
 from models.workflow import WorkflowError, perform
 from tests.conftest import count_queries
 from tests.factories import user

@@ -63,7 +63,7 @@ def test_parallel_conversions_of_one_quote_make_one_order(http_user, db_session)
     product = make_product(s, price="99.99", unit="台")
     for _ in range(TRIALS):
         quote = to_state(s, make_quote(s, lines=[(product, 7)], discount="12.50"), "accepted")
-        results = run_parallel([lambda u=u: u.post("/admin/quote/convert/", {"id": str(quote.id)}, follow=True)
+        results = run_parallel([lambda u=u, quote=quote: u.post("/admin/quote/convert/", {"id": str(quote.id)}, follow=True)
                                 for u in people])
         no_server_error(results)
         s.expire_all()
@@ -147,7 +147,7 @@ def test_a_once_only_step_taken_in_parallel_takes_effect_once(http_user, db_sess
     for _ in range(TRIALS):
         record = make(s)
         form = {"action": action, "ids": str(record.id), "comment": comment}
-        results = run_parallel([lambda u=u: u.post(f"/admin/{endpoint}/transition/", form, follow=True)
+        results = run_parallel([lambda u=u, form=form: u.post(f"/admin/{endpoint}/transition/", form, follow=True)
                                 for u in people])
         no_server_error(results)
         s.expire_all()
@@ -175,7 +175,7 @@ def test_the_loser_of_two_approvals_is_told_who_changed_the_contract(http_user, 
             forms.append({**{k: html.unescape(v) for k, v in fields.items()}, "comment": ""})
         assert forms[0]["versions"] == f"{contract.id}:{contract.version}"
         results = run_parallel([lambda u=u, f=f: u.post("/admin/contract/transition/", f, follow=True)
-                                for u, f in zip(people, forms)])
+                                for u, f in zip(people, forms, strict=False)])
         no_server_error(results)
         s.expire_all()
         assert contract.status == "approved" and entries(s, contract, "approve") == 1
@@ -214,7 +214,7 @@ def test_parallel_allocations_never_overfill_a_contract(http_user, db_session):
                   "recorded_by": "__None", "allocations-0-contract": str(contract.id),
                   "allocations-0-amount": "400.00"} for k in range(3)]
         results = run_parallel([lambda u=u, f=f: u.post("/admin/receipt/new/", f)
-                                for u, f in zip(people, forms)])
+                                for u, f in zip(people, forms, strict=False)])
         no_server_error(results)
         s.expire_all()
         allocated = s.execute(select(func.sum(ContractReceipt.amount)).where(
@@ -254,7 +254,7 @@ def test_parallel_creates_with_the_number_left_empty_are_all_saved(http_user, db
     for trial in range(TRIALS):
         forms = [make_form(s) for _ in people]
         results = run_parallel([lambda u=u, f=f: u.post(f"/admin/{endpoint}/new/", f)
-                                for u, f in zip(people, forms)])
+                                for u, f in zip(people, forms, strict=False)])
         no_server_error(results)
         assert [status for status, _, _ in results] == [302] * len(people), [messages(b) for _, b, _ in results]
         s.expire_all()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import count_queries, csrf_token_from, login, make_app
 from tests import factories
+from tests.conftest import count_queries, csrf_token_from, login, make_app
 from tests.factories import lookup
 
 _seq = itertools.count(1)
@@ -134,9 +134,9 @@ def reminders(db_session):
 
 
 def test_due_reminders_of_mine_only_oldest_first(app, reminders):
-    from views.reminders import due_count, due_reminders
     from models import db
     from models.auth import User
+    from views.reminders import due_count, due_reminders
     with app.app_context():
         manager = db.session.execute(select(User).where(User.username == "account_manager")).scalar_one()
         rows = due_reminders(manager)
@@ -153,9 +153,9 @@ def test_due_reminders_of_mine_only_oldest_first(app, reminders):
 
 
 def test_due_reminders_is_one_query(app, reminders):
-    from views.reminders import due_reminders
     from models import db
     from models.auth import User
+    from views.reminders import due_reminders
     with app.app_context():
         manager = db.session.execute(select(User).where(User.username == "account_manager")).scalar_one()
         with count_queries(app) as statements:
@@ -252,12 +252,13 @@ def test_postpone_defaults_to_an_hour(client_as, db_session, reminders):
 
 def test_postpone_until_a_local_time(client_as, db_session):
     """``until`` is typed in the display time zone (Asia/Shanghai, UTC+8)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     from models.customers import Appointment
     client = make_client(db_session)
     appointment = make_appointment(db_session, client, scheduled_in=timedelta(days=400))
     db_session.commit()
-    target = (datetime.now(timezone.utc) + timedelta(days=2)).replace(hour=1, minute=30, second=0,
+    target = (datetime.now(UTC) + timedelta(days=2)).replace(hour=1, minute=30, second=0,
                                                                         microsecond=0)
     local = (target + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M")
     manager = client_as("account_manager")

@@ -449,7 +449,7 @@ def test_report_query_count_does_not_grow(db_session):
         s.commit()
         assert finance.data_scope == "all"  # (re)load the user and role before counting
         statements = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        listener = lambda *args, statements=statements: statements.append(args[2])  # noqa: E731
         event.listen(s.get_bind(), "before_cursor_execute", listener)
         try:
             receivables_report(s, ReceivablesFilters(as_of=AS_OF), finance)
@@ -537,6 +537,7 @@ def test_customer_statement_pdf_has_the_chinese_name_and_figures(ledger, stateme
 
 def test_customer_statement_embeds_its_font(ledger, statement_app, web_as):
     from pypdf import PdfReader
+
     from reports.render import CJK_FONT, ROOT
     assert CJK_FONT.is_relative_to(ROOT) and CJK_FONT.exists()
     assert CJK_FONT.stat().st_size < 5_000_000

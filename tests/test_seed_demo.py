@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -14,9 +14,23 @@ from models.base import check_row, round_money
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman, normalise_name
 from models.lookups import SalesStage
 from models.purchasing import _local_today
-from models.sales import (ClientLoss, DevelopmentPlan, Opportunity, Order, OrderLine, Product, Quote, QuoteLine,
-                          SalesTarget, Stock, WeeklyReport, WeeklyReportItem, detect_churn, discount_threshold,
-                          stock_on_hand)
+from models.sales import (
+    ClientLoss,
+    DevelopmentPlan,
+    Opportunity,
+    Order,
+    OrderLine,
+    Product,
+    Quote,
+    QuoteLine,
+    SalesTarget,
+    Stock,
+    WeeklyReport,
+    WeeklyReportItem,
+    detect_churn,
+    discount_threshold,
+    stock_on_hand,
+)
 from tests.conftest import fresh_database, make_app
 
 
@@ -89,7 +103,7 @@ def test_seed_demo_clients(app, db_session, client_as):
     assert all(f.user_id == owners[f.client_id] for f in s.execute(select(FollowUp)).scalars())
 
     # appointments: reminder before the appointment, some reminders already due
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert appointments and all(a.remind_at <= a.scheduled_at for a in appointments)
     assert any(a.status == "待办" and a.remind_at <= now for a in appointments)
     assert {"待办", "已完成"} <= {a.status for a in appointments}

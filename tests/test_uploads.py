@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import make_app
 from tests import factories
+from tests.conftest import make_app
 from tests.factories import lookup, user
 
 # real files: the upload check opens them (pypdf finds the pages, Pillow verifies the image)

@@ -10,8 +10,8 @@ from models.auth import Department, LoginLog, Right, Role, SystemConfig, User
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman
 from models.lookups import LOOKUPS
 
-from .customers import AppointmentView, ClientView, ContractView, FollowUpView, LinkmanView
 from .auth import AuditLogView, ConfigView, DepartmentView, LoginLogView, RightView, RoleView, UserView
+from .customers import AppointmentView, ClientView, ContractView, FollowUpView, LinkmanView
 from .dashboard import DashboardView
 from .lookups import LookupView
 

@@ -4,9 +4,9 @@ labels, formatting, eager loading, history — so module views only declare.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
 import csv
 import io
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -14,20 +14,21 @@ from flask import Response, abort, current_app, flash, g, redirect, request, url
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext as admin_lazy
-from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import ModelView, tools
 from flask_admin.contrib.sqla import filters as sqla_filters
-from flask_admin.contrib.sqla import tools
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import BaseForm, rules
 from flask_admin.model import filters as model_filters
 from flask_admin.model import typefmt
 from flask_admin.model.form import converts
-from flask_babel import format_date, format_datetime, gettext, lazy_gettext as _l
+from flask_babel import format_date, format_datetime, gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import _FlaskFormCSRF
 from markupsafe import Markup, escape
-from sqlalchemy import Integer, inspect as sa_inspect, or_
+from sqlalchemy import Integer, or_
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -36,9 +37,9 @@ from wtforms.validators import ValidationError
 
 from models import db
 from models.audit import history, last_change
+from models.auth import User
 from models.base import FieldError, checker_message, format_money, to_money
 from models.lookups import is_lookup
-from models.auth import User
 from models.scope import scope_clause, users_in_scope_clause
 from reports.render import spreadsheet_safe
 
@@ -81,7 +82,7 @@ class MoneyField(fields.DecimalField):
                 self.data = to_money(valuelist[0])
             except (ValueError, TypeError):
                 self.data = None
-                raise ValueError(gettext("Enter an amount with at most 2 decimals, e.g. 1234.50"))
+                raise ValueError(gettext("Enter an amount with at most 2 decimals, e.g. 1234.50")) from None
         else:
             self.data = None
 
@@ -90,17 +91,17 @@ def to_utc(naive: datetime) -> datetime:
     """A wall-clock time typed in the display time zone → aware UTC."""
     from flask_babel import get_timezone
     if naive.tzinfo is not None:
-        return naive.astimezone(timezone.utc)
+        return naive.astimezone(UTC)
     tz = get_timezone()
     local = tz.localize(naive) if hasattr(tz, "localize") else naive.replace(tzinfo=tz)  # pytz or zoneinfo
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def to_local(value: datetime) -> datetime:
     """Aware UTC → naive wall-clock time in the display time zone (for form inputs)."""
     from flask_babel import get_timezone
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(get_timezone()).replace(tzinfo=None)
 
 

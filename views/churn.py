@@ -4,15 +4,16 @@ line appended to the measures → delayed) and *confirm loss* (reason required).
 through the client; confirmed losses are read-only."""
 from __future__ import annotations
 
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import exists, select
 from wtforms.validators import ValidationError
 
 from models import db
-from models.sales import CHURN_STATUSES, OPEN_CHURN, ClientLoss, last_order_subquery
 from models.customers import Client
 from models.purchasing import _local_today
+from models.sales import CHURN_STATUSES, OPEN_CHURN, ClientLoss, last_order_subquery
 
 from .base import LazyOptions
 from .customers import ClientChildView, OwnerDepartmentFilter, _departments

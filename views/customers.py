@@ -7,27 +7,36 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.form import rules
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 from markupsafe import Markup
+from sqlalchemy import select
 from wtforms import BooleanField
-from wtforms.validators import DataRequired
-from wtforms.validators import ValidationError
+from wtforms.validators import DataRequired, ValidationError
 
 from models import db
 from models.auth import Department, User, department_subtree_ids
-from models.customers import (Appointment, Client, FollowUp, Linkman, delete_blockers,
-                              find_duplicates, flag_visible, merge_clients, reassign_clients)
+from models.customers import (
+    Appointment,
+    Client,
+    FollowUp,
+    Linkman,
+    delete_blockers,
+    find_duplicates,
+    flag_visible,
+    merge_clients,
+    reassign_clients,
+)
 from models.scope import scope_clause
 
 from .base import CrmModelView, LazyOptions, Section
+from .finance import ContractMoneyMixin
 from .helpers import db_int, parse_ids
 from .imports import ClientImportMixin
+from .opportunities import prefill_from_opportunity
 from .reports import ClientStatementMixin, ContractStatementMixin
 from .uploads import ScanUploadMixin
-from .finance import ContractMoneyMixin
-from .opportunities import prefill_from_opportunity
 from .workflow import WorkflowMixin
 
 

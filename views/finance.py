@@ -7,7 +7,8 @@ from flask_admin import expose
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.fields import QuerySelectField
 from flask_admin.form import Select2Widget
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
@@ -18,8 +19,17 @@ from models import db
 from models.auth import SystemConfig
 from models.base import format_money
 from models.customers import Client, Contract
-from models.finance import (INVOICE_STATUSES, OFFERABLE_CONTRACT_STATES, RECEIPT_STATUSES, TAX_RATES,
-                            ContractReceipt, Invoice, Receipt, contract_money_options, offerable_contracts)
+from models.finance import (
+    INVOICE_STATUSES,
+    OFFERABLE_CONTRACT_STATES,
+    RECEIPT_STATUSES,
+    TAX_RATES,
+    ContractReceipt,
+    Invoice,
+    Receipt,
+    contract_money_options,
+    offerable_contracts,
+)
 from models.scope import scoped
 from models.workflow import is_locked
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from urllib.parse import quote
 from pathlib import Path
+from urllib.parse import quote
 
 import flask_admin
 from flask import Response, abort, render_template, request, url_for
-from flask_babel import format_datetime, get_locale, lazy_gettext as _l
+from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 #: the largest integer a database column (BIGINT) holds; ids beyond it name no record

@@ -24,8 +24,20 @@ from flask_babel import get_locale, gettext
 from flask_login import current_user
 
 from models import db, without_write_lock
-from models.imports import FIELDS, IMPORT_JOB, REQUIRED, ImportFileError, RowError, error_report, field_label, \
-    guess_mapping, import_folder, queue_import, read_table, validate
+from models.imports import (
+    FIELDS,
+    IMPORT_JOB,
+    REQUIRED,
+    ImportFileError,
+    RowError,
+    error_report,
+    field_label,
+    guess_mapping,
+    import_folder,
+    queue_import,
+    read_table,
+    validate,
+)
 from models.jobs import Job
 
 __all__ = ["ClientImportMixin", "error_report"]

@@ -4,13 +4,14 @@ and weekly reports with inline items (submit, review, send back). The rules live
 models/sales.py; these classes declare what is shown and hand the request to the domain."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app, flash, g, request, url_for
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.fields import QuerySelectField
 from flask_admin.form import Select2Widget
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import case, or_, select
@@ -22,8 +23,17 @@ from models.auth import Department, User, department_subtree_ids
 from models.base import FieldError, check_row, column_label
 from models.customers import Client
 from models.purchasing import _local_today
-from models.sales import (OPPORTUNITY_STATUSES, OUTCOMES, REPORT_STATUSES, DevelopmentPlan, Opportunity, SalesTarget,
-                          WeeklyReport, WeeklyReportItem, opportunity_defaults)
+from models.sales import (
+    OPPORTUNITY_STATUSES,
+    OUTCOMES,
+    REPORT_STATUSES,
+    DevelopmentPlan,
+    Opportunity,
+    SalesTarget,
+    WeeklyReport,
+    WeeklyReportItem,
+    opportunity_defaults,
+)
 from models.scope import scope_clause, scoped
 
 from .base import CrmModelView, LazyOptions, ScopedAjaxLoader, Section
@@ -292,7 +302,7 @@ def _report_opportunities():
     cutoff = _local_today() - timedelta(days=180)
     keep = g.get("crm_report_opportunity_ids") or []
     recent = or_(Opportunity.status != "archived", Opportunity.expected_close_on >= cutoff,
-                 Opportunity.closed_at >= datetime.combine(cutoff, time.min, tzinfo=timezone.utc),
+                 Opportunity.closed_at >= datetime.combine(cutoff, time.min, tzinfo=UTC),
                  Opportunity.id.in_(keep))
     return query.filter(recent).order_by(case((Opportunity.status == "archived", 1), else_=0),
                                          Opportunity.id.desc())

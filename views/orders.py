@@ -11,7 +11,8 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext as admin_lazy
 from flask_admin.contrib.sqla import filters as sqla_filters
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, or_, select
@@ -21,8 +22,18 @@ from wtforms import StringField, validators
 
 from models import db
 from models.lookups import Trade
-from models.sales import (ORDER_STATUSES, QUOTE_STATUSES, Order, OrderLine, Product, Quote, QuoteLine,
-                          Stock, convert_quote, open_order_for_quote)
+from models.sales import (
+    ORDER_STATUSES,
+    QUOTE_STATUSES,
+    Order,
+    OrderLine,
+    Product,
+    Quote,
+    QuoteLine,
+    Stock,
+    convert_quote,
+    open_order_for_quote,
+)
 
 from .base import CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section
 from .opportunities import prefill_from_opportunity

@@ -11,8 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload, undefer
 
 from models import db
-from models.purchasing import (PAYMENT_STATUSES, ExpenseContract, PurchaseInvoice, PurchaseItem, PurchasePayment,
-                               PurchaseRequest, Supplier, request_payment, revise_payment)
+from models.purchasing import (
+    PAYMENT_STATUSES,
+    ExpenseContract,
+    PurchaseInvoice,
+    PurchaseItem,
+    PurchasePayment,
+    PurchaseRequest,
+    Supplier,
+    request_payment,
+    revise_payment,
+)
 from models.scope import scope_clause
 from models.workflow import APPROVAL_STATES
 

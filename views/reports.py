@@ -16,12 +16,13 @@ for links. They need the list's view right and ``receipt.view`` + ``invoice.view
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from flask import abort, flash, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
 from flask_admin.actions import action
-from flask_babel import format_datetime, get_timezone, gettext, lazy_gettext as _l
+from flask_babel import format_datetime, get_timezone, gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -50,7 +51,7 @@ DOWNLOADS = {
 
 def local_today() -> date:
     """Today in the display time zone (Asia/Shanghai by default)."""
-    return datetime.now(timezone.utc).astimezone(get_timezone()).date()
+    return datetime.now(UTC).astimezone(get_timezone()).date()
 
 
 def generated_text(at: datetime) -> str:

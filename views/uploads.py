@@ -20,7 +20,8 @@ import unicodedata
 from pathlib import Path
 
 from flask import current_app, has_request_context, url_for
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import event
