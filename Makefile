@@ -57,6 +57,7 @@ test: $(VENV)/.dev translations
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(VENV)/.dev translations
 	$(BIN)/python bench/list_pages.py

@@ -1,4 +1,5 @@
 """CRM back office: the application factory (SPEC §2.1)."""
+
 from __future__ import annotations
 
 import os
@@ -56,6 +57,7 @@ def select_timezone() -> str:
         return "Asia/Shanghai"
     if "tz" not in g:
         from models.auth import SystemConfig
+
         try:
             g.tz = SystemConfig.get("timezone", "Asia/Shanghai")
         except (OperationalError, ProgrammingError):  # no table before the first migration
@@ -91,8 +93,7 @@ def _sqlite_begin(conn):
     dbapi_connection = conn.connection.dbapi_connection
     if not _is_sqlite(dbapi_connection):
         return
-    if has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS") \
-            and not g.get("defer_write_lock"):
+    if has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("defer_write_lock"):
         dbapi_connection.isolation_level = None  # the driver leaves BEGIN to us …
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
@@ -142,6 +143,7 @@ def create_app(config: dict | None = None) -> Flask:
         # the cookie is only accepted while its database session is open (logout, "log out
         # all my sessions", password change and reset end it): still one SELECT a request
         from views.login import SESSION_KEY
+
         return user_for_session(user_id, session.get(SESSION_KEY))
 
     from views import init_admin
@@ -155,9 +157,11 @@ def create_app(config: dict | None = None) -> Flask:
     register_template_helpers(app)
 
     from views.reminders import init_app as init_reminders
+
     init_reminders(app)
 
     from seed import register_cli
+
     register_cli(app)
 
     @app.route("/")
@@ -170,7 +174,8 @@ def create_app(config: dict | None = None) -> Flask:
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-            "frame-ancestors 'none'")
+            "frame-ancestors 'none'",
+        )
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

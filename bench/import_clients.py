@@ -6,6 +6,7 @@ built by the migrations (or ``--database-url``, which must be empty), prints the
 step and the longest write transaction of the job, and appends them to bench/results.md.
 ``--existing N`` first imports N other clients, so the duplicate checks run against a filled
 table. Usage: python bench/import_clients.py [--rows 10000] [--existing 0] [--database-url URL]"""
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select  # noqa: E402
 
-HEADINGS = ["公司名称", "统一社会信用代码", "公司地址", "联系电话", "所属地区", "联系人", "常用手机", "客户类型",
-            "星级评定", "客户来源", "产品分类", "企业规模", "邮编", "电子邮件", "跟单人", "备注其它"]
+HEADINGS = [
+    "公司名称",
+    "统一社会信用代码",
+    "公司地址",
+    "联系电话",
+    "所属地区",
+    "联系人",
+    "常用手机",
+    "客户类型",
+    "星级评定",
+    "客户来源",
+    "产品分类",
+    "企业规模",
+    "邮编",
+    "电子邮件",
+    "跟单人",
+    "备注其它",
+]
 AREAS = ["北京", "上海", "广州", "深圳", "杭州", "南京", "成都", "武汉"]
 TYPES = ["潜在客户", "普通客户", "重要客户", "合作伙伴"]
 STARS = ["一星", "二星", "三星", "四星", "五星"]
@@ -36,16 +53,32 @@ def make_csv(count: int, start: int = 0) -> bytes:
     """``count`` valid, distinct client rows (numbered from ``start``) under Chinese
     headings, UTF-8 with BOM."""
     from models.validators import uscc_check_char
+
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(HEADINGS)
     for n in range(start, start + count):
         first17 = f"91110108{n:09d}"
-        writer.writerow([
-            f"基准导入{n}号科技有限公司", first17 + uscc_check_char(first17), f"北京市海淀区中关村大街{n}号",
-            f"010-{62000000 + n}", AREAS[n % len(AREAS)], f"联系人{n}", f"13{n % 7 + 3}{n:08d}",
-            TYPES[n % 4], STARS[n % 5], SOURCES[n % 4], TRADES[n % 4], SIZES[n % 4], f"{100000 + n % 900000}",
-            f"client{n}@example.cn", OWNERS[n % 4], "基准测试导入" if n % 10 == 0 else ""])
+        writer.writerow(
+            [
+                f"基准导入{n}号科技有限公司",
+                first17 + uscc_check_char(first17),
+                f"北京市海淀区中关村大街{n}号",
+                f"010-{62000000 + n}",
+                AREAS[n % len(AREAS)],
+                f"联系人{n}",
+                f"13{n % 7 + 3}{n:08d}",
+                TYPES[n % 4],
+                STARS[n % 5],
+                SOURCES[n % 4],
+                TRADES[n % 4],
+                SIZES[n % 4],
+                f"{100000 + n % 900000}",
+                f"client{n}@example.cn",
+                OWNERS[n % 4],
+                "基准测试导入" if n % 10 == 0 else "",
+            ]
+        )
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -89,8 +122,14 @@ def run(count: int, folder: Path, existing: int = 0, url: str | None = None) -> 
     from models.jobs import Job
     from seed import make_user, seed_reference
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url or f"sqlite:///{folder / 'import.db'}",
-                      "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False, "IMPORT_FOLDER": str(folder / "imports")})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url or f"sqlite:///{folder / 'import.db'}",
+            "SECRET_KEY": "bench",
+            "WTF_CSRF_ENABLED": False,
+            "IMPORT_FOLDER": str(folder / "imports"),
+        }
+    )
     data = make_csv(count, start=existing)
     timings: dict[str, float] = {}
     with app.app_context(), force_locale("zh_CN"):  # no request: name the language
@@ -119,15 +158,18 @@ def run(count: int, folder: Path, existing: int = 0, url: str | None = None) -> 
                 longest[0] = max(longest[0], time.perf_counter() - began.pop(id(conn)))
 
         start = time.perf_counter()
-        timings["read"], timings["validate"], timings["job"] = import_rows("clients.csv", data, admin,
-                                                                            folder / "imports")
+        timings["read"], timings["validate"], timings["job"] = import_rows(
+            "clients.csv", data, admin, folder / "imports"
+        )
         timings["total"] = time.perf_counter() - start
         timings["longest_transaction"] = longest[0]
         imported = db.session.execute(select(Job.result).order_by(Job.id.desc())).scalar()["imported"]
         assert imported == count
         assert db.session.execute(select(func.count()).select_from(Client)).scalar() == count + existing
-        assert db.session.execute(select(func.count()).select_from(AuditLog)
-                                  .where(AuditLog.action == "import")).scalar() == count + existing
+        assert (
+            db.session.execute(select(func.count()).select_from(AuditLog).where(AuditLog.action == "import")).scalar()
+            == count + existing
+        )
         db.session.remove()
         db.engine.dispose()
     return timings
@@ -142,12 +184,14 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         t = run(args.rows, Path(folder), args.existing, args.database_url)
     engine = (args.database_url or "sqlite").split(":", 1)[0].split("+", 1)[0]
-    lines = [f"\n## {datetime.now():%Y-%m-%d %H:%M} — client import (CSV, {engine}, page checks + background job)\n",
-             "| rows | clients before | read s | validate s | job s (re-check, 500-row chunks, audit) "
-             "| longest write transaction s | total s |",
-             "|---|---|---|---|---|---|---|",
-             f"| {args.rows} | {args.existing} | {t['read']:.2f} | {t['validate']:.2f} | {t['job']:.2f} "
-             f"| {t['longest_transaction']:.2f} | {t['total']:.2f} |"]
+    lines = [
+        f"\n## {datetime.now():%Y-%m-%d %H:%M} — client import (CSV, {engine}, page checks + background job)\n",
+        "| rows | clients before | read s | validate s | job s (re-check, 500-row chunks, audit) "
+        "| longest write transaction s | total s |",
+        "|---|---|---|---|---|---|---|",
+        f"| {args.rows} | {args.existing} | {t['read']:.2f} | {t['validate']:.2f} | {t['job']:.2f} "
+        f"| {t['longest_transaction']:.2f} | {t['total']:.2f} |",
+    ]
     text = "\n".join(lines)
     print(text)
     with open(Path(__file__).with_name("results.md"), "a") as fh:

@@ -1,4 +1,5 @@
 """The database handle and every domain model (import order matters for relationships)."""
+
 from contextlib import contextmanager
 
 from flask import g, has_request_context
@@ -26,6 +27,7 @@ def without_write_lock():
     finally:
         db.session.commit()  # ends the deferred read transaction (nothing to write)
         g.defer_write_lock = False
+
 
 from . import audit, auth, customers, finance, imports, jobs, lookups, purchasing, sales  # noqa: E402,F401  (register the tables)
 from .audit import AuditLog  # noqa: E402,F401

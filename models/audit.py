@@ -5,6 +5,7 @@ the default) is written in the same transaction as the change, so views, CLI com
 imports and tests are all covered. Workflow steps name their action and comment with
 :func:`audit_note` before the flush.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -23,7 +24,8 @@ MASKED = {"password_hash"}
 SKIPPED = {"updated_at", "version"}
 
 _cli_actor: contextvars.ContextVar[tuple[int | None, str | None]] = contextvars.ContextVar(
-    "crm_actor", default=(None, None))
+    "crm_actor", default=(None, None)
+)
 
 
 class AuditLog(db.Model):
@@ -33,7 +35,8 @@ class AuditLog(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True, info=label("Time"))
     user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("User"))
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("User")
+    )
     ip: Mapped[str | None] = mapped_column(String(45), info=label("IP"))
     table_name: Mapped[str] = mapped_column(String(60), info=label("Table"))
     record_id: Mapped[int | None] = mapped_column(Integer, info=label("Record id"))
@@ -125,9 +128,18 @@ def _write_audit(session: Session, flush_context) -> None:
 
     def add(obj, action, changes):
         user_id, ip = current_actor()
-        rows.append({"at": utcnow(), "user_id": user_id, "ip": ip,
-                     "table_name": obj.__tablename__, "record_id": getattr(obj, "id", None),
-                     "action": note_action or action, "changes": changes, "comment": comment})
+        rows.append(
+            {
+                "at": utcnow(),
+                "user_id": user_id,
+                "ip": ip,
+                "table_name": obj.__tablename__,
+                "record_id": getattr(obj, "id", None),
+                "action": note_action or action,
+                "changes": changes,
+                "comment": comment,
+            }
+        )
 
     for obj in session.new:
         if getattr(obj, "__audited__", False):
@@ -143,18 +155,24 @@ def _write_audit(session: Session, flush_context) -> None:
             add(obj, action, changes)
     for obj in session.deleted:
         if getattr(obj, "__audited__", False):
-            add(obj, "purge" if getattr(obj, "__soft_delete__", False) else "delete",
-                _changes(obj, "delete"))
+            add(obj, "purge" if getattr(obj, "__soft_delete__", False) else "delete", _changes(obj, "delete"))
     if rows:
         session.connection().execute(insert(AuditLog), rows)
 
 
 def history(table_name: str, record_id: int, limit: int = 200) -> list[AuditLog]:
     """The audit entries of one record, newest first (details pages)."""
-    return db.session.execute(
-        db.select(AuditLog).where(AuditLog.table_name == table_name, AuditLog.record_id == record_id)
-        .options(db.joinedload(AuditLog.user)).order_by(AuditLog.id.desc()).limit(limit)
-    ).scalars().all()
+    return (
+        db.session.execute(
+            db.select(AuditLog)
+            .where(AuditLog.table_name == table_name, AuditLog.record_id == record_id)
+            .options(db.joinedload(AuditLog.user))
+            .order_by(AuditLog.id.desc())
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def last_change(table_name: str, record_id: int) -> AuditLog | None:

@@ -1,4 +1,5 @@
 """Organisation and security tables (SPEC §4.1)."""
+
 from __future__ import annotations
 
 import functools
@@ -30,8 +31,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import db, validators
 from .base import SoftDelete, Timestamps, UTCDateTime, Versioned, label, utcnow
 
-DATA_SCOPES = [("all", _l("All records")), ("department", _l("My department and below")),
-               ("own", _l("Only my own records"))]
+DATA_SCOPES = [
+    ("all", _l("All records")),
+    ("department", _l("My department and below")),
+    ("own", _l("Only my own records")),
+]
 RIGHT_TYPES = [("module", _l("Module")), ("menu", _l("Menu")), ("action", _l("Action"))]
 GENDERS = [("男", _l("Male")), ("女", _l("Female")), ("未说明", _l("Unspecified"))]
 
@@ -62,7 +66,8 @@ class Department(Timestamps, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True, info=label("Department name"))
     parent_id: Mapped[int | None] = mapped_column(
-        ForeignKey("department.id", ondelete="RESTRICT"), index=True, info=label("Parent department"))
+        ForeignKey("department.id", ondelete="RESTRICT"), index=True, info=label("Parent department")
+    )
     sort_order: Mapped[int] = mapped_column(default=0, info=label("Sort order"))
 
     parent: Mapped[Department | None] = relationship(remote_side=[id], back_populates="children")
@@ -70,7 +75,8 @@ class Department(Timestamps, db.Model):
 
 
 role_right = Table(
-    "sys_role_right", db.Model.metadata,
+    "sys_role_right",
+    db.Model.metadata,
     Column("role_id", ForeignKey("sys_role.id", ondelete="CASCADE"), primary_key=True),
     Column("right_id", ForeignKey("sys_right.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
@@ -103,11 +109,9 @@ class Role(Timestamps, Versioned, db.Model):
     name: Mapped[str] = mapped_column(String(60), info=label("Role name"))
     description: Mapped[str | None] = mapped_column(Text, info=label("Role description"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, info=label("Role status"))
-    data_scope: Mapped[str] = mapped_column(
-        String(12), default="own", info=label("Data scope", choices=DATA_SCOPES))
+    data_scope: Mapped[str] = mapped_column(String(12), default="own", info=label("Data scope", choices=DATA_SCOPES))
 
-    rights: Mapped[list[Right]] = relationship(secondary=role_right, order_by=Right.sort_order,
-                                               info=label("Rights"))
+    rights: Mapped[list[Right]] = relationship(secondary=role_right, order_by=Right.sort_order, info=label("Rights"))
 
 
 class User(Timestamps, SoftDelete, Versioned, db.Model):
@@ -118,19 +122,23 @@ class User(Timestamps, SoftDelete, Versioned, db.Model):
     name: Mapped[str] = mapped_column(String(60), info=label("Full name"))
     password_hash: Mapped[str] = mapped_column(String(256), info=label("Password"))
     position_id: Mapped[int | None] = mapped_column(
-        ForeignKey("system_position.id", ondelete="RESTRICT"), index=True, info=label("Position"))
+        ForeignKey("system_position.id", ondelete="RESTRICT"), index=True, info=label("Position")
+    )
     department_id: Mapped[int | None] = mapped_column(
-        ForeignKey("department.id", ondelete="RESTRICT"), index=True, info=label("Department"))
-    role_id: Mapped[int] = mapped_column(
-        ForeignKey("sys_role.id", ondelete="RESTRICT"), index=True, info=label("Role"))
+        ForeignKey("department.id", ondelete="RESTRICT"), index=True, info=label("Department")
+    )
+    role_id: Mapped[int] = mapped_column(ForeignKey("sys_role.id", ondelete="RESTRICT"), index=True, info=label("Role"))
     mobile: Mapped[str | None] = mapped_column(String(20), info=label("Mobile", check=validators.mobile))
     email: Mapped[str | None] = mapped_column(String(120), info=label("E-mail", check=validators.email))
     gender: Mapped[str | None] = mapped_column(String(4), info=label("Gender", choices=GENDERS))
     address: Mapped[str | None] = mapped_column(String(200), info=label("Address"))
     birthday: Mapped[date | None] = mapped_column(Date, info=label("Birthday"))
     id_card: Mapped[str | None] = mapped_column(
-        String(18), info=label("ID card number", check=validators.id_card, mask=validators.masked_id_card,
-                                            sensitive_right="user.sensitive"))
+        String(18),
+        info=label(
+            "ID card number", check=validators.id_card, mask=validators.masked_id_card, sensitive_right="user.sensitive"
+        ),
+    )
     hired_on: Mapped[date | None] = mapped_column(Date, info=label("Hired on"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, info=label("Active"))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Last login"))
@@ -195,8 +203,10 @@ class User(Timestamps, SoftDelete, Versioned, db.Model):
                 cache[self.id] = frozenset()
             else:
                 rows = db.session.execute(
-                    select(Right.code).join(role_right, role_right.c.right_id == Right.id)
-                    .where(role_right.c.role_id == self.role_id)).scalars()
+                    select(Right.code)
+                    .join(role_right, role_right.c.right_id == Right.id)
+                    .where(role_right.c.role_id == self.role_id)
+                ).scalars()
                 cache[self.id] = frozenset(rows)
         return cache[self.id]
 
@@ -212,14 +222,15 @@ class LoginLog(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(60), index=True, info=label("Login user"))
     user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("User"))
-    logged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True,
-                                                info=label("Login time"))
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("User")
+    )
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True, info=label("Login time"))
     ip: Mapped[str | None] = mapped_column(String(45), index=True, info=label("Login IP"))
     user_agent: Mapped[str | None] = mapped_column(String(300), info=label("User agent"))
     success: Mapped[bool] = mapped_column(Boolean, default=False, info=label("Success"))
-    outcome: Mapped[str] = mapped_column(String(12), default="password", server_default="password",
-                                         info=label("Outcome", choices=LOGIN_OUTCOMES))
+    outcome: Mapped[str] = mapped_column(
+        String(12), default="password", server_default="password", info=label("Outcome", choices=LOGIN_OUTCOMES)
+    )
 
     user: Mapped[User | None] = relationship(info=label("User"))
 
@@ -235,8 +246,7 @@ class UserSession(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(64), unique=True, info=label("Session token"))
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True, info=label("User"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, info=label("User"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info=label("Created at"))
     ip: Mapped[str | None] = mapped_column(String(45), info=label("Login IP"))
     user_agent: Mapped[str | None] = mapped_column(String(300), info=label("User agent"))
@@ -255,9 +265,11 @@ def end_session(token: str | None) -> None:
     """Revoke one session (logout): a copy of its cookie no longer logs anyone in."""
     if token:
         with db.session.no_autoflush:
-            db.session.execute(update(UserSession.__table__)
-                               .where(UserSession.token == token, UserSession.revoked_at.is_(None))
-                               .values(revoked_at=utcnow()))
+            db.session.execute(
+                update(UserSession.__table__)
+                .where(UserSession.token == token, UserSession.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
 
 
 def end_all_sessions(user_id: int) -> None:
@@ -265,9 +277,11 @@ def end_all_sessions(user_id: int) -> None:
     # no autoflush: called while a form's changes to the user are still pending, and they
     # must be flushed (and version-checked) at the caller's commit, not here
     with db.session.no_autoflush:
-        db.session.execute(update(UserSession.__table__)
-                           .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
-                           .values(revoked_at=utcnow()))
+        db.session.execute(
+            update(UserSession.__table__)
+            .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
 
 def user_for_session(user_id: str, token: str | None) -> User | None:
@@ -276,8 +290,12 @@ def user_for_session(user_id: str, token: str | None) -> User | None:
     if not token or not str(user_id).isdigit():
         return None
     user = db.session.execute(
-        select(User).where(User.id == int(user_id), exists().where(
-            UserSession.user_id == User.id, UserSession.token == token, UserSession.revoked_at.is_(None)))
+        select(User).where(
+            User.id == int(user_id),
+            exists().where(
+                UserSession.user_id == User.id, UserSession.token == token, UserSession.revoked_at.is_(None)
+            ),
+        )
     ).scalar()
     return user if user is not None and user.can_log_in() else None
 
@@ -323,8 +341,10 @@ def _record_success(user_id: int, now: datetime) -> str:
     # one UPDATE, no ORM read-modify-write: the version stays (a login is no edit, and an
     # admin editing the user meanwhile must not get a false conflict) and no audit row
     result = db.session.execute(
-        update(users).where(users.c.id == user_id, _not_locked(users, now))
-        .values(failed_logins=0, locked_until=None, last_login_at=now, updated_at=users.c.updated_at))
+        update(users)
+        .where(users.c.id == user_id, _not_locked(users, now))
+        .values(failed_logins=0, locked_until=None, last_login_at=now, updated_at=users.c.updated_at)
+    )
     return "success" if result.rowcount else "locked"  # a parallel attempt locked it meanwhile
 
 
@@ -335,11 +355,15 @@ def _record_failure(user_id: int, now: datetime) -> str:
     # atomic: parallel failures each add one (the row lock orders them), and the one that
     # reaches the limit sets the lock and restarts the count
     row = db.session.execute(
-        update(users).where(users.c.id == user_id, _not_locked(users, now))
-        .values(failed_logins=case((reaches_limit, 0), else_=users.c.failed_logins + 1),
-                locked_until=case((reaches_limit, until), else_=users.c.locked_until),
-                updated_at=users.c.updated_at)
-        .returning(users.c.failed_logins)).first()
+        update(users)
+        .where(users.c.id == user_id, _not_locked(users, now))
+        .values(
+            failed_logins=case((reaches_limit, 0), else_=users.c.failed_logins + 1),
+            locked_until=case((reaches_limit, until), else_=users.c.locked_until),
+            updated_at=users.c.updated_at,
+        )
+        .returning(users.c.failed_logins)
+    ).first()
     if row is None:
         return "locked"
     return "lockout" if row.failed_logins == 0 else "password"
@@ -349,36 +373,59 @@ def _unknown_name_attempt(username: str, now: datetime) -> str:
     """The lock rule of real accounts, applied to a name no account has, from the login
     log: the name "locks" at its fifth failure in a row and stays locked 15 minutes."""
     log = LoginLog
-    locked = db.session.execute(select(exists().where(
-        log.username == username, log.outcome == "lockout",
-        log.logged_at > now - timedelta(minutes=LOCKOUT_MINUTES)))).scalar()
+    locked = db.session.execute(
+        select(
+            exists().where(
+                log.username == username,
+                log.outcome == "lockout",
+                log.logged_at > now - timedelta(minutes=LOCKOUT_MINUTES),
+            )
+        )
+    ).scalar()
     if locked:
         return "locked"
-    restart = select(func.max(log.id)).where(
-        log.username == username, log.outcome.in_(("lockout", "success"))).scalar_subquery()
-    failures = db.session.execute(select(func.count()).select_from(log).where(
-        log.username == username, log.outcome.in_(COUNTED_FAILURES),
-        log.id > func.coalesce(restart, 0))).scalar()
+    restart = (
+        select(func.max(log.id))
+        .where(log.username == username, log.outcome.in_(("lockout", "success")))
+        .scalar_subquery()
+    )
+    failures = db.session.execute(
+        select(func.count())
+        .select_from(log)
+        .where(log.username == username, log.outcome.in_(COUNTED_FAILURES), log.id > func.coalesce(restart, 0))
+    ).scalar()
     return "lockout" if failures + 1 >= LOCKOUT_FAILURES else "password"
 
 
 def _ip_over_limit(ip: str | None, now: datetime) -> bool:
     since = now - timedelta(minutes=_setting("LOGIN_IP_WINDOW_MINUTES", IP_WINDOW_MINUTES))
     failures = db.session.execute(
-        select(func.count()).select_from(LoginLog)
-        .where(LoginLog.ip == ip, LoginLog.success.is_(False), LoginLog.logged_at >= since)).scalar()
+        select(func.count())
+        .select_from(LoginLog)
+        .where(LoginLog.ip == ip, LoginLog.success.is_(False), LoginLog.logged_at >= since)
+    ).scalar()
     return failures >= _setting("LOGIN_IP_FAILURE_LIMIT", IP_FAILURE_LIMIT)
 
 
 def _known_at_ip(username: str, ip: str | None, now: datetime) -> bool:
     since = now - timedelta(days=_setting("LOGIN_IP_TRUSTED_DAYS", IP_TRUSTED_DAYS))
-    return bool(db.session.execute(select(exists().where(
-        LoginLog.username == username, LoginLog.ip == ip, LoginLog.success.is_(True),
-        LoginLog.logged_at >= since))).scalar())
+    return bool(
+        db.session.execute(
+            select(
+                exists().where(
+                    LoginLog.username == username,
+                    LoginLog.ip == ip,
+                    LoginLog.success.is_(True),
+                    LoginLog.logged_at >= since,
+                )
+            )
+        ).scalar()
+    )
 
 
-def attempt_login(username: str, password: str, ip: str | None, user_agent: str | None,
-                  now: datetime | None = None) -> LoginResult:
+def attempt_login(
+    username: str, password: str, ip: str | None, user_agent: str | None, now: datetime | None = None
+) -> LoginResult:
     """Decide one login attempt and write it to the login log (the caller commits).
 
     Rules (SPEC §2.3, §8), all kept in the database so every server of a cluster agrees:
@@ -414,9 +461,17 @@ def attempt_login(username: str, password: str, ip: str | None, user_agent: str 
         outcome = _record_failure(user.id, now)
         if outcome == "password" and password_ok:
             outcome = "inactive"
-    db.session.add(LoginLog(username=username, user_id=user.id if user else None, logged_at=now, ip=ip,
-                            user_agent=(user_agent or "")[:300], success=outcome == "success",
-                            outcome=outcome))
+    db.session.add(
+        LoginLog(
+            username=username,
+            user_id=user.id if user else None,
+            logged_at=now,
+            ip=ip,
+            user_agent=(user_agent or "")[:300],
+            success=outcome == "success",
+            outcome=outcome,
+        )
+    )
     if outcome == "success":
         return LoginResult("success", outcome, user)
     if over_limit:

@@ -7,6 +7,7 @@ from the design documents. Views read labels from here (one label catalogue).
 Validation: a column may carry ``info={"check": validators.mobile}``; the same checker
 runs in forms (field error) and before every flush (so CLI and imports are covered).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -148,7 +149,11 @@ class Timestamps:
         UTCDateTime(), default=utcnow, nullable=False, index=True, info=label("Created at")
     )
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False, index=True,
+        UTCDateTime(),
+        default=utcnow,
+        onupdate=utcnow,
+        nullable=False,
+        index=True,
         info=label("Updated at"),
     )
 
@@ -158,15 +163,15 @@ class SoftDelete:
 
     __soft_delete__ = True
 
-    is_deleted: Mapped[bool] = mapped_column(
-        Boolean, default=False, nullable=False, index=True, info=label("Deleted")
-    )
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False, index=True, info=label("Deleted"))
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Deleted at"))
 
     @declared_attr
     def deleted_by_id(cls) -> Mapped[int | None]:
         return mapped_column(
-            Integer, ForeignKey("users.id", ondelete="SET NULL"), index=True,
+            Integer,
+            ForeignKey("users.id", ondelete="SET NULL"),
+            index=True,
             info=label("Deleted by"),
         )
 
@@ -202,7 +207,10 @@ class Owned:
     @declared_attr
     def owner_id(cls) -> Mapped[int]:
         return mapped_column(
-            Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False, index=True,
+            Integer,
+            ForeignKey("users.id", ondelete="RESTRICT"),
+            nullable=False,
+            index=True,
             info=label("Owner"),
         )
 

@@ -1,5 +1,6 @@
 """Customers (客户管理, SPEC §4.3): clients, their contacts, follow-ups, appointments and
 contracts, and the domain rules around them (duplicates, delete guard, merge, reassign)."""
+
 from __future__ import annotations
 
 import re
@@ -47,8 +48,7 @@ def normalise_name(name: str | None) -> str:
 
 
 def _lookup(target: str, info: dict, required: bool = False):
-    return mapped_column(ForeignKey(f"{target}.id", ondelete="RESTRICT"), index=True,
-                         nullable=not required, info=info)
+    return mapped_column(ForeignKey(f"{target}.id", ondelete="RESTRICT"), index=True, nullable=not required, info=info)
 
 
 class StoredFile(db.Model):
@@ -64,7 +64,8 @@ class StoredFile(db.Model):
     size: Mapped[int] = mapped_column(Integer, info=label("Size (bytes)"))
     sha256: Mapped[str] = mapped_column(String(64), info=label("SHA-256"))
     uploaded_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Uploaded by"))
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Uploaded by")
+    )
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info=label("Uploaded at"))
 
     def __str__(self) -> str:
@@ -79,8 +80,9 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True, info=label("Company name"))
     name_key: Mapped[str] = mapped_column(String(200), index=True, default="", info=label("Name key"))
-    uscc: Mapped[str | None] = mapped_column(String(18), unique=True, info=label(
-        "Unified social credit code", check=validators.uscc))
+    uscc: Mapped[str | None] = mapped_column(
+        String(18), unique=True, info=label("Unified social credit code", check=validators.uscc)
+    )
     address: Mapped[str] = mapped_column(String(300), info=label("Company address"))
     phone: Mapped[str] = mapped_column(String(40), index=True, info=label("Phone", check=validators.phone))
     fax: Mapped[str | None] = mapped_column(String(40), info=label("Fax", check=validators.phone))
@@ -92,8 +94,9 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     contact_name: Mapped[str] = mapped_column(String(60), index=True, info=label("Contact"))
     contact_gender: Mapped[str | None] = mapped_column(String(4), info=label("Gender", choices=GENDERS))
     contact_position: Mapped[str | None] = mapped_column(String(60), info=label("Position"))
-    contact_mobile: Mapped[str] = mapped_column(String(20), index=True, info=label(
-        "Usual mobile", check=validators.mobile))
+    contact_mobile: Mapped[str] = mapped_column(
+        String(20), index=True, info=label("Usual mobile", check=validators.mobile)
+    )
     type_id: Mapped[int | None] = _lookup("system_type", label("Client type"))
     star_id: Mapped[int | None] = _lookup("system_start", label("Star rating"))
     source_id: Mapped[int | None] = _lookup("system_source", label("Client source"))
@@ -107,8 +110,9 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     credit: Mapped[int | None] = mapped_column(Integer, info=label("Credit", choices=SCORES))
     #: set while the import job that creates the row runs: hidden until the whole file is in
     #: (models/imports.py), then cleared in one UPDATE
-    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id", ondelete="SET NULL"), index=True,
-                                                      info=label("Import job"))
+    import_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job.id", ondelete="SET NULL"), index=True, info=label("Import job")
+    )
 
     trade = relationship(Trade)
     area = relationship(Area)
@@ -119,16 +123,24 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     capital_band = relationship(CapitalBand)
     size = relationship(CompanySize)
     model = relationship(BusinessModel)
-    linkmans: Mapped[list[Linkman]] = relationship(back_populates="client", cascade="all, delete-orphan",
-                                                   order_by="Linkman.id", info=label("Contacts"))
-    followups: Mapped[list[FollowUp]] = relationship(back_populates="client", cascade="all, delete-orphan",
-                                                     order_by="FollowUp.followed_at.desc()",
-                                                     info=label("Follow-ups"))
+    linkmans: Mapped[list[Linkman]] = relationship(
+        back_populates="client", cascade="all, delete-orphan", order_by="Linkman.id", info=label("Contacts")
+    )
+    followups: Mapped[list[FollowUp]] = relationship(
+        back_populates="client",
+        cascade="all, delete-orphan",
+        order_by="FollowUp.followed_at.desc()",
+        info=label("Follow-ups"),
+    )
     appointments: Mapped[list[Appointment]] = relationship(
-        back_populates="client", cascade="all, delete-orphan", order_by="Appointment.scheduled_at.desc()",
-        info=label("Appointments"))
-    contracts: Mapped[list[Contract]] = relationship(back_populates="client", order_by="Contract.id",
-                                                     info=label("Contracts"))
+        back_populates="client",
+        cascade="all, delete-orphan",
+        order_by="Appointment.scheduled_at.desc()",
+        info=label("Appointments"),
+    )
+    contracts: Mapped[list[Contract]] = relationship(
+        back_populates="client", order_by="Contract.id", info=label("Contracts")
+    )
 
     __table_args__ = (db.Index("ix_clients_owner_updated", "owner_id", "updated_at"),)
 
@@ -144,8 +156,9 @@ class Linkman(Timestamps, Versioned, db.Model):
     __scope_parent__ = "client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
-                                           info=label("Client"))
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
+    )
     name: Mapped[str] = mapped_column(String(60), index=True, info=label("Contact name"))
     english_name: Mapped[str | None] = mapped_column(String(60), info=label("English name"))
     position: Mapped[str] = mapped_column(String(60), info=label("Position"))
@@ -168,18 +181,21 @@ class FollowUp(Timestamps, db.Model):
     __scope_parent__ = "client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
-                                           info=label("Client"))
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
+    )
     type_id: Mapped[int] = _lookup("system_records", label("Follow-up type"), required=True)
-    followed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True,
-                                                  info=label("Follow-up time"))
+    followed_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, index=True, info=label("Follow-up time")
+    )
     content: Mapped[str] = mapped_column(Text, info=label("Follow-up content"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True,
-                                         info=label("Followed up by"))
-    linkman_id: Mapped[int | None] = mapped_column(ForeignKey("linkmans.id", ondelete="SET NULL"),
-                                                   index=True, info=label("Contact"))
-    next_follow_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True,
-                                                            info=label("Next follow-up"))
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True, info=label("Followed up by")
+    )
+    linkman_id: Mapped[int | None] = mapped_column(
+        ForeignKey("linkmans.id", ondelete="SET NULL"), index=True, info=label("Contact")
+    )
+    next_follow_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True, info=label("Next follow-up"))
 
     client: Mapped[Client] = relationship(back_populates="followups", info=label("Client"))
     type = relationship(FollowUpType, info=label("Follow-up type"))
@@ -197,16 +213,19 @@ class Appointment(Timestamps, db.Model):
     __scope_parent__ = "client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
-                                           info=label("Client"))
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
+    )
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, info=label("Appointment time"))
     type_id: Mapped[int] = _lookup("system_appointment", label("Appointment type"), required=True)
     remind_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, info=label("Reminder time"))
     content: Mapped[str] = mapped_column(Text, info=label("Appointment content"))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True,
-                                                info=label("Appointed by"))
-    status: Mapped[str] = mapped_column(String(8), default="待办", index=True,
-                                        info=label("Status", choices=APPOINTMENT_STATUSES))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Appointed by")
+    )
+    status: Mapped[str] = mapped_column(
+        String(8), default="待办", index=True, info=label("Status", choices=APPOINTMENT_STATUSES)
+    )
 
     client: Mapped[Client] = relationship(back_populates="appointments", info=label("Client"))
     type = relationship(AppointmentType, info=label("Appointment type"))
@@ -217,8 +236,9 @@ class Appointment(Timestamps, db.Model):
     def check_rules(self) -> None:
         """The reminder comes no later than the appointment."""
         if self.remind_at and self.scheduled_at and self.remind_at > self.scheduled_at:
-            raise FieldError(column_label(Appointment, "remind_at"),
-                             str(_l("must not be later than the appointment time")))
+            raise FieldError(
+                column_label(Appointment, "remind_at"), str(_l("must not be later than the appointment time"))
+            )
 
     def __str__(self) -> str:
         return self.content[:30] if self.content else f"#{self.id}"
@@ -231,8 +251,9 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
     __scope_parent__ = "client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
-                                           info=label("Client"))
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
+    )
     type_id: Mapped[int] = _lookup("system_contract", label("Contract type"), required=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Contract number"))
     name: Mapped[str] = mapped_column(String(200), info=label("Contract name"))
@@ -240,16 +261,20 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
     ends_on: Mapped[date] = mapped_column(Date, index=True, info=label("End date"))
     amount: Mapped[Decimal] = mapped_column(Money(), info=label("Contract amount"))
     content: Mapped[str | None] = mapped_column(Text, info=label("Contract content"))
-    scan_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id", ondelete="SET NULL"),
-                                                     index=True, info=label("Contract scan"))
+    scan_file_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stored_file.id", ondelete="SET NULL"), index=True, info=label("Contract scan")
+    )
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info=label("Recorded at"))
-    linkman_id: Mapped[int | None] = mapped_column(ForeignKey("linkmans.id", ondelete="SET NULL"),
-                                                   index=True, info=label("Contact"))
+    linkman_id: Mapped[int | None] = mapped_column(
+        ForeignKey("linkmans.id", ondelete="SET NULL"), index=True, info=label("Contact")
+    )
     payment_plan: Mapped[str | None] = mapped_column(Text, info=label("Payment plan"))
-    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("sal_chance.id", ondelete="SET NULL"),
-                                                       index=True, info=label("Opportunity"))
+    opportunity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sal_chance.id", ondelete="SET NULL"), index=True, info=label("Opportunity")
+    )
     second_approved_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Second approval by"))
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Second approval by")
+    )
     second_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Second approval at"))
 
     client: Mapped[Client] = relationship(back_populates="contracts", info=label("Client"))
@@ -267,6 +292,7 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
             raise FieldError(column_label(Contract, "amount"), str(_l("must be greater than 0")))
         if self.opportunity_id is not None or self.opportunity is not None:
             from .sales import same_client
+
             same_client(self, "opportunity", Contract)
 
 
@@ -274,8 +300,13 @@ register(Contract, CONTRACT)
 
 # 客户数量: computed in SQL, loaded only where asked for (views undefer it)
 User.client_count = column_property(
-    select(func.count(Client.id)).where(Client.owner_id == User.id, Client.is_deleted.is_(False))
-    .correlate_except(Client).scalar_subquery(), deferred=True, info=label("Number of clients"))
+    select(func.count(Client.id))
+    .where(Client.owner_id == User.id, Client.is_deleted.is_(False))
+    .correlate_except(Client)
+    .scalar_subquery(),
+    deferred=True,
+    info=label("Number of clients"),
+)
 
 
 # ------------------------------------------------------------------------ domain rules
@@ -295,8 +326,9 @@ def find_duplicates(name: str | None, uscc: str | None = None, mobiles=(), exclu
         rules.append((_l("same company name"), select(Client.id).where(live, Client.name_key == key)))
     if mobiles:
         rules.append((_l("same contact mobile"), select(Client.id).where(live, Client.contact_mobile.in_(mobiles))))
-        rules.append((_l("same contact mobile"), select(Linkman.client_id).join(Client).where(
-            live, Linkman.mobile.in_(mobiles))))
+        rules.append(
+            (_l("same contact mobile"), select(Linkman.client_id).join(Client).where(live, Linkman.mobile.in_(mobiles)))
+        )
     reasons: dict[int, list[str]] = {}
     for reason, query in rules:
         for client_id in db.session.execute(query.limit(20)).scalars():
@@ -304,8 +336,7 @@ def find_duplicates(name: str | None, uscc: str | None = None, mobiles=(), exclu
                 reasons[client_id].append(str(reason))
     if not reasons:
         return []
-    clients = db.session.execute(select(Client).where(Client.id.in_(list(reasons)[:20]))
-                                 .order_by(Client.id)).scalars()
+    clients = db.session.execute(select(Client).where(Client.id.in_(list(reasons)[:20])).order_by(Client.id)).scalars()
     return [(client, reasons[client.id]) for client in clients]
 
 
@@ -314,10 +345,14 @@ def flag_visible(matches, user) -> list[tuple]:
     client is in ``user``'s data scope. Only then may its name, contact and link be
     shown; otherwise only that it exists and who owns it (so the user can ask)."""
     from .scope import scope_clause
+
     ids = [client.id for client, _ in matches]
     clause = scope_clause(Client, user)
-    visible = set(ids) if clause is None else set(db.session.execute(
-        select(Client.id).where(Client.id.in_(ids), clause)).scalars())
+    visible = (
+        set(ids)
+        if clause is None
+        else set(db.session.execute(select(Client.id).where(Client.id.in_(ids), clause)).scalars())
+    )
     return [(client, reasons, client.id in visible) for client, reasons in matches]
 
 
@@ -325,10 +360,15 @@ def delete_blockers(client: Client) -> list[str]:
     """Why a client may not be deleted: the numbers of its live contracts, then of its
     live orders (soft-deleted ones do not count)."""
     from .sales import Order  # models.sales imports this module
-    contracts = db.session.execute(select(Contract.number).where(
-        Contract.client_id == client.id, Contract.is_deleted.is_(False)).order_by(Contract.number)).scalars()
-    orders = db.session.execute(select(Order.number).where(
-        Order.client_id == client.id, Order.is_deleted.is_(False)).order_by(Order.number)).scalars()
+
+    contracts = db.session.execute(
+        select(Contract.number)
+        .where(Contract.client_id == client.id, Contract.is_deleted.is_(False))
+        .order_by(Contract.number)
+    ).scalars()
+    orders = db.session.execute(
+        select(Order.number).where(Order.client_id == client.id, Order.is_deleted.is_(False)).order_by(Order.number)
+    ).scalars()
     return list(contracts) + list(orders)
 
 
@@ -346,9 +386,27 @@ def reassign_clients(clients, new_owner: User, comment: str | None = None) -> in
 
 
 #: client columns that merge fills on the kept client when they are empty there
-MERGE_FILL = ("uscc", "fax", "zip_code", "website", "email", "trade_id", "contact_gender",
-              "contact_position", "type_id", "star_id", "source_id", "main_business", "notes",
-              "revenue_band_id", "capital_band_id", "size_id", "model_id", "satisfaction", "credit")
+MERGE_FILL = (
+    "uscc",
+    "fax",
+    "zip_code",
+    "website",
+    "email",
+    "trade_id",
+    "contact_gender",
+    "contact_position",
+    "type_id",
+    "star_id",
+    "source_id",
+    "main_business",
+    "notes",
+    "revenue_band_id",
+    "capital_band_id",
+    "size_id",
+    "model_id",
+    "satisfaction",
+    "credit",
+)
 
 
 def merge_clients(keep: Client, others: list[Client]) -> dict[str, int]:
@@ -356,6 +414,7 @@ def merge_clients(keep: Client, others: list[Client]) -> dict[str, int]:
     table that points at an other client moves to ``keep`` (one audit entry each, action
     ``merge``), empty fields of ``keep`` are filled, and the others are soft-deleted."""
     from flask_login import current_user
+
     moved: dict[str, int] = {}
     others = [o for o in others if o.id != keep.id]
     if not others:
@@ -390,4 +449,3 @@ def merge_clients(keep: Client, others: list[Client]) -> dict[str, int]:
         db.session.expire(other)
     db.session.expire(keep, ["linkmans", "followups", "appointments", "contracts"])
     return moved
-

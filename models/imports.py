@@ -9,6 +9,7 @@ No Flask request code here: the view, the benchmark and tests call the same func
 Row numbers are the file's row numbers as a spreadsheet shows them: the headings are
 row 1, the first data row is row 2.
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,10 +42,32 @@ from .jobs import Job, JobContext, JobFailed, enqueue, job_kind
 #: the client fields a file may fill, in the order the mapping offers them; lookups and
 #: the owner are named by their relationship (the file holds names, not ids)
 FIELDS: tuple[str, ...] = (
-    "name", "uscc", "address", "phone", "fax", "zip_code", "website", "email", "trade", "area",
-    "contact_name", "contact_gender", "contact_position", "contact_mobile", "type", "star", "source",
-    "main_business", "notes", "revenue_band", "capital_band", "size", "model", "owner",
-    "satisfaction", "credit",
+    "name",
+    "uscc",
+    "address",
+    "phone",
+    "fax",
+    "zip_code",
+    "website",
+    "email",
+    "trade",
+    "area",
+    "contact_name",
+    "contact_gender",
+    "contact_position",
+    "contact_mobile",
+    "type",
+    "star",
+    "source",
+    "main_business",
+    "notes",
+    "revenue_band",
+    "capital_band",
+    "size",
+    "model",
+    "owner",
+    "satisfaction",
+    "credit",
 )
 
 #: headings recognised besides the field name and its label in either language: the
@@ -63,8 +86,18 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "contact_name": ("联系人", "clname", "联系人姓名", "contact name", "contact person"),
     "contact_gender": ("性别", "联系人性别", "contact gender"),
     "contact_position": ("职位", "联系人职位", "contact position"),
-    "contact_mobile": ("常用手机", "手机", "手机号", "手机号码", "联系人手机", "移动电话",
-                       "mobile", "contact mobile", "mobile phone", "cell phone"),
+    "contact_mobile": (
+        "常用手机",
+        "手机",
+        "手机号",
+        "手机号码",
+        "联系人手机",
+        "移动电话",
+        "mobile",
+        "contact mobile",
+        "mobile phone",
+        "cell phone",
+    ),
     "type": ("客户类型", "类型", "type"),
     "star": ("星级评定", "星级", "star", "stars"),
     "source": ("客户来源", "来源", "source"),
@@ -79,8 +112,16 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "credit": ("信用度", "credit"),
 }
 
-_GENDER_WORDS = {"男": "男", "女": "女", "未说明": "未说明", "male": "男", "female": "女",
-                 "m": "男", "f": "女", "unspecified": "未说明"}
+_GENDER_WORDS = {
+    "男": "男",
+    "女": "女",
+    "未说明": "未说明",
+    "male": "男",
+    "female": "女",
+    "m": "男",
+    "f": "女",
+    "unspecified": "未说明",
+}
 
 
 class ImportFileError(ValueError):
@@ -184,11 +225,16 @@ def read_table(filename: str, data) -> tuple[list[str], list[list[str]]]:
     suffix = Path(filename or "").suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         if suffix in (".xls", ".et", ".ods", ".numbers", ".wps"):
-            raise ImportFileError(gettext(
-                "%(name)s: this spreadsheet format cannot be read. Save it as Excel workbook (.xlsx) "
-                "or CSV and upload it again.", name=filename))
-        raise ImportFileError(gettext(
-            "%(name)s: only CSV (.csv) and Excel (.xlsx) files can be imported.", name=filename or "?"))
+            raise ImportFileError(
+                gettext(
+                    "%(name)s: this spreadsheet format cannot be read. Save it as Excel workbook (.xlsx) "
+                    "or CSV and upload it again.",
+                    name=filename,
+                )
+            )
+        raise ImportFileError(
+            gettext("%(name)s: only CSV (.csv) and Excel (.xlsx) files can be imported.", name=filename or "?")
+        )
     stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     collector = _Collector()
     if suffix == ".csv":
@@ -215,10 +261,15 @@ class _Collector:
             cells.pop()
         row = len(self.rows) + self.blank_tail + (1 if self.headers is not None else 0) + 1
         if len(cells) > MAX_COLUMNS:
-            raise ImportFileError(gettext(
-                "Row %(row)s has %(count)s columns; at most %(max)s columns can be imported. Delete the "
-                "columns you do not need (only client fields are imported) and upload the file again.",
-                row=row, count=len(cells), max=MAX_COLUMNS))
+            raise ImportFileError(
+                gettext(
+                    "Row %(row)s has %(count)s columns; at most %(max)s columns can be imported. Delete the "
+                    "columns you do not need (only client fields are imported) and upload the file again.",
+                    row=row,
+                    count=len(cells),
+                    max=MAX_COLUMNS,
+                )
+            )
         for cell in cells:
             if len(cell) > MAX_CELL_CHARS:
                 raise ImportFileError(_cell_too_long(row))
@@ -249,20 +300,32 @@ class _Collector:
 
 
 def _too_many_rows() -> ImportFileError:
-    return ImportFileError(gettext(
-        "The file has more than %(max)s rows; at most %(max)s rows can be imported at once. Split the "
-        "file into parts of at most %(max)s rows and import them one after another.", max=MAX_ROWS))
+    return ImportFileError(
+        gettext(
+            "The file has more than %(max)s rows; at most %(max)s rows can be imported at once. Split the "
+            "file into parts of at most %(max)s rows and import them one after another.",
+            max=MAX_ROWS,
+        )
+    )
 
 
 def _too_much_text() -> ImportFileError:
-    return ImportFileError(gettext(
-        "The file holds more than %(max)s characters of text; split it into smaller files and "
-        "import them one after another.", max=f"{MAX_TABLE_CHARS:,}"))
+    return ImportFileError(
+        gettext(
+            "The file holds more than %(max)s characters of text; split it into smaller files and "
+            "import them one after another.",
+            max=f"{MAX_TABLE_CHARS:,}",
+        )
+    )
 
 
 def _cell_too_long(row: int) -> str:
-    return gettext("A cell in row %(row)s is longer than %(max)s characters (the limit of an Excel cell). "
-                   "Shorten it and upload the file again.", row=row, max=MAX_CELL_CHARS)
+    return gettext(
+        "A cell in row %(row)s is longer than %(max)s characters (the limit of an Excel cell). "
+        "Shorten it and upload the file again.",
+        row=row,
+        max=MAX_CELL_CHARS,
+    )
 
 
 def _encoding(head: bytes) -> tuple[str, int]:
@@ -290,10 +353,14 @@ def _lines(text):
             return
         number += 1
         if len(line) > MAX_LINE_CHARS:
-            raise ImportFileError(gettext(
-                "Line %(line)s of the file is longer than %(max)s characters. Check that the file is a "
-                "table with one client per line, and split or shorten it.", line=number,
-                max=f"{MAX_LINE_CHARS:,}"))
+            raise ImportFileError(
+                gettext(
+                    "Line %(line)s of the file is longer than %(max)s characters. Check that the file is a "
+                    "table with one client per line, and split or shorten it.",
+                    line=number,
+                    max=f"{MAX_LINE_CHARS:,}",
+                )
+            )
         yield line
 
 
@@ -321,8 +388,9 @@ def _read_csv(stream, collector: _Collector) -> None:
             raise ImportFileError(gettext("The CSV file is malformed: %(detail)s", detail=str(exc))) from None
         finally:
             text.detach()
-    raise ImportFileError(gettext("The CSV file is neither UTF-8 nor GB18030 text. Save it as "
-                                  "\"CSV UTF-8\" and upload it again."))
+    raise ImportFileError(
+        gettext('The CSV file is neither UTF-8 nor GB18030 text. Save it as "CSV UTF-8" and upload it again.')
+    )
 
 
 def _cell(value) -> str:
@@ -418,13 +486,20 @@ def _plain(text: str) -> str:
 
 def _lookup_table(model):
     """name key → (id, active) of one lookup table (one query)."""
-    return {_plain(name): (id_, active) for id_, name, active in
-            db.session.execute(select(model.id, model.name, model.is_active))}
+    return {
+        _plain(name): (id_, active)
+        for id_, name, active in db.session.execute(select(model.id, model.name, model.is_active))
+    }
 
 
 def _lookup_hint(model) -> str:
-    names = db.session.execute(select(model.name).where(model.is_active.is_(True))
-                               .order_by(model.sort_order, model.id).limit(16)).scalars().all()
+    names = (
+        db.session.execute(
+            select(model.name).where(model.is_active.is_(True)).order_by(model.sort_order, model.id).limit(16)
+        )
+        .scalars()
+        .all()
+    )
     if len(names) <= 15:
         return gettext("use one of: %(values)s", values=", ".join(names))
     return gettext("use a value of the lookup table %(table)s", table=str(getattr(model, "__label__", "")))
@@ -435,8 +510,11 @@ class _Owners:
 
     def __init__(self, actor):
         self.actor = actor
-        rows = db.session.execute(select(User.id, User.username, User.name, User.department_id)
-                                  .where(User.is_active.is_(True), User.is_deleted.is_(False))).all()
+        rows = db.session.execute(
+            select(User.id, User.username, User.name, User.department_id).where(
+                User.is_active.is_(True), User.is_deleted.is_(False)
+            )
+        ).all()
         self.by_username = {_plain(r.username): r for r in rows}
         self.by_name: dict[str, list] = {}
         for r in rows:
@@ -457,21 +535,25 @@ class _Owners:
         if user is None:
             named = self.by_name.get(key, [])
             if len(named) > 1:
-                return None, gettext("several users are called %(name)s: give the username (%(usernames)s)",
-                                     name=text, usernames=", ".join(sorted(u.username for u in named)))
+                return None, gettext(
+                    "several users are called %(name)s: give the username (%(usernames)s)",
+                    name=text,
+                    usernames=", ".join(sorted(u.username for u in named)),
+                )
             user = named[0] if named else None
         if user is None:
             return None, gettext("no active user %(name)s: give a username or a full name", name=text)
         if self.allowed_ids is not None and user.id not in self.allowed_ids:
-            return None, gettext("%(name)s is not in your department: you may assign clients only to "
-                                 "users of your department", name=text)
+            return None, gettext(
+                "%(name)s is not in your department: you may assign clients only to users of your department", name=text
+            )
         return user.id, None
 
 
 def _chunks(values, size=500):
     values = list(values)
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
 def existing_duplicates(usccs=(), name_keys=(), mobiles=()):
@@ -484,22 +566,28 @@ def existing_duplicates(usccs=(), name_keys=(), mobiles=()):
     by_uscc, by_name, by_mobile = {}, {}, {}
     for chunk in _chunks(set(usccs)):
         for id_, name, uscc, deleted in db.session.execute(
-                select(Client.id, Client.name, Client.uscc, Client.is_deleted).where(Client.uscc.in_(chunk))):
+            select(Client.id, Client.name, Client.uscc, Client.is_deleted).where(Client.uscc.in_(chunk))
+        ):
             by_uscc[uscc] = (id_, name, deleted)
     live = Client.is_deleted.is_(False)
     for chunk in _chunks(set(name_keys)):
         for id_, name, key in db.session.execute(
-                select(Client.id, Client.name, Client.name_key).where(live, Client.name_key.in_(chunk))
-                .order_by(Client.id)):
+            select(Client.id, Client.name, Client.name_key).where(live, Client.name_key.in_(chunk)).order_by(Client.id)
+        ):
             by_name.setdefault(key, (id_, name))
     for chunk in _chunks(set(mobiles)):
         for id_, name, mobile in db.session.execute(
-                select(Client.id, Client.name, Client.contact_mobile)
-                .where(live, Client.contact_mobile.in_(chunk)).order_by(Client.id)):
+            select(Client.id, Client.name, Client.contact_mobile)
+            .where(live, Client.contact_mobile.in_(chunk))
+            .order_by(Client.id)
+        ):
             by_mobile.setdefault(mobile, (id_, name))
         for id_, name, mobile in db.session.execute(
-                select(Client.id, Client.name, Linkman.mobile).join(Linkman, Linkman.client_id == Client.id)
-                .where(live, Linkman.mobile.in_(chunk)).order_by(Client.id)):
+            select(Client.id, Client.name, Linkman.mobile)
+            .join(Linkman, Linkman.client_id == Client.id)
+            .where(live, Linkman.mobile.in_(chunk))
+            .order_by(Client.id)
+        ):
             by_mobile.setdefault(mobile, (id_, name))
     return by_uscc, by_name, by_mobile
 
@@ -521,20 +609,32 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
         if field not in FIELDS:
             continue  # None / "" / anything unknown: the column is ignored
         if field in seen:
-            errors.append(RowError(1, field_label(field), gettext(
-                "columns %(first)s and %(second)s both fill this field: choose one", first=seen[field] + 1,
-                second=index + 1)))
+            errors.append(
+                RowError(
+                    1,
+                    field_label(field),
+                    gettext(
+                        "columns %(first)s and %(second)s both fill this field: choose one",
+                        first=seen[field] + 1,
+                        second=index + 1,
+                    ),
+                )
+            )
         seen.setdefault(field, index)
     for field in REQUIRED:
         if field not in seen:
-            errors.append(RowError(1, field_label(field), gettext(
-                "required field: no column of the file is mapped to it")))
+            errors.append(
+                RowError(1, field_label(field), gettext("required field: no column of the file is mapped to it"))
+            )
     if errors:
         return [], errors
 
     labels = {field: field_label(field) for field in FIELDS}
-    lookups = {field: (_target(field), _lookup_table(_target(field)))
-               for field in seen if field != "owner" and _target(field) is not None}
+    lookups = {
+        field: (_target(field), _lookup_table(_target(field)))
+        for field in seen
+        if field != "owner" and _target(field) is not None
+    }
     hints: dict[str, str] = {}
     owners = _Owners(actor)
     genders = {**_GENDER_WORDS, **{_plain(str(text)): code for code, text in GENDERS}}
@@ -595,8 +695,9 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
                     continue
             length = getattr(column.type, "length", None)
             if length and len(text) > length:
-                refuse(field, gettext("at most %(max)s characters (this cell has %(count)s)",
-                                      max=length, count=len(text)))
+                refuse(
+                    field, gettext("at most %(max)s characters (this cell has %(count)s)", max=length, count=len(text))
+                )
                 continue
             row[field] = text
         owner_id, problem = owners.resolve(values.get("owner", ""))
@@ -611,8 +712,11 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
     first: dict[tuple[str, str], int] = {}
     keyed = []
     for number, row in cleaned:
-        keys = (("uscc", row.get("uscc")), ("name", normalise_name(row.get("name"))),
-                ("contact_mobile", row.get("contact_mobile")))
+        keys = (
+            ("uscc", row.get("uscc")),
+            ("name", normalise_name(row.get("name"))),
+            ("contact_mobile", row.get("contact_mobile")),
+        )
         keys = [(field, value) for field, value in keys if value]
         keyed.append((number, row, keys))
         for field, value in keys:
@@ -622,7 +726,8 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
     by_uscc, by_name, by_mobile = existing_duplicates(
         [r.get("uscc") for _, r in cleaned if r.get("uscc")],
         [normalise_name(r.get("name")) for _, r in cleaned],
-        [r.get("contact_mobile") for _, r in cleaned if r.get("contact_mobile")])
+        [r.get("contact_mobile") for _, r in cleaned if r.get("contact_mobile")],
+    )
     found = {"uscc": by_uscc, "name": by_name, "contact_mobile": by_mobile}
     for number, _row, keys in keyed:
         for field, value in keys:
@@ -630,12 +735,19 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
             if match is None:
                 continue
             if field == "uscc" and match[2]:
-                message = gettext("the unified social credit code belongs to the deleted client "
-                                  "#%(id)s %(name)s: restore it from the recycle bin instead",
-                                  id=match[0], name=match[1])
+                message = gettext(
+                    "the unified social credit code belongs to the deleted client "
+                    "#%(id)s %(name)s: restore it from the recycle bin instead",
+                    id=match[0],
+                    name=match[1],
+                )
             else:
-                message = gettext("%(reason)s as the existing client #%(id)s %(name)s",
-                                  reason=_REASONS[field](), id=match[0], name=match[1])
+                message = gettext(
+                    "%(reason)s as the existing client #%(id)s %(name)s",
+                    reason=_REASONS[field](),
+                    id=match[0],
+                    name=match[1],
+                )
             errors.append(RowError(number, labels[field], message))
     errors.sort(key=lambda e: e.row)
     if not cleaned and not errors:
@@ -644,9 +756,11 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
 
 
 # the reasons of find_duplicates (same msgids, one wording)
-_REASONS = {"uscc": lambda: gettext("same unified social credit code"),
-            "name": lambda: gettext("same company name"),
-            "contact_mobile": lambda: gettext("same contact mobile")}
+_REASONS = {
+    "uscc": lambda: gettext("same unified social credit code"),
+    "name": lambda: gettext("same company name"),
+    "contact_mobile": lambda: gettext("same contact mobile"),
+}
 
 
 def _same_as_row(field: str, row: int) -> str:
@@ -664,10 +778,15 @@ def _hide_running_imports(state) -> None:
     leaves them out — lists, counts, details, look-ups, reports, duplicate checks — so a
     half-done or killed import shows nothing. The import's own bookkeeping asks for them
     with the execution option ``include_running_imports``."""
-    if (state.is_select and not state.is_column_load and not state.is_relationship_load
-            and not state.execution_options.get("include_running_imports", False)):
+    if (
+        state.is_select
+        and not state.is_column_load
+        and not state.is_relationship_load
+        and not state.execution_options.get("include_running_imports", False)
+    ):
         state.statement = state.statement.options(
-            with_loader_criteria(Client, Client.import_job_id.is_(None), include_aliases=True))
+            with_loader_criteria(Client, Client.import_job_id.is_(None), include_aliases=True)
+        )
 
 
 _ALL_ROWS = {"include_running_imports": True}
@@ -705,15 +824,15 @@ ERRORS_KEPT = 200
 _PG_LOCK_KEY = 8_2026_0008
 
 
-def queue_import(token: str, mapping, source: str, actor, ip: str | None = None,
-                 locale: str | None = None) -> Job:
+def queue_import(token: str, mapping, source: str, actor, ip: str | None = None, locale: str | None = None) -> Job:
     """Queue the import of the pending upload ``token`` (see :func:`import_folder`) with
     the column ``mapping`` as a background job run by ``run-jobs``; the caller commits.
     The job validates again (the data may have changed since the preview), saves the
     clients in chunks of :data:`CHUNK_ROWS` rows, each a short transaction, and shows them
     all at once at the end — or, if anything fails, removes them: all or nothing."""
-    return enqueue(IMPORT_JOB, {"token": token, "mapping": list(mapping), "source": source},
-                   user=actor, ip=ip, locale=locale)
+    return enqueue(
+        IMPORT_JOB, {"token": token, "mapping": list(mapping), "source": source}, user=actor, ip=ip, locale=locale
+    )
 
 
 def _chunk_pause() -> float:
@@ -735,9 +854,13 @@ def _fail_with_errors(place: Path, errors: list[RowError]) -> JobFailed:
     """A job failure carrying the row errors (the page lists them, the report has all)."""
     (place / "errors.csv").write_bytes(error_report(errors))
     return JobFailed(
-        gettext("Nothing was imported: %(count)s problems were found. Correct the file (or the column "
-                "matching) and try again.", count=len(errors)),
-        result={"errors": [list(error) for error in errors[:ERRORS_KEPT]], "error_count": len(errors)})
+        gettext(
+            "Nothing was imported: %(count)s problems were found. Correct the file (or the column "
+            "matching) and try again.",
+            count=len(errors),
+        ),
+        result={"errors": [list(error) for error in errors[:ERRORS_KEPT]], "error_count": len(errors)},
+    )
 
 
 def run_import(context: JobContext) -> dict:
@@ -748,14 +871,16 @@ def run_import(context: JobContext) -> dict:
     try:
         table = json.loads((place / "table.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise JobFailed(gettext("The uploaded file is no longer there (uploads are kept for a day). "
-                                "Upload it again.")) from None
+        raise JobFailed(
+            gettext("The uploaded file is no longer there (uploads are kept for a day). Upload it again.")
+        ) from None
     actor = db.session.get(User, context.created_by_id) if context.created_by_id else None
     if actor is None or not actor.can_log_in():
         raise JobFailed(gettext("The user who started the import can no longer log in; nothing was imported."))
     actor_id = actor.id
-    pending = db.session.execute(select(func.count()).select_from(Client.__table__)
-                                 .where(_job_rows(context.id)).execution_options(**_ALL_ROWS)).scalar()
+    pending = db.session.execute(
+        select(func.count()).select_from(Client.__table__).where(_job_rows(context.id)).execution_options(**_ALL_ROWS)
+    ).scalar()
     if context.total and context.done == context.total and pending == 0 and context.attempts > 1:
         return {"imported": context.total}  # the rows were shown just before the last worker died
     if pending != context.done:  # a cleanup was interrupted: start again from nothing
@@ -771,10 +896,11 @@ def run_import(context: JobContext) -> dict:
     source = payload.get("source")
     pause = _chunk_pause()
     for start in range(context.done, len(clean), CHUNK_ROWS):
-        chunk = clean[start:start + CHUNK_ROWS]
+        chunk = clean[start : start + CHUNK_ROWS]
         audit_note(db.session, "import", source)
-        db.session.add_all([Client(**{**row, "owner_id": row.get("owner_id") or actor_id},
-                                   import_job_id=context.id) for row in chunk])
+        db.session.add_all(
+            [Client(**{**row, "owner_id": row.get("owner_id") or actor_id}, import_job_id=context.id) for row in chunk]
+        )
         try:
             db.session.flush()
             # the rows and the progress they make commit together, and only while this
@@ -784,10 +910,15 @@ def run_import(context: JobContext) -> dict:
         except (IntegrityError, FieldError) as exc:
             db.session.rollback()
             detail = str(getattr(exc, "orig", exc)).splitlines()[0]
-            raise JobFailed(gettext(
-                "Rows %(first)s to %(last)s could not be saved (%(detail)s); probably another user saved "
-                "the same data meanwhile. Nothing was imported: check the file and import it again.",
-                first=numbers[start], last=numbers[start + len(chunk) - 1], detail=detail)) from None
+            raise JobFailed(
+                gettext(
+                    "Rows %(first)s to %(last)s could not be saved (%(detail)s); probably another user saved "
+                    "the same data meanwhile. Nothing was imported: check the file and import it again.",
+                    first=numbers[start],
+                    last=numbers[start + len(chunk) - 1],
+                    detail=detail,
+                )
+            ) from None
         if pause:
             clock.sleep(pause)
 
@@ -813,13 +944,24 @@ def _saved_meanwhile(job_id: int, clean: list[dict], numbers: list[int]) -> list
     mine, other, linkman = Client.__table__.alias("mine"), Client.__table__.alias("other"), Linkman.__table__
     live = and_(other.c.import_job_id.is_(None), other.c.is_deleted.is_(False))
     checks = [
-        ("name", select(mine.c.name_key, other.c.id, other.c.name)
-         .join(other, and_(other.c.name_key == mine.c.name_key, live))),
-        ("contact_mobile", select(mine.c.contact_mobile, other.c.id, other.c.name)
-         .join(other, and_(other.c.contact_mobile == mine.c.contact_mobile, live))),
-        ("contact_mobile", select(mine.c.contact_mobile, other.c.id, other.c.name)
-         .join(linkman, linkman.c.mobile == mine.c.contact_mobile).join(other, and_(other.c.id == linkman.c.client_id,
-                                                                                    live))),
+        (
+            "name",
+            select(mine.c.name_key, other.c.id, other.c.name).join(
+                other, and_(other.c.name_key == mine.c.name_key, live)
+            ),
+        ),
+        (
+            "contact_mobile",
+            select(mine.c.contact_mobile, other.c.id, other.c.name).join(
+                other, and_(other.c.contact_mobile == mine.c.contact_mobile, live)
+            ),
+        ),
+        (
+            "contact_mobile",
+            select(mine.c.contact_mobile, other.c.id, other.c.name)
+            .join(linkman, linkman.c.mobile == mine.c.contact_mobile)
+            .join(other, and_(other.c.id == linkman.c.client_id, live)),
+        ),
     ]
     row_of = {"name": {}, "contact_mobile": {}}
     for number, row in zip(numbers, clean, strict=True):
@@ -829,8 +971,18 @@ def _saved_meanwhile(job_id: int, clean: list[dict], numbers: list[int]) -> list
     for field, query in checks:
         query = query.where(mine.c.import_job_id == job_id).limit(ERRORS_KEPT).execution_options(**_ALL_ROWS)
         for value, id_, name in db.session.execute(query):
-            errors.append(RowError(row_of[field].get(value, 0), field_label(field), gettext(
-                "%(reason)s as the existing client #%(id)s %(name)s", reason=_REASONS[field](), id=id_, name=name)))
+            errors.append(
+                RowError(
+                    row_of[field].get(value, 0),
+                    field_label(field),
+                    gettext(
+                        "%(reason)s as the existing client #%(id)s %(name)s",
+                        reason=_REASONS[field](),
+                        id=id_,
+                        name=name,
+                    ),
+                )
+            )
     return sorted(set(errors), key=lambda e: e.row)
 
 
@@ -840,11 +992,22 @@ def discard_import(context: JobContext) -> None:
     audit = AuditLog.__table__
     while True:
         context.beat(done=0)
-        ids = db.session.execute(select(Client.__table__.c.id).where(_job_rows(context.id)).limit(CHUNK_ROWS)
-                                 .execution_options(**_ALL_ROWS)).scalars().all()
+        ids = (
+            db.session.execute(
+                select(Client.__table__.c.id)
+                .where(_job_rows(context.id))
+                .limit(CHUNK_ROWS)
+                .execution_options(**_ALL_ROWS)
+            )
+            .scalars()
+            .all()
+        )
         if ids:
-            db.session.execute(audit.delete().where(audit.c.table_name == Client.__tablename__,
-                                                    audit.c.record_id.in_(ids), audit.c.action == "import"))
+            db.session.execute(
+                audit.delete().where(
+                    audit.c.table_name == Client.__tablename__, audit.c.record_id.in_(ids), audit.c.action == "import"
+                )
+            )
             db.session.execute(Client.__table__.delete().where(Client.__table__.c.id.in_(ids)))
         db.session.commit()
         if len(ids) < CHUNK_ROWS:

@@ -12,6 +12,7 @@ same transaction, so "done" never lies).
 A kind of job is a function registered with :func:`job_kind`; it receives a
 :class:`JobContext` and returns a JSON-able result (or raises :class:`JobFailed`).
 """
+
 from __future__ import annotations
 
 import secrets
@@ -50,11 +51,11 @@ class Job(db.Model):
     result: Mapped[dict | None] = mapped_column(JSON, info=label("Result"))
     error: Mapped[str | None] = mapped_column(Text, info=label("Error"))
     created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Created by"))
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Created by")
+    )
     created_ip: Mapped[str | None] = mapped_column(String(45), info=label("IP"))
     locale: Mapped[str | None] = mapped_column(String(10), info=label("Language"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True,
-                                                 info=label("Created at"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True, info=label("Created at"))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Started at"))
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Finished at"))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Heartbeat"))
@@ -88,9 +89,11 @@ _KINDS: dict[str, tuple[Callable, Callable | None]] = {}
 def job_kind(name: str, on_failure: Callable | None = None):
     """Register the handler of jobs of kind ``name``. ``on_failure(context)`` (optional)
     undoes what a failed job left behind; it runs in the worker after the failure."""
+
     def register(handler):
         _KINDS[name] = (handler, on_failure)
         return handler
+
     return register
 
 
@@ -98,8 +101,16 @@ def enqueue(kind: str, payload: dict, user=None, ip: str | None = None, locale: 
     """Queue a job in the caller's transaction (the caller commits)."""
     if kind not in _KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
-    job = Job(kind=kind, payload=payload, status="queued", created_by_id=getattr(user, "id", None),
-              created_ip=ip, locale=locale, progress_done=0, attempts=0)
+    job = Job(
+        kind=kind,
+        payload=payload,
+        status="queued",
+        created_by_id=getattr(user, "id", None),
+        created_ip=ip,
+        locale=locale,
+        progress_done=0,
+        attempts=0,
+    )
     db.session.add(job)
     db.session.flush()
     return job
@@ -128,8 +139,9 @@ class JobContext:
             values["progress_done"] = done
         if total is not None:
             values["progress_total"] = total
-        result = db.session.execute(update(Job).where(Job.id == self.id, Job.claim == self.claim,
-                                                      Job.status == "running").values(**values))
+        result = db.session.execute(
+            update(Job).where(Job.id == self.id, Job.claim == self.claim, Job.status == "running").values(**values)
+        )
         if result.rowcount != 1:
             db.session.rollback()
             raise JobLost(self.id)
@@ -158,10 +170,20 @@ def claim_next(kinds=None) -> tuple[Job, str] | None:
     for job_id in db.session.execute(query).scalars().all():
         claim = secrets.token_hex(16)
         now = utcnow()
-        won = db.session.execute(
-            update(Job).where(Job.id == job_id, _claimable(cutoff))
-            .values(status="running", claim=claim, heartbeat_at=now, attempts=Job.attempts + 1,
-                    started_at=db.func.coalesce(Job.started_at, now))).rowcount == 1
+        won = (
+            db.session.execute(
+                update(Job)
+                .where(Job.id == job_id, _claimable(cutoff))
+                .values(
+                    status="running",
+                    claim=claim,
+                    heartbeat_at=now,
+                    attempts=Job.attempts + 1,
+                    started_at=db.func.coalesce(Job.started_at, now),
+                )
+            ).rowcount
+            == 1
+        )
         db.session.commit()
         if won:
             return db.session.get(Job, job_id, populate_existing=True), claim
@@ -170,10 +192,15 @@ def claim_next(kinds=None) -> tuple[Job, str] | None:
 
 def _finish(context: JobContext, status: str, result=None, error: str | None = None) -> bool:
     """Close the job if this worker still holds it (one short transaction)."""
-    values = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow(), "result": result,
-              "error": error}
-    won = db.session.execute(update(Job).where(Job.id == context.id, Job.claim == context.claim,
-                                               Job.status == "running").values(**values)).rowcount == 1
+    values = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow(), "result": result, "error": error}
+    won = (
+        db.session.execute(
+            update(Job)
+            .where(Job.id == context.id, Job.claim == context.claim, Job.status == "running")
+            .values(**values)
+        ).rowcount
+        == 1
+    )
     db.session.commit()
     return won
 
@@ -205,9 +232,15 @@ def run_job(job: Job, claim: str) -> str:
             except Exception as exc:  # noqa: BLE001 - a broken job must not stop the worker
                 db.session.rollback()
                 current_app.logger.exception("job %s (%s) failed", job.id, job.kind)
-                return _fail(context, on_failure, gettext(
-                    "The job stopped because of an unexpected error (%(error)s). Try again, and tell the "
-                    "administrator if it happens again.", error=type(exc).__name__))
+                return _fail(
+                    context,
+                    on_failure,
+                    gettext(
+                        "The job stopped because of an unexpected error (%(error)s). Try again, and tell the "
+                        "administrator if it happens again.",
+                        error=type(exc).__name__,
+                    ),
+                )
             return "done" if _finish(context, "done", result=result) else "lost"
     finally:
         set_cli_actor(None)
@@ -216,8 +249,11 @@ def run_job(job: Job, claim: str) -> str:
 def _release(context: JobContext) -> None:
     """Give a job back to the queue (its committed progress stays): the next worker
     resumes it at once instead of waiting for the heartbeat to go stale."""
-    db.session.execute(update(Job).where(Job.id == context.id, Job.claim == context.claim,
-                                         Job.status == "running").values(status="queued", claim=None))
+    db.session.execute(
+        update(Job)
+        .where(Job.id == context.id, Job.claim == context.claim, Job.status == "running")
+        .values(status="queued", claim=None)
+    )
     db.session.commit()
 
 

@@ -1,4 +1,5 @@
 """The 18 lookup tables of SPEC §4.2 (数据字典), all declared through one mixin."""
+
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -30,8 +31,9 @@ class Lookup(Timestamps):
             for fk in table.foreign_keys:
                 if fk.column.table is not self.__table__:
                     continue
-                count = db.session.execute(select(db.func.count()).select_from(table)
-                                           .where(fk.parent == self.id)).scalar()
+                count = db.session.execute(
+                    select(db.func.count()).select_from(table).where(fk.parent == self.id)
+                ).scalar()
                 if count:
                     found.append((table.name, count))
         return found
@@ -100,8 +102,7 @@ class Area(Lookup, db.Model):
 
     @declared_attr
     def parent_id(cls) -> Mapped[int | None]:
-        return mapped_column(ForeignKey("system_area.id", ondelete="RESTRICT"), index=True,
-                             info=label("Parent area"))
+        return mapped_column(ForeignKey("system_area.id", ondelete="RESTRICT"), index=True, info=label("Parent area"))
 
     @declared_attr
     def parent(cls):
@@ -120,8 +121,7 @@ class SalesStage(Lookup, db.Model):
     __tablename__ = "system_stage"
     __label__ = _l("Sales stages")
 
-    probability: Mapped[int] = mapped_column(Integer, default=0,
-                                             info=label("Probability (%)", minimum=0, maximum=100))
+    probability: Mapped[int] = mapped_column(Integer, default=0, info=label("Probability (%)", minimum=0, maximum=100))
 
 
 class ServiceType(Lookup, db.Model):
@@ -146,17 +146,27 @@ class CampaignType(Lookup, db.Model):
 
 #: endpoint → lookup class, in menu order (endpoints fixed by SPEC §4.2)
 LOOKUPS: dict[str, type[Lookup]] = {
-    "trade": Trade, "followup_type": FollowUpType, "client_type": ClientType,
-    "client_source": ClientSource, "star_rating": StarRating, "position": Position,
-    "contract_type": ContractType, "revenue_band": RevenueBand, "capital_band": CapitalBand,
-    "company_size": CompanySize, "business_model": BusinessModel, "area": Area,
-    "appointment_type": AppointmentType, "sales_stage": SalesStage, "service_type": ServiceType,
-    "payment_method": PaymentMethod, "invoice_type": InvoiceType, "campaign_type": CampaignType,
+    "trade": Trade,
+    "followup_type": FollowUpType,
+    "client_type": ClientType,
+    "client_source": ClientSource,
+    "star_rating": StarRating,
+    "position": Position,
+    "contract_type": ContractType,
+    "revenue_band": RevenueBand,
+    "capital_band": CapitalBand,
+    "company_size": CompanySize,
+    "business_model": BusinessModel,
+    "area": Area,
+    "appointment_type": AppointmentType,
+    "sales_stage": SalesStage,
+    "service_type": ServiceType,
+    "payment_method": PaymentMethod,
+    "invoice_type": InvoiceType,
+    "campaign_type": CampaignType,
 }
 
 
 def is_lookup(model) -> bool:
     """True for the lookup classes (used to hide inactive values in forms)."""
     return isinstance(model, type) and issubclass(model, Lookup)
-
-

@@ -11,6 +11,7 @@ first to commit and then takes the next value; SQLite requests that write begin
 ``IMMEDIATE`` (app.py) and so run one after the other. A rolled-back creation gives
 its number back.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -45,25 +46,29 @@ def _serials_in_use(session, model, stem: str) -> int:
     """The highest serial of ``stem`` already in ``model`` (numbers given before the counter
     existed, typed by hand, or written by seed-demo)."""
     taken = session.execute(select(model.number).where(model.number.like(f"{stem}%"))).scalars()
-    serials = [int(n[len(stem):]) for n in taken if n[len(stem):].isdigit()]
+    serials = [int(n[len(stem) :]) for n in taken if n[len(stem) :].isdigit()]
     return max(serials, default=0)
 
 
 def _increment(session, model, prefix: str, day: date, stem: str) -> int:
-    key = (NumberSequence.document == model.__tablename__, NumberSequence.prefix == prefix,
-           NumberSequence.day == day)
-    value = session.execute(update(NumberSequence).where(*key)
-                            .values(last_value=NumberSequence.last_value + 1)
-                            .returning(NumberSequence.last_value)).scalar()
+    key = (NumberSequence.document == model.__tablename__, NumberSequence.prefix == prefix, NumberSequence.day == day)
+    value = session.execute(
+        update(NumberSequence)
+        .where(*key)
+        .values(last_value=NumberSequence.last_value + 1)
+        .returning(NumberSequence.last_value)
+    ).scalar()
     if value is not None:
         return value
     # the day's first number: start above what is in use; a parallel first insert of the
     # same key turns into the increment
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(NumberSequence).values(document=model.__tablename__, prefix=prefix, day=day,
-                                              last_value=_serials_in_use(session, model, stem) + 1)
-    statement = statement.on_conflict_do_update(index_elements=["document", "prefix", "day"],
-                                                set_={"last_value": NumberSequence.last_value + 1})
+    statement = insert(NumberSequence).values(
+        document=model.__tablename__, prefix=prefix, day=day, last_value=_serials_in_use(session, model, stem) + 1
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["document", "prefix", "day"], set_={"last_value": NumberSequence.last_value + 1}
+    )
     return session.execute(statement.returning(NumberSequence.last_value)).scalar()
 
 
@@ -81,6 +86,7 @@ def next_number(model, prefix: str, day: date | None = None) -> str:
     the local calendar day), from the (model, prefix, day) counter, in the caller's
     transaction; numbers already taken (typed by hand) are skipped."""
     from .purchasing import _local_today
+
     day = day or _local_today()
     stem = f"{prefix}{day:%Y%m%d}-"
     session = db.session
@@ -103,6 +109,12 @@ def assign_number(record, prefix: str, day: date | None = None) -> None:
     session = object_session(record) or db.session
     with session.no_autoflush:
         if _taken(session, model, record.number, record):
-            raise FieldError(column_label(model, "number"), str(_l(
-                "%(number)s is already taken — type another number or leave it empty to get a new one.",
-                number=record.number)))
+            raise FieldError(
+                column_label(model, "number"),
+                str(
+                    _l(
+                        "%(number)s is already taken — type another number or leave it empty to get a new one.",
+                        number=record.number,
+                    )
+                ),
+            )

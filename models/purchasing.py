@@ -6,6 +6,7 @@ and tests obey them alike: positive quantities and amounts, payments only agains
 expense contracts and never more in total than the contract amount, the supplier of a
 payment or invoice matching its contract, and the invoice tax rules of the sales side.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -34,8 +35,12 @@ from .lookups import ContractType
 from .numbering import assign_number, next_number  # noqa: F401  (next_number: the documents' numbering)
 from .workflow import EXPENSE_CONTRACT, PAYMENT, PURCHASE_REQUEST, Approval, register
 
-PAYMENT_STATUSES = [("requested", _l("Requested")), ("approved", _l("Approved")), ("paid", _l("Paid")),
-                    ("rejected", _l("Rejected"))]
+PAYMENT_STATUSES = [
+    ("requested", _l("Requested")),
+    ("approved", _l("Approved")),
+    ("paid", _l("Paid")),
+    ("rejected", _l("Rejected")),
+]
 
 
 class Supplier(Timestamps, SoftDelete, db.Model):
@@ -45,8 +50,9 @@ class Supplier(Timestamps, SoftDelete, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True, info=label("Supplier name"))
-    uscc: Mapped[str | None] = mapped_column(String(18), info=label("Unified social credit code",
-                                                                    check=validators.uscc))
+    uscc: Mapped[str | None] = mapped_column(
+        String(18), info=label("Unified social credit code", check=validators.uscc)
+    )
     contact: Mapped[str | None] = mapped_column(String(60), info=label("Contact"))
     phone: Mapped[str | None] = mapped_column(String(40), info=label("Phone", check=validators.phone))
     email: Mapped[str | None] = mapped_column(String(120), info=label("E-mail", check=validators.email))
@@ -61,8 +67,7 @@ class Supplier(Timestamps, SoftDelete, db.Model):
         if self.bank_account:
             compact = "".join(ch for ch in self.bank_account if ch not in " -").upper()
             if not (compact.isascii() and compact.isalnum() and 8 <= len(compact) <= 34):
-                raise FieldError(column_label(Supplier, "bank_account"),
-                                 str(_l("must be 8 to 34 letters or digits")))
+                raise FieldError(column_label(Supplier, "bank_account"), str(_l("must be 8 to 34 letters or digits")))
             self.bank_account = compact
 
 
@@ -74,12 +79,15 @@ class PurchaseRequest(Timestamps, Versioned, Approval, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Request number"))
-    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True,
-                                              info=label("Requester"))
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"),
-                                                      index=True, info=label("Department"))
-    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("sal_chance.id", ondelete="SET NULL"),
-                                                       index=True, info=label("Opportunity"))
+    requester_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True, info=label("Requester")
+    )
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT"), index=True, info=label("Department")
+    )
+    opportunity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sal_chance.id", ondelete="SET NULL"), index=True, info=label("Opportunity")
+    )
     name: Mapped[str] = mapped_column(String(200), info=label("Purchase name"))
     consignee: Mapped[str | None] = mapped_column(String(60), info=label("Consignee"))
     address: Mapped[str | None] = mapped_column(String(300), info=label("Delivery address"))
@@ -90,8 +98,9 @@ class PurchaseRequest(Timestamps, Versioned, Approval, db.Model):
     requester = relationship(User, foreign_keys=[requester_id], info=label("Requester"))
     department = relationship(Department, info=label("Department"))
     opportunity = relationship("Opportunity", info=label("Opportunity"))
-    items: Mapped[list[PurchaseItem]] = relationship(back_populates="request", cascade="all, delete-orphan",
-                                                     order_by="PurchaseItem.id", info=label("Items"))
+    items: Mapped[list[PurchaseItem]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="PurchaseItem.id", info=label("Items")
+    )
 
     def check_rules(self) -> None:
         """A number when none was typed; the requester's department when none was chosen."""
@@ -109,14 +118,16 @@ class PurchaseItem(db.Model):
     __scope_parent__ = "request"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("purchase_request.id", ondelete="CASCADE"), index=True,
-                                            info=label("Purchase request"))
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("purchase_request.id", ondelete="CASCADE"), index=True, info=label("Purchase request")
+    )
     name: Mapped[str] = mapped_column(String(200), info=label("Item"))
     spec: Mapped[str | None] = mapped_column(String(200), info=label("Specification"))
     quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
     unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
-    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("supplier.id", ondelete="RESTRICT"), index=True,
-                                                    info=label("Supplier"))
+    supplier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("supplier.id", ondelete="RESTRICT"), index=True, info=label("Supplier")
+    )
 
     request: Mapped[PurchaseRequest] = relationship(back_populates="items", info=label("Purchase request"))
     supplier = relationship(Supplier, info=label("Supplier"))
@@ -140,15 +151,19 @@ class ExpenseContract(Timestamps, SoftDelete, Versioned, Approval, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Contract number"))
-    type_id: Mapped[int | None] = mapped_column(ForeignKey("system_contract.id", ondelete="RESTRICT"),
-                                                index=True, info=label("Contract type"))
-    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id", ondelete="RESTRICT"), index=True,
-                                             info=label("Supplier"))
+    type_id: Mapped[int | None] = mapped_column(
+        ForeignKey("system_contract.id", ondelete="RESTRICT"), index=True, info=label("Contract type")
+    )
+    supplier_id: Mapped[int] = mapped_column(
+        ForeignKey("supplier.id", ondelete="RESTRICT"), index=True, info=label("Supplier")
+    )
     purchase_request_id: Mapped[int | None] = mapped_column(
-        ForeignKey("purchase_request.id", ondelete="RESTRICT"), index=True, info=label("Purchase request"))
+        ForeignKey("purchase_request.id", ondelete="RESTRICT"), index=True, info=label("Purchase request")
+    )
     name: Mapped[str] = mapped_column(String(200), info=label("Contract name"))
-    handler_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True,
-                                            info=label("Handler"))
+    handler_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True, info=label("Handler")
+    )
     contact: Mapped[str | None] = mapped_column(String(60), info=label("Contact"))
     phone: Mapped[str | None] = mapped_column(String(40), info=label("Phone", check=validators.phone))
     starts_on: Mapped[date | None] = mapped_column(Date, info=label("Start date"))
@@ -160,8 +175,7 @@ class ExpenseContract(Timestamps, SoftDelete, Versioned, Approval, db.Model):
     supplier = relationship(Supplier, info=label("Supplier"))
     purchase_request = relationship(PurchaseRequest, info=label("Purchase request"))
     handler = relationship(User, foreign_keys=[handler_id], info=label("Handler"))
-    payments = relationship("PurchasePayment", viewonly=True, order_by="PurchasePayment.id",
-                            info=label("Payments"))
+    payments = relationship("PurchasePayment", viewonly=True, order_by="PurchasePayment.id", info=label("Payments"))
 
     def check_rules(self) -> None:
         """A number when none was typed; end on or after the start; a positive amount that
@@ -174,9 +188,16 @@ class ExpenseContract(Timestamps, SoftDelete, Versioned, Approval, db.Model):
         if self.id is not None and self.amount is not None and inspect(self).attrs.amount.history.has_changes():
             claimed = _payments_total(self, object_session(self) or db.session)
             if claimed > Decimal(self.amount):
-                raise FieldError(column_label(ExpenseContract, "amount"), str(_l(
-                    "payments of %(contract)s already total %(claimed)s; the amount cannot be lower.",
-                    contract=self.number, claimed=format_money(claimed))))
+                raise FieldError(
+                    column_label(ExpenseContract, "amount"),
+                    str(
+                        _l(
+                            "payments of %(contract)s already total %(claimed)s; the amount cannot be lower.",
+                            contract=self.number,
+                            claimed=format_money(claimed),
+                        )
+                    ),
+                )
 
 
 class PurchasePayment(Timestamps, Versioned, db.Model):
@@ -186,23 +207,29 @@ class PurchasePayment(Timestamps, Versioned, db.Model):
     __scope_parent__ = "expense_contract"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id", ondelete="RESTRICT"), index=True,
-                                             info=label("Supplier"))
-    expense_contract_id: Mapped[int] = mapped_column(ForeignKey("expense_contract.id", ondelete="RESTRICT"),
-                                                     index=True, info=label("Expense contract"))
+    supplier_id: Mapped[int] = mapped_column(
+        ForeignKey("supplier.id", ondelete="RESTRICT"), index=True, info=label("Supplier")
+    )
+    expense_contract_id: Mapped[int] = mapped_column(
+        ForeignKey("expense_contract.id", ondelete="RESTRICT"), index=True, info=label("Expense contract")
+    )
     reason: Mapped[str] = mapped_column(Text, info=label("Reason"))
     amount: Mapped[Decimal] = mapped_column(Money(), info=label("Amount"))
     paid_on: Mapped[date | None] = mapped_column(Date, index=True, info=label("Paid on"))
-    status: Mapped[str] = mapped_column(String(12), default="requested", index=True,
-                                        info=label("Status", choices=PAYMENT_STATUSES))
-    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True,
-                                                       info=label("Recorded by"))
+    status: Mapped[str] = mapped_column(
+        String(12), default="requested", index=True, info=label("Status", choices=PAYMENT_STATUSES)
+    )
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Recorded by")
+    )
     recorded_ip: Mapped[str | None] = mapped_column(String(45), info=label("Recorded from IP"))
     recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Recorded at"))
-    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True,
-                                                        info=label("Requested by"))
-    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True,
-                                                       info=label("Approved by"))
+    submitted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Requested by")
+    )
+    approved_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Approved by")
+    )
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Approved at"))
 
     supplier = relationship(Supplier, info=label("Supplier"))
@@ -226,22 +253,38 @@ class PurchasePayment(Timestamps, Versioned, db.Model):
         session = object_session(self) or db.session
         contract = _contract_of(self, session)
         if contract is None:
-            raise FieldError(column_label(PurchasePayment, "expense_contract_id"),
-                             str(_l("choose an expense contract")))
+            raise FieldError(
+                column_label(PurchasePayment, "expense_contract_id"), str(_l("choose an expense contract"))
+            )
         _take_supplier(self, contract, PurchasePayment)
         if self.status == "rejected":
             return
         if contract.status != "approved":
-            raise FieldError(column_label(PurchasePayment, "expense_contract_id"), str(_l(
-                "%(contract)s is %(state)s: only approved expense contracts can receive payments.",
-                contract=contract.number, state=EXPENSE_CONTRACT.state_label(contract.status))))
+            raise FieldError(
+                column_label(PurchasePayment, "expense_contract_id"),
+                str(
+                    _l(
+                        "%(contract)s is %(state)s: only approved expense contracts can receive payments.",
+                        contract=contract.number,
+                        state=EXPENSE_CONTRACT.state_label(contract.status),
+                    )
+                ),
+            )
         total = _payments_total(contract, session)
         if total > Decimal(contract.amount):
-            raise FieldError(column_label(PurchasePayment, "amount"), str(_l(
-                "payments of %(contract)s would total %(total)s, %(over)s more than its amount %(amount)s. "
-                "Lower the amount or reject another payment first.", contract=contract.number,
-                total=format_money(total), over=format_money(total - Decimal(contract.amount)),
-                amount=format_money(contract.amount))))
+            raise FieldError(
+                column_label(PurchasePayment, "amount"),
+                str(
+                    _l(
+                        "payments of %(contract)s would total %(total)s, %(over)s more than its amount %(amount)s. "
+                        "Lower the amount or reject another payment first.",
+                        contract=contract.number,
+                        total=format_money(total),
+                        over=format_money(total - Decimal(contract.amount)),
+                        amount=format_money(contract.amount),
+                    )
+                ),
+            )
 
 
 class PurchaseInvoice(Timestamps, Versioned, db.Model):
@@ -252,14 +295,17 @@ class PurchaseInvoice(Timestamps, Versioned, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), info=label("Invoice number"))
-    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id", ondelete="RESTRICT"), index=True,
-                                             info=label("Supplier"))
+    supplier_id: Mapped[int] = mapped_column(
+        ForeignKey("supplier.id", ondelete="RESTRICT"), index=True, info=label("Supplier")
+    )
     expense_contract_id: Mapped[int | None] = mapped_column(
-        ForeignKey("expense_contract.id", ondelete="RESTRICT"), index=True, info=label("Expense contract"))
+        ForeignKey("expense_contract.id", ondelete="RESTRICT"), index=True, info=label("Expense contract")
+    )
     quantity: Mapped[int | None] = mapped_column(Integer, info=label("Quantity"))
     amount: Mapped[Decimal] = mapped_column(Money(), info=label("Amount before tax"))
-    tax_rate: Mapped[int] = mapped_column(Integer, info=label("Tax rate (%)", choices=[
-        (r, f"{r}%") for r in TAX_RATES]))
+    tax_rate: Mapped[int] = mapped_column(
+        Integer, info=label("Tax rate (%)", choices=[(r, f"{r}%") for r in TAX_RATES])
+    )
     tax: Mapped[Decimal] = mapped_column(Money(), info=label("Tax"))
     total: Mapped[Decimal] = mapped_column(Money(), info=label("Total with tax"))
     issued_on: Mapped[date | None] = mapped_column(Date, index=True, info=label("Issued on"))
@@ -281,8 +327,9 @@ class PurchaseInvoice(Timestamps, Versioned, db.Model):
         if self.expense_contract is not None or self.expense_contract_id is not None:
             _take_supplier(self, _contract_of(self, object_session(self) or db.session), PurchaseInvoice)
         elif self.supplier is None and self.supplier_id is None:
-            raise FieldError(column_label(PurchaseInvoice, "supplier_id"),
-                             str(_l("choose the supplier or an expense contract")))
+            raise FieldError(
+                column_label(PurchaseInvoice, "supplier_id"), str(_l("choose the supplier or an expense contract"))
+            )
         if self.amount is None:
             return  # NOT NULL: the database names it
         if Decimal(self.amount) <= 0:
@@ -292,22 +339,39 @@ class PurchaseInvoice(Timestamps, Versioned, db.Model):
         except (TypeError, ValueError):
             rate = None
         if rate not in TAX_RATES:
-            raise FieldError(column_label(PurchaseInvoice, "tax_rate"), str(_l(
-                "must be one of %(rates)s", rates=", ".join(f"{r}%" for r in TAX_RATES))))
+            raise FieldError(
+                column_label(PurchaseInvoice, "tax_rate"),
+                str(_l("must be one of %(rates)s", rates=", ".join(f"{r}%" for r in TAX_RATES))),
+            )
         self.tax_rate = rate
         tax, _ = compute_tax(Decimal(self.amount), rate)
         if self.tax is None:
             self.tax = tax
         elif Decimal(self.tax) != tax:
-            raise FieldError(column_label(PurchaseInvoice, "tax"), str(_l(
-                "should be %(tax)s (%(rate)s%% of %(amount)s, rounded to the fen); correct it or leave it empty.",
-                tax=format_money(tax), rate=rate, amount=format_money(self.amount))))
+            raise FieldError(
+                column_label(PurchaseInvoice, "tax"),
+                str(
+                    _l(
+                        "should be %(tax)s (%(rate)s%% of %(amount)s, rounded to the fen); "
+                        "correct it or leave it empty.",
+                        tax=format_money(tax),
+                        rate=rate,
+                        amount=format_money(self.amount),
+                    )
+                ),
+            )
         if self.total is None:
             self.total = Decimal(self.amount) + Decimal(self.tax)
         elif Decimal(self.total) != Decimal(self.amount) + Decimal(self.tax):
-            raise FieldError(column_label(PurchaseInvoice, "total"), str(_l(
-                "should be %(total)s (amount + tax); correct it or leave it empty.",
-                total=format_money(Decimal(self.amount) + Decimal(self.tax)))))
+            raise FieldError(
+                column_label(PurchaseInvoice, "total"),
+                str(
+                    _l(
+                        "should be %(total)s (amount + tax); correct it or leave it empty.",
+                        total=format_money(Decimal(self.amount) + Decimal(self.tax)),
+                    )
+                ),
+            )
 
 
 # --------------------------------------------------------------------- computed columns
@@ -315,27 +379,42 @@ class PurchaseInvoice(Timestamps, Versioned, db.Model):
 _NOT_REJECTED = PurchasePayment.status != "rejected"
 
 PurchaseRequest.total = column_property(
-    select(type_coerce(func.coalesce(func.sum(PurchaseItem.quantity * type_coerce(PurchaseItem.unit_price,
-                                                                                    BigInteger)), 0), Money()))
-    .where(PurchaseItem.request_id == PurchaseRequest.id).correlate_except(PurchaseItem).scalar_subquery(),
-    deferred=True, info=label("Total amount"))
+    select(
+        type_coerce(
+            func.coalesce(func.sum(PurchaseItem.quantity * type_coerce(PurchaseItem.unit_price, BigInteger)), 0),
+            Money(),
+        )
+    )
+    .where(PurchaseItem.request_id == PurchaseRequest.id)
+    .correlate_except(PurchaseItem)
+    .scalar_subquery(),
+    deferred=True,
+    info=label("Total amount"),
+)
 
 ExpenseContract.payments_total = column_property(
     select(type_coerce(func.coalesce(func.sum(type_coerce(PurchasePayment.amount, BigInteger)), 0), Money()))
     .where(PurchasePayment.expense_contract_id == ExpenseContract.id, _NOT_REJECTED)
-    .correlate_except(PurchasePayment).scalar_subquery(),
-    deferred=True, info=label("Payments requested"))
+    .correlate_except(PurchasePayment)
+    .scalar_subquery(),
+    deferred=True,
+    info=label("Payments requested"),
+)
 
 ExpenseContract.paid_total = column_property(
     select(type_coerce(func.coalesce(func.sum(type_coerce(PurchasePayment.amount, BigInteger)), 0), Money()))
     .where(PurchasePayment.expense_contract_id == ExpenseContract.id, PurchasePayment.status == "paid")
-    .correlate_except(PurchasePayment).scalar_subquery(),
-    deferred=True, info=label("Paid"))
+    .correlate_except(PurchasePayment)
+    .scalar_subquery(),
+    deferred=True,
+    info=label("Paid"),
+)
 
 
 # --------------------------------------------------------------------------- domain rules
-def request_payment(payment: PurchasePayment, actor: User, ip: str | None, at: datetime | None = None
-                    ) -> PurchasePayment:
+def request_payment(
+    payment: PurchasePayment, actor: User, ip: str | None, at: datetime | None = None
+) -> PurchasePayment:
     """Record a new payment request as the documents ask (系统用户, 系统IP, 系统时间): who
     recorded it, from which IP and when. The requester is its submitter, so the four-eyes
     rule keeps them from approving it. Returns the payment (status ``requested``)."""
@@ -353,8 +432,10 @@ def revise_payment(payment: PurchasePayment, actor: User) -> bool:
     (otherwise an approver could rewrite a request and approve it alone). Returns whether
     anything that counts changed."""
     state = inspect(payment)
-    changed = any(state.attrs[key].history.has_changes()
-                  for key in ("expense_contract", "expense_contract_id", "supplier", "supplier_id", "amount", "reason"))
+    changed = any(
+        state.attrs[key].history.has_changes()
+        for key in ("expense_contract", "expense_contract_id", "supplier", "supplier_id", "amount", "reason")
+    )
     if changed:
         payment.submitted_by_id = actor.id
     return changed
@@ -363,6 +444,7 @@ def revise_payment(payment: PurchasePayment, actor: User) -> bool:
 def _local_today() -> date:
     try:
         from flask_babel import get_timezone
+
         return datetime.now(get_timezone()).date()
     except Exception:  # outside an app: UTC is as good a calendar as any
         return datetime.now(UTC).date()
@@ -374,8 +456,9 @@ def _contract_of(row, session) -> ExpenseContract | None:
     contract_id = row.expense_contract.id if row.expense_contract is not None else row.expense_contract_id
     if contract_id is None:
         return row.expense_contract  # a new contract in the same flush
-    locked = session.execute(select(ExpenseContract).where(ExpenseContract.id == contract_id)
-                             .with_for_update()).scalar()
+    locked = session.execute(
+        select(ExpenseContract).where(ExpenseContract.id == contract_id).with_for_update()
+    ).scalar()
     return locked or row.expense_contract
 
 
@@ -383,14 +466,25 @@ def _take_supplier(row, contract: ExpenseContract | None, model) -> None:
     """Left empty, the supplier is the contract's; a different one is refused."""
     if contract is None:
         return
-    theirs = contract.supplier if contract.supplier is not None else (
-        db.session.get(Supplier, contract.supplier_id) if contract.supplier_id is not None else None)
+    theirs = (
+        contract.supplier
+        if contract.supplier is not None
+        else (db.session.get(Supplier, contract.supplier_id) if contract.supplier_id is not None else None)
+    )
     mine = row.supplier if row.supplier is not None else row.supplier_id
     if mine is None:
         row.supplier = theirs
     elif theirs is not None and _identity(mine) != _identity(theirs):
-        raise FieldError(column_label(model, "supplier_id"), str(_l(
-            "must be the supplier of %(contract)s (%(supplier)s).", contract=contract.number, supplier=str(theirs))))
+        raise FieldError(
+            column_label(model, "supplier_id"),
+            str(
+                _l(
+                    "must be the supplier of %(contract)s (%(supplier)s).",
+                    contract=contract.number,
+                    supplier=str(theirs),
+                )
+            ),
+        )
 
 
 def _identity(row_or_id):
@@ -403,11 +497,13 @@ def _identity(row_or_id):
 def _payments_total(contract: ExpenseContract, session) -> Decimal:
     """Σ amounts of the non-rejected payments of ``contract``: the stored ones, with the
     payments being written in this flush counted as they are about to be."""
-    pending = [p for p in list(session.new) + list(session.dirty) + list(session.deleted)
-               if isinstance(p, PurchasePayment)]
+    pending = [
+        p for p in list(session.new) + list(session.dirty) + list(session.deleted) if isinstance(p, PurchasePayment)
+    ]
     skip = [p.id for p in pending if p.id is not None]
-    query = select(func.sum(PurchasePayment.amount)).where(PurchasePayment.expense_contract_id == contract.id,
-                                                           _NOT_REJECTED)
+    query = select(func.sum(PurchasePayment.amount)).where(
+        PurchasePayment.expense_contract_id == contract.id, _NOT_REJECTED
+    )
     if skip:
         query = query.where(PurchasePayment.id.not_in(skip))
     with session.no_autoflush:
@@ -416,8 +512,7 @@ def _payments_total(contract: ExpenseContract, session) -> Decimal:
     for payment in pending:
         if id(payment) in deleted or payment.status == "rejected" or payment.amount is None:
             continue
-        target = payment.expense_contract.id if payment.expense_contract is not None \
-            else payment.expense_contract_id
+        target = payment.expense_contract.id if payment.expense_contract is not None else payment.expense_contract_id
         if payment.expense_contract is contract or (target is not None and target == contract.id):
             total += Decimal(payment.amount)
     return total

@@ -8,6 +8,7 @@ Rules live in ``check_rules`` (run before every flush) and in the domain functio
 the bottom (shipping, quote conversion, churn detection), so views, the CLI, seed-demo
 and tests obey them alike.
 """
+
 from __future__ import annotations
 
 import re
@@ -61,12 +62,19 @@ from .numbering import assign_number
 from .purchasing import _local_today
 from .workflow import APPROVAL_STATES, Approval, Transition, Workflow, WorkflowError, lock_row, register
 
-OPPORTUNITY_STATUSES = [("unassigned", _l("Unassigned")), ("assigned", _l("Assigned")),
-                        ("archived", _lp("opportunity", "Archived"))]  # 已归档 (contracts: 已存档)
+OPPORTUNITY_STATUSES = [
+    ("unassigned", _l("Unassigned")),
+    ("assigned", _l("Assigned")),
+    ("archived", _lp("opportunity", "Archived")),
+]  # 已归档 (contracts: 已存档)
 OUTCOMES = [("won", _l("Won")), ("lost", _l("Lost"))]
 QUOTE_STATUSES = [(k, v) for k, v in APPROVAL_STATES.items()] + [("accepted", _l("Accepted"))]
-ORDER_STATUSES = [("pending", _l("Not shipped")), ("shipped", _l("Shipped")), ("completed", _l("Completed")),
-                  ("cancelled", _l("Cancelled"))]
+ORDER_STATUSES = [
+    ("pending", _l("Not shipped")),
+    ("shipped", _l("Shipped")),
+    ("completed", _l("Completed")),
+    ("cancelled", _l("Cancelled")),
+]
 REPORT_STATUSES = [("draft", _l("Draft")), ("submitted", _l("Submitted")), ("reviewed", _l("Reviewed"))]
 CHURN_STATUSES = [("warning", _l("Warning")), ("delayed", _l("Delayed")), ("confirmed", _l("Confirmed lost"))]
 OPEN_CHURN = ("warning", "delayed")
@@ -74,8 +82,12 @@ MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def _user_fk(text: str, required: bool = False):
-    return mapped_column(ForeignKey("users.id", ondelete="RESTRICT" if required else "SET NULL"), index=True,
-                         nullable=not required, info=label(text))
+    return mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT" if required else "SET NULL"),
+        index=True,
+        nullable=not required,
+        info=label(text),
+    )
 
 
 def _not_negative(model, key: str, value) -> None:
@@ -93,14 +105,17 @@ def same_client(record, parent_key: str, model) -> None:
     parent = getattr(record, parent_key)
     if parent is None and getattr(record, f"{parent_key}_id", None) is not None:
         with db.session.no_autoflush:
-            parent = db.session.get(getattr(type(record), parent_key).property.mapper.class_,
-                                    getattr(record, f"{parent_key}_id"))
+            parent = db.session.get(
+                getattr(type(record), parent_key).property.mapper.class_, getattr(record, f"{parent_key}_id")
+            )
     client_id = record.client.id if record.client is not None else record.client_id
     if parent is None or parent.client_id is None or client_id is None:
         return
     if parent.client_id != client_id:
-        raise FieldError(column_label(model, f"{parent_key}_id"), str(_l(
-            "%(document)s is about another client; choose one of this client's.", document=str(parent))))
+        raise FieldError(
+            column_label(model, f"{parent_key}_id"),
+            str(_l("%(document)s is about another client; choose one of this client's.", document=str(parent))),
+        )
 
 
 def _product_of(line) -> Product | None:
@@ -120,15 +135,18 @@ class Opportunity(Timestamps, Versioned, db.Model):
     __scope_owner__ = ("assigned_to_id", "created_by_id")
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    source_id: Mapped[int | None] = mapped_column(ForeignKey("system_source.id", ondelete="RESTRICT"), index=True,
-                                                  info=label("Opportunity source"))
-    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
-                                                  info=label("Client"))
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("system_source.id", ondelete="RESTRICT"), index=True, info=label("Opportunity source")
+    )
+    client_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
+    )
     customer_name: Mapped[str] = mapped_column(String(200), index=True, info=label("Customer name"))
     title: Mapped[str] = mapped_column(String(200), index=True, info=label("Summary"))
     success_rate: Mapped[int] = mapped_column(Integer, info=label("Success rate (%)", minimum=0, maximum=100))
-    stage_id: Mapped[int] = mapped_column(ForeignKey("system_stage.id", ondelete="RESTRICT"), index=True,
-                                          info=label("Sales stage"))
+    stage_id: Mapped[int] = mapped_column(
+        ForeignKey("system_stage.id", ondelete="RESTRICT"), index=True, info=label("Sales stage")
+    )
     expected_amount: Mapped[Decimal | None] = mapped_column(Money(), info=label("Expected amount"))
     expected_close_on: Mapped[date | None] = mapped_column(Date, index=True, info=label("Expected close date"))
     linkman: Mapped[str | None] = mapped_column(String(60), index=True, info=label("Contact"))
@@ -138,8 +156,9 @@ class Opportunity(Timestamps, Versioned, db.Model):
     created_by_id: Mapped[int] = _user_fk("Created by", required=True)
     assigned_to_id: Mapped[int | None] = _user_fk("Assigned to")
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Assigned at"))
-    status: Mapped[str] = mapped_column(String(12), default="unassigned", index=True,
-                                        info=label("Status", choices=OPPORTUNITY_STATUSES))
+    status: Mapped[str] = mapped_column(
+        String(12), default="unassigned", index=True, info=label("Status", choices=OPPORTUNITY_STATUSES)
+    )
     outcome: Mapped[str | None] = mapped_column(String(8), index=True, info=label("Outcome", choices=OUTCOMES))
     lost_reason: Mapped[str | None] = mapped_column(Text, info=label("Reason lost"))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Closed at"))
@@ -150,8 +169,11 @@ class Opportunity(Timestamps, Versioned, db.Model):
     created_by = relationship(User, foreign_keys=[created_by_id], info=label("Created by"))
     assigned_to = relationship(User, foreign_keys=[assigned_to_id], info=label("Assigned to"))
     plans: Mapped[list[DevelopmentPlan]] = relationship(
-        back_populates="opportunity", cascade="all, delete-orphan", order_by="DevelopmentPlan.planned_on",
-        info=label("Development plans"))
+        back_populates="opportunity",
+        cascade="all, delete-orphan",
+        order_by="DevelopmentPlan.planned_on",
+        info=label("Development plans"),
+    )
 
     def __str__(self) -> str:
         return f"{self.title} ({self.customer_name})" if self.customer_name else (self.title or f"#{self.id}")
@@ -182,8 +204,9 @@ class DevelopmentPlan(Timestamps, db.Model):
     __scope_parent__ = "opportunity"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    opportunity_id: Mapped[int] = mapped_column(ForeignKey("sal_chance.id", ondelete="CASCADE"), index=True,
-                                                info=label("Opportunity"))
+    opportunity_id: Mapped[int] = mapped_column(
+        ForeignKey("sal_chance.id", ondelete="CASCADE"), index=True, info=label("Opportunity")
+    )
     planned_on: Mapped[date] = mapped_column(Date, index=True, info=label("Plan date"))
     todo: Mapped[str] = mapped_column(Text, info=label("Plan content"))
     result: Mapped[str | None] = mapped_column(Text, info=label("Result"))
@@ -212,14 +235,14 @@ class Product(Timestamps, SoftDelete, db.Model):
     grade: Mapped[str | None] = mapped_column(String(60), info=label("Grade / batch"))
     unit: Mapped[str] = mapped_column(String(10), info=label("Unit"))
     price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
-    category_id: Mapped[int | None] = mapped_column(ForeignKey("system_trade.id", ondelete="RESTRICT"),
-                                                    index=True, info=label("Product category"))
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("system_trade.id", ondelete="RESTRICT"), index=True, info=label("Product category")
+    )
     notes: Mapped[str | None] = mapped_column(Text, info=label("Notes"))
     is_active: Mapped[bool] = mapped_column(default=True, index=True, info=label("Active"))
 
     category = relationship(Trade, info=label("Product category"))
-    stock: Mapped[list[Stock]] = relationship(back_populates="product", order_by="Stock.warehouse",
-                                              info=label("Stock"))
+    stock: Mapped[list[Stock]] = relationship(back_populates="product", order_by="Stock.warehouse", info=label("Stock"))
 
     def __str__(self) -> str:
         return " ".join(part for part in (self.name, self.model) if part) or f"#{self.id}"
@@ -234,8 +257,9 @@ class Stock(Timestamps, Versioned, db.Model):
     __tablename__ = "storage"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="RESTRICT"), index=True,
-                                            info=label("Product"))
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("product.id", ondelete="RESTRICT"), index=True, info=label("Product")
+    )
     warehouse: Mapped[str] = mapped_column(String(60), index=True, info=label("Warehouse"))
     location: Mapped[str | None] = mapped_column(String(60), info=label("Location"))
     quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity in stock", minimum=0))
@@ -243,8 +267,10 @@ class Stock(Timestamps, Versioned, db.Model):
 
     product: Mapped[Product] = relationship(back_populates="stock", info=label("Product"))
 
-    __table_args__ = (db.UniqueConstraint("product_id", "warehouse", name="uq_storage_product_warehouse"),
-                      CheckConstraint("quantity >= 0", name="quantity_not_negative"))
+    __table_args__ = (
+        db.UniqueConstraint("product_id", "warehouse", name="uq_storage_product_warehouse"),
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+    )
 
     def __str__(self) -> str:
         return f"{self.product} @ {self.warehouse}: {self.quantity}"
@@ -262,19 +288,23 @@ class Quote(Timestamps, Versioned, Owned, Approval, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Quote number"))
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
-                                           info=label("Client"))
-    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("sal_chance.id", ondelete="RESTRICT"),
-                                                       index=True, info=label("Opportunity"))
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
+    )
+    opportunity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sal_chance.id", ondelete="RESTRICT"), index=True, info=label("Opportunity")
+    )
     valid_until: Mapped[date | None] = mapped_column(Date, info=label("Valid until"))
-    discount_pct: Mapped[Decimal] = mapped_column(Percent(), default=Decimal("0.00"),
-                                                  info=label("Discount (%)", minimum=0, maximum=100))
+    discount_pct: Mapped[Decimal] = mapped_column(
+        Percent(), default=Decimal("0.00"), info=label("Discount (%)", minimum=0, maximum=100)
+    )
     notes: Mapped[str | None] = mapped_column(Text, info=label("Notes"))
 
     client = relationship(Client, info=label("Client"))
     opportunity = relationship(Opportunity, info=label("Opportunity"))
-    lines: Mapped[list[QuoteLine]] = relationship(back_populates="quote", cascade="all, delete-orphan",
-                                                  order_by="QuoteLine.id", info=label("Quote lines"))
+    lines: Mapped[list[QuoteLine]] = relationship(
+        back_populates="quote", cascade="all, delete-orphan", order_by="QuoteLine.id", info=label("Quote lines")
+    )
 
     def __str__(self) -> str:
         return self.number or f"#{self.id}"
@@ -296,10 +326,10 @@ class QuoteLine(db.Model):
     __scope_parent__ = "quote"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    quote_id: Mapped[int] = mapped_column(ForeignKey("quote.id", ondelete="CASCADE"), index=True,
-                                          info=label("Quote"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="RESTRICT"), index=True,
-                                            info=label("Product"))
+    quote_id: Mapped[int] = mapped_column(ForeignKey("quote.id", ondelete="CASCADE"), index=True, info=label("Quote"))
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("product.id", ondelete="RESTRICT"), index=True, info=label("Product")
+    )
     quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
     unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
 
@@ -327,14 +357,17 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Order number"))
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
-                                           info=label("Client"))
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
+    )
     ordered_on: Mapped[date] = mapped_column(Date, index=True, info=label("Order date"))
     delivery_address: Mapped[str | None] = mapped_column(String(300), info=label("Delivery address"))
-    status: Mapped[str] = mapped_column(String(12), default="pending", index=True,
-                                        info=label("Status", choices=ORDER_STATUSES))
-    quote_id: Mapped[int | None] = mapped_column(ForeignKey("quote.id", ondelete="SET NULL"), index=True,
-                                                 info=label("Quote"))
+    status: Mapped[str] = mapped_column(
+        String(12), default="pending", index=True, info=label("Status", choices=ORDER_STATUSES)
+    )
+    quote_id: Mapped[int | None] = mapped_column(
+        ForeignKey("quote.id", ondelete="SET NULL"), index=True, info=label("Quote")
+    )
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Shipped at"))
     shipped_by_id: Mapped[int | None] = _user_fk("Shipped by")
     notes: Mapped[str | None] = mapped_column(Text, info=label("Notes"))
@@ -342,14 +375,22 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     client = relationship(Client, info=label("Client"))
     quote = relationship(Quote, info=label("Quote"))
     shipped_by = relationship(User, foreign_keys=[shipped_by_id], info=label("Shipped by"))
-    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", cascade="all, delete-orphan",
-                                                  order_by="OrderLine.id", info=label("Order lines"))
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id", info=label("Order lines")
+    )
 
-    __table_args__ = (db.Index("ix_orders_client_ordered", "client_id", "ordered_on"),
-                      db.Index("ix_orders_owner_ordered", "owner_id", "ordered_on"),
-                      # a quote becomes one live order (SPEC §4.4), whatever path creates it
-                      db.Index("uq_orders_quote_id_live", "quote_id", unique=True,
-                               sqlite_where=text("is_deleted = 0"), postgresql_where=text("NOT is_deleted")))
+    __table_args__ = (
+        db.Index("ix_orders_client_ordered", "client_id", "ordered_on"),
+        db.Index("ix_orders_owner_ordered", "owner_id", "ordered_on"),
+        # a quote becomes one live order (SPEC §4.4), whatever path creates it
+        db.Index(
+            "uq_orders_quote_id_live",
+            "quote_id",
+            unique=True,
+            sqlite_where=text("is_deleted = 0"),
+            postgresql_where=text("NOT is_deleted"),
+        ),
+    )
 
     def __str__(self) -> str:
         return self.number or f"#{self.id}"
@@ -367,17 +408,29 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
         same_client(self, "quote", Order)
         quote_id = self.quote.id if self.quote is not None else self.quote_id
         state = sa_inspect(self)
-        relinked = state.pending or any(state.attrs[key].history.has_changes()
-                                        for key in ("quote", "quote_id", "is_deleted"))
+        relinked = state.pending or any(
+            state.attrs[key].history.has_changes() for key in ("quote", "quote_id", "is_deleted")
+        )
         if quote_id is not None and not self.is_deleted and relinked:
             with db.session.no_autoflush:
-                other = db.session.execute(select(Order.number).where(
-                    Order.quote_id == quote_id, Order.is_deleted.is_(False),
-                    Order.id != self.id if self.id is not None else true())).scalar()
+                other = db.session.execute(
+                    select(Order.number).where(
+                        Order.quote_id == quote_id,
+                        Order.is_deleted.is_(False),
+                        Order.id != self.id if self.id is not None else true(),
+                    )
+                ).scalar()
             if other is not None:
-                raise FieldError(column_label(Order, "quote_id"), str(_l(
-                    "%(quote)s already became order %(order)s; choose another quote or none.",
-                    quote=str(self.quote or db.session.get(Quote, quote_id)), order=other)))
+                raise FieldError(
+                    column_label(Order, "quote_id"),
+                    str(
+                        _l(
+                            "%(quote)s already became order %(order)s; choose another quote or none.",
+                            quote=str(self.quote or db.session.get(Quote, quote_id)),
+                            order=other,
+                        )
+                    ),
+                )
 
 
 class OrderLine(db.Model):
@@ -387,10 +440,10 @@ class OrderLine(db.Model):
     __scope_parent__ = "order"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True,
-                                          info=label("Order"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="RESTRICT"), index=True,
-                                            info=label("Product"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True, info=label("Order"))
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("product.id", ondelete="RESTRICT"), index=True, info=label("Product")
+    )
     quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
     unit: Mapped[str] = mapped_column(String(10), info=label("Unit"))
     unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
@@ -421,10 +474,12 @@ class SalesTarget(Timestamps, db.Model):
     __scope_department__ = "department_id"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True,
-                                                info=label("Salesperson"))
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"),
-                                                      index=True, info=label("Department"))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True, info=label("Salesperson")
+    )
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT"), index=True, info=label("Department")
+    )
     month: Mapped[str] = mapped_column(String(7), index=True, info=label("Month (YYYY-MM)"))
     amount: Mapped[Decimal] = mapped_column(Money(), info=label("Target amount"))
     notes: Mapped[str | None] = mapped_column(Text, info=label("Notes"))
@@ -432,8 +487,10 @@ class SalesTarget(Timestamps, db.Model):
     user = relationship(User, info=label("Salesperson"))
     department = relationship(Department, info=label("Department"))
 
-    __table_args__ = (db.UniqueConstraint("user_id", "month", name="uq_sales_target_user_month"),
-                      db.UniqueConstraint("department_id", "month", name="uq_sales_target_department_month"))
+    __table_args__ = (
+        db.UniqueConstraint("user_id", "month", name="uq_sales_target_user_month"),
+        db.UniqueConstraint("department_id", "month", name="uq_sales_target_department_month"),
+    )
 
     def __str__(self) -> str:
         return f"{self.month} {self.user or self.department or ''} {format_money(self.amount)}".strip()
@@ -443,8 +500,9 @@ class SalesTarget(Timestamps, db.Model):
         has_user = self.user is not None or self.user_id is not None
         has_department = self.department is not None or self.department_id is not None
         if has_user == has_department:
-            raise FieldError(column_label(SalesTarget, "user_id"),
-                             str(_l("choose either a salesperson or a department, not both")))
+            raise FieldError(
+                column_label(SalesTarget, "user_id"), str(_l("choose either a salesperson or a department, not both"))
+            )
         month = (self.month or "").strip()
         if not MONTH.match(month):
             raise FieldError(column_label(SalesTarget, "month"), str(_l("write the month as YYYY-MM, e.g. 2026-03")))
@@ -463,8 +521,9 @@ class WeeklyReport(Timestamps, db.Model):
     user_id: Mapped[int] = _user_fk("Salesperson", required=True)
     week_start: Mapped[date] = mapped_column(Date, index=True, info=label("Week starting (Monday)"))
     summary: Mapped[str | None] = mapped_column(Text, info=label("Summary"))
-    status: Mapped[str] = mapped_column(String(12), default="draft", index=True,
-                                        info=label("Status", choices=REPORT_STATUSES))
+    status: Mapped[str] = mapped_column(
+        String(12), default="draft", index=True, info=label("Status", choices=REPORT_STATUSES)
+    )
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Submitted at"))
     reviewed_by_id: Mapped[int | None] = _user_fk("Reviewed by")
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Reviewed at"))
@@ -473,8 +532,11 @@ class WeeklyReport(Timestamps, db.Model):
     user = relationship(User, foreign_keys=[user_id], info=label("Salesperson"))
     reviewed_by = relationship(User, foreign_keys=[reviewed_by_id], info=label("Reviewed by"))
     items: Mapped[list[WeeklyReportItem]] = relationship(
-        back_populates="report", cascade="all, delete-orphan", order_by="WeeklyReportItem.id",
-        info=label("Report items"))
+        back_populates="report",
+        cascade="all, delete-orphan",
+        order_by="WeeklyReportItem.id",
+        info=label("Report items"),
+    )
 
     __table_args__ = (db.UniqueConstraint("user_id", "week_start", name="uq_weekly_report_user_week"),)
 
@@ -485,8 +547,10 @@ class WeeklyReport(Timestamps, db.Model):
         """The week starts on a Monday."""
         if self.week_start is not None and self.week_start.weekday() != 0:
             monday = self.week_start - timedelta(days=self.week_start.weekday())
-            raise FieldError(column_label(WeeklyReport, "week_start"),
-                             str(_l("must be a Monday (that week's Monday is %(monday)s)", monday=monday)))
+            raise FieldError(
+                column_label(WeeklyReport, "week_start"),
+                str(_l("must be a Monday (that week's Monday is %(monday)s)", monday=monday)),
+            )
 
 
 class WeeklyReportItem(db.Model):
@@ -496,10 +560,12 @@ class WeeklyReportItem(db.Model):
     __scope_parent__ = "report"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    report_id: Mapped[int] = mapped_column(ForeignKey("weekly_report.id", ondelete="CASCADE"), index=True,
-                                           info=label("Weekly report"))
-    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("sal_chance.id", ondelete="SET NULL"),
-                                                       index=True, info=label("Opportunity"))
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("weekly_report.id", ondelete="CASCADE"), index=True, info=label("Weekly report")
+    )
+    opportunity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sal_chance.id", ondelete="SET NULL"), index=True, info=label("Opportunity")
+    )
     progress: Mapped[str] = mapped_column(Text, info=label("Progress this week"))
     next_plan: Mapped[str | None] = mapped_column(Text, info=label("Plan for next week"))
     issues: Mapped[str | None] = mapped_column(Text, info=label("Issues to resolve"))
@@ -521,15 +587,17 @@ class ClientLoss(Timestamps, Versioned, db.Model):
     __scope_parent__ = "client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True,
-                                           info=label("Client"))
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
+    )
     owner_id: Mapped[int | None] = _user_fk("Account manager")
     last_order_on: Mapped[date | None] = mapped_column(Date, info=label("Last order"))
     detected_on: Mapped[date] = mapped_column(Date, index=True, info=label("Warning date"))
     measures: Mapped[str | None] = mapped_column(Text, info=label("Retention measures"))
     reason: Mapped[str | None] = mapped_column(Text, info=label("Reason for loss"))
-    status: Mapped[str] = mapped_column(String(10), default="warning", index=True,
-                                        info=label("Status", choices=CHURN_STATUSES))
+    status: Mapped[str] = mapped_column(
+        String(10), default="warning", index=True, info=label("Status", choices=CHURN_STATUSES)
+    )
     confirmed_by_id: Mapped[int | None] = _user_fk("Confirmed by")
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Confirmed at"))
 
@@ -546,13 +614,22 @@ class ClientLoss(Timestamps, Versioned, db.Model):
 # --------------------------------------------------------------------- computed columns
 # Computed in SQL and deferred: lists undefer them (one query per page, no per-row sums).
 def _lines_total(line_model, fk):
-    return (select(type_coerce(func.coalesce(func.sum(line_model.quantity
-                                                      * type_coerce(line_model.unit_price, BigInteger)), 0), Money()))
-            .where(fk).correlate_except(line_model).scalar_subquery())
+    return (
+        select(
+            type_coerce(
+                func.coalesce(func.sum(line_model.quantity * type_coerce(line_model.unit_price, BigInteger)), 0),
+                Money(),
+            )
+        )
+        .where(fk)
+        .correlate_except(line_model)
+        .scalar_subquery()
+    )
 
 
-Order.total = column_property(_lines_total(OrderLine, OrderLine.order_id == Order.id), deferred=True,
-                              info=label("Order total"))
+Order.total = column_property(
+    _lines_total(OrderLine, OrderLine.order_id == Order.id), deferred=True, info=label("Order total")
+)
 _QUOTE_SUBTOTAL = _lines_total(QuoteLine, QuoteLine.quote_id == Quote.id)
 Quote.subtotal = column_property(_QUOTE_SUBTOTAL, deferred=True, info=label("Subtotal"))
 # total = subtotal − round_half_up(subtotal × discount), in integers: fen × hundredths of a
@@ -560,22 +637,34 @@ Quote.subtotal = column_property(_QUOTE_SUBTOTAL, deferred=True, info=label("Sub
 # a real CAST: PostgreSQL sums bigints as NUMERIC, and "/" on NUMERIC is no integer division
 _SUBTOTAL_FEN = cast(_QUOTE_SUBTOTAL, BigInteger)
 Quote.total = column_property(
-    type_coerce(_SUBTOTAL_FEN - (_SUBTOTAL_FEN * type_coerce(Quote.__table__.c.discount_pct, BigInteger) + 5000)
-                // 10000, Money()), deferred=True, info=label("Total after discount"))
+    type_coerce(
+        _SUBTOTAL_FEN - (_SUBTOTAL_FEN * type_coerce(Quote.__table__.c.discount_pct, BigInteger) + 5000) // 10000,
+        Money(),
+    ),
+    deferred=True,
+    info=label("Total after discount"),
+)
 
 
 def quote_totals(quote: Quote) -> tuple[Decimal, Decimal, Decimal]:
     """(subtotal, discount, total) of a quote from its loaded lines, the same arithmetic
     as the SQL columns: discount rounded half-up to the fen."""
-    subtotal = sum((Decimal(line.unit_price) * line.quantity for line in quote.lines
-                    if line.unit_price is not None and line.quantity), Decimal("0.00"))
+    subtotal = sum(
+        (
+            Decimal(line.unit_price) * line.quantity
+            for line in quote.lines
+            if line.unit_price is not None and line.quantity
+        ),
+        Decimal("0.00"),
+    )
     discount = round_money(subtotal * Decimal(quote.discount_pct or 0) / 100)
     return subtotal, discount, subtotal - discount
 
 
 def stock_on_hand(product_id: int) -> int:
-    return db.session.execute(select(func.coalesce(func.sum(Stock.quantity), 0))
-                              .where(Stock.product_id == product_id)).scalar()
+    return db.session.execute(
+        select(func.coalesce(func.sum(Stock.quantity), 0)).where(Stock.product_id == product_id)
+    ).scalar()
 
 
 # ----------------------------------------------------------------------- workflows
@@ -594,8 +683,9 @@ def _assign(record, actor, assignee=None, **_) -> str:
     if assignee is None:
         raise WorkflowError(str(_l("%(record)s: choose the person to assign it to.", record=str(record))))
     if not assignee.is_active:
-        raise WorkflowError(str(_l("%(record)s: %(user)s is disabled and cannot take it.", record=str(record),
-                                   user=str(assignee))))
+        raise WorkflowError(
+            str(_l("%(record)s: %(user)s is disabled and cannot take it.", record=str(record), user=str(assignee)))
+        )
     record.assigned_to_id, record.assigned_at = assignee.id, utcnow()
     return "assigned"
 
@@ -619,14 +709,33 @@ def _reopen(record, actor, **_) -> str:
     return "assigned" if record.assigned_to_id is not None else "unassigned"
 
 
-OPPORTUNITY = Workflow("opportunity", dict(OPPORTUNITY_STATUSES), [
-    Transition("assign", _l("Assign to…"), ("unassigned", "assigned"), "assigned", "assign", decide=_assign,
-               pick_user="assignee"),
-    Transition("win", _l("Close as won"), ("unassigned", "assigned"), "archived", "edit", decide=_win),
-    Transition("lose", _l("Close as lost"), ("unassigned", "assigned"), "archived", "edit", comment_required=True,
-               decide=_lose),
-    Transition("reopen", _l("Reopen"), ("archived",), "assigned", "reopen", decide=_reopen),
-], locked=("archived",))
+OPPORTUNITY = Workflow(
+    "opportunity",
+    dict(OPPORTUNITY_STATUSES),
+    [
+        Transition(
+            "assign",
+            _l("Assign to…"),
+            ("unassigned", "assigned"),
+            "assigned",
+            "assign",
+            decide=_assign,
+            pick_user="assignee",
+        ),
+        Transition("win", _l("Close as won"), ("unassigned", "assigned"), "archived", "edit", decide=_win),
+        Transition(
+            "lose",
+            _l("Close as lost"),
+            ("unassigned", "assigned"),
+            "archived",
+            "edit",
+            comment_required=True,
+            decide=_lose,
+        ),
+        Transition("reopen", _l("Reopen"), ("archived",), "assigned", "reopen", decide=_reopen),
+    ],
+    locked=("archived",),
+)
 
 
 def _quote_submit(record, actor, **_) -> str:
@@ -650,15 +759,22 @@ def _quote_redraft(record, actor, **_) -> str:
     return "draft"
 
 
-QUOTE = Workflow("quote", dict(QUOTE_STATUSES), [
-    Transition("submit", _l("Submit"), ("draft",), "submitted", "submit", stamp="submitted", decide=_quote_submit),
-    Transition("approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True,
-               decide=_quote_approve),
-    Transition("reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True,
-               four_eyes=True),
-    Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=_quote_redraft),
-    Transition("accept", _l("Accepted by the customer"), ("approved",), "accepted", "submit"),
-], locked=("submitted", "approved", "accepted"))
+QUOTE = Workflow(
+    "quote",
+    dict(QUOTE_STATUSES),
+    [
+        Transition("submit", _l("Submit"), ("draft",), "submitted", "submit", stamp="submitted", decide=_quote_submit),
+        Transition(
+            "approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True, decide=_quote_approve
+        ),
+        Transition(
+            "reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True, four_eyes=True
+        ),
+        Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=_quote_redraft),
+        Transition("accept", _l("Accepted by the customer"), ("approved",), "accepted", "submit"),
+    ],
+    locked=("submitted", "approved", "accepted"),
+)
 
 
 def _ship(record, actor, **_) -> str:
@@ -667,11 +783,16 @@ def _ship(record, actor, **_) -> str:
     return "shipped"
 
 
-ORDER = Workflow("order", dict(ORDER_STATUSES), [
-    Transition("ship", _l("Ship"), ("pending",), "shipped", "ship", decide=_ship),
-    Transition("complete", _l("Complete"), ("shipped",), "completed", "ship"),
-    Transition("cancel", _l("Cancel"), ("pending",), "cancelled", "edit", comment_required=True),
-], locked=("shipped", "completed", "cancelled"))
+ORDER = Workflow(
+    "order",
+    dict(ORDER_STATUSES),
+    [
+        Transition("ship", _l("Ship"), ("pending",), "shipped", "ship", decide=_ship),
+        Transition("complete", _l("Complete"), ("shipped",), "completed", "ship"),
+        Transition("cancel", _l("Cancel"), ("pending",), "cancelled", "edit", comment_required=True),
+    ],
+    locked=("shipped", "completed", "cancelled"),
+)
 
 
 def _report_submit(record, actor, **_) -> str:
@@ -686,11 +807,17 @@ def _report_review(record, actor, comment=None, **_) -> str:
     author's; nobody reviews their own report."""
     author = record.user or db.session.get(User, record.user_id)
     is_director = actor.role is not None and actor.role.code in ("sales_director", "admin")
-    if actor.id == record.user_id or not is_director or (
+    if (
+        actor.id == record.user_id
+        or not is_director
+        or (
             actor.role.code != "admin"
-            and (author is None or author.department_id not in department_subtree_ids(actor.department_id))):
-        raise WorkflowError(str(_l("%(record)s: only the sales director of the author's department reviews it.",
-                                   record=str(record))))
+            and (author is None or author.department_id not in department_subtree_ids(actor.department_id))
+        )
+    ):
+        raise WorkflowError(
+            str(_l("%(record)s: only the sales director of the author's department reviews it.", record=str(record)))
+        )
     record.reviewed_by_id, record.reviewed_at, record.review_comment = actor.id, utcnow(), comment
     return "reviewed"
 
@@ -701,13 +828,26 @@ def _report_return(record, actor, comment=None, **_) -> str:
     return "draft"
 
 
-WEEKLY_REPORT = Workflow("weekly_report", dict(REPORT_STATUSES), [
-    Transition("submit", _l("Submit"), ("draft",), "submitted", "edit", decide=_report_submit),
-    Transition("review", _l("Review"), ("submitted",), "reviewed", "review", comment_required=True,
-               decide=_report_review),
-    Transition("send_back", _l("Send back"), ("submitted",), "draft", "review", comment_required=True,
-               decide=_report_return),
-], locked=("submitted", "reviewed"))
+WEEKLY_REPORT = Workflow(
+    "weekly_report",
+    dict(REPORT_STATUSES),
+    [
+        Transition("submit", _l("Submit"), ("draft",), "submitted", "edit", decide=_report_submit),
+        Transition(
+            "review", _l("Review"), ("submitted",), "reviewed", "review", comment_required=True, decide=_report_review
+        ),
+        Transition(
+            "send_back",
+            _l("Send back"),
+            ("submitted",),
+            "draft",
+            "review",
+            comment_required=True,
+            decide=_report_return,
+        ),
+    ],
+    locked=("submitted", "reviewed"),
+)
 
 
 def _signed_entry(actor, comment) -> str:
@@ -726,12 +866,25 @@ def _confirm_loss(record, actor, comment=None, **_) -> str:
     return "confirmed"
 
 
-CHURN = Workflow("churn", dict(CHURN_STATUSES), [
-    Transition("add_measure", _l("Add measure"), OPEN_CHURN, "delayed", "edit", comment_required=True,
-               decide=_add_measure),
-    Transition("confirm", _l("Confirm loss"), OPEN_CHURN, "confirmed", "confirm", comment_required=True,
-               decide=_confirm_loss),
-], locked=("confirmed",))
+CHURN = Workflow(
+    "churn",
+    dict(CHURN_STATUSES),
+    [
+        Transition(
+            "add_measure", _l("Add measure"), OPEN_CHURN, "delayed", "edit", comment_required=True, decide=_add_measure
+        ),
+        Transition(
+            "confirm",
+            _l("Confirm loss"),
+            OPEN_CHURN,
+            "confirmed",
+            "confirm",
+            comment_required=True,
+            decide=_confirm_loss,
+        ),
+    ],
+    locked=("confirmed",),
+)
 
 register(Opportunity, OPPORTUNITY)
 register(Quote, QUOTE)
@@ -760,9 +913,17 @@ def ship_order(order: Order) -> None:
         needed[product_id] = needed.get(product_id, 0) + int(line.quantity)
     with session.no_autoflush:
         # fresh values, locked: another transaction may have shipped since they were loaded
-        rows = session.execute(select(Stock).where(Stock.product_id.in_(list(needed)))
-                               .order_by(Stock.product_id, Stock.quantity.desc(), Stock.id)
-                               .with_for_update().execution_options(populate_existing=True)).scalars().all()
+        rows = (
+            session.execute(
+                select(Stock)
+                .where(Stock.product_id.in_(list(needed)))
+                .order_by(Stock.product_id, Stock.quantity.desc(), Stock.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            .scalars()
+            .all()
+        )
     by_product: dict[int, list[Stock]] = {}
     for row in rows:
         by_product.setdefault(row.product_id, []).append(row)
@@ -770,9 +931,17 @@ def ship_order(order: Order) -> None:
         available = sum(row.quantity for row in by_product.get(product_id, []))
         if available < quantity:
             product = session.get(Product, product_id)
-            raise StockError(str(_l("%(record)s: %(product)s needs %(needed)s, only %(available)s in stock.",
-                                    record=str(order), product=str(product), needed=quantity,
-                                    available=available)))
+            raise StockError(
+                str(
+                    _l(
+                        "%(record)s: %(product)s needs %(needed)s, only %(available)s in stock.",
+                        record=str(order),
+                        product=str(product),
+                        needed=quantity,
+                        available=available,
+                    )
+                )
+            )
     for product_id, quantity in needed.items():
         for row in by_product[product_id]:
             take = min(row.quantity, quantity)
@@ -784,13 +953,17 @@ def ship_order(order: Order) -> None:
     try:
         session.flush()
     except StaleDataError:
-        raise StockError(str(_l("%(record)s: the stock changed while shipping; nothing was taken — try again.",
-                                record=name))) from None
+        raise StockError(
+            str(_l("%(record)s: the stock changed while shipping; nothing was taken — try again.", record=name))
+        ) from None
 
 
 def open_order_for_quote(quote: Quote) -> Order | None:
-    return db.session.execute(select(Order).where(Order.quote_id == quote.id, Order.is_deleted.is_(False))
-                              ).scalars().first()
+    return (
+        db.session.execute(select(Order).where(Order.quote_id == quote.id, Order.is_deleted.is_(False)))
+        .scalars()
+        .first()
+    )
 
 
 def _fen(amount) -> int:
@@ -830,8 +1003,7 @@ def discounted_lines(quote: Quote) -> list[tuple[QuoteLine, int, Decimal]]:
     """The order lines an accepted quote becomes, as (quote line, quantity, unit price):
     :func:`split_discount` over the quote's lines."""
     lines = list(quote.lines)
-    split = split_discount([(_fen(line.unit_price), line.quantity) for line in lines],
-                           _fen(quote.discount_pct or 0))
+    split = split_discount([(_fen(line.unit_price), line.quantity) for line in lines], _fen(quote.discount_pct or 0))
     return [(lines[index], quantity, Decimal(fen) / 100) for index, quantity, fen in split]
 
 
@@ -844,19 +1016,34 @@ def convert_quote(quote: Quote, actor: User) -> Order:
     the database refuse a second one whatever path it takes."""
     lock_row(quote)
     if quote.status != "accepted":
-        raise WorkflowError(str(_l("%(record)s is %(state)s: only accepted quotes become orders.",
-                                   record=str(quote), state=QUOTE.state_label(quote.status))))
+        raise WorkflowError(
+            str(
+                _l(
+                    "%(record)s is %(state)s: only accepted quotes become orders.",
+                    record=str(quote),
+                    state=QUOTE.state_label(quote.status),
+                )
+            )
+        )
     existing = open_order_for_quote(quote)
     if existing is not None:
-        raise WorkflowError(str(_l("%(record)s already became order %(order)s.", record=str(quote),
-                                   order=existing.number)))
-    order = Order(client_id=quote.client_id, owner_id=quote.owner_id, quote=quote, ordered_on=_local_today(),
-                  status="pending", notes=str(_l("From quote %(number)s", number=quote.number)))
+        raise WorkflowError(
+            str(_l("%(record)s already became order %(order)s.", record=str(quote), order=existing.number))
+        )
+    order = Order(
+        client_id=quote.client_id,
+        owner_id=quote.owner_id,
+        quote=quote,
+        ordered_on=_local_today(),
+        status="pending",
+        notes=str(_l("From quote %(number)s", number=quote.number)),
+    )
     for line, quantity, unit_price in discounted_lines(quote):
         product = _product_of(line)
         order.lines.append(OrderLine(product=product, quantity=quantity, unit=product.unit, unit_price=unit_price))
     db.session.add(order)
     from .audit import audit_note
+
     audit_note(db.session, "convert", quote.number)
     db.session.flush()
     return order
@@ -892,23 +1079,43 @@ def detect_churn(today: date | None = None, days: int | None = None, client_ids=
     days = days or churn_days()
     cutoff = today - timedelta(days=days)
     last = last_order_subquery(until=today)
-    open_or_settled = exists().where(ClientLoss.client_id == Client.id, or_(
-        ClientLoss.status.in_(OPEN_CHURN),
-        and_(ClientLoss.status == "confirmed",
-             or_(last.c.last_on.is_(None), ClientLoss.detected_on >= last.c.last_on))))
-    query = (select(Client.id, Client.owner_id, last.c.last_on)
-             .outerjoin(last, last.c.client_id == Client.id)
-             .where(Client.is_deleted.is_(False), ~open_or_settled,
-                    or_(last.c.last_on <= cutoff,
-                        and_(last.c.last_on.is_(None), Client.created_at < _day_start(cutoff + timedelta(days=1)))))
-             .order_by(Client.id))
+    open_or_settled = exists().where(
+        ClientLoss.client_id == Client.id,
+        or_(
+            ClientLoss.status.in_(OPEN_CHURN),
+            and_(
+                ClientLoss.status == "confirmed",
+                or_(last.c.last_on.is_(None), ClientLoss.detected_on >= last.c.last_on),
+            ),
+        ),
+    )
+    query = (
+        select(Client.id, Client.owner_id, last.c.last_on)
+        .outerjoin(last, last.c.client_id == Client.id)
+        .where(
+            Client.is_deleted.is_(False),
+            ~open_or_settled,
+            or_(
+                last.c.last_on <= cutoff,
+                and_(last.c.last_on.is_(None), Client.created_at < _day_start(cutoff + timedelta(days=1))),
+            ),
+        )
+        .order_by(Client.id)
+    )
     if client_ids is not None:
         query = query.where(Client.id.in_(client_ids))
     created = 0
     batch = []
     for client_id, owner_id, last_on in db.session.execute(query):
-        batch.append({"client_id": client_id, "owner_id": owner_id, "last_order_on": last_on,
-                      "detected_on": today, "status": "warning"})
+        batch.append(
+            {
+                "client_id": client_id,
+                "owner_id": owner_id,
+                "last_order_on": last_on,
+                "detected_on": today,
+                "status": "warning",
+            }
+        )
         if len(batch) >= 1000:
             created += _insert_warnings(batch)
             batch = []
@@ -919,6 +1126,7 @@ def detect_churn(today: date | None = None, days: int | None = None, client_ids=
 def _day_start(day: date) -> datetime:
     """Midnight at the start of ``day`` in the display time zone, as an aware datetime."""
     from zoneinfo import ZoneInfo
+
     try:
         zone = ZoneInfo(SystemConfig.get("timezone", "Asia/Shanghai") or "Asia/Shanghai")
     except Exception:
@@ -943,5 +1151,9 @@ def churn_status_clause(status: str):
 
 def opportunity_defaults(opportunity: Opportunity) -> dict:
     """What a quote or contract created from a won opportunity starts with."""
-    return {"client_id": opportunity.client_id, "opportunity_id": opportunity.id,
-            "amount": opportunity.expected_amount, "name": opportunity.title}
+    return {
+        "client_id": opportunity.client_id,
+        "opportunity_id": opportunity.id,
+        "amount": opportunity.expected_amount,
+        "name": opportunity.title,
+    }

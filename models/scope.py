@@ -14,6 +14,7 @@ Models with neither are not scoped (reference data). Lists, counts, details, edi
 deletes, actions, exports, select boxes, ajax look-ups and reports all filter with
 :func:`scope_clause`.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import false, or_, select
@@ -64,8 +65,7 @@ def scope_clause(model, user):
 def scoped(query, model, user):
     """Apply :func:`scope_clause` to a SQLAlchemy query or select."""
     clause = scope_clause(model, user)
-    return query if clause is None else query.filter(clause) if hasattr(query, "filter") \
-        else query.where(clause)
+    return query if clause is None else query.filter(clause) if hasattr(query, "filter") else query.where(clause)
 
 
 def in_scope(obj, user) -> bool:

@@ -6,6 +6,7 @@ they are in the catalogues, and the callers show them translated
 (``models.base.checker_message``). ``None`` and blank strings return ``None``:
 whether a field may be empty is decided elsewhere (``nullable`` / form ``DataRequired``).
 """
+
 from __future__ import annotations
 
 import re
@@ -18,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 def N_(message: str) -> str:  # noqa: N802 - the usual name of a gettext no-op marker
     """Mark an English message for the catalogues without translating it here."""
     return message
+
 
 __all__ = [
     "email",
@@ -35,10 +37,7 @@ __all__ = [
 # --- mainland mobile / landline -------------------------------------------------------------
 
 _MOBILE_RE = re.compile(r"1[3-9]\d{9}", re.ASCII)
-_MOBILE_MSG = N_(
-    "must be a mainland mobile (11 digits starting 13–19) "
-    "or an international number starting with +"
-)
+_MOBILE_MSG = N_("must be a mainland mobile (11 digits starting 13–19) or an international number starting with +")
 _PHONE_MSG = N_(
     "must be a mainland mobile (11 digits starting 13–19), a landline with area code "
     "(e.g. 010-12345678, 0755-1234567, optional extension -123 or 转123) "
@@ -153,8 +152,11 @@ def zip_code(value: str | None) -> str | None:
 
 # --- web address ----------------------------------------------------------------------------
 
-_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-                      r"(?::\d{1,5})?", re.ASCII)
+_HOST_RE = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+    r"(?::\d{1,5})?",
+    re.ASCII,
+)
 _WEBSITE_MSG = N_("must be a web address starting with http:// or https:// (e.g. https://www.example.com)")
 
 
@@ -167,7 +169,7 @@ def website(value: str | None) -> str | None:
     if any(ch.isspace() or ord(ch) < 32 for ch in text):
         raise ValueError(_WEBSITE_MSG)
     match = re.match(r"(?i)https?://", text)
-    rest = text[match.end():] if match else text
+    rest = text[match.end() :] if match else text
     host = re.split(r"[/?#]", rest, maxsplit=1)[0]
     if "@" in host or not _HOST_RE.fullmatch(host):
         raise ValueError(_WEBSITE_MSG)
@@ -224,10 +226,7 @@ def masked_id_card(value: str | None) -> str:
 _USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _USCC_AUTHORITIES = "123456789ABCDEFGNY"
-_USCC_MSG = N_(
-    "must be an 18-character unified social credit code "
-    "(digits and capital letters except I, O, Z, S, V)"
-)
+_USCC_MSG = N_("must be an 18-character unified social credit code (digits and capital letters except I, O, Z, S, V)")
 
 
 def uscc_check_char(first17: str) -> str:

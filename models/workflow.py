@@ -2,6 +2,7 @@
 the right each needs) and one function that performs a transition. Views (bulk
 actions, details buttons), the CLI and tests all call :func:`perform`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -93,9 +94,11 @@ class Workflow:
         """The transitions the actor could take on the record now: state, right, and not
         a four-eyes step on a record the actor submitted or already approved."""
         mine = actor.id in (getattr(record, "submitted_by_id", None), getattr(record, "approved_by_id", None))
-        return [t for t in self.transitions.values()
-                if record.status in t.sources and actor.can(f"{self.endpoint}.{t.right}")
-                and not (t.four_eyes and mine)]
+        return [
+            t
+            for t in self.transitions.values()
+            if record.status in t.sources and actor.can(f"{self.endpoint}.{t.right}") and not (t.four_eyes and mine)
+        ]
 
 
 def _threshold() -> Decimal:
@@ -116,25 +119,47 @@ def _contract_approval(record, actor, **_) -> str:
     is_executive = actor.role is not None and actor.role.code == "executive"
     if not needs_second:
         if is_executive:
-            raise WorkflowError(str(_l("%(record)s: executives approve only contracts above %(limit)s, as "
-                                       "the second approval; the sales director approves this one.",
-                                       record=str(record), limit=threshold)))
+            raise WorkflowError(
+                str(
+                    _l(
+                        "%(record)s: executives approve only contracts above %(limit)s, as "
+                        "the second approval; the sales director approves this one.",
+                        record=str(record),
+                        limit=threshold,
+                    )
+                )
+            )
         record.approved_by_id, record.approved_at = actor.id, utcnow()
         return "approved"
     if record.approved_by_id is None:
         if is_executive:
-            raise WorkflowError(str(_l("%(record)s: above %(limit)s the first approval must come from the "
-                                       "sales director, then an executive approves.",
-                                       record=str(record), limit=threshold)))
+            raise WorkflowError(
+                str(
+                    _l(
+                        "%(record)s: above %(limit)s the first approval must come from the "
+                        "sales director, then an executive approves.",
+                        record=str(record),
+                        limit=threshold,
+                    )
+                )
+            )
         record.approved_by_id, record.approved_at = actor.id, utcnow()
         return "submitted"  # waits for the executive
     if not is_executive:
-        raise WorkflowError(str(_l("%(record)s: amount above %(limit)s — already approved once, an "
-                                   "executive must give the second approval.", record=str(record),
-                                   limit=threshold)))
+        raise WorkflowError(
+            str(
+                _l(
+                    "%(record)s: amount above %(limit)s — already approved once, an "
+                    "executive must give the second approval.",
+                    record=str(record),
+                    limit=threshold,
+                )
+            )
+        )
     if actor.id == record.approved_by_id:
-        raise WorkflowError(str(_l("%(record)s: the second approval must come from another person.",
-                                   record=str(record))))
+        raise WorkflowError(
+            str(_l("%(record)s: the second approval must come from another person.", record=str(record)))
+        )
     record.second_approved_by_id, record.second_approved_at = actor.id, utcnow()
     return "approved"
 
@@ -147,22 +172,39 @@ def _clear_approvals(record, actor, **_) -> str:
     return "draft"
 
 
-APPROVAL_STATES = {"draft": _l("Draft"), "submitted": _l("Submitted"), "approved": _l("Approved"),
-                   "rejected": _l("Rejected")}
+APPROVAL_STATES = {
+    "draft": _l("Draft"),
+    "submitted": _l("Submitted"),
+    "approved": _l("Approved"),
+    "rejected": _l("Rejected"),
+}
 
-CONTRACT = Workflow("contract", {**APPROVAL_STATES, "signed": _l("Signed"), "archived": _l("Archived"),
-                                 "terminated": _l("Terminated")}, [
-    Transition("submit", _l("Submit for approval"), ("draft",), "submitted", "submit", stamp="submitted"),
-    Transition("approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True,
-               decide=_contract_approval),
-    Transition("reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True,
-               four_eyes=True),
-    Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=_clear_approvals),
-    Transition("sign", _l("Sign (stamp)"), ("approved",), "signed", "approve"),
-    Transition("archive", _l("Archive"), ("signed",), "archived", "approve"),
-    Transition("terminate", _l("Terminate"), ("draft", "submitted", "approved", "signed"), "terminated",
-               "approve", comment_required=True),
-], locked=("submitted", "approved", "signed", "archived", "terminated"))
+CONTRACT = Workflow(
+    "contract",
+    {**APPROVAL_STATES, "signed": _l("Signed"), "archived": _l("Archived"), "terminated": _l("Terminated")},
+    [
+        Transition("submit", _l("Submit for approval"), ("draft",), "submitted", "submit", stamp="submitted"),
+        Transition(
+            "approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True, decide=_contract_approval
+        ),
+        Transition(
+            "reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True, four_eyes=True
+        ),
+        Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=_clear_approvals),
+        Transition("sign", _l("Sign (stamp)"), ("approved",), "signed", "approve"),
+        Transition("archive", _l("Archive"), ("signed",), "archived", "approve"),
+        Transition(
+            "terminate",
+            _l("Terminate"),
+            ("draft", "submitted", "approved", "signed"),
+            "terminated",
+            "approve",
+            comment_required=True,
+        ),
+    ],
+    locked=("submitted", "approved", "signed", "archived", "terminated"),
+)
+
 
 def _approve(record, actor, **_) -> str:
     record.approved_by_id, record.approved_at = actor.id, utcnow()
@@ -172,14 +214,21 @@ def _approve(record, actor, **_) -> str:
 def _approval_workflow(endpoint: str) -> Workflow:
     """draft → submitted → approved | rejected, rejected → draft (purchase requests,
     expense contracts)."""
-    return Workflow(endpoint, APPROVAL_STATES, [
-        Transition("submit", _l("Submit for approval"), ("draft",), "submitted", "submit", stamp="submitted"),
-        Transition("approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True,
-                   decide=_approve),
-        Transition("reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True,
-                   four_eyes=True),
-        Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=_clear_approvals),
-    ], locked=("submitted", "approved"))
+    return Workflow(
+        endpoint,
+        APPROVAL_STATES,
+        [
+            Transition("submit", _l("Submit for approval"), ("draft",), "submitted", "submit", stamp="submitted"),
+            Transition(
+                "approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True, decide=_approve
+            ),
+            Transition(
+                "reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True, four_eyes=True
+            ),
+            Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=_clear_approvals),
+        ],
+        locked=("submitted", "approved"),
+    )
 
 
 PURCHASE_REQUEST = _approval_workflow("purchase_request")
@@ -191,14 +240,18 @@ def _paid(record, actor, **_) -> str:
     return "paid"
 
 
-PAYMENT = Workflow("payment", {"requested": _l("Requested"), "approved": _l("Approved"), "paid": _l("Paid"),
-                               "rejected": _l("Rejected")}, [
-    Transition("approve", _l("Approve"), ("requested",), "approved", "approve", four_eyes=True,
-               decide=_approve),
-    Transition("reject", _l("Reject"), ("requested",), "rejected", "approve", comment_required=True,
-               four_eyes=True),
-    Transition("pay", _l("Mark as paid"), ("approved",), "paid", "approve", decide=_paid),
-], locked=("approved", "paid", "rejected"))
+PAYMENT = Workflow(
+    "payment",
+    {"requested": _l("Requested"), "approved": _l("Approved"), "paid": _l("Paid"), "rejected": _l("Rejected")},
+    [
+        Transition("approve", _l("Approve"), ("requested",), "approved", "approve", four_eyes=True, decide=_approve),
+        Transition(
+            "reject", _l("Reject"), ("requested",), "rejected", "approve", comment_required=True, four_eyes=True
+        ),
+        Transition("pay", _l("Mark as paid"), ("approved",), "paid", "approve", decide=_paid),
+    ],
+    locked=("approved", "paid", "rejected"),
+)
 
 
 def _confirm(record, actor, **_) -> str:
@@ -206,9 +259,14 @@ def _confirm(record, actor, **_) -> str:
     return "confirmed"
 
 
-RECEIPT = Workflow("receipt", {"recorded": _l("Recorded"), "confirmed": _l("Confirmed")}, [
-    Transition("confirm", _l("Confirm"), ("recorded",), "confirmed", "confirm", decide=_confirm),
-], locked=("confirmed",))
+RECEIPT = Workflow(
+    "receipt",
+    {"recorded": _l("Recorded"), "confirmed": _l("Confirmed")},
+    [
+        Transition("confirm", _l("Confirm"), ("recorded",), "confirmed", "confirm", decide=_confirm),
+    ],
+    locked=("confirmed",),
+)
 
 
 def _void(record, actor, **_) -> str:
@@ -216,9 +274,14 @@ def _void(record, actor, **_) -> str:
     return "voided"
 
 
-INVOICE = Workflow("invoice", {"issued": _l("Issued"), "voided": _l("Voided")}, [
-    Transition("void", _l("Void"), ("issued",), "voided", "void", comment_required=True, decide=_void),
-], locked=("voided",))
+INVOICE = Workflow(
+    "invoice",
+    {"issued": _l("Issued"), "voided": _l("Voided")},
+    [
+        Transition("void", _l("Void"), ("issued",), "voided", "void", comment_required=True, decide=_void),
+    ],
+    locked=("voided",),
+)
 
 #: model class → its workflow (modules register theirs with :func:`register`)
 WORKFLOWS: dict[type, Workflow] = {}
@@ -245,23 +308,31 @@ def lock_row(record) -> None:
         return
     model = type(record)
     session = state.session
-    session.execute(select(model).where(model.id == record.id).with_for_update(key_share=True)
-                    .execution_options(populate_existing=True))
+    session.execute(
+        select(model)
+        .where(model.id == record.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
 
 
 def changed_meanwhile(record) -> str:
     """The refusal of a step on a record that someone changed after the actor saw it,
     naming who (from the audit log)."""
     from .audit import last_change
+
     entry = last_change(record.__tablename__, record.id)
-    who = (entry.user.name or entry.user.username) if entry is not None and entry.user is not None \
+    who = (
+        (entry.user.name or entry.user.username)
+        if entry is not None and entry.user is not None
         else str(_l("another user"))
-    return str(_l("%(record)s was changed by %(user)s meanwhile — reload and try again.", record=str(record),
-                  user=who))
+    )
+    return str(_l("%(record)s was changed by %(user)s meanwhile — reload and try again.", record=str(record), user=who))
 
 
-def perform(record, action: str, actor, comment: str | None = None, *, seen_version: int | None = None,
-            **params) -> str:
+def perform(
+    record, action: str, actor, comment: str | None = None, *, seen_version: int | None = None, **params
+) -> str:
     """Take ``action`` on ``record`` as ``actor``: check the state, the right, the comment
     and four-eyes, write the workflow fields and an audit entry (action and comment) in
     the caller's transaction. ``params`` go to the step's ``decide`` (e.g. ``assignee``).
@@ -278,18 +349,35 @@ def perform(record, action: str, actor, comment: str | None = None, *, seen_vers
     if seen_version is not None and getattr(record, "version", seen_version) != seen_version:
         raise WorkflowError(changed_meanwhile(record))
     if record.status not in step.sources:
-        raise WorkflowError(str(_l("%(record)s is %(state)s: cannot %(action)s it.", record=str(record),
-                                   state=workflow.state_label(record.status), action=str(step.label))))
+        raise WorkflowError(
+            str(
+                _l(
+                    "%(record)s is %(state)s: cannot %(action)s it.",
+                    record=str(record),
+                    state=workflow.state_label(record.status),
+                    action=str(step.label),
+                )
+            )
+        )
     if not actor.can(f"{workflow.endpoint}.{step.right}"):
-        raise WorkflowError(str(_l("%(record)s: you lack the right to %(action)s.", record=str(record),
-                                   action=str(step.label))))
+        raise WorkflowError(
+            str(_l("%(record)s: you lack the right to %(action)s.", record=str(record), action=str(step.label)))
+        )
     comment = (comment or "").strip() or None
     if step.comment_required and not comment:
-        raise WorkflowError(str(_l("%(record)s: %(action)s needs a comment saying why.", record=str(record),
-                                   action=str(step.label))))
+        raise WorkflowError(
+            str(_l("%(record)s: %(action)s needs a comment saying why.", record=str(record), action=str(step.label)))
+        )
     if step.four_eyes and getattr(record, "submitted_by_id", None) == actor.id:
-        raise WorkflowError(str(_l("%(record)s: you submitted it, so someone else must %(action)s it "
-                                   "(four-eyes rule).", record=str(record), action=str(step.label))))
+        raise WorkflowError(
+            str(
+                _l(
+                    "%(record)s: you submitted it, so someone else must %(action)s it (four-eyes rule).",
+                    record=str(record),
+                    action=str(step.label),
+                )
+            )
+        )
     with db.session.no_autoflush:
         target = step.decide(record, actor, comment=comment, **params) if step.decide else step.target
     now = utcnow()

@@ -19,6 +19,7 @@ Every figure is a SQL aggregate: one statement for the rows and one for the tota
 whatever the number of contracts (plus, with a department filter, one read of the
 department tree; describing the filters used reads at most three names).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -58,11 +59,13 @@ BUCKETS = (
 BUCKET_KEYS = tuple(key for key, *_ in BUCKETS)
 MONEY_KEYS = ("amount", "received", "invoiced", "balance") + BUCKET_KEYS
 
-RULES = _l("Receivable contracts: approved, signed or archived (not terminated, not deleted). "
-           "Received = allocations of non-deleted receipts received by the as-of date; invoiced = "
-           "totals of non-voided invoices issued by then; balance = amount - received. Due date = "
-           "contract start date (the payment plan is free text); days past due = as-of date - due "
-           "date, and the whole balance of a contract falls in one aging bucket.")
+RULES = _l(
+    "Receivable contracts: approved, signed or archived (not terminated, not deleted). "
+    "Received = allocations of non-deleted receipts received by the as-of date; invoiced = "
+    "totals of non-voided invoices issued by then; balance = amount - received. Due date = "
+    "contract start date (the payment plan is free text); days past due = as-of date - due "
+    "date, and the whole balance of a contract falls in one aging bucket."
+)
 
 
 class days_between(FunctionElement):
@@ -83,8 +86,7 @@ def _days_between(element, compiler, **kw):
 @compiles(days_between, "sqlite")
 def _days_between_sqlite(element, compiler, **kw):
     later, earlier = list(element.clauses)
-    return (f"CAST(julianday({compiler.process(later, **kw)}) - "
-            f"julianday({compiler.process(earlier, **kw)}) AS INTEGER)")
+    return f"CAST(julianday({compiler.process(later, **kw)}) - julianday({compiler.process(earlier, **kw)}) AS INTEGER)"
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,9 @@ def parse_filters(args: Mapping, today: date) -> tuple[ReceivablesFilters, list[
         try:
             return date.fromisoformat(raw)
         except ValueError:
-            errors.append(str(_l("%(field)s: \"%(value)s\" is not a date (YYYY-MM-DD) — ignored.",
-                                 field=label, value=raw[:20])))
+            errors.append(
+                str(_l('%(field)s: "%(value)s" is not a date (YYYY-MM-DD) — ignored.', field=label, value=raw[:20]))
+            )
             return None
 
     def ident(name, label):
@@ -150,8 +153,7 @@ def parse_filters(args: Mapping, today: date) -> tuple[ReceivablesFilters, list[
             return None
         if raw.isdigit() and int(raw) < 2**63:  # beyond 64 bits no row can have the id
             return int(raw)
-        errors.append(str(_l("%(field)s: \"%(value)s\" is not a valid choice — ignored.", field=label,
-                             value=raw[:20])))
+        errors.append(str(_l('%(field)s: "%(value)s" is not a valid choice — ignored.', field=label, value=raw[:20])))
         return None
 
     filters = ReceivablesFilters(
@@ -183,14 +185,19 @@ def receivables_select(filters: ReceivablesFilters, user):
     """The SELECT of one row per contract (see the module docstring for the rules),
     within ``user``'s data scope, ordered by due date."""
     as_of = literal(filters.as_of, Date())
-    received = (select(*named(contract_id=ContractReceipt.contract_id,
-                              received=func.sum(ContractReceipt.amount)))
-                .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-                .where(Receipt.is_deleted.is_(False), Receipt.received_on <= filters.as_of)
-                .group_by(ContractReceipt.contract_id).subquery("received"))
-    invoiced = (select(*named(contract_id=Invoice.contract_id, invoiced=func.sum(Invoice.total)))
-                .where(Invoice.status != "voided", Invoice.issued_on <= filters.as_of)
-                .group_by(Invoice.contract_id).subquery("invoiced"))
+    received = (
+        select(*named(contract_id=ContractReceipt.contract_id, received=func.sum(ContractReceipt.amount)))
+        .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
+        .where(Receipt.is_deleted.is_(False), Receipt.received_on <= filters.as_of)
+        .group_by(ContractReceipt.contract_id)
+        .subquery("received")
+    )
+    invoiced = (
+        select(*named(contract_id=Invoice.contract_id, invoiced=func.sum(Invoice.total)))
+        .where(Invoice.status != "voided", Invoice.issued_on <= filters.as_of)
+        .group_by(Invoice.contract_id)
+        .subquery("invoiced")
+    )
     owner = aliased(User, name="owner")
     department = aliased(Department, name="owner_department")
 
@@ -208,23 +215,42 @@ def receivables_select(filters: ReceivablesFilters, user):
         return conditions[0] if len(conditions) == 1 else conditions[0] & conditions[1]
 
     bucket = case(*[(in_bucket(first, last), literal(key)) for key, _, first, last in BUCKETS])
-    bucket_amounts = [_money(case((in_bucket(first, last), balance), else_=0)).label(key)
-                      for key, _, first, last in BUCKETS]
+    bucket_amounts = [
+        _money(case((in_bucket(first, last), balance), else_=0)).label(key) for key, _, first, last in BUCKETS
+    ]
 
-    query = (select(*named(contract_id=Contract.id, number=Contract.number, name=Contract.name,
-                           status=Contract.status, client_id=Contract.client_id, client=Client.name,
-                           area=Area.name, owner=owner.name, department=department.name,
-                           due_on=Contract.starts_on, ends_on=Contract.ends_on, amount=Contract.amount,
-                           received=received_amount, invoiced=invoiced_amount, balance=balance,
-                           days_past_due=days, bucket=bucket), *bucket_amounts)
-             .select_from(Contract)
-             .join(Client, Client.id == Contract.client_id)
-             .outerjoin(Area, Area.id == Client.area_id)
-             .outerjoin(owner, owner.id == Contract.owner_id)
-             .outerjoin(department, department.id == owner.department_id)
-             .outerjoin(received, received.c.contract_id == Contract.id)
-             .outerjoin(invoiced, invoiced.c.contract_id == Contract.id)
-             .where(Contract.is_deleted.is_(False)))
+    query = (
+        select(
+            *named(
+                contract_id=Contract.id,
+                number=Contract.number,
+                name=Contract.name,
+                status=Contract.status,
+                client_id=Contract.client_id,
+                client=Client.name,
+                area=Area.name,
+                owner=owner.name,
+                department=department.name,
+                due_on=Contract.starts_on,
+                ends_on=Contract.ends_on,
+                amount=Contract.amount,
+                received=received_amount,
+                invoiced=invoiced_amount,
+                balance=balance,
+                days_past_due=days,
+                bucket=bucket,
+            ),
+            *bucket_amounts,
+        )
+        .select_from(Contract)
+        .join(Client, Client.id == Contract.client_id)
+        .outerjoin(Area, Area.id == Client.area_id)
+        .outerjoin(owner, owner.id == Contract.owner_id)
+        .outerjoin(department, department.id == owner.department_id)
+        .outerjoin(received, received.c.contract_id == Contract.id)
+        .outerjoin(invoiced, invoiced.c.contract_id == Contract.id)
+        .where(Contract.is_deleted.is_(False))
+    )
     if filters.statuses is not None:
         query = query.where(Contract.status.in_(filters.statuses))
     if filters.due_from:
@@ -237,8 +263,12 @@ def receivables_select(filters: ReceivablesFilters, user):
         departments = department_subtree_ids(filters.department_id)
         query = query.where(Contract.owner_id.in_(select(User.id).where(User.department_id.in_(departments))))
     if filters.area_id:
-        query = query.where(or_(Client.area_id == filters.area_id,
-                                Client.area_id.in_(select(Area.id).where(Area.parent_id == filters.area_id))))
+        query = query.where(
+            or_(
+                Client.area_id == filters.area_id,
+                Client.area_id.in_(select(Area.id).where(Area.parent_id == filters.area_id)),
+            )
+        )
     if filters.client_ids is not None:
         query = query.where(Contract.client_id.in_(filters.client_ids))
     if filters.contract_ids is not None:
@@ -274,12 +304,18 @@ def describe_filters(session, filters: ReceivablesFilters) -> list[tuple[object,
     """The filters used, as (label, value) lines for the page and every download."""
     lines: list[tuple[object, str]] = [(_l("Aging as of"), filters.as_of.isoformat())]
     if filters.due_from or filters.due_to:
-        lines.append((_l("Due date (contract start)"),
-                      f"{filters.due_from.isoformat() if filters.due_from else '…'} – "
-                      f"{filters.due_to.isoformat() if filters.due_to else '…'}"))
-    for model, value, label in ((Department, filters.department_id, _l("Department (with sub-departments)")),
-                                (User, filters.owner_id, _l("Owner")),
-                                (Area, filters.area_id, _l("Area"))):
+        lines.append(
+            (
+                _l("Due date (contract start)"),
+                f"{filters.due_from.isoformat() if filters.due_from else '…'} – "
+                f"{filters.due_to.isoformat() if filters.due_to else '…'}",
+            )
+        )
+    for model, value, label in (
+        (Department, filters.department_id, _l("Department (with sub-departments)")),
+        (User, filters.owner_id, _l("Owner")),
+        (Area, filters.area_id, _l("Area")),
+    ):
         if value:
             name = session.execute(select(model.name).where(model.id == value)).scalar()
             lines.append((label, name if name is not None else f"#{value} ?"))
@@ -329,7 +365,13 @@ def receivables_document(report: ReceivablesReport, filter_lines, generated: str
         notes=[RULES, _l("Amounts in yuan (CNY).")],
         chart=report.chart(),
         chart_title=_l("Balance by aging bucket"),
-        sections=[Section(title=None, columns=receivables_columns(), rows=report.rows,
-                          totals=totals_row(report.totals, _l("Total")),
-                          empty_text=_l("No receivable contracts match these filters."))],
+        sections=[
+            Section(
+                title=None,
+                columns=receivables_columns(),
+                rows=report.rows,
+                totals=totals_row(report.totals, _l("Total")),
+                empty_text=_l("No receivable contracts match these filters."),
+            )
+        ],
     )

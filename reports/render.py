@@ -14,6 +14,7 @@ Text that a spreadsheet would run as a formula (``=…``, ``+…``, ``-…``, ``
 CR first) gets a leading apostrophe in XLSX and CSV: :func:`spreadsheet_safe` is the one
 neutraliser, also of the model views' list exports.
 """
+
 from __future__ import annotations
 
 import csv
@@ -133,9 +134,14 @@ def write_csv(documents: Sequence[Document]) -> bytes:
                 writer.writerow([spreadsheet_safe(str(section.title))])
             writer.writerow([str(c.label) for c in section.columns])
             for row in list(section.rows) + ([section.totals] if section.totals else []):
-                writer.writerow([
-                    spreadsheet_safe(cell_text(c, _value(row, c.key), grouped=False)) if c.kind == "text"
-                    else cell_text(c, _value(row, c.key), grouped=False) for c in section.columns])
+                writer.writerow(
+                    [
+                        spreadsheet_safe(cell_text(c, _value(row, c.key), grouped=False))
+                        if c.kind == "text"
+                        else cell_text(c, _value(row, c.key), grouped=False)
+                        for c in section.columns
+                    ]
+                )
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -200,14 +206,29 @@ def write_xlsx(documents: Sequence[Document]) -> bytes:
             rows = list(section.rows)
             if not rows:
                 sheet.append([cell(str(section.empty_text), text=True)])
-            formats = [MONEY_FORMAT if c.kind == "money" else DATE_FORMAT if c.kind == "date" else None
-                       for c in section.columns]
+            formats = [
+                MONEY_FORMAT if c.kind == "money" else DATE_FORMAT if c.kind == "date" else None
+                for c in section.columns
+            ]
             for row in rows:
-                sheet.append([cell(_xlsx_value(c, _value(row, c.key)), number_format=f, text=c.kind == "text")
-                              for c, f in zip(section.columns, formats, strict=False)])
+                sheet.append(
+                    [
+                        cell(_xlsx_value(c, _value(row, c.key)), number_format=f, text=c.kind == "text")
+                        for c, f in zip(section.columns, formats, strict=False)
+                    ]
+                )
             if section.totals:
-                sheet.append([cell(_xlsx_value(c, _value(section.totals, c.key)), number_format=f, font=bold,
-                                   text=c.kind == "text") for c, f in zip(section.columns, formats, strict=False)])
+                sheet.append(
+                    [
+                        cell(
+                            _xlsx_value(c, _value(section.totals, c.key)),
+                            number_format=f,
+                            font=bold,
+                            text=c.kind == "text",
+                        )
+                        for c, f in zip(section.columns, formats, strict=False)
+                    ]
+                )
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -301,9 +322,9 @@ class _Widths:
                 w = self.char(ch)
                 if used + w > width and line:
                     cut = line.rfind(" ")
-                    if ch != " " and 0 < cut and all(ord(c) < 0x2E80 for c in line[cut + 1:] + ch):
+                    if ch != " " and 0 < cut and all(ord(c) < 0x2E80 for c in line[cut + 1 :] + ch):
                         lines.append(line[:cut])
-                        line = line[cut + 1:]
+                        line = line[cut + 1 :]
                         used = self.text(line)
                     else:
                         lines.append(line)
@@ -383,7 +404,7 @@ def _pdf_chart(pdf, title, bars) -> None:
         pdf.cell(label_w, row_h - 1, str(label), align="R")
         width = float(bar_w * Decimal(value or 0) / largest) if largest > 0 and value and value > 0 else 0
         colour = BAR_COLOURS[index % len(BAR_COLOURS)].lstrip("#")
-        pdf.set_fill_color(*(int(colour[i:i + 2], 16) for i in (0, 2, 4)))
+        pdf.set_fill_color(*(int(colour[i : i + 2], 16) for i in (0, 2, 4)))
         if width > 0:
             pdf.rect(pdf.l_margin + label_w + 2, y + 0.5, max(width, 0.4), row_h - 2, style="F")
         pdf.set_xy(pdf.l_margin + label_w + 4 + width, y)
@@ -393,8 +414,9 @@ def _pdf_chart(pdf, title, bars) -> None:
 
 
 # ------------------------------------------------------------------------------ SVG
-def bar_chart_svg(bars: Sequence[tuple[object, Decimal]], *, title: object = "", width: int = 640,
-                  height: int = 240) -> Markup:
+def bar_chart_svg(
+    bars: Sequence[tuple[object, Decimal]], *, title: object = "", width: int = 640, height: int = 240
+) -> Markup:
     """A vertical bar chart as inline SVG (no script, no external asset: fits the CSP).
     Labels are escaped; amounts are printed above the bars."""
     left, right, top, bottom = 10, 10, 28, 40
@@ -403,24 +425,45 @@ def bar_chart_svg(bars: Sequence[tuple[object, Decimal]], *, title: object = "",
     slot = (width - left - right) / max(len(bars), 1)
     bar = slot * 0.6
     plot_h = height - top - bottom
-    parts = [Markup('<svg xmlns="http://www.w3.org/2000/svg" class="crm-chart" role="img" '
-                    'viewBox="0 0 {w} {h}" width="100%" preserveAspectRatio="xMidYMid meet" '
-                    'aria-label="{t}"><title>{t}</title>').format(w=width, h=height, t=title)]
-    parts.append(Markup('<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="#999" stroke-width="1"/>').format(
-        x1=left, x2=width - right, y=top + plot_h))
+    parts = [
+        Markup(
+            '<svg xmlns="http://www.w3.org/2000/svg" class="crm-chart" role="img" '
+            'viewBox="0 0 {w} {h}" width="100%" preserveAspectRatio="xMidYMid meet" '
+            'aria-label="{t}"><title>{t}</title>'
+        ).format(w=width, h=height, t=title)
+    ]
+    parts.append(
+        Markup('<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="#999" stroke-width="1"/>').format(
+            x1=left, x2=width - right, y=top + plot_h
+        )
+    )
     for index, ((label, _), value) in enumerate(zip(bars, values, strict=False)):
         x = left + slot * index + (slot - bar) / 2
         h = float(plot_h * value / largest) if largest > 0 and value > 0 else 0.0
         y = top + plot_h - h
         colour = BAR_COLOURS[index % len(BAR_COLOURS)]
-        parts.append(Markup('<g class="crm-chart-bar" data-bucket="{i}"><rect x="{x:.1f}" y="{y:.1f}" '
-                            'width="{bw:.1f}" height="{h:.1f}" fill="{c}"><title>{label}: ¥{v}</title></rect>'
-                            '<text x="{cx:.1f}" y="{ty:.1f}" text-anchor="middle" font-size="12" '
-                            'fill="#333">¥{v}</text>'
-                            '<text x="{cx:.1f}" y="{ly:.1f}" text-anchor="middle" font-size="12" '
-                            'fill="#333">{label}</text></g>').format(
-            i=index, x=x, y=y, bw=bar, h=h, c=colour, label=label, v=money_text(value),
-            cx=x + bar / 2, ty=max(y - 6, 12), ly=top + plot_h + 18))
+        parts.append(
+            Markup(
+                '<g class="crm-chart-bar" data-bucket="{i}"><rect x="{x:.1f}" y="{y:.1f}" '
+                'width="{bw:.1f}" height="{h:.1f}" fill="{c}"><title>{label}: ¥{v}</title></rect>'
+                '<text x="{cx:.1f}" y="{ty:.1f}" text-anchor="middle" font-size="12" '
+                'fill="#333">¥{v}</text>'
+                '<text x="{cx:.1f}" y="{ly:.1f}" text-anchor="middle" font-size="12" '
+                'fill="#333">{label}</text></g>'
+            ).format(
+                i=index,
+                x=x,
+                y=y,
+                bw=bar,
+                h=h,
+                c=colour,
+                label=label,
+                v=money_text(value),
+                cx=x + bar / 2,
+                ty=max(y - 6, 12),
+                ly=top + plot_h + 18,
+            )
+        )
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)
 
@@ -434,5 +477,15 @@ def html_cell(column: Column, value) -> str:
     return cell_text(column, value)
 
 
-__all__ = ["Column", "Section", "Document", "write_csv", "write_xlsx", "write_pdf", "bar_chart_svg",
-           "html_cell", "money_text", "cell_text"]
+__all__ = [
+    "Column",
+    "Section",
+    "Document",
+    "write_csv",
+    "write_xlsx",
+    "write_pdf",
+    "bar_chart_svg",
+    "html_cell",
+    "money_text",
+    "cell_text",
+]

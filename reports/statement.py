@@ -18,6 +18,7 @@ Customer statement of a client, as of a date:
 * invoices — the invoices of the listed contracts issued by then, voided ones shown but
   not counted (the total is the contracts' total invoiced).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -78,14 +79,25 @@ def _money(expr):
 
 def _zero_totals(keys) -> dict:
     from decimal import Decimal
+
     return {key: Decimal("0.00") for key in keys}
 
 
 def _clients(session, client_ids, user) -> dict[int, Mapping]:
-    query = (select(Client.id, Client.name, Client.address, Client.phone, Client.contact_name,
-                    Client.contact_mobile, *named(owner=User.name))
-             .outerjoin(User, User.id == Client.owner_id)
-             .where(Client.id.in_(client_ids)).order_by(Client.id))
+    query = (
+        select(
+            Client.id,
+            Client.name,
+            Client.address,
+            Client.phone,
+            Client.contact_name,
+            Client.contact_mobile,
+            *named(owner=User.name),
+        )
+        .outerjoin(User, User.id == Client.owner_id)
+        .where(Client.id.in_(client_ids))
+        .order_by(Client.id)
+    )
     clause = scope_clause(Client, user)
     if clause is not None:
         query = query.where(clause)
@@ -93,15 +105,21 @@ def _clients(session, client_ids, user) -> dict[int, Mapping]:
 
 
 def _allocations(session, as_of, user, *, client_ids=None, contract_ids=None) -> list:
-    query = (select(ContractReceipt.id, Contract.client_id, ContractReceipt.contract_id, Receipt.received_on,
-                    ContractReceipt.amount, *named(receipt_number=Receipt.number,
-                                                   contract_number=Contract.number, method=PaymentMethod.name))
-             .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-             .join(Contract, Contract.id == ContractReceipt.contract_id)
-             .outerjoin(PaymentMethod, PaymentMethod.id == Receipt.method_id)
-             .where(Receipt.is_deleted.is_(False), Receipt.received_on <= as_of,
-                    Contract.is_deleted.is_(False))
-             .order_by(Receipt.received_on, Receipt.number, ContractReceipt.id))
+    query = (
+        select(
+            ContractReceipt.id,
+            Contract.client_id,
+            ContractReceipt.contract_id,
+            Receipt.received_on,
+            ContractReceipt.amount,
+            *named(receipt_number=Receipt.number, contract_number=Contract.number, method=PaymentMethod.name),
+        )
+        .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
+        .join(Contract, Contract.id == ContractReceipt.contract_id)
+        .outerjoin(PaymentMethod, PaymentMethod.id == Receipt.method_id)
+        .where(Receipt.is_deleted.is_(False), Receipt.received_on <= as_of, Contract.is_deleted.is_(False))
+        .order_by(Receipt.received_on, Receipt.number, ContractReceipt.id)
+    )
     if client_ids is not None:
         query = query.where(Contract.client_id.in_(client_ids), Contract.status.in_(RECEIVABLE_STATUSES))
     if contract_ids is not None:
@@ -113,19 +131,35 @@ def _allocations(session, as_of, user, *, client_ids=None, contract_ids=None) ->
 
 
 def _invoice_query(as_of, user):
-    query = (select(Invoice.id, Invoice.contract_id, Contract.client_id, Invoice.number,
-                    *named(contract_number=Contract.number), Invoice.issued_on, Invoice.amount,
-                    Invoice.tax_rate, Invoice.tax, Invoice.total, Invoice.status)
-             .join(Contract, Contract.id == Invoice.contract_id)
-             .where(Contract.is_deleted.is_(False), Invoice.issued_on <= as_of))
+    query = (
+        select(
+            Invoice.id,
+            Invoice.contract_id,
+            Contract.client_id,
+            Invoice.number,
+            *named(contract_number=Contract.number),
+            Invoice.issued_on,
+            Invoice.amount,
+            Invoice.tax_rate,
+            Invoice.tax,
+            Invoice.total,
+            Invoice.status,
+        )
+        .join(Contract, Contract.id == Invoice.contract_id)
+        .where(Contract.is_deleted.is_(False), Invoice.issued_on <= as_of)
+    )
     clause = scope_clause(Contract, user)
     return query.where(clause) if clause is not None else query
 
 
 def _invoice_totals_query(invoices):
     counted = invoices.c.status != "voided"
-    return select(*[_money(func.coalesce(func.sum(case((counted, invoices.c[key]), else_=0)), 0)).label(key)
-                    for key in ("amount", "tax", "total")])
+    return select(
+        *[
+            _money(func.coalesce(func.sum(case((counted, invoices.c[key]), else_=0)), 0)).label(key)
+            for key in ("amount", "tax", "total")
+        ]
+    )
 
 
 def client_statements(session, client_ids, user, as_of: date) -> list[ClientStatement]:
@@ -139,51 +173,85 @@ def client_statements(session, client_ids, user, as_of: date) -> list[ClientStat
     contracts: dict[int, list] = {i: [] for i in ids}
     for row in session.execute(receivables_select(filters, user)):
         contracts[row.client_id].append(row._mapping)
-    totals = {row.client_id: row._mapping for row in session.execute(totals_select(filters, user,
-                                                                                   group_by_client=True))}
+    totals = {
+        row.client_id: row._mapping for row in session.execute(totals_select(filters, user, group_by_client=True))
+    }
 
-    allocated = (select(ContractReceipt.receipt_id, *named(allocated=func.sum(ContractReceipt.amount)))
-                 .group_by(ContractReceipt.receipt_id).subquery("allocated"))
+    allocated = (
+        select(ContractReceipt.receipt_id, *named(allocated=func.sum(ContractReceipt.amount)))
+        .group_by(ContractReceipt.receipt_id)
+        .subquery("allocated")
+    )
     allocated_amount = _money(func.coalesce(allocated.c.allocated, 0))
-    receipt_query = (select(Receipt.id, Receipt.client_id, Receipt.number, Receipt.received_on,
-                            Receipt.payer, Receipt.status, Receipt.amount,
-                            *named(method=PaymentMethod.name, allocated=allocated_amount,
-                                   unallocated=_money(Receipt.amount - func.coalesce(allocated.c.allocated, 0))))
-                     .outerjoin(allocated, allocated.c.receipt_id == Receipt.id)
-                     .outerjoin(PaymentMethod, PaymentMethod.id == Receipt.method_id)
-                     .where(Receipt.client_id.in_(ids), Receipt.is_deleted.is_(False), Receipt.received_on <= as_of))
+    receipt_query = (
+        select(
+            Receipt.id,
+            Receipt.client_id,
+            Receipt.number,
+            Receipt.received_on,
+            Receipt.payer,
+            Receipt.status,
+            Receipt.amount,
+            *named(
+                method=PaymentMethod.name,
+                allocated=allocated_amount,
+                unallocated=_money(Receipt.amount - func.coalesce(allocated.c.allocated, 0)),
+            ),
+        )
+        .outerjoin(allocated, allocated.c.receipt_id == Receipt.id)
+        .outerjoin(PaymentMethod, PaymentMethod.id == Receipt.method_id)
+        .where(Receipt.client_id.in_(ids), Receipt.is_deleted.is_(False), Receipt.received_on <= as_of)
+    )
     receipts: dict[int, list] = {i: [] for i in ids}
     for row in session.execute(receipt_query.order_by(Receipt.received_on, Receipt.number, Receipt.id)):
         receipts[row.client_id].append(row._mapping)
     receipt_rows = receipt_query.subquery("receipts")
-    receipt_totals = {row.client_id: row._mapping for row in session.execute(
-        select(receipt_rows.c.client_id,
-               *[_money(func.coalesce(func.sum(receipt_rows.c[key]), 0)).label(key)
-                 for key in ("amount", "allocated", "unallocated")]).group_by(receipt_rows.c.client_id))}
+    receipt_totals = {
+        row.client_id: row._mapping
+        for row in session.execute(
+            select(
+                receipt_rows.c.client_id,
+                *[
+                    _money(func.coalesce(func.sum(receipt_rows.c[key]), 0)).label(key)
+                    for key in ("amount", "allocated", "unallocated")
+                ],
+            ).group_by(receipt_rows.c.client_id)
+        )
+    }
 
     allocations: dict[int, list] = {i: [] for i in ids}
     for row in _allocations(session, as_of, user, client_ids=ids):
         allocations[row["client_id"]].append(row)
 
-    invoice_query = _invoice_query(as_of, user).where(Contract.client_id.in_(ids),
-                                                      Contract.status.in_(RECEIVABLE_STATUSES))
+    invoice_query = _invoice_query(as_of, user).where(
+        Contract.client_id.in_(ids), Contract.status.in_(RECEIVABLE_STATUSES)
+    )
     invoices: dict[int, list] = {i: [] for i in ids}
     for row in session.execute(invoice_query.order_by(Invoice.issued_on, Invoice.number, Invoice.id)):
         invoices[row.client_id].append(row._mapping)
     invoice_rows = invoice_query.subquery("invoices")
-    invoice_totals = {row.client_id: row._mapping for row in session.execute(
-        _invoice_totals_query(invoice_rows).add_columns(invoice_rows.c.client_id)
-        .group_by(invoice_rows.c.client_id))}
+    invoice_totals = {
+        row.client_id: row._mapping
+        for row in session.execute(
+            _invoice_totals_query(invoice_rows).add_columns(invoice_rows.c.client_id).group_by(invoice_rows.c.client_id)
+        )
+    }
 
     contract_keys = ("amount", "received", "invoiced", "balance") + tuple(key for key, *_ in BUCKETS)
-    return [ClientStatement(
-        client=clients[i], contracts=contracts[i],
-        totals=totals.get(i) or {"contracts": 0, **_zero_totals(contract_keys)},
-        receipts=receipts[i], receipt_totals=receipt_totals.get(i) or _zero_totals(("amount", "allocated",
-                                                                                     "unallocated")),
-        allocations=allocations[i], invoices=invoices[i],
-        invoice_totals=invoice_totals.get(i) or _zero_totals(("amount", "tax", "total")),
-        as_of=as_of) for i in ids]
+    return [
+        ClientStatement(
+            client=clients[i],
+            contracts=contracts[i],
+            totals=totals.get(i) or {"contracts": 0, **_zero_totals(contract_keys)},
+            receipts=receipts[i],
+            receipt_totals=receipt_totals.get(i) or _zero_totals(("amount", "allocated", "unallocated")),
+            allocations=allocations[i],
+            invoices=invoices[i],
+            invoice_totals=invoice_totals.get(i) or _zero_totals(("amount", "tax", "total")),
+            as_of=as_of,
+        )
+        for i in ids
+    ]
 
 
 def contract_statements(session, contract_ids, user, as_of: date) -> list[ContractStatement]:
@@ -194,8 +262,8 @@ def contract_statements(session, contract_ids, user, as_of: date) -> list[Contra
         return []
     filters = ReceivablesFilters(as_of=as_of, contract_ids=ids, statuses=None)
     select_rows = receivables_select(filters, user).add_columns(
-        *named(client_address=Client.address, client_contact=Client.contact_name,
-               client_mobile=Client.contact_mobile))
+        *named(client_address=Client.address, client_contact=Client.contact_name, client_mobile=Client.contact_mobile)
+    )
     contracts = [row._mapping for row in session.execute(select_rows)]
     if not contracts:
         return []
@@ -208,15 +276,30 @@ def contract_statements(session, contract_ids, user, as_of: date) -> list[Contra
     for row in session.execute(invoice_query.order_by(Invoice.issued_on, Invoice.number, Invoice.id)):
         invoices[row.contract_id].append(row._mapping)
     invoice_rows = invoice_query.subquery("invoices")
-    invoice_totals = {row.contract_id: row._mapping for row in session.execute(
-        _invoice_totals_query(invoice_rows).add_columns(invoice_rows.c.contract_id)
-        .group_by(invoice_rows.c.contract_id))}
-    return [ContractStatement(
-        contract=row, client={"name": row["client"], "address": row["client_address"],
-                              "contact_name": row["client_contact"], "contact_mobile": row["client_mobile"]},
-        allocations=allocations[row["contract_id"]], invoices=invoices[row["contract_id"]],
-        invoice_totals=invoice_totals.get(row["contract_id"]) or _zero_totals(("amount", "tax", "total")),
-        as_of=as_of) for row in contracts]
+    invoice_totals = {
+        row.contract_id: row._mapping
+        for row in session.execute(
+            _invoice_totals_query(invoice_rows)
+            .add_columns(invoice_rows.c.contract_id)
+            .group_by(invoice_rows.c.contract_id)
+        )
+    }
+    return [
+        ContractStatement(
+            contract=row,
+            client={
+                "name": row["client"],
+                "address": row["client_address"],
+                "contact_name": row["client_contact"],
+                "contact_mobile": row["client_mobile"],
+            },
+            allocations=allocations[row["contract_id"]],
+            invoices=invoices[row["contract_id"]],
+            invoice_totals=invoice_totals.get(row["contract_id"]) or _zero_totals(("amount", "tax", "total")),
+            as_of=as_of,
+        )
+        for row in contracts
+    ]
 
 
 # ------------------------------------------------------------------------- documents
@@ -244,9 +327,11 @@ def _contract_columns() -> list[Column]:
 
 
 def _allocation_columns(with_contract: bool) -> list[Column]:
-    columns = [Column("receipt_number", _l("Receipt number"), width=24),
-               Column("received_on", _l("Received on"), "date", width=18),
-               Column("method", _l("Payment method"), width=18)]
+    columns = [
+        Column("receipt_number", _l("Receipt number"), width=24),
+        Column("received_on", _l("Received on"), "date", width=18),
+        Column("method", _l("Payment method"), width=18),
+    ]
     if with_contract:
         columns.append(Column("contract_number", _l("Contract number"), width=24))
     return columns + [Column("amount", _l("Allocated amount"), "money", width=20)]
@@ -275,35 +360,59 @@ def client_statement_document(statement: ClientStatement, generated: str) -> Doc
     return Document(
         title=_l("Customer statement — %(client)s", client=client["name"]),
         sheet_name=client["name"],
-        meta=[(_l("Client"), client["name"]), (_l("Company address"), client["address"] or ""),
-              (_l("Contact"), f"{client['contact_name'] or ''} {client['contact_mobile'] or ''}".strip()),
-              (_l("Owner"), client["owner"] or ""), (_l("Statement date"), statement.as_of.isoformat()),
-              (_l("Generated at"), generated),
-              (_l("Balance due"), "¥" + f"{totals['balance']:,.2f}")],
-        notes=[_l("Contracts listed: approved, signed or archived. Balance = contract amount - received. "
-                  "Voided invoices are shown but not counted. Amounts in yuan (CNY).")],
+        meta=[
+            (_l("Client"), client["name"]),
+            (_l("Company address"), client["address"] or ""),
+            (_l("Contact"), f"{client['contact_name'] or ''} {client['contact_mobile'] or ''}".strip()),
+            (_l("Owner"), client["owner"] or ""),
+            (_l("Statement date"), statement.as_of.isoformat()),
+            (_l("Generated at"), generated),
+            (_l("Balance due"), "¥" + f"{totals['balance']:,.2f}"),
+        ],
+        notes=[
+            _l(
+                "Contracts listed: approved, signed or archived. Balance = contract amount - received. "
+                "Voided invoices are shown but not counted. Amounts in yuan (CNY)."
+            )
+        ],
         sections=[
-            Section(_l("Contracts"), _contract_columns(), contracts,
-                    totals=totals_row(totals, _l("Total")), empty_text=_l("No contracts.")),
-            Section(_l("Receipts"), [
-                Column("number", _l("Receipt number"), width=24),
-                Column("received_on", _l("Received on"), "date", width=18),
-                Column("method", _l("Payment method"), width=18),
-                Column("payer", _l("Payer"), width=24),
-                Column("status_label", _l("Status"), width=12),
-                Column("amount", _l("Amount received"), "money", width=20),
-                Column("allocated", _l("Allocated"), "money", width=20),
-                Column("unallocated", _l("Unallocated"), "money", width=20)],
+            Section(
+                _l("Contracts"),
+                _contract_columns(),
+                contracts,
+                totals=totals_row(totals, _l("Total")),
+                empty_text=_l("No contracts."),
+            ),
+            Section(
+                _l("Receipts"),
+                [
+                    Column("number", _l("Receipt number"), width=24),
+                    Column("received_on", _l("Received on"), "date", width=18),
+                    Column("method", _l("Payment method"), width=18),
+                    Column("payer", _l("Payer"), width=24),
+                    Column("status_label", _l("Status"), width=12),
+                    Column("amount", _l("Amount received"), "money", width=20),
+                    Column("allocated", _l("Allocated"), "money", width=20),
+                    Column("unallocated", _l("Unallocated"), "money", width=20),
+                ],
                 _with_labels(statement.receipts, _labels(RECEIPT_STATUSES)),
                 totals={"number": str(_l("Total")), **statement.receipt_totals},
-                empty_text=_l("No receipts.")),
-            Section(_l("Allocations to contracts"), _allocation_columns(True), statement.allocations,
-                    totals={"receipt_number": str(_l("Total")), "amount": totals["received"]},
-                    empty_text=_l("No allocations.")),
-            Section(_l("Invoices"), _invoice_columns(True), _with_labels(statement.invoices, invoice_status),
-                    totals={"number": str(_l("Total (voided invoices not counted)")),
-                            **statement.invoice_totals},
-                    empty_text=_l("No invoices.")),
+                empty_text=_l("No receipts."),
+            ),
+            Section(
+                _l("Allocations to contracts"),
+                _allocation_columns(True),
+                statement.allocations,
+                totals={"receipt_number": str(_l("Total")), "amount": totals["received"]},
+                empty_text=_l("No allocations."),
+            ),
+            Section(
+                _l("Invoices"),
+                _invoice_columns(True),
+                _with_labels(statement.invoices, invoice_status),
+                totals={"number": str(_l("Total (voided invoices not counted)")), **statement.invoice_totals},
+                empty_text=_l("No invoices."),
+            ),
         ],
     )
 
@@ -312,32 +421,52 @@ def contract_statement_document(statement: ContractStatement, generated: str) ->
     """A receivables statement of one contract as a Document."""
     row = statement.contract
     bucket = next((label for key, label, *_ in BUCKETS if key == row["bucket"]), "")
-    figures = [{"item": str(_l("Contract amount")), "value": row["amount"]},
-               {"item": str(_l("Received")), "value": row["received"]},
-               {"item": str(_l("Invoiced")), "value": row["invoiced"]},
-               {"item": str(_l("Balance")), "value": row["balance"]}]
+    figures = [
+        {"item": str(_l("Contract amount")), "value": row["amount"]},
+        {"item": str(_l("Received")), "value": row["received"]},
+        {"item": str(_l("Invoiced")), "value": row["invoiced"]},
+        {"item": str(_l("Balance")), "value": row["balance"]},
+    ]
     return Document(
         title=_l("Receivables statement — %(number)s %(name)s", number=row["number"], name=row["name"]),
         sheet_name=row["number"],
-        meta=[(_l("Client"), row["client"]), (_l("Contract number"), row["number"]),
-              (_l("Contract name"), row["name"]), (_l("Status"), contract_status_label(row["status"])),
-              (_l("Owner"), row["owner"] or ""),
-              (_l("Due date (contract start)"), row["due_on"].isoformat()),
-              (_l("End date"), row["ends_on"].isoformat()),
-              (_l("Statement date"), statement.as_of.isoformat()),
-              (_l("Days past due"), f"{row['days_past_due']} ({bucket})"),
-              (_l("Generated at"), generated)],
-        notes=[_l("Balance = contract amount - received (allocations of non-deleted receipts). "
-                  "Voided invoices are shown but not counted. Amounts in yuan (CNY).")],
+        meta=[
+            (_l("Client"), row["client"]),
+            (_l("Contract number"), row["number"]),
+            (_l("Contract name"), row["name"]),
+            (_l("Status"), contract_status_label(row["status"])),
+            (_l("Owner"), row["owner"] or ""),
+            (_l("Due date (contract start)"), row["due_on"].isoformat()),
+            (_l("End date"), row["ends_on"].isoformat()),
+            (_l("Statement date"), statement.as_of.isoformat()),
+            (_l("Days past due"), f"{row['days_past_due']} ({bucket})"),
+            (_l("Generated at"), generated),
+        ],
+        notes=[
+            _l(
+                "Balance = contract amount - received (allocations of non-deleted receipts). "
+                "Voided invoices are shown but not counted. Amounts in yuan (CNY)."
+            )
+        ],
         sections=[
-            Section(_l("Figures"), [Column("item", _l("Item"), width=40),
-                                    Column("value", _l("Amount"), "money", width=30)], figures),
-            Section(_l("Allocations to contracts"), _allocation_columns(False), statement.allocations,
-                    totals={"receipt_number": str(_l("Total")), "amount": row["received"]},
-                    empty_text=_l("No allocations.")),
-            Section(_l("Invoices"), _invoice_columns(False),
-                    _with_labels(statement.invoices, _labels(INVOICE_STATUSES)),
-                    totals={"number": str(_l("Total (voided invoices not counted)")), **statement.invoice_totals},
-                    empty_text=_l("No invoices.")),
+            Section(
+                _l("Figures"),
+                [Column("item", _l("Item"), width=40), Column("value", _l("Amount"), "money", width=30)],
+                figures,
+            ),
+            Section(
+                _l("Allocations to contracts"),
+                _allocation_columns(False),
+                statement.allocations,
+                totals={"receipt_number": str(_l("Total")), "amount": row["received"]},
+                empty_text=_l("No allocations."),
+            ),
+            Section(
+                _l("Invoices"),
+                _invoice_columns(False),
+                _with_labels(statement.invoices, _labels(INVOICE_STATUSES)),
+                totals={"number": str(_l("Total (voided invoices not counted)")), **statement.invoice_totals},
+                empty_text=_l("No invoices."),
+            ),
         ],
     )

@@ -1,4 +1,5 @@
 """CLI commands (SPEC §2.2): seed, seed-demo, create-user, detect-churn, backup, restore, run-jobs."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,15 @@ def seed_reference(echo=click.echo) -> dict:
         nonlocal order
         order += 10
         if code not in existing:
-            existing[code] = Right(code=code, parent_code=parent, type=kind, text=text,
-                                   text_en=text_en, endpoint=endpoint, sort_order=order)
+            existing[code] = Right(
+                code=code,
+                parent_code=parent,
+                type=kind,
+                text=text,
+                text_en=text_en,
+                endpoint=endpoint,
+                sort_order=order,
+            )
             db.session.add(existing[code])
             new_codes.append(code)
 
@@ -37,9 +45,15 @@ def seed_reference(echo=click.echo) -> dict:
         right(module, None, "module", zh, en)
         for endpoint, mzh, men, extra, *ops in menus:
             right(endpoint, module, "menu", mzh, men, endpoint)
-            for op in (ops[0] if ops else ("view", "create", "edit", "delete", "export")):
-                right(f"{endpoint}.{op}", endpoint, "action", f"{mzh}-{ref.OP_TEXT[op][0]}",
-                      f"{men}: {ref.OP_TEXT[op][1]}", endpoint)
+            for op in ops[0] if ops else ("view", "create", "edit", "delete", "export"):
+                right(
+                    f"{endpoint}.{op}",
+                    endpoint,
+                    "action",
+                    f"{mzh}-{ref.OP_TEXT[op][0]}",
+                    f"{men}: {ref.OP_TEXT[op][1]}",
+                    endpoint,
+                )
             for op, ozh, oen in extra:
                 right(f"{endpoint}.{op}", endpoint, "action", f"{mzh}-{ozh}", f"{men}: {oen}", endpoint)
     made["rights"] = len(new_codes)
@@ -78,7 +92,7 @@ def seed_reference(echo=click.echo) -> dict:
                         names.add(city)
                         made["lookups"] += 1
                 continue
-            name, extra = (value if isinstance(value, tuple) else (value, None))
+            name, extra = value if isinstance(value, tuple) else (value, None)
             if name in names:
                 continue
             row = model(name=name, sort_order=(index + 1) * 10)
@@ -102,8 +116,10 @@ def make_user(username, role_code, password, name=None, department=None) -> User
         raise click.ClickException(f"user '{username}' already exists")
     role = db.session.execute(select(Role).where(Role.code == role_code)).scalar()
     if role is None:
-        raise click.ClickException(f"unknown role '{role_code}'; run 'flask --app app seed' "
-                                   f"first or choose one of: {', '.join(r[0] for r in ref.ROLES)}")
+        raise click.ClickException(
+            f"unknown role '{role_code}'; run 'flask --app app seed' "
+            f"first or choose one of: {', '.join(r[0] for r in ref.ROLES)}"
+        )
     dep = None
     if department:
         dep = db.session.execute(select(Department).where(Department.name == department)).scalar()
@@ -152,12 +168,21 @@ def register_cli(app) -> None:
         click.echo(f"Created user {username} ({role_code})")
 
     @app.cli.command("detect-churn")
-    @click.option("--days", type=click.IntRange(min=1), default=None,
-                  help="days without an order before a warning (default: the churn_days setting)")
-    @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-                  help="the day of the run, YYYY-MM-DD (default: today in the display time zone)")
-    @click.option("--department", default=None,
-                  help="only clients whose owner is in this department or its sub-departments")
+    @click.option(
+        "--days",
+        type=click.IntRange(min=1),
+        default=None,
+        help="days without an order before a warning (default: the churn_days setting)",
+    )
+    @click.option(
+        "--today",
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        default=None,
+        help="the day of the run, YYYY-MM-DD (default: today in the display time zone)",
+    )
+    @click.option(
+        "--department", default=None, help="only clients whose owner is in this department or its sub-departments"
+    )
     def detect_churn_command(days, today, department):
         """Create a churn warning for every live client without an order for DAYS days
         (none while one is open; a confirmed loss again only after a newer order).
@@ -165,6 +190,7 @@ def register_cli(app) -> None:
         from models.auth import department_subtree_ids
         from models.customers import Client
         from models.sales import ClientLoss, churn_days, detect_churn
+
         set_cli_actor(None)
         days = days or churn_days()
         day = today.date() if today else None
@@ -180,20 +206,31 @@ def register_cli(app) -> None:
         owner = User.__table__.alias("owner")
         per_department = db.session.execute(
             select(Department.name, func.count(ClientLoss.id))
-            .select_from(ClientLoss).outerjoin(owner, owner.c.id == ClientLoss.owner_id)
+            .select_from(ClientLoss)
+            .outerjoin(owner, owner.c.id == ClientLoss.owner_id)
             .outerjoin(Department, Department.id == owner.c.department_id)
-            .where(ClientLoss.id > before).group_by(Department.name).order_by(Department.name)).all()
+            .where(ClientLoss.id > before)
+            .group_by(Department.name)
+            .order_by(Department.name)
+        ).all()
         db.session.commit()
-        click.echo(f"Created {created} churn warning(s) (no order for {days} days"
-                   + (f", as of {day.isoformat()}" if day else "") + ").")
+        click.echo(
+            f"Created {created} churn warning(s) (no order for {days} days"
+            + (f", as of {day.isoformat()}" if day else "")
+            + ")."
+        )
         for name, count in per_department:
             click.echo(f"  {name or '(no department)'}: {count}")
 
     @app.cli.command("backup")
     @click.argument("file", type=click.Path(dir_okay=False))
-    @click.option("--keep", type=click.IntRange(min=1), default=None,
-                  help="after a successful backup keep only the newest N archives of FILE's pattern "
-                       "in its folder (FILE must contain {timestamp})")
+    @click.option(
+        "--keep",
+        type=click.IntRange(min=1),
+        default=None,
+        help="after a successful backup keep only the newest N archives of FILE's pattern "
+        "in its folder (FILE must contain {timestamp})",
+    )
     def backup_command(file, keep):
         """Consistent online backup of the database and the uploaded files into the tar
         archive FILE, with a manifest.json (schema revision, row counts, SHA-256 of every part).
@@ -204,6 +241,7 @@ def register_cli(app) -> None:
         The archive is written to FILE.part and renamed when complete. The app may keep
         serving meanwhile (SQLite backup API; pg_dump -Fc for PostgreSQL)."""
         from .backup import BackupError, create_backup, describe
+
         try:
             result = create_backup(db.engine, app.config["UPLOAD_FOLDER"], file, keep)
         except BackupError as exc:
@@ -211,16 +249,21 @@ def register_cli(app) -> None:
         manifest = result.manifest
         click.echo(f"Backup written to {result.path} ({result.path.stat().st_size} bytes): {describe(manifest)}.")
         if manifest["missing_files"]:
-            click.echo(f"Warning: {len(manifest['missing_files'])} uploaded files recorded in the database "
-                       f"were not in {app.config['UPLOAD_FOLDER']}: {', '.join(manifest['missing_files'][:5])}",
-                       err=True)
+            click.echo(
+                f"Warning: {len(manifest['missing_files'])} uploaded files recorded in the database "
+                f"were not in {app.config['UPLOAD_FOLDER']}: {', '.join(manifest['missing_files'][:5])}",
+                err=True,
+            )
         for old in result.removed:
             click.echo(f"Removed old backup {old}")
 
     @app.cli.command("restore")
     @click.argument("file", type=click.Path(dir_okay=False))
-    @click.option("--force", is_flag=True,
-                  help="replace a database and upload folder that are not empty (everything in them is lost)")
+    @click.option(
+        "--force",
+        is_flag=True,
+        help="replace a database and upload folder that are not empty (everything in them is lost)",
+    )
     @click.option("--check", "check_only", is_flag=True, help="only verify the archive; change nothing")
     def restore_command(file, force, check_only):
         """Restore a backup made by 'backup' into this app's database and upload folder.
@@ -230,26 +273,48 @@ def register_cli(app) -> None:
         refused before anything changes. The database must be empty (a new SQLite file or
         a new PostgreSQL database) unless --force. Stop the app while restoring."""
         from .backup import BackupError, describe, restore_backup, schema_head
+
         try:
-            manifest = restore_backup(db.engine, app.config["UPLOAD_FOLDER"], file,
-                                      schema_head(app.extensions["migrate"].directory), force, check_only)
+            manifest = restore_backup(
+                db.engine,
+                app.config["UPLOAD_FOLDER"],
+                file,
+                schema_head(app.extensions["migrate"].directory),
+                force,
+                check_only,
+            )
         except BackupError as exc:
             raise click.ClickException(str(exc)) from None
         summary = f"{describe(manifest)}, made {manifest['created_at']}"
-        click.echo(f"Verified {file}: {summary}; nothing was changed." if check_only
-                   else f"Restored {file}: {summary}.")
+        click.echo(
+            f"Verified {file}: {summary}; nothing was changed." if check_only else f"Restored {file}: {summary}."
+        )
 
     @app.cli.command("seed-demo")
-    @click.option("--seed", "seed_value", default=2026, show_default=True, type=int,
-                  help="random seed: the same seed gives the same data")
+    @click.option(
+        "--seed",
+        "seed_value",
+        default=2026,
+        show_default=True,
+        type=int,
+        help="random seed: the same seed gives the same data",
+    )
     @click.option("--if-empty", is_flag=True, help="do nothing when demo data is already there")
-    @click.option("--password", default=None,
-                  help="password of the demo users (default: CRM_DEMO_PASSWORD or demo12345)")
-    @click.option("--clients", "clients", default=200, show_default=True, type=click.IntRange(min=0),
-                  help="how many demo clients (with contacts, follow-ups, appointments, contracts)")
+    @click.option(
+        "--password", default=None, help="password of the demo users (default: CRM_DEMO_PASSWORD or demo12345)"
+    )
+    @click.option(
+        "--clients",
+        "clients",
+        default=200,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="how many demo clients (with contacts, follow-ups, appointments, contracts)",
+    )
     def seed_demo_command(seed_value, if_empty, password, clients):
         """Realistic Chinese demo data: departments, users of every role, clients."""
         from .demo import seed_demo
+
         set_cli_actor(None)
         seed_reference(echo=lambda *a, **k: None)
         if if_empty and db.session.execute(select(func.count()).select_from(Department)).scalar():
@@ -264,12 +329,18 @@ def register_cli(app) -> None:
 
     @app.cli.command("run-jobs")
     @click.option("--once", is_flag=True, help="run the jobs queued now, then exit (else: keep polling)")
-    @click.option("--poll", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
-                  help="seconds between looks at the queue")
+    @click.option(
+        "--poll",
+        default=2.0,
+        show_default=True,
+        type=click.FloatRange(min=0.1),
+        help="seconds between looks at the queue",
+    )
     def run_jobs_command(once, poll):
         """The background worker: imports (later large exports, e-mail batches). Each job
         runs once; a job of a killed worker is taken over after JOB_STALE_SECONDS."""
         from models.jobs import run_pending, work_forever
+
         if once:
             click.echo(f"Ran {run_pending()} job(s).")
             return

@@ -16,6 +16,7 @@ the manifest, and only then touches the target database and upload folder.
 No Flask request code here: the CLI in ``seed/__init__.py`` passes the engine, the upload
 folder and the migrations' head revision.
 """
+
 from __future__ import annotations
 
 import glob
@@ -121,13 +122,16 @@ def _sqlite_path(engine: Engine) -> Path:
 def describe(manifest: dict) -> str:
     """One line about a backup: database kind, revision, tables, rows, files."""
     counts = manifest["row_counts"]
-    return (f"{manifest['database']['kind']} at revision {manifest['schema_revision']}, {len(counts)} tables, "
-            f"{sum(counts.values())} rows, {len(manifest['files'])} uploaded files")
+    return (
+        f"{manifest['database']['kind']} at revision {manifest['schema_revision']}, {len(counts)} tables, "
+        f"{sum(counts.values())} rows, {len(manifest['files'])} uploaded files"
+    )
 
 
 def schema_head(migrations_directory: str) -> str:
     """The revision the code's migrations end at (what `flask db upgrade` brings a database to)."""
     from alembic.script import ScriptDirectory
+
     heads = ScriptDirectory(migrations_directory).get_heads()
     if len(heads) != 1:
         raise BackupError(f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them first")
@@ -152,9 +156,11 @@ def find_pg_tool(name: str) -> tuple[str, tuple[int, int]]:
         if match:
             found.append(((int(match[1]), int(match[2] or 0)), path))
     if not found:
-        raise BackupError(f"{name} was not found on PATH nor under /usr/lib/postgresql/*/bin: install the "
-                          f"PostgreSQL client tools (e.g. apt-get install postgresql-client) of the "
-                          f"server's version or newer")
+        raise BackupError(
+            f"{name} was not found on PATH nor under /usr/lib/postgresql/*/bin: install the "
+            f"PostgreSQL client tools (e.g. apt-get install postgresql-client) of the "
+            f"server's version or newer"
+        )
     version, path = max(found)
     return path, version
 
@@ -164,8 +170,13 @@ def _pg_env(engine: Engine) -> dict:
     that it never shows in the process list."""
     url = engine.url
     env = dict(os.environ)
-    for key, value in (("PGHOST", url.host), ("PGPORT", url.port), ("PGUSER", url.username),
-                       ("PGPASSWORD", url.password), ("PGDATABASE", url.database)):
+    for key, value in (
+        ("PGHOST", url.host),
+        ("PGPORT", url.port),
+        ("PGUSER", url.username),
+        ("PGPASSWORD", url.password),
+        ("PGDATABASE", url.database),
+    ):
         if value is not None:
             env[key] = str(value)
     if "sslmode" in url.query:
@@ -179,8 +190,10 @@ def _server_major(conn) -> int:
 
 def _check_tool_version(name: str, version: tuple[int, int], server_major: int) -> None:
     if version[0] < server_major:
-        raise BackupError(f"{name} {version[0]}.{version[1]} is older than the PostgreSQL {server_major} server: "
-                          f"install the client tools of version {server_major} or newer")
+        raise BackupError(
+            f"{name} {version[0]}.{version[1]} is older than the PostgreSQL {server_major} server: "
+            f"install the client tools of version {server_major} or newer"
+        )
 
 
 def _run_tool(args: list[str], env: dict, what: str) -> None:
@@ -217,8 +230,7 @@ def _snapshot_postgresql(engine: Engine, dest: Path) -> dict:
             snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar()
             facts = _facts(lambda sql: conn.exec_driver_sql(sql).all(), "postgresql")
             facts["schema"] = conn.execute(text("SELECT current_schema()")).scalar()
-            _run_tool([tool, "--format=custom", f"--snapshot={snapshot}", f"--file={dest}"],
-                      _pg_env(engine), "pg_dump")
+            _run_tool([tool, "--format=custom", f"--snapshot={snapshot}", f"--file={dest}"], _pg_env(engine), "pg_dump")
     facts["tool"] = f"pg_dump {version[0]}.{version[1]}"
     return facts
 
@@ -257,8 +269,9 @@ def archive_path(target: str | os.PathLike, now: datetime | None = None) -> Path
     return Path(str(target).replace(TIMESTAMP, now.strftime(TIMESTAMP_FORMAT)))
 
 
-def create_backup(engine: Engine, upload_folder: str | os.PathLike, target: str | os.PathLike,
-                  keep: int | None = None) -> BackupResult:
+def create_backup(
+    engine: Engine, upload_folder: str | os.PathLike, target: str | os.PathLike, keep: int | None = None
+) -> BackupResult:
     """Write a consistent online backup of the database and the uploaded files to
     ``target`` (``{timestamp}`` in it is filled in). The archive is written to
     ``<name>.part`` and renamed when complete; with ``keep``, only the newest ``keep``
@@ -271,16 +284,19 @@ def create_backup(engine: Engine, upload_folder: str | os.PathLike, target: str 
         raise BackupError(f"the folder {path.parent} does not exist: create it or choose another FILE")
     upload_folder = Path(upload_folder)
     if path.parent.resolve().is_relative_to(upload_folder.resolve()):
-        raise BackupError(f"{path} is inside the upload folder {upload_folder}, which the backup contains: "
-                          f"choose a FILE in another folder")
+        raise BackupError(
+            f"{path} is inside the upload folder {upload_folder}, which the backup contains: "
+            f"choose a FILE in another folder"
+        )
     part = path.with_name(path.name + ".part")
     with tempfile.TemporaryDirectory(prefix=".crm-backup-", dir=path.parent) as work:
         db_file = Path(work) / DATABASE_PARTS[kind]
         snapshot_at = datetime.now(UTC)
         facts = (_snapshot_sqlite if kind == "sqlite" else _snapshot_postgresql)(engine, db_file)
         if facts["schema_revision"] is None:
-            raise BackupError("the database has no schema revision (alembic_version): run "
-                              "'flask --app app db upgrade' first")
+            raise BackupError(
+                "the database has no schema revision (alembic_version): run 'flask --app app db upgrade' first"
+            )
         parts, files = {}, []
         try:
             with open(part, "wb") as out:
@@ -293,10 +309,15 @@ def create_backup(engine: Engine, upload_folder: str | os.PathLike, target: str 
                             parts[f"{UPLOADS}/{relative}"] = described
                             files.append(relative)
                     manifest = {
-                        "format": FORMAT, "format_version": FORMAT_VERSION,
+                        "format": FORMAT,
+                        "format_version": FORMAT_VERSION,
                         "created_at": snapshot_at.isoformat(timespec="seconds"),
-                        "database": {"kind": kind, "part": DATABASE_PARTS[kind], "tool": facts["tool"],
-                                     **({"schema": facts["schema"]} if "schema" in facts else {})},
+                        "database": {
+                            "kind": kind,
+                            "part": DATABASE_PARTS[kind],
+                            "tool": facts["tool"],
+                            **({"schema": facts["schema"]} if "schema" in facts else {}),
+                        },
                         "schema_revision": facts["schema_revision"],
                         "row_counts": facts["row_counts"],
                         "files": files,
@@ -335,8 +356,10 @@ def _fsync_folder(folder: Path) -> None:
 def _retention_pattern(target: str | os.PathLike) -> re.Pattern:
     name = Path(str(target)).name
     if TIMESTAMP not in name:
-        raise BackupError(f"--keep needs {TIMESTAMP} in the file name (e.g. backups/crm-{TIMESTAMP}.tar), "
-                          f"so that the archives it keeps can be told apart")
+        raise BackupError(
+            f"--keep needs {TIMESTAMP} in the file name (e.g. backups/crm-{TIMESTAMP}.tar), "
+            f"so that the archives it keeps can be told apart"
+        )
     prefix, _, suffix = name.partition(TIMESTAMP)
     if TIMESTAMP in suffix:
         raise BackupError(f"use {TIMESTAMP} only once in the file name")
@@ -363,11 +386,18 @@ def _member_path(work: Path, name: str, database_part_names) -> Path:
     parts = PurePosixPath(name).parts
     if name in database_part_names:
         return work / name
-    if (len(parts) >= 2 and parts[0] == UPLOADS and not name.startswith("/") and "\\" not in name
-            and all(p not in ("", ".", "..") for p in parts)):
+    if (
+        len(parts) >= 2
+        and parts[0] == UPLOADS
+        and not name.startswith("/")
+        and "\\" not in name
+        and all(p not in ("", ".", "..") for p in parts)
+    ):
         return work.joinpath(*parts)
-    raise BackupError(f"the archive holds an unexpected member {name!r}; it is not a CRM backup or was "
-                      f"tampered with, nothing was changed")
+    raise BackupError(
+        f"the archive holds an unexpected member {name!r}; it is not a CRM backup or was "
+        f"tampered with, nothing was changed"
+    )
 
 
 def read_archive(archive: Path, work: Path) -> dict:
@@ -383,8 +413,10 @@ def read_archive(archive: Path, work: Path) -> dict:
                 if member.name in found or (member.name == MANIFEST and manifest_bytes is not None):
                     raise BackupError(f"{damaged}: {member.name} appears twice; nothing was changed")
                 if not member.isreg():
-                    raise BackupError(f"the archive member {member.name!r} is not a plain file; it is not a "
-                                      f"CRM backup or was tampered with, nothing was changed")
+                    raise BackupError(
+                        f"the archive member {member.name!r} is not a plain file; it is not a "
+                        f"CRM backup or was tampered with, nothing was changed"
+                    )
                 source = tar.extractfile(member)
                 if member.name == MANIFEST:
                     if member.size > MAX_MANIFEST_BYTES:
@@ -414,9 +446,11 @@ def read_archive(archive: Path, work: Path) -> dict:
         if name not in listed:
             raise BackupError(f"{damaged}: {name} is not listed in the manifest; nothing was changed")
         if listed[name] != found[name]:
-            raise BackupError(f"{damaged}: {name} has SHA-256 {found[name]['sha256']} and {found[name]['size']} "
-                              f"bytes, the manifest says {listed[name].get('sha256')} and "
-                              f"{listed[name].get('size')}; nothing was changed")
+            raise BackupError(
+                f"{damaged}: {name} has SHA-256 {found[name]['sha256']} and {found[name]['size']} "
+                f"bytes, the manifest says {listed[name].get('sha256')} and "
+                f"{listed[name].get('size')}; nothing was changed"
+            )
     return manifest
 
 
@@ -429,18 +463,24 @@ def _parse_manifest(data: bytes, archive: Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError(f"{unreadable}: it is not a CRM backup manifest; nothing was changed")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise BackupError(f"{archive} has backup format version {manifest.get('format_version')!r}, this code "
-                          f"reads version {FORMAT_VERSION}; restore it with the code that made it")
+        raise BackupError(
+            f"{archive} has backup format version {manifest.get('format_version')!r}, this code "
+            f"reads version {FORMAT_VERSION}; restore it with the code that made it"
+        )
     database, parts, counts = manifest.get("database"), manifest.get("parts"), manifest.get("row_counts")
     well_formed = (
-        isinstance(database, dict) and database.get("kind") in DATABASE_PARTS
+        isinstance(database, dict)
+        and database.get("kind") in DATABASE_PARTS
         and database.get("part") == DATABASE_PARTS[database["kind"]]
         and isinstance(manifest.get("schema_revision"), str)
-        and isinstance(counts, dict) and all(isinstance(v, int) for v in counts.values())
-        and isinstance(parts, dict) and database["part"] in parts
+        and isinstance(counts, dict)
+        and all(isinstance(v, int) for v in counts.values())
+        and isinstance(parts, dict)
+        and database["part"] in parts
         and all(isinstance(v, dict) and set(v) == {"size", "sha256"} for v in parts.values())
         and isinstance(manifest.get("files"), list)
-        and {f"{UPLOADS}/{f}" for f in manifest["files"] if isinstance(f, str)} == set(parts) - {database["part"]})
+        and {f"{UPLOADS}/{f}" for f in manifest["files"] if isinstance(f, str)} == set(parts) - {database["part"]}
+    )
     if not well_formed:
         raise BackupError(f"{unreadable}: a field is missing or malformed; nothing was changed")
     return manifest
@@ -471,7 +511,7 @@ def _split_qualified(name: str) -> tuple[str, str]:
     while i < len(name):
         ch = name[i]
         if ch == '"':
-            if quoted and name[i + 1:i + 2] == '"':
+            if quoted and name[i + 1 : i + 2] == '"':
                 current += '"'
                 i += 1
             else:
@@ -491,8 +531,9 @@ def _dump_facts(db_file: Path, schema: str, archive: Path) -> dict:
     pg_restore prints it (COPY blocks, one line a row), without a database."""
     tool, _ = find_pg_tool("pg_restore")
     counts, revision, table, rows = {}, [], None, 0
-    with subprocess.Popen([tool, "--data-only", "--file=-", str(db_file)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        [tool, "--data-only", "--file=-", str(db_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
         for line in proc.stdout:
             line = line.rstrip(b"\n")
             if table is None:
@@ -510,8 +551,10 @@ def _dump_facts(db_file: Path, schema: str, archive: Path) -> dict:
                     revision.append(line.decode())
         error = proc.stderr.read().decode(errors="replace").strip()
     if proc.returncode != 0:
-        raise BackupError(f"the database dump in {archive} is not readable "
-                          f"({error.splitlines()[-1] if error else proc.returncode}); nothing was changed")
+        raise BackupError(
+            f"the database dump in {archive} is not readable "
+            f"({error.splitlines()[-1] if error else proc.returncode}); nothing was changed"
+        )
     return {"row_counts": counts, "schema_revision": ",".join(sorted(revision)) or None}
 
 
@@ -519,16 +562,23 @@ def _target_tables(engine: Engine, kind: str) -> list[str]:
     if kind == "sqlite":
         path = _sqlite_path(engine)
         if not path.parent.is_dir():
-            raise BackupError(f"the folder {path.parent} of the database does not exist: create it; "
-                              f"nothing was changed")
+            raise BackupError(
+                f"the folder {path.parent} of the database does not exist: create it; nothing was changed"
+            )
         if not path.exists() or path.stat().st_size == 0:
             return []
     with engine.connect() as conn:
         return _table_names(lambda sql: conn.exec_driver_sql(sql).all(), kind)
 
 
-def restore_backup(engine: Engine, upload_folder: str | os.PathLike, archive: str | os.PathLike,
-                   head_revision: str, force: bool = False, check_only: bool = False) -> dict:
+def restore_backup(
+    engine: Engine,
+    upload_folder: str | os.PathLike,
+    archive: str | os.PathLike,
+    head_revision: str,
+    force: bool = False,
+    check_only: bool = False,
+) -> dict:
     """Verify ``archive`` completely, then restore it into the (empty, or with ``force``
     replaced) database of ``engine`` and into ``upload_folder``; returns the manifest.
     Every refusal happens before anything is changed. After the restore the row counts of
@@ -541,21 +591,30 @@ def restore_backup(engine: Engine, upload_folder: str | os.PathLike, archive: st
         manifest = read_archive(archive, work)
         made_by = manifest["database"]["kind"]
         if made_by != kind:
-            raise BackupError(f"{archive} is a {made_by} backup and this database is {kind}: restore it into a "
-                              f"{made_by} database (set DATABASE_URL); nothing was changed")
+            raise BackupError(
+                f"{archive} is a {made_by} backup and this database is {kind}: restore it into a "
+                f"{made_by} database (set DATABASE_URL); nothing was changed"
+            )
         revision = manifest["schema_revision"]
         if revision != head_revision:
-            raise BackupError(f"{archive} has schema revision {revision}, this code expects {head_revision}: "
-                              f"restore it with the code version whose migrations end at {revision} and then "
-                              f"run 'flask --app app db upgrade'; nothing was changed")
+            raise BackupError(
+                f"{archive} has schema revision {revision}, this code expects {head_revision}: "
+                f"restore it with the code version whose migrations end at {revision} and then "
+                f"run 'flask --app app db upgrade'; nothing was changed"
+            )
         db_file = work / manifest["database"]["part"]
-        inside = (_staged_sqlite_facts(db_file, archive) if kind == "sqlite"
-                  else _dump_facts(db_file, manifest["database"].get("schema", "public"), archive))
+        inside = (
+            _staged_sqlite_facts(db_file, archive)
+            if kind == "sqlite"
+            else _dump_facts(db_file, manifest["database"].get("schema", "public"), archive)
+        )
         if inside["schema_revision"] != revision or inside["row_counts"] != manifest["row_counts"]:
-            raise BackupError(f"the manifest of {archive} does not describe its database (revision "
-                              f"{inside['schema_revision']}, {sum(inside['row_counts'].values())} rows inside; "
-                              f"the manifest says {revision}, {sum(manifest['row_counts'].values())}): it was "
-                              f"edited or the archive is damaged, nothing was changed")
+            raise BackupError(
+                f"the manifest of {archive} does not describe its database (revision "
+                f"{inside['schema_revision']}, {sum(inside['row_counts'].values())} rows inside; "
+                f"the manifest says {revision}, {sum(manifest['row_counts'].values())}): it was "
+                f"edited or the archive is damaged, nothing was changed"
+            )
         tools = _pg_restore_tools(engine, manifest) if kind == "postgresql" else None
         if check_only:
             return manifest
@@ -564,10 +623,15 @@ def restore_backup(engine: Engine, upload_folder: str | os.PathLike, archive: st
             raise BackupError(f"the upload folder {upload_folder} is a file: move it away; nothing was changed")
         files = sorted(p.name for p in upload_folder.iterdir()) if upload_folder.is_dir() else []
         if (tables or files) and not force:
-            what = (f"the database already has {len(tables)} tables ({', '.join(tables[:3])}…)" if tables
-                    else f"the upload folder {upload_folder} already has {len(files)} entries")
-            raise BackupError(f"{what}: restore only into an empty database and upload folder, or add --force "
-                              f"to replace them; nothing was changed")
+            what = (
+                f"the database already has {len(tables)} tables ({', '.join(tables[:3])}…)"
+                if tables
+                else f"the upload folder {upload_folder} already has {len(files)} entries"
+            )
+            raise BackupError(
+                f"{what}: restore only into an empty database and upload folder, or add --force "
+                f"to replace them; nothing was changed"
+            )
         # ---------------------------------------------------- from here on the target changes
         if kind == "sqlite":
             _restore_sqlite(engine, db_file)
@@ -579,8 +643,9 @@ def restore_backup(engine: Engine, upload_folder: str | os.PathLike, archive: st
     wrong = {t: (after.get(t), n) for t, n in manifest["row_counts"].items() if after.get(t) != n}
     if wrong or set(after) != set(manifest["row_counts"]):
         details = ", ".join(f"{t}: {a} rows, backup {n}" for t, (a, n) in sorted(wrong.items())[:5])
-        raise BackupError(f"the restored database does not match the backup ({details or 'other tables'}); "
-                          f"restore again with --force")
+        raise BackupError(
+            f"the restored database does not match the backup ({details or 'other tables'}); restore again with --force"
+        )
     return manifest
 
 
@@ -589,8 +654,10 @@ def _restore_sqlite(engine: Engine, db_file: Path) -> None:
     engine.dispose()
     # Through the backup API, not a file copy: it writes into the target as one transaction
     # and respects its journal (a stale -wal beside a copied file would corrupt it).
-    with closing(sqlite3.connect(_read_only_uri(db_file), uri=True)) as src, \
-            closing(sqlite3.connect(target, timeout=60)) as dst:
+    with (
+        closing(sqlite3.connect(_read_only_uri(db_file), uri=True)) as src,
+        closing(sqlite3.connect(target, timeout=60)) as dst,
+    ):
         src.backup(dst)
 
 
@@ -604,26 +671,52 @@ def _pg_restore_tools(engine: Engine, manifest: dict) -> tuple[str, str]:
     return tool, find_pg_tool("psql")[0]
 
 
-def _restore_postgresql(engine: Engine, db_file: Path, tools: tuple[str, str], replace: bool,
-                        schema: str) -> None:
+def _restore_postgresql(engine: Engine, db_file: Path, tools: tuple[str, str], replace: bool, schema: str) -> None:
     pg_restore, psql = tools
     env = _pg_env(engine)
     engine.dispose()
     if not replace:
-        _run_tool([pg_restore, "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
-                   f"--dbname={engine.url.database}", str(db_file)], env, "pg_restore")
+        _run_tool(
+            [
+                pg_restore,
+                "--no-owner",
+                "--no-privileges",
+                "--single-transaction",
+                "--exit-on-error",
+                f"--dbname={engine.url.database}",
+                str(db_file),
+            ],
+            env,
+            "pg_restore",
+        )
         return
     # --force: dropping the old schema and loading the dump run in one transaction (psql -1
     # fed the dump as SQL), so a failure leaves the old database as it was. The dump is
     # relayed rather than piped so that psql commits only if pg_restore produced all of it.
     with tempfile.TemporaryFile() as dump_errors, tempfile.TemporaryFile() as load_errors:
-        load = subprocess.Popen([psql, "--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1",
-                                 f"--command=DROP SCHEMA {_quote(schema)} CASCADE",
-                                 f"--command=CREATE SCHEMA {_quote(schema)}", "--file=-",
-                                 f"--dbname={engine.url.database}"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=load_errors, env=env)
-        with subprocess.Popen([pg_restore, "--no-owner", "--no-privileges", "--file=-", str(db_file)],
-                              stdout=subprocess.PIPE, stderr=dump_errors, env=env) as dump:
+        load = subprocess.Popen(
+            [
+                psql,
+                "--no-psqlrc",
+                "--quiet",
+                "--single-transaction",
+                "--set=ON_ERROR_STOP=1",
+                f"--command=DROP SCHEMA {_quote(schema)} CASCADE",
+                f"--command=CREATE SCHEMA {_quote(schema)}",
+                "--file=-",
+                f"--dbname={engine.url.database}",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=load_errors,
+            env=env,
+        )
+        with subprocess.Popen(
+            [pg_restore, "--no-owner", "--no-privileges", "--file=-", str(db_file)],
+            stdout=subprocess.PIPE,
+            stderr=dump_errors,
+            env=env,
+        ) as dump:
             try:
                 while chunk := dump.stdout.read(CHUNK):
                     load.stdin.write(chunk)
@@ -639,8 +732,10 @@ def _restore_postgresql(engine: Engine, db_file: Path, tools: tuple[str, str], r
             log.seek(0)
             errors += [line for line in log.read().decode(errors="replace").splitlines() if "error" in line.lower()]
     if load.returncode != 0 or dump.returncode != 0:
-        raise BackupError(f"restoring the database failed and it was left as it was: "
-                          f"{errors[0] if errors else f'exit code {load.returncode or dump.returncode}'}")
+        raise BackupError(
+            f"restoring the database failed and it was left as it was: "
+            f"{errors[0] if errors else f'exit code {load.returncode or dump.returncode}'}"
+        )
 
 
 def _restore_files(staged: Path, upload_folder: Path) -> None:

@@ -15,6 +15,7 @@ above; never the submitter), a second approval by an executive above
 ``contract_approval_threshold``; rejections carry their comment, and the comments of
 rejections and terminations are in ``audit_log`` (as perform records them).
 """
+
 from __future__ import annotations
 
 import random
@@ -35,22 +36,49 @@ BATCH = 5000
 STATES = ("draft", "submitted", "approved", "rejected", "signed", "archived", "terminated")
 #: contract timing → [(state, weight)]
 STATE_WEIGHTS = {
-    "future": [("draft", 30), ("submitted", 22), ("approved", 28), ("rejected", 10), ("signed", 6),
-               ("terminated", 4)],
-    "running": [("draft", 8), ("submitted", 8), ("approved", 14), ("rejected", 5), ("signed", 55),
-                ("terminated", 6), ("archived", 4)],
-    "ended": [("draft", 3), ("submitted", 3), ("approved", 5), ("rejected", 5), ("signed", 17),
-              ("terminated", 12), ("archived", 55)],
+    "future": [("draft", 30), ("submitted", 22), ("approved", 28), ("rejected", 10), ("signed", 6), ("terminated", 4)],
+    "running": [
+        ("draft", 8),
+        ("submitted", 8),
+        ("approved", 14),
+        ("rejected", 5),
+        ("signed", 55),
+        ("terminated", 6),
+        ("archived", 4),
+    ],
+    "ended": [
+        ("draft", 3),
+        ("submitted", 3),
+        ("approved", 5),
+        ("rejected", 5),
+        ("signed", 17),
+        ("terminated", 12),
+        ("archived", 55),
+    ],
 }
-REJECT_REASONS = ["付款条件不符合公司规定，请与客户重新协商预付款比例。", "合同金额与报价单不一致，请核对后重新提交。",
-                  "缺少客户盖章的授权委托书。", "交付周期过短，技术部门评估无法按期完成。",
-                  "违约责任条款对我方不利，请法务修改后再提交。", "客户信用评级偏低，需提高预付款比例。"]
-TERMINATE_REASONS = ["客户项目取消，双方协商一致解除合同。", "客户预算冻结，合同终止执行。",
-                     "客户公司重组，合同主体变更，原合同终止。", "我方产品无法满足客户新增需求，协商终止。",
-                     "客户长期未付款，经催收无果，按合同约定终止。"]
+REJECT_REASONS = [
+    "付款条件不符合公司规定，请与客户重新协商预付款比例。",
+    "合同金额与报价单不一致，请核对后重新提交。",
+    "缺少客户盖章的授权委托书。",
+    "交付周期过短，技术部门评估无法按期完成。",
+    "违约责任条款对我方不利，请法务修改后再提交。",
+    "客户信用评级偏低，需提高预付款比例。",
+]
+TERMINATE_REASONS = [
+    "客户项目取消，双方协商一致解除合同。",
+    "客户预算冻结，合同终止执行。",
+    "客户公司重组，合同主体变更，原合同终止。",
+    "我方产品无法满足客户新增需求，协商终止。",
+    "客户长期未付款，经催收无果，按合同约定终止。",
+]
 APPROVE_COMMENTS = [None, None, None, "同意。", "同意，注意回款进度。", "同意，按合同约定执行。"]
-VOID_REASONS = ["购方税号填写错误，作废重开。", "开票金额有误，红冲后重新开具。", "客户要求更换发票类型（专票）。",
-                "发票抬头错误，已收回作废。", "商品名称与合同不符，红冲重开。"]
+VOID_REASONS = [
+    "购方税号填写错误，作废重开。",
+    "开票金额有误，红冲后重新开具。",
+    "客户要求更换发票类型（专票）。",
+    "发票抬头错误，已收回作废。",
+    "商品名称与合同不符，红冲重开。",
+]
 RECEIPT_NOTES = [None, None, None, None, "首付款", "第二期款", "尾款", "质保金", "含部分预付款，余额待分配"]
 #: payment method → weight
 METHODS = {"银行转账": 78, "承兑汇票": 12, "支票": 7, "现金": 3}
@@ -81,8 +109,11 @@ class DemoFinance:
         self.now = datetime.now(UTC).replace(microsecond=0)
         self.today = self.now.date()
         users = db.session.execute(
-            select(User.id, User.name, User.department_id, Role.code).join(Role, User.role_id == Role.id)
-            .where(User.is_active.is_(True)).order_by(User.id)).all()
+            select(User.id, User.name, User.department_id, Role.code)
+            .join(Role, User.role_id == Role.id)
+            .where(User.is_active.is_(True))
+            .order_by(User.id)
+        ).all()
         self.directors = _ids_by_role(users, "sales_director")
         self.executives = _ids_by_role(users, "executive")
         self.finance = _ids_by_role(users, "finance") or _ids_by_role(users, "admin") or list(users)
@@ -94,13 +125,22 @@ class DemoFinance:
         except ArithmeticError:
             self.threshold = Decimal("0")
         self.type_names = dict(db.session.execute(select(ContractType.id, ContractType.name)).all())
-        methods = dict(db.session.execute(select(PaymentMethod.name, PaymentMethod.id)
-                                          .where(PaymentMethod.is_active.is_(True))).all())
+        methods = dict(
+            db.session.execute(
+                select(PaymentMethod.name, PaymentMethod.id).where(PaymentMethod.is_active.is_(True))
+            ).all()
+        )
         self.methods = [(methods[n], n, w) for n, w in METHODS.items() if n in methods] or [
-            (i, n, 1) for n, i in sorted(methods.items(), key=lambda item: item[1])]
-        self.invoice_types = [(i, n) for i, n in db.session.execute(
-            select(InvoiceType.id, InvoiceType.name).where(InvoiceType.is_active.is_(True))
-            .order_by(InvoiceType.sort_order, InvoiceType.id)).all()]
+            (i, n, 1) for n, i in sorted(methods.items(), key=lambda item: item[1])
+        ]
+        self.invoice_types = [
+            (i, n)
+            for i, n in db.session.execute(
+                select(InvoiceType.id, InvoiceType.name)
+                .where(InvoiceType.is_active.is_(True))
+                .order_by(InvoiceType.sort_order, InvoiceType.id)
+            ).all()
+        ]
         self.receipt_seq = db.session.execute(select(func.max(Receipt.id))).scalar() or 0
         self.invoice_seq = db.session.execute(select(func.max(Invoice.id))).scalar() or 0
         self.taken_receipts = set(db.session.execute(select(Receipt.number)).scalars())
@@ -116,8 +156,7 @@ class DemoFinance:
             seen = set()
             while department is not None and department not in seen and found is None:
                 seen.add(department)
-                found = next((d.id for d in self.directors if d.department_id == department and d.id != owner_id),
-                             None)
+                found = next((d.id for d in self.directors if d.department_id == department and d.id != owner_id), None)
                 department = self.parents.get(department)
             if found is None:
                 found = next((d.id for d in self.directors if d.id != owner_id), None)
@@ -141,12 +180,20 @@ class DemoFinance:
     def workflow(self, row) -> tuple[dict, list[dict]]:
         """The contract's new workflow columns, and the audit entries worth keeping."""
         rng = self.rng
-        timing = ("future" if row.starts_on > self.today else "ended" if row.ends_on < self.today
-                  else "running")
+        timing = "future" if row.starts_on > self.today else "ended" if row.ends_on < self.today else "running"
         state = row.forced or rng.choices(*zip(*STATE_WEIGHTS[timing], strict=False))[0]
-        values = {"cid": row.id, "status": state, "submitted_by_id": None, "submitted_at": None,
-                  "approved_by_id": None, "approved_at": None, "approval_comment": None,
-                  "second_approved_by_id": None, "second_approved_at": None, "updated_at": row.recorded_at}
+        values = {
+            "cid": row.id,
+            "status": state,
+            "submitted_by_id": None,
+            "submitted_at": None,
+            "approved_by_id": None,
+            "approved_at": None,
+            "approval_comment": None,
+            "second_approved_by_id": None,
+            "second_approved_at": None,
+            "updated_at": row.recorded_at,
+        }
         audit: list[dict] = []
         approver = self.approver(row.owner_id)
         if state == "draft" or approver is None:
@@ -163,8 +210,12 @@ class DemoFinance:
             audit.append(self.audit_row(row.id, approver, decided, "reject", "submitted", "rejected", comment))
             return values, audit
         # approved, signed, archived and (mostly from there) terminated
-        values.update(approved_by_id=approver, approved_at=decided, updated_at=decided,
-                      approval_comment=rng.choice(APPROVE_COMMENTS))
+        values.update(
+            approved_by_id=approver,
+            approved_at=decided,
+            updated_at=decided,
+            approval_comment=rng.choice(APPROVE_COMMENTS),
+        )
         if self.threshold > 0 and row.amount > self.threshold:
             second = next((e.id for e in self.executives if e.id not in (approver, row.owner_id)), None)
             if second is None:  # nobody to give the second approval: it waits
@@ -175,19 +226,37 @@ class DemoFinance:
         if state == "terminated":
             ended = self.later(decided, 24, 24 * 120)
             values["updated_at"] = ended
-            audit.append(self.audit_row(row.id, approver, ended, "terminate", rng.choice(("approved", "signed")),
-                                        "terminated", rng.choice(TERMINATE_REASONS)))
+            audit.append(
+                self.audit_row(
+                    row.id,
+                    approver,
+                    ended,
+                    "terminate",
+                    rng.choice(("approved", "signed")),
+                    "terminated",
+                    rng.choice(TERMINATE_REASONS),
+                )
+            )
         elif state in ("signed", "archived"):
             values["updated_at"] = self.later(decided, 24, 24 * 14)
             if state == "archived":
-                values["updated_at"] = self.later(max(values["updated_at"], datetime.combine(
-                    row.ends_on, time(9), UTC)), 24, 24 * 30)
+                values["updated_at"] = self.later(
+                    max(values["updated_at"], datetime.combine(row.ends_on, time(9), UTC)), 24, 24 * 30
+                )
         return values, audit
 
     @staticmethod
     def audit_row(contract_id, user_id, at, action, before, after, comment) -> dict:
-        return {"at": at, "user_id": user_id, "ip": None, "table_name": "contract", "record_id": contract_id,
-                "action": action, "changes": {"status": [before, after]}, "comment": comment}
+        return {
+            "at": at,
+            "user_id": user_id,
+            "ip": None,
+            "table_name": "contract",
+            "record_id": contract_id,
+            "action": action,
+            "changes": {"status": [before, after]},
+            "comment": comment,
+        }
 
     # -- money -----------------------------------------------------------------------
     def payments(self, row, state: str, approved_on: date) -> list[tuple[date, int]]:
@@ -246,9 +315,13 @@ class DemoFinance:
             if rng.random() < 0.05:  # issued wrongly, voided, then re-issued
                 voided = dict(self.invoice_row(row, type_id, type_name, net, rate, issued))
                 voided_at = datetime.combine(issued, time(10), UTC) + timedelta(hours=rng.randint(2, 200))
-                voided.update(status="voided", voided_at=min(voided_at, self.now),
-                              voided_by_id=rng.choice(self.finance).id, void_reason=rng.choice(VOID_REASONS),
-                              updated_at=min(voided_at, self.now))
+                voided.update(
+                    status="voided",
+                    voided_at=min(voided_at, self.now),
+                    voided_by_id=rng.choice(self.finance).id,
+                    void_reason=rng.choice(VOID_REASONS),
+                    updated_at=min(voided_at, self.now),
+                )
                 rows.append(voided)
             rows.append(invoice)
         return rows
@@ -267,11 +340,26 @@ class DemoFinance:
         tax = _tax_fen(net, rate)
         issuer = rng.choice(self.finance)
         at = datetime.combine(issued, time(rng.randint(1, 9), rng.randint(0, 59)), UTC)
-        return {"contract_id": row.id, "type_id": type_id, "number": number, "amount": _yuan(net),
-                "tax_rate": rate, "tax": _yuan(tax), "total": _yuan(net + tax), "issued_on": issued,
-                "issuer": issuer.name, "receiver": row.contact_name, "notes": None, "status": "issued",
-                "voided_at": None, "voided_by_id": None, "void_reason": None, "version": 1,
-                "created_at": min(at, self.now), "updated_at": min(at, self.now)}
+        return {
+            "contract_id": row.id,
+            "type_id": type_id,
+            "number": number,
+            "amount": _yuan(net),
+            "tax_rate": rate,
+            "tax": _yuan(tax),
+            "total": _yuan(net + tax),
+            "issued_on": issued,
+            "issuer": issuer.name,
+            "receiver": row.contact_name,
+            "notes": None,
+            "status": "issued",
+            "voided_at": None,
+            "voided_by_id": None,
+            "void_reason": None,
+            "version": 1,
+            "created_at": min(at, self.now),
+            "updated_at": min(at, self.now),
+        }
 
     def receipt_number(self, day: date) -> str:
         while True:
@@ -286,20 +374,31 @@ class DemoFinance:
         method_id, method_name, _ = rng.choices(self.methods, [m[2] for m in self.methods])[0]
         bank_ref = None
         if method_name == "银行转账":
-            bank_ref = f"{rng.randrange(10 ** 19, 10 ** 20)}"
+            bank_ref = f"{rng.randrange(10**19, 10**20)}"
         elif method_name in ("承兑汇票", "支票"):
-            bank_ref = f"{rng.randrange(10 ** 15, 10 ** 16)}"
+            bank_ref = f"{rng.randrange(10**15, 10**16)}"
         at = min(self.now, datetime.combine(day, time(rng.randint(1, 9), rng.randint(0, 59)), UTC))
         confirmed = day < self.today - timedelta(days=7) and rng.random() < 0.92
         confirmed_at = min(self.now, at + timedelta(hours=rng.randint(2, 96))) if confirmed else None
-        return {"number": self.receipt_number(day), "client_id": row.client_id, "amount": fen, "received_on": day,
-                "department_id": self.user_department.get(row.owner_id), "payer": rng.choice(
-                    (row.contact_name, row.contact_name, "财务部", None)),
-                "method_id": method_id, "bank_ref": bank_ref, "recorded_by_id": rng.choice(self.finance).id,
-                "notes": rng.choice(RECEIPT_NOTES), "status": "confirmed" if confirmed else "recorded",
-                "confirmed_by_id": rng.choice(self.finance).id if confirmed else None,
-                "confirmed_at": confirmed_at, "is_deleted": False, "version": 1,
-                "created_at": at, "updated_at": confirmed_at or at}
+        return {
+            "number": self.receipt_number(day),
+            "client_id": row.client_id,
+            "amount": fen,
+            "received_on": day,
+            "department_id": self.user_department.get(row.owner_id),
+            "payer": rng.choice((row.contact_name, row.contact_name, "财务部", None)),
+            "method_id": method_id,
+            "bank_ref": bank_ref,
+            "recorded_by_id": rng.choice(self.finance).id,
+            "notes": rng.choice(RECEIPT_NOTES),
+            "status": "confirmed" if confirmed else "recorded",
+            "confirmed_by_id": rng.choice(self.finance).id if confirmed else None,
+            "confirmed_at": confirmed_at,
+            "is_deleted": False,
+            "version": 1,
+            "created_at": at,
+            "updated_at": confirmed_at or at,
+        }
 
     # -- a batch of contracts ------------------------------------------------------------
     def batch(self, rows, counts: dict[str, int]) -> None:
@@ -339,20 +438,25 @@ class DemoFinance:
         table = Contract.__table__
         if updates:  # bind names differ from the column names (SQLAlchemy reserves those)
             columns = [k for k in updates[0] if k != "cid"]
-            db.session.execute(update(table).where(table.c.id == bindparam("cid")).values(
-                {k: bindparam(f"new_{k}") for k in columns}),
-                [{"cid": u["cid"], **{f"new_{k}": u[k] for k in columns}} for u in updates])
+            db.session.execute(
+                update(table).where(table.c.id == bindparam("cid")).values({k: bindparam(f"new_{k}") for k in columns}),
+                [{"cid": u["cid"], **{f"new_{k}": u[k] for k in columns}} for u in updates],
+            )
         if audits:
             db.session.execute(insert(AuditLog.__table__), audits)
         allocations = []
         if receipts:
-            rows = [{k: (_yuan(v) if k == "amount" else v) for k, v in r.items() if not k.startswith("_")}
-                    for r in receipts]
-            result = db.session.execute(insert(Receipt.__table__).returning(
-                Receipt.__table__.c.id, sort_by_parameter_order=True), rows)
+            rows = [
+                {k: (_yuan(v) if k == "amount" else v) for k, v in r.items() if not k.startswith("_")} for r in receipts
+            ]
+            result = db.session.execute(
+                insert(Receipt.__table__).returning(Receipt.__table__.c.id, sort_by_parameter_order=True), rows
+            )
             for receipt_id, receipt in zip(result.scalars(), receipts, strict=False):
-                allocations += [{"receipt_id": receipt_id, "contract_id": contract_id, "amount": _yuan(fen)}
-                                for contract_id, fen in receipt["_allocations"]]
+                allocations += [
+                    {"receipt_id": receipt_id, "contract_id": contract_id, "amount": _yuan(fen)}
+                    for contract_id, fen in receipt["_allocations"]
+                ]
             db.session.execute(insert(ContractReceipt.__table__), allocations)
         if invoices:
             db.session.execute(insert(Invoice.__table__), invoices)
@@ -370,9 +474,22 @@ def seed_finance(seed: int) -> dict[str, int]:
     if not total:
         return counts
     generator = DemoFinance(seed)
-    query = (select(Contract.id, Contract.client_id, Contract.owner_id, Contract.amount, Contract.starts_on,
-                    Contract.ends_on, Contract.recorded_at, Contract.type_id, Client.contact_name)
-             .join(Client, Client.id == Contract.client_id).where(*untouched).order_by(Contract.id))
+    query = (
+        select(
+            Contract.id,
+            Contract.client_id,
+            Contract.owner_id,
+            Contract.amount,
+            Contract.starts_on,
+            Contract.ends_on,
+            Contract.recorded_at,
+            Contract.type_id,
+            Client.contact_name,
+        )
+        .join(Client, Client.id == Contract.client_id)
+        .where(*untouched)
+        .order_by(Contract.id)
+    )
     forced = list(STATES)
     generator.rng.shuffle(forced)
     last_id = 0
@@ -394,11 +511,20 @@ def seed_finance(seed: int) -> dict[str, int]:
 class _Row:
     """A contract row plus the state the generator must give it (or None: by chance)."""
 
-    __slots__ = ("id", "client_id", "owner_id", "amount", "starts_on", "ends_on", "recorded_at", "type_id",
-                 "contact_name", "forced")
+    __slots__ = (
+        "id",
+        "client_id",
+        "owner_id",
+        "amount",
+        "starts_on",
+        "ends_on",
+        "recorded_at",
+        "type_id",
+        "contact_name",
+        "forced",
+    )
 
     def __init__(self, row, forced):
         for key in self.__slots__[:-1]:
             setattr(self, key, getattr(row, key))
         self.forced = forced
-

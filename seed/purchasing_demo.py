@@ -8,6 +8,7 @@ as the transitions would set them (submitter, approver, times; four-eyes respect
 One ``random.Random`` and one seeded Faker: the same seed on the same database gives the
 same rows. A second run reuses the suppliers and adds new documents with free numbers.
 """
+
 from __future__ import annotations
 
 import random
@@ -48,26 +49,56 @@ SUPPLIERS = [
 
 #: category → [(item, specification, lowest and highest unit price in yuan)]
 CATALOGUE: dict[str, list[tuple[str, str, int, int]]] = {
-    "办公用品": [("A4复印纸", "70g 500张/包", 18, 32), ("中性笔", "0.5mm 黑色 12支/盒", 12, 25),
-             ("文件夹", "A4 双强力夹", 6, 15), ("订书机", "24/6 标准型", 15, 40), ("便利贴", "76×76mm 100张", 3, 8),
-             ("白板", "120×90cm 磁性", 180, 420)],
-    "IT设备": [("笔记本电脑", "14英寸 i7/32G/1T", 5999, 9999), ("显示器", "27英寸 4K", 1299, 2599),
-             ("激光打印机", "A4 黑白双面", 1599, 3299), ("无线路由器", "Wi-Fi 6 企业级", 399, 1299),
-             ("移动硬盘", "2TB USB3.0", 399, 699), ("投影仪", "1080P 5000流明", 3999, 8999)],
-    "网络服务": [("云服务器", "8核16G 年付", 4800, 12000), ("企业宽带专线", "500M 年付", 9600, 28000),
-             ("SSL证书", "OV 通配符 1年", 1800, 4800)],
-    "家具": [("办公桌", "1.4m 带抽屉", 599, 1299), ("人体工学椅", "网布 可调扶手", 699, 1899),
-           ("文件柜", "钢制 四门", 699, 1499), ("会议桌", "3.6m 实木贴皮", 3999, 8999)],
-    "印刷": [("宣传册", "A4 彩印 骑马钉 16P", 3, 9), ("名片", "300g 铜版纸 覆膜 盒", 20, 45),
-           ("易拉宝", "80×200cm", 80, 160), ("手提袋", "特种纸 定制", 2, 6)],
+    "办公用品": [
+        ("A4复印纸", "70g 500张/包", 18, 32),
+        ("中性笔", "0.5mm 黑色 12支/盒", 12, 25),
+        ("文件夹", "A4 双强力夹", 6, 15),
+        ("订书机", "24/6 标准型", 15, 40),
+        ("便利贴", "76×76mm 100张", 3, 8),
+        ("白板", "120×90cm 磁性", 180, 420),
+    ],
+    "IT设备": [
+        ("笔记本电脑", "14英寸 i7/32G/1T", 5999, 9999),
+        ("显示器", "27英寸 4K", 1299, 2599),
+        ("激光打印机", "A4 黑白双面", 1599, 3299),
+        ("无线路由器", "Wi-Fi 6 企业级", 399, 1299),
+        ("移动硬盘", "2TB USB3.0", 399, 699),
+        ("投影仪", "1080P 5000流明", 3999, 8999),
+    ],
+    "网络服务": [
+        ("云服务器", "8核16G 年付", 4800, 12000),
+        ("企业宽带专线", "500M 年付", 9600, 28000),
+        ("SSL证书", "OV 通配符 1年", 1800, 4800),
+    ],
+    "家具": [
+        ("办公桌", "1.4m 带抽屉", 599, 1299),
+        ("人体工学椅", "网布 可调扶手", 699, 1899),
+        ("文件柜", "钢制 四门", 699, 1499),
+        ("会议桌", "3.6m 实木贴皮", 3999, 8999),
+    ],
+    "印刷": [
+        ("宣传册", "A4 彩印 骑马钉 16P", 3, 9),
+        ("名片", "300g 铜版纸 覆膜 盒", 20, 45),
+        ("易拉宝", "80×200cm", 80, 160),
+        ("手提袋", "特种纸 定制", 2, 6),
+    ],
     "物流": [("同城配送服务", "月结", 800, 3000), ("设备搬运", "含包装", 1500, 6000)],
-    "软件": [("办公软件授权", "年订阅 每用户", 399, 899), ("杀毒软件授权", "企业版 每终端", 89, 199),
-           ("设计软件授权", "年订阅", 2999, 6999)],
-    "安防": [("网络摄像机", "400万像素 POE", 299, 899), ("门禁一体机", "人脸识别", 1299, 3599),
-           ("硬盘录像机", "16路", 1199, 2599)],
+    "软件": [
+        ("办公软件授权", "年订阅 每用户", 399, 899),
+        ("杀毒软件授权", "企业版 每终端", 89, 199),
+        ("设计软件授权", "年订阅", 2999, 6999),
+    ],
+    "安防": [
+        ("网络摄像机", "400万像素 POE", 299, 899),
+        ("门禁一体机", "人脸识别", 1299, 3599),
+        ("硬盘录像机", "16路", 1199, 2599),
+    ],
     "保洁": [("办公室保洁服务", "月度 每周三次", 2800, 6800), ("绿植租摆", "月度", 600, 1800)],
-    "会务": [("会议场地租赁", "半天 200人", 6000, 18000), ("茶歇服务", "每人", 45, 120),
-           ("会议摄影摄像", "全天", 2500, 6000)],
+    "会务": [
+        ("会议场地租赁", "半天 200人", 6000, 18000),
+        ("茶歇服务", "每人", 45, 120),
+        ("会议摄影摄像", "全天", 2500, 6000),
+    ],
     "通信": [("IP电话机", "SIP 彩屏", 299, 699), ("集团通信套餐", "每月 每号码", 68, 199)],
     "咨询": [("管理咨询服务", "项目制", 30000, 120000), ("法律顾问服务", "年度", 20000, 60000)],
 }
@@ -76,16 +107,33 @@ TAX_RATE = {"物流": 9, "保洁": 6, "会务": 6, "咨询": 6, "网络服务": 
 SERVICES = {"物流", "保洁", "会务", "咨询", "网络服务"}
 BANKS = ["中国工商银行", "中国建设银行", "中国农业银行", "中国银行", "招商银行", "交通银行", "浦发银行", "兴业银行"]
 COST_TYPES = ["办公费", "研发费用", "市场推广费", "固定资产", "会议费", "咨询服务费", "行政费用"]
-REQUEST_NAMES = ["{dept}{category}采购", "{year}年第{quarter}季度{category}采购", "{item}等{n}项采购",
-                 "新员工入职{category}采购", "{dept}{item}更换"]
-DESCRIPTIONS = ["现有设备老化，影响日常办公效率，申请更换。", "新项目启动，按预算采购，已询价三家供应商。",
-                "年度框架采购，按实际需求分批到货。", "部门扩编，新增工位配套。", "市场活动物料，需在活动前一周到货。"]
+REQUEST_NAMES = [
+    "{dept}{category}采购",
+    "{year}年第{quarter}季度{category}采购",
+    "{item}等{n}项采购",
+    "新员工入职{category}采购",
+    "{dept}{item}更换",
+]
+DESCRIPTIONS = [
+    "现有设备老化，影响日常办公效率，申请更换。",
+    "新项目启动，按预算采购，已询价三家供应商。",
+    "年度框架采购，按实际需求分批到货。",
+    "部门扩编，新增工位配套。",
+    "市场活动物料，需在活动前一周到货。",
+]
 REJECT_REASONS = ["预算不足，请压缩数量后重新提交。", "未附三家比价，请补充。", "与已有采购重复，请核实。"]
 PAYMENT_REASONS = ["预付款（合同约定30%）", "到货验收款", "质保金", "服务费（按月结算）", "尾款"]
 #: payment plans: the state of each instalment, and its share of the contract amount in percent
-PLANS = [(("paid", 30), ("paid", 70)), (("paid", 30), ("approved", 60)), (("paid", 50), ("requested", 50)),
-         (("requested", 100),), (("paid", 30), ("rejected", 30), ("requested", 60)), (("approved", 40),),
-         (("paid", 30), ("paid", 60), ("requested", 10)), (("rejected", 100), ("paid", 100))]
+PLANS = [
+    (("paid", 30), ("paid", 70)),
+    (("paid", 30), ("approved", 60)),
+    (("paid", 50), ("requested", 50)),
+    (("requested", 100),),
+    (("paid", 30), ("rejected", 30), ("requested", 60)),
+    (("approved", 40),),
+    (("paid", 30), ("paid", 60), ("requested", 10)),
+    (("rejected", 100), ("paid", 100)),
+]
 
 
 @dataclass
@@ -98,8 +146,11 @@ class _People:
 
 def _people() -> _People | None:
     rows = db.session.execute(
-        select(User.id, User.department_id, User.name, Role.code).join(Role, User.role_id == Role.id)
-        .where(User.is_active.is_(True), User.is_deleted.is_(False)).order_by(User.id)).all()
+        select(User.id, User.department_id, User.name, Role.code)
+        .join(Role, User.role_id == Role.id)
+        .where(User.is_active.is_(True), User.is_deleted.is_(False))
+        .order_by(User.id)
+    ).all()
     departments = dict(db.session.execute(select(Department.id, Department.name)).all())
     requesters = [(r.id, r.department_id, r.name) for r in rows if r.code in ("account_manager", "sales_director")]
     finance = [r.id for r in rows if r.code == "finance"] or [r.id for r in rows if r.code == "admin"]
@@ -117,9 +168,11 @@ class DemoPurchasing:
         self.today = self.now.date()
         self.request_numbers = set(db.session.execute(select(PurchaseRequest.number)).scalars())
         self.contract_numbers = set(db.session.execute(select(ExpenseContract.number)).scalars())
-        self.invoice_numbers = set(db.session.execute(
-            select(Supplier.name, PurchaseInvoice.number).join(Supplier, PurchaseInvoice.supplier_id == Supplier.id)
-        ).all())
+        self.invoice_numbers = set(
+            db.session.execute(
+                select(Supplier.name, PurchaseInvoice.number).join(Supplier, PurchaseInvoice.supplier_id == Supplier.id)
+            ).all()
+        )
         types = dict(db.session.execute(select(ContractType.name, ContractType.id)).all())
         self.goods_type = types.get("采购合同")
         self.service_type = types.get("服务合同", self.goods_type)
@@ -150,16 +203,21 @@ class DemoPurchasing:
         existing = {s.name: s for s in db.session.execute(select(Supplier)).scalars()}
         made = []
         for name, division, area_code, address, domain, category in SUPPLIERS:
-            city = address[:address.index("市") + 1]
+            city = address[: address.index("市") + 1]
             branch = self.rng.choice(("分行营业部", "高新支行", "城东支行", "开发区支行"))
             bank = f"{self.rng.choice(BANKS)}{city[:-1]}{branch}"
             supplier = existing.get(name) or Supplier(
-                name=name, uscc=self.uscc(division), contact=self.fake.name(),
-                phone=f"{area_code}-{self.rng.randint(2, 8)}{self.rng.randrange(10 ** 7):07d}",
-                email=f"sales@{domain}", address=address, bank=bank,
+                name=name,
+                uscc=self.uscc(division),
+                contact=self.fake.name(),
+                phone=f"{area_code}-{self.rng.randint(2, 8)}{self.rng.randrange(10**7):07d}",
+                email=f"sales@{domain}",
+                address=address,
+                bank=bank,
                 bank_account="".join(str(self.rng.randrange(10)) for _ in range(self.rng.choice((16, 17, 19)))),
                 notes=f"主营{category}，{self.rng.choice(('月结30天', '款到发货', '月结60天'))}。",
-                created_at=self.now - timedelta(days=self.rng.randint(200, 700)))
+                created_at=self.now - timedelta(days=self.rng.randint(200, 700)),
+            )
             if supplier.id is None:
                 supplier.updated_at = supplier.created_at
                 db.session.add(supplier)
@@ -178,18 +236,39 @@ class DemoPurchasing:
             if rng.random() < 0.6:
                 price = price.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
             quantity = 1 if high >= 10000 else rng.choice((1, 2, 3, 5, 10, 20) if high < 100 else (1, 2, 3, 5))
-            items.append(PurchaseItem(name=name, spec=spec, quantity=quantity, unit_price=price.quantize(CENT),
-                                      supplier=supplier if rng.random() < 0.85 else None))
+            items.append(
+                PurchaseItem(
+                    name=name,
+                    spec=spec,
+                    quantity=quantity,
+                    unit_price=price.quantize(CENT),
+                    supplier=supplier if rng.random() < 0.85 else None,
+                )
+            )
         dept = people.departments.get(department_id, "")
-        title = rng.choice(REQUEST_NAMES).format(dept=dept, category=category, year=created.year,
-                                                 quarter=(created.month - 1) // 3 + 1, item=items[0].name,
-                                                 n=len(items))
+        title = rng.choice(REQUEST_NAMES).format(
+            dept=dept,
+            category=category,
+            year=created.year,
+            quarter=(created.month - 1) // 3 + 1,
+            item=items[0].name,
+            n=len(items),
+        )
         req = PurchaseRequest(
-            number=self.number(self.request_numbers, "CG", created.date()), requester_id=requester_id,
-            department_id=department_id, name=title[:200], consignee=requester_name,
-            phone=f"1{rng.choice('3589')}{rng.randrange(10 ** 9):09d}", address="总部大楼三层行政前台",
-            description=rng.choice(DESCRIPTIONS), cost_type=rng.choice(COST_TYPES), items=items,
-            created_at=created, updated_at=created, status="draft")
+            number=self.number(self.request_numbers, "CG", created.date()),
+            requester_id=requester_id,
+            department_id=department_id,
+            name=title[:200],
+            consignee=requester_name,
+            phone=f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
+            address="总部大楼三层行政前台",
+            description=rng.choice(DESCRIPTIONS),
+            cost_type=rng.choice(COST_TYPES),
+            items=items,
+            created_at=created,
+            updated_at=created,
+            status="draft",
+        )
         if state != "draft":
             req.submitted_by_id, req.submitted_at = requester_id, self.later(created, 1, 48)
             approver = self.other(people.directors, requester_id) or self.other(people.finance, requester_id)
@@ -203,29 +282,48 @@ class DemoPurchasing:
         return req, category, supplier
 
     # -- expense contracts, payments, invoices ----------------------------------------------
-    def contract(self, people: _People, state: str, supplier: Supplier, category: str,
-                 req: PurchaseRequest | None, handler_id: int, amount: Decimal, since: datetime) -> ExpenseContract:
+    def contract(
+        self,
+        people: _People,
+        state: str,
+        supplier: Supplier,
+        category: str,
+        req: PurchaseRequest | None,
+        handler_id: int,
+        amount: Decimal,
+        since: datetime,
+    ) -> ExpenseContract:
         rng = self.rng
         created = self.later(since, 4, 240)
         starts = created.date() + timedelta(days=rng.randint(0, 10))
         service = category in SERVICES
         contract = ExpenseContract(
             number=self.number(self.contract_numbers, "ZC", created.date()),
-            type_id=self.service_type if service else self.goods_type, supplier=supplier, purchase_request=req,
-            name=f"{category}{'服务' if service else '采购'}合同（{supplier.name[:-4]}）"[:200], handler_id=handler_id,
-            contact=supplier.contact, phone=supplier.phone, starts_on=starts,
-            ends_on=starts + timedelta(days=rng.choice((90, 180, 365))), amount=amount,
+            type_id=self.service_type if service else self.goods_type,
+            supplier=supplier,
+            purchase_request=req,
+            name=f"{category}{'服务' if service else '采购'}合同（{supplier.name[:-4]}）"[:200],
+            handler_id=handler_id,
+            contact=supplier.contact,
+            phone=supplier.phone,
+            starts_on=starts,
+            ends_on=starts + timedelta(days=rng.choice((90, 180, 365))),
+            amount=amount,
             subject=f"{supplier.name}向我方提供{category}{'服务' if service else '产品'}，"
-                    f"{rng.choice(('验收合格后付款', '按合同约定分期付款', '按月结算'))}。",
-            created_at=created, updated_at=created, status="draft")
+            f"{rng.choice(('验收合格后付款', '按合同约定分期付款', '按月结算'))}。",
+            created_at=created,
+            updated_at=created,
+            status="draft",
+        )
         if state != "draft":
             contract.submitted_by_id, contract.submitted_at = handler_id, self.later(created, 1, 24)
             approver = self.other(people.finance, handler_id)
             if state in ("approved", "rejected") and approver is not None:
                 contract.status = state
                 contract.approved_by_id, contract.approved_at = approver, self.later(contract.submitted_at, 1, 72)
-                contract.approval_comment = ("金额与条款无误，同意。" if state == "approved"
-                                             else "付款条款不清，请修改。")
+                contract.approval_comment = (
+                    "金额与条款无误，同意。" if state == "approved" else "付款条款不清，请修改。"
+                )
             else:
                 contract.status = "submitted"
             contract.updated_at = contract.approved_at or contract.submitted_at
@@ -243,11 +341,18 @@ class DemoPurchasing:
                 continue
             at = self.later(at, 24, 24 * 20)
             payment = PurchasePayment(
-                supplier=contract.supplier, expense_contract=contract, amount=amount,
+                supplier=contract.supplier,
+                expense_contract=contract,
+                amount=amount,
                 reason=PAYMENT_REASONS[min(index, len(PAYMENT_REASONS) - 1)] if state != "rejected" else "重复申请",
-                status=state, recorded_by_id=contract.handler_id, submitted_by_id=contract.handler_id,
-                recorded_ip=f"192.168.{rng.randint(1, 20)}.{rng.randint(2, 250)}", recorded_at=at,
-                created_at=at, updated_at=at)
+                status=state,
+                recorded_by_id=contract.handler_id,
+                submitted_by_id=contract.handler_id,
+                recorded_ip=f"192.168.{rng.randint(1, 20)}.{rng.randint(2, 250)}",
+                recorded_at=at,
+                created_at=at,
+                updated_at=at,
+            )
             if state in ("approved", "paid", "rejected"):
                 payment.approved_by_id = self.other(people.finance, contract.handler_id)
                 payment.approved_at = self.later(at, 2, 72)
@@ -266,14 +371,30 @@ class DemoPurchasing:
         supplier = payment.supplier
         key = None
         while key is None or (supplier.name, key) in self.invoice_numbers:
-            key = f"{self.rng.randrange(10 ** 8):08d}"
+            key = f"{self.rng.randrange(10**8):08d}"
         self.invoice_numbers.add((supplier.name, key))
-        issued = max(payment.paid_on - timedelta(days=self.rng.randint(0, 5)), payment.expense_contract.starts_on) \
-            if payment.expense_contract.starts_on else payment.paid_on
+        issued = (
+            max(payment.paid_on - timedelta(days=self.rng.randint(0, 5)), payment.expense_contract.starts_on)
+            if payment.expense_contract.starts_on
+            else payment.paid_on
+        )
         at = datetime.combine(issued, datetime.min.time(), UTC) + timedelta(hours=10)
-        return PurchaseInvoice(number=key, supplier=supplier, expense_contract=payment.expense_contract, quantity=1,
-                               amount=amount, tax_rate=rate, tax=tax, total=total, issued_on=issued,
-                               handler=supplier.contact, receiver=receiver, notes=None, created_at=at, updated_at=at)
+        return PurchaseInvoice(
+            number=key,
+            supplier=supplier,
+            expense_contract=payment.expense_contract,
+            quantity=1,
+            amount=amount,
+            tax_rate=rate,
+            tax=tax,
+            total=total,
+            issued_on=issued,
+            handler=supplier.contact,
+            receiver=receiver,
+            notes=None,
+            created_at=at,
+            updated_at=at,
+        )
 
 
 def seed_purchasing(seed: int, requests: int = 30) -> dict[str, int]:
@@ -299,16 +420,30 @@ def seed_purchasing(seed: int, requests: int = 30) -> dict[str, int]:
     for (req, category, supplier), state in zip(approved, contract_states, strict=False):
         amount = sum((Decimal(i.quantity) * Decimal(i.unit_price) for i in req.items), Decimal("0.00"))
         amount = max(Decimal("100.00"), amount.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
-        contracts.append((gen.contract(people, state, supplier, category, req, req.requester_id, amount,
-                                       req.approved_at), category))
+        contracts.append(
+            (gen.contract(people, state, supplier, category, req, req.requester_id, amount, req.approved_at), category)
+        )
     # contracts for services that need no purchase request (cleaning, consulting, events)
     for state in ("approved", "approved", "approved", "submitted"):
         supplier, category = rng.choice([s for s in suppliers if s[1] in SERVICES])
         low, high = CATALOGUE[category][0][2:]
         amount = Decimal(rng.randint(low, high) * rng.choice((1, 6, 12))).quantize(CENT)
         handler_id = rng.choice(people.requesters)[0]
-        contracts.append((gen.contract(people, state, supplier, category, None, handler_id, amount,
-                                       gen.now - timedelta(days=rng.randint(60, 240))), category))
+        contracts.append(
+            (
+                gen.contract(
+                    people,
+                    state,
+                    supplier,
+                    category,
+                    None,
+                    handler_id,
+                    amount,
+                    gen.now - timedelta(days=rng.randint(60, 240)),
+                ),
+                category,
+            )
+        )
     db.session.add_all([c for c, _ in contracts])
 
     payments, invoices = [], []
@@ -317,10 +452,14 @@ def seed_purchasing(seed: int, requests: int = 30) -> dict[str, int]:
         for payment in gen.payments(people, contract, PLANS[index % len(PLANS)]):
             payments.append(payment)
             if payment.status == "paid" and rng.random() < 0.85:
-                invoices.append(gen.invoice(payment, category,
-                                            finance_names.get(payment.approved_by_id, "财务部")))
+                invoices.append(gen.invoice(payment, category, finance_names.get(payment.approved_by_id, "财务部")))
     db.session.add_all(payments + invoices)
     db.session.flush()
-    return {"suppliers": new_suppliers, "purchase requests": len(made_requests),
-            "purchase items": sum(len(req.items) for req, _, _ in made_requests),
-            "expense contracts": len(contracts), "payments": len(payments), "purchase invoices": len(invoices)}
+    return {
+        "suppliers": new_suppliers,
+        "purchase requests": len(made_requests),
+        "purchase items": sum(len(req.items) for req, _, _ in made_requests),
+        "expense contracts": len(contracts),
+        "payments": len(payments),
+        "purchase invoices": len(invoices),
+    }

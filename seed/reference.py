@@ -1,80 +1,144 @@
 """Reference data: the rights tree (codes fixed by the program), the seeded roles and
 their matrix (SPEC §6), lookup values (§4.2) and configuration defaults (§4.1)."""
+
 from __future__ import annotations
 
 OPS = {"V": "view", "C": "create", "E": "edit", "D": "delete", "X": "export"}
-OP_TEXT = {"view": ("查看", "View"), "create": ("新增", "Create"), "edit": ("修改", "Edit"),
-           "delete": ("删除", "Delete"), "export": ("导出", "Export")}
+OP_TEXT = {
+    "view": ("查看", "View"),
+    "create": ("新增", "Create"),
+    "edit": ("修改", "Edit"),
+    "delete": ("删除", "Delete"),
+    "export": ("导出", "Export"),
+}
 
 #: module code, Chinese, English, [(endpoint, Chinese, English, extra action rights[, operations])]
 MODULES = [
-    ("system", "权限管理", "System", [
-        ("user", "公司员工", "Users", [("sensitive", "查看敏感信息", "View sensitive data")]),
-        ("department", "公司部门", "Departments", []),
-        ("role", "角色", "Roles", []),
-        ("right", "菜单/权限", "Rights", []),
-        ("config", "系统配置", "System settings", []),
-        ("login_log", "用户登录日志", "Login log", []),
-        ("audit_log", "审计日志", "Audit log", []),
-    ]),
-    ("customers", "客户管理", "Customers", [
-        ("client", "企业客户", "Clients", [("reassign", "转移跟单人", "Reassign owner"),
-                                          ("merge", "合并重复客户", "Merge duplicates"),
-                                          ("import", "导入客户", "Import clients")]),
-        ("linkman", "企业联系人", "Contacts", []),
-        ("followup", "跟单记录", "Follow-ups", []),
-        ("appointment", "预约记录", "Appointments", []),
-        ("contract", "企业合同", "Contracts", [("submit", "提交审批", "Submit for approval"),
-                                            ("approve", "审批", "Approve")]),
-        ("churn", "客户流失管理", "Churn warnings", [("confirm", "确认流失", "Confirm loss")]),
-    ]),
-    ("sales", "营销管理", "Sales", [
-        ("opportunity", "销售机会管理", "Opportunities", [("assign", "指派", "Assign"),
-                                                    ("reopen", "重新打开", "Reopen")]),
-        ("dev_plan", "客户开发计划", "Development plans", []),
-        ("quote", "报价单", "Quotes", [("submit", "提交报价", "Submit"), ("approve", "审批折扣", "Approve")]),
-        ("order", "订单", "Orders", [("ship", "发货", "Ship")]),
-        ("sales_target", "销售计划", "Sales targets", []),
-        ("weekly_report", "销售周报", "Weekly reports", [("review", "审阅周报", "Review")]),
-    ]),
-    ("basic", "基本数据", "Basic data", [
-        ("product", "产品信息", "Products", []),
-        ("stock", "库存", "Stock", []),
-    ]),
-    ("finance", "财务管理", "Finance", [
-        ("receipt", "回款登记", "Receipts", [("confirm", "确认回款", "Confirm")]),
-        ("invoice", "收入发票", "Invoices", [("void", "作废发票", "Void")]),
-        ("supplier", "供应商", "Suppliers", []),
-        ("purchase_request", "采购申请", "Purchase requests", [("submit", "提交审批", "Submit for approval"),
-                                                            ("approve", "审批", "Approve")]),
-        ("expense_contract", "支出合同", "Expense contracts", [("submit", "提交审批", "Submit for approval"),
-                                                             ("approve", "审批", "Approve")]),
-        ("payment", "采购付款", "Payments", [("approve", "审批付款", "Approve")]),
-        ("purchase_invoice", "采购发票", "Purchase invoices", []),
-    ]),
-    ("reports", "统计报表", "Reports", [
-        ("report", "报表", "Reports", [("receivables", "应收账款", "Receivables")], ()),
-    ]),
-    ("lookups", "数据字典管理", "Lookups", [
-        ("trade", "产品分类/行业", "Trades", []),
-        ("followup_type", "跟单类型", "Follow-up types", []),
-        ("client_type", "客户类型", "Client types", []),
-        ("client_source", "客户来源", "Client sources", []),
-        ("star_rating", "星级评定", "Star ratings", []),
-        ("position", "职位", "Positions", []),
-        ("contract_type", "合同类型", "Contract types", []),
-        ("revenue_band", "年营业额", "Revenue bands", []),
-        ("capital_band", "注册资金", "Capital bands", []),
-        ("company_size", "企业规模", "Company sizes", []),
-        ("business_model", "经营模式", "Business models", []),
-        ("area", "所属地区", "Areas", []),
-        ("appointment_type", "预约类型", "Appointment types", []),
-        ("sales_stage", "销售阶段", "Sales stages", []),
-        ("service_type", "服务类型", "Service types", []),
-        ("payment_method", "回款方式", "Payment methods", []),
-        ("invoice_type", "发票类型", "Invoice types", []),
-        ("campaign_type", "活动类型", "Campaign types", []),
-    ]),
+    (
+        "system",
+        "权限管理",
+        "System",
+        [
+            ("user", "公司员工", "Users", [("sensitive", "查看敏感信息", "View sensitive data")]),
+            ("department", "公司部门", "Departments", []),
+            ("role", "角色", "Roles", []),
+            ("right", "菜单/权限", "Rights", []),
+            ("config", "系统配置", "System settings", []),
+            ("login_log", "用户登录日志", "Login log", []),
+            ("audit_log", "审计日志", "Audit log", []),
+        ],
+    ),
+    (
+        "customers",
+        "客户管理",
+        "Customers",
+        [
+            (
+                "client",
+                "企业客户",
+                "Clients",
+                [
+                    ("reassign", "转移跟单人", "Reassign owner"),
+                    ("merge", "合并重复客户", "Merge duplicates"),
+                    ("import", "导入客户", "Import clients"),
+                ],
+            ),
+            ("linkman", "企业联系人", "Contacts", []),
+            ("followup", "跟单记录", "Follow-ups", []),
+            ("appointment", "预约记录", "Appointments", []),
+            (
+                "contract",
+                "企业合同",
+                "Contracts",
+                [("submit", "提交审批", "Submit for approval"), ("approve", "审批", "Approve")],
+            ),
+            ("churn", "客户流失管理", "Churn warnings", [("confirm", "确认流失", "Confirm loss")]),
+        ],
+    ),
+    (
+        "sales",
+        "营销管理",
+        "Sales",
+        [
+            (
+                "opportunity",
+                "销售机会管理",
+                "Opportunities",
+                [("assign", "指派", "Assign"), ("reopen", "重新打开", "Reopen")],
+            ),
+            ("dev_plan", "客户开发计划", "Development plans", []),
+            ("quote", "报价单", "Quotes", [("submit", "提交报价", "Submit"), ("approve", "审批折扣", "Approve")]),
+            ("order", "订单", "Orders", [("ship", "发货", "Ship")]),
+            ("sales_target", "销售计划", "Sales targets", []),
+            ("weekly_report", "销售周报", "Weekly reports", [("review", "审阅周报", "Review")]),
+        ],
+    ),
+    (
+        "basic",
+        "基本数据",
+        "Basic data",
+        [
+            ("product", "产品信息", "Products", []),
+            ("stock", "库存", "Stock", []),
+        ],
+    ),
+    (
+        "finance",
+        "财务管理",
+        "Finance",
+        [
+            ("receipt", "回款登记", "Receipts", [("confirm", "确认回款", "Confirm")]),
+            ("invoice", "收入发票", "Invoices", [("void", "作废发票", "Void")]),
+            ("supplier", "供应商", "Suppliers", []),
+            (
+                "purchase_request",
+                "采购申请",
+                "Purchase requests",
+                [("submit", "提交审批", "Submit for approval"), ("approve", "审批", "Approve")],
+            ),
+            (
+                "expense_contract",
+                "支出合同",
+                "Expense contracts",
+                [("submit", "提交审批", "Submit for approval"), ("approve", "审批", "Approve")],
+            ),
+            ("payment", "采购付款", "Payments", [("approve", "审批付款", "Approve")]),
+            ("purchase_invoice", "采购发票", "Purchase invoices", []),
+        ],
+    ),
+    (
+        "reports",
+        "统计报表",
+        "Reports",
+        [
+            ("report", "报表", "Reports", [("receivables", "应收账款", "Receivables")], ()),
+        ],
+    ),
+    (
+        "lookups",
+        "数据字典管理",
+        "Lookups",
+        [
+            ("trade", "产品分类/行业", "Trades", []),
+            ("followup_type", "跟单类型", "Follow-up types", []),
+            ("client_type", "客户类型", "Client types", []),
+            ("client_source", "客户来源", "Client sources", []),
+            ("star_rating", "星级评定", "Star ratings", []),
+            ("position", "职位", "Positions", []),
+            ("contract_type", "合同类型", "Contract types", []),
+            ("revenue_band", "年营业额", "Revenue bands", []),
+            ("capital_band", "注册资金", "Capital bands", []),
+            ("company_size", "企业规模", "Company sizes", []),
+            ("business_model", "经营模式", "Business models", []),
+            ("area", "所属地区", "Areas", []),
+            ("appointment_type", "预约类型", "Appointment types", []),
+            ("sales_stage", "销售阶段", "Sales stages", []),
+            ("service_type", "服务类型", "Service types", []),
+            ("payment_method", "回款方式", "Payment methods", []),
+            ("invoice_type", "发票类型", "Invoice types", []),
+            ("campaign_type", "活动类型", "Campaign types", []),
+        ],
+    ),
 ]
 
 ADMIN_TABLES = ["user", "department", "role", "right", "config", "login_log", "audit_log"]
@@ -99,52 +163,163 @@ ROLES = [
 
 #: role → [(endpoints, letters)] and extra codes — the seeded matrix of SPEC §6
 MATRIX: dict[str, dict] = {
-    "admin": {"grants": [(ADMIN_TABLES, "VCEDX"), (LOOKUP_TABLES, "VCEDX"), (CUSTOMER_TABLES, "VCEDX"),
-                         (["contract"], "VCEDX"), (MONEY_TABLES, "VCEDX"), (PURCHASE_TABLES, "VCEDX"),
-                         (SALES_TABLES, "VCEDX"), (["sales_target"], "VCEDX"), (PRODUCT_TABLES, "VCEDX"),
-                         (["churn"], "VCEDX")],
-              "extra": ["opportunity.assign", "opportunity.reopen", "quote.submit", "quote.approve", "order.ship",
-                        "weekly_report.review", "churn.confirm", "user.sensitive", "client.reassign", "client.merge",
-                        "client.import", "contract.submit",
-                        "contract.approve", "receipt.confirm", "invoice.void", "purchase_request.submit",
-                        "purchase_request.approve", "expense_contract.submit", "expense_contract.approve",
-                        "payment.approve", "report.receivables"]},
-    "executive": {"grants": [(["audit_log"], "V"), (LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VX"),
-                             (["contract"], "VX"), (MONEY_TABLES, "VX"), (PURCHASE_TABLES, "VX"),
-                             (SALES_TABLES, "VX"), (["sales_target"], "VX"), (PRODUCT_TABLES, "V"), (["churn"], "VX")],
-                  "extra": ["contract.approve", "report.receivables"]},
-    "sales_director": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCEDX"), (["contract"], "VCEX"),
-                                  (MONEY_TABLES, "V"), (PURCHASE_TABLES, "VC"), (SALES_TABLES, "VCEDX"),
-                                  (["sales_target"], "VCEDX"), (PRODUCT_TABLES, "V"), (["churn"], "VCE")],
-                       "extra": ["opportunity.assign", "opportunity.reopen", "quote.submit", "quote.approve",
-                                 "order.ship", "weekly_report.review", "churn.confirm", "client.reassign",
-                                 "client.merge", "client.import", "contract.submit",
-                                 "contract.approve", "purchase_request.submit", "purchase_request.approve",
-                                 "expense_contract.submit"]},
-    "account_manager": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCE"), (["contract"], "VCE"),
-                                   (MONEY_TABLES, "V"), (PURCHASE_TABLES, "VC"), (SALES_TABLES, "VCE"),
-                                   (["sales_target"], "V"), (PRODUCT_TABLES, "V"), (["churn"], "VCE")],
-                        "extra": ["quote.submit", "order.ship", "churn.confirm", "contract.submit",
-                                  "purchase_request.submit", "expense_contract.submit"]},
-    "clerk": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "VCE"), (["contract"], "V"), (SALES_TABLES, "V"),
-                         (["sales_target"], "V"), (PRODUCT_TABLES, "V")],
-              "extra": ["client.import"]},
-    "finance": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (["contract"], "VX"),
-                           (MONEY_TABLES, "VCEDX"), (PURCHASE_TABLES, "VCEDX"), (SALES_TABLES, "V"),
-                           (["sales_target"], "V"), (PRODUCT_TABLES, "V")],
-                "extra": ["receipt.confirm", "invoice.void", "purchase_request.approve", "expense_contract.submit",
-                          "expense_contract.approve", "payment.approve", "report.receivables"]},
+    "admin": {
+        "grants": [
+            (ADMIN_TABLES, "VCEDX"),
+            (LOOKUP_TABLES, "VCEDX"),
+            (CUSTOMER_TABLES, "VCEDX"),
+            (["contract"], "VCEDX"),
+            (MONEY_TABLES, "VCEDX"),
+            (PURCHASE_TABLES, "VCEDX"),
+            (SALES_TABLES, "VCEDX"),
+            (["sales_target"], "VCEDX"),
+            (PRODUCT_TABLES, "VCEDX"),
+            (["churn"], "VCEDX"),
+        ],
+        "extra": [
+            "opportunity.assign",
+            "opportunity.reopen",
+            "quote.submit",
+            "quote.approve",
+            "order.ship",
+            "weekly_report.review",
+            "churn.confirm",
+            "user.sensitive",
+            "client.reassign",
+            "client.merge",
+            "client.import",
+            "contract.submit",
+            "contract.approve",
+            "receipt.confirm",
+            "invoice.void",
+            "purchase_request.submit",
+            "purchase_request.approve",
+            "expense_contract.submit",
+            "expense_contract.approve",
+            "payment.approve",
+            "report.receivables",
+        ],
+    },
+    "executive": {
+        "grants": [
+            (["audit_log"], "V"),
+            (LOOKUP_TABLES, "V"),
+            (CUSTOMER_TABLES, "VX"),
+            (["contract"], "VX"),
+            (MONEY_TABLES, "VX"),
+            (PURCHASE_TABLES, "VX"),
+            (SALES_TABLES, "VX"),
+            (["sales_target"], "VX"),
+            (PRODUCT_TABLES, "V"),
+            (["churn"], "VX"),
+        ],
+        "extra": ["contract.approve", "report.receivables"],
+    },
+    "sales_director": {
+        "grants": [
+            (LOOKUP_TABLES, "V"),
+            (CUSTOMER_TABLES, "VCEDX"),
+            (["contract"], "VCEX"),
+            (MONEY_TABLES, "V"),
+            (PURCHASE_TABLES, "VC"),
+            (SALES_TABLES, "VCEDX"),
+            (["sales_target"], "VCEDX"),
+            (PRODUCT_TABLES, "V"),
+            (["churn"], "VCE"),
+        ],
+        "extra": [
+            "opportunity.assign",
+            "opportunity.reopen",
+            "quote.submit",
+            "quote.approve",
+            "order.ship",
+            "weekly_report.review",
+            "churn.confirm",
+            "client.reassign",
+            "client.merge",
+            "client.import",
+            "contract.submit",
+            "contract.approve",
+            "purchase_request.submit",
+            "purchase_request.approve",
+            "expense_contract.submit",
+        ],
+    },
+    "account_manager": {
+        "grants": [
+            (LOOKUP_TABLES, "V"),
+            (CUSTOMER_TABLES, "VCE"),
+            (["contract"], "VCE"),
+            (MONEY_TABLES, "V"),
+            (PURCHASE_TABLES, "VC"),
+            (SALES_TABLES, "VCE"),
+            (["sales_target"], "V"),
+            (PRODUCT_TABLES, "V"),
+            (["churn"], "VCE"),
+        ],
+        "extra": [
+            "quote.submit",
+            "order.ship",
+            "churn.confirm",
+            "contract.submit",
+            "purchase_request.submit",
+            "expense_contract.submit",
+        ],
+    },
+    "clerk": {
+        "grants": [
+            (LOOKUP_TABLES, "V"),
+            (CUSTOMER_TABLES, "VCE"),
+            (["contract"], "V"),
+            (SALES_TABLES, "V"),
+            (["sales_target"], "V"),
+            (PRODUCT_TABLES, "V"),
+        ],
+        "extra": ["client.import"],
+    },
+    "finance": {
+        "grants": [
+            (LOOKUP_TABLES, "V"),
+            (CUSTOMER_TABLES, "V"),
+            (["contract"], "VX"),
+            (MONEY_TABLES, "VCEDX"),
+            (PURCHASE_TABLES, "VCEDX"),
+            (SALES_TABLES, "V"),
+            (["sales_target"], "V"),
+            (PRODUCT_TABLES, "V"),
+        ],
+        "extra": [
+            "receipt.confirm",
+            "invoice.void",
+            "purchase_request.approve",
+            "expense_contract.submit",
+            "expense_contract.approve",
+            "payment.approve",
+            "report.receivables",
+        ],
+    },
     "service": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (PRODUCT_TABLES, "V")]},
-    "marketing": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (SALES_TABLES, "V"),
-                             (["sales_target"], "V"), (PRODUCT_TABLES, "V")]},
+    "marketing": {
+        "grants": [
+            (LOOKUP_TABLES, "V"),
+            (CUSTOMER_TABLES, "V"),
+            (SALES_TABLES, "V"),
+            (["sales_target"], "V"),
+            (PRODUCT_TABLES, "V"),
+        ]
+    },
 }
 
 
 def role_codes(role: str) -> set[str]:
     """Every right code the seeded matrix gives ``role``."""
     spec = MATRIX.get(role, {})
-    codes = {f"{endpoint}.{OPS[letter]}" for endpoints, letters in spec.get("grants", [])
-             for endpoint in endpoints for letter in letters}
+    codes = {
+        f"{endpoint}.{OPS[letter]}"
+        for endpoints, letters in spec.get("grants", [])
+        for endpoint in endpoints
+        for letter in letters
+    }
     return codes | set(spec.get("extra", []))
 
 
@@ -167,11 +342,20 @@ LOOKUP_VALUES: dict[str, list] = {
     "invoice_type": ["增值税专用发票", "增值税普通发票", "数电发票"],
     "campaign_type": ["展会", "研讨会", "线上推广", "电话营销"],
     # province → cities
-    "area": [("北京", ["北京"]), ("上海", ["上海"]), ("天津", ["天津"]), ("重庆", ["重庆"]),
-             ("广东", ["广州", "深圳", "东莞", "佛山"]), ("浙江", ["杭州", "宁波", "温州"]),
-             ("江苏", ["南京", "苏州", "无锡"]), ("四川", ["成都", "绵阳"]),
-             ("湖北", ["武汉", "宜昌"]), ("山东", ["济南", "青岛", "烟台"]),
-             ("福建", ["福州", "厦门"]), ("陕西", ["西安"])],
+    "area": [
+        ("北京", ["北京"]),
+        ("上海", ["上海"]),
+        ("天津", ["天津"]),
+        ("重庆", ["重庆"]),
+        ("广东", ["广州", "深圳", "东莞", "佛山"]),
+        ("浙江", ["杭州", "宁波", "温州"]),
+        ("江苏", ["南京", "苏州", "无锡"]),
+        ("四川", ["成都", "绵阳"]),
+        ("湖北", ["武汉", "宜昌"]),
+        ("山东", ["济南", "青岛", "烟台"]),
+        ("福建", ["福州", "厦门"]),
+        ("陕西", ["西安"]),
+    ],
 }
 
 CONFIG_DEFAULTS = [
@@ -181,17 +365,30 @@ CONFIG_DEFAULTS = [
     ("default_tax_rate", "13", "默认税率(%) / Default tax rate (%)"),
     ("churn_days", "180", "多少天未下单视为流失预警 / Days without an order before a churn warning"),
     ("upload_max_mb", "10", "上传文件大小上限(MB) / Upload size limit (MB)"),
-    ("contract_approval_threshold", "0",
-     "超过此金额的合同需高管二次审批, 0=关闭 / Contracts above this amount need an executive's "
-     "second approval (0 = off)"),
-    ("quote_discount_approval_pct", "10",
-     "折扣超过此百分比的报价需审批 / Quotes with a larger discount (%) need approval"),
+    (
+        "contract_approval_threshold",
+        "0",
+        "超过此金额的合同需高管二次审批, 0=关闭 / Contracts above this amount need an executive's "
+        "second approval (0 = off)",
+    ),
+    (
+        "quote_discount_approval_pct",
+        "10",
+        "折扣超过此百分比的报价需审批 / Quotes with a larger discount (%) need approval",
+    ),
 ]
 
 #: the demo organisation: (name, parent)
 DEMO_DEPARTMENTS = [
-    ("总经理办公室", None), ("销售部", None), ("销售一部", "销售部"), ("销售二部", "销售部"),
-    ("华南销售部", "销售部"), ("财务部", None), ("客服部", None), ("市场部", None), ("行政部", None),
+    ("总经理办公室", None),
+    ("销售部", None),
+    ("销售一部", "销售部"),
+    ("销售二部", "销售部"),
+    ("华南销售部", "销售部"),
+    ("财务部", None),
+    ("客服部", None),
+    ("市场部", None),
+    ("行政部", None),
 ]
 
 #: role → [(department, how many)] for seed-demo

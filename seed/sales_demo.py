@@ -33,6 +33,7 @@ The story:
 * finally ``detect_churn`` and a few warnings taken further through the workflow
   (a retention measure → delayed, a confirmed loss with its reason).
 """
+
 from __future__ import annotations
 
 import calendar
@@ -136,47 +137,106 @@ CATALOGUE = [
     ("网络摄像机", "IPC-400", "400万像素", "台", 650, "建筑", True),
 ]
 #: month → demand factor (Spring Festival trough, half-year and year-end budget peaks)
-SEASON = {1: 1.0, 2: 0.55, 3: 1.05, 4: 1.0, 5: 0.95, 6: 1.2, 7: 0.9, 8: 0.85, 9: 1.05, 10: 0.8, 11: 1.1,
-          12: 1.4}
+SEASON = {1: 1.0, 2: 0.55, 3: 1.05, 4: 1.0, 5: 0.95, 6: 1.2, 7: 0.9, 8: 0.85, 9: 1.05, 10: 0.8, 11: 1.1, 12: 1.4}
 #: discount (%) → weight, for quotes
 DISCOUNTS = {0: 28, 3: 10, 5: 20, 8: 14, 10: 10, 12: 7, 15: 6, 18: 3, 20: 2}
 COMPETITORS = ["用友", "金蝶", "浪潮", "鼎捷", "华为", "新华三", "海康威视", "大华", "神州数码", "东软", "本地集成商"]
-TITLES = ["{product}采购项目", "{product}升级改造", "{year}年度{product}招标", "{product}扩容项目", "新建{product}项目",
-          "{product}替换项目", "{product}二期"]
-NEEDS = ["现有系统老化，需要整体替换", "业务扩张，计划新开分支机构", "集团要求统一信息化平台",
-         "原供应商服务不到位，考虑更换", "响应国产化替代要求", "提升仓储和物流效率", "年底预算需要执行完毕"]
-PLAN_TODOS = ["电话联系{contact}，了解{product}需求和预算", "上门拜访{contact}，演示{product}",
-              "提交{product}技术方案和初步报价", "邀请客户参观样板客户现场", "组织技术交流会，解答{product}选型问题",
-              "商务谈判，确认价格和付款方式", "协助客户准备采购立项材料", "跟进客户内部审批进度"]
-PLAN_RESULTS = ["客户对方案基本认可，要求补充报价明细", "已完成演示，客户关注数据迁移和培训",
-                "客户预算已确认，进入比价阶段",
-                "决策人出差，改期下周再约", "客户提出三项定制需求，已反馈产品部", "价格仍有分歧，客户希望再降5%",
-                "参观效果很好，客户表示倾向我方", "客户立项材料已提交，等待领导审批"]
-LOST_REASONS = ["价格高于{competitor}约15%，客户选择了对方", "客户预算削减，项目暂停", "客户选择了{competitor}的方案",
-                "技术方案不满足客户的定制需求", "客户内部决策人变动，项目取消", "交付周期无法满足客户要求",
-                "客户决定自主研发"]
-REJECT_REASONS = ["折扣超出权限，请先争取客户接受8%以内的折扣。", "毛利过低，请调整产品组合后重新报价。",
-                  "客户历史回款较慢，不同意给予此折扣。", "同类项目近期成交价更高，请重新核算。"]
+TITLES = [
+    "{product}采购项目",
+    "{product}升级改造",
+    "{year}年度{product}招标",
+    "{product}扩容项目",
+    "新建{product}项目",
+    "{product}替换项目",
+    "{product}二期",
+]
+NEEDS = [
+    "现有系统老化，需要整体替换",
+    "业务扩张，计划新开分支机构",
+    "集团要求统一信息化平台",
+    "原供应商服务不到位，考虑更换",
+    "响应国产化替代要求",
+    "提升仓储和物流效率",
+    "年底预算需要执行完毕",
+]
+PLAN_TODOS = [
+    "电话联系{contact}，了解{product}需求和预算",
+    "上门拜访{contact}，演示{product}",
+    "提交{product}技术方案和初步报价",
+    "邀请客户参观样板客户现场",
+    "组织技术交流会，解答{product}选型问题",
+    "商务谈判，确认价格和付款方式",
+    "协助客户准备采购立项材料",
+    "跟进客户内部审批进度",
+]
+PLAN_RESULTS = [
+    "客户对方案基本认可，要求补充报价明细",
+    "已完成演示，客户关注数据迁移和培训",
+    "客户预算已确认，进入比价阶段",
+    "决策人出差，改期下周再约",
+    "客户提出三项定制需求，已反馈产品部",
+    "价格仍有分歧，客户希望再降5%",
+    "参观效果很好，客户表示倾向我方",
+    "客户立项材料已提交，等待领导审批",
+]
+LOST_REASONS = [
+    "价格高于{competitor}约15%，客户选择了对方",
+    "客户预算削减，项目暂停",
+    "客户选择了{competitor}的方案",
+    "技术方案不满足客户的定制需求",
+    "客户内部决策人变动，项目取消",
+    "交付周期无法满足客户要求",
+    "客户决定自主研发",
+]
+REJECT_REASONS = [
+    "折扣超出权限，请先争取客户接受8%以内的折扣。",
+    "毛利过低，请调整产品组合后重新报价。",
+    "客户历史回款较慢，不同意给予此折扣。",
+    "同类项目近期成交价更高，请重新核算。",
+]
 APPROVE_COMMENTS = [None, "同意，注意回款节点。", "同意，战略客户。", "同意本次折扣，下不为例。"]
 CANCEL_REASONS = ["客户预算调整，取消订单", "客户改为下季度采购", "重复下单，已取消", "客户更换型号，重新下单"]
-SUMMARIES = ["本周拜访客户{visits}家，电话沟通{calls}次，重点推进{n}个商机。",
-             "本周完成{n}个项目的方案交流，新增线索{new}条。",
-             "本周以老客户回访为主，拜访{visits}家，推进{n}个商机。"]
-PROGRESS = ["与{customer}完成方案交流，客户认可总体架构", "向{customer}提交报价，等待客户内部审批",
-            "{customer}已确认预算，进入商务谈判", "陪同{customer}参观样板客户", "{customer}技术负责人提出新的集成需求"]
-NEXT_PLANS = ["约见决策人，推动签约", "补充报价明细和实施计划", "安排售前工程师上门演示", "跟进客户招标文件",
-              "确认付款方式和交付时间"]
+SUMMARIES = [
+    "本周拜访客户{visits}家，电话沟通{calls}次，重点推进{n}个商机。",
+    "本周完成{n}个项目的方案交流，新增线索{new}条。",
+    "本周以老客户回访为主，拜访{visits}家，推进{n}个商机。",
+]
+PROGRESS = [
+    "与{customer}完成方案交流，客户认可总体架构",
+    "向{customer}提交报价，等待客户内部审批",
+    "{customer}已确认预算，进入商务谈判",
+    "陪同{customer}参观样板客户",
+    "{customer}技术负责人提出新的集成需求",
+]
+NEXT_PLANS = [
+    "约见决策人，推动签约",
+    "补充报价明细和实施计划",
+    "安排售前工程师上门演示",
+    "跟进客户招标文件",
+    "确认付款方式和交付时间",
+]
 ISSUES = [None, None, "竞争对手报价更低", "客户对实施周期有顾虑", "客户要求延长质保期"]
 SUPPORT = [None, None, None, "需要售前工程师支持演示", "需要产品部评估定制开发工作量"]
-REVIEW_COMMENTS = ["已阅，重点跟进大单。", "进展不错，注意控制折扣。", "下周请把拜访计划细化到客户。",
-                   "已阅，按计划推进。",
-                   "关注回款，老客户多做增购。"]
-MEASURES = ["回访客户采购负责人，了解停止采购原因", "提供老客户专属折扣和延长质保",
-            "安排技术人员上门巡检，解决遗留问题",
-            "邀请客户参加新品发布会"]
+REVIEW_COMMENTS = [
+    "已阅，重点跟进大单。",
+    "进展不错，注意控制折扣。",
+    "下周请把拜访计划细化到客户。",
+    "已阅，按计划推进。",
+    "关注回款，老客户多做增购。",
+]
+MEASURES = [
+    "回访客户采购负责人，了解停止采购原因",
+    "提供老客户专属折扣和延长质保",
+    "安排技术人员上门巡检，解决遗留问题",
+    "邀请客户参加新品发布会",
+]
 RECOVERED = "回访并提供续约优惠，客户已恢复下单"
-LOSS_REASONS = ["客户已改用竞争对手产品", "客户业务转型，不再需要我方产品", "客户经营困难，已停止采购",
-                "客户被集团收购，统一采购"]
+LOSS_REASONS = [
+    "客户已改用竞争对手产品",
+    "客户业务转型，不再需要我方产品",
+    "客户经营困难，已停止采购",
+    "客户被集团收购，统一采购",
+]
 
 
 def _yuan(fen: int) -> Decimal:
@@ -215,8 +275,9 @@ def _insert_ids(model, rows: list[dict]) -> list[int]:
     table = model.__table__
     clean = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
     if db.session.get_bind().dialect.name != "sqlite":
-        return list(db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                                       clean).scalars())
+        return list(
+            db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), clean).scalars()
+        )
     first = (db.session.execute(select(func.max(table.c.id))).scalar() or 0) + 1
     ids = list(range(first, first + len(clean)))
     for row, id_ in zip(clean, ids, strict=False):
@@ -235,8 +296,11 @@ class _Staff:
 
     def __init__(self):
         rows = db.session.execute(
-            select(User.id, User.department_id, Role.code).join(Role, User.role_id == Role.id)
-            .where(User.is_active.is_(True), User.is_deleted.is_(False)).order_by(User.id)).all()
+            select(User.id, User.department_id, Role.code)
+            .join(Role, User.role_id == Role.id)
+            .where(User.is_active.is_(True), User.is_deleted.is_(False))
+            .order_by(User.id)
+        ).all()
         self.department = {r.id: r.department_id for r in rows}
         self.role = {r.id: r.code for r in rows}
         self.directors = [r.id for r in rows if r.code == "sales_director"]
@@ -257,8 +321,7 @@ class _Staff:
         if user_id not in self._director:
             found = None
             for department in self.chain(self.department.get(user_id)):
-                found = next((d for d in self.directors if self.department.get(d) == department and d != user_id),
-                             None)
+                found = next((d for d in self.directors if self.department.get(d) == department and d != user_id), None)
                 if found:
                     break
             self._director[user_id] = found or next((d for d in self.directors if d != user_id), None)
@@ -278,15 +341,29 @@ class DemoSales:
         self.start = self.today - timedelta(days=DAYS)
         self.staff = _Staff()
         self.threshold = discount_threshold()
-        self.stages = [(r.id, r.name, int(r.probability or 0)) for r in db.session.execute(
-            select(SalesStage.id, SalesStage.name, SalesStage.probability).where(SalesStage.is_active.is_(True))
-            .order_by(SalesStage.sort_order, SalesStage.id)).all()]
+        self.stages = [
+            (r.id, r.name, int(r.probability or 0))
+            for r in db.session.execute(
+                select(SalesStage.id, SalesStage.name, SalesStage.probability)
+                .where(SalesStage.is_active.is_(True))
+                .order_by(SalesStage.sort_order, SalesStage.id)
+            ).all()
+        ]
         if not self.stages:
             raise click.ClickException("no sales stages: run 'flask --app app seed' first")
-        self.sources = list(db.session.execute(select(ClientSource.id).where(ClientSource.is_active.is_(True))
-                                               .order_by(ClientSource.sort_order, ClientSource.id)).scalars())
-        self.size_rank = {id_: rank for rank, id_ in enumerate(db.session.execute(
-            select(CompanySize.id).order_by(CompanySize.sort_order, CompanySize.id)).scalars())}
+        self.sources = list(
+            db.session.execute(
+                select(ClientSource.id)
+                .where(ClientSource.is_active.is_(True))
+                .order_by(ClientSource.sort_order, ClientSource.id)
+            ).scalars()
+        )
+        self.size_rank = {
+            id_: rank
+            for rank, id_ in enumerate(
+                db.session.execute(select(CompanySize.id).order_by(CompanySize.sort_order, CompanySize.id)).scalars()
+            )
+        }
         self.trade_names = dict(db.session.execute(select(Trade.id, Trade.name)).all())
         self.serials: dict[str, int] = {}
         for model in (Quote, Order):
@@ -302,10 +379,13 @@ class DemoSales:
         self.recent_demand: dict[int, int] = defaultdict(int)  # product index → units in the last 90 days
         self.pending_demand: dict[int, int] = defaultdict(int)  # product index → units of pending orders
         # the first records go through every state once, the rest by chance
-        self.forced_opportunities = ([("won", self.stages[-1])] + [("assigned", s) for s in self.stages]
-                                     + [("lost", self.stages[0]), ("unassigned", self.stages[0])])
+        self.forced_opportunities = (
+            [("won", self.stages[-1])]
+            + [("assigned", s) for s in self.stages]
+            + [("lost", self.stages[0]), ("unassigned", self.stages[0])]
+        )
         self.forced_quotes = ["draft", "submitted", "approved", "rejected", "accepted"]
-        self.quoting_stages = {s[0] for s in self.stages[len(self.stages) // 2:]}
+        self.quoting_stages = {s[0] for s in self.stages[len(self.stages) // 2 :]}
 
     # -- small values -------------------------------------------------------------------
     def at(self, day: date, low: int = 1, high: int = 10) -> datetime:
@@ -327,11 +407,12 @@ class DemoSales:
         return f"{stem}-{self.serials[stem]:03d}"
 
     def mobile(self) -> str:
-        return f"{self.rng.choice(MOBILE_PREFIXES)}{self.rng.randrange(10 ** 8):08d}"
+        return f"{self.rng.choice(MOBILE_PREFIXES)}{self.rng.randrange(10**8):08d}"
 
     def discount(self, above_threshold: bool | None = None) -> int:
-        choices = [(d, w) for d, w in DISCOUNTS.items()
-                   if above_threshold is None or (d > self.threshold) == above_threshold]
+        choices = [
+            (d, w) for d, w in DISCOUNTS.items() if above_threshold is None or (d > self.threshold) == above_threshold
+        ]
         if not choices:  # an odd threshold (e.g. 100): anything goes
             choices = list(DISCOUNTS.items())
         return self.rng.choices([d for d, _ in choices], [w for _, w in choices])[0]
@@ -339,20 +420,43 @@ class DemoSales:
     # -- products -----------------------------------------------------------------------
     def catalogue(self) -> int:
         """The products (reused by name and model when they exist already); returns how many were new."""
-        existing = {(r.name, r.model): r for r in db.session.execute(
-            select(Product.id, Product.name, Product.model, Product.unit, Product.price)).all()}
+        existing = {
+            (r.name, r.model): r
+            for r in db.session.execute(
+                select(Product.id, Product.name, Product.model, Product.unit, Product.price)
+            ).all()
+        }
         categories = {name: id_ for id_, name in self.trade_names.items()}
         new_rows = []
         for name, model, grade, unit, price, category, general in CATALOGUE:
             row = existing.get((name, model))
-            product = {"name": name, "model": model, "unit": row.unit if row else unit,
-                       "fen": int(row.price * 100) if row else price * 100, "category": category}
+            product = {
+                "name": name,
+                "model": model,
+                "unit": row.unit if row else unit,
+                "fen": int(row.price * 100) if row else price * 100,
+                "category": category,
+            }
             if row is None:
                 created = self.at(self.start - timedelta(days=self.rng.randint(30, 400)))
-                new_rows.append((product, {
-                    "name": name, "model": model, "grade": grade, "unit": unit, "price": _yuan(price * 100),
-                    "category_id": categories.get(category), "notes": None, "is_active": True,
-                    "is_deleted": False, "created_at": created, "updated_at": created}))
+                new_rows.append(
+                    (
+                        product,
+                        {
+                            "name": name,
+                            "model": model,
+                            "grade": grade,
+                            "unit": unit,
+                            "price": _yuan(price * 100),
+                            "category_id": categories.get(category),
+                            "notes": None,
+                            "is_active": True,
+                            "is_deleted": False,
+                            "created_at": created,
+                            "updated_at": created,
+                        },
+                    )
+                )
             else:
                 product["id"] = row.id
             index = len(self.products)
@@ -444,8 +548,15 @@ class DemoSales:
             notes = f"由报价单 {quote['number']} 转为订单"
         elif status == "cancelled":
             notes = rng.choice(CANCEL_REASONS)
-        order_lines = [{"product_id": self.products[i]["id"], "quantity": q, "unit": self.products[i]["unit"],
-                        "unit_price": _yuan(fen)} for i, q, fen in lines]
+        order_lines = [
+            {
+                "product_id": self.products[i]["id"],
+                "quantity": q,
+                "unit": self.products[i]["unit"],
+                "unit_price": _yuan(fen),
+            }
+            for i, q, fen in lines
+        ]
         if status != "cancelled":
             self.sold[(client.owner_id, f"{day:%Y-%m}")] += sum(q * fen for _, q, fen in lines)
         if status == "pending":
@@ -454,14 +565,30 @@ class DemoSales:
         if age <= 90 and status != "cancelled":
             for i, q, _ in lines:
                 self.recent_demand[i] += q
-        return {"number": self.number("DD", day), "client_id": client.id, "ordered_on": day,
-                "delivery_address": client.address, "status": status, "quote_id": None, "shipped_at": shipped_at,
-                "shipped_by_id": shipped_by, "notes": notes, "owner_id": client.owner_id, "is_deleted": False,
-                "deleted_at": None, "deleted_by_id": None, "version": 1, "created_at": created,
-                "updated_at": updated, "_lines": order_lines, "_quote": quote}
+        return {
+            "number": self.number("DD", day),
+            "client_id": client.id,
+            "ordered_on": day,
+            "delivery_address": client.address,
+            "status": status,
+            "quote_id": None,
+            "shipped_at": shipped_at,
+            "shipped_by_id": shipped_by,
+            "notes": notes,
+            "owner_id": client.owner_id,
+            "is_deleted": False,
+            "deleted_at": None,
+            "deleted_by_id": None,
+            "version": 1,
+            "created_at": created,
+            "updated_at": updated,
+            "_lines": order_lines,
+            "_quote": quote,
+        }
 
-    def quote(self, client, day: date, lines, status: str, discount: int | None = None,
-              opportunity: dict | None = None) -> dict:
+    def quote(
+        self, client, day: date, lines, status: str, discount: int | None = None, opportunity: dict | None = None
+    ) -> dict:
         """A quote row (lines at list price in "_lines") whose workflow columns tell the
         story ``perform`` would have written (§5.2)."""
         rng = self.rng
@@ -469,14 +596,28 @@ class DemoSales:
             discount = self.discount(True if status in ("submitted", "rejected") else None)
         owner = client.owner_id
         created = self.at(day)
-        row = {"number": self.number("BJ", day), "client_id": client.id, "opportunity_id": None,
-               "valid_until": day + timedelta(days=rng.choice((15, 30, 30, 60))),
-               "discount_pct": Decimal(discount).quantize(CENT), "notes": None, "owner_id": owner,
-               "status": "draft", "submitted_by_id": None, "submitted_at": None, "approved_by_id": None,
-               "approved_at": None, "approval_comment": None, "version": 1, "created_at": created,
-               "updated_at": created, "_opportunity": opportunity,
-               "_lines": [{"product_id": self.products[i]["id"], "quantity": q, "unit_price": _yuan(fen)}
-                          for i, q, fen in lines]}
+        row = {
+            "number": self.number("BJ", day),
+            "client_id": client.id,
+            "opportunity_id": None,
+            "valid_until": day + timedelta(days=rng.choice((15, 30, 30, 60))),
+            "discount_pct": Decimal(discount).quantize(CENT),
+            "notes": None,
+            "owner_id": owner,
+            "status": "draft",
+            "submitted_by_id": None,
+            "submitted_at": None,
+            "approved_by_id": None,
+            "approved_at": None,
+            "approval_comment": None,
+            "version": 1,
+            "created_at": created,
+            "updated_at": created,
+            "_opportunity": opportunity,
+            "_lines": [
+                {"product_id": self.products[i]["id"], "quantity": q, "unit_price": _yuan(fen)} for i, q, fen in lines
+            ],
+        }
         if status == "draft":
             return row
         submitted = self.later(created, 1, 30)
@@ -489,8 +630,13 @@ class DemoSales:
         if status == "rejected":
             row.update(status="rejected", approval_comment=rng.choice(REJECT_REASONS), updated_at=decided)
             return row
-        row.update(status="approved", approved_by_id=approver, approved_at=decided, updated_at=decided,
-                   approval_comment=rng.choice(APPROVE_COMMENTS) if above else None)
+        row.update(
+            status="approved",
+            approved_by_id=approver,
+            approved_at=decided,
+            updated_at=decided,
+            approval_comment=rng.choice(APPROVE_COMMENTS) if above else None,
+        )
         if status == "accepted":
             row.update(status="accepted", updated_at=self.later(decided, 4, 24 * 7))
         return row
@@ -512,8 +658,9 @@ class DemoSales:
         closed_day = None
         if closes:
             created_day = self.day_between(first, self.today - timedelta(days=10))
-            closed_day = self.day_between(created_day + timedelta(days=10),
-                                          created_day + timedelta(days=rng.randint(20, 150)))
+            closed_day = self.day_between(
+                created_day + timedelta(days=10), created_day + timedelta(days=rng.randint(20, 150))
+            )
         else:
             recent = 30 if status == "unassigned" else 150
             created_day = self.day_between(max(first, self.today - timedelta(days=recent)), self.today)
@@ -540,18 +687,29 @@ class DemoSales:
             expected_close = self.today + timedelta(days=rng.randint(7, 120))
         row = {
             "source_id": rng.choice(self.sources) if self.sources and rng.random() < 0.9 else None,
-            "client_id": client.id, "customer_name": client.name,
+            "client_id": client.id,
+            "customer_name": client.name,
             "title": rng.choice(TITLES).format(product=product, year=created_day.year)[:200],
             "success_rate": 100 if status == "won" else 0 if status == "lost" else stage[2],
-            "stage_id": stage[0], "expected_amount": _yuan(amount), "expected_close_on": expected_close,
-            "linkman": contact, "tel": client.contact_mobile or self.mobile(),
+            "stage_id": stage[0],
+            "expected_amount": _yuan(amount),
+            "expected_close_on": expected_close,
+            "linkman": contact,
+            "tel": client.contact_mobile or self.mobile(),
             "description": f"客户{contact}表示{rng.choice(NEEDS)}，预算约{budget}，重点关注{product}。",
             "competitor": competitor if rng.random() < 0.6 else None,
-            "created_by_id": creator, "assigned_to_id": assignee, "assigned_at": assigned_at,
-            "status": "archived" if closes else status, "outcome": status if closes else None,
+            "created_by_id": creator,
+            "assigned_to_id": assignee,
+            "assigned_at": assigned_at,
+            "status": "archived" if closes else status,
+            "outcome": status if closes else None,
             "lost_reason": rng.choice(LOST_REASONS).format(competitor=competitor) if status == "lost" else None,
-            "closed_at": closed_at, "version": 1, "created_at": created,
-            "updated_at": closed_at or assigned_at or created, "_lines": lines}
+            "closed_at": closed_at,
+            "version": 1,
+            "created_at": created,
+            "updated_at": closed_at or assigned_at or created,
+            "_lines": lines,
+        }
         # development plans: past ones with results, future ones without
         plans = []
         if status != "unassigned" or rng.random() < 0.3:
@@ -560,11 +718,14 @@ class DemoSales:
                 planned = created_day + timedelta(days=rng.randint(1, max(1, (end - created_day).days)))
                 if closed_day and planned > closed_day:
                     planned = closed_day
-                plan = {"planned_on": planned, "todo": rng.choice(PLAN_TODOS).format(contact=contact,
-                                                                                      product=product),
-                        "result": None, "executed_on": None,
-                        "created_at": self.at(max(created_day, planned - timedelta(days=rng.randint(1, 14)))),
-                        "updated_at": None}
+                plan = {
+                    "planned_on": planned,
+                    "todo": rng.choice(PLAN_TODOS).format(contact=contact, product=product),
+                    "result": None,
+                    "executed_on": None,
+                    "created_at": self.at(max(created_day, planned - timedelta(days=rng.randint(1, 14)))),
+                    "updated_at": None,
+                }
                 if planned < self.today:
                     executed = min(self.today, planned + timedelta(days=rng.choice((0, 0, 0, 1, 2))))
                     plan.update(result=rng.choice(PLAN_RESULTS), executed_on=executed)
@@ -600,15 +761,26 @@ class DemoSales:
                 orders.append(self.order(client, order_day, self.discounted(lines, quote), quote))
             elif opportunity["outcome"] == "lost" and rng.random() < 0.35:
                 quote_day = self.day_between(opportunity["created_at"].date(), closed_day)
-                quotes.append(self.quote(client, quote_day, lines, rng.choice(("approved", "rejected")),
-                                         opportunity=opportunity))
-            elif opportunity["status"] == "assigned" and opportunity["stage_id"] in self.quoting_stages \
-                    and rng.random() < 0.5:
-                quote_day = self.day_between(max(opportunity["created_at"].date(),
-                                                 self.today - timedelta(days=40)), self.today)
-                quotes.append(self.quote(client, quote_day, lines,
-                                         rng.choices(("draft", "submitted", "approved"), (40, 30, 30))[0],
-                                         opportunity=opportunity))
+                quotes.append(
+                    self.quote(client, quote_day, lines, rng.choice(("approved", "rejected")), opportunity=opportunity)
+                )
+            elif (
+                opportunity["status"] == "assigned"
+                and opportunity["stage_id"] in self.quoting_stages
+                and rng.random() < 0.5
+            ):
+                quote_day = self.day_between(
+                    max(opportunity["created_at"].date(), self.today - timedelta(days=40)), self.today
+                )
+                quotes.append(
+                    self.quote(
+                        client,
+                        quote_day,
+                        lines,
+                        rng.choices(("draft", "submitted", "approved"), (40, 30, 30))[0],
+                        opportunity=opportunity,
+                    )
+                )
 
         # orders: its own rate from the day it was recorded; some stopped (churn), some never ordered
         roll = rng.random()
@@ -635,19 +807,22 @@ class DemoSales:
                 orders.append(self.order(client, day, self.discounted(lines, quote), quote))
             else:
                 if rng.random() < 0.1:  # a negotiated price on some lines
-                    lines = [(i, q, fen * rng.choice((95, 97, 98)) // 100 if rng.random() < 0.5 else fen)
-                             for i, q, fen in lines]
+                    lines = [
+                        (i, q, fen * rng.choice((95, 97, 98)) // 100 if rng.random() < 0.5 else fen)
+                        for i, q, fen in lines
+                    ]
                 orders.append(self.order(client, day, lines))
 
         # recent quotes in every state (the first ones forced), a few accepted but not yet ordered
         forced = self.forced_quotes.pop(0) if self.forced_quotes else None
         if forced or rng.random() < 0.08:
-            status = forced or rng.choices(("draft", "submitted", "approved", "rejected", "accepted"),
-                                           (30, 20, 25, 10, 15))[0]
+            status = (
+                forced
+                or rng.choices(("draft", "submitted", "approved", "rejected", "accepted"), (30, 20, 25, 10, 15))[0]
+            )
             discount = self.discount(True) if forced in ("approved", "submitted", "rejected") else None
             day = self.day_between(max(created, self.today - timedelta(days=40)), self.today)
-            quotes.append(self.quote(client, day, self.pick_lines(trade, rng.choice((1, 2, 3))), status,
-                                     discount))
+            quotes.append(self.quote(client, day, self.pick_lines(trade, rng.choice((1, 2, 3))), status, discount))
         return opportunities, quotes, orders
 
     def take_forced(self, can_close: bool, can_win: bool = True):
@@ -715,11 +890,22 @@ class DemoSales:
                 total = rng.randint(1, 5)
             else:  # a safety stock by kind and price, one or two months of demand, the pending orders
                 fen, unit = product["fen"], product["unit"]
-                low_high = ((50, 300) if unit == "箱" else (10, 80) if unit in ("年", "套") and fen < 5_000_000
-                            else (20, 200) if fen < 200_000 else (10, 60) if fen < 1_000_000
-                            else (3, 20) if fen < 5_000_000 else (1, 6))
-                total = (self.pending_demand.get(index, 0) + int(monthly * rng.uniform(0.8, 2.5))
-                         + rng.randint(*low_high))
+                low_high = (
+                    (50, 300)
+                    if unit == "箱"
+                    else (10, 80)
+                    if unit in ("年", "套") and fen < 5_000_000
+                    else (20, 200)
+                    if fen < 200_000
+                    else (10, 60)
+                    if fen < 1_000_000
+                    else (3, 20)
+                    if fen < 5_000_000
+                    else (1, 6)
+                )
+                total = (
+                    self.pending_demand.get(index, 0) + int(monthly * rng.uniform(0.8, 2.5)) + rng.randint(*low_high)
+                )
             warehouses = rng.sample(WAREHOUSES, rng.choice((2, 3)))
             shares = [rng.random() + 0.2 for _ in warehouses]
             quantities = [int(total * s / sum(shares)) for s in shares]
@@ -728,11 +914,19 @@ class DemoSales:
                 if (product["id"], warehouse) in existing:
                     continue
                 at = self.at(self.today - timedelta(days=rng.randint(0, 20)))
-                rows.append({"product_id": product["id"], "warehouse": warehouse,
-                             "location": f"{'ABC'[WAREHOUSES.index(warehouse)]}区-{rng.randint(1, 12):02d}-"
-                                         f"{rng.randint(1, 6):02d}",
-                             "quantity": quantity, "notes": "缺货，已向供应商催货" if total == 0 else None,
-                             "version": 1, "created_at": at, "updated_at": at})
+                rows.append(
+                    {
+                        "product_id": product["id"],
+                        "warehouse": warehouse,
+                        "location": f"{'ABC'[WAREHOUSES.index(warehouse)]}区-{rng.randint(1, 12):02d}-"
+                        f"{rng.randint(1, 6):02d}",
+                        "quantity": quantity,
+                        "notes": "缺货，已向供应商催货" if total == 0 else None,
+                        "version": 1,
+                        "created_at": at,
+                        "updated_at": at,
+                    }
+                )
         _insert(Stock, rows)
         return len(rows)
 
@@ -741,10 +935,16 @@ class DemoSales:
         (smoothed) amounts actually sold, rounded up to ten thousand yuan."""
         rng = self.rng
         months = [f"{first:%Y-%m}" for first, _ in _months(self.start, self.today)]
-        taken_users = set(db.session.execute(select(SalesTarget.user_id, SalesTarget.month)
-                                             .where(SalesTarget.user_id.is_not(None))).all())
-        taken_departments = set(db.session.execute(select(SalesTarget.department_id, SalesTarget.month)
-                                                   .where(SalesTarget.department_id.is_not(None))).all())
+        taken_users = set(
+            db.session.execute(
+                select(SalesTarget.user_id, SalesTarget.month).where(SalesTarget.user_id.is_not(None))
+            ).all()
+        )
+        taken_departments = set(
+            db.session.execute(
+                select(SalesTarget.department_id, SalesTarget.month).where(SalesTarget.department_id.is_not(None))
+            ).all()
+        )
         sellers = sorted({owner for owner, _ in self.sold} | set(self.staff.managers))
         department_sum: dict[tuple[int, str], int] = defaultdict(int)
         rows = []
@@ -755,21 +955,38 @@ class DemoSales:
         for user_id in sellers:
             department = self.staff.department.get(user_id)
             for index, month in enumerate(months):
-                window = [self.sold.get((user_id, m), 0) for m in months[max(0, index - 1):index + 2]]
+                window = [self.sold.get((user_id, m), 0) for m in months[max(0, index - 1) : index + 2]]
                 amount = round_up(int(sum(window) / len(window) * rng.uniform(1.02, 1.25)))
                 if department is not None:
                     department_sum[(department, month)] += amount
                 if user_id in self.staff.managers and (user_id, month) not in taken_users:
                     at = self.at(max(self.start, date.fromisoformat(f"{month}-01") - timedelta(days=5)))
-                    rows.append({"user_id": user_id, "department_id": None, "month": month,
-                                 "amount": _yuan(amount), "notes": None, "created_at": at, "updated_at": at})
+                    rows.append(
+                        {
+                            "user_id": user_id,
+                            "department_id": None,
+                            "month": month,
+                            "amount": _yuan(amount),
+                            "notes": None,
+                            "created_at": at,
+                            "updated_at": at,
+                        }
+                    )
         for (department, month), amount in sorted(department_sum.items()):
             if (department, month) in taken_departments:
                 continue
             at = self.at(max(self.start, date.fromisoformat(f"{month}-01") - timedelta(days=7)))
-            rows.append({"user_id": None, "department_id": department, "month": month,
-                         "amount": _yuan(round_up(int(amount * rng.uniform(1.0, 1.05)))),
-                         "notes": "含主管直管客户" if rng.random() < 0.2 else None, "created_at": at, "updated_at": at})
+            rows.append(
+                {
+                    "user_id": None,
+                    "department_id": department,
+                    "month": month,
+                    "amount": _yuan(round_up(int(amount * rng.uniform(1.0, 1.05)))),
+                    "notes": "含主管直管客户" if rng.random() < 0.2 else None,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+            )
         _insert(SalesTarget, rows)
         return len(rows)
 
@@ -784,9 +1001,12 @@ class DemoSales:
             mine = db.session.execute(
                 select(Opportunity.id, Opportunity.customer_name, Opportunity.created_at, Opportunity.closed_at)
                 .where((Opportunity.assigned_to_id == user_id) | (Opportunity.created_by_id == user_id))
-                .where((Opportunity.closed_at.is_(None))
-                       | (Opportunity.closed_at >= self.now - timedelta(weeks=weeks + 1)))
-                .order_by(Opportunity.id.desc()).limit(40)).all()
+                .where(
+                    (Opportunity.closed_at.is_(None)) | (Opportunity.closed_at >= self.now - timedelta(weeks=weeks + 1))
+                )
+                .order_by(Opportunity.id.desc())
+                .limit(40)
+            ).all()
             director = self.staff.director_of(user_id)
             for back in range(weeks - 1, -1, -1):
                 week = monday - timedelta(weeks=back)
@@ -804,27 +1024,55 @@ class DemoSales:
                 created = self.at(week + timedelta(days=rng.randint(0, 4)))
                 week_end = datetime.combine(week + timedelta(days=7), time(0), UTC)
                 week_begin = datetime.combine(week, time(0), UTC)
-                current = [o for o in mine if o.created_at < week_end
-                           and (o.closed_at is None or o.closed_at >= week_begin)]
+                current = [
+                    o for o in mine if o.created_at < week_end and (o.closed_at is None or o.closed_at >= week_begin)
+                ]
                 n = min(len(current), rng.choices((1, 2, 3), (40, 40, 20))[0])
                 chosen = rng.sample(current, n) if n else []
-                report = {"user_id": user_id, "week_start": week, "status": status,
-                          "summary": rng.choice(SUMMARIES).format(visits=rng.randint(2, 9), calls=rng.randint(5, 30),
-                                                                  n=max(1, n), new=rng.randint(0, 4)),
-                          "submitted_at": None, "reviewed_by_id": None, "reviewed_at": None, "review_comment": None,
-                          "created_at": created, "updated_at": created}
+                report = {
+                    "user_id": user_id,
+                    "week_start": week,
+                    "status": status,
+                    "summary": rng.choice(SUMMARIES).format(
+                        visits=rng.randint(2, 9), calls=rng.randint(5, 30), n=max(1, n), new=rng.randint(0, 4)
+                    ),
+                    "submitted_at": None,
+                    "reviewed_by_id": None,
+                    "reviewed_at": None,
+                    "review_comment": None,
+                    "created_at": created,
+                    "updated_at": created,
+                }
                 if status in ("submitted", "reviewed"):
                     report["submitted_at"] = report["updated_at"] = max(created, friday)
                 if status == "reviewed":
                     reviewed = self.later(report["submitted_at"], 20, 80)
-                    report.update(reviewed_by_id=director, reviewed_at=reviewed, updated_at=reviewed,
-                                  review_comment=rng.choice(REVIEW_COMMENTS))
-                report["_items"] = [{"opportunity_id": o.id,
-                                     "progress": rng.choice(PROGRESS).format(customer=o.customer_name),
-                                     "next_plan": rng.choice(NEXT_PLANS), "issues": rng.choice(ISSUES),
-                                     "support_needed": rng.choice(SUPPORT), "notes": None} for o in chosen] or [
-                    {"opportunity_id": None, "progress": "本周以老客户回访和回款跟进为主",
-                     "next_plan": rng.choice(NEXT_PLANS), "issues": None, "support_needed": None, "notes": None}]
+                    report.update(
+                        reviewed_by_id=director,
+                        reviewed_at=reviewed,
+                        updated_at=reviewed,
+                        review_comment=rng.choice(REVIEW_COMMENTS),
+                    )
+                report["_items"] = [
+                    {
+                        "opportunity_id": o.id,
+                        "progress": rng.choice(PROGRESS).format(customer=o.customer_name),
+                        "next_plan": rng.choice(NEXT_PLANS),
+                        "issues": rng.choice(ISSUES),
+                        "support_needed": rng.choice(SUPPORT),
+                        "notes": None,
+                    }
+                    for o in chosen
+                ] or [
+                    {
+                        "opportunity_id": None,
+                        "progress": "本周以老客户回访和回款跟进为主",
+                        "next_plan": rng.choice(NEXT_PLANS),
+                        "issues": None,
+                        "support_needed": None,
+                        "notes": None,
+                    }
+                ]
                 reports.append(report)
         for report, id_ in zip(reports, _insert_ids(WeeklyReport, reports), strict=False):
             items += [{**item, "report_id": id_} for item in report["_items"]]
@@ -842,8 +1090,15 @@ class DemoSales:
             created += detect_churn(today=day)
             day = (day + timedelta(days=32)).replace(day=1)
         created += detect_churn(today=self.today)
-        rows = db.session.execute(select(ClientLoss).where(ClientLoss.id > since_id, ClientLoss.status == "warning")
-                                  .order_by(ClientLoss.id)).scalars().all()
+        rows = (
+            db.session.execute(
+                select(ClientLoss)
+                .where(ClientLoss.id > since_id, ClientLoss.status == "warning")
+                .order_by(ClientLoss.id)
+            )
+            .scalars()
+            .all()
+        )
         orders = last_order_subquery()
         last = dict(db.session.execute(select(orders.c.client_id, orders.c.last_on)).all())
         recovered = [r for r in rows if last.get(r.client_id) and last[r.client_id] > r.detected_on]
@@ -866,9 +1121,12 @@ class DemoSales:
             owner = user(owner_id)
             text = f"[{self.today:%Y-%m-%d} {owner.name if owner else '系统'}] {RECOVERED}"
             for start in range(0, len(ids), 1000):
-                db.session.execute(update(ClientLoss).where(ClientLoss.id.in_(ids[start:start + 1000]))
-                                   .values(status="delayed", measures=text, version=ClientLoss.version + 1)
-                                   .execution_options(synchronize_session=False))
+                db.session.execute(
+                    update(ClientLoss)
+                    .where(ClientLoss.id.in_(ids[start : start + 1000]))
+                    .values(status="delayed", measures=text, version=ClientLoss.version + 1)
+                    .execution_options(synchronize_session=False)
+                )
             delayed += len(ids)
         db.session.expire_all()
         for index, loss in enumerate(picked):  # even: a measure, so delayed; odd: confirmed lost
@@ -899,8 +1157,17 @@ class _Prospect:
 
 
 class _Client:
-    __slots__ = ("id", "name", "owner_id", "created_at", "trade", "size_id", "address", "contact_name",
-                 "contact_mobile")
+    __slots__ = (
+        "id",
+        "name",
+        "owner_id",
+        "created_at",
+        "trade",
+        "size_id",
+        "address",
+        "contact_name",
+        "contact_mobile",
+    )
 
     def __init__(self, row, trades):
         for key in self.__slots__:
@@ -912,17 +1179,39 @@ class _Client:
 def seed_sales(seed: int, since_client_id: int = 0, batch_size: int = BATCH) -> dict[str, int]:
     """Sales demo data for the clients with an id above ``since_client_id`` (the ones this
     seed-demo run made), in the caller's transaction; returns the number of rows per table."""
-    counts = {"products": 0, "stock": 0, "opportunities": 0, "development plans": 0, "quotes": 0, "orders": 0,
-              "order lines": 0, "sales targets": 0, "weekly reports": 0, "weekly report items": 0}
+    counts = {
+        "products": 0,
+        "stock": 0,
+        "opportunities": 0,
+        "development plans": 0,
+        "quotes": 0,
+        "orders": 0,
+        "order lines": 0,
+        "sales targets": 0,
+        "weekly reports": 0,
+        "weekly report items": 0,
+    }
     db.session.flush()
     generator = DemoSales(seed)
     if not generator.staff.managers and not generator.staff.directors:
         return counts
     counts["products"] = generator.catalogue()
     since_loss = db.session.execute(select(func.max(ClientLoss.id))).scalar() or 0
-    query = (select(Client.id, Client.name, Client.owner_id, Client.created_at, Client.trade_id, Client.size_id,
-                    Client.address, Client.contact_name, Client.contact_mobile)
-             .where(Client.id > since_client_id, Client.is_deleted.is_(False)).order_by(Client.id))
+    query = (
+        select(
+            Client.id,
+            Client.name,
+            Client.owner_id,
+            Client.created_at,
+            Client.trade_id,
+            Client.size_id,
+            Client.address,
+            Client.contact_name,
+            Client.contact_mobile,
+        )
+        .where(Client.id > since_client_id, Client.is_deleted.is_(False))
+        .order_by(Client.id)
+    )
     total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar()
     last_id = since_client_id
     with click.progressbar(length=total, label="Demo sales") as bar:

@@ -6,6 +6,7 @@ Safe under pytest-xdist (`make test` runs `pytest -n auto`): each worker is its 
 session with its own template (a file under the worker's tmp dir, or a PostgreSQL
 database named after the worker), every file a test writes is under its tmp_path,
 and servers listen on a port the system picks."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 PASSWORD = "password-123"
-ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "finance", "service",
-         "marketing"]
+ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "finance", "service", "marketing"]
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 #: "gw0", "gw1", … in a pytest-xdist worker, "main" in a run without -n
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -132,9 +132,11 @@ def module_app(template_db, tmp_path_factory, **config):
                 response = login(clients[username], username)
                 assert response.status_code == 302, response.data[:500]
             return clients[username]
+
         app.login_client = login_client
         yield app
         from models import db
+
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
@@ -142,9 +144,13 @@ def module_app(template_db, tmp_path_factory, **config):
 
 def make_app(database_url, tmp_path, **config):
     from app import create_app
+
     base = {
-        "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret",
-        "TESTING": True, "WTF_CSRF_ENABLED": False, "FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-secret",
+        "TESTING": True,
+        "WTF_CSRF_ENABLED": False,
+        "FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION": True,
         "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         # not the default instance/imports, which every worker (and a developer's app) shares
         "IMPORT_FOLDER": str(tmp_path / "imports"),
@@ -177,21 +183,25 @@ def login(client, username, password=PASSWORD, **extra):
 @pytest.fixture
 def client_as(app):
     """client_as("clerk") → a test client logged in as the seeded user of that name."""
+
     def make(username):
         client = app.test_client()
         response = login(client, username)
         assert response.status_code == 302, response.data[:500]
         return client
+
     return make
 
 
 @pytest.fixture
 def en_client(client_as):
     """A logged-in test client whose browser asks for English (messages asserted literally)."""
+
     def make(username):
         test_client = client_as(username)
         test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
         return test_client
+
     return make
 
 
@@ -199,12 +209,14 @@ def en_client(client_as):
 def count_queries(app):
     """Count the SQL statements sent while the block runs."""
     from models import db
+
     with app.app_context():
         engine = db.engine
     statements = []
 
     def before(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
+
     event.listen(engine, "before_cursor_execute", before)
     try:
         yield statements
@@ -213,8 +225,9 @@ def count_queries(app):
 
 
 def csrf_token_from(page_bytes: bytes) -> str:
-    match = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page_bytes) or \
-        re.search(rb'name="csrf_token" value="([^"]+)"', page_bytes)
+    match = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page_bytes) or re.search(
+        rb'name="csrf_token" value="([^"]+)"', page_bytes
+    )
     assert match, "no CSRF token in the page"
     return match.group(1).decode()
 
@@ -229,6 +242,7 @@ def db_session(app, database_url, tmp_path):
     from flask_babel import force_locale
 
     from models import db
+
     setup_app = make_app(database_url, tmp_path)
     with setup_app.app_context(), force_locale("en"):  # domain messages asserted in English
         yield db.session
@@ -241,6 +255,7 @@ def db_session(app, database_url, tmp_path):
 def live_server(app):
     """The app served by werkzeug on a free localhost port, in a thread."""
     from werkzeug.serving import make_server
+
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -250,9 +265,16 @@ def live_server(app):
 
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
 
 
 @pytest.fixture
@@ -264,6 +286,7 @@ def browser():
             pytest.fail(f"{CHROMIUM} is missing but CRM_REQUIRE_BROWSER=1")
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium to run browser tests")
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
@@ -280,6 +303,7 @@ class HttpUser:
     def __init__(self, base_url: str, accept_language: str = "en"):
         import http.cookiejar
         import urllib.request
+
         self.base_url = base_url
         self.jar = http.cookiejar.CookieJar()
         self.language = accept_language
@@ -287,17 +311,24 @@ class HttpUser:
         class NoRedirect(urllib.request.HTTPRedirectHandler):
             def redirect_request(self, *args, **kwargs):
                 return None
+
         self._plain = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
         self._follow = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
-    def request(self, method: str, path: str, data: dict | list | None = None, follow: bool = False,
-                headers: dict | None = None):
+    def request(
+        self, method: str, path: str, data: dict | list | None = None, follow: bool = False, headers: dict | None = None
+    ):
         import urllib.error
         import urllib.parse
         import urllib.request
+
         body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
-        req = urllib.request.Request(self.base_url + path, data=body, method=method,
-                                     headers={"Accept-Language": self.language, **(headers or {})})
+        req = urllib.request.Request(
+            self.base_url + path,
+            data=body,
+            method=method,
+            headers={"Accept-Language": self.language, **(headers or {})},
+        )
         opener = self._follow if follow else self._plain
         try:
             with opener.open(req, timeout=60) as response:
@@ -321,9 +352,11 @@ class HttpUser:
 def http_user(live_server):
     """http_user("finance") → an HttpUser logged in on the live server (CSRF is off in
     the ``app`` fixture); http_user() → an anonymous one."""
+
     def make(username: str | None = None, password: str = PASSWORD):
         user = HttpUser(live_server)
         return user.login(username, password) if username else user
+
     return make
 
 
@@ -339,6 +372,7 @@ def run_parallel(calls, timeout: float = 120):
             results[index] = call()
         except Exception as error:  # noqa: BLE001 - reported to the test as a value
             results[index] = error
+
     threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
     for thread in threads:
         thread.start()

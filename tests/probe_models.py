@@ -5,6 +5,7 @@ Importing this module adds ``probe_note`` / ``probe_line`` to ``db.Model.metadat
 the tests create the two tables on their own test database only (never a migration).
 Import it lazily (inside fixtures) so other test modules see the real metadata.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import ForeignKey, String
@@ -26,8 +27,9 @@ class ProbeLine(db.Model):
     __scope_parent__ = "note"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    note_id: Mapped[int] = mapped_column(ForeignKey("probe_note.id", ondelete="CASCADE"), index=True,
-                                         info=label("Note"))
+    note_id: Mapped[int] = mapped_column(
+        ForeignKey("probe_note.id", ondelete="CASCADE"), index=True, info=label("Note")
+    )
     text: Mapped[str | None] = mapped_column(String(200), info=label("Text"))
 
     note: Mapped[ProbeNote] = relationship(info=label("Note"))

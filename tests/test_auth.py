@@ -1,4 +1,5 @@
 """Login, lockout, login log, open redirects, logout, change password (SPEC §2.3, §8)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -61,6 +62,7 @@ def test_five_failures_lock_the_account_for_15_minutes(app, db_session):
 
 def test_failures_from_one_ip_are_rate_limited(database_url, tmp_path):
     from tests.conftest import make_app
+
     app = make_app(database_url, tmp_path, LOGIN_IP_FAILURE_LIMIT=3)
     client = en_client(app)
     for name in ("a1", "a2", "a3"):
@@ -81,14 +83,17 @@ def test_disabled_and_deleted_users_cannot_log_in(app, db_session):
     assert login(client, "marketing").status_code == 401
 
 
-@pytest.mark.parametrize("target, expected", [
-    ("/admin/user/", "/admin/user/"),
-    ("/admin/user/?page=2", "/admin/user/?page=2"),
-    ("https://evil.example/", "/admin/"),
-    ("//evil.example/x", "/admin/"),
-    ("/\\evil.example", "/admin/"),
-    ("javascript:alert(1)", "/admin/"),
-])
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ("/admin/user/", "/admin/user/"),
+        ("/admin/user/?page=2", "/admin/user/?page=2"),
+        ("https://evil.example/", "/admin/"),
+        ("//evil.example/x", "/admin/"),
+        ("/\\evil.example", "/admin/"),
+        ("javascript:alert(1)", "/admin/"),
+    ],
+)
 def test_next_only_redirects_within_the_site(app, target, expected):
     client = app.test_client()
     response = login(client, "admin", next=target)
@@ -122,6 +127,7 @@ def test_session_cookie_flags(app):
 
 def test_secure_cookie_when_configured(database_url, tmp_path):
     from tests.conftest import make_app
+
     app = make_app(database_url, tmp_path, SESSION_COOKIE_SECURE=True)
     cookie = login(app.test_client(), "clerk").headers.get("Set-Cookie")
     assert "Secure" in cookie
@@ -129,14 +135,13 @@ def test_secure_cookie_when_configured(database_url, tmp_path):
 
 def test_change_my_password(client_as, app):
     client = client_as("clerk")
-    wrong = client.post("/account/password", data={"current": "nope-nope", "new": "new-pass-456",
-                                                     "repeat": "new-pass-456"})
+    wrong = client.post(
+        "/account/password", data={"current": "nope-nope", "new": "new-pass-456", "repeat": "new-pass-456"}
+    )
     assert wrong.status_code == 200
-    short = client.post("/account/password", data={"current": PASSWORD, "new": "short",
-                                                     "repeat": "short"})
+    short = client.post("/account/password", data={"current": PASSWORD, "new": "short", "repeat": "short"})
     assert short.status_code == 200
-    ok = client.post("/account/password", data={"current": PASSWORD, "new": "new-pass-456",
-                                                  "repeat": "new-pass-456"})
+    ok = client.post("/account/password", data={"current": PASSWORD, "new": "new-pass-456", "repeat": "new-pass-456"})
     assert ok.status_code == 302
     fresh = app.test_client()
     assert login(fresh, "clerk", PASSWORD).status_code == 401
@@ -146,8 +151,12 @@ def test_change_my_password(client_as, app):
 def test_password_hash_never_shown(client_as, db_session):
     client = client_as("admin")
     user = db_session.execute(select(User).where(User.username == "clerk")).scalar_one()
-    for url in (f"/admin/user/details/?id={user.id}", f"/admin/user/edit/?id={user.id}",
-                "/admin/user/", "/admin/user/export/csv/"):
+    for url in (
+        f"/admin/user/details/?id={user.id}",
+        f"/admin/user/edit/?id={user.id}",
+        "/admin/user/",
+        "/admin/user/export/csv/",
+    ):
         body = client.get(url).data
         assert user.password_hash.encode() not in body
         assert b"scrypt:" not in body and b"pbkdf2:" not in body

@@ -3,6 +3,7 @@ on PostgreSQL (TEST_DATABASE_URL): a backup taken while writes run restores into
 database with every table and uploaded file as they were at the snapshot; a damaged or
 edited archive and a schema mismatch are refused before anything changes; --force
 replaces a database cleanly; --keep N leaves the newest N archives."""
+
 from __future__ import annotations
 
 import io
@@ -53,6 +54,7 @@ def restore_target(template_db, tmp_path):
         target = make_app(url, folder, UPLOAD_FOLDER=str(folder / "uploads"))
         yield target
         from models import db
+
         with target.app_context():
             db.session.remove()
             db.engine.dispose()
@@ -65,9 +67,12 @@ def all_rows(url: str) -> dict[str, list[tuple]]:
         metadata = MetaData()
         metadata.reflect(bind=engine)
         with engine.connect() as conn:
-            return {name: conn.execute(select(table).order_by(*(list(table.primary_key.columns)
-                                                                 or list(table.columns)))).all()
-                    for name, table in metadata.tables.items()}
+            return {
+                name: conn.execute(
+                    select(table).order_by(*(list(table.primary_key.columns) or list(table.columns)))
+                ).all()
+                for name, table in metadata.tables.items()
+            }
     finally:
         engine.dispose()
 
@@ -80,6 +85,7 @@ def files_in(folder: Path) -> dict[str, bytes]:
 
 def png(n: int) -> bytes:
     from PIL import Image
+
     buffer = io.BytesIO()
     Image.new("RGB", (2 + n % 40, 3), (n * 37 % 256, n * 11 % 256, 90)).save(buffer, "PNG")
     return buffer.getvalue()
@@ -90,11 +96,13 @@ def add_scan(n: int):
     from werkzeug.datastructures import FileStorage
 
     from views.uploads import store_upload
+
     return store_upload(FileStorage(io.BytesIO(png(n)), filename=f"scan{n}.png", content_type="image/png"))
 
 
 def write_rows(app, count: int, start: int = 0) -> None:
     from models import db
+
     with app.app_context():
         for n in range(start, start + count):
             factories.make_client(db.session, "account_manager")
@@ -137,6 +145,7 @@ def flip_byte(archive: Path, dest: Path, member_name: str) -> Path:
 
 def head_revision(app) -> str:
     from seed.backup import schema_head
+
     return schema_head(app.extensions["migrate"].directory)
 
 
@@ -150,6 +159,7 @@ def test_backup_while_writes_run_restores_every_table_and_file(app, database_url
 
     def writer():
         from models import db
+
         try:
             with app.app_context():
                 n = 100
@@ -197,7 +207,7 @@ def test_backup_while_writes_run_restores_every_table_and_file(app, database_url
         assert set(copy) == set(source) == set(manifest["row_counts"])
         for table, rows in source.items():
             assert len(copy[table]) == manifest["row_counts"][table], table
-            assert copy[table] == rows[:len(copy[table])], table
+            assert copy[table] == rows[: len(copy[table])], table
 
         restored_files = files_in(Path(target.config["UPLOAD_FOLDER"]))
         assert sorted(restored_files) == sorted(manifest["files"])
@@ -207,11 +217,13 @@ def test_backup_while_writes_run_restores_every_table_and_file(app, database_url
         # the files the snapshot's rows point at are all there, byte for byte
         stored = {row.stored_name: row.sha256 for row in copy["stored_file"]}
         import hashlib
+
         assert {n: hashlib.sha256(restored_files[n]).hexdigest() for n in stored} == stored
 
         # the restored database works for the app (sequences, journal)
         from models import db
         from models.customers import Client
+
         with target.app_context():
             factories.make_client(db.session, "clerk")
             db.session.commit()
@@ -219,10 +231,20 @@ def test_backup_while_writes_run_restores_every_table_and_file(app, database_url
             db.session.remove()
 
 
-DAMAGES = ["database byte flipped", "upload byte flipped", "truncated in the database",
-           "truncated in the manifest", "manifest row count edited", "manifest hash edited",
-           "manifest not JSON", "manifest missing", "file added to manifest", "member not in manifest",
-           "member escaping the folder", "symlink member"]
+DAMAGES = [
+    "database byte flipped",
+    "upload byte flipped",
+    "truncated in the database",
+    "truncated in the manifest",
+    "manifest row count edited",
+    "manifest hash edited",
+    "manifest not JSON",
+    "manifest missing",
+    "file added to manifest",
+    "member not in manifest",
+    "member escaping the folder",
+    "symlink member",
+]
 
 
 def damaged(kind: str, archive: Path, folder: Path) -> Path:
@@ -237,7 +259,7 @@ def damaged(kind: str, archive: Path, folder: Path) -> Path:
     if kind.startswith("truncated"):
         with tarfile.open(archive) as tar:
             member = tar.getmember(database if kind.endswith("database") else "manifest.json")
-        dest.write_bytes(archive.read_bytes()[:member.offset_data + member.size // 2])
+        dest.write_bytes(archive.read_bytes()[: member.offset_data + member.size // 2])
         return dest
     if kind == "manifest row count edited":
         manifest["row_counts"]["clients"] += 1

@@ -6,6 +6,7 @@ the tests skip. test_docs_screenshots writes docs/login.png and docs/user-list.p
 when CRM_DOCS_SCREENSHOTS=1 (otherwise into tmp_path, so CI never modifies the repo).
 
 Any CSP violation fails the tests (KNOWN_CSP_BUGS lists tolerated ones: none)."""
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,7 @@ KNOWN_CSP_BUGS: dict = {}  # all fixed: any CSP violation fails the tests
 def csrf_server(database_url, tmp_path):
     """Like conftest's live_server, but the app has CSRF ON so real tokens are exercised."""
     from werkzeug.serving import make_server
+
     app = make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -63,8 +65,7 @@ class PageWatch:
         page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
 
     def csp_console_errors(self) -> list[str]:
-        return [text for kind, text in self.console
-                if kind == "error" and "Content Security Policy" in text]
+        return [text for kind, text in self.console if kind == "error" and "Content Security Policy" in text]
 
     def csp_violations(self) -> list[str]:
         return sorted({text for _, text in self.console if text.startswith("[csp-violation]")})
@@ -73,12 +74,10 @@ class PageWatch:
         """No JavaScript errors; no CSP violation other than the `tolerate`d known bugs."""
         assert not self.page_errors, f"JavaScript errors in the page: {self.page_errors}"
         bugs = tolerate.values()
-        console = [t for t in self.csp_console_errors()
-                   if not any(c and re.search(c, t) for _, _, c in bugs)]
+        console = [t for t in self.csp_console_errors() if not any(c and re.search(c, t) for _, _, c in bugs)]
         reports = [t for t in self.csp_violations() if not any(re.search(r, t) for _, r, _ in bugs)]
         details = "\n  ".join(self.csp_violations())
-        assert not console and not reports, (
-            f"CSP violations (console errors: {console}); all reports:\n  {details}")
+        assert not console and not reports, f"CSP violations (console errors: {console}); all reports:\n  {details}"
 
 
 @pytest.fixture
@@ -135,7 +134,10 @@ def expect_gone(page, text: str) -> None:
     """The list no longer shows `text` (waits for the post-delete redirect to render)."""
     page.wait_for_function(
         """t => { const tb = document.querySelector('table.model-list tbody');
-                  return tb && !tb.innerText.includes(t); }""", arg=text, timeout=TIMEOUT_MS)
+                  return tb && !tb.innerText.includes(t); }""",
+        arg=text,
+        timeout=TIMEOUT_MS,
+    )
     assert row_of(page, text).count() == 0
 
 
@@ -217,6 +219,7 @@ def test_row_delete_and_bulk_action_buttons_work_under_csp(csrf_server, zh_page,
     def accept(dialog):
         watch.dialogs.append(dialog.message)
         dialog.accept()
+
     page.on("dialog", accept)
 
     log_in(page, base, "admin")

@@ -8,6 +8,7 @@ docs/client-list.png, client-details.png, client-form.png and user-list.png (dem
 admin, Chinese, 1366x900) only when CRM_DOCS_SCREENSHOTS=1, else into tmp_path.
 
 Elements are located by id / name, not by their (translated) labels."""
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,7 @@ FOLLOW_UP = "电话沟通：介绍新产品，客户有兴趣"
 def serving(app):
     """The app served by werkzeug on a free localhost port, in a thread."""
     from werkzeug.serving import make_server
+
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -44,6 +46,7 @@ def serving(app):
 def app_session(database_url, tmp_path):
     """The session of a separate set-up app on the same database."""
     from models import db
+
     setup_app = make_app(database_url, tmp_path)
     with setup_app.app_context():
         try:
@@ -58,6 +61,7 @@ def csrf_server(database_url, tmp_path):
     """The app with CSRF ON (as tests.test_browser's csrf_server), plus decoy clients the
     clerk can see whose mobiles resemble the ones the test types, so the search must filter."""
     from tests.factories import add_children, make_client
+
     with app_session(database_url, tmp_path) as session:
         make_client(session, "clerk", name="相似号码贸易有限公司", contact_mobile="13812345679")
         decoy = make_client(session, "am_team", name="另一家咨询有限公司", contact_mobile="13912345672")
@@ -88,8 +92,9 @@ def test_clerk_creates_client_with_contacts_and_follow_up(csrf_server, zh_page, 
     page.fill("#name", CLIENT)
     area = page.locator("#area option", has_text=re.compile(r"^\s*上海\s*$")).get_attribute("value")
     page.select_option("#area", area, force=True)  # select2 hides the <select>
-    assert page.locator("#s2id_area .select2-chosen").inner_text().strip() == "上海", \
+    assert page.locator("#s2id_area .select2-chosen").inner_text().strip() == "上海", (
         "select2 did not pick up the area chosen on the underlying <select>"
+    )
     page.fill("#address", "上海市徐汇区漕溪北路88号")
     page.fill("#phone", "021-64871234")
     page.fill("#contact_name", "王主任")
@@ -159,6 +164,7 @@ def _demo_database(tmp_path) -> str:
     from models import db
     from seed import make_user, seed_reference
     from seed.demo import seed_demo
+
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     app = make_app(url, tmp_path)
     with app.app_context():
@@ -175,16 +181,21 @@ def _demo_database(tmp_path) -> str:
 def _showcase_client(url, tmp_path) -> tuple[int, str]:
     """A demo client with several contacts, follow-ups and contracts."""
     from models.customers import Client, Contract, FollowUp, Linkman
+
     with app_session(url, tmp_path) as s:
+
         def per_client(model):
-            return (select(model.client_id, func.count().label("n")).group_by(model.client_id)
-                    .subquery())
+            return select(model.client_id, func.count().label("n")).group_by(model.client_id).subquery()
+
         lm, fu, ct = per_client(Linkman), per_client(FollowUp), per_client(Contract)
         row = s.execute(
-            select(Client.id, Client.name).join(lm, lm.c.client_id == Client.id)
-            .join(fu, fu.c.client_id == Client.id).join(ct, ct.c.client_id == Client.id)
+            select(Client.id, Client.name)
+            .join(lm, lm.c.client_id == Client.id)
+            .join(fu, fu.c.client_id == Client.id)
+            .join(ct, ct.c.client_id == Client.id)
             .where(lm.c.n >= 2, fu.c.n >= 2, Client.is_deleted.is_(False))
-            .order_by((lm.c.n + fu.c.n + ct.c.n).desc(), Client.id)).first()
+            .order_by((lm.c.n + fu.c.n + ct.c.n).desc(), Client.id)
+        ).first()
         assert row, "no demo client with contacts, follow-ups and contracts"
         return row.id, row.name
 

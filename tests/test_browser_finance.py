@@ -6,6 +6,7 @@ the customer statement (PDF) from the client list.
 Screenshots (contract details after approval, the filled receipt and invoice forms) go into
 tmp_path, or into docs/finance-*.png when CRM_DOCS_SCREENSHOTS=1.
 Elements are located by id / name, not by their (translated) labels."""
+
 from __future__ import annotations
 
 import os
@@ -39,9 +40,16 @@ def finance_server(database_url, tmp_path):
     with app.app_context():
         session = db.session
         client = make_client(session, "account_manager", name=CLIENT)
-        contract = Contract(client=client, type=lookup(session, ContractType), number=CONTRACT_NUMBER,
-                            name="年度服务合同", starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31),
-                            amount=Decimal("10000.00"), owner=user(session, "account_manager"))
+        contract = Contract(
+            client=client,
+            type=lookup(session, ContractType),
+            number=CONTRACT_NUMBER,
+            name="年度服务合同",
+            starts_on=date(2026, 1, 1),
+            ends_on=date(2026, 12, 31),
+            amount=Decimal("10000.00"),
+            owner=user(session, "account_manager"),
+        )
         session.add(contract)
         session.commit()
         ids = {"client": client.id, "contract": contract.id}
@@ -52,8 +60,7 @@ def finance_server(database_url, tmp_path):
 
 @pytest.fixture
 def page_watch(browser):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900},
-                                  accept_downloads=True)
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900}, accept_downloads=True)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     watch = PageWatch(page)
@@ -61,6 +68,7 @@ def page_watch(browser):
     def accept(dialog):
         watch.dialogs.append(dialog.message)
         dialog.accept()
+
     page.on("dialog", accept)
     yield page, watch
     context.close()
@@ -170,8 +178,8 @@ def test_contract_approval_receipt_invoice_and_statement(finance_server, page_wa
     page.click("#allocations-button")
     contract_select = "#allocations-0-contract"
     page.wait_for_function(
-        "s => document.querySelector(s) && document.querySelector(s).options.length > 1",
-        arg=contract_select)
+        "s => document.querySelector(s) && document.querySelector(s).options.length > 1", arg=contract_select
+    )
     offered = page.locator(f"{contract_select} option", has_text=CONTRACT_NUMBER)
     assert offered.count() == 1, page.locator(f"{contract_select} option").all_inner_texts()
     page.select_option(contract_select, offered.get_attribute("value"), force=True)
@@ -183,9 +191,11 @@ def test_contract_approval_receipt_invoice_and_statement(finance_server, page_wa
 
     receipts = stored(select(Receipt).where(Receipt.number == RECEIPT_NUMBER))
     assert len(receipts) == 1
-    allocations = stored(select(ContractReceipt.amount).join(Receipt)
-                         .where(Receipt.number == RECEIPT_NUMBER,
-                                ContractReceipt.contract_id == ids["contract"]))
+    allocations = stored(
+        select(ContractReceipt.amount)
+        .join(Receipt)
+        .where(Receipt.number == RECEIPT_NUMBER, ContractReceipt.contract_id == ids["contract"])
+    )
     assert allocations == [Decimal("6000.00")]
 
     # 4. finance issues an invoice of 5000.00 at 13% (tax and total filled by finance.js)
@@ -205,8 +215,13 @@ def test_contract_approval_receipt_invoice_and_statement(finance_server, page_wa
     invoices = stored(select(Invoice).where(Invoice.number == INVOICE_NUMBER))
     assert len(invoices) == 1
     invoice = invoices[0]
-    assert (invoice.contract_id, invoice.amount, invoice.tax_rate, invoice.tax, invoice.total) == \
-        (ids["contract"], Decimal("5000.00"), 13, Decimal("650.00"), Decimal("5650.00"))
+    assert (invoice.contract_id, invoice.amount, invoice.tax_rate, invoice.tax, invoice.total) == (
+        ids["contract"],
+        Decimal("5000.00"),
+        13,
+        Decimal("650.00"),
+        Decimal("5650.00"),
+    )
 
     # 5. the customer statement (PDF) through the client list's 选中的 (With selected) menu
     page.goto(f"{base}/admin/client/")
@@ -220,7 +235,7 @@ def test_contract_approval_receipt_invoice_and_statement(finance_server, page_wa
         action.click()
     download = info.value
     assert download.suggested_filename.endswith(".pdf"), download.suggested_filename
-    pdf = (tmp_path / download.suggested_filename)
+    pdf = tmp_path / download.suggested_filename
     download.save_as(pdf)
     assert pdf.read_bytes()[:5] == b"%PDF-"
 

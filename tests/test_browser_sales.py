@@ -7,6 +7,7 @@ account manager records the customer's acceptance and converts it into an order.
 Screenshots (opportunity with its plan, the filled quote form, the approved quote, the
 order) go into tmp_path, or into docs/sales-*.png when CRM_DOCS_SCREENSHOTS=1.
 Elements are located by id / name, not by their (translated) labels."""
+
 from __future__ import annotations
 
 import os
@@ -43,9 +44,15 @@ def sales_server(database_url, tmp_path):
         for name, unit, price, quantity in PRODUCTS:
             product = Product(name=name, unit=unit, price=price)
             session.add_all([product, Stock(product=product, warehouse="华东仓", quantity=quantity)])
-        opportunity = Opportunity(client=client, customer_name=CLIENT, title=TITLE, description="客户计划升级 ERP",
-                                  stage=lookup(session, SalesStage, "方案报价"),
-                                  expected_amount=Decimal("120000.00"), created_by=user(session, "sales_director"))
+        opportunity = Opportunity(
+            client=client,
+            customer_name=CLIENT,
+            title=TITLE,
+            description="客户计划升级 ERP",
+            stage=lookup(session, SalesStage, "方案报价"),
+            expected_amount=Decimal("120000.00"),
+            created_by=user(session, "sales_director"),
+        )
         session.add(opportunity)
         session.commit()
         assert SystemConfig.get("quote_discount_approval_pct") == "10"
@@ -55,8 +62,9 @@ def sales_server(database_url, tmp_path):
         yield app, base, ids
 
 
-def transition(page, base: str, endpoint: str, record_id: int, step: str, comment: str = "",
-               person: str | None = None) -> str:
+def transition(
+    page, base: str, endpoint: str, record_id: int, step: str, comment: str = "", person: str | None = None
+) -> str:
     """Details page → the #wf-<step> button → the confirmation page (person, comment) → back
     on the details page; returns the workflow badge's text."""
     page.goto(f"{base}/admin/{endpoint}/details/?id={record_id}")
@@ -99,8 +107,10 @@ def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):  # n
 
     # 1. the sales director assigns the opportunity to the account manager
     log_in(page, base, "sales_director")
-    assert transition(page, base, "opportunity", ids["opportunity"], "assign", "请跟进",
-                      person="测试account_manager") == "已指派"
+    assert (
+        transition(page, base, "opportunity", ids["opportunity"], "assign", "请跟进", person="测试account_manager")
+        == "已指派"
+    )
     assigned = stored(select(Opportunity).where(Opportunity.id == ids["opportunity"]))[0]
     assert assigned.status == "assigned" and assigned.assigned_at is not None
     log_out(page)
@@ -168,8 +178,9 @@ def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):  # n
         total = order.total
         db.session.remove()
     # unit prices carry the 15 % discount, rounded to the fen; quantities 2 and 3
-    assert lines == sorted([("服务器 R740", 2, "台", Decimal("38250.00")),
-                            ("ERP 许可证", 3, "套", Decimal("10200.00"))])
+    assert lines == sorted(
+        [("服务器 R740", 2, "台", Decimal("38250.00")), ("ERP 许可证", 3, "套", Decimal("10200.00"))]
+    )
     assert total == Decimal("38250.00") * 2 + Decimal("10200.00") * 3
     assert order.status == "pending"
 

@@ -2,6 +2,7 @@
 boundary, idempotence, confirmed losses, the detect-churn command, add measure / confirm
 loss through the view, read-only confirmed losses, data scope through the client, the
 client list's churn status filter and the delete guard naming orders."""
+
 from __future__ import annotations
 
 import html
@@ -52,8 +53,9 @@ def silent_client(session, owner="account_manager", name=None, days_ago=DAYS + 3
 
 
 def warnings_of(session, client) -> list[ClientLoss]:
-    return list(session.execute(select(ClientLoss).where(ClientLoss.client_id == client.id)
-                                .order_by(ClientLoss.id)).scalars())
+    return list(
+        session.execute(select(ClientLoss).where(ClientLoss.client_id == client.id).order_by(ClientLoss.id)).scalars()
+    )
 
 
 def flashes(response) -> str:
@@ -62,9 +64,11 @@ def flashes(response) -> str:
 
 
 def transition(client, action, record, comment=""):
-    return client.post("/admin/churn/transition/", data={"action": action, "ids": str(record.id),
-                                                         "comment": comment, "url": "/admin/churn/"},
-                       follow_redirects=True)
+    return client.post(
+        "/admin/churn/transition/",
+        data={"action": action, "ids": str(record.id), "comment": comment, "url": "/admin/churn/"},
+        follow_redirects=True,
+    )
 
 
 def english(client):
@@ -75,8 +79,8 @@ def english(client):
 
 def listed_clients(response) -> set[str]:
     page = response.get_data(as_text=True)
-    body = page[page.index('class="table table-striped table-bordered table-hover model-list'):]
-    return set(re.findall(r"[^<>\s]+公司", body[:body.index("</table>")]))
+    body = page[page.index('class="table table-striped table-bordered table-hover model-list') :]
+    return set(re.findall(r"[^<>\s]+公司", body[: body.index("</table>")]))
 
 
 # ------------------------------------------------------------------------------ detection
@@ -90,7 +94,9 @@ def test_detection_is_idempotent(db_session):
     db_session.commit()
     rows = db_session.execute(select(ClientLoss).order_by(ClientLoss.client_id)).scalars().all()
     assert [(r.client_id, r.owner_id, r.status, r.detected_on) for r in rows] == [
-        (a.id, a.owner_id, "warning", TODAY), (b.id, b.owner_id, "warning", TODAY)]
+        (a.id, a.owner_id, "warning", TODAY),
+        (b.id, b.owner_id, "warning", TODAY),
+    ]
     assert rows[0].last_order_on == TODAY - timedelta(days=DAYS + 30)
 
 
@@ -125,8 +131,12 @@ def test_date_boundary_and_which_orders_count(db_session):
     assert detect_churn(TODAY, DAYS) == 4
     s.commit()
     found = {r.client.name: r.last_order_on for r in s.execute(select(ClientLoss)).scalars()}
-    assert found == {"整180天公司": TODAY - timedelta(days=DAYS), "取消单公司": TODAY - timedelta(days=300),
-                     "删除单公司": TODAY - timedelta(days=250), "老新客户公司": None}
+    assert found == {
+        "整180天公司": TODAY - timedelta(days=DAYS),
+        "取消单公司": TODAY - timedelta(days=300),
+        "删除单公司": TODAY - timedelta(days=250),
+        "老新客户公司": None,
+    }
 
 
 def test_confirmed_loss_warns_again_only_after_a_newer_order(db_session):
@@ -145,15 +155,18 @@ def test_confirmed_loss_warns_again_only_after_a_newer_order(db_session):
     assert detect_churn(newer + timedelta(days=DAYS), DAYS) == 1  # silent again after the newer order
     s.commit()
     rows = warnings_of(s, client)
-    assert [(r.status, r.last_order_on) for r in rows] == [("confirmed", TODAY - timedelta(days=DAYS + 30)),
-                                                          ("warning", newer)]
+    assert [(r.status, r.last_order_on) for r in rows] == [
+        ("confirmed", TODAY - timedelta(days=DAYS + 30)),
+        ("warning", newer),
+    ]
 
 
 @pytest.mark.parametrize("open_status", ["warning", "delayed"])
 def test_open_warning_blocks_a_new_one(db_session, open_status):
     client = silent_client(db_session)
-    db_session.add(ClientLoss(client=client, owner_id=client.owner_id, detected_on=TODAY - timedelta(days=60),
-                              status=open_status))
+    db_session.add(
+        ClientLoss(client=client, owner_id=client.owner_id, detected_on=TODAY - timedelta(days=60), status=open_status)
+    )
     db_session.commit()
     assert detect_churn(TODAY, DAYS) == 0
     assert len(warnings_of(db_session, client)) == 1
@@ -161,6 +174,7 @@ def test_open_warning_blocks_a_new_one(db_session, open_status):
 
 def test_default_days_come_from_the_churn_days_setting(db_session):
     from models.auth import SystemConfig
+
     client = silent_client(db_session, days_ago=40)
     setting = db_session.execute(select(SystemConfig).where(SystemConfig.name == "churn_days")).scalar_one()
     setting.value = "41"
@@ -217,8 +231,9 @@ def test_detect_churn_command_limits_to_a_department_and_refuses_bad_input(app, 
 # ----------------------------------------------------------------------- view: workflow
 def _warning(session, owner="account_manager", name=None) -> ClientLoss:
     client = silent_client(session, owner, name=name)
-    loss = ClientLoss(client=client, owner_id=client.owner_id, detected_on=TODAY,
-                      last_order_on=TODAY - timedelta(days=DAYS + 30))
+    loss = ClientLoss(
+        client=client, owner_id=client.owner_id, detected_on=TODAY, last_order_on=TODAY - timedelta(days=DAYS + 30)
+    )
     session.add(loss)
     session.commit()
     return loss
@@ -238,8 +253,9 @@ def test_add_measure_appends_a_signed_dated_line_and_delays(client_as, db_sessio
     loss = db_session.get(ClientLoss, loss.id)
     day = _local_today().isoformat()
     assert loss.status == "delayed"
-    assert loss.measures == (f"[{day} 测试account_manager] 电话回访，答应下月续订\n"
-                             f"[{day} 测试account_manager] 赠送一次免费培训")
+    assert loss.measures == (
+        f"[{day} 测试account_manager] 电话回访，答应下月续订\n[{day} 测试account_manager] 赠送一次免费培训"
+    )
     page = manager.get("/admin/churn/").get_data(as_text=True)
     assert "赠送一次免费培训" in page  # the latest measure is listed
 
@@ -259,14 +275,20 @@ def test_confirm_needs_a_reason_and_a_confirmed_loss_is_read_only(client_as, db_
     # read-only: no edit, no further measure, no workflow buttons
     edit = manager.get(f"/admin/churn/edit/?id={loss.id}")
     assert edit.status_code == 302 and "details" in edit.headers["Location"]
-    manager.post(f"/admin/churn/edit/?id={loss.id}", data={"owner": str(user(db_session, "am_team").id),
-                                                           "detected_on": "2020-01-01"})
+    manager.post(
+        f"/admin/churn/edit/?id={loss.id}",
+        data={"owner": str(user(db_session, "am_team").id), "detected_on": "2020-01-01"},
+    )
     refused = transition(manager, "add_measure", loss, "再试一次")
     assert "1 refused" in flashes(refused)
     db_session.expire_all()
     after = db_session.get(ClientLoss, loss.id)
     assert (after.status, after.measures, after.detected_on, after.owner_id) == (
-        "confirmed", None, TODAY, loss.owner_id)
+        "confirmed",
+        None,
+        TODAY,
+        loss.owner_id,
+    )
     assert 'id="wf-' not in manager.get(f"/admin/churn/details/?id={loss.id}").get_data(as_text=True)
 
 
@@ -305,15 +327,22 @@ def test_list_filters_search_and_constant_queries(app, client_as, db_session):
     db_session.commit()
     admin = client_as("admin")
     page = admin.get("/admin/churn/").get_data(as_text=True)
-    for arg in ("flt_status_equals", "flt_account_manager_equals", "flt_warning_date_between", "flt_last_order_between",
-                "flt_client_equals"):
+    for arg in (
+        "flt_status_equals",
+        "flt_account_manager_equals",
+        "flt_warning_date_between",
+        "flt_last_order_between",
+        "flt_client_equals",
+    ):
         assert f'"arg": "{arg[4:]}"' in page, arg
     assert listed_clients(admin.get("/admin/churn/?flt_status_equals=delayed")) == {"乙流失公司"}
     assert listed_clients(admin.get(f"/admin/churn/?flt_account_manager_equals={a.owner_id}")) == {"甲流失公司"}
     assert listed_clients(admin.get(f"/admin/churn/?flt_client_equals={b.client_id}")) == {"乙流失公司"}
     assert listed_clients(admin.get("/admin/churn/?search=甲流失")) == {"甲流失公司"}
     assert listed_clients(admin.get(f"/admin/churn/?flt_warning_date_between={TODAY}+to+{TODAY}")) == {
-        "甲流失公司", "乙流失公司"}
+        "甲流失公司",
+        "乙流失公司",
+    }
     assert listed_clients(admin.get("/admin/churn/?flt_warning_date_between=2000-01-01+to+2000-12-31")) == set()
     with count_queries(app) as few:
         admin.get("/admin/churn/")
@@ -332,7 +361,11 @@ def test_hand_made_warning_is_filled_from_the_client_and_not_doubled(client_as, 
     assert created.status_code == 302, flashes(created)
     loss = warnings_of(db_session, client)[0]
     assert (loss.owner_id, loss.status, loss.detected_on, loss.last_order_on) == (
-        client.owner_id, "warning", _local_today(), TODAY - timedelta(days=DAYS + 30))
+        client.owner_id,
+        "warning",
+        _local_today(),
+        TODAY - timedelta(days=DAYS + 30),
+    )
     again = manager.post("/admin/churn/new/", data={"client": str(client.id)})
     assert again.status_code == 200 and "already has an open churn warning" in flashes(again)
     db_session.expire_all()
@@ -359,7 +392,11 @@ def test_client_churn_status_filter(client_as, db_session):
     for status, names in expected.items():
         assert listed_clients(admin.get(f"/admin/client/?flt_churn_status_equals={status}")) == names, status
     assert listed_clients(admin.get("/admin/client/?flt_churn_status_equals=bogus")) == {
-        "预警公司", "暂缓公司", "流失公司", "正常公司"}  # an invalid value is ignored
+        "预警公司",
+        "暂缓公司",
+        "流失公司",
+        "正常公司",
+    }  # an invalid value is ignored
     details = admin.get(f"/admin/client/details/?id={warned.client_id}").get_data(as_text=True)
     assert 'id="churn"' in details and f"/admin/churn/details/?id={warned.id}" in details
 
@@ -383,8 +420,16 @@ def test_client_with_orders_cannot_be_deleted(client_as, db_session):
 
 # --------------------------------------------------------------------------------- rights
 #: SPEC §6, row "churn"; the confirm right goes with C/E for the sales roles (seed/reference.py)
-CHURN_ROW = {"admin": "VCEDX", "executive": "VX", "sales_director": "VCE", "account_manager": "VCE", "clerk": "",
-             "finance": "", "service": "", "marketing": ""}
+CHURN_ROW = {
+    "admin": "VCEDX",
+    "executive": "VX",
+    "sales_director": "VCE",
+    "account_manager": "VCE",
+    "clerk": "",
+    "finance": "",
+    "service": "",
+    "marketing": "",
+}
 
 
 @pytest.mark.parametrize("role", sorted(CHURN_ROW))

@@ -1,4 +1,5 @@
 """CLI commands (SPEC §2.2) and migrations (`db upgrade` on an empty database)."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,15 +12,13 @@ from tests.conftest import PG_URL, fresh_database, make_app
 
 
 def test_seed_is_idempotent(app, db_session):
-    before = {m: db_session.execute(select(func.count()).select_from(m)).scalar()
-              for m in (Right, Role, User)}
+    before = {m: db_session.execute(select(func.count()).select_from(m)).scalar() for m in (Right, Role, User)}
     runner = app.test_cli_runner()
     result = runner.invoke(args=["seed"])
     assert result.exit_code == 0, result.output
     assert "rights +0, roles +0, lookups +0, config +0" in result.output
     db_session.expire_all()
-    after = {m: db_session.execute(select(func.count()).select_from(m)).scalar()
-             for m in (Right, Role, User)}
+    after = {m: db_session.execute(select(func.count()).select_from(m)).scalar() for m in (Right, Role, User)}
     assert after == before
     admin = db_session.execute(select(Role).where(Role.code == "admin")).scalar_one()
     assert "user.sensitive" in {r.code for r in admin.rights}
@@ -27,8 +26,20 @@ def test_seed_is_idempotent(app, db_session):
 
 def test_create_user_command(app, db_session):
     runner = app.test_cli_runner()
-    ok = runner.invoke(args=["create-user", "lisi", "--role", "finance", "--password", "pass-word-9",
-                             "--name", "李四", "--department", "销售一部"])
+    ok = runner.invoke(
+        args=[
+            "create-user",
+            "lisi",
+            "--role",
+            "finance",
+            "--password",
+            "pass-word-9",
+            "--name",
+            "李四",
+            "--department",
+            "销售一部",
+        ]
+    )
     assert ok.exit_code == 0, ok.output
     user = db_session.execute(select(User).where(User.username == "lisi")).scalar_one()
     assert user.role.code == "finance" and user.department.name == "销售一部" and user.check_password("pass-word-9")
@@ -45,14 +56,26 @@ def _demo_rows(app):
     assert result.exit_code == 0, result.output
     with app.app_context():
         from models import db
-        rows = db.session.execute(select(User.username, User.name, User.mobile, User.id_card)
-                                  .where(User.username.like("am%")).order_by(User.username)).all()
+
+        rows = db.session.execute(
+            select(User.username, User.name, User.mobile, User.id_card)
+            .where(User.username.like("am%"))
+            .order_by(User.username)
+        ).all()
         roles = set(db.session.execute(select(Role.code).join(User, User.role_id == Role.id)).scalars())
         deps = db.session.execute(select(func.count()).select_from(Department)).scalar()
         db.session.remove()
         db.engine.dispose()
-    assert {"executive", "sales_director", "account_manager", "clerk", "finance", "service",
-            "marketing", "admin"} <= roles
+    assert {
+        "executive",
+        "sales_director",
+        "account_manager",
+        "clerk",
+        "finance",
+        "service",
+        "marketing",
+        "admin",
+    } <= roles
     assert deps >= 9
     return rows
 
@@ -62,6 +85,7 @@ def test_seed_demo_is_deterministic_and_realistic(database_url, template_db, tmp
         outputs = [_demo_rows(make_app(url, tmp_path)) for url in (database_url, second)]
     assert outputs[0] == outputs[1] and len(outputs[0]) >= 11
     from models import validators
+
     for _, name, mobile, id_card in outputs[0]:
         assert 2 <= len(name) <= 4 and validators.mobile(mobile) == mobile
         assert validators.id_card(id_card) == id_card
@@ -77,6 +101,7 @@ def test_upgrade_on_an_empty_database_and_models_match_migrations(tmp_path):
     from flask_migrate import upgrade
 
     from models import db
+
     if PG_URL:
         url = make_url(PG_URL)
         name = f"crm_empty_{uuid.uuid4().hex[:8]}"
@@ -93,14 +118,26 @@ def test_upgrade_on_an_empty_database_and_models_match_migrations(tmp_path):
             with db.engine.connect() as conn:
                 ctx = MigrationContext.configure(conn)
                 metadata_tables = {t for t in db.metadata.tables if not t.startswith("probe_")}
-                diff = [d for d in compare_metadata(ctx, db.metadata)
-                        if not (isinstance(d, tuple) and d[0] == "add_table"
-                                and d[1].name not in metadata_tables)]
+                diff = [
+                    d
+                    for d in compare_metadata(ctx, db.metadata)
+                    if not (isinstance(d, tuple) and d[0] == "add_table" and d[1].name not in metadata_tables)
+                ]
                 assert diff == [], diff
                 tables = set(conn.dialect.get_table_names(conn))
-            assert {"users", "sys_role", "sys_right", "sys_role_right", "department", "user_log",
-                    "system_config", "audit_log", "system_trade", "system_area",
-                    "system_stage"} <= tables
+            assert {
+                "users",
+                "sys_role",
+                "sys_right",
+                "sys_role_right",
+                "department",
+                "user_log",
+                "system_config",
+                "audit_log",
+                "system_trade",
+                "system_area",
+                "system_stage",
+            } <= tables
             db.session.remove()
             db.engine.dispose()
     finally:

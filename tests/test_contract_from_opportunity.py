@@ -3,6 +3,7 @@ contract* prefilled): ``/admin/contract/new/?opportunity_id=N`` fills client, op
 name and amount for an opportunity in the user's scope, nothing for one outside it; the
 opportunity is saved with the contract and shown on its page; the opportunity look-up is
 scoped."""
+
 from __future__ import annotations
 
 import html
@@ -18,12 +19,19 @@ from models.sales import Opportunity
 from tests.factories import lookup, make_client, user
 
 
-def make_opportunity(session, owner="account_manager", client_name=None, title="ERP 升级项目",
-                     amount="88000.50", with_client=True) -> Opportunity:
+def make_opportunity(
+    session, owner="account_manager", client_name=None, title="ERP 升级项目", amount="88000.50", with_client=True
+) -> Opportunity:
     client = make_client(session, owner, name=client_name) if with_client else None
-    opportunity = Opportunity(client=client, customer_name=client.name if client else "潜在客户有限公司",
-                              title=title, description="需求已确认", created_by=user(session, owner),
-                              stage=lookup(session, SalesStage), expected_amount=Decimal(amount) if amount else None)
+    opportunity = Opportunity(
+        client=client,
+        customer_name=client.name if client else "潜在客户有限公司",
+        title=title,
+        description="需求已确认",
+        created_by=user(session, owner),
+        stage=lookup(session, SalesStage),
+        expected_amount=Decimal(amount) if amount else None,
+    )
     session.add(opportunity)
     session.commit()
     return opportunity
@@ -53,8 +61,9 @@ def test_new_contract_is_prefilled_from_an_opportunity_in_scope(client_as, db_se
 
 def test_prospect_opportunity_without_client_or_amount_fills_what_it_has(client_as, db_session):
     opportunity = make_opportunity(db_session, title="潜在项目", amount=None, with_client=False)
-    text = client_as("account_manager").get(f"/admin/contract/new/?opportunity_id={opportunity.id}").get_data(
-        as_text=True)
+    text = (
+        client_as("account_manager").get(f"/admin/contract/new/?opportunity_id={opportunity.id}").get_data(as_text=True)
+    )
     assert field(text, "name")["value"] == "潜在项目"
     assert field(text, "opportunity")["value"] == str(opportunity.id)
     assert field(text, "client").get("value", "") == "" and field(text, "amount").get("value", "") == ""
@@ -78,10 +87,19 @@ def test_opportunity_outside_the_scope_fills_nothing(client_as, db_session):
 def test_contract_saved_with_its_opportunity_and_shown_on_its_page(client_as, db_session):
     opportunity = make_opportunity(db_session, client_name="签约公司")
     manager = client_as("account_manager")
-    response = manager.post("/admin/contract/new/", data={
-        "client": str(opportunity.client_id), "opportunity": str(opportunity.id),
-        "type": str(lookup(db_session, ContractType).id), "number": "HT-OPP-1", "name": "ERP 升级项目",
-        "starts_on": "2026-01-01", "ends_on": "2026-12-31", "amount": "88000.50"})
+    response = manager.post(
+        "/admin/contract/new/",
+        data={
+            "client": str(opportunity.client_id),
+            "opportunity": str(opportunity.id),
+            "type": str(lookup(db_session, ContractType).id),
+            "number": "HT-OPP-1",
+            "name": "ERP 升级项目",
+            "starts_on": "2026-01-01",
+            "ends_on": "2026-12-31",
+            "amount": "88000.50",
+        },
+    )
     assert response.status_code == 302, response.data[:2000]
     contract = db_session.execute(select(Contract).where(Contract.number == "HT-OPP-1")).scalar_one()
     assert contract.opportunity_id == opportunity.id and contract.amount == Decimal("88000.50")
@@ -95,10 +113,19 @@ def test_opportunity_lookup_and_choice_are_scoped(client_as, db_session):
     manager = client_as("account_manager")
     found = manager.get("/admin/contract/ajax/lookup/?name=opportunity&query=机会").get_json()
     assert [row[0] for row in found] == [mine.id]
-    response = manager.post("/admin/contract/new/", data={
-        "client": str(mine.client_id), "opportunity": str(foreign.id),
-        "type": str(lookup(db_session, ContractType).id), "number": "HT-OPP-2", "name": "越权合同",
-        "starts_on": "2026-01-01", "ends_on": "2026-12-31", "amount": "100.00"})
+    response = manager.post(
+        "/admin/contract/new/",
+        data={
+            "client": str(mine.client_id),
+            "opportunity": str(foreign.id),
+            "type": str(lookup(db_session, ContractType).id),
+            "number": "HT-OPP-2",
+            "name": "越权合同",
+            "starts_on": "2026-01-01",
+            "ends_on": "2026-12-31",
+            "amount": "100.00",
+        },
+    )
     assert response.status_code == 200  # refused: the form again, with the error at the field
     assert db_session.execute(select(Contract).where(Contract.number == "HT-OPP-2")).scalar() is None
 
@@ -107,14 +134,17 @@ def test_purchase_request_names_an_opportunity_of_the_users_scope(client_as, db_
     """SPEC §4.5: a purchase request may name the opportunity it serves; the look-up and the
     saved choice stay within the requester's scope."""
     from models.purchasing import PurchaseRequest
+
     mine = make_opportunity(db_session, title="我的采购机会")
     foreign = make_opportunity(db_session, owner="am_other", title="二部采购机会")
     manager = client_as("account_manager")
     found = manager.get("/admin/purchase_request/ajax/lookup/?name=opportunity&query=采购机会").get_json()
     assert [row[0] for row in found] == [mine.id]
     for number, opportunity, saved in (("CG-OPP-1", foreign, False), ("CG-OPP-2", mine, True)):
-        manager.post("/admin/purchase_request/new/", data={"number": number, "name": "服务器采购",
-                                                           "opportunity": str(opportunity.id)})
+        manager.post(
+            "/admin/purchase_request/new/",
+            data={"number": number, "name": "服务器采购", "opportunity": str(opportunity.id)},
+        )
         db_session.expire_all()
         row = db_session.execute(select(PurchaseRequest).where(PurchaseRequest.number == number)).scalar()
         assert (row is not None) == saved

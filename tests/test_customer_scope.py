@@ -7,6 +7,7 @@ Organisation (tests/conftest.py): 销售部 ⊃ {销售一部, 销售二部}. ac
 am_team, sales_director and clerk (department) are in 销售一部, am_other in 销售二部,
 director_top (sales_director, department) in 销售部.
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,9 +39,14 @@ SEES = {
     "admin": set(OWNERS),
 }
 #: SPEC §6: who may edit what (everybody here views all five; clerk: contracts V only)
-CAN_EDIT = {"account_manager": set(ENDPOINTS), "am_other": set(ENDPOINTS), "sales_director": set(ENDPOINTS),
-            "director_top": set(ENDPOINTS), "admin": set(ENDPOINTS),
-            "clerk": {"client", "linkman", "followup", "appointment"}}
+CAN_EDIT = {
+    "account_manager": set(ENDPOINTS),
+    "am_other": set(ENDPOINTS),
+    "sales_director": set(ENDPOINTS),
+    "director_top": set(ENDPOINTS),
+    "admin": set(ENDPOINTS),
+    "clerk": {"client", "linkman", "followup", "appointment"},
+}
 #: account_manager holds no export right in the seed: the module grants it <endpoint>.export
 #: so that the `own` scope of exports is tested too
 EXPORTERS = ["account_manager", "sales_director", "director_top", "admin"]
@@ -49,6 +55,7 @@ EXPORTERS = ["account_manager", "sales_director", "director_top", "admin"]
 def _grant(codes, role_code):
     from models import db
     from models.auth import Right, Role
+
     role = db.session.execute(db.select(Role).where(Role.code == role_code)).scalar_one()
     for code in codes:
         right = db.session.execute(db.select(Right).where(Right.code == code)).scalar_one()
@@ -61,6 +68,7 @@ def _build(app):
     """Per owner: a client with one row of each child table; endpoint → owner → id."""
     from models import db
     from models.auth import User
+
     with app.app_context():
         made = {owner: customer_rows(owner, f"scope-{owner}", mobile=MOBILES[owner]) for owner in OWNERS}
         ids = {endpoint: {owner: made[owner][endpoint] for owner in OWNERS} for endpoint in ENDPOINTS}
@@ -78,6 +86,7 @@ def cs(template_db, tmp_path_factory):
         with app.app_context():
             _grant([f"{endpoint}.export" for endpoint in ENDPOINTS], "account_manager")
             from models import db
+
             db.session.remove()
         yield SimpleNamespace(app=app, ids=ids, users=users, client=app.login_client)
 
@@ -136,6 +145,7 @@ def test_foreign_edit_post_is_404(cs, endpoint):
     """account_manager POSTs an edit of am_team's row: 404, nothing saved."""
     from models import db
     from tests.test_permissions import _models
+
     row_id = cs.ids[endpoint]["am_team"]
 
     def snapshot():
@@ -144,10 +154,12 @@ def test_foreign_edit_post_is_404(cs, endpoint):
             snap = {c.key: getattr(row, c.key) for c in row.__table__.columns}
             db.session.remove()
         return snap
+
     before = snapshot()
     response = cs.client("account_manager").post(
         f"/admin/{endpoint}/edit/?id={row_id}",
-        data={"name": "hijacked", "content": "hijacked", "position": "hijacked", "loaded_version": "1"})
+        data={"name": "hijacked", "content": "hijacked", "position": "hijacked", "loaded_version": "1"},
+    )
     assert response.status_code == 404
     assert snapshot() == before
 
@@ -162,9 +174,9 @@ def _csv_owners(body: str) -> list[str]:
     return sorted(owners)
 
 
-@pytest.mark.parametrize("username,endpoint", [
-    pytest.param(u, e, id=f"{u}-{e}")
-    for u, e in product(EXPORTERS, ENDPOINTS)])
+@pytest.mark.parametrize(
+    "username,endpoint", [pytest.param(u, e, id=f"{u}-{e}") for u, e in product(EXPORTERS, ENDPOINTS)]
+)
 def test_export_contains_only_the_scope(cs, username, endpoint):
     response = cs.client(username).get(f"/admin/{endpoint}/export/csv/")
     assert response.status_code == 200, response.data[:300]
@@ -174,6 +186,7 @@ def test_export_contains_only_the_scope(cs, username, endpoint):
 
 def _xlsx_owners(data: bytes) -> list[str]:
     from openpyxl import load_workbook
+
     sheet = load_workbook(io.BytesIO(data), read_only=True).active
     owners = []
     for row in list(sheet.iter_rows(values_only=True))[1:]:
@@ -203,8 +216,10 @@ def test_export_selected_clients_ignores_foreign_ids(cs):
 def test_export_selected_action_redirects_to_an_export_of_the_scope(cs):
     """The same through the action and XLSX: every id selected, only the scope exported."""
     client = cs.client("sales_director")
-    response = client.post("/admin/client/action/", data={
-        "action": "export_selected", "rowid": [str(i) for i in cs.ids["client"].values()]})
+    response = client.post(
+        "/admin/client/action/",
+        data={"action": "export_selected", "rowid": [str(i) for i in cs.ids["client"].values()]},
+    )
     assert response.status_code == 302
     location = response.headers["Location"].replace("/export/csv/", "/export/xlsx/")
     response = client.get(location)
@@ -247,9 +262,17 @@ def test_creating_a_linkman_for_a_foreign_client_is_refused(fresh, client_as):
     """A client id outside the scope, posted by hand, is not accepted by the ajax field."""
     from models import db
     from models.customers import Linkman
-    response = client_as("account_manager").post("/admin/linkman/new/", data={
-        "client": str(fresh.ids["client"]["am_team"]), "name": "越权联系人", "position": "经理",
-        "gender": "男", "mobile": "13811112222"})
+
+    response = client_as("account_manager").post(
+        "/admin/linkman/new/",
+        data={
+            "client": str(fresh.ids["client"]["am_team"]),
+            "name": "越权联系人",
+            "position": "经理",
+            "gender": "男",
+            "mobile": "13811112222",
+        },
+    )
     assert response.status_code == 200  # the form again, with an error
     with fresh.app.app_context():
         assert db.session.execute(db.select(Linkman).where(Linkman.name == "越权联系人")).first() is None
@@ -278,6 +301,7 @@ def fresh(app):
 def _client_states(app, client_ids):
     from models import db
     from models.customers import Client
+
     with app.app_context():
         states = {i: db.session.get(Client, i).is_deleted for i in client_ids}
         db.session.remove()
@@ -287,12 +311,13 @@ def _client_states(app, client_ids):
 def test_bulk_delete_of_clients_changes_only_rows_in_scope(fresh, client_as):
     """sales_director holds client.delete; clients without contracts, one per owner."""
     from models import db
+
     with fresh.app.app_context():
-        bare = {owner: customer_rows(owner, f"bare-{owner}", children=("linkman",))["client"]
-                for owner in OWNERS}
+        bare = {owner: customer_rows(owner, f"bare-{owner}", children=("linkman",))["client"] for owner in OWNERS}
         db.session.remove()
     response = client_as("sales_director").post(
-        "/admin/client/action/", data={"action": "delete", "rowid": [str(i) for i in bare.values()]})
+        "/admin/client/action/", data={"action": "delete", "rowid": [str(i) for i in bare.values()]}
+    )
     assert response.status_code == 302
     states = _client_states(fresh.app, bare.values())
     assert {owner for owner, i in bare.items() if states[i]} == SEES["sales_director"]
@@ -300,11 +325,13 @@ def test_bulk_delete_of_clients_changes_only_rows_in_scope(fresh, client_as):
 
 def test_bulk_delete_without_the_right_changes_nothing(fresh, client_as):
     from models import db
+
     with fresh.app.app_context():
         own = customer_rows("account_manager", "bare-own", children=())["client"]
         db.session.remove()
-    response = client_as("account_manager").post("/admin/client/action/",
-                                                 data={"action": "delete", "rowid": [str(own)]})
+    response = client_as("account_manager").post(
+        "/admin/client/action/", data={"action": "delete", "rowid": [str(own)]}
+    )
     assert response.status_code in (302, 403)
     assert _client_states(fresh.app, [own]) == {own: False}
 
@@ -313,12 +340,14 @@ def test_bulk_delete_without_the_right_changes_nothing(fresh, client_as):
 def test_bulk_and_single_delete_of_children_stay_within_scope(fresh, client_as, endpoint):
     from models import db
     from tests.test_permissions import _models
+
     model = _models()[endpoint]
     client = client_as("sales_director")
     foreign = fresh.ids[endpoint]["am_other"]
     assert client.post(f"/admin/{endpoint}/delete/", data={"id": str(foreign)}).status_code == 404
-    response = client.post(f"/admin/{endpoint}/action/",
-                           data={"action": "delete", "rowid": [str(i) for i in fresh.ids[endpoint].values()]})
+    response = client.post(
+        f"/admin/{endpoint}/action/", data={"action": "delete", "rowid": [str(i) for i in fresh.ids[endpoint].values()]}
+    )
     assert response.status_code == 302
     with fresh.app.app_context():
         left = {owner for owner, i in fresh.ids[endpoint].items() if db.session.get(model, i) is not None}
@@ -330,16 +359,19 @@ def test_bulk_delete_of_contracts_needs_the_right_and_stays_within_scope(fresh, 
     """Only the admin deletes contracts (sales_director: VCEX); granted here, the scope holds."""
     from models import db
     from models.customers import Contract
+
     ids = fresh.ids["contract"]
-    response = client_as("sales_director").post("/admin/contract/action/",
-                                                data={"action": "delete", "rowid": [str(i) for i in ids.values()]})
+    response = client_as("sales_director").post(
+        "/admin/contract/action/", data={"action": "delete", "rowid": [str(i) for i in ids.values()]}
+    )
     assert response.status_code in (302, 403)
     with fresh.app.app_context():
         assert not any(db.session.get(Contract, i).is_deleted for i in ids.values())
         _grant(["contract.delete"], "sales_director")
         db.session.remove()
-    response = client_as("sales_director").post("/admin/contract/action/",
-                                                data={"action": "delete", "rowid": [str(i) for i in ids.values()]})
+    response = client_as("sales_director").post(
+        "/admin/contract/action/", data={"action": "delete", "rowid": [str(i) for i in ids.values()]}
+    )
     assert response.status_code == 302
     with fresh.app.app_context():
         deleted = {owner for owner, i in ids.items() if db.session.get(Contract, i).is_deleted}
@@ -356,25 +388,35 @@ def shared_mobile(fresh):
     """Two linkmans of account_manager's client and one of am_other's share a mobile that
     no client's own contact mobile has."""
     from models import db
+
     with fresh.app.app_context():
         for owner, count in (("account_manager", 2), ("am_other", 1)):
             for n in range(count):
-                customer_rows(owner, f"shared-{owner}-{n}", children=("linkman",), mobile=SHARED_MOBILE,
-                              client_id=fresh.ids["client"][owner])
+                customer_rows(
+                    owner,
+                    f"shared-{owner}-{n}",
+                    children=("linkman",),
+                    mobile=SHARED_MOBILE,
+                    client_id=fresh.ids["client"][owner],
+                )
         db.session.remove()
     return fresh
 
 
-@pytest.mark.parametrize("username,owners", [
-    ("account_manager", ["account_manager"]),
-    ("sales_director", ["account_manager"]),
-    ("am_other", ["am_other"]),
-    ("clerk", ["account_manager"]),
-    ("director_top", ["account_manager", "am_other"]),
-    ("admin", ["account_manager", "am_other"]),
-])
+@pytest.mark.parametrize(
+    "username,owners",
+    [
+        ("account_manager", ["account_manager"]),
+        ("sales_director", ["account_manager"]),
+        ("am_other", ["am_other"]),
+        ("clerk", ["account_manager"]),
+        ("director_top", ["account_manager", "am_other"]),
+        ("admin", ["account_manager", "am_other"]),
+    ],
+)
 def test_client_search_by_linkman_mobile_is_scoped_and_counts_each_client_once(
-        shared_mobile, client_as, username, owners):
+    shared_mobile, client_as, username, owners
+):
     rows, count = list_rows(client_as(username), "client", f"?search={SHARED_MOBILE}")
     assert owners_of(shared_mobile.ids["client"], rows) == owners
     assert count == len(owners)

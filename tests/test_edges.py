@@ -4,6 +4,7 @@
 (who can be put on an appointment, whom the owner filter offers, what the duplicate
 warning reveals), formulas neutralised in every export, and the small ones: websites,
 integrity messages, upload structure, download names, the CSV content type."""
+
 from __future__ import annotations
 
 import csv
@@ -23,11 +24,39 @@ from tests.factories import lookup, make_client, user
 HUGE = [10**30, -(10**30)]
 #: model-view endpoints the table of bad numbers covers (customers, sales, finance,
 #: purchasing, system, lookups)
-ENDPOINTS = ["client", "linkman", "followup", "appointment", "contract", "churn", "opportunity",
-             "dev_plan", "quote", "order", "product", "stock", "sales_target", "weekly_report",
-             "receipt", "invoice", "supplier", "purchase_request", "expense_contract", "payment",
-             "purchase_invoice", "user", "department", "role", "right", "config", "login_log",
-             "audit_log", "trade", "area", "sales_stage"]
+ENDPOINTS = [
+    "client",
+    "linkman",
+    "followup",
+    "appointment",
+    "contract",
+    "churn",
+    "opportunity",
+    "dev_plan",
+    "quote",
+    "order",
+    "product",
+    "stock",
+    "sales_target",
+    "weekly_report",
+    "receipt",
+    "invoice",
+    "supplier",
+    "purchase_request",
+    "expense_contract",
+    "payment",
+    "purchase_invoice",
+    "user",
+    "department",
+    "role",
+    "right",
+    "config",
+    "login_log",
+    "audit_log",
+    "trade",
+    "area",
+    "sales_stage",
+]
 
 
 def flashes(response) -> str:
@@ -40,6 +69,7 @@ def edge_app(template_db, tmp_path_factory):
     with module_app(template_db, tmp_path_factory) as app:
         with app.app_context():
             from models import db
+
             client = make_client(db.session, "account_manager")
             factories.add_children(db.session, client)
             db.session.commit()
@@ -48,6 +78,7 @@ def edge_app(template_db, tmp_path_factory):
 
 def _views(app):
     from flask_admin.contrib.sqla import ModelView
+
     return {v.endpoint: v for v in app.extensions["admin"][0]._views if isinstance(v, ModelView)}
 
 
@@ -101,10 +132,17 @@ def test_a_huge_id_filter_is_flashed_as_invalid_and_ignored(edge_app):
     assert money.status_code == 200 and "Invalid Filter Value: 1e30" in flashes(money)
 
 
-@pytest.mark.parametrize("url", [
-    f"/admin/client/new/?client_id={10**30}", f"/admin/linkman/new/?client_id={10**30}",
-    f"/admin/client/statement/?ids={10**30}", f"/admin/client/export/csv/?flt_ids={10**30}",
-    f"/files/{10**30}", f"/admin/client/merge/?ids=1,{10**30}"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/admin/client/new/?client_id={10**30}",
+        f"/admin/linkman/new/?client_id={10**30}",
+        f"/admin/client/statement/?ids={10**30}",
+        f"/admin/client/export/csv/?flt_ids={10**30}",
+        f"/files/{10**30}",
+        f"/admin/client/merge/?ids=1,{10**30}",
+    ],
+)
 def test_huge_ids_in_other_parameters_are_not_found(edge_app, url):
     assert edge_app.login_client("admin").get(url).status_code == 404
 
@@ -115,13 +153,16 @@ def test_huge_ids_in_report_filters_are_refused_as_invalid_choices(edge_app, nam
     assert page.status_code == 200 and "is not a valid choice" in flashes(page)
 
 
-@pytest.mark.parametrize("method,url,data", [
-    ("get", "/login?next=/admin/%0d%0aSet-Cookie:%20x=1", None),
-    ("post", "/login", {"username": "admin", "password": "password-123", "next": "/admin/\r\nSet-Cookie: x=1"}),
-    ("get", "/admin/client/new/?url=/admin/%0aX", None),
-    ("post", "/admin/client/delete/", {"id": "1", "url": "/admin/\r\nX"}),
-    ("post", "/admin/client/action/", {"action": "delete", "rowid": "1", "url": "/admin/\nX"}),
-])
+@pytest.mark.parametrize(
+    "method,url,data",
+    [
+        ("get", "/login?next=/admin/%0d%0aSet-Cookie:%20x=1", None),
+        ("post", "/login", {"username": "admin", "password": "password-123", "next": "/admin/\r\nSet-Cookie: x=1"}),
+        ("get", "/admin/client/new/?url=/admin/%0aX", None),
+        ("post", "/admin/client/delete/", {"id": "1", "url": "/admin/\r\nX"}),
+        ("post", "/admin/client/action/", {"action": "delete", "rowid": "1", "url": "/admin/\nX"}),
+    ],
+)
 def test_cr_lf_in_a_return_url_is_a_bad_request(edge_app, method, url, data):
     test_client = edge_app.test_client() if url == "/login" else edge_app.login_client("admin")
     response = getattr(test_client, method)(url, data=data)
@@ -133,6 +174,7 @@ def test_cr_lf_in_a_return_url_is_a_bad_request(edge_app, method, url, data):
 def _held_codes(app, role: str) -> set[str]:
     from models import db
     from models.auth import Role
+
     with app.app_context():
         return {r.code for r in db.session.execute(select(Role).where(Role.code == role)).scalar_one().rights}
 
@@ -158,10 +200,13 @@ def test_every_list_action_a_role_lacks_answers_403_and_those_it_has_work(edge_a
             if action not in view._actions_data:
                 continue
             code = _required(view, action)
-            allowed = (code in held and f"{view.right_endpoint or view.endpoint}.view" in held
-                       and code.split(".")[-1] not in getattr(view, "disabled_operations", ())
-                       and (action not in ("restore", "purge") or view.is_soft)
-                       and (action != "purge" or role == "admin"))
+            allowed = (
+                code in held
+                and f"{view.right_endpoint or view.endpoint}.view" in held
+                and code.split(".")[-1] not in getattr(view, "disabled_operations", ())
+                and (action not in ("restore", "purge") or view.is_soft)
+                and (action != "purge" or role == "admin")
+            )
             status = web.post(f"/admin/{endpoint}/action/", data={"action": action}).status_code
             if (status == 403) == allowed or status >= 500:
                 wrong.append((endpoint, action, allowed, status))
@@ -170,6 +215,7 @@ def test_every_list_action_a_role_lacks_answers_403_and_those_it_has_work(edge_a
 
 def test_delete_action_without_the_right_is_403_and_deletes_nothing(app, en_client, db_session):
     from models.customers import Client
+
     mine = make_client(db_session, "account_manager")
     db_session.commit()
     am = en_client("account_manager")
@@ -185,15 +231,22 @@ def test_delete_action_without_the_right_is_403_and_deletes_nothing(app, en_clie
 
 
 def _client_form(client, **changes) -> dict:
-    data = {"name": client.name, "area": str(client.area_id), "address": client.address, "phone": client.phone,
-            "contact_name": client.contact_name, "contact_mobile": client.contact_mobile,
-            "owner": str(client.owner_id)}
+    data = {
+        "name": client.name,
+        "area": str(client.area_id),
+        "address": client.address,
+        "phone": client.phone,
+        "contact_name": client.contact_name,
+        "contact_mobile": client.contact_mobile,
+        "owner": str(client.owner_id),
+    }
     data.update(changes)
     return data
 
 
 def test_an_edit_without_the_loaded_version_is_refused(en_client, db_session):
     from models.customers import Client
+
     client = make_client(db_session, "account_manager", name="版本测试有限公司")
     db_session.commit()
     am = en_client("account_manager")
@@ -202,8 +255,10 @@ def test_an_edit_without_the_loaded_version_is_refused(en_client, db_session):
     assert "did not say which version" in flashes(refused) and "Nothing was saved" in flashes(refused)
     db_session.expire_all()
     assert db_session.get(Client, client.id).notes is None
-    saved = am.post(f"/admin/client/edit/?id={client.id}",
-                    data=_client_form(client, notes="正常保存", loaded_version=str(client.version)))
+    saved = am.post(
+        f"/admin/client/edit/?id={client.id}",
+        data=_client_form(client, notes="正常保存", loaded_version=str(client.version)),
+    )
     assert saved.status_code == 302
     db_session.expire_all()
     assert db_session.get(Client, client.id).notes == "正常保存"
@@ -212,14 +267,17 @@ def test_an_edit_without_the_loaded_version_is_refused(en_client, db_session):
 def test_inline_edit_of_a_column_not_editable_in_the_list_is_refused(en_client, db_session):
     from models.customers import Client
     from models.lookups import StarRating
+
     client = make_client(db_session, "account_manager", name="原名有限公司")
     db_session.commit()
     am = en_client("account_manager")
     refused = am.post("/admin/client/ajax/update/", data={"list_form_pk": str(client.id), "name": "改名"})
     assert refused.status_code == 400
     assert "cannot be changed in the list" in refused.get_data(as_text=True)
-    mixed = am.post("/admin/client/ajax/update/", data={"list_form_pk": str(client.id), "name": "改名",
-                                                        "star": str(lookup(db_session, StarRating).id)})
+    mixed = am.post(
+        "/admin/client/ajax/update/",
+        data={"list_form_pk": str(client.id), "name": "改名", "star": str(lookup(db_session, StarRating).id)},
+    )
     assert mixed.status_code == 400
     db_session.expire_all()
     assert (db_session.get(Client, client.id).name, db_session.get(Client, client.id).star_id) == ("原名有限公司", None)
@@ -239,25 +297,35 @@ def _options(html: str, field: str) -> set[str]:
 def test_appointment_form_offers_and_accepts_only_users_in_scope(en_client, db_session):
     from models.customers import Appointment
     from models.lookups import AppointmentType
+
     client = make_client(db_session, "account_manager")
     db_session.commit()
-    ids = {name: str(user(db_session, name).id) for name in ("account_manager", "am_team", "am_other",
-                                                             "sales_director", "admin")}
+    ids = {
+        name: str(user(db_session, name).id)
+        for name in ("account_manager", "am_team", "am_other", "sales_director", "admin")
+    }
     am = en_client("account_manager")
     assert _options(am.get("/admin/appointment/new/").get_data(as_text=True), "user") == {ids["account_manager"]}
     director = _options(en_client("sales_director").get("/admin/appointment/new/").get_data(as_text=True), "user")
     assert {ids["account_manager"], ids["am_team"], ids["sales_director"]} <= director
     assert ids["am_other"] not in director  # 销售二部, a sibling department
-    posted = am.post("/admin/appointment/new/", data={
-        "client": str(client.id), "type": str(lookup(db_session, AppointmentType).id),
-        "scheduled_at": (date.today() + timedelta(days=3)).strftime("%Y-%m-%d 10:00:00"),
-        "content": "拜访", "user": ids["am_team"]})
+    posted = am.post(
+        "/admin/appointment/new/",
+        data={
+            "client": str(client.id),
+            "type": str(lookup(db_session, AppointmentType).id),
+            "scheduled_at": (date.today() + timedelta(days=3)).strftime("%Y-%m-%d 10:00:00"),
+            "content": "拜访",
+            "user": ids["am_team"],
+        },
+    )
     assert posted.status_code == 200 and "Not a valid choice" in flashes(posted)
     assert db_session.execute(select(Appointment).where(Appointment.client_id == client.id)).first() is None
 
 
 def test_client_owner_filter_offers_only_users_in_scope(edge_app):
     from models import db
+
     with edge_app.app_context():
         other = db.session.execute(select(factories.User).where(factories.User.username == "am_other")).scalar_one()
         name = other.name
@@ -266,18 +334,27 @@ def test_client_owner_filter_offers_only_users_in_scope(edge_app):
     def offered(role):
         page = edge_app.login_client(role).get("/admin/client/").get_data(as_text=True)
         return name in page or escaped in page
+
     assert offered("admin") and not offered("account_manager") and not offered("sales_director")
 
 
 def test_duplicate_warning_names_only_the_owner_of_a_client_outside_scope(en_client, db_session):
     from models.customers import Client
+
     hidden = make_client(db_session, "am_other", name="二部秘密客户有限公司", contact_mobile="13912340001")
     visible = make_client(db_session, "account_manager", name="我的老客户有限公司", contact_mobile="13912340002")
     db_session.commit()
     am = en_client("account_manager")
     from models.lookups import Area
-    data = {"name": "全新客户有限公司", "area": str(lookup(db_session, Area, "北京").id), "address": "北京",
-            "phone": "010-12345678", "contact_name": "李四", "contact_mobile": "13912340001"}
+
+    data = {
+        "name": "全新客户有限公司",
+        "area": str(lookup(db_session, Area, "北京").id),
+        "address": "北京",
+        "phone": "010-12345678",
+        "contact_name": "李四",
+        "contact_mobile": "13912340001",
+    }
     page = flashes(am.post("/admin/client/new/", data=data))
     assert "Similar clients already exist" in page
     assert "二部秘密客户有限公司" not in page and f"id={hidden.id}" not in page
@@ -294,13 +371,21 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def _formula_rows(db_session):
     from models.sales import Opportunity
-    client = make_client(db_session, "account_manager", name=EVIL_NAME, main_business="@SUM(1,2)",
-                         notes="-5 units")
+
+    client = make_client(db_session, "account_manager", name=EVIL_NAME, main_business="@SUM(1,2)", notes="-5 units")
     factories.add_children(db_session, client)["contract"].name = "+cmd|' /C calc'!A0"
     from models.lookups import SalesStage
-    db_session.add(Opportunity(description="\tTAB", created_by=user(db_session, "sales_director"),
-                               stage=lookup(db_session, SalesStage), customer_name="\rCR客户",
-                               title="-2+3", client=client))
+
+    db_session.add(
+        Opportunity(
+            description="\tTAB",
+            created_by=user(db_session, "sales_director"),
+            stage=lookup(db_session, SalesStage),
+            customer_name="\rCR客户",
+            title="-2+3",
+            client=client,
+        )
+    )
     db_session.commit()
 
 
@@ -311,11 +396,15 @@ def test_list_exports_never_hold_a_formula(en_client, db_session, endpoint):
     text = admin.get(f"/admin/{endpoint}/export/csv/").get_data(as_text=True).lstrip("\ufeff")
     cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
     assert cells and not [c for c in cells if c.startswith(FORMULA_START)]
-    expected = {"client": ["'" + EVIL_NAME, "'@SUM(1,2)", "'-5 units"], "contract": ["'+cmd|' /C calc'!A0"],
-                "opportunity": ["'-2+3", "'\rCR客户", "'\tTAB"]}[endpoint]
+    expected = {
+        "client": ["'" + EVIL_NAME, "'@SUM(1,2)", "'-5 units"],
+        "contract": ["'+cmd|' /C calc'!A0"],
+        "opportunity": ["'-2+3", "'\rCR客户", "'\tTAB"],
+    }[endpoint]
     for value in expected:
         assert value in cells
     from openpyxl import load_workbook
+
     book = load_workbook(io.BytesIO(admin.get(f"/admin/{endpoint}/export/xlsx/").data))
     values = [c for row in book.active.iter_rows() for c in row if c.value is not None]
     assert values and all(c.data_type != "f" for c in values)
@@ -325,13 +414,29 @@ def test_list_exports_never_hold_a_formula(en_client, db_session, endpoint):
 
 def test_the_one_neutraliser_keeps_numbers_and_prefixes_text():
     from reports.render import Column, Document, Section, spreadsheet_safe, write_csv, write_xlsx
+
     assert spreadsheet_safe(Decimal("-5.00")) == Decimal("-5.00") and spreadsheet_safe(-5) == -5
     assert spreadsheet_safe(None) is None and spreadsheet_safe("普通") == "普通"
-    assert [spreadsheet_safe(t) for t in ("-5 units", "=1+1", "+1", "@A", "\tx", "\rx")] == \
-        ["'-5 units", "'=1+1", "'+1", "'@A", "'\tx", "'\rx"]
-    doc = Document(title="=T", sections=[Section("s", [Column("name", "Name"), Column("amount", "Amount", "money")],
-                                                 [{"name": "=cmd", "amount": Decimal("-5.00")}])])
+    assert [spreadsheet_safe(t) for t in ("-5 units", "=1+1", "+1", "@A", "\tx", "\rx")] == [
+        "'-5 units",
+        "'=1+1",
+        "'+1",
+        "'@A",
+        "'\tx",
+        "'\rx",
+    ]
+    doc = Document(
+        title="=T",
+        sections=[
+            Section(
+                "s",
+                [Column("name", "Name"), Column("amount", "Amount", "money")],
+                [{"name": "=cmd", "amount": Decimal("-5.00")}],
+            )
+        ],
+    )
     from openpyxl import load_workbook
+
     cells = [c for row in load_workbook(io.BytesIO(write_xlsx([doc]))).active.iter_rows() for c in row]
     assert ("'=cmd", "s") in [(c.value, c.data_type) for c in cells]
     assert (-5, "n") in [(c.value, c.data_type) for c in cells]  # a negative amount stays a number
@@ -345,22 +450,39 @@ def test_client_statement_neutralises_formulas(en_client, db_session):
     response = en_client("admin").get(f"/admin/client/statement/?ids={client.id}&format=xlsx")
     assert response.status_code == 200
     from openpyxl import load_workbook
-    cells = [c for sheet in load_workbook(io.BytesIO(response.data)).worksheets
-             for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
+
+    cells = [
+        c
+        for sheet in load_workbook(io.BytesIO(response.data)).worksheets
+        for row in sheet.iter_rows()
+        for c in row
+        if isinstance(c.value, str)
+    ]
     assert any("HYPERLINK" in c.value for c in cells)
     assert all(c.data_type != "f" and not c.value.startswith("=") for c in cells)
 
 
 # ------------------------------------------------------------------- 5. small ones
-@pytest.mark.parametrize("value", ["javascript:alert(document.cookie)", "JavaScript://x.com/%0aalert(1)",
-                                   "data:text/html,<script>alert(1)</script>", "file:///etc/passwd",
-                                   "ftp://example.com", "http://user@evil.example"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "javascript:alert(document.cookie)",
+        "JavaScript://x.com/%0aalert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "ftp://example.com",
+        "http://user@evil.example",
+    ],
+)
 def test_website_accepts_only_http_and_https(en_client, db_session, value):
     from models.customers import Client
+
     client = make_client(db_session, "account_manager")
     db_session.commit()
-    page = en_client("account_manager").post(f"/admin/client/edit/?id={client.id}", data=_client_form(
-        client, website=value, loaded_version=str(client.version)))
+    page = en_client("account_manager").post(
+        f"/admin/client/edit/?id={client.id}",
+        data=_client_form(client, website=value, loaded_version=str(client.version)),
+    )
     assert page.status_code == 200
     assert "must be a web address starting with http:// or https://" in flashes(page)
     db_session.expire_all()
@@ -369,6 +491,7 @@ def test_website_accepts_only_http_and_https(en_client, db_session, value):
 
 def test_website_validator_keeps_http_links_and_plain_hosts():
     from models.validators import website
+
     assert website("https://www.example.com/a?b=1") == "https://www.example.com/a?b=1"
     assert website("www.example.cn") == "www.example.cn"  # no scheme: nothing a click could run
     assert website("  ") is None
@@ -384,12 +507,22 @@ def test_integrity_errors_name_the_field_not_the_sql(app, db_session):
 
     from models import db as app_db
     from models.customers import Client
+
     make_client(db_session, "admin", uscc="91350100M000100Y43")
     db_session.commit()
     with app.app_context():
-        app_db.session.add(Client(name="重复", address="x", phone="010-12345678", contact_name="x",
-                                  contact_mobile="13800000000", area_id=lookup(db_session, factories.Area).id,
-                                  owner_id=user(db_session, "admin").id, uscc="91350100M000100Y43"))
+        app_db.session.add(
+            Client(
+                name="重复",
+                address="x",
+                phone="010-12345678",
+                contact_name="x",
+                contact_mobile="13800000000",
+                area_id=lookup(db_session, factories.Area).id,
+                owner_id=user(db_session, "admin").id,
+                uscc="91350100M000100Y43",
+            )
+        )
         with pytest.raises(IntegrityError) as caught:
             app_db.session.flush()
         app_db.session.rollback()
@@ -403,16 +536,25 @@ def test_integrity_errors_name_the_field_not_the_sql(app, db_session):
 
 def _upload(test_client, db_session, content: bytes, filename: str, number: str):
     from models.lookups import ContractType
+
     client = make_client(db_session, "account_manager")
     db_session.commit()
-    data = {"client": str(client.id), "type": str(lookup(db_session, ContractType).id), "number": number,
-            "name": "扫描件合同", "starts_on": "2026-01-01", "ends_on": "2026-12-31", "amount": "100.00",
-            "scan_upload": (io.BytesIO(content), filename)}
+    data = {
+        "client": str(client.id),
+        "type": str(lookup(db_session, ContractType).id),
+        "number": number,
+        "name": "扫描件合同",
+        "starts_on": "2026-01-01",
+        "ends_on": "2026-12-31",
+        "amount": "100.00",
+        "scan_upload": (io.BytesIO(content), filename),
+    }
     return test_client.post("/admin/contract/new/", data=data, content_type="multipart/form-data")
 
 
 def _contract(db_session, number):
     from models.customers import Contract
+
     db_session.expire_all()
     return db_session.execute(select(Contract).where(Contract.number == number)).scalar_one_or_none()
 
@@ -425,15 +567,21 @@ def test_a_valid_pdf_with_xmp_metadata_is_accepted(en_client, db_session):
     assert _contract(db_session, "HT-XMP-1").scan_file_id is not None
 
 
-@pytest.mark.parametrize("content,filename,fragment", [
-    (factories.pdf_bytes() + b"\n" * 1200 + b"<html><script>alert(1)</script></html>", "scan.pdf",
-     "contains HTML or script"),
-    (b"%PDF-1.7\n" + b"0" * 2000 + b"\n%%EOF\n", "scan.pdf", "damaged or not a real PDF"),
-    (factories.pdf_bytes(pages=0), "scan.pdf", "damaged or not a real PDF"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "scan.png", "damaged or not a real PNG"),
-    (b"\xff\xd8\xff\xe0" + b"\x00" * 200, "scan.jpg", "damaged or not a real JPEG"),
-    (factories.image_bytes("JPEG") + b"<script>alert(1)</script>", "scan.jpg", "contains HTML or script"),
-])
+@pytest.mark.parametrize(
+    "content,filename,fragment",
+    [
+        (
+            factories.pdf_bytes() + b"\n" * 1200 + b"<html><script>alert(1)</script></html>",
+            "scan.pdf",
+            "contains HTML or script",
+        ),
+        (b"%PDF-1.7\n" + b"0" * 2000 + b"\n%%EOF\n", "scan.pdf", "damaged or not a real PDF"),
+        (factories.pdf_bytes(pages=0), "scan.pdf", "damaged or not a real PDF"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "scan.png", "damaged or not a real PNG"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 200, "scan.jpg", "damaged or not a real JPEG"),
+        (factories.image_bytes("JPEG") + b"<script>alert(1)</script>", "scan.jpg", "contains HTML or script"),
+    ],
+)
 def test_uploads_are_checked_by_their_structure(en_client, db_session, content, filename, fragment):
     response = _upload(en_client("account_manager"), db_session, content, filename, "HT-BAD-1")
     assert response.status_code == 200 and fragment in flashes(response)

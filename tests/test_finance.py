@@ -1,6 +1,7 @@
 """Finance (SPEC §4.5): receipts and their allocations, invoices and their tax, the sum
 rules at the exact boundary, the confirm and void actions, contract money columns,
 scope and rights, the HTTP forms, the demo data."""
+
 from __future__ import annotations
 
 import itertools
@@ -37,9 +38,18 @@ ALL_STATES = ("draft", "submitted", "approved", "rejected", "signed", "archived"
 # ------------------------------------------------------------------------ builders
 def make_contract(session, client, amount="1000.00", status="approved", **fields):
     n = next(_seq)
-    contract = Contract(client=client, type=lookup(session, ContractType), number=f"HT-F-{n:05d}",
-                        name=fields.pop("name", f"财务测试合同{n}"), starts_on=date(2026, 1, 1),
-                        ends_on=date(2026, 12, 31), amount=Decimal(amount), owner=client.owner, status=status, **fields)
+    contract = Contract(
+        client=client,
+        type=lookup(session, ContractType),
+        number=f"HT-F-{n:05d}",
+        name=fields.pop("name", f"财务测试合同{n}"),
+        starts_on=date(2026, 1, 1),
+        ends_on=date(2026, 12, 31),
+        amount=Decimal(amount),
+        owner=client.owner,
+        status=status,
+        **fields,
+    )
     session.add(contract)
     session.flush()
     return contract
@@ -47,9 +57,15 @@ def make_contract(session, client, amount="1000.00", status="approved", **fields
 
 def make_receipt(session, client, amount, allocations=(), **fields):
     n = next(_seq)
-    receipt = Receipt(number=fields.pop("number", f"HK-F-{n:05d}"), client=client, amount=Decimal(amount),
-                      received_on=fields.pop("received_on", date(2026, 3, 1)),
-                      method=lookup(session, PaymentMethod), recorded_by=user(session, "finance"), **fields)
+    receipt = Receipt(
+        number=fields.pop("number", f"HK-F-{n:05d}"),
+        client=client,
+        amount=Decimal(amount),
+        received_on=fields.pop("received_on", date(2026, 3, 1)),
+        method=lookup(session, PaymentMethod),
+        recorded_by=user(session, "finance"),
+        **fields,
+    )
     receipt.allocations = [ContractReceipt(contract=c, amount=Decimal(a)) for c, a in allocations]
     session.add(receipt)
     return receipt
@@ -57,8 +73,15 @@ def make_receipt(session, client, amount, allocations=(), **fields):
 
 def make_invoice(session, contract, amount, rate=13, **fields):
     n = next(_seq)
-    invoice = Invoice(contract=contract, type=lookup(session, InvoiceType), number=fields.pop("number", f"{n:08d}"),
-                      amount=Decimal(amount), tax_rate=rate, issued_on=date(2026, 3, 2), **fields)
+    invoice = Invoice(
+        contract=contract,
+        type=lookup(session, InvoiceType),
+        number=fields.pop("number", f"{n:08d}"),
+        amount=Decimal(amount),
+        tax_rate=rate,
+        issued_on=date(2026, 3, 2),
+        **fields,
+    )
     session.add(invoice)
     return invoice
 
@@ -76,8 +99,10 @@ def count(session, model) -> int:
 
 
 def flashes(response) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", m) for m in re.findall(
-        r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S))
+    return " ".join(
+        re.sub(r"<[^>]+>", " ", m)
+        for m in re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)
+    )
 
 
 # ------------------------------------------------------------ allocation sum rules
@@ -91,8 +116,7 @@ def test_allocations_to_a_contract_up_to_its_amount_across_receipts(db_session):
     make_receipt(s, client, "5.00", [(contract, "0.01")])  # one fen over
     error = refused(s)
     assert contract.number in error.message and format_money(Decimal("0.01")) in error.message
-    assert format_money(Decimal("1000.01")) in error.message and error.field == column_label(
-        ContractReceipt, "amount")
+    assert format_money(Decimal("1000.01")) in error.message and error.field == column_label(ContractReceipt, "amount")
     assert count(s, Receipt) == 2 and count(s, ContractReceipt) == 2
 
 
@@ -185,6 +209,7 @@ def test_merging_clients_moves_receipts_without_tripping_the_rules(db_session):
     """The rules are checked at commit, on the end state: a merge moves contracts and
     receipts in several flushes, in no particular order."""
     from models.customers import merge_clients
+
     s = db_session
     keep, other = make_client(s, "account_manager"), make_client(s, "account_manager")
     contract = make_contract(s, other, "100.00")
@@ -204,27 +229,34 @@ def test_money_sums_are_exact_over_many_rows(db_session):
     for _ in range(300):
         make_invoice(s, contract, "0.10", rate=13)  # tax 0.013 → 0.01, total 0.11
     s.commit()
-    row = s.execute(select(Contract).where(Contract.id == contract.id)
-                    .options(*contract_money_options()).execution_options(populate_existing=True)).scalar_one()
+    row = s.execute(
+        select(Contract)
+        .where(Contract.id == contract.id)
+        .options(*contract_money_options())
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     assert (row.received, row.invoiced, row.balance) == (Decimal("100.00"), Decimal("33.00"), Decimal("0.00"))
     assert sum([0.1] * 1000) != 100  # what floats would have made of it
     assert finance_problems(receipts=None, received=None, invoiced=None, links=None, invoice_links=None) == []
 
 
 # ----------------------------------------------------------------------- invoices
-@pytest.mark.parametrize("amount, rate, tax", [
-    ("0.05", 13, "0.01"),      # 0.0065 → 0.01
-    ("0.04", 13, "0.01"),      # 0.0052 → 0.01
-    ("0.03", 13, "0.00"),      # 0.0039 → 0.00
-    ("100.00", 13, "13.00"),
-    ("0.50", 9, "0.05"),       # 0.045: half-up, not half-even (0.04)
-    ("1.50", 3, "0.05"),       # 0.045
-    ("0.25", 6, "0.02"),       # 0.015
-    ("1234.56", 13, "160.49"),  # 160.4928
-    ("0.50", 1, "0.01"),       # 0.005
-    ("999999.99", 6, "60000.00"),  # 59999.9994
-    ("10.00", 0, "0.00"),
-])
+@pytest.mark.parametrize(
+    "amount, rate, tax",
+    [
+        ("0.05", 13, "0.01"),  # 0.0065 → 0.01
+        ("0.04", 13, "0.01"),  # 0.0052 → 0.01
+        ("0.03", 13, "0.00"),  # 0.0039 → 0.00
+        ("100.00", 13, "13.00"),
+        ("0.50", 9, "0.05"),  # 0.045: half-up, not half-even (0.04)
+        ("1.50", 3, "0.05"),  # 0.045
+        ("0.25", 6, "0.02"),  # 0.015
+        ("1234.56", 13, "160.49"),  # 160.4928
+        ("0.50", 1, "0.01"),  # 0.005
+        ("999999.99", 6, "60000.00"),  # 59999.9994
+        ("10.00", 0, "0.00"),
+    ],
+)
 def test_tax_is_rounded_half_up_to_the_fen(db_session, amount, rate, tax):
     assert compute_tax(Decimal(amount), rate) == (Decimal(tax), Decimal(amount) + Decimal(tax))
     s = db_session
@@ -240,16 +272,18 @@ def test_tax_rates_are_the_documented_ones():
         compute_tax(Decimal("100.00"), 5)
 
 
-@pytest.mark.parametrize("tax, total, field", [
-    ("13.01", None, "tax"),       # tax disagrees with amount × rate
-    ("13.00", "113.01", "total"),  # total disagrees with amount + tax
-    (None, "113.01", "total"),
-])
+@pytest.mark.parametrize(
+    "tax, total, field",
+    [
+        ("13.01", None, "tax"),  # tax disagrees with amount × rate
+        ("13.00", "113.01", "total"),  # total disagrees with amount + tax
+        (None, "113.01", "total"),
+    ],
+)
 def test_inconsistent_tax_or_total_is_refused_naming_the_field(db_session, tax, total, field):
     s = db_session
     contract = make_contract(s, make_client(s, "account_manager"))
-    make_invoice(s, contract, "100.00", 13, tax=Decimal(tax) if tax else None,
-                 total=Decimal(total) if total else None)
+    make_invoice(s, contract, "100.00", 13, tax=Decimal(tax) if tax else None, total=Decimal(total) if total else None)
     with pytest.raises(FieldError) as info:
         s.flush()
     s.rollback()
@@ -322,9 +356,18 @@ def test_void_needs_a_reason_and_the_right(db_session):
 
 # ------------------------------------------------------------------ HTTP: receipts
 def receipt_form(session, client, **overrides):
-    data = {"client": str(client.id), "number": "HK-2026-0001", "amount": "1000.00", "received_on": "2026-03-01",
-            "method": str(lookup(session, PaymentMethod).id), "bank_ref": "6222020200001234", "payer": "王会计",
-            "department": "__None", "recorded_by": "__None", "notes": ""}
+    data = {
+        "client": str(client.id),
+        "number": "HK-2026-0001",
+        "amount": "1000.00",
+        "received_on": "2026-03-01",
+        "method": str(lookup(session, PaymentMethod).id),
+        "bank_ref": "6222020200001234",
+        "payer": "王会计",
+        "department": "__None",
+        "recorded_by": "__None",
+        "notes": "",
+    }
     data.update(overrides)
     return data
 
@@ -344,14 +387,26 @@ def test_create_receipt_with_two_allocations_in_one_post(client_as, db_session):
     assert draft.number not in page and foreign.number not in page
     assert "finance.js" in page
 
-    response = finance.post("/admin/receipt/new/", data=receipt_form(s, client, **{
-        "allocations-0-contract": str(first.id), "allocations-0-amount": "600.00",
-        "allocations-1-contract": str(second.id), "allocations-1-amount": "400.00"}))
+    response = finance.post(
+        "/admin/receipt/new/",
+        data=receipt_form(
+            s,
+            client,
+            **{
+                "allocations-0-contract": str(first.id),
+                "allocations-0-amount": "600.00",
+                "allocations-1-contract": str(second.id),
+                "allocations-1-amount": "400.00",
+            },
+        ),
+    )
     assert response.status_code == 302, flashes(response)
     receipt = s.execute(select(Receipt)).scalar_one()
     assert receipt.recorded_by.username == "finance"  # left empty: me
     assert sorted((a.contract.number, a.amount) for a in receipt.allocations) == [
-        (first.number, Decimal("600.00")), (second.number, Decimal("400.00"))]
+        (first.number, Decimal("600.00")),
+        (second.number, Decimal("400.00")),
+    ]
 
     # the edit form renders the rows under the names the POST used
     page = finance.get(f"/admin/receipt/edit/?id={receipt.id}").get_data(as_text=True)
@@ -366,8 +421,12 @@ def test_receipt_form_refuses_contracts_not_offered(client_as, db_session, which
     client, other = make_client(s, "account_manager"), make_client(s, "am_other")
     contracts = {"draft": make_contract(s, client, status="draft"), "foreign": make_contract(s, other)}
     s.commit()
-    response = client_as("finance").post("/admin/receipt/new/", data=receipt_form(s, client, **{
-        "allocations-0-contract": str(contracts[which].id), "allocations-0-amount": "10.00"}))
+    response = client_as("finance").post(
+        "/admin/receipt/new/",
+        data=receipt_form(
+            s, client, **{"allocations-0-contract": str(contracts[which].id), "allocations-0-amount": "10.00"}
+        ),
+    )
     assert response.status_code == 200
     assert count(s, Receipt) == 0
 
@@ -378,8 +437,10 @@ def test_receipt_form_over_the_contract_amount_names_contract_and_excess(client_
     contract = make_contract(s, client, "500.00")
     make_receipt(s, client, "200.00", [(contract, "200.00")])
     s.commit()
-    response = client_as("finance").post("/admin/receipt/new/", data=receipt_form(s, client, **{
-        "allocations-0-contract": str(contract.id), "allocations-0-amount": "300.01"}))
+    response = client_as("finance").post(
+        "/admin/receipt/new/",
+        data=receipt_form(s, client, **{"allocations-0-contract": str(contract.id), "allocations-0-amount": "300.01"}),
+    )
     assert response.status_code == 200
     message = flashes(response)
     assert contract.number in message and "¥0.01" in message and "¥500.01" in message
@@ -406,16 +467,27 @@ def test_confirm_makes_the_receipt_read_only_except_for_admin(client_as, db_sess
     receipt = make_receipt(s, client, "100.00", [(contract, "100.00")], notes="原备注")
     s.commit()
     finance = client_as("finance")
-    response = finance.post("/admin/receipt/transition/", data={"action": "confirm", "ids": str(receipt.id),
-                                                                "comment": ""})
+    response = finance.post(
+        "/admin/receipt/transition/", data={"action": "confirm", "ids": str(receipt.id), "comment": ""}
+    )
     assert response.status_code == 302
     s.expire_all()
     receipt = s.get(Receipt, receipt.id)
     assert receipt.status == "confirmed" and receipt.confirmed_by.username == "finance"
-    data = receipt_form(s, client, number=receipt.number, amount="100.00", notes="改了",
-                        loaded_version=str(receipt.version), recorded_by=str(receipt.recorded_by_id), **{
-                            "allocations-0-id": str(receipt.allocations[0].id),
-                            "allocations-0-contract": str(contract.id), "allocations-0-amount": "100.00"})
+    data = receipt_form(
+        s,
+        client,
+        number=receipt.number,
+        amount="100.00",
+        notes="改了",
+        loaded_version=str(receipt.version),
+        recorded_by=str(receipt.recorded_by_id),
+        **{
+            "allocations-0-id": str(receipt.allocations[0].id),
+            "allocations-0-contract": str(contract.id),
+            "allocations-0-amount": "100.00",
+        },
+    )
     response = finance.post(f"/admin/receipt/edit/?id={receipt.id}", data=data)
     assert response.status_code == 302 and "/details/" in response.location
     assert finance.post("/admin/receipt/delete/", data={"id": str(receipt.id)}).status_code == 302
@@ -430,9 +502,19 @@ def test_confirm_makes_the_receipt_read_only_except_for_admin(client_as, db_sess
 
 # ------------------------------------------------------------------ HTTP: invoices
 def invoice_form(session, contract, **overrides):
-    data = {"contract": str(contract.id), "type": str(lookup(session, InvoiceType).id), "number": "44001234",
-            "amount": "100.00", "tax_rate": "13", "tax": "", "total": "", "issued_on": "2026-03-02",
-            "issuer": "李会计", "receiver": "王经理", "notes": ""}
+    data = {
+        "contract": str(contract.id),
+        "type": str(lookup(session, InvoiceType).id),
+        "number": "44001234",
+        "amount": "100.00",
+        "tax_rate": "13",
+        "tax": "",
+        "total": "",
+        "issued_on": "2026-03-02",
+        "issuer": "李会计",
+        "receiver": "王经理",
+        "notes": "",
+    }
     data.update(overrides)
     return data
 
@@ -493,20 +575,22 @@ def test_void_over_http_needs_a_reason_then_the_invoice_is_read_only(client_as, 
     finance.post("/admin/invoice/transition/", data={"action": "void", "ids": str(invoice.id), "comment": ""})
     s.expire_all()
     assert s.get(Invoice, invoice.id).status == "issued"
-    finance.post("/admin/invoice/transition/", data={"action": "void", "ids": str(invoice.id),
-                                                     "comment": "购方信息错误"})
+    finance.post(
+        "/admin/invoice/transition/", data={"action": "void", "ids": str(invoice.id), "comment": "购方信息错误"}
+    )
     s.expire_all()
     invoice = s.get(Invoice, invoice.id)
     assert (invoice.status, invoice.void_reason) == ("voided", "购方信息错误")
-    response = finance.post(f"/admin/invoice/edit/?id={invoice.id}", data=invoice_form(
-        s, contract, number="44009999", amount="50.00", loaded_version=str(invoice.version)))
+    response = finance.post(
+        f"/admin/invoice/edit/?id={invoice.id}",
+        data=invoice_form(s, contract, number="44009999", amount="50.00", loaded_version=str(invoice.version)),
+    )
     assert response.status_code == 302 and "/details/" in response.location
     finance.post("/admin/invoice/delete/", data={"id": str(invoice.id)})
     s.expire_all()
     assert s.get(Invoice, invoice.id).amount == Decimal("100.00")
     # the voided invoice no longer counts: a new one up to the full amount is accepted
-    response = finance.post("/admin/invoice/new/", data=invoice_form(s, contract, number="44010000",
-                                                                     amount="884.95"))
+    response = finance.post("/admin/invoice/new/", data=invoice_form(s, contract, number="44010000", amount="884.95"))
     assert response.status_code == 302, flashes(response)  # 884.95 + 115.04 = 999.99
 
 
@@ -515,8 +599,9 @@ def test_account_manager_cannot_void(client_as, db_session):
     contract = make_contract(s, make_client(s, "account_manager"))
     invoice = make_invoice(s, contract, "100.00")
     s.commit()
-    client_as("account_manager").post("/admin/invoice/transition/", data={
-        "action": "void", "ids": str(invoice.id), "comment": "想作废"})
+    client_as("account_manager").post(
+        "/admin/invoice/transition/", data={"action": "void", "ids": str(invoice.id), "comment": "想作废"}
+    )
     s.expire_all()
     assert s.get(Invoice, invoice.id).status == "issued"
 
@@ -552,10 +637,19 @@ def test_account_manager_sees_receipts_and_invoices_of_own_clients_only(client_a
     assert "11110001" in invoices and "22220002" in invoices
 
 
-@pytest.mark.parametrize("username, view, create, export", [
-    ("finance", 200, 200, 200), ("admin", 200, 200, 200), ("executive", 200, 403, 200),
-    ("sales_director", 200, 403, 403), ("account_manager", 200, 403, 403), ("clerk", 403, 403, 403),
-    ("service", 403, 403, 403), ("marketing", 403, 403, 403)])
+@pytest.mark.parametrize(
+    "username, view, create, export",
+    [
+        ("finance", 200, 200, 200),
+        ("admin", 200, 200, 200),
+        ("executive", 200, 403, 200),
+        ("sales_director", 200, 403, 403),
+        ("account_manager", 200, 403, 403),
+        ("clerk", 403, 403, 403),
+        ("service", 403, 403, 403),
+        ("marketing", 403, 403, 403),
+    ],
+)
 def test_rights_follow_the_matrix(client_as, db_session, username, view, create, export):
     db_session.commit()
     browser = client_as(username)
@@ -605,26 +699,69 @@ def _bulk_books(session, n: int) -> None:
     owner = user(session, "account_manager")
     clients = [make_client(session, owner, name=f"批量财务客户{i}有限公司") for i in range(n)]
     ctype, method, itype = (lookup(session, m).id for m in (ContractType, PaymentMethod, InvoiceType))
-    session.execute(insert(Contract), [
-        {"client_id": c.id, "type_id": ctype, "number": f"HT-B-{i:05d}", "name": f"批量合同{i}",
-         "starts_on": date(2026, 1, 1), "ends_on": date(2026, 12, 31), "amount": Decimal("1000.00"),
-         "owner_id": owner.id, "status": "signed", "is_deleted": False, "version": 1}
-        for i, c in enumerate(clients)])
-    contracts = dict(session.execute(select(Contract.client_id, Contract.id).where(
-        Contract.number.like("HT-B-%"))).all())
+    session.execute(
+        insert(Contract),
+        [
+            {
+                "client_id": c.id,
+                "type_id": ctype,
+                "number": f"HT-B-{i:05d}",
+                "name": f"批量合同{i}",
+                "starts_on": date(2026, 1, 1),
+                "ends_on": date(2026, 12, 31),
+                "amount": Decimal("1000.00"),
+                "owner_id": owner.id,
+                "status": "signed",
+                "is_deleted": False,
+                "version": 1,
+            }
+            for i, c in enumerate(clients)
+        ],
+    )
+    contracts = dict(
+        session.execute(select(Contract.client_id, Contract.id).where(Contract.number.like("HT-B-%"))).all()
+    )
     finance = user(session, "finance").id
-    session.execute(insert(Receipt), [
-        {"number": f"HK-B-{i:05d}", "client_id": c.id, "amount": Decimal("500.00"), "received_on": date(2026, 2, 1),
-         "method_id": method, "recorded_by_id": finance, "status": "recorded", "is_deleted": False, "version": 1}
-        for i, c in enumerate(clients)])
-    receipts = dict(session.execute(select(Receipt.client_id, Receipt.id).where(
-        Receipt.number.like("HK-B-%"))).all())
-    session.execute(insert(ContractReceipt), [
-        {"receipt_id": receipts[c.id], "contract_id": contracts[c.id], "amount": Decimal("400.00")} for c in clients])
-    session.execute(insert(Invoice), [
-        {"contract_id": contracts[c.id], "type_id": itype, "number": f"9{i:07d}", "amount": Decimal("100.00"),
-         "tax_rate": 13, "tax": Decimal("13.00"), "total": Decimal("113.00"), "issued_on": date(2026, 2, 2),
-         "status": "issued", "version": 1} for i, c in enumerate(clients)])
+    session.execute(
+        insert(Receipt),
+        [
+            {
+                "number": f"HK-B-{i:05d}",
+                "client_id": c.id,
+                "amount": Decimal("500.00"),
+                "received_on": date(2026, 2, 1),
+                "method_id": method,
+                "recorded_by_id": finance,
+                "status": "recorded",
+                "is_deleted": False,
+                "version": 1,
+            }
+            for i, c in enumerate(clients)
+        ],
+    )
+    receipts = dict(session.execute(select(Receipt.client_id, Receipt.id).where(Receipt.number.like("HK-B-%"))).all())
+    session.execute(
+        insert(ContractReceipt),
+        [{"receipt_id": receipts[c.id], "contract_id": contracts[c.id], "amount": Decimal("400.00")} for c in clients],
+    )
+    session.execute(
+        insert(Invoice),
+        [
+            {
+                "contract_id": contracts[c.id],
+                "type_id": itype,
+                "number": f"9{i:07d}",
+                "amount": Decimal("100.00"),
+                "tax_rate": 13,
+                "tax": Decimal("13.00"),
+                "total": Decimal("113.00"),
+                "issued_on": date(2026, 2, 2),
+                "status": "issued",
+                "version": 1,
+            }
+            for i, c in enumerate(clients)
+        ],
+    )
     session.commit()
 
 
@@ -646,6 +783,7 @@ def contract_url(app):
     """The contract list with the money columns: ContractView itself once it has the mixin,
     else (until then) a test view built the same way on the same rights."""
     from views.customers import ContractView
+
     if issubclass(ContractView, ContractMoneyMixin):
         return "/admin/contract"
 
@@ -682,10 +820,13 @@ def test_contract_money_columns_equal_an_independent_calculation(client_as, db_s
     invoices = s.execute(select(Invoice)).scalars().all()
     expected = {}
     for contract in (a, b, c):
-        received = sum((x.amount for r in receipts if not r.is_deleted for x in r.allocations
-                        if x.contract_id == contract.id), Decimal("0"))
-        invoiced = sum((i.total for i in invoices if i.contract_id == contract.id and i.status != "voided"),
-                       Decimal("0"))
+        received = sum(
+            (x.amount for r in receipts if not r.is_deleted for x in r.allocations if x.contract_id == contract.id),
+            Decimal("0"),
+        )
+        invoiced = sum(
+            (i.total for i in invoices if i.contract_id == contract.id and i.status != "voided"), Decimal("0")
+        )
         expected[contract.number] = (contract.amount, received, invoiced, contract.amount - received)
     assert expected[a.number] == (Decimal("10000.00"), Decimal("5234.56"), Decimal("5650.00"), Decimal("4765.44"))
 
@@ -726,6 +867,7 @@ def test_seed_demo_finance_is_consistent_and_covers_every_state(app, db_session)
     assert finance_problems(receipts=None, received=None, invoiced=None, links=None, invoice_links=None) == []
     # each row passes the checks the forms and the flush hook run
     from models.base import check_row
+
     for row in s.execute(select(Invoice)).scalars().all() + s.execute(select(Receipt)).scalars().all():
         check_row(row)
         assert not s.is_modified(row)
@@ -753,6 +895,7 @@ def finance_page(browser, database_url, tmp_path):
     from tests.conftest import make_app
     from tests.test_browser import TIMEOUT_MS, PageWatch, log_in
     from tests.test_browser_customers import serving
+
     with serving(make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)) as base:
         context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
         context.set_default_timeout(TIMEOUT_MS)
@@ -780,8 +923,9 @@ def test_browser_invoice_form_fills_tax_and_total(finance_page, db_session):
     page.fill("#tax", "")
     page.fill("#amount", "100.00")
     assert (page.input_value("#tax"), page.input_value("#total")) == ("6.00", "106.00")
-    page.evaluate("""id => { var $ = window.jQuery; $('#contract').select2('data', {id: String(id), text: 'c'}); }""",
-                  contract.id)
+    page.evaluate(
+        """id => { var $ = window.jQuery; $('#contract').select2('data', {id: String(id), text: 'c'}); }""", contract.id
+    )
     page.select_option("#type", index=1, force=True)
     page.fill("#number", "31000001")
     page.fill("#issued_on", "2026-03-02")
@@ -789,7 +933,11 @@ def test_browser_invoice_form_fills_tax_and_total(finance_page, db_session):
     page.wait_for_url(re.compile(r"/admin/invoice/(\?.*)?$"))
     invoice = db_session.execute(select(Invoice)).scalar_one()
     assert (invoice.amount, invoice.tax_rate, invoice.tax, invoice.total) == (
-        Decimal("100.00"), 6, Decimal("6.00"), Decimal("106.00"))
+        Decimal("100.00"),
+        6,
+        Decimal("6.00"),
+        Decimal("106.00"),
+    )
     # editing: the saved tax and total follow a new amount
     page.goto(f"{base}/admin/invoice/edit/?id={invoice.id}")
     page.fill("#amount", "200.00")
@@ -804,6 +952,7 @@ def test_browser_invoice_form_fills_tax_and_total(finance_page, db_session):
 
 def test_browser_receipt_form_offers_the_clients_contracts(finance_page, db_session):
     from playwright.sync_api import expect
+
     s = db_session
     client = make_client(s, "account_manager", name="回款浏览器测试有限公司")
     first, second = make_contract(s, client, "800.00"), make_contract(s, client, "900.00", status="archived")
@@ -836,7 +985,9 @@ def test_browser_receipt_form_offers_the_clients_contracts(finance_page, db_sess
     assert page.locator(".alert-danger").count() == 0, page.locator(".alert-danger").all_inner_texts()
     receipt = s.execute(select(Receipt)).scalar_one()
     assert sorted((a.contract_id, a.amount) for a in receipt.allocations) == [
-        (first.id, Decimal("500.00")), (second.id, Decimal("700.00"))]
+        (first.id, Decimal("500.00")),
+        (second.id, Decimal("700.00")),
+    ]
     watch.assert_clean()
 
 
@@ -852,9 +1003,11 @@ def test_restoring_a_receipt_over_the_contract_amount_is_refused_over_http(clien
     s.commit()
     make_receipt(s, client, "100.00", [(contract, "100.00")])
     s.commit()
-    response = client_as("finance").post("/admin/receipt/action/", data={
-        "action": "restore", "rowid": [str(old.id), str(fine.id)], "url": "/admin/receipt/?bin=1"},
-        follow_redirects=True)
+    response = client_as("finance").post(
+        "/admin/receipt/action/",
+        data={"action": "restore", "rowid": [str(old.id), str(fine.id)], "url": "/admin/receipt/?bin=1"},
+        follow_redirects=True,
+    )
     assert response.status_code == 200
     assert contract.number in flashes(response)
     s.expire_all()
@@ -882,14 +1035,16 @@ def test_same_seed_gives_the_same_finance_data(database_url, template_db, tmp_pa
         result = app.test_cli_runner().invoke(args=["seed-demo", "--clients", "30", "--seed", "7"])
         assert result.exit_code == 0, result.output
         with app.app_context():
-            data = (db.session.execute(select(Contract.number, Contract.status, Contract.approved_by_id)
-                                       .order_by(Contract.id)).all(),
-                    db.session.execute(select(Receipt.number, Receipt.amount, Receipt.status)
-                                       .order_by(Receipt.id)).all(),
-                    db.session.execute(select(ContractReceipt.contract_id, ContractReceipt.amount)
-                                       .order_by(ContractReceipt.id)).all(),
-                    db.session.execute(select(Invoice.number, Invoice.total, Invoice.status)
-                                       .order_by(Invoice.id)).all())
+            data = (
+                db.session.execute(
+                    select(Contract.number, Contract.status, Contract.approved_by_id).order_by(Contract.id)
+                ).all(),
+                db.session.execute(select(Receipt.number, Receipt.amount, Receipt.status).order_by(Receipt.id)).all(),
+                db.session.execute(
+                    select(ContractReceipt.contract_id, ContractReceipt.amount).order_by(ContractReceipt.id)
+                ).all(),
+                db.session.execute(select(Invoice.number, Invoice.total, Invoice.status).order_by(Invoice.id)).all(),
+            )
             db.session.remove()
             db.engine.dispose()
         return data

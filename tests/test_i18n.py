@@ -4,6 +4,7 @@ remembered, else Accept-Language, else zh_CN; every label and menu exists in bot
 The .mo files are build products: run ``pybabel compile -d translations`` (``make translations``)
 before these tests.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,12 +23,24 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
 
 # SPEC §4.2: endpoint → the Chinese menu name of each lookup table.
 LOOKUP_MENU_ZH = {
-    "trade": "产品分类/行业", "followup_type": "跟单类型", "client_type": "客户类型",
-    "client_source": "客户来源", "star_rating": "星级评定", "position": "职位",
-    "contract_type": "合同类型", "revenue_band": "年营业额", "capital_band": "注册资金",
-    "company_size": "企业规模", "business_model": "经营模式", "area": "所属地区",
-    "appointment_type": "预约类型", "sales_stage": "销售阶段", "service_type": "服务类型",
-    "payment_method": "回款方式", "invoice_type": "发票类型", "campaign_type": "活动类型",
+    "trade": "产品分类/行业",
+    "followup_type": "跟单类型",
+    "client_type": "客户类型",
+    "client_source": "客户来源",
+    "star_rating": "星级评定",
+    "position": "职位",
+    "contract_type": "合同类型",
+    "revenue_band": "年营业额",
+    "capital_band": "注册资金",
+    "company_size": "企业规模",
+    "business_model": "经营模式",
+    "area": "所属地区",
+    "appointment_type": "预约类型",
+    "sales_stage": "销售阶段",
+    "service_type": "服务类型",
+    "payment_method": "回款方式",
+    "invoice_type": "发票类型",
+    "campaign_type": "活动类型",
 }
 
 
@@ -45,8 +58,9 @@ def title(response) -> str:
 
 def menu_item(response, endpoint: str) -> str:
     """The text of the navigation entry that links to /admin/<endpoint>/."""
-    match = re.search(rf'<a class="dropdown-item[^"]*" href="/admin/{endpoint}/">(.*?)</a>',
-                      response.get_data(as_text=True), re.S)
+    match = re.search(
+        rf'<a class="dropdown-item[^"]*" href="/admin/{endpoint}/">(.*?)</a>', response.get_data(as_text=True), re.S
+    )
     assert match, f"no menu entry for /admin/{endpoint}/"
     return " ".join(match.group(1).split())
 
@@ -54,8 +68,7 @@ def menu_item(response, endpoint: str) -> str:
 def admin_tabs(response) -> tuple[str, str]:
     """Flask-Admin's own "List (n)" and "Create" tabs of a list page."""
     html = response.get_data(as_text=True)
-    listed = re.search(r'<a href="javascript:void\(0\)" class="nav-link active">([^<(]+)\(\d+\)</a>',
-                       html)
+    listed = re.search(r'<a href="javascript:void\(0\)" class="nav-link active">([^<(]+)\(\d+\)</a>', html)
     create = re.search(r'<a href="/admin/[^"]+/new/[^"]*"[^>]*class="nav-link">([^<]+)</a>', html)
     assert listed and create, "list page without List/Create tabs"
     return listed.group(1).strip(), create.group(1).strip()
@@ -64,7 +77,7 @@ def admin_tabs(response) -> tuple[str, str]:
 def column_headers(response) -> list[str]:
     """The column labels of a Flask-Admin list table (sortable and plain headers)."""
     html = response.get_data(as_text=True)
-    table = html[html.index("<thead>"):html.index("</thead>")]
+    table = html[html.index("<thead>") : html.index("</thead>")]
     cells = re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)
     return [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in cells]
 
@@ -88,8 +101,10 @@ def form_labels(response) -> dict[str, str]:
 def section_titles(response) -> list[str]:
     """The ``<h5>`` titles of a details page (the client's contacts, follow-ups, ...)."""
     html = response.get_data(as_text=True)
-    return [" ".join(re.sub(r"<[^>]+>", " ", t).replace("+", " ").split())
-            for t in re.findall(r"<h5[^>]*>(.*?)</h5>", html, re.S)]
+    return [
+        " ".join(re.sub(r"<[^>]+>", " ", t).replace("+", " ").split())
+        for t in re.findall(r"<h5[^>]*>(.*?)</h5>", html, re.S)
+    ]
 
 
 def is_chinese(text: str) -> bool:
@@ -121,14 +136,17 @@ def test_default_login_page_text_is_chinese(app):
     assert "Log in" not in html and "Username" not in html
 
 
-@pytest.mark.parametrize("header, lang", [
-    ("en", "en"),
-    ("en-US,en;q=0.9", "en"),
-    ("de, en;q=0.5", "en"),
-    ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
-    ("fr", "zh-CN"),
-    ("fr-FR, ja;q=0.5", "zh-CN"),
-])
+@pytest.mark.parametrize(
+    "header, lang",
+    [
+        ("en", "en"),
+        ("en-US,en;q=0.9", "en"),
+        ("de, en;q=0.5", "en"),
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
+        ("fr", "zh-CN"),
+        ("fr-FR, ja;q=0.5", "zh-CN"),
+    ],
+)
 def test_accept_language_decides(app, header, lang):
     response = app.test_client().get("/login", headers={"Accept-Language": header})
     assert response.status_code == 200
@@ -228,12 +246,14 @@ def test_lookup_menu_names_in_chinese(client_as, endpoint):
 
 def test_lookup_menu_covers_every_lookup():
     from models.lookups import LOOKUPS
+
     assert set(LOOKUP_MENU_ZH) == set(LOOKUPS)
 
 
 @pytest.mark.parametrize("endpoint", sorted(LOOKUP_MENU_ZH))
 def test_lookup_pages_in_english(app, client_as, endpoint):
     from models.lookups import LOOKUPS
+
     with app.test_request_context("/?lang=en"):
         name = str(LOOKUPS[endpoint].__label__)
     assert name.isascii()
@@ -248,17 +268,26 @@ def test_lookup_pages_in_english(app, client_as, endpoint):
 # ------------------------------------------------------------------ customers (§4.3)
 # endpoint → (Chinese menu name, English menu name)
 CUSTOMER_MENU = {
-    "client": ("企业客户", "Clients"), "linkman": ("企业联系人", "Contacts"),
-    "followup": ("跟单记录", "Follow-ups"), "appointment": ("预约记录", "Appointments"),
+    "client": ("企业客户", "Clients"),
+    "linkman": ("企业联系人", "Contacts"),
+    "followup": ("跟单记录", "Follow-ups"),
+    "appointment": ("预约记录", "Appointments"),
     "contract": ("企业合同", "Contracts"),
 }
 #: the client list columns (SPEC §4.3 "List"), in order, as the catalogues label them
 CLIENT_COLUMNS_ZH = ["公司名称", "所属地区", "客户类型", "星级评定", "跟单人", "联系人", "常用手机", "最后更新时间"]
-CLIENT_COLUMNS_EN = ["Company name", "Area", "Client type", "Star rating", "Owner", "Contact", "Usual mobile",
-                     "Updated at"]
+CLIENT_COLUMNS_EN = [
+    "Company name",
+    "Area",
+    "Client type",
+    "Star rating",
+    "Owner",
+    "Contact",
+    "Usual mobile",
+    "Updated at",
+]
 CLIENT_SECTIONS_ZH = ["企业信息", "主要联系人", "分类信息", "备注", "企业联系人、跟单记录和预约记录"]
-CLIENT_SECTIONS_EN = ["Company", "Main contact", "Classification", "Notes",
-                      "Contacts, follow-ups and appointments"]
+CLIENT_SECTIONS_EN = ["Company", "Main contact", "Classification", "Notes", "Contacts, follow-ups and appointments"]
 
 
 @pytest.mark.parametrize("endpoint", sorted(CUSTOMER_MENU))
@@ -299,6 +328,7 @@ def test_client_labels_match_the_catalogue(app):
     """The expected Chinese headers above are what the catalogue says for the English ones."""
     with app.test_request_context("/?lang=zh_CN"):
         from flask_babel import gettext
+
         assert [gettext(label) for label in CLIENT_COLUMNS_EN] == CLIENT_COLUMNS_ZH
         assert [gettext(label) for label in CLIENT_SECTIONS_EN] == CLIENT_SECTIONS_ZH
         assert [gettext(en) for zh, en in CUSTOMER_MENU.values()] == [zh for zh, en in CUSTOMER_MENU.values()]
@@ -312,13 +342,32 @@ def test_client_create_form_in_chinese(client_as):
     assert form_legends(response) == CLIENT_SECTIONS_ZH
     labels = form_labels(response)
     expected = {
-        "name": "公司名称", "uscc": "统一社会信用代码", "area": "所属地区", "address": "公司地址",
-        "phone": "联系电话", "fax": "传真号码", "zip_code": "邮编", "website": "企业网站",
-        "email": "电子邮件", "contact_name": "联系人", "contact_mobile": "常用手机", "contact_gender": "性别",
-        "contact_position": "职位", "type": "客户类型", "star": "星级评定", "source": "客户来源",
-        "trade": "产品分类", "size": "企业规模", "model": "经营模式", "revenue_band": "年营业额",
-        "capital_band": "注册资金", "satisfaction": "满意度", "credit": "信用度",
-        "main_business": "主营项目", "owner": "跟单人", "notes": "备注其它",
+        "name": "公司名称",
+        "uscc": "统一社会信用代码",
+        "area": "所属地区",
+        "address": "公司地址",
+        "phone": "联系电话",
+        "fax": "传真号码",
+        "zip_code": "邮编",
+        "website": "企业网站",
+        "email": "电子邮件",
+        "contact_name": "联系人",
+        "contact_mobile": "常用手机",
+        "contact_gender": "性别",
+        "contact_position": "职位",
+        "type": "客户类型",
+        "star": "星级评定",
+        "source": "客户来源",
+        "trade": "产品分类",
+        "size": "企业规模",
+        "model": "经营模式",
+        "revenue_band": "年营业额",
+        "capital_band": "注册资金",
+        "satisfaction": "满意度",
+        "credit": "信用度",
+        "main_business": "主营项目",
+        "owner": "跟单人",
+        "notes": "备注其它",
     }
     assert {field: labels.get(field) for field in expected} == expected
     untranslated = {field: text for field, text in labels.items() if text and not is_chinese(text)}
@@ -331,11 +380,16 @@ def test_client_create_form_in_english(client_as):
     assert form_legends(response) == CLIENT_SECTIONS_EN
     labels = form_labels(response)
     assert (labels["name"], labels["area"], labels["type"], labels["owner"]) == (
-        "Company name", "Area", "Client type", "Owner")
+        "Company name",
+        "Area",
+        "Client type",
+        "Owner",
+    )
 
 
 def test_client_details_in_chinese(client_as, db_session):
     from tests.factories import add_children, make_client
+
     client_row = make_client(db_session, "admin", name="译文测试有限公司")
     add_children(db_session, client_row)
     db_session.commit()
@@ -344,8 +398,21 @@ def test_client_details_in_chinese(client_as, db_session):
     html = response.get_data(as_text=True)
     assert "译文测试有限公司" in html
     assert section_titles(response)[:4] == ["企业联系人", "跟单记录", "预约记录", "企业合同"]
-    for header in ("联系人姓名", "跟单时间", "跟单类型", "跟单内容", "下次跟进时间", "预约时间", "预约类型",
-                   "提醒时间", "预约内容", "状态", "合同编号", "合同名称", "合同金额"):
+    for header in (
+        "联系人姓名",
+        "跟单时间",
+        "跟单类型",
+        "跟单内容",
+        "下次跟进时间",
+        "预约时间",
+        "预约类型",
+        "提醒时间",
+        "预约内容",
+        "状态",
+        "合同编号",
+        "合同名称",
+        "合同金额",
+    ):
         assert f"<th>{header}</th>" in html, header
 
 
@@ -442,17 +509,28 @@ def test_flash_message_in_chinese(app):
     assert "员工帐号或密码错误。" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize(("lang", "zip_message", "mobile_message"), [
-    ("zh_CN", "须为 6 位数字的邮政编码", "须为大陆手机号"),
-    ("en", "must be a postal code of exactly 6 digits", "must be a mainland mobile"),
-])
+@pytest.mark.parametrize(
+    ("lang", "zip_message", "mobile_message"),
+    [
+        ("zh_CN", "须为 6 位数字的邮政编码", "须为大陆手机号"),
+        ("en", "must be a postal code of exactly 6 digits", "must be a mainland mobile"),
+    ],
+)
 def test_field_check_messages_in_the_users_language(client_as, lang, zip_message, mobile_message):
     """The field checkers' refusals (models/validators.py) on the client form speak the UI's language."""
     client = client_as("admin")
     client.get(f"/admin/client/?lang={lang}")
-    response = client.post("/admin/client/new/", data={
-        "name": "语言校验有限公司", "address": "某地址", "phone": "010-12345678", "zip_code": "12ab",
-        "contact_name": "某人", "contact_mobile": "123"})
+    response = client.post(
+        "/admin/client/new/",
+        data={
+            "name": "语言校验有限公司",
+            "address": "某地址",
+            "phone": "010-12345678",
+            "zip_code": "12ab",
+            "contact_name": "某人",
+            "contact_mobile": "123",
+        },
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert zip_message in html and mobile_message in html

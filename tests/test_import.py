@@ -1,5 +1,6 @@
 """Client import (SPEC §4.3 "Import"): CSV/XLSX upload, mapping preview, validation of every
 row, downloadable error report, all-or-nothing commit, right client.import, CSRF."""
+
 from __future__ import annotations
 
 import csv
@@ -21,10 +22,25 @@ from tests.conftest import csrf_token_from, login, make_app
 from tests.factories import add_children, lookup, make_client, user
 from views.customers import ClientView
 
-HEADINGS = ["公司名称", "统一社会信用代码", "公司地址", "联系电话", "所属地区", "联系人", "常用手机",
-            "客户类型", "星级评定", "客户来源", "产品分类", "企业规模", "邮编", "电子邮件", "跟单人", "备注其它"]
+HEADINGS = [
+    "公司名称",
+    "统一社会信用代码",
+    "公司地址",
+    "联系电话",
+    "所属地区",
+    "联系人",
+    "常用手机",
+    "客户类型",
+    "星级评定",
+    "客户来源",
+    "产品分类",
+    "企业规模",
+    "邮编",
+    "电子邮件",
+    "跟单人",
+    "备注其它",
+]
 URL = "/admin/client/import/"
-
 
 
 @pytest.fixture
@@ -45,12 +61,24 @@ def uscc(n: int) -> str:
 
 def row(n: int, **overrides) -> list[str]:
     """A valid row under HEADINGS."""
-    values = {"公司名称": f"杭州导入测试{n}有限公司", "统一社会信用代码": uscc(n),
-              "公司地址": f"杭州市西湖区文三路{n}号", "联系电话": "0571-88886666", "所属地区": "杭州",
-              "联系人": f"联系人{n}",
-              "常用手机": f"1390571{n:04d}", "客户类型": "重要客户", "星级评定": "三星", "客户来源": "展会",
-              "产品分类": "软件", "企业规模": "50-199人", "邮编": "310000", "电子邮件": f"c{n}@example.cn",
-              "跟单人": "", "备注其它": ""}
+    values = {
+        "公司名称": f"杭州导入测试{n}有限公司",
+        "统一社会信用代码": uscc(n),
+        "公司地址": f"杭州市西湖区文三路{n}号",
+        "联系电话": "0571-88886666",
+        "所属地区": "杭州",
+        "联系人": f"联系人{n}",
+        "常用手机": f"1390571{n:04d}",
+        "客户类型": "重要客户",
+        "星级评定": "三星",
+        "客户来源": "展会",
+        "产品分类": "软件",
+        "企业规模": "50-199人",
+        "邮编": "310000",
+        "电子邮件": f"c{n}@example.cn",
+        "跟单人": "",
+        "备注其它": "",
+    }
     values.update(overrides)
     return [values[h] for h in HEADINGS]
 
@@ -64,8 +92,7 @@ def csv_file(rows, headings=HEADINGS, encoding="utf-8-sig") -> bytes:
 
 
 def upload(client, content: bytes, filename="clients.csv", **extra):
-    return client.post(URL, data={"file": (io.BytesIO(content), filename), **extra},
-                       content_type="multipart/form-data")
+    return client.post(URL, data={"file": (io.BytesIO(content), filename), **extra}, content_type="multipart/form-data")
 
 
 def token_of(response) -> str:
@@ -108,7 +135,7 @@ def count_clients(session) -> int:
 def errors_on_page(response) -> list[tuple[str, str, str]]:
     html = response.data.decode()
     assert 'id="import-errors"' in html, html[:3000]
-    table = html[html.index('id="import-errors"'):]
+    table = html[html.index('id="import-errors"') :]
     cells = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", table)
     return [tuple(re.sub(r"&#3[49];|&quot;", "'", c) for c in cell) for cell in cells]
 
@@ -116,8 +143,13 @@ def errors_on_page(response) -> list[tuple[str, str, str]]:
 # ------------------------------------------------------------------------ happy paths
 def test_csv_with_bom_and_chinese_headings_imports_every_row(client_as, db_session):
     clerk = in_english(client_as("clerk"))  # department scope: 销售一部
-    content = csv_file([row(1, 跟单人="am_team"), row(2, 跟单人="同组经理", 常用手机="+86 139 0571 0002"),
-                        row(3, 备注其它="老客户介绍\n第二行")])
+    content = csv_file(
+        [
+            row(1, 跟单人="am_team"),
+            row(2, 跟单人="同组经理", 常用手机="+86 139 0571 0002"),
+            row(3, 备注其它="老客户介绍\n第二行"),
+        ]
+    )
     token = token_of(upload(clerk, content))
     preview = clerk.get(f"{URL}?token={token}").data.decode()
     assert '<option value="name" selected>' in preview and '<option value="owner" selected>' in preview
@@ -132,8 +164,14 @@ def test_csv_with_bom_and_chinese_headings_imports_every_row(client_as, db_sessi
     assert third.owner.username == "clerk"  # no owner: the importing user
     assert second.contact_mobile == "13905710002"  # normalised by the column check
     assert third.notes == "老客户介绍\n第二行"
-    assert (first.area.name, first.type.name, first.star.name, first.source.name, first.trade.name,
-            first.size.name) == ("杭州", "重要客户", "三星", "展会", "软件", "50-199人")
+    assert (
+        first.area.name,
+        first.type.name,
+        first.star.name,
+        first.source.name,
+        first.trade.name,
+        first.size.name,
+    ) == ("杭州", "重要客户", "三星", "展会", "软件", "50-199人")
     assert first.uscc == uscc(1) and first.zip_code == "310000" and first.name_key == normalise_name(first.name)
     entries = db_session.execute(select(AuditLog).where(AuditLog.table_name == "clients")).scalars().all()
     assert len(entries) == 3
@@ -145,13 +183,46 @@ def test_csv_with_bom_and_chinese_headings_imports_every_row(client_as, db_sessi
 def test_xlsx_with_english_headings_and_numeric_cells(client_as, db_session):
     workbook = Workbook()
     sheet = workbook.active
-    sheet.append(["Company name", "Company address", "Phone", "Area", "Contact", "Usual mobile", "Owner",
-                  "Zip code (6 digits)", "Something else"])
-    sheet.append(["深圳表格科技有限公司", "深圳市南山区科技园1号", 13800001234, "深圳", "李雷", 13800001235,
-                  "测试account_manager", 518000, "ignored"])
+    sheet.append(
+        [
+            "Company name",
+            "Company address",
+            "Phone",
+            "Area",
+            "Contact",
+            "Usual mobile",
+            "Owner",
+            "Zip code (6 digits)",
+            "Something else",
+        ]
+    )
+    sheet.append(
+        [
+            "深圳表格科技有限公司",
+            "深圳市南山区科技园1号",
+            13800001234,
+            "深圳",
+            "李雷",
+            13800001235,
+            "测试account_manager",
+            518000,
+            "ignored",
+        ]
+    )
     sheet.append([None] * 9)
-    sheet.append(["广州表格贸易有限公司", "广州市天河区体育西路2号", "020-12345678", "广州", "韩梅梅",
-                  "13800001236", "", None, None])
+    sheet.append(
+        [
+            "广州表格贸易有限公司",
+            "广州市天河区体育西路2号",
+            "020-12345678",
+            "广州",
+            "韩梅梅",
+            "13800001236",
+            "",
+            None,
+            None,
+        ]
+    )
     data = io.BytesIO()
     workbook.save(data)
     admin = in_english(client_as("admin"))
@@ -159,8 +230,7 @@ def test_xlsx_with_english_headings_and_numeric_cells(client_as, db_session):
     assert response.status_code == 302, errors_on_page(response)
     clients = {c.name: c for c in db_session.execute(select(Client)).scalars()}
     shenzhen = clients["深圳表格科技有限公司"]
-    assert (shenzhen.phone, shenzhen.contact_mobile, shenzhen.zip_code) == ("13800001234", "13800001235",
-                                                                          "518000")
+    assert (shenzhen.phone, shenzhen.contact_mobile, shenzhen.zip_code) == ("13800001234", "13800001235", "518000")
     assert shenzhen.owner.username == "account_manager" and shenzhen.area.name == "深圳"
     assert clients["广州表格贸易有限公司"].owner.username == "admin"
 
@@ -190,8 +260,14 @@ def test_one_bad_row_imports_nothing_and_the_report_names_row_and_field(client_a
 
 def test_duplicates_within_the_file_name_both_rows(client_as, db_session):
     clerk = in_english(client_as("clerk"))
-    content = csv_file([row(1), row(2, 常用手机="13905710001"), row(3, 公司名称="杭州导入测试１有限责任公司"),
-                        row(4, 统一社会信用代码=uscc(2))])
+    content = csv_file(
+        [
+            row(1),
+            row(2, 常用手机="13905710001"),
+            row(3, 公司名称="杭州导入测试１有限责任公司"),
+            row(4, 统一社会信用代码=uscc(2)),
+        ]
+    )
     errors = errors_on_page(import_file(clerk, content))
     assert ("3", "Usual mobile", "same contact mobile as row 2") in errors
     assert ("4", "Company name", "same company name as row 2") in errors
@@ -207,11 +283,20 @@ def test_duplicates_against_the_database(client_as, db_session):
     gone.soft_delete(None)
     db_session.commit()
     clerk = in_english(client_as("clerk"))
-    content = csv_file([row(1, 公司名称="杭州云帆软件有限责任公司"), row(2, 常用手机="13700009999"),
-                        row(3, 统一社会信用代码=uscc(77)), row(4)])
+    content = csv_file(
+        [
+            row(1, 公司名称="杭州云帆软件有限责任公司"),
+            row(2, 常用手机="13700009999"),
+            row(3, 统一社会信用代码=uscc(77)),
+            row(4),
+        ]
+    )
     errors = errors_on_page(import_file(clerk, content))
-    assert ("2", "Company name", f"same company name as the existing client #{existing.id} 杭州云帆软件有限公司") \
-        in errors
+    assert (
+        "2",
+        "Company name",
+        f"same company name as the existing client #{existing.id} 杭州云帆软件有限公司",
+    ) in errors
     assert ("3", "Usual mobile", f"same contact mobile as the existing client #{other.id} {other.name}") in errors
     assert any(r == "4" and "deleted client" in m and f"#{gone.id}" in m for r, _, m in errors)
     assert count_clients(db_session) == 3
@@ -241,14 +326,21 @@ def test_owner_outside_the_department_and_unknown_owner(client_as, db_session):
 def test_remapped_columns_and_a_missing_required_column(client_as, db_session):
     clerk = in_english(client_as("clerk"))
     headings = ["客户", "地址", "座机", "城市", "姓名", "号码"]
-    content = csv_file([["宁波映射测试有限公司", "宁波市鄞州区1号", "0574-12345678", "宁波", "赵六", "13957400001"]],
-                       headings=headings)
+    content = csv_file(
+        [["宁波映射测试有限公司", "宁波市鄞州区1号", "0574-12345678", "宁波", "赵六", "13957400001"]], headings=headings
+    )
     token = token_of(upload(clerk, content))
     # 座机/姓名/号码 are not recognised: required fields are missing, nothing imported
     errors = errors_on_page(clerk.post(URL, data={"token": token}))
     assert {(r, f) for r, f, _ in errors} == {("1", "Phone"), ("1", "Contact"), ("1", "Usual mobile")}
-    mapping = {"map_0": "name", "map_1": "address", "map_2": "phone", "map_3": "area",
-               "map_4": "contact_name", "map_5": "contact_mobile"}
+    mapping = {
+        "map_0": "name",
+        "map_1": "address",
+        "map_2": "phone",
+        "map_3": "area",
+        "map_4": "contact_name",
+        "map_5": "contact_mobile",
+    }
     response = submit(clerk, {"token": token, **mapping})
     assert response.status_code == 302
     assert db_session.execute(select(Client.contact_name)).scalar_one() == "赵六"
@@ -306,8 +398,7 @@ def test_import_is_csrf_protected(csrf_app, db_session):
 # --------------------------------------------------------------- domain functions
 def test_read_table_encodings_and_delimiters():
     text = "公司名称;联系电话\n甲公司;010-12345678\n\n"
-    for data in (text.encode("utf-8"), text.encode("utf-8-sig"), text.encode("gb18030"),
-                 text.encode("utf-16")):
+    for data in (text.encode("utf-8"), text.encode("utf-8-sig"), text.encode("gb18030"), text.encode("utf-16")):
         assert read_table("a.CSV", data) == (["公司名称", "联系电话"], [["甲公司", "010-12345678"]])
     headers, rows = read_table("b.csv", b"a,b,c\n1\n1,2,3,4\n")
     assert rows == [["1", "", ""], ["1", "2", "3"]]
@@ -318,17 +409,54 @@ def test_read_table_encodings_and_delimiters():
 
 
 def test_guess_mapping_by_chinese_english_and_field_names():
-    headers = ["公司名称", "Company address", "phone", "统一社会信用代码*", "所属地区", "联系人", "常用手机",
-               "客户类型", "星级评定", "客户来源", "产品分类", "企业规模", "邮编", "电子邮件", "跟单人",
-               "备注其它", "联系人（必填）", "zip_code", "whatever"]
+    headers = [
+        "公司名称",
+        "Company address",
+        "phone",
+        "统一社会信用代码*",
+        "所属地区",
+        "联系人",
+        "常用手机",
+        "客户类型",
+        "星级评定",
+        "客户来源",
+        "产品分类",
+        "企业规模",
+        "邮编",
+        "电子邮件",
+        "跟单人",
+        "备注其它",
+        "联系人（必填）",
+        "zip_code",
+        "whatever",
+    ]
     assert guess_mapping(headers) == [
-        "name", "address", "phone", "uscc", "area", "contact_name", "contact_mobile", "type", "star",
-        "source", "trade", "size", "zip_code", "email", "owner", "notes", None, None, None]
+        "name",
+        "address",
+        "phone",
+        "uscc",
+        "area",
+        "contact_name",
+        "contact_mobile",
+        "type",
+        "star",
+        "source",
+        "trade",
+        "size",
+        "zip_code",
+        "email",
+        "owner",
+        "notes",
+        None,
+        None,
+        None,
+    ]
     assert set(REQUIRED) == {"name", "address", "phone", "area", "contact_name", "contact_mobile"}
 
 
 def test_validate_resolves_in_few_queries_and_own_scope_owns_everything(app, db_session):
     from tests.conftest import count_queries
+
     am = user(db_session, "account_manager")  # own scope
     mapping = guess_mapping(HEADINGS)
     rows = [row(n, 跟单人="admin") for n in range(1, 301)]
@@ -351,9 +479,13 @@ def test_bulk_duplicate_check_agrees_with_find_duplicates(db_session):
     c = make_client(db_session, "admin", name="已删除客户有限公司")
     c.soft_delete(None)
     db_session.flush()
-    candidates = [("重复检查甲有限责任公司", None, "13600000099"), ("无关公司", uscc(501), None),
-                  ("另一家公司", None, "13600000001"), ("已删除客户有限公司", None, None),
-                  ("全新公司", uscc(502), b.contact_mobile)]
+    candidates = [
+        ("重复检查甲有限责任公司", None, "13600000099"),
+        ("无关公司", uscc(501), None),
+        ("另一家公司", None, "13600000001"),
+        ("已删除客户有限公司", None, None),
+        ("全新公司", uscc(502), b.contact_mobile),
+    ]
     mapping = ["name", "uscc", "address", "phone", "area", "contact_name", "contact_mobile"]
     for n, (name, code, mobile) in enumerate(candidates):
         cells = [name, code or "", "某地址", "010-12345678", "北京", "某人", mobile or f"1580000{n:04d}"]
@@ -368,10 +500,17 @@ def test_bulk_duplicate_check_agrees_with_find_duplicates(db_session):
 def test_error_report_does_not_let_cells_run_as_formulas(app):
     from models.imports import RowError
     from views.imports import error_report
+
     with app.test_request_context("/?lang=en"):
-        report = error_report([RowError(2, "Owner", "=HYPERLINK(\"http://x\") is not in your department"),
-                               RowError(3, "Usual mobile", "“123”: must be a mainland mobile")])
+        report = error_report(
+            [
+                RowError(2, "Owner", '=HYPERLINK("http://x") is not in your department'),
+                RowError(3, "Usual mobile", "“123”: must be a mainland mobile"),
+            ]
+        )
     lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
-    assert lines == [["Row", "Field", "Problem"],
-                     ["2", "Owner", "'=HYPERLINK(\"http://x\") is not in your department"],
-                     ["3", "Usual mobile", "“123”: must be a mainland mobile"]]
+    assert lines == [
+        ["Row", "Field", "Problem"],
+        ["2", "Owner", '\'=HYPERLINK("http://x") is not in your department'],
+        ["3", "Usual mobile", "“123”: must be a mainland mobile"],
+    ]

@@ -1,6 +1,7 @@
 """Imports that cannot kill a worker (issue 8, item 8): huge files are refused while they
 are read, the commit runs as a background job (``run-jobs``) in short transactions that
 other users' saves do not wait for, and a failed or killed import leaves nothing."""
+
 from __future__ import annotations
 
 import csv
@@ -48,8 +49,17 @@ def rows_csv(count: int, start: int = 0) -> bytes:
     writer.writerow(HEADINGS)
     for n in range(start, start + count):
         first17 = f"91330106{n:09d}"
-        writer.writerow([f"批量导入{n}号有限公司", first17 + uscc_check_char(first17), f"杭州市文三路{n}号",
-                         "0571-88886666", "杭州", f"联系人{n}", f"13{n % 7 + 3}{n:08d}"])
+        writer.writerow(
+            [
+                f"批量导入{n}号有限公司",
+                first17 + uscc_check_char(first17),
+                f"杭州市文三路{n}号",
+                "0571-88886666",
+                "杭州",
+                f"联系人{n}",
+                f"13{n % 7 + 3}{n:08d}",
+            ]
+        )
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -87,8 +97,9 @@ def clients_in(session) -> int:
 
 
 def imported_audit_entries(session) -> int:
-    return session.execute(select(func.count()).select_from(AuditLog)
-                           .where(AuditLog.table_name == "clients", AuditLog.action == "import")).scalar()
+    return session.execute(
+        select(func.count()).select_from(AuditLog).where(AuditLog.table_name == "clients", AuditLog.action == "import")
+    ).scalar()
 
 
 def best_time(call, repeat: int = 3) -> float:
@@ -133,6 +144,7 @@ def test_a_million_row_csv_is_refused_while_reading_in_flat_memory(en_client, tm
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
+
     assert peak(huge) < 1.5 * peak(tenth)
 
 
@@ -150,8 +162,9 @@ def test_a_csv_with_300000_columns_or_a_giant_line_or_cell_is_refused(en_client,
     # a file without line breaks is not read whole
     assert "longer than 4,000,000 characters" in refusal(lambda: read_table("b.csv", b"a," * 3_000_000))
     assert "cell in row 3 is longer than 32767" in refusal(
-        lambda: read_table("c.csv", b"a,b\n1,2\n" + b'"' + b"x" * 40_000 + b'",2\n'))
-    assert "cell in row 2" in refusal(lambda: read_table("d.csv", b"a\n\"" + b"x\n" * 200_000 + b"\"\n"))
+        lambda: read_table("c.csv", b"a,b\n1,2\n" + b'"' + b"x" * 40_000 + b'",2\n')
+    )
+    assert "cell in row 2" in refusal(lambda: read_table("d.csv", b'a\n"' + b"x\n" * 200_000 + b'"\n'))
 
 
 def write_xlsx(rows: int, columns: int = 2) -> bytes:
@@ -183,9 +196,17 @@ def test_a_60000_row_xlsx_and_a_wide_one_are_refused_fast(en_client):
 
 # ----------------------------------------------------------- the background import
 def client_form(area_id: int, n: int) -> dict:
-    return {"name": f"并发保存{n}号有限公司", "area": str(area_id), "address": f"杭州市西湖区{n}号",
-            "phone": "0571-88886666", "contact_name": f"并发{n}", "contact_mobile": f"1580000{n:04d}",
-            "contact_gender": "", "satisfaction": "", "credit": ""}
+    return {
+        "name": f"并发保存{n}号有限公司",
+        "area": str(area_id),
+        "address": f"杭州市西湖区{n}号",
+        "phone": "0571-88886666",
+        "contact_name": f"并发{n}",
+        "contact_mobile": f"1580000{n:04d}",
+        "contact_gender": "",
+        "satisfaction": "",
+        "credit": "",
+    }
 
 
 def test_12000_rows_import_in_the_background_while_others_save(app, en_client, http_user, db_session):
@@ -206,6 +227,7 @@ def test_12000_rows_import_in_the_background_while_others_save(app, en_client, h
 
     def worker():
         from models.jobs import run_pending
+
         try:
             with app.app_context():
                 return run_pending()
@@ -233,6 +255,7 @@ def test_12000_rows_import_in_the_background_while_others_save(app, en_client, h
                 results.append(writer_user.post("/admin/client/new/", client_form(area_id, n)))
                 time.sleep(0.2)
             return results
+
         return save
 
     outcome = run_parallel([worker, watcher] + [writer(10 * k) for k in range(4)])
@@ -244,8 +267,10 @@ def test_12000_rows_import_in_the_background_while_others_save(app, en_client, h
 
     assert clients_in(db_session) == 12_000 + 20  # every import row once, no save lost
     assert imported_audit_entries(db_session) == 12_000
-    assert any(s["status"] == "running" and s["total"] == 12_000 and 0 < s["done"] < 12_000
-               and 0 < s["percent"] < 100 for s in seen), seen[-5:]  # progress was visible
+    assert any(
+        s["status"] == "running" and s["total"] == 12_000 and 0 < s["done"] < 12_000 and 0 < s["percent"] < 100
+        for s in seen
+    ), seen[-5:]  # progress was visible
     assert all(status == "done" for shown, status in listed if shown)  # never before the end
     assert any(status == "running" for shown, status in listed if not shown)
     job = db_session.get(Job, job_id)
@@ -262,14 +287,21 @@ def test_12000_rows_import_in_the_background_while_others_save(app, en_client, h
 def add_failing_trigger(session, name: str) -> None:
     """A row that passes every check but that the database refuses on INSERT."""
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(text(f"CREATE TRIGGER refuse_row BEFORE INSERT ON clients WHEN NEW.name = '{name}' "
-                             "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"))
+        session.execute(
+            text(
+                f"CREATE TRIGGER refuse_row BEFORE INSERT ON clients WHEN NEW.name = '{name}' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"
+            )
+        )
     else:
-        session.execute(text(f"""CREATE FUNCTION refuse_row() RETURNS trigger AS $$ BEGIN
+        session.execute(
+            text(f"""CREATE FUNCTION refuse_row() RETURNS trigger AS $$ BEGIN
             IF NEW.name = '{name}' THEN RAISE EXCEPTION 'refused by the test trigger'
-            USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"""))
-        session.execute(text("CREATE TRIGGER refuse_row BEFORE INSERT ON clients FOR EACH ROW "
-                             "EXECUTE FUNCTION refuse_row()"))
+            USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql""")
+        )
+        session.execute(
+            text("CREATE TRIGGER refuse_row BEFORE INSERT ON clients FOR EACH ROW EXECUTE FUNCTION refuse_row()")
+        )
     session.commit()
 
 
@@ -291,9 +323,17 @@ def test_a_duplicate_saved_meanwhile_fails_the_import_and_leaves_nothing(app, en
     clerk = en_client("clerk")
     job_page = queue(clerk, rows_csv(600))
     # saved by someone else between the preview and the job (a different USCC and mobile)
-    db_session.add(Client(name="批量导入599号有限公司", address="某地", phone="0571-88886666",
-                          area_id=lookup(db_session, Area, "杭州").id, contact_name="某人",
-                          contact_mobile="13900000000", owner_id=1))
+    db_session.add(
+        Client(
+            name="批量导入599号有限公司",
+            address="某地",
+            phone="0571-88886666",
+            area_id=lookup(db_session, Area, "杭州").id,
+            contact_name="某人",
+            contact_mobile="13900000000",
+            owner_id=1,
+        )
+    )
     db_session.commit()
     run_jobs_once(app)
     job = db_session.get(Job, job_id_of(job_page))
@@ -310,8 +350,10 @@ def test_two_workers_claim_a_job_once(app, en_client, db_session):
 
     def worker():
         from models.jobs import run_pending
+
         with app.app_context():
             return run_pending()
+
     assert sorted(run_parallel([worker, worker, worker])) == [0, 0, 1]
     job = db_session.get(Job, job_id_of(job_page))
     assert (job.status, job.attempts) == ("done", 1)
@@ -319,17 +361,27 @@ def test_two_workers_claim_a_job_once(app, en_client, db_session):
 
 
 @pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM"])
-def test_a_stopped_worker_leaves_nothing_visible_and_its_job_is_resumed(app, en_client, db_session, database_url,
-                                                                        tmp_path, stop):
+def test_a_stopped_worker_leaves_nothing_visible_and_its_job_is_resumed(
+    app, en_client, db_session, database_url, tmp_path, stop
+):
     """kill -9: the job is taken over once its heartbeat is stale; SIGTERM (make run's
     Ctrl-C, a deploy): the job goes back to the queue at once. Either way it resumes from
     the committed chunks and imports every row exactly once."""
     clerk = en_client("clerk")
     job_id = job_id_of(queue(clerk, rows_csv(6_000)))
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
-           "CRM_IMPORT_FOLDER": str(tmp_path / "imports")}
-    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "run-jobs", "--poll", "0.2"],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "CRM_IMPORT_FOLDER": str(tmp_path / "imports"),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "run-jobs", "--poll", "0.2"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         done = 0
         for _ in range(1200):  # until a few chunks are committed (at most a minute)

@@ -2,6 +2,7 @@
 counted and never a 500, no user enumeration (same time, same answers), revocable
 sessions (cookie replay), per-IP throttling that spares a colleague behind the same NAT,
 and no audit row per login."""
+
 from __future__ import annotations
 
 import copy
@@ -30,8 +31,9 @@ def _user(session, username) -> User:
 
 def _outcomes(session, username) -> list[str]:
     session.expire_all()
-    return list(session.execute(select(LoginLog.outcome).where(LoginLog.username == username)
-                                .order_by(LoginLog.id)).scalars())
+    return list(
+        session.execute(select(LoginLog.outcome).where(LoginLog.username == username).order_by(LoginLog.id)).scalars()
+    )
 
 
 def _audit_rows(session) -> int:
@@ -53,8 +55,7 @@ def _client(app, ip="127.0.0.1"):
 def _eight_at_once(http_user, username, password):
     """Eight browsers post the login form for one name at the same moment."""
     people = [http_user() for _ in range(8)]
-    results = run_parallel([lambda p=p: p.post("/login", {"username": username, "password": password})
-                            for p in people])
+    results = run_parallel([lambda p=p: p.post("/login", {"username": username, "password": password}) for p in people])
     return people, results
 
 
@@ -84,8 +85,9 @@ def test_parallel_correct_logins_all_succeed_without_bumping_the_version(http_us
     assert _outcomes(db_session, "clerk") == ["success"] * 8
     user = _user(db_session, "clerk")
     assert user.version == before.version and user.last_login_at is not None
-    sessions = db_session.execute(select(func.count()).select_from(UserSession)
-                                  .where(UserSession.user_id == user.id)).scalar()
+    sessions = db_session.execute(
+        select(func.count()).select_from(UserSession).where(UserSession.user_id == user.id)
+    ).scalar()
     assert sessions == 8
     assert _audit_rows(db_session) == audits
 
@@ -95,9 +97,16 @@ def test_a_login_does_not_make_an_admin_edit_of_that_user_conflict(client_as, ap
     user = _user(db_session, "clerk")
     loaded = user.version
     assert login(app.test_client(), "clerk").status_code == 302  # the clerk logs in meanwhile
-    form = {"username": "clerk", "name": "改过的名字", "role": str(user.role_id),
-            "department": str(user.department_id), "is_active": "y", "gender": "", "locale": "",
-            "loaded_version": str(loaded)}
+    form = {
+        "username": "clerk",
+        "name": "改过的名字",
+        "role": str(user.role_id),
+        "department": str(user.department_id),
+        "is_active": "y",
+        "gender": "",
+        "locale": "",
+        "loaded_version": str(loaded),
+    }
     assert admin.post(f"/admin/user/edit/?id={user.id}", data=form).status_code == 302
     assert _user(db_session, "clerk").name == "改过的名字"
 
@@ -130,6 +139,7 @@ def test_an_unknown_name_gets_the_same_answers_as_an_existing_one(app, db_sessio
             response = client.post("/login", data={"username": username, "password": WRONG})
             replies.append((response.status_code, _alert(response.get_data(as_text=True))))
         return replies
+
     existing, unknown = answers("finance", 6), answers("nobody-at-all", 6)
     assert existing == unknown
     assert [status for status, _ in existing] == [401] * 5 + [423]
@@ -137,8 +147,9 @@ def test_an_unknown_name_gets_the_same_answers_as_an_existing_one(app, db_sessio
     # 16 minutes later both locks have run out, and both names answer alike again
     for entry in db_session.execute(select(LoginLog)).scalars():
         entry.logged_at -= timedelta(minutes=16)
-    db_session.execute(update(User).where(User.username == "finance")
-                       .values(locked_until=utcnow() - timedelta(minutes=1)))
+    db_session.execute(
+        update(User).where(User.username == "finance").values(locked_until=utcnow() - timedelta(minutes=1))
+    )
     db_session.commit()
     assert answers("finance", 2) == answers("nobody-at-all", 2) == [(401, BAD)] * 2
     # … and an unknown name is logged with the same outcomes as the account
@@ -171,14 +182,21 @@ def test_a_copied_cookie_stops_working_at_logout_and_other_sessions_survive(http
 def test_a_password_change_ends_every_other_session(http_user, live_server, db_session):
     person, elsewhere = http_user("clerk"), http_user("clerk")
     thief = _replay_of(person, live_server)
-    status, _, _ = person.post("/account/password", {"current": PASSWORD, "new": "new-pass-456",
-                                                     "repeat": "new-pass-456"})
+    status, _, _ = person.post(
+        "/account/password", {"current": PASSWORD, "new": "new-pass-456", "repeat": "new-pass-456"}
+    )
     assert status == 302
     assert _is_sent_to_login(thief) and _is_sent_to_login(elsewhere)
     assert person.get("/admin/")[0] == 200  # the changing session goes on in a new one
     user = _user(db_session, "clerk")
-    assert db_session.execute(select(func.count()).select_from(UserSession).where(
-        UserSession.user_id == user.id, UserSession.revoked_at.is_(None))).scalar() == 1
+    assert (
+        db_session.execute(
+            select(func.count())
+            .select_from(UserSession)
+            .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        ).scalar()
+        == 1
+    )
 
 
 def test_an_admin_reset_ends_every_session_of_that_user(http_user, live_server, db_session):
@@ -186,9 +204,17 @@ def test_an_admin_reset_ends_every_session_of_that_user(http_user, live_server, 
     thief = _replay_of(victim, live_server)
     admin = http_user("admin")
     user = _user(db_session, "clerk")
-    form = {"username": "clerk", "name": user.name, "new_password": "reset-pass-789",
-            "role": str(user.role_id), "department": str(user.department_id), "is_active": "y",
-            "gender": "", "locale": "", "loaded_version": str(user.version)}
+    form = {
+        "username": "clerk",
+        "name": user.name,
+        "new_password": "reset-pass-789",
+        "role": str(user.role_id),
+        "department": str(user.department_id),
+        "is_active": "y",
+        "gender": "",
+        "locale": "",
+        "loaded_version": str(user.version),
+    }
     assert admin.post(f"/admin/user/edit/?id={user.id}", form)[0] == 302
     assert _is_sent_to_login(victim) and _is_sent_to_login(thief)
     assert admin.get("/admin/")[0] == 200  # the admin's own session is not touched

@@ -11,6 +11,7 @@ Organisation (tests/conftest.py): 销售部 ⊃ {销售一部, 销售二部}. ac
 sales_director, clerk … in 销售一部, am_other in 销售二部, director_top (sales_director) in
 销售部. HTTP clients ask for English so that messages can be asserted literally.
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,14 +42,19 @@ def stage(session, name="需求确认"):
     return lookup(session, SalesStage, name)
 
 
-def make_opportunity(session, created_by="sales_director", assigned_to=None, stage_name="需求确认",
-                     **fields) -> Opportunity:
+def make_opportunity(
+    session, created_by="sales_director", assigned_to=None, stage_name="需求确认", **fields
+) -> Opportunity:
     """An opportunity created by ``created_by`` (assigned to ``assigned_to`` when given)."""
     n = next(_seq)
     fields.setdefault("customer_name", f"测试客户{n}有限公司")
     fields.setdefault("title", f"ERP 升级项目{n}")
-    opportunity = Opportunity(description="客户需要升级 ERP 系统", created_by=user(session, created_by),
-                              stage=stage(session, stage_name), **fields)
+    opportunity = Opportunity(
+        description="客户需要升级 ERP 系统",
+        created_by=user(session, created_by),
+        stage=stage(session, stage_name),
+        **fields,
+    )
     if assigned_to:
         opportunity.assigned_to = user(session, assigned_to)
     session.add(opportunity)
@@ -82,21 +88,44 @@ def filter_groups(response) -> str:
 
 def transition(test_client, action, records, comment="", endpoint="opportunity", **extra):
     ids = ",".join(str(r.id) for r in records)
-    return test_client.post(f"/admin/{endpoint}/transition/", data={
-        "action": action, "ids": ids, "comment": comment, "url": f"/admin/{endpoint}/", **extra},
-        follow_redirects=True)
+    return test_client.post(
+        f"/admin/{endpoint}/transition/",
+        data={"action": action, "ids": ids, "comment": comment, "url": f"/admin/{endpoint}/", **extra},
+        follow_redirects=True,
+    )
 
 
 def snapshot(record):
-    return {key: getattr(record, key) for key in ("status", "outcome", "lost_reason", "closed_at", "assigned_to_id",
-                                                   "assigned_at", "success_rate", "version")}
+    return {
+        key: getattr(record, key)
+        for key in (
+            "status",
+            "outcome",
+            "lost_reason",
+            "closed_at",
+            "assigned_to_id",
+            "assigned_at",
+            "success_rate",
+            "version",
+        )
+    }
 
 
 def opportunity_form(session, **overrides):
-    data = {"source": "", "client": "", "customer_name": "杭州某某科技有限公司", "title": "CRM 系统采购",
-            "stage": str(stage(session).id), "success_rate": "", "expected_amount": "120000.50",
-            "expected_close_on": "2026-12-31", "linkman": "王经理", "tel": "13912345678", "competitor": "某软件",
-            "description": "客户计划年底前上线 CRM"}
+    data = {
+        "source": "",
+        "client": "",
+        "customer_name": "杭州某某科技有限公司",
+        "title": "CRM 系统采购",
+        "stage": str(stage(session).id),
+        "success_rate": "",
+        "expected_amount": "120000.50",
+        "expected_close_on": "2026-12-31",
+        "linkman": "王经理",
+        "tel": "13912345678",
+        "competitor": "某软件",
+        "description": "客户计划年底前上线 CRM",
+    }
     data.update(overrides)
     return data
 
@@ -111,11 +140,25 @@ def test_create_through_the_form_fills_customer_name_success_rate_and_creator(en
     for absent in ("assigned_to", "created_by", "status", "outcome"):
         assert f'name="{absent}"' not in form  # assignment happens through the assign step
     assert "Left empty, the probability of the sales stage." in form
-    response = am.post("/admin/opportunity/new/", data=opportunity_form(
-        db_session, client=str(client.id), customer_name="", source=str(source.id), **{
-            "plans-0-planned_on": "2026-11-30", "plans-0-todo": "上门演示", "plans-0-result": "",
-            "plans-0-executed_on": "", "plans-1-planned_on": "2026-12-05", "plans-1-todo": "提交方案",
-            "plans-1-result": "客户认可", "plans-1-executed_on": "2026-12-06"}))
+    response = am.post(
+        "/admin/opportunity/new/",
+        data=opportunity_form(
+            db_session,
+            client=str(client.id),
+            customer_name="",
+            source=str(source.id),
+            **{
+                "plans-0-planned_on": "2026-11-30",
+                "plans-0-todo": "上门演示",
+                "plans-0-result": "",
+                "plans-0-executed_on": "",
+                "plans-1-planned_on": "2026-12-05",
+                "plans-1-todo": "提交方案",
+                "plans-1-result": "客户认可",
+                "plans-1-executed_on": "2026-12-06",
+            },
+        ),
+    )
     assert response.status_code == 302, (flashes(response), field_errors(response))
     opportunity = db_session.execute(select(Opportunity)).scalar_one()
     assert opportunity.customer_name == "上海测试机械有限公司"  # from the client
@@ -124,10 +167,13 @@ def test_create_through_the_form_fills_customer_name_success_rate_and_creator(en
     assert (opportunity.status, opportunity.assigned_to_id, opportunity.assigned_at) == ("unassigned", None, None)
     assert opportunity.expected_amount == Decimal("120000.50") and opportunity.source_id == source.id
     assert [(p.planned_on, p.todo, p.result, p.executed_on) for p in opportunity.plans] == [
-        (date(2026, 11, 30), "上门演示", None, None), (date(2026, 12, 5), "提交方案", "客户认可", date(2026, 12, 6))]
+        (date(2026, 11, 30), "上门演示", None, None),
+        (date(2026, 12, 5), "提交方案", "客户认可", date(2026, 12, 6)),
+    ]
     # a typed success rate and customer name are kept
-    response = am.post("/admin/opportunity/new/", data=opportunity_form(db_session, success_rate="65",
-                                                                        title="第二个机会"))
+    response = am.post(
+        "/admin/opportunity/new/", data=opportunity_form(db_session, success_rate="65", title="第二个机会")
+    )
     assert response.status_code == 302
     second = db_session.execute(select(Opportunity).where(Opportunity.title == "第二个机会")).scalar_one()
     assert (second.success_rate, second.customer_name) == (65, "杭州某某科技有限公司")
@@ -140,18 +186,26 @@ def test_client_choice_is_scoped_but_a_colleagues_client_stays_on_edit(en_client
     am = en_client("account_manager")
     found = am.get("/admin/opportunity/ajax/lookup/?name=client&query=同事").get_data(as_text=True)
     assert "同事的客户" not in found  # the look-up offers my clients only
-    refused = am.post("/admin/opportunity/new/", data=opportunity_form(s, client=str(colleague_client.id),
-                                                                       title="借用同事客户"))
+    refused = am.post(
+        "/admin/opportunity/new/", data=opportunity_form(s, client=str(colleague_client.id), title="借用同事客户")
+    )
     assert refused.status_code == 200 and "Client" in field_errors(refused)
     page = am.get(f"/admin/opportunity/edit/?id={opportunity.id}").get_data(as_text=True)
     version = re.search(r'name="loaded_version" type="hidden" value="(\d+)"', page).group(1)
-    response = am.post(f"/admin/opportunity/edit/?id={opportunity.id}", data=opportunity_form(
-        s, client=str(colleague_client.id), customer_name="", title="改了标题", success_rate="40",
-        loaded_version=version))
+    response = am.post(
+        f"/admin/opportunity/edit/?id={opportunity.id}",
+        data=opportunity_form(
+            s,
+            client=str(colleague_client.id),
+            customer_name="",
+            title="改了标题",
+            success_rate="40",
+            loaded_version=version,
+        ),
+    )
     assert response.status_code == 302, (flashes(response), field_errors(response))
     s.expire_all()
-    assert (opportunity.title, opportunity.client_id, opportunity.success_rate) == (
-        "改了标题", colleague_client.id, 40)
+    assert (opportunity.title, opportunity.client_id, opportunity.success_rate) == ("改了标题", colleague_client.id, 40)
     assert opportunity.customer_name == "同事的客户有限公司"
     assert (opportunity.status, opportunity.assigned_to.username) == ("assigned", "account_manager")
 
@@ -168,17 +222,21 @@ def test_a_director_cannot_assign_through_the_form(en_client, db_session):
     assert opportunity.created_by.username == "sales_director"
 
 
-@pytest.mark.parametrize("overrides, field, message", [
-    ({"customer_name": "", "client": ""}, "Customer name", "enter the customer's name or choose a client"),
-    ({"success_rate": "101"}, "Success rate (%)", "100"),
-    ({"expected_amount": "-1.00"}, "Expected amount", "0"),
-    ({"expected_amount": "1.001"}, "Expected amount", "2 decimals"),
-    ({"tel": "12345"}, "Contact phone", ""),
-    ({"stage": ""}, "Sales stage", ""),
-])
+@pytest.mark.parametrize(
+    "overrides, field, message",
+    [
+        ({"customer_name": "", "client": ""}, "Customer name", "enter the customer's name or choose a client"),
+        ({"success_rate": "101"}, "Success rate (%)", "100"),
+        ({"expected_amount": "-1.00"}, "Expected amount", "0"),
+        ({"expected_amount": "1.001"}, "Expected amount", "2 decimals"),
+        ({"tel": "12345"}, "Contact phone", ""),
+        ({"stage": ""}, "Sales stage", ""),
+    ],
+)
 def test_bad_input_is_refused_naming_the_field(en_client, db_session, overrides, field, message):
-    response = en_client("account_manager").post("/admin/opportunity/new/",
-                                                 data=opportunity_form(db_session, **overrides))
+    response = en_client("account_manager").post(
+        "/admin/opportunity/new/", data=opportunity_form(db_session, **overrides)
+    )
     assert response.status_code == 200
     errors = field_errors(response)
     assert field in errors and message in errors[field], errors  # shown under the field it is about
@@ -196,8 +254,10 @@ def test_success_rate_defaults_from_the_stage(db_session):
 
 def test_inline_plans_are_added_changed_and_removed_through_the_edit_form(en_client, db_session):
     opportunity = make_opportunity(db_session, created_by="account_manager")
-    opportunity.plans = [DevelopmentPlan(planned_on=date(2026, 11, 1), todo="电话约访"),
-                         DevelopmentPlan(planned_on=date(2026, 11, 8), todo="现场调研")]
+    opportunity.plans = [
+        DevelopmentPlan(planned_on=date(2026, 11, 1), todo="电话约访"),
+        DevelopmentPlan(planned_on=date(2026, 11, 8), todo="现场调研"),
+    ]
     db_session.commit()
     first, second = opportunity.plans
     first_id, second_id = first.id, second.id
@@ -205,21 +265,36 @@ def test_inline_plans_are_added_changed_and_removed_through_the_edit_form(en_cli
     page = am.get(f"/admin/opportunity/edit/?id={opportunity.id}").get_data(as_text=True)
     assert "电话约访" in page and "现场调研" in page
     version = re.search(r'name="loaded_version" type="hidden" value="(\d+)"', page).group(1)
-    data = opportunity_form(db_session, customer_name=opportunity.customer_name, title=opportunity.title,
-                            success_rate="30", loaded_version=version, **{
-                                "plans-0-id": str(first_id), "plans-0-planned_on": "2026-11-01",
-                                "plans-0-todo": "电话约访", "plans-0-result": "约到下周拜访",
-                                "plans-0-executed_on": "2026-11-02",
-                                "plans-1-id": str(second_id), "plans-1-planned_on": "2026-11-08",
-                                "plans-1-todo": "现场调研", "del-plans-1": "y",
-                                "plans-2-planned_on": "2026-11-20", "plans-2-todo": "报价", "plans-2-result": "",
-                                "plans-2-executed_on": ""})
+    data = opportunity_form(
+        db_session,
+        customer_name=opportunity.customer_name,
+        title=opportunity.title,
+        success_rate="30",
+        loaded_version=version,
+        **{
+            "plans-0-id": str(first_id),
+            "plans-0-planned_on": "2026-11-01",
+            "plans-0-todo": "电话约访",
+            "plans-0-result": "约到下周拜访",
+            "plans-0-executed_on": "2026-11-02",
+            "plans-1-id": str(second_id),
+            "plans-1-planned_on": "2026-11-08",
+            "plans-1-todo": "现场调研",
+            "del-plans-1": "y",
+            "plans-2-planned_on": "2026-11-20",
+            "plans-2-todo": "报价",
+            "plans-2-result": "",
+            "plans-2-executed_on": "",
+        },
+    )
     response = am.post(f"/admin/opportunity/edit/?id={opportunity.id}", data=data)
     assert response.status_code == 302, (flashes(response), field_errors(response))
     db_session.expire_all()
     plans = db_session.execute(select(DevelopmentPlan).order_by(DevelopmentPlan.planned_on)).scalars().all()
     assert [(p.id == first_id, p.todo, p.result, p.executed_on) for p in plans] == [
-        (True, "电话约访", "约到下周拜访", date(2026, 11, 2)), (False, "报价", None, None)]
+        (True, "电话约访", "约到下周拜访", date(2026, 11, 2)),
+        (False, "报价", None, None),
+    ]
     assert db_session.get(DevelopmentPlan, second_id) is None
     details = am.get(f"/admin/opportunity/details/?id={opportunity.id}").get_data(as_text=True)
     assert "约到下周拜访" in details and "报价" in details and "现场调研" not in details
@@ -234,8 +309,12 @@ def test_a_plan_with_a_result_is_dated_today(db_session):
 
 # -------------------------------------------------------------------------- the workflow
 def test_workflow_declaration_matches_the_spec():
-    expected = {"assign": ({"unassigned", "assigned"}, "assign"), "win": ({"unassigned", "assigned"}, "edit"),
-                "lose": ({"unassigned", "assigned"}, "edit"), "reopen": ({"archived"}, "reopen")}
+    expected = {
+        "assign": ({"unassigned", "assigned"}, "assign"),
+        "win": ({"unassigned", "assigned"}, "edit"),
+        "lose": ({"unassigned", "assigned"}, "edit"),
+        "reopen": ({"archived"}, "reopen"),
+    }
     assert {name: (set(t.sources), t.right) for name, t in OPPORTUNITY.transitions.items()} == expected
     assert {name for name, t in OPPORTUNITY.transitions.items() if t.comment_required} == {"lose"}
     assert OPPORTUNITY.locked == {"archived"}
@@ -326,8 +405,9 @@ def test_reopen_needs_its_right_and_an_archived_opportunity(db_session):
     assert perform(unassigned, "reopen", user(s, "sales_director")) == "unassigned"
 
 
-@pytest.mark.parametrize("username, allowed", [("account_manager", True), ("sales_director", True),
-                                               ("clerk", False), ("marketing", False)])
+@pytest.mark.parametrize(
+    "username, allowed", [("account_manager", True), ("sales_director", True), ("clerk", False), ("marketing", False)]
+)
 def test_closing_needs_the_edit_right(db_session, username, allowed):
     s = db_session
     opportunity = make_opportunity(s, assigned_to="account_manager")
@@ -353,8 +433,7 @@ def test_assign_through_the_view_offers_only_the_directors_department(en_client,
     s.expire_all()
     assert (opportunity.status, opportunity.assigned_to_id) == ("unassigned", None)
     # the account manager holds no assign right
-    no_right = transition(en_client("account_manager"), "assign", [opportunity],
-                          assignee=str(ids["account_manager"]))
+    no_right = transition(en_client("account_manager"), "assign", [opportunity], assignee=str(ids["account_manager"]))
     assert "right" in flashes(no_right)
     s.expire_all()
     assert opportunity.status == "unassigned"
@@ -378,8 +457,12 @@ def test_transitions_through_the_view_and_details_buttons(en_client, db_session)
     am, director = en_client("account_manager"), en_client("sales_director")
     details = am.get(f"/admin/opportunity/details/?id={opportunity.id}").get_data(as_text=True)
     assert set(re.findall(r'id="wf-([a-z_]+)"', details)) == {"win", "lose"}
-    assert set(re.findall(r'id="wf-([a-z_]+)"', director.get(
-        f"/admin/opportunity/details/?id={opportunity.id}").get_data(as_text=True))) == {"assign", "win", "lose"}
+    assert set(
+        re.findall(
+            r'id="wf-([a-z_]+)"',
+            director.get(f"/admin/opportunity/details/?id={opportunity.id}").get_data(as_text=True),
+        )
+    ) == {"assign", "win", "lose"}
     assert "needs a comment" in flashes(transition(am, "lose", [opportunity]))
     s.expire_all()
     assert opportunity.status == "assigned"
@@ -418,13 +501,17 @@ def test_an_archived_opportunity_is_read_only(en_client, db_session):
     am = en_client("account_manager")
     page = am.get(f"/admin/opportunity/edit/?id={opportunity.id}")
     assert page.status_code == 302 and "details" in page.headers["Location"]
-    response = am.post(f"/admin/opportunity/edit/?id={opportunity.id}", data=opportunity_form(
-        s, title="改过的标题", loaded_version=str(opportunity.version)), follow_redirects=True)
+    response = am.post(
+        f"/admin/opportunity/edit/?id={opportunity.id}",
+        data=opportunity_form(s, title="改过的标题", loaded_version=str(opportunity.version)),
+        follow_redirects=True,
+    )
     assert "can no longer be changed" in flashes(response)
     s.expire_all()
     assert opportunity.title != "改过的标题"
-    deleted = en_client("sales_director").post("/admin/opportunity/delete/", data={"id": str(opportunity.id)},
-                                               follow_redirects=True)
+    deleted = en_client("sales_director").post(
+        "/admin/opportunity/delete/", data={"id": str(opportunity.id)}, follow_redirects=True
+    )
     assert "can no longer be changed" in flashes(deleted)
     assert s.get(Opportunity, opportunity.id) is not None
 
@@ -479,13 +566,15 @@ def sc(template_db, tmp_path_factory):
     """One app for the read-only scope tests: the ROWS (each with a plan) and logged-in clients."""
     from models import db
     from models.auth import Right, Role
+
     with module_app(template_db, tmp_path_factory) as app:
         with app.app_context():
             s = db.session
             ids = {}
             for tag, (creator, assignee) in ROWS.items():
-                opportunity = make_opportunity(s, creator, assignee, title=f"范围机会-{tag}",
-                                               customer_name=f"范围客户-{tag}")
+                opportunity = make_opportunity(
+                    s, creator, assignee, title=f"范围机会-{tag}", customer_name=f"范围客户-{tag}"
+                )
                 opportunity.plans.append(DevelopmentPlan(planned_on=date(2026, 10, 1), todo=f"范围计划-{tag}"))
                 s.commit()
                 ids[tag] = (opportunity.id, opportunity.plans[0].id)
@@ -499,6 +588,7 @@ def sc(template_db, tmp_path_factory):
             test_client = app.login_client(username)
             test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
             return test_client
+
         yield SimpleNamespace(app=app, ids=ids, client=client)
 
 
@@ -573,11 +663,27 @@ def test_plan_created_from_the_opportunity_button(en_client, db_session):
     form = am.get(f"/admin/dev_plan/new/?opportunity_id={opportunity.id}").get_data(as_text=True)
     assert f'<option selected value="{opportunity.id}">' in form
     assert f'value="{foreign.id}"' not in form  # only opportunities in scope are offered
-    response = am.post("/admin/dev_plan/new/", data={"opportunity": str(opportunity.id), "planned_on": "2026-12-01",
-                                                     "todo": "技术交流", "result": "", "executed_on": ""})
+    response = am.post(
+        "/admin/dev_plan/new/",
+        data={
+            "opportunity": str(opportunity.id),
+            "planned_on": "2026-12-01",
+            "todo": "技术交流",
+            "result": "",
+            "executed_on": "",
+        },
+    )
     assert response.status_code == 302
-    refused = am.post("/admin/dev_plan/new/", data={"opportunity": str(foreign.id), "planned_on": "2026-12-01",
-                                                    "todo": "越权", "result": "", "executed_on": ""})
+    refused = am.post(
+        "/admin/dev_plan/new/",
+        data={
+            "opportunity": str(foreign.id),
+            "planned_on": "2026-12-01",
+            "todo": "越权",
+            "result": "",
+            "executed_on": "",
+        },
+    )
     assert refused.status_code == 200
     plans = db_session.execute(select(DevelopmentPlan.opportunity_id, DevelopmentPlan.todo)).all()
     assert plans == [(opportunity.id, "技术交流")]
@@ -587,10 +693,25 @@ def test_plan_created_from_the_opportunity_button(en_client, db_session):
 def test_filters_search_and_sorting(en_client, db_session):
     s = db_session
     client = make_client(s, "account_manager", name="宁波精密模具有限公司")
-    a = make_opportunity(s, assigned_to="account_manager", title="机会甲", expected_amount=Decimal("5000.00"),
-                         expected_close_on=date(2026, 3, 1), linkman="赵联系", source=lookup(s, ClientSource))
-    b = make_opportunity(s, created_by="am_team", title="机会乙", expected_amount=Decimal("90000.00"),
-                         expected_close_on=date(2026, 9, 1), stage_name="谈判审核", client=client, customer_name="")
+    a = make_opportunity(
+        s,
+        assigned_to="account_manager",
+        title="机会甲",
+        expected_amount=Decimal("5000.00"),
+        expected_close_on=date(2026, 3, 1),
+        linkman="赵联系",
+        source=lookup(s, ClientSource),
+    )
+    b = make_opportunity(
+        s,
+        created_by="am_team",
+        title="机会乙",
+        expected_amount=Decimal("90000.00"),
+        expected_close_on=date(2026, 9, 1),
+        stage_name="谈判审核",
+        client=client,
+        customer_name="",
+    )
     c = make_opportunity(s, assigned_to="am_team", title="机会丙", expected_amount=Decimal("30000.00"))
     perform(c, "lose", user(s, "sales_director"), "竞争失败")
     s.commit()
@@ -603,9 +724,17 @@ def test_filters_search_and_sorting(en_client, db_session):
 
     groups = json.loads(filter_groups(admin.get("/admin/opportunity/")))
     names = {f["arg"] for group in groups.values() for f in group}
-    for expected in ("status_equals", "sales_stage_equals", "opportunity_source_equals", "assigned_to_equals",
-                     "created_by_equals", "expected_amount_greater_than", "expected_amount_smaller_than",
-                     "expected_close_date_between", "outcome_equals"):
+    for expected in (
+        "status_equals",
+        "sales_stage_equals",
+        "opportunity_source_equals",
+        "assigned_to_equals",
+        "created_by_equals",
+        "expected_amount_greater_than",
+        "expected_amount_smaller_than",
+        "expected_close_date_between",
+        "outcome_equals",
+    ):
         assert expected in names, (expected, sorted(names))
     assert titles("?flt0_status_equals=archived") == {"机会丙"}
     assert titles("?flt0_status_equals=assigned") == {"机会甲"}
@@ -639,12 +768,29 @@ def test_list_sql_statements_stay_constant_as_rows_grow(app, en_client, db_sessi
     def add(count):
         rows = [(users[i % 3], users[(i + 1) % 3]) for i in range(count)]
         inserted.extend(rows)
-        s.execute(insert(Opportunity), [
-            {"customer_name": f"批量客户{next(_seq)}", "title": f"批量机会{next(_seq)}", "success_rate": 30,
-             "stage_id": stage_id, "source_id": source_id, "client_id": client.id, "description": "批量",
-             "created_by_id": creator, "assigned_to_id": assignee, "assigned_at": now, "status": "assigned",
-             "expected_amount": Decimal("100.00"), "version": 1, "created_at": now, "updated_at": now}
-            for creator, assignee in rows])
+        s.execute(
+            insert(Opportunity),
+            [
+                {
+                    "customer_name": f"批量客户{next(_seq)}",
+                    "title": f"批量机会{next(_seq)}",
+                    "success_rate": 30,
+                    "stage_id": stage_id,
+                    "source_id": source_id,
+                    "client_id": client.id,
+                    "description": "批量",
+                    "created_by_id": creator,
+                    "assigned_to_id": assignee,
+                    "assigned_at": now,
+                    "status": "assigned",
+                    "expected_amount": Decimal("100.00"),
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for creator, assignee in rows
+            ],
+        )
         s.commit()
 
     am_id = users[0]
@@ -667,8 +813,16 @@ def test_list_sql_statements_stay_constant_as_rows_grow(app, en_client, db_sessi
 # ------------------------------------------------------------------------------ rights
 ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "finance", "service", "marketing"]
 #: SPEC §6 row "opportunities, plans, quotes, orders, weekly reports" (A: workflow codes, tested above)
-SALES_ROW = {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEDX", "account_manager": "VCE",
-             "clerk": "V", "finance": "V", "service": "", "marketing": "V"}
+SALES_ROW = {
+    "admin": "VCEDX",
+    "executive": "VX",
+    "sales_director": "VCEDX",
+    "account_manager": "VCE",
+    "clerk": "V",
+    "finance": "V",
+    "service": "",
+    "marketing": "V",
+}
 #: sales targets: planned by the directors, read by the sales roles (seed/reference.py, SPEC §4.4)
 TARGET_ROW = {**SALES_ROW, "account_manager": "V"}
 RIGHTS = {"opportunity": SALES_ROW, "dev_plan": SALES_ROW, "weekly_report": SALES_ROW, "sales_target": TARGET_ROW}
@@ -680,6 +834,7 @@ def rights_app(template_db, tmp_path_factory):
     manager's (own scope) in 销售一部 (the department-scope roles' department)."""
     from models import db
     from models.sales import SalesTarget, WeeklyReport
+
     with module_app(template_db, tmp_path_factory) as app:
         with app.app_context():
             s = db.session
@@ -690,8 +845,12 @@ def rights_app(template_db, tmp_path_factory):
             target = SalesTarget(user=user(s, "account_manager"), month="2026-11", amount=Decimal("1000.00"))
             s.add_all([report, target])
             s.commit()
-            app.row_ids = {"opportunity": opportunity.id, "dev_plan": plan.id, "weekly_report": report.id,
-                           "sales_target": target.id}
+            app.row_ids = {
+                "opportunity": opportunity.id,
+                "dev_plan": plan.id,
+                "weekly_report": report.id,
+                "sales_target": target.id,
+            }
             s.remove()
         yield app
 

@@ -8,6 +8,7 @@ scope (own / department / all). Also the builders the quote and stock tests shar
 Organisation (tests/conftest.py): account_manager, am_team, sales_director in 销售一部,
 am_other in 销售二部, director_top in 销售部 (their parent). HTTP clients speak English.
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,8 +36,13 @@ _seq = itertools.count(1)
 def make_product(session, price="10.00", unit="个", stock=None, warehouse="主仓", **fields) -> Product:
     """A product; ``stock`` puts that quantity in ``warehouse``."""
     n = next(_seq)
-    product = Product(name=fields.pop("name", f"测试产品{n}"), model=fields.pop("model", f"X-{n}"), unit=unit,
-                      price=Decimal(price), **fields)
+    product = Product(
+        name=fields.pop("name", f"测试产品{n}"),
+        model=fields.pop("model", f"X-{n}"),
+        unit=unit,
+        price=Decimal(price),
+        **fields,
+    )
     session.add(product)
     session.flush()
     if stock is not None:
@@ -49,20 +55,28 @@ def make_order(session, owner="account_manager", lines=(), client=None, **fields
     """An order of ``owner`` with ``lines`` = [(product, quantity[, unit_price])]."""
     n = next(_seq)
     client = client or make_client(session, owner)
-    order = Order(number=fields.pop("number", f"DD-T-{n:05d}"), client=client, owner=user(session, owner),
-                  ordered_on=fields.pop("ordered_on", date(2026, 11, 2)), **fields)
+    order = Order(
+        number=fields.pop("number", f"DD-T-{n:05d}"),
+        client=client,
+        owner=user(session, owner),
+        ordered_on=fields.pop("ordered_on", date(2026, 11, 2)),
+        **fields,
+    )
     for product, quantity, *price in lines:
-        order.lines.append(OrderLine(product=product, quantity=quantity,
-                                     unit_price=Decimal(price[0]) if price else None))
+        order.lines.append(
+            OrderLine(product=product, quantity=quantity, unit_price=Decimal(price[0]) if price else None)
+        )
     session.add(order)
     session.flush()
     return order
 
 
 def transition(client, endpoint, action, record, comment="", **extra):
-    return client.post(f"/admin/{endpoint}/transition/", data={"action": action, "ids": str(record.id),
-                                                                "comment": comment, **extra},
-                       follow_redirects=True)
+    return client.post(
+        f"/admin/{endpoint}/transition/",
+        data={"action": action, "ids": str(record.id), "comment": comment, **extra},
+        follow_redirects=True,
+    )
 
 
 def flashes(response) -> str:
@@ -73,8 +87,10 @@ def flashes(response) -> str:
 
 def cells(page: str, column: str) -> list[str]:
     """The texts of one column of a list page, top to bottom."""
-    return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
-            for c in re.findall(rf'<td class="col-{column}">(.*?)</td>', page, re.S)]
+    return [
+        html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+        for c in re.findall(rf'<td class="col-{column}">(.*?)</td>', page, re.S)
+    ]
 
 
 def money(text: str) -> Decimal:
@@ -89,19 +105,22 @@ def stock_of(session, product) -> int:
 # ------------------------------------------------------------------------ totals in SQL
 def test_list_totals_equal_an_independent_sum(en_client, db_session):
     rng = random.Random(5)
-    products = [make_product(db_session, price=f"{rng.randint(1, 99999)}.{rng.randint(0, 99):02d}")
-                for _ in range(6)]
+    products = [make_product(db_session, price=f"{rng.randint(1, 99999)}.{rng.randint(0, 99):02d}") for _ in range(6)]
     expected = {}
     for k in range(12):
-        lines = [(rng.choice(products), rng.randint(1, 500), f"{rng.randint(0, 5000)}.{rng.randint(0, 99):02d}")
-                 for _ in range(rng.randint(1, 15))]
+        lines = [
+            (rng.choice(products), rng.randint(1, 500), f"{rng.randint(0, 5000)}.{rng.randint(0, 99):02d}")
+            for _ in range(rng.randint(1, 15))
+        ]
         order = make_order(db_session, lines=lines, number=f"DD-SUM-{k:03d}")
         expected[order.number] = sum((Decimal(price) * quantity for _, quantity, price in lines), Decimal("0"))
     empty = make_order(db_session, number="DD-SUM-EMPTY")
     expected[empty.number] = Decimal("0")
     db_session.commit()
     page = en_client("admin").get("/admin/order/?page_size=50").get_data(as_text=True)
-    listed = dict(zip(cells(page, "number"), (money(t) if t else Decimal("0") for t in cells(page, "total")), strict=False))
+    listed = dict(
+        zip(cells(page, "number"), (money(t) if t else Decimal("0") for t in cells(page, "total")), strict=False)
+    )
     assert listed == expected
     export = en_client("admin").get("/admin/order/export/csv/").get_data(as_text=True).lstrip("\ufeff")
     rows = list(csv.DictReader(io.StringIO(export)))
@@ -113,13 +132,41 @@ def test_list_sql_statements_constant_as_page_size_grows(app, en_client, db_sess
     clients = [make_client(db_session, name) for name in ("account_manager", "am_team", "am_other")]
     owners = [c.owner_id for c in clients]
     now = utcnow()
-    ids = db_session.execute(insert(Order).returning(Order.id), [
-        {"number": f"DD-BULK-{i:04d}", "client_id": clients[i % 3].id, "owner_id": owners[i % 3],
-         "ordered_on": date(2026, 1 + i % 12, 1 + i % 28), "status": "pending", "is_deleted": False, "version": 1,
-         "created_at": now, "updated_at": now} for i in range(130)]).scalars().all()
-    db_session.execute(insert(OrderLine), [
-        {"order_id": oid, "product_id": products[k].id, "quantity": k + 1, "unit": "个",
-         "unit_price": Decimal("12.34")} for oid in ids for k in range(3)])
+    ids = (
+        db_session.execute(
+            insert(Order).returning(Order.id),
+            [
+                {
+                    "number": f"DD-BULK-{i:04d}",
+                    "client_id": clients[i % 3].id,
+                    "owner_id": owners[i % 3],
+                    "ordered_on": date(2026, 1 + i % 12, 1 + i % 28),
+                    "status": "pending",
+                    "is_deleted": False,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(130)
+            ],
+        )
+        .scalars()
+        .all()
+    )
+    db_session.execute(
+        insert(OrderLine),
+        [
+            {
+                "order_id": oid,
+                "product_id": products[k].id,
+                "quantity": k + 1,
+                "unit": "个",
+                "unit_price": Decimal("12.34"),
+            }
+            for oid in ids
+            for k in range(3)
+        ],
+    )
     db_session.commit()
     for username in ("admin", "sales_director", "account_manager"):
         client = en_client(username)
@@ -129,8 +176,9 @@ def test_list_sql_statements_constant_as_page_size_grows(app, en_client, db_sess
                 page = client.get(f"/admin/order/?page_size={size}")
             assert page.status_code == 200
             counts[size] = len(statements)
-            assert len(cells(page.get_data(as_text=True), "total")) == min(size, {
-                "admin": 130, "sales_director": 87, "account_manager": 44}[username])
+            assert len(cells(page.get_data(as_text=True), "total")) == min(
+                size, {"admin": 130, "sales_director": 87, "account_manager": 44}[username]
+            )
         assert counts[20] == counts[100], (username, counts)
     assert "¥74.04" in page.get_data(as_text=True)  # (1 + 2 + 3) × 12.34
 
@@ -141,12 +189,18 @@ def test_quantity_not_above_zero_is_refused_naming_the_field(en_client, db_sessi
     product = make_product(db_session)
     client = make_client(db_session, "account_manager")
     db_session.commit()
-    response = en_client("account_manager").post("/admin/order/new/", data={
-        "client": str(client.id), "lines-0-product": str(product.id), "lines-0-quantity": quantity})
+    response = en_client("account_manager").post(
+        "/admin/order/new/",
+        data={"client": str(client.id), "lines-0-product": str(product.id), "lines-0-quantity": quantity},
+    )
     assert response.status_code == 200
     page = html.unescape(response.get_data(as_text=True))
-    field = re.search(r'<label for="lines-0-quantity"[^>]*>\s*(\w+).*?<input class="form-control is-invalid" '
-                      r'id="lines-0-quantity".*?<li>(.*?)</li>', page, re.S)
+    field = re.search(
+        r'<label for="lines-0-quantity"[^>]*>\s*(\w+).*?<input class="form-control is-invalid" '
+        r'id="lines-0-quantity".*?<li>(.*?)</li>',
+        page,
+        re.S,
+    )
     assert field and field.groups() == ("Quantity", "Number must be at least 1.")
     assert db_session.execute(select(func.count()).select_from(Order)).scalar() == 0
     assert db_session.execute(select(func.count()).select_from(OrderLine)).scalar() == 0
@@ -163,18 +217,30 @@ def test_unit_and_unit_price_default_from_the_product(en_client, db_session):
     form = en_client("account_manager").get("/admin/order/new/").get_data(as_text=True)
     inputs = re.findall(r'<input[^>]*name="(?:unit|unit_price)"[^>]*>', html.unescape(form))  # the new-line template
     assert len(inputs) == 2 and not any(" required" in tag for tag in inputs), inputs  # the browser lets it go
-    response = en_client("account_manager").post("/admin/order/new/", data={
-        "client": str(client.id), "number": "", "ordered_on": "",
-        "lines-0-product": str(product.id), "lines-0-quantity": "3", "lines-0-unit": "", "lines-0-unit_price": "",
-        "lines-1-product": str(other.id), "lines-1-quantity": "2", "lines-1-unit": "吨",
-        "lines-1-unit_price": "4.50"})
+    response = en_client("account_manager").post(
+        "/admin/order/new/",
+        data={
+            "client": str(client.id),
+            "number": "",
+            "ordered_on": "",
+            "lines-0-product": str(product.id),
+            "lines-0-quantity": "3",
+            "lines-0-unit": "",
+            "lines-0-unit_price": "",
+            "lines-1-product": str(other.id),
+            "lines-1-quantity": "2",
+            "lines-1-unit": "吨",
+            "lines-1-unit_price": "4.50",
+        },
+    )
     assert response.status_code == 302, flashes(response)
     order = db_session.execute(select(Order)).scalar_one()
     assert order.owner.username == "account_manager" and order.status == "pending"
     assert re.fullmatch(r"DD\d{8}-\d{3}", order.number) and order.ordered_on is not None
     assert order.delivery_address == client.address  # the client's address when left empty
-    assert sorted((line.product_id, line.quantity, line.unit, line.unit_price) for line in order.lines) == sorted([
-        (product.id, 3, "箱", Decimal("88.80")), (other.id, 2, "吨", Decimal("4.50"))])
+    assert sorted((line.product_id, line.quantity, line.unit, line.unit_price) for line in order.lines) == sorted(
+        [(product.id, 3, "箱", Decimal("88.80")), (other.id, 2, "吨", Decimal("4.50"))]
+    )
     assert order.total == Decimal("275.40")
     details = en_client("account_manager").get(f"/admin/order/details/?id={order.id}").get_data(as_text=True)
     assert "¥266.40" in details and "¥275.40" in details and 'id="wf-ship"' in details
@@ -206,6 +272,7 @@ def test_filters_status_total_and_date_range(en_client, db_session):
 
     def listed(query):
         return set(cells(admin.get(f"/admin/order/?{query}").get_data(as_text=True), "number"))
+
     assert listed("flt0_status_equals=shipped") == {big.number}
     assert listed("flt0_status_equals=pending") == {small.number, old.number}
     assert listed("flt0_order_total_greater_than=999.99") == {big.number, old.number}
@@ -274,11 +341,15 @@ def test_complete_cancel_and_read_only_after_shipping(en_client, db_session):
     # shipped and later: read-only, not deletable
     edit = am.get(f"/admin/order/edit/?id={shipped.id}")
     assert edit.status_code == 302 and "details" in edit.headers["Location"]
-    posted = am.post(f"/admin/order/edit/?id={shipped.id}", data={"notes": "改", "client": str(shipped.client_id)},
-                     follow_redirects=True)
+    posted = am.post(
+        f"/admin/order/edit/?id={shipped.id}",
+        data={"notes": "改", "client": str(shipped.client_id)},
+        follow_redirects=True,
+    )
     assert "can no longer be changed" in flashes(posted)
-    deleted = en_client("sales_director").post("/admin/order/delete/", data={"id": str(shipped.id)},
-                                               follow_redirects=True)
+    deleted = en_client("sales_director").post(
+        "/admin/order/delete/", data={"id": str(shipped.id)}, follow_redirects=True
+    )
     assert "can no longer be changed" in flashes(deleted)
     db_session.expire_all()
     assert shipped.notes != "改" and not shipped.is_deleted
@@ -310,17 +381,22 @@ def test_soft_delete_and_restore(en_client, db_session):
 
 
 # -------------------------------------------------------------------------------- scope
-@pytest.mark.parametrize("viewer, expected", [
-    ("account_manager", {"account_manager"}),
-    ("am_other", {"am_other"}),
-    ("sales_director", {"account_manager", "am_team", "sales_director"}),
-    ("director_top", {"account_manager", "am_team", "am_other", "sales_director"}),
-    ("admin", {"account_manager", "am_team", "am_other", "sales_director"}),
-])
+@pytest.mark.parametrize(
+    "viewer, expected",
+    [
+        ("account_manager", {"account_manager"}),
+        ("am_other", {"am_other"}),
+        ("sales_director", {"account_manager", "am_team", "sales_director"}),
+        ("director_top", {"account_manager", "am_team", "am_other", "sales_director"}),
+        ("admin", {"account_manager", "am_team", "am_other", "sales_director"}),
+    ],
+)
 def test_scope_own_department_all(en_client, db_session, viewer, expected):
     product = make_product(db_session)
-    orders = {name: make_order(db_session, name, lines=[(product, 1)], number=f"DD-SCOPE-{name}")
-              for name in ("account_manager", "am_team", "am_other", "sales_director")}
+    orders = {
+        name: make_order(db_session, name, lines=[(product, 1)], number=f"DD-SCOPE-{name}")
+        for name in ("account_manager", "am_team", "am_other", "sales_director")
+    }
     db_session.commit()
     client = en_client(viewer)
     listed = set(cells(client.get("/admin/order/?page_size=100").get_data(as_text=True), "number"))

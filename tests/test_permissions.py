@@ -10,6 +10,7 @@ the data scope never masks a right.
 One app and one database serve the whole module (module-scoped fixtures), with one
 logged-in client per role, to keep the ~1000 cases fast.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,14 +24,29 @@ import pytest
 from tests.conftest import module_app
 
 # ------------------------------------------------------------------ the expectation
-ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "finance", "service",
-         "marketing"]
+ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "finance", "service", "marketing"]
 SYSTEM_ENDPOINTS = ["user", "department", "role", "right", "config", "login_log", "audit_log"]
 #: SPEC §4.2 lookup endpoints, in menu order (written out: the test must not trust the code)
-LOOKUP_ENDPOINTS = ["trade", "followup_type", "client_type", "client_source", "star_rating",
-                    "position", "contract_type", "revenue_band", "capital_band", "company_size",
-                    "business_model", "area", "appointment_type", "sales_stage", "service_type",
-                    "payment_method", "invoice_type", "campaign_type"]
+LOOKUP_ENDPOINTS = [
+    "trade",
+    "followup_type",
+    "client_type",
+    "client_source",
+    "star_rating",
+    "position",
+    "contract_type",
+    "revenue_band",
+    "capital_band",
+    "company_size",
+    "business_model",
+    "area",
+    "appointment_type",
+    "sales_stage",
+    "service_type",
+    "payment_method",
+    "invoice_type",
+    "campaign_type",
+]
 #: SPEC §4.3 customers endpoints, in menu order
 CUSTOMER_ENDPOINTS = ["client", "linkman", "followup", "appointment", "contract"]
 ENDPOINTS = SYSTEM_ENDPOINTS + LOOKUP_ENDPOINTS + CUSTOMER_ENDPOINTS
@@ -39,8 +55,15 @@ LETTER = {"view": "V", "create": "C", "edit": "E", "delete": "D", "export": "X"}
 
 #: SPEC §6 finance endpoints (receipts/invoices and purchasing rows): who sees them in the menu;
 #: their create/edit/delete rules are tested in tests/test_finance.py and tests/test_purchasing.py
-FINANCE_ENDPOINTS = ["receipt", "invoice", "supplier", "purchase_request", "expense_contract", "payment",
-                     "purchase_invoice"]
+FINANCE_ENDPOINTS = [
+    "receipt",
+    "invoice",
+    "supplier",
+    "purchase_request",
+    "expense_contract",
+    "payment",
+    "purchase_invoice",
+]
 FINANCE_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "finance"}
 REPORT_ENDPOINTS = {"reports_receivables": {"admin", "executive", "finance"}}
 #: SPEC §6 sales rows (their create/edit/delete rules: tests/test_opportunities.py, test_quotes.py,
@@ -61,35 +84,56 @@ def menu_expected(role: str) -> set[str]:
 
 
 #: SPEC §6, row "clients, linkmans, follow-ups, appointments"
-CLIENT_ROW = {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEDX", "account_manager": "VCE",
-              "clerk": "VCE", "finance": "V", "service": "V", "marketing": "V"}
+CLIENT_ROW = {
+    "admin": "VCEDX",
+    "executive": "VX",
+    "sales_director": "VCEDX",
+    "account_manager": "VCE",
+    "clerk": "VCE",
+    "finance": "V",
+    "service": "V",
+    "marketing": "V",
+}
 #: SPEC §6, row "contracts" (A/submit are workflow codes of §5, not tested here)
-CONTRACT_ROW = {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEX", "account_manager": "VCE",
-                "clerk": "V", "finance": "VX", "service": "", "marketing": ""}
+CONTRACT_ROW = {
+    "admin": "VCEDX",
+    "executive": "VX",
+    "sales_director": "VCEX",
+    "account_manager": "VCE",
+    "clerk": "V",
+    "finance": "VX",
+    "service": "",
+    "marketing": "",
+}
 
 #: SPEC §6: role → {endpoint: letters}; anything missing is "—"
 MATRIX: dict[str, dict[str, str]] = {
     "admin": {endpoint: "VCEDX" for endpoint in SYSTEM_ENDPOINTS + LOOKUP_ENDPOINTS},
     "executive": {"audit_log": "V", **{endpoint: "V" for endpoint in LOOKUP_ENDPOINTS}},
-    **{role: {endpoint: "V" for endpoint in LOOKUP_ENDPOINTS}
-       for role in ("sales_director", "account_manager", "clerk", "finance", "service", "marketing")},
+    **{
+        role: {endpoint: "V" for endpoint in LOOKUP_ENDPOINTS}
+        for role in ("sales_director", "account_manager", "clerk", "finance", "service", "marketing")
+    },
 }
 for _role in ROLES:
-    MATRIX[_role].update({endpoint: CLIENT_ROW[_role] for endpoint in ("client", "linkman", "followup",
-                                                                      "appointment")})
+    MATRIX[_role].update({endpoint: CLIENT_ROW[_role] for endpoint in ("client", "linkman", "followup", "appointment")})
     MATRIX[_role]["contract"] = CONTRACT_ROW[_role]
 
 #: SPEC §6 workflow codes of the customers module → the roles holding them
 #: (reassign/merge: the sales director and the admin; import: also the back-office clerk)
-ACTION_RIGHTS = {"client.reassign": {"admin", "sales_director"},
-                 "client.merge": {"admin", "sales_director"},
-                 "client.import": {"admin", "sales_director", "clerk"}}
+ACTION_RIGHTS = {
+    "client.reassign": {"admin", "sales_director"},
+    "client.merge": {"admin", "sales_director"},
+    "client.import": {"admin", "sales_director", "clerk"},
+}
 
 #: operations a view switches off for everybody (rights codes are fixed by the program,
 #: logs are append-only): even the admin gets no form and changes nothing.
-DISABLED = {"right": {"create", "delete"},
-            "login_log": {"create", "edit", "delete"},
-            "audit_log": {"create", "edit", "delete"}}
+DISABLED = {
+    "right": {"create", "delete"},
+    "login_log": {"create", "edit", "delete"},
+    "audit_log": {"create", "edit", "delete"},
+}
 
 
 def expected(role: str, endpoint: str, operation: str) -> bool:
@@ -104,21 +148,41 @@ def test_expectation_table_is_complete(perm_app):
     assert list(LOOKUPS) == LOOKUP_ENDPOINTS
     assert len(ENDPOINTS) == 30
     assert sum(expected("admin", e, o) for e in ENDPOINTS for o in OPERATIONS) == 150
-    assert [e for e in ENDPOINTS if expected("executive", e, "view")] == \
-        ["audit_log"] + LOOKUP_ENDPOINTS + CUSTOMER_ENDPOINTS
+    assert [e for e in ENDPOINTS if expected("executive", e, "view")] == [
+        "audit_log"
+    ] + LOOKUP_ENDPOINTS + CUSTOMER_ENDPOINTS
     # outside the customers module, nobody but the admin changes or exports anything
-    assert not any(expected(r, e, o) for r in ROLES[1:] for e in SYSTEM_ENDPOINTS + LOOKUP_ENDPOINTS
-                   for o in OPERATIONS if o != "view")
+    assert not any(
+        expected(r, e, o)
+        for r in ROLES[1:]
+        for e in SYSTEM_ENDPOINTS + LOOKUP_ENDPOINTS
+        for o in OPERATIONS
+        if o != "view"
+    )
     letters = {r: "".join(LETTER[o] for o in OPERATIONS if expected(r, "client", o)) for r in ROLES}
-    assert letters == {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEDX",
-                       "account_manager": "VCE", "clerk": "VCE", "finance": "V", "service": "V",
-                       "marketing": "V"}
+    assert letters == {
+        "admin": "VCEDX",
+        "executive": "VX",
+        "sales_director": "VCEDX",
+        "account_manager": "VCE",
+        "clerk": "VCE",
+        "finance": "V",
+        "service": "V",
+        "marketing": "V",
+    }
     for endpoint in ("linkman", "followup", "appointment"):
         assert {r: MATRIX[r][endpoint] for r in ROLES} == {r: MATRIX[r]["client"] for r in ROLES}
     contract = {r: "".join(LETTER[o] for o in OPERATIONS if expected(r, "contract", o)) for r in ROLES}
-    assert contract == {"admin": "VCEDX", "executive": "VX", "sales_director": "VCEX",
-                        "account_manager": "VCE", "clerk": "V", "finance": "VX", "service": "",
-                        "marketing": ""}
+    assert contract == {
+        "admin": "VCEDX",
+        "executive": "VX",
+        "sales_director": "VCEX",
+        "account_manager": "VCE",
+        "clerk": "V",
+        "finance": "VX",
+        "service": "",
+        "marketing": "",
+    }
     # every view of the Customers menu has its row here (a new one needs its expectation)
     views = perm_app.extensions["admin"][0]._views
     with perm_app.test_request_context():
@@ -146,17 +210,36 @@ def _models():
     from models.auth import Department, LoginLog, Right, Role, SystemConfig, User
     from models.customers import Appointment, Client, Contract, FollowUp, Linkman
     from models.lookups import LOOKUPS
-    return {"user": User, "department": Department, "role": Role, "right": Right,
-            "config": SystemConfig, "login_log": LoginLog, "audit_log": AuditLog, **LOOKUPS,
-            "client": Client, "linkman": Linkman, "followup": FollowUp, "appointment": Appointment,
-            "contract": Contract}
+
+    return {
+        "user": User,
+        "department": Department,
+        "role": Role,
+        "right": Right,
+        "config": SystemConfig,
+        "login_log": LoginLog,
+        "audit_log": AuditLog,
+        **LOOKUPS,
+        "client": Client,
+        "linkman": Linkman,
+        "followup": FollowUp,
+        "appointment": Appointment,
+        "contract": Contract,
+    }
 
 
 CHILDREN = ("linkman", "followup", "appointment", "contract")
 
 
-def customer_rows(owner: str, tag: str, *, children=CHILDREN, client_id: int | None = None,
-                  mobile: str = "13800138000", name: str | None = None) -> dict[str, int]:
+def customer_rows(
+    owner: str,
+    tag: str,
+    *,
+    children=CHILDREN,
+    client_id: int | None = None,
+    mobile: str = "13800138000",
+    name: str | None = None,
+) -> dict[str, int]:
     """A client owned by the user ``owner`` (or the existing ``client_id``) with one row of
     each table in ``children``; committed; endpoint → id. Call inside an app context."""
     from models import db
@@ -169,25 +252,44 @@ def customer_rows(owner: str, tag: str, *, children=CHILDREN, client_id: int | N
 
     owner_id = db.session.execute(db.select(User.id).where(User.username == owner)).scalar_one()
     if client_id is None:
-        client = Client(name=name or f"客户{tag}", address="北京市海淀区中关村大街1号",
-                        phone="010-12345678", area_id=first(Area), contact_name=f"联系人{tag}",
-                        contact_mobile=mobile, owner_id=owner_id)
+        client = Client(
+            name=name or f"客户{tag}",
+            address="北京市海淀区中关村大街1号",
+            phone="010-12345678",
+            area_id=first(Area),
+            contact_name=f"联系人{tag}",
+            contact_mobile=mobile,
+            owner_id=owner_id,
+        )
         db.session.add(client)
         db.session.flush()
         client_id = client.id
     now = datetime.now(UTC).replace(microsecond=0)
     make = {
-        "linkman": lambda: Linkman(client_id=client_id, name=f"联系人{tag}", position="经理", gender="男",
-                                   mobile=mobile),
-        "followup": lambda: FollowUp(client_id=client_id, type_id=first(FollowUpType), content=f"跟单{tag}",
-                                     user_id=owner_id, followed_at=now),
-        "appointment": lambda: Appointment(client_id=client_id, type_id=first(AppointmentType),
-                                           scheduled_at=now + timedelta(days=2),
-                                           remind_at=now + timedelta(days=1), content=f"预约{tag}",
-                                           user_id=owner_id),
-        "contract": lambda: Contract(client_id=client_id, type_id=first(ContractType), number=f"HT-{tag}",
-                                     name=f"合同{tag}", starts_on=date(2025, 1, 1), ends_on=date(2025, 12, 31),
-                                     amount=Decimal("1000.00"), owner_id=owner_id),
+        "linkman": lambda: Linkman(
+            client_id=client_id, name=f"联系人{tag}", position="经理", gender="男", mobile=mobile
+        ),
+        "followup": lambda: FollowUp(
+            client_id=client_id, type_id=first(FollowUpType), content=f"跟单{tag}", user_id=owner_id, followed_at=now
+        ),
+        "appointment": lambda: Appointment(
+            client_id=client_id,
+            type_id=first(AppointmentType),
+            scheduled_at=now + timedelta(days=2),
+            remind_at=now + timedelta(days=1),
+            content=f"预约{tag}",
+            user_id=owner_id,
+        ),
+        "contract": lambda: Contract(
+            client_id=client_id,
+            type_id=first(ContractType),
+            number=f"HT-{tag}",
+            name=f"合同{tag}",
+            starts_on=date(2025, 1, 1),
+            ends_on=date(2025, 12, 31),
+            amount=Decimal("1000.00"),
+            owner_id=owner_id,
+        ),
     }
     rows = {endpoint: make[endpoint]() for endpoint in children}
     db.session.add_all(rows.values())
@@ -205,8 +307,7 @@ def _disposable(endpoint: str):
     tag = uuid.uuid4().hex[:10]
     if endpoint == "user":
         role = db.session.execute(db.select(Role).where(Role.code == "clerk")).scalar_one()
-        row = User(username=f"tmp_{tag}", name=f"临时{tag}", role=role, password_hash="!",
-                   is_active=True)
+        row = User(username=f"tmp_{tag}", name=f"临时{tag}", role=role, password_hash="!", is_active=True)
     elif endpoint == "department":
         row = Department(name=f"临时部门{tag}")
     elif endpoint == "role":
@@ -231,14 +332,14 @@ def existing_ids(perm_app):
     """endpoint → the id of a row that exists (for edit/?id=); customers endpoints:
     role → endpoint → a row of a client the role's user owns."""
     from models import db
+
     models = _models()
     with perm_app.app_context():
         ids = {}
         for endpoint, model in models.items():
             if endpoint in CUSTOMER_ENDPOINTS:
                 continue
-            ids[endpoint] = db.session.execute(db.select(db.func.min(model.id))).scalar() \
-                or _disposable(endpoint)
+            ids[endpoint] = db.session.execute(db.select(db.func.min(model.id))).scalar() or _disposable(endpoint)
         ids["customers"] = {role: customer_rows(role, f"perm-{role}") for role in ROLES}
         db.session.remove()
     return ids
@@ -256,14 +357,19 @@ def _disposable_for(existing_ids, role, endpoint):
     if endpoint == "client":
         return customer_rows(role, f"del-{uuid.uuid4().hex[:10]}", children=())["client"]
     if endpoint in CUSTOMER_ENDPOINTS:
-        return customer_rows(role, f"del-{uuid.uuid4().hex[:10]}", children=(endpoint,),
-                             client_id=existing_ids["customers"][role]["client"])[endpoint]
+        return customer_rows(
+            role,
+            f"del-{uuid.uuid4().hex[:10]}",
+            children=(endpoint,),
+            client_id=existing_ids["customers"][role]["client"],
+        )[endpoint]
     return _disposable(endpoint)
 
 
 def _state(app, endpoint, row_id):
     """'gone', 'deleted' (soft) or 'present'."""
     from models import db
+
     with app.app_context():
         row = db.session.get(_models()[endpoint], row_id)
         state = "gone" if row is None else "deleted" if getattr(row, "is_deleted", False) else "present"
@@ -273,6 +379,7 @@ def _state(app, endpoint, row_id):
 
 def _row_snapshot(app, endpoint, row_id):
     from models import db
+
     with app.app_context():
         row = db.session.get(_models()[endpoint], row_id)
         snap = None if row is None else {c.key: getattr(row, c.key) for c in row.__table__.columns}
@@ -282,6 +389,7 @@ def _row_snapshot(app, endpoint, row_id):
 
 def _count(app, endpoint):
     from models import db
+
     with app.app_context():
         n = db.session.execute(db.select(db.func.count()).select_from(_models()[endpoint])).scalar()
         db.session.remove()
@@ -316,8 +424,12 @@ def test_matrix(perm_app, clients, existing_ids, role, endpoint, operation):
             assert _state(perm_app, endpoint, row_id) in ("gone", "deleted")
         return
 
-    url = {"view": base, "create": f"{base}new/", "export": f"{base}export/csv/",
-           "edit": f"{base}edit/?id={_row_for(existing_ids, role, endpoint)}"}[operation]
+    url = {
+        "view": base,
+        "create": f"{base}new/",
+        "export": f"{base}export/csv/",
+        "edit": f"{base}edit/?id={_row_for(existing_ids, role, endpoint)}",
+    }[operation]
     count_before = _count(perm_app, endpoint) if operation == "create" else None
     response = client.get(url)
     if not allowed:
@@ -346,8 +458,16 @@ def test_disabled_forms_save_nothing_even_for_admin(perm_app, clients, endpoint)
         row_id = _disposable(endpoint)
     before = _row_snapshot(perm_app, endpoint, row_id)
     count = _count(perm_app, endpoint)
-    data = {"text": "hacked", "code": "hacked.code", "type": "action", "username": "hacked",
-            "table_name": "hacked", "action": "hacked", "comment": "hacked", "success": "y"}
+    data = {
+        "text": "hacked",
+        "code": "hacked.code",
+        "type": "action",
+        "username": "hacked",
+        "table_name": "hacked",
+        "action": "hacked",
+        "comment": "hacked",
+        "success": "y",
+    }
     if "create" in DISABLED[endpoint]:
         response = client.post(f"{base}new/", data=data)
         assert response.status_code == 302
@@ -359,16 +479,13 @@ def test_disabled_forms_save_nothing_even_for_admin(perm_app, clients, endpoint)
         assert _row_snapshot(perm_app, endpoint, row_id) == before
 
 
-
-
 @pytest.mark.parametrize("endpoint", ["right", "login_log", "audit_log"])
 def test_disabled_delete_is_not_possible_through_the_bulk_action(perm_app, clients, endpoint):
     client = clients("admin")
     with perm_app.app_context():
         row_id = _disposable(endpoint)
     before = _row_snapshot(perm_app, endpoint, row_id)
-    response = client.post(f"/admin/{endpoint}/action/",
-                           data={"action": "delete", "rowid": [str(row_id)]})
+    response = client.post(f"/admin/{endpoint}/action/", data={"action": "delete", "rowid": [str(row_id)]})
     assert response.status_code in (302, 403)
     assert _row_snapshot(perm_app, endpoint, row_id) == before
 
@@ -425,8 +542,15 @@ def test_admin_menu_lists_the_system_and_customers_items(perm_app, clients):
 def test_executive_menu_lists_only_audit_log_of_the_system_items(perm_app, clients):
     nav = _navbar(clients("executive").get("/admin/?lang=en").get_data(as_text=True))
     links = set(re.findall(r'href="/admin/([a-z_]+)/"', nav))
-    assert links == {"audit_log", *LOOKUP_ENDPOINTS, *CUSTOMER_ENDPOINTS, *FINANCE_ENDPOINTS, *SALES_ENDPOINTS,
-                     *PRODUCT_ENDPOINTS, "churn"}
+    assert links == {
+        "audit_log",
+        *LOOKUP_ENDPOINTS,
+        *CUSTOMER_ENDPOINTS,
+        *FINANCE_ENDPOINTS,
+        *SALES_ENDPOINTS,
+        *PRODUCT_ENDPOINTS,
+        "churn",
+    }
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -444,21 +568,28 @@ def test_client_action_rights_are_seeded(perm_app, role):
     """client.reassign / client.merge / client.import: exactly the roles of SPEC §6."""
     from models import db
     from models.auth import Role
+
     with perm_app.app_context():
-        codes = {r.code for r in db.session.execute(db.select(Role).where(Role.code == role))
-                 .scalar_one().rights}
+        codes = {r.code for r in db.session.execute(db.select(Role).where(Role.code == role)).scalar_one().rights}
         db.session.remove()
-    assert {code for code in ACTION_RIGHTS if code in codes} == \
-        {code for code, holders in ACTION_RIGHTS.items() if role in holders}
+    assert {code for code in ACTION_RIGHTS if code in codes} == {
+        code for code, holders in ACTION_RIGHTS.items() if role in holders
+    }
 
 
 @pytest.fixture(scope="module")
 def merge_pairs(perm_app, existing_ids):
     """role → two clients the role's user owns (ids for /merge/?ids=a,b)."""
     from models import db
+
     with perm_app.app_context():
-        pairs = {role: (existing_ids["customers"][role]["client"],
-                        customer_rows(role, f"merge-{role}", children=())["client"]) for role in ROLES}
+        pairs = {
+            role: (
+                existing_ids["customers"][role]["client"],
+                customer_rows(role, f"merge-{role}", children=())["client"],
+            )
+            for role in ROLES
+        }
         db.session.remove()
     return pairs
 
@@ -466,6 +597,7 @@ def merge_pairs(perm_app, existing_ids):
 def _client_owner(app, client_id):
     from models import db
     from models.customers import Client
+
     with app.app_context():
         row = db.session.get(Client, client_id)
         state = (row.owner_id, row.is_deleted)
@@ -487,8 +619,9 @@ def test_reassign_page_needs_client_reassign(perm_app, clients, merge_pairs, rol
     if not allowed:  # POSTing the form without the right changes nothing
         before = _client_owner(perm_app, own)
         admin_id = merge_pairs["admin"][0]
-        response = client.post("/admin/client/reassign/",
-                               data={"ids": str(own), "owner_id": str(_client_owner(perm_app, admin_id)[0])})
+        response = client.post(
+            "/admin/client/reassign/", data={"ids": str(own), "owner_id": str(_client_owner(perm_app, admin_id)[0])}
+        )
         assert response.status_code == 403
         assert _client_owner(perm_app, own) == before
 

@@ -1,5 +1,6 @@
 """CrmModelView machinery on the platform's own tables: audit, optimistic locking,
 soft delete, lookups in use, CSRF, security headers, SQL per page, user form."""
+
 from __future__ import annotations
 
 import re
@@ -19,13 +20,21 @@ def _user(session, username):
 def test_edit_writes_audit_entry_with_old_and_new_values(client_as, db_session, app):
     client = client_as("admin")
     dep = db_session.execute(select(Department).where(Department.name == "销售二部")).scalar_one()
-    response = client.post(f"/admin/department/edit/?id={dep.id}",
-                           data={"name": "华东销售部", "parent": str(dep.parent_id), "sort_order": "5"})
+    response = client.post(
+        f"/admin/department/edit/?id={dep.id}",
+        data={"name": "华东销售部", "parent": str(dep.parent_id), "sort_order": "5"},
+    )
     assert response.status_code == 302
     db_session.expire_all()
-    entry = db_session.execute(select(AuditLog).where(AuditLog.table_name == "department",
-                                                      AuditLog.record_id == dep.id,
-                                                      AuditLog.action == "update")).scalars().one()
+    entry = (
+        db_session.execute(
+            select(AuditLog).where(
+                AuditLog.table_name == "department", AuditLog.record_id == dep.id, AuditLog.action == "update"
+            )
+        )
+        .scalars()
+        .one()
+    )
     admin = _user(db_session, "admin")
     assert entry.action == "update" and entry.user_id == admin.id and entry.ip == "127.0.0.1"
     assert entry.changes["name"] == ["销售二部", "华东销售部"]
@@ -37,6 +46,7 @@ def test_edit_writes_audit_entry_with_old_and_new_values(client_as, db_session, 
 
 def test_audit_covers_create_delete_and_cli(app, db_session):
     from models.audit import set_cli_actor
+
     set_cli_actor(None, "cli")
     dep = Department(name="临时部门")
     db_session.add(dep)
@@ -44,23 +54,36 @@ def test_audit_covers_create_delete_and_cli(app, db_session):
     dep_id = dep.id
     db_session.delete(dep)
     db_session.commit()
-    actions = db_session.execute(select(AuditLog.action, AuditLog.ip).where(
-        AuditLog.table_name == "department", AuditLog.record_id == dep_id).order_by(AuditLog.id)).all()
+    actions = db_session.execute(
+        select(AuditLog.action, AuditLog.ip)
+        .where(AuditLog.table_name == "department", AuditLog.record_id == dep_id)
+        .order_by(AuditLog.id)
+    ).all()
     assert actions == [("create", "cli"), ("delete", "cli")]
 
 
 def test_stale_edit_is_refused_and_nothing_overwritten(client_as, db_session):
     admin = client_as("admin")
     user = _user(db_session, "clerk")
-    form = {"username": "clerk", "name": "第一次修改", "role": str(user.role_id),
-            "department": str(user.department_id), "is_active": "y", "gender": "", "locale": ""}
+    form = {
+        "username": "clerk",
+        "name": "第一次修改",
+        "role": str(user.role_id),
+        "department": str(user.department_id),
+        "is_active": "y",
+        "gender": "",
+        "locale": "",
+    }
     # both users loaded version 1 …
     assert user.version == 1
     first = admin.post(f"/admin/user/edit/?id={user.id}", data={**form, "loaded_version": "1"})
     assert first.status_code == 302
     # … the second save is based on the old version and must be refused
-    second = admin.post(f"/admin/user/edit/?id={user.id}",
-                        data={**form, "name": "第二次修改", "loaded_version": "1"}, follow_redirects=True)
+    second = admin.post(
+        f"/admin/user/edit/?id={user.id}",
+        data={**form, "name": "第二次修改", "loaded_version": "1"},
+        follow_redirects=True,
+    )
     text = second.data.decode()
     assert "测试admin" in text  # names who changed it
     assert "第二次修改" not in text or "changed by" in text or "修改" in text
@@ -72,8 +95,9 @@ def test_stale_edit_is_refused_and_nothing_overwritten(client_as, db_session):
 def test_edit_form_carries_loaded_version(client_as, db_session):
     user = _user(db_session, "clerk")
     page = client_as("admin").get(f"/admin/user/edit/?id={user.id}").data.decode()
-    assert re.search(r'name="loaded_version" type="hidden" value="1"', page) or \
-        re.search(r'id="loaded_version" name="loaded_version" type="hidden" value="1"', page)
+    assert re.search(r'name="loaded_version" type="hidden" value="1"', page) or re.search(
+        r'id="loaded_version" name="loaded_version" type="hidden" value="1"', page
+    )
 
 
 def test_soft_delete_recycle_bin_and_restore(client_as, db_session):
@@ -93,8 +117,15 @@ def test_soft_delete_recycle_bin_and_restore(client_as, db_session):
     assert restored.status_code == 302
     db_session.expire_all()
     assert not _user(db_session, "marketing").is_deleted
-    actions = db_session.execute(select(AuditLog.action).where(
-        AuditLog.table_name == "users", AuditLog.record_id == user.id).order_by(AuditLog.id)).scalars().all()
+    actions = (
+        db_session.execute(
+            select(AuditLog.action)
+            .where(AuditLog.table_name == "users", AuditLog.record_id == user.id)
+            .order_by(AuditLog.id)
+        )
+        .scalars()
+        .all()
+    )
     assert actions[-2:] == ["delete", "restore"]
 
 
@@ -123,10 +154,20 @@ def test_lookup_in_use_cannot_be_deleted_and_inactive_values_are_not_offered(cli
 def test_user_form_hashes_password_and_masks_id_card(client_as, db_session, app):
     client = client_as("admin")
     role = db_session.execute(select(Role).where(Role.code == "clerk")).scalar_one()
-    response = client.post("/admin/user/new/", data={
-        "username": "newbie", "name": "新员工", "new_password": "secret-pass-1", "role": str(role.id),
-        "id_card": "11010519491231002X", "mobile": "+86 138-0013-8000", "is_active": "y",
-        "gender": "", "locale": ""})
+    response = client.post(
+        "/admin/user/new/",
+        data={
+            "username": "newbie",
+            "name": "新员工",
+            "new_password": "secret-pass-1",
+            "role": str(role.id),
+            "id_card": "11010519491231002X",
+            "mobile": "+86 138-0013-8000",
+            "is_active": "y",
+            "gender": "",
+            "locale": "",
+        },
+    )
     assert response.status_code == 302, response.data[:2000]
     user = _user(db_session, "newbie")
     assert user.password_hash != "secret-pass-1" and user.check_password("secret-pass-1")
@@ -147,9 +188,19 @@ def test_user_form_hashes_password_and_masks_id_card(client_as, db_session, app)
 def test_bad_values_are_refused_naming_the_field(client_as, db_session):
     client = client_as("admin")
     role = db_session.execute(select(Role).where(Role.code == "clerk")).scalar_one()
-    response = client.post("/admin/user/new/", data={
-        "username": "badid", "name": "坏身份证", "new_password": "secret-pass-1", "role": str(role.id),
-        "id_card": "110105194912310021", "is_active": "y", "gender": "", "locale": ""})
+    response = client.post(
+        "/admin/user/new/",
+        data={
+            "username": "badid",
+            "name": "坏身份证",
+            "new_password": "secret-pass-1",
+            "role": str(role.id),
+            "id_card": "110105194912310021",
+            "is_active": "y",
+            "gender": "",
+            "locale": "",
+        },
+    )
     assert response.status_code == 200
     assert db_session.execute(select(User).where(User.username == "badid")).scalar() is None
     assert b"check" in response.data.lower() or "校验".encode() in response.data
@@ -161,15 +212,27 @@ def test_role_edit_page_saves_the_checkbox_tree(client_as, db_session):
     page = client.get(f"/admin/role/edit/?id={role.id}").data.decode()
     assert 'id="right-user.view"' in page and 'id="right-trade.view"' in page
     wanted = db_session.execute(select(Right).where(Right.code.in_(["trade.view", "trade.edit"]))).scalars().all()
-    response = client.post(f"/admin/role/edit/?id={role.id}", data={
-        "code": "clerk", "name": role.name, "data_scope": "department", "is_active": "y",
-        "rights_submitted": "1", "rights": [str(r.id) for r in wanted], "loaded_version": str(role.version)})
+    response = client.post(
+        f"/admin/role/edit/?id={role.id}",
+        data={
+            "code": "clerk",
+            "name": role.name,
+            "data_scope": "department",
+            "is_active": "y",
+            "rights_submitted": "1",
+            "rights": [str(r.id) for r in wanted],
+            "loaded_version": str(role.version),
+        },
+    )
     assert response.status_code == 302
     db_session.expire_all()
     role = db_session.execute(select(Role).where(Role.code == "clerk")).scalar_one()
     assert {r.code for r in role.rights} == {"trade.view", "trade.edit"}
-    entry = db_session.execute(select(AuditLog).where(AuditLog.table_name == "sys_role",
-                                                      AuditLog.record_id == role.id)).scalars().all()[-1]
+    entry = (
+        db_session.execute(select(AuditLog).where(AuditLog.table_name == "sys_role", AuditLog.record_id == role.id))
+        .scalars()
+        .all()[-1]
+    )
     assert "rights" in entry.changes
 
 
@@ -191,8 +254,9 @@ def test_csrf_required_on_forms_and_actions(csrf_app, db_session):
     assert db_session.get(Trade, trade.id) is not None
     # with the page's token the same edit goes through
     token = csrf_token_from(client.get(f"/admin/department/edit/?id={dep.id}").data)
-    ok = client.post(f"/admin/department/edit/?id={dep.id}",
-                     data={"name": "华东销售部", "sort_order": "1", "csrf_token": token})
+    ok = client.post(
+        f"/admin/department/edit/?id={dep.id}", data={"name": "华东销售部", "sort_order": "1", "csrf_token": token}
+    )
     assert ok.status_code == 302
 
 
@@ -205,20 +269,34 @@ def test_security_headers_on_every_response(app, client_as):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"]
     page = client_as("admin").get("/admin/user/").data.decode()
-    assert "cdn" not in page.lower() and "//" not in re.sub(r'https?://127\.0\.0\.1', "", "".join(
-        re.findall(r'(?:src|href)="(https?://[^"]+)"', page)))
+    assert "cdn" not in page.lower() and "//" not in re.sub(
+        r"https?://127\.0\.0\.1", "", "".join(re.findall(r'(?:src|href)="(https?://[^"]+)"', page))
+    )
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)  # no inline script
 
 
 def test_user_list_sql_statements_constant_as_page_size_grows(app, client_as, db_session):
     from werkzeug.security import generate_password_hash
+
     role = db_session.execute(select(Role).where(Role.code == "clerk")).scalar_one()
     dep = db_session.execute(select(Department)).scalars().first()
     pw = generate_password_hash("x-password-1")
-    db_session.execute(insert(User), [
-        {"username": f"bulk{i}", "name": f"批量{i}", "password_hash": pw, "role_id": role.id,
-         "department_id": dep.id, "is_active": True, "is_deleted": False, "failed_logins": 0}
-        for i in range(120)])
+    db_session.execute(
+        insert(User),
+        [
+            {
+                "username": f"bulk{i}",
+                "name": f"批量{i}",
+                "password_hash": pw,
+                "role_id": role.id,
+                "department_id": dep.id,
+                "is_active": True,
+                "is_deleted": False,
+                "failed_logins": 0,
+            }
+            for i in range(120)
+        ],
+    )
     db_session.commit()
     client = client_as("admin")
     counts = {}

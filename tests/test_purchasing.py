@@ -2,6 +2,7 @@
 and their approval, expense contracts (finance approves), payments requested → approved →
 paid (four-eyes, Σ ≤ contract amount, recorded user/IP/time), purchase invoices with the tax
 rules, data scope, rights and SQL per list page."""
+
 from __future__ import annotations
 
 import html
@@ -50,17 +51,27 @@ def make_request(session, requester="account_manager", items=((2, "100.00"),), *
     return req
 
 
-def make_contract(session, handler="account_manager", amount="1000.00", state="approved", supplier=None,
-                  **fields) -> ExpenseContract:
+def make_contract(
+    session, handler="account_manager", amount="1000.00", state="approved", supplier=None, **fields
+) -> ExpenseContract:
     """An expense contract moved to ``state`` (submitted by its handler, approved by finance)."""
     n = next(_seq)
-    contract = ExpenseContract(number=f"ZC-T-{n:05d}", name=f"设备采购合同{n}",
-                               supplier=supplier or make_supplier(session), handler=user(session, handler),
-                               amount=Decimal(amount), **fields)
+    contract = ExpenseContract(
+        number=f"ZC-T-{n:05d}",
+        name=f"设备采购合同{n}",
+        supplier=supplier or make_supplier(session),
+        handler=user(session, handler),
+        amount=Decimal(amount),
+        **fields,
+    )
     session.add(contract)
     session.flush()
-    route = {"draft": (), "submitted": ("submit",), "approved": ("submit", "approve"),
-             "rejected": ("submit", "reject")}[state]
+    route = {
+        "draft": (),
+        "submitted": ("submit",),
+        "approved": ("submit", "approve"),
+        "rejected": ("submit", "reject"),
+    }[state]
     for step in route:
         perform(contract, step, user(session, handler if step == "submit" else "finance"), "理由")
     session.commit()
@@ -68,8 +79,11 @@ def make_contract(session, handler="account_manager", amount="1000.00", state="a
 
 
 def make_payment(session, contract, amount, requester="account_manager", status="requested") -> PurchasePayment:
-    payment = request_payment(PurchasePayment(expense_contract=contract, amount=Decimal(amount), reason="预付款"),
-                              user(session, requester), "10.0.0.1")
+    payment = request_payment(
+        PurchasePayment(expense_contract=contract, amount=Decimal(amount), reason="预付款"),
+        user(session, requester),
+        "10.0.0.1",
+    )
     session.add(payment)
     session.flush()
     if status != "requested":
@@ -79,8 +93,9 @@ def make_payment(session, contract, amount, requester="account_manager", status=
 
 
 def transition(client, endpoint, action, record, comment=""):
-    return client.post(f"/admin/{endpoint}/transition/", data={"action": action, "ids": str(record.id),
-                                                                "comment": comment})
+    return client.post(
+        f"/admin/{endpoint}/transition/", data={"action": action, "ids": str(record.id), "comment": comment}
+    )
 
 
 def flashes(response) -> str:
@@ -94,19 +109,34 @@ def test_purchase_request_items_are_created_in_one_post_and_total_is_listed(clie
     supplier = make_supplier(db_session)
     db_session.commit()
     am = client_as("account_manager")
-    response = am.post("/admin/purchase_request/new/", data={
-        "number": "", "name": "研发部电脑采购", "cost_type": "研发费用", "consignee": "李雷", "phone": "13800001111",
-        "address": "杭州市西湖区文三路90号",
-        "items-0-name": "笔记本电脑", "items-0-spec": "14寸 32G", "items-0-quantity": "3",
-        "items-0-unit_price": "6999.50", "items-0-supplier": str(supplier.id),
-        "items-1-name": "显示器", "items-1-quantity": "2", "items-1-unit_price": "1299.00"})
+    response = am.post(
+        "/admin/purchase_request/new/",
+        data={
+            "number": "",
+            "name": "研发部电脑采购",
+            "cost_type": "研发费用",
+            "consignee": "李雷",
+            "phone": "13800001111",
+            "address": "杭州市西湖区文三路90号",
+            "items-0-name": "笔记本电脑",
+            "items-0-spec": "14寸 32G",
+            "items-0-quantity": "3",
+            "items-0-unit_price": "6999.50",
+            "items-0-supplier": str(supplier.id),
+            "items-1-name": "显示器",
+            "items-1-quantity": "2",
+            "items-1-unit_price": "1299.00",
+        },
+    )
     assert response.status_code == 302, flashes(response)
     req = db_session.execute(select(PurchaseRequest).where(PurchaseRequest.name == "研发部电脑采购")).scalar_one()
     assert req.requester.username == "account_manager"  # the requester is me
     assert req.department.name == "销售一部"  # the requester's department
     assert req.status == "draft" and re.fullmatch(r"CG\d{8}-\d{3}", req.number)
     assert sorted((i.name, i.quantity, i.unit_price, i.supplier_id) for i in req.items) == [
-        ("显示器", 2, Decimal("1299.00"), None), ("笔记本电脑", 3, Decimal("6999.50"), supplier.id)]
+        ("显示器", 2, Decimal("1299.00"), None),
+        ("笔记本电脑", 3, Decimal("6999.50"), supplier.id),
+    ]
     assert req.total == Decimal("23596.50")  # 3 × 6999.50 + 2 × 1299.00, in SQL
     page = am.get("/admin/purchase_request/").get_data(as_text=True)
     assert "¥23,596.50" in page and req.number in page
@@ -116,8 +146,10 @@ def test_purchase_request_items_are_created_in_one_post_and_total_is_listed(clie
 
 @pytest.mark.parametrize("quantity, price", [("0", "10.00"), ("-1", "10.00"), ("1", "10.001"), ("1", "-5.00")])
 def test_bad_item_is_refused_and_nothing_saved(client_as, db_session, quantity, price):
-    response = client_as("account_manager").post("/admin/purchase_request/new/", data={
-        "name": "坏明细", "items-0-name": "纸", "items-0-quantity": quantity, "items-0-unit_price": price})
+    response = client_as("account_manager").post(
+        "/admin/purchase_request/new/",
+        data={"name": "坏明细", "items-0-name": "纸", "items-0-quantity": quantity, "items-0-unit_price": price},
+    )
     assert response.status_code == 200
     assert db_session.execute(select(func.count()).select_from(PurchaseRequest)).scalar() == 0
     assert db_session.execute(select(func.count()).select_from(PurchaseItem)).scalar() == 0
@@ -164,8 +196,9 @@ def test_purchase_request_transitions_through_the_view(client_as, db_session):
     db_session.commit()
     am, director = client_as("account_manager"), client_as("sales_director")
     assert transition(am, "purchase_request", "submit", req).status_code == 302
-    refused = am.post("/admin/purchase_request/transition/", data={"action": "approve", "ids": str(req.id)},
-                      follow_redirects=True)
+    refused = am.post(
+        "/admin/purchase_request/transition/", data={"action": "approve", "ids": str(req.id)}, follow_redirects=True
+    )
     assert "right" in flashes(refused) or "权" in flashes(refused)
     transition(director, "purchase_request", "approve", req)
     db_session.expire_all()
@@ -191,12 +224,39 @@ def test_purchase_request_list_sql_statements_constant_as_page_size_grows(app, c
     supplier = make_supplier(db_session)
     requesters = [user(db_session, name).id for name in ("account_manager", "am_team", "sales_director")]
     now = utcnow()
-    ids = db_session.execute(insert(PurchaseRequest).returning(PurchaseRequest.id), [
-        {"number": f"CG-BULK-{i:04d}", "name": f"批量采购{i}", "requester_id": requesters[i % 3], "status": "draft",
-         "version": 1, "created_at": now, "updated_at": now} for i in range(120)]).scalars().all()
-    db_session.execute(insert(PurchaseItem), [
-        {"request_id": rid, "name": f"物品{k}", "quantity": k + 1, "unit_price": Decimal("10.50"),
-         "supplier_id": supplier.id} for rid in ids for k in range(2)])
+    ids = (
+        db_session.execute(
+            insert(PurchaseRequest).returning(PurchaseRequest.id),
+            [
+                {
+                    "number": f"CG-BULK-{i:04d}",
+                    "name": f"批量采购{i}",
+                    "requester_id": requesters[i % 3],
+                    "status": "draft",
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(120)
+            ],
+        )
+        .scalars()
+        .all()
+    )
+    db_session.execute(
+        insert(PurchaseItem),
+        [
+            {
+                "request_id": rid,
+                "name": f"物品{k}",
+                "quantity": k + 1,
+                "unit_price": Decimal("10.50"),
+                "supplier_id": supplier.id,
+            }
+            for rid in ids
+            for k in range(2)
+        ],
+    )
     db_session.commit()
     for username in ("admin", "account_manager"):
         client = client_as(username)
@@ -224,8 +284,9 @@ def test_search_and_filters(client_as, db_session):
     director_id = user(db_session, "sales_director").id
     theirs = admin.get(f"/admin/purchase_request/?flt0_requester_equals={director_id}").get_data(as_text=True)
     assert b.number in theirs and a.number not in theirs
-    groups = re.search(r'id="filter-groups-data"[^>]*>(.*?)</', admin.get("/admin/purchase_request/").get_data(
-        as_text=True), re.S).group(1)
+    groups = re.search(
+        r'id="filter-groups-data"[^>]*>(.*?)</', admin.get("/admin/purchase_request/").get_data(as_text=True), re.S
+    ).group(1)
     assert '"status_equals"' in groups and '["submitted", ' in groups  # the workflow states to choose from
 
 
@@ -271,9 +332,11 @@ def test_payment_request_records_user_ip_time_and_supplier(client_as, db_session
     form = am.get(f"/admin/payment/new/?expense_contract_id={contract.id}").get_data(as_text=True)
     assert f'<option selected value="{contract.id}">' in form  # the contract of the button
     assert f'<option selected value="{contract.supplier_id}">' in form  # and its supplier
-    response = am.post("/admin/payment/new/", data={"expense_contract": str(contract.id), "supplier": "",
-                                                    "amount": "300.00", "reason": "首付款"},
-                       environ_base={"REMOTE_ADDR": "192.168.10.25"})
+    response = am.post(
+        "/admin/payment/new/",
+        data={"expense_contract": str(contract.id), "supplier": "", "amount": "300.00", "reason": "首付款"},
+        environ_base={"REMOTE_ADDR": "192.168.10.25"},
+    )
     assert response.status_code == 302, flashes(response)
     payment = db_session.execute(select(PurchasePayment)).scalar_one()
     assert payment.supplier_id == contract.supplier_id  # taken from the contract
@@ -289,8 +352,10 @@ def test_payment_supplier_must_be_the_contracts(client_as, db_session):
     contract = make_contract(db_session)
     other = make_supplier(db_session)
     db_session.commit()
-    response = client_as("finance").post("/admin/payment/new/", data={
-        "expense_contract": str(contract.id), "supplier": str(other.id), "amount": "1.00", "reason": "错供应商"})
+    response = client_as("finance").post(
+        "/admin/payment/new/",
+        data={"expense_contract": str(contract.id), "supplier": str(other.id), "amount": "1.00", "reason": "错供应商"},
+    )
     assert response.status_code == 200 and contract.number in flashes(response)
     assert db_session.execute(select(func.count()).select_from(PurchasePayment)).scalar() == 0
 
@@ -348,13 +413,22 @@ def test_payments_total_boundary(db_session):
     assert contract.number in message and "¥0.01" in message and "¥1,000.01" in message
     s.rollback()
     # two requests in one flush count together
-    s.add_all([request_payment(PurchasePayment(expense_contract=contract, amount=Decimal(a), reason="x"),
-                               user(s, "account_manager"), None) for a in ("0.01", "0.01")])
+    s.add_all(
+        [
+            request_payment(
+                PurchasePayment(expense_contract=contract, amount=Decimal(a), reason="x"),
+                user(s, "account_manager"),
+                None,
+            )
+            for a in ("0.01", "0.01")
+        ]
+    )
     with pytest.raises(FieldError):
         s.flush()
     s.rollback()
-    assert s.execute(select(func.sum(PurchasePayment.amount)).where(PurchasePayment.status != "rejected")) \
-        .scalar() == Decimal("1000.00")
+    assert s.execute(
+        select(func.sum(PurchasePayment.amount)).where(PurchasePayment.status != "rejected")
+    ).scalar() == Decimal("1000.00")
 
 
 def test_payment_over_the_contract_amount_is_refused_in_the_form(client_as, db_session):
@@ -362,12 +436,12 @@ def test_payment_over_the_contract_amount_is_refused_in_the_form(client_as, db_s
     make_payment(db_session, contract, "999.99", requester="finance")
     db_session.commit()
     am = client_as("account_manager")
-    over = am.post("/admin/payment/new/", data={"expense_contract": str(contract.id), "amount": "0.02",
-                                                "reason": "尾款"})
+    over = am.post(
+        "/admin/payment/new/", data={"expense_contract": str(contract.id), "amount": "0.02", "reason": "尾款"}
+    )
     assert over.status_code == 200
     assert contract.number in flashes(over) and "¥0.01" in flashes(over)
-    ok = am.post("/admin/payment/new/", data={"expense_contract": str(contract.id), "amount": "0.01",
-                                              "reason": "尾款"})
+    ok = am.post("/admin/payment/new/", data={"expense_contract": str(contract.id), "amount": "0.01", "reason": "尾款"})
     assert ok.status_code == 302
     assert db_session.execute(select(func.count()).select_from(PurchasePayment)).scalar() == 2
 
@@ -378,17 +452,29 @@ def test_payment_on_an_unapproved_expense_contract_is_refused(client_as, db_sess
     with pytest.raises(FieldError, match="approved"):
         make_payment(db_session, contract, "1.00")
     db_session.rollback()
-    response = client_as("finance").post("/admin/payment/new/", data={
-        "expense_contract": str(contract.id), "amount": "1.00", "reason": "预付"})
+    response = client_as("finance").post(
+        "/admin/payment/new/", data={"expense_contract": str(contract.id), "amount": "1.00", "reason": "预付"}
+    )
     assert response.status_code == 200  # not even offered
     assert db_session.execute(select(func.count()).select_from(PurchasePayment)).scalar() == 0
 
 
 # -------------------------------------------------------------------- purchase invoices
 def invoice_form(contract, **overrides):
-    data = {"number": "33001234", "supplier": "", "expense_contract": str(contract.id), "issued_on": "2026-03-01",
-            "quantity": "", "amount": "1000.00", "tax_rate": "13", "tax": "", "total": "", "handler": "王芳",
-            "receiver": "李雷", "notes": ""}
+    data = {
+        "number": "33001234",
+        "supplier": "",
+        "expense_contract": str(contract.id),
+        "issued_on": "2026-03-01",
+        "quantity": "",
+        "amount": "1000.00",
+        "tax_rate": "13",
+        "tax": "",
+        "total": "",
+        "handler": "王芳",
+        "receiver": "李雷",
+        "notes": "",
+    }
     data.update(overrides)
     return data
 
@@ -397,8 +483,7 @@ def test_purchase_invoice_tax_is_filled_in_when_left_empty(client_as, db_session
     contract = make_contract(db_session)
     db_session.commit()
     finance = client_as("finance")
-    response = finance.post("/admin/purchase_invoice/new/", data=invoice_form(contract, amount="1234.57",
-                                                                              tax_rate="6"))
+    response = finance.post("/admin/purchase_invoice/new/", data=invoice_form(contract, amount="1234.57", tax_rate="6"))
     assert response.status_code == 302, flashes(response)
     invoice = db_session.execute(select(PurchaseInvoice)).scalar_one()
     assert (invoice.tax, invoice.total, invoice.tax_rate) == (Decimal("74.07"), Decimal("1308.64"), 6)
@@ -407,13 +492,18 @@ def test_purchase_invoice_tax_is_filled_in_when_left_empty(client_as, db_session
     assert "¥1,308.64" in page and "6%" in page
 
 
-@pytest.mark.parametrize("overrides, labels, expected", [
-    ({"tax": "130.01"}, ("Tax:", "Tax：", "税额:", "税额："), "¥130.00"),
-    ({"tax": "130.00", "total": "1130.01"}, ("Total with tax:", "Total with tax：", "价税合计:", "价税合计："),
-     "¥1,130.00"),
-])
-def test_inconsistent_purchase_invoice_is_refused_naming_the_field(client_as, db_session, overrides, labels,
-                                                                  expected):
+@pytest.mark.parametrize(
+    "overrides, labels, expected",
+    [
+        ({"tax": "130.01"}, ("Tax:", "Tax：", "税额:", "税额："), "¥130.00"),
+        (
+            {"tax": "130.00", "total": "1130.01"},
+            ("Total with tax:", "Total with tax：", "价税合计:", "价税合计："),
+            "¥1,130.00",
+        ),
+    ],
+)
+def test_inconsistent_purchase_invoice_is_refused_naming_the_field(client_as, db_session, overrides, labels, expected):
     contract = make_contract(db_session)
     db_session.commit()
     response = client_as("finance").post("/admin/purchase_invoice/new/", data=invoice_form(contract, **overrides))
@@ -436,20 +526,33 @@ def test_purchase_invoice_rate_must_be_a_legal_rate(client_as, db_session):
 
 def test_purchase_invoice_rules_hold_outside_forms(db_session):
     contract = make_contract(db_session)
-    good = PurchaseInvoice(number="1", expense_contract=contract, amount=Decimal("100.00"), tax_rate=13,
-                           tax=Decimal("13.00"), total=Decimal("113.00"))
+    good = PurchaseInvoice(
+        number="1",
+        expense_contract=contract,
+        amount=Decimal("100.00"),
+        tax_rate=13,
+        tax=Decimal("13.00"),
+        total=Decimal("113.00"),
+    )
     db_session.add(good)
     db_session.flush()
     assert good.supplier_id == contract.supplier_id
-    bad = PurchaseInvoice(number="2", supplier=contract.supplier, amount=Decimal("100.00"), tax_rate=13,
-                          tax=Decimal("13.00"), total=Decimal("112.99"))
+    bad = PurchaseInvoice(
+        number="2",
+        supplier=contract.supplier,
+        amount=Decimal("100.00"),
+        tax_rate=13,
+        tax=Decimal("13.00"),
+        total=Decimal("112.99"),
+    )
     db_session.add(bad)
     with pytest.raises(FieldError, match="113.00"):
         db_session.flush()
     db_session.rollback()
     number = contract.number
-    other = PurchaseInvoice(number="3", supplier=make_supplier(db_session), expense_contract=contract,
-                            amount=Decimal("1.00"), tax_rate=0)
+    other = PurchaseInvoice(
+        number="3", supplier=make_supplier(db_session), expense_contract=contract, amount=Decimal("1.00"), tax_rate=0
+    )
     db_session.add(other)
     with pytest.raises(FieldError, match=number):
         db_session.flush()
@@ -474,8 +577,10 @@ def test_scope_account_manager_sees_own_requests_and_contracts_finance_sees_all(
     form = am.get("/admin/payment/new/").get_data(as_text=True)
     offered = re.search(r'<select[^>]*name="expense_contract".*?</select>', form, re.S).group(0)
     assert f'value="{my_contract.id}"' in offered and f'value="{their_contract.id}"' not in offered
-    for page, numbers in (("purchase_request", (mine.number, theirs.number)),
-                          ("expense_contract", (my_contract.number, their_contract.number))):
+    for page, numbers in (
+        ("purchase_request", (mine.number, theirs.number)),
+        ("expense_contract", (my_contract.number, their_contract.number)),
+    ):
         text = finance.get(f"/admin/{page}/").get_data(as_text=True)
         assert all(n in text for n in numbers)
     assert finance.get(f"/admin/payment/details/?id={their_payment.id}").status_code == 200
@@ -504,8 +609,14 @@ def test_supplier_crud_and_checks(client_as, db_session):
     admin = client_as("finance")
     bad = admin.post("/admin/supplier/new/", data={"name": "杭州坏代码供应商有限公司", "uscc": "91330100ABCDEFGHJK"})
     assert bad.status_code == 200
-    ok = admin.post("/admin/supplier/new/", data={"name": "杭州好供应商有限公司", "bank": "中国工商银行杭州分行",
-                                                  "bank_account": "1202 0212 0900 0012 345"})
+    ok = admin.post(
+        "/admin/supplier/new/",
+        data={
+            "name": "杭州好供应商有限公司",
+            "bank": "中国工商银行杭州分行",
+            "bank_account": "1202 0212 0900 0012 345",
+        },
+    )
     assert ok.status_code == 302, flashes(ok)
     supplier = db_session.execute(select(Supplier)).scalar_one()
     assert supplier.bank_account == "1202021209000012345"
@@ -520,12 +631,22 @@ def test_every_purchasing_page_renders(client_as, db_session):
     invoice = PurchaseInvoice(number="44001234", expense_contract=contract, amount=Decimal("10.00"), tax_rate=13)
     db_session.add(invoice)
     db_session.commit()
-    rows = {"supplier": contract.supplier_id, "purchase_request": req.id, "expense_contract": contract.id,
-            "payment": payment.id, "purchase_invoice": invoice.id}
+    rows = {
+        "supplier": contract.supplier_id,
+        "purchase_request": req.id,
+        "expense_contract": contract.id,
+        "payment": payment.id,
+        "purchase_invoice": invoice.id,
+    }
     admin = client_as("admin")
     for endpoint, row_id in rows.items():
-        for url in (f"/admin/{endpoint}/", f"/admin/{endpoint}/new/", f"/admin/{endpoint}/details/?id={row_id}",
-                    f"/admin/{endpoint}/export/csv/", f"/admin/{endpoint}/?lang=en"):
+        for url in (
+            f"/admin/{endpoint}/",
+            f"/admin/{endpoint}/new/",
+            f"/admin/{endpoint}/details/?id={row_id}",
+            f"/admin/{endpoint}/export/csv/",
+            f"/admin/{endpoint}/?lang=en",
+        ):
             response = admin.get(url)
             assert response.status_code == 200, url
         for column in range(10):  # every sortable column sorts (computed sums included)
@@ -540,18 +661,26 @@ def test_every_purchasing_page_renders(client_as, db_session):
 # ------------------------------------------------------------------------- seed-demo
 def _snapshot(session):
     return {
-        "suppliers": session.execute(select(Supplier.name, Supplier.uscc, Supplier.bank_account)
-                                     .order_by(Supplier.id)).all(),
-        "requests": session.execute(select(PurchaseRequest.number, PurchaseRequest.name, PurchaseRequest.status,
-                                           PurchaseRequest.requester_id).order_by(PurchaseRequest.id)).all(),
-        "items": session.execute(select(PurchaseItem.name, PurchaseItem.quantity, PurchaseItem.unit_price)
-                                 .order_by(PurchaseItem.id)).all(),
-        "contracts": session.execute(select(ExpenseContract.number, ExpenseContract.amount, ExpenseContract.status)
-                                     .order_by(ExpenseContract.id)).all(),
-        "payments": session.execute(select(PurchasePayment.amount, PurchasePayment.status)
-                                    .order_by(PurchasePayment.id)).all(),
-        "invoices": session.execute(select(PurchaseInvoice.number, PurchaseInvoice.total)
-                                    .order_by(PurchaseInvoice.id)).all(),
+        "suppliers": session.execute(
+            select(Supplier.name, Supplier.uscc, Supplier.bank_account).order_by(Supplier.id)
+        ).all(),
+        "requests": session.execute(
+            select(
+                PurchaseRequest.number, PurchaseRequest.name, PurchaseRequest.status, PurchaseRequest.requester_id
+            ).order_by(PurchaseRequest.id)
+        ).all(),
+        "items": session.execute(
+            select(PurchaseItem.name, PurchaseItem.quantity, PurchaseItem.unit_price).order_by(PurchaseItem.id)
+        ).all(),
+        "contracts": session.execute(
+            select(ExpenseContract.number, ExpenseContract.amount, ExpenseContract.status).order_by(ExpenseContract.id)
+        ).all(),
+        "payments": session.execute(
+            select(PurchasePayment.amount, PurchasePayment.status).order_by(PurchasePayment.id)
+        ).all(),
+        "invoices": session.execute(
+            select(PurchaseInvoice.number, PurchaseInvoice.total).order_by(PurchaseInvoice.id)
+        ).all(),
     }
 
 
@@ -559,6 +688,7 @@ def test_seed_purchasing_is_valid_complete_and_deterministic(db_session):
     from models.base import check_row
     from models.validators import uscc
     from seed.purchasing_demo import seed_purchasing
+
     s = db_session
     counts = seed_purchasing(5)
     assert counts["suppliers"] == 15 and counts["purchase requests"] == 30
@@ -568,17 +698,28 @@ def test_seed_purchasing_is_valid_complete_and_deterministic(db_session):
     assert seed_purchasing(5) == counts and _snapshot(s) == first  # same seed, same rows
     s.commit()
 
-    rows = [row for model in (Supplier, PurchaseRequest, PurchaseItem, ExpenseContract, PurchasePayment,
-                              PurchaseInvoice) for row in s.execute(select(model)).scalars()]
+    rows = [
+        row
+        for model in (Supplier, PurchaseRequest, PurchaseItem, ExpenseContract, PurchasePayment, PurchaseInvoice)
+        for row in s.execute(select(model)).scalars()
+    ]
     for row in rows:  # every value passes the checks the forms and the flush run
         check_row(row)
         assert not s.is_modified(row), row
     for supplier in s.execute(select(Supplier)).scalars():
         assert uscc(supplier.uscc) == supplier.uscc and supplier.bank_account.isdigit()
-    assert {r.status for r in s.execute(select(PurchaseRequest)).scalars()} == {"draft", "submitted", "approved",
-                                                                                "rejected"}
-    assert {p.status for p in s.execute(select(PurchasePayment)).scalars()} == {"requested", "approved", "paid",
-                                                                                "rejected"}
+    assert {r.status for r in s.execute(select(PurchaseRequest)).scalars()} == {
+        "draft",
+        "submitted",
+        "approved",
+        "rejected",
+    }
+    assert {p.status for p in s.execute(select(PurchasePayment)).scalars()} == {
+        "requested",
+        "approved",
+        "paid",
+        "rejected",
+    }
     assert all(r.items for r in s.execute(select(PurchaseRequest)).scalars())
     for payment in s.execute(select(PurchasePayment)).scalars():
         assert payment.expense_contract.status == "approved"
@@ -591,8 +732,7 @@ def test_seed_purchasing_is_valid_complete_and_deterministic(db_session):
         assert contract.payments_total <= contract.amount
         if contract.status in ("approved", "rejected"):
             assert contract.approved_by_id != contract.submitted_by_id
-    for req in s.execute(select(PurchaseRequest).where(PurchaseRequest.status.in_(("approved", "rejected")))) \
-            .scalars():
+    for req in s.execute(select(PurchaseRequest).where(PurchaseRequest.status.in_(("approved", "rejected")))).scalars():
         assert req.approved_by_id != req.submitted_by_id
 
     again = seed_purchasing(6)  # a second run reuses the suppliers and finds free numbers
@@ -606,15 +746,29 @@ def test_whoever_rewrites_a_payment_request_cannot_approve_it(client_as, db_sess
     payment = make_payment(db_session, contract, "100.00", requester="account_manager")
     db_session.commit()
     finance = client_as("finance")
-    unchanged = finance.post(f"/admin/payment/edit/?id={payment.id}", data={
-        "expense_contract": str(contract.id), "supplier": str(contract.supplier_id), "amount": "100.00",
-        "reason": "预付款", "loaded_version": str(payment.version)})
+    unchanged = finance.post(
+        f"/admin/payment/edit/?id={payment.id}",
+        data={
+            "expense_contract": str(contract.id),
+            "supplier": str(contract.supplier_id),
+            "amount": "100.00",
+            "reason": "预付款",
+            "loaded_version": str(payment.version),
+        },
+    )
     assert unchanged.status_code == 302
     db_session.expire_all()
     assert payment.submitted_by.username == "account_manager"
-    edited = finance.post(f"/admin/payment/edit/?id={payment.id}", data={
-        "expense_contract": str(contract.id), "supplier": str(contract.supplier_id), "amount": "900.00",
-        "reason": "预付款", "loaded_version": str(payment.version)})
+    edited = finance.post(
+        f"/admin/payment/edit/?id={payment.id}",
+        data={
+            "expense_contract": str(contract.id),
+            "supplier": str(contract.supplier_id),
+            "amount": "900.00",
+            "reason": "预付款",
+            "loaded_version": str(payment.version),
+        },
+    )
     assert edited.status_code == 302, flashes(edited)
     db_session.expire_all()
     assert payment.amount == Decimal("900.00") and payment.submitted_by.username == "finance"

@@ -8,6 +8,7 @@ Checked on a table of awkward amounts against ``Order.total`` (the SQL sum that 
 reports use) and an independent Decimal computation, then on many random quotes without
 a database, and through the convert button (the order page shows the quote's total).
 """
+
 from __future__ import annotations
 
 import random
@@ -78,9 +79,10 @@ def test_many_random_quotes_convert_to_their_total(app):
         for _ in range(3000):
             quote = Quote(discount_pct=Decimal(rng.choice([rng.randint(0, 10000), 0, 10000, 5000, 1250])) / 100)
             for _ in range(rng.randint(1, 8)):
-                fen = rng.choice([rng.randint(0, 100), rng.randint(0, 10 ** 7)])
-                quote.lines.append(QuoteLine(quantity=rng.choice([1, 2, 3, 7, rng.randint(1, 5000)]),
-                                             unit_price=Decimal(fen) / 100))
+                fen = rng.choice([rng.randint(0, 100), rng.randint(0, 10**7)])
+                quote.lines.append(
+                    QuoteLine(quantity=rng.choice([1, 2, 3, 7, rng.randint(1, 5000)]), unit_price=Decimal(fen) / 100)
+                )
             result = discounted_lines(quote)
             assert sum(quantity * price for _, quantity, price in result) == quote_totals(quote)[2]
             kept = Counter()
@@ -100,7 +102,9 @@ def test_the_converted_order_shows_the_quote_total(en_client, db_session):
     assert response.status_code == 302
     order = s.execute(select(Order).where(Order.quote_id == quote.id)).scalar_one()
     assert sorted((line.quantity, line.unit_price) for line in order.lines) == [
-        (1, Decimal("87.50")), (6, Decimal("87.49"))]
+        (1, Decimal("87.50")),
+        (6, Decimal("87.49")),
+    ]
     details = am.get(f"/admin/order/details/?id={order.id}").get_data(as_text=True)
     assert "¥612.44" in details
     listed = am.get("/admin/order/").get_data(as_text=True)

@@ -10,6 +10,7 @@ opportunity.
 Organisation (tests/conftest.py): account_manager, am_team, sales_director in 销售一部,
 am_other in 销售二部, director_top in 销售部. HTTP clients speak English.
 """
+
 from __future__ import annotations
 
 import html
@@ -37,8 +38,9 @@ def make_quote(session, owner="account_manager", lines=(), discount="0", client=
     client = client or make_client(session, owner)
     quote = Quote(client=client, owner=user(session, owner), discount_pct=Decimal(discount), **fields)
     for product, quantity, *price in lines:
-        quote.lines.append(QuoteLine(product=product, quantity=quantity,
-                                     unit_price=Decimal(price[0]) if price else None))
+        quote.lines.append(
+            QuoteLine(product=product, quantity=quantity, unit_price=Decimal(price[0]) if price else None)
+        )
     session.add(quote)
     session.flush()
     return quote
@@ -77,18 +79,28 @@ def test_totals_in_sql_equal_quote_totals_and_an_independent_computation(en_clie
         ([(2, "10.10")], "0.25"),  # 20.20 × 0.25% = 0.0505 → 0.05
         ([(1, "0.02")], "25"),  # 0.005 → 0.01
         ([], "10"),
-    ] + [([(rng.randint(1, 999), f"{rng.randint(0, 99999)}.{rng.randint(0, 99):02d}")
-           for _ in range(rng.randint(1, 12))], f"{rng.randint(0, 100)}.{rng.randint(0, 99):02d}"
-          if rng.random() < 0.9 else "100") for _ in range(10)]
+    ] + [
+        (
+            [
+                (rng.randint(1, 999), f"{rng.randint(0, 99999)}.{rng.randint(0, 99):02d}")
+                for _ in range(rng.randint(1, 12))
+            ],
+            f"{rng.randint(0, 100)}.{rng.randint(0, 99):02d}" if rng.random() < 0.9 else "100",
+        )
+        for _ in range(10)
+    ]
     quotes = []
     for lines, discount in cases:
         discount = min(Decimal(discount), Decimal(100))
-        quotes.append((make_quote(db_session, lines=[(product, q, p) for q, p in lines], discount=discount),
-                       lines, discount))
+        quotes.append(
+            (make_quote(db_session, lines=[(product, q, p) for q, p in lines], discount=discount), lines, discount)
+        )
     db_session.commit()
     db_session.expire_all()
     page = en_client("admin").get("/admin/quote/?page_size=50").get_data(as_text=True)
-    listed = dict(zip(cells(page, "number"), zip(cells(page, "subtotal"), cells(page, "total"), strict=False), strict=False))
+    listed = dict(
+        zip(cells(page, "number"), zip(cells(page, "subtotal"), cells(page, "total"), strict=False), strict=False)
+    )
     for quote, lines, discount in quotes:
         subtotal, total = expected_totals(lines, discount)
         assert (quote.subtotal, quote.total) == (subtotal, total), (lines, discount)
@@ -102,8 +114,12 @@ def test_totals_in_sql_equal_quote_totals_and_an_independent_computation(en_clie
 def test_list_sql_statements_constant_and_discount_shown_as_percent(app, en_client, db_session):
     products = [make_product(db_session, price="9.99") for _ in range(3)]
     for k in range(60):
-        make_quote(db_session, ("account_manager", "am_team", "am_other")[k % 3],
-                   lines=[(p, k % 5 + 1) for p in products], discount=f"{k % 20}.5")
+        make_quote(
+            db_session,
+            ("account_manager", "am_team", "am_other")[k % 3],
+            lines=[(p, k % 5 + 1) for p in products],
+            discount=f"{k % 20}.5",
+        )
     db_session.commit()
     for username in ("admin", "account_manager"):
         client = en_client(username)
@@ -118,8 +134,10 @@ def test_list_sql_statements_constant_and_discount_shown_as_percent(app, en_clie
 
 
 # ---------------------------------------------------------------------- the workflow §5.2
-@pytest.mark.parametrize("discount, state", [("0", "approved"), ("9.99", "approved"), ("10.00", "approved"),
-                                             ("10.01", "submitted"), ("35", "submitted")])
+@pytest.mark.parametrize(
+    "discount, state",
+    [("0", "approved"), ("9.99", "approved"), ("10.00", "approved"), ("10.01", "submitted"), ("35", "submitted")],
+)
 def test_submit_approves_directly_at_or_below_the_threshold(db_session, discount, state):
     quote = make_quote(db_session, lines=[(make_product(db_session), 1)], discount=discount)
     db_session.commit()
@@ -130,8 +148,9 @@ def test_submit_approves_directly_at_or_below_the_threshold(db_session, discount
 
 
 def test_threshold_comes_from_the_configuration(db_session):
-    db_session.execute(SystemConfig.__table__.update().where(SystemConfig.name == "quote_discount_approval_pct")
-                       .values(value="20"))
+    db_session.execute(
+        SystemConfig.__table__.update().where(SystemConfig.name == "quote_discount_approval_pct").values(value="20")
+    )
     db_session.commit()
     quote = make_quote(db_session, lines=[(make_product(db_session), 1)], discount="15")
     assert perform(quote, "submit", user(db_session, "account_manager")) == "approved"
@@ -177,8 +196,7 @@ def test_approval_four_eyes_reject_redraft_accept(db_session):
 
 
 def test_workflow_through_the_view_and_locked_quotes(en_client, db_session):
-    quote = make_quote(db_session, lines=[(make_product(db_session), 3, "100.00")], discount="20",
-                       notes="原始备注")
+    quote = make_quote(db_session, lines=[(make_product(db_session), 3, "100.00")], discount="20", notes="原始备注")
     db_session.commit()
     am, director = en_client("account_manager"), en_client("sales_director")
     assert "Submit: 1 done" in flashes(transition(am, "quote", "submit", quote))
@@ -190,8 +208,11 @@ def test_workflow_through_the_view_and_locked_quotes(en_client, db_session):
     # locked: no edit page, an edit POST changes nothing, no delete
     edit = am.get(f"/admin/quote/edit/?id={quote.id}")
     assert edit.status_code == 302 and "details" in edit.headers["Location"]
-    posted = am.post(f"/admin/quote/edit/?id={quote.id}", data={
-        "client": str(quote.client_id), "discount_pct": "1", "notes": "改了"}, follow_redirects=True)
+    posted = am.post(
+        f"/admin/quote/edit/?id={quote.id}",
+        data={"client": str(quote.client_id), "discount_pct": "1", "notes": "改了"},
+        follow_redirects=True,
+    )
     assert "can no longer be changed" in flashes(posted)
     assert 'id="wf-approve"' in director.get(f"/admin/quote/details/?id={quote.id}").get_data(as_text=True)
     assert "Approve: 1 done" in flashes(transition(director, "quote", "approve", quote))
@@ -210,10 +231,17 @@ def test_convert_copies_lines_with_discounted_prices_and_the_product_unit(db_ses
     order = convert_quote(quote, user(s, "account_manager"))
     s.commit()
     assert (order.client_id, order.owner_id, order.quote_id, order.status) == (
-        quote.client_id, quote.owner_id, quote.id, "pending")
+        quote.client_id,
+        quote.owner_id,
+        quote.id,
+        "pending",
+    )
     # 10.05 × 0.875 = 8.79375 → 8.79; 1.00 × 0.875 = 0.875 → 0.88; 0.10 × 0.875 = 0.0875 → 0.09
     assert [(line.product_id, line.quantity, line.unit, line.unit_price) for line in order.lines] == [
-        (a.id, 4, "箱", Decimal("8.79")), (b.id, 3, "米", Decimal("0.88")), (a.id, 1, "箱", Decimal("0.09"))]
+        (a.id, 4, "箱", Decimal("8.79")),
+        (b.id, 3, "米", Decimal("0.88")),
+        (a.id, 1, "箱", Decimal("0.09")),
+    ]
     s.expire_all()
     assert order.total == Decimal("37.89")
     with pytest.raises(WorkflowError, match="already became order"):
@@ -245,8 +273,9 @@ def test_convert_through_the_view(en_client, db_session):
     again = am.post("/admin/quote/convert/", data={"id": str(accepted.id)}, follow_redirects=True)
     assert f"{accepted.number} already became order {order.number}." in flashes(again)
     # not accepted: refused (list action too)
-    refused = am.post("/admin/quote/action/", data={"action": "convert", "rowid": [str(approved.id)]},
-                      follow_redirects=True)
+    refused = am.post(
+        "/admin/quote/action/", data={"action": "convert", "rowid": [str(approved.id)]}, follow_redirects=True
+    )
     assert f"{approved.number} is Approved: only accepted quotes become orders." in flashes(refused)
     assert s.execute(select(func.count()).select_from(Order)).scalar() == 1
     # the list action converts accepted quotes and opens the new order
@@ -257,8 +286,9 @@ def test_convert_through_the_view(en_client, db_session):
     # without order.create (clerk: view only) no conversion
     clerk = en_client("clerk")
     assert clerk.post("/admin/quote/convert/", data={"id": str(second.id)}).status_code == 403
-    assert 'convert' not in re.findall(r'name="action" value="(\w+)"', clerk.get("/admin/quote/").get_data(
-        as_text=True))
+    assert "convert" not in re.findall(
+        r'name="action" value="(\w+)"', clerk.get("/admin/quote/").get_data(as_text=True)
+    )
 
 
 # -------------------------------------------------------------------------- create page
@@ -272,19 +302,37 @@ def test_create_with_lines_defaults_the_unit_price_and_owner(en_client, db_sessi
     assert 'name="owner"' not in form  # own scope: the quote is mine
     price = re.search(r'<input[^>]*name="unit_price"[^>]*>', html.unescape(form)).group(0)
     assert " required" not in price  # left empty, the product's price (the browser must let it go)
-    response = am.post("/admin/quote/new/", data={
-        "client": str(client.id), "number": "", "discount_pct": "10.00",
-        "lines-0-product": str(a.id), "lines-0-quantity": "2", "lines-0-unit_price": "",
-        "lines-1-product": str(b.id), "lines-1-quantity": "5", "lines-1-unit_price": "8.50"})
+    response = am.post(
+        "/admin/quote/new/",
+        data={
+            "client": str(client.id),
+            "number": "",
+            "discount_pct": "10.00",
+            "lines-0-product": str(a.id),
+            "lines-0-quantity": "2",
+            "lines-0-unit_price": "",
+            "lines-1-product": str(b.id),
+            "lines-1-quantity": "5",
+            "lines-1-unit_price": "8.50",
+        },
+    )
     assert response.status_code == 302, flashes(response)
     quote = db_session.execute(select(Quote)).scalar_one()
     assert quote.owner.username == "account_manager" and quote.status == "draft"
     assert re.fullmatch(r"BJ\d{8}-\d{3}", quote.number)
     assert sorted((line.product_id, line.quantity, line.unit_price) for line in quote.lines) == sorted(
-        [(a.id, 2, Decimal("123.45")), (b.id, 5, Decimal("8.50"))])
+        [(a.id, 2, Decimal("123.45")), (b.id, 5, Decimal("8.50"))]
+    )
     assert (quote.subtotal, quote.total) == (Decimal("289.40"), Decimal("260.46"))
-    bad = am.post("/admin/quote/new/", data={"client": str(client.id), "discount_pct": "100.01",
-                                             "lines-0-product": str(a.id), "lines-0-quantity": "1"})
+    bad = am.post(
+        "/admin/quote/new/",
+        data={
+            "client": str(client.id),
+            "discount_pct": "100.01",
+            "lines-0-product": str(a.id),
+            "lines-0-quantity": "1",
+        },
+    )
     assert bad.status_code == 200 and db_session.execute(select(func.count()).select_from(Quote)).scalar() == 1
 
 
@@ -292,10 +340,22 @@ def test_create_page_prefilled_from_an_opportunity_in_scope(en_client, db_sessio
     s = db_session
     client = make_client(s, "account_manager")
     stage = lookup(s, SalesStage)
-    mine = Opportunity(client=client, customer_name=client.name, title="年度采购", description="需求",
-                       created_by=user(s, "account_manager"), stage=stage)
-    theirs = Opportunity(client=make_client(s, "am_other"), customer_name="别家", title="别家机会",
-                         description="需求", created_by=user(s, "am_other"), stage=stage)
+    mine = Opportunity(
+        client=client,
+        customer_name=client.name,
+        title="年度采购",
+        description="需求",
+        created_by=user(s, "account_manager"),
+        stage=stage,
+    )
+    theirs = Opportunity(
+        client=make_client(s, "am_other"),
+        customer_name="别家",
+        title="别家机会",
+        description="需求",
+        created_by=user(s, "am_other"),
+        stage=stage,
+    )
     s.add_all([mine, theirs])
     s.commit()
     am = en_client("account_manager")
@@ -320,15 +380,21 @@ def test_scope_of_quotes_and_their_lines(en_client, db_session):
     assert set(cells(other.get("/admin/quote/").get_data(as_text=True), "number")) == {theirs.number}
     for url in (f"/admin/quote/details/?id={mine.id}", f"/admin/quote/edit/?id={mine.id}"):
         assert other.get(url).status_code == 404
-    posted = other.post(f"/admin/quote/edit/?id={mine.id}", data={
-        "client": str(mine.client_id), "lines-0-product": str(product.id), "lines-0-quantity": "99"})
+    posted = other.post(
+        f"/admin/quote/edit/?id={mine.id}",
+        data={"client": str(mine.client_id), "lines-0-product": str(product.id), "lines-0-quantity": "99"},
+    )
     assert posted.status_code == 404
     assert other.post("/admin/quote/convert/", data={"id": str(mine.id)}).status_code in (403, 404)
     s.expire_all()
     assert [line.quantity for line in mine.lines] == [1]
     # lines are scoped through their quote
-    for viewer, expected in (("account_manager", {mine.id}), ("am_other", {theirs.id}),
-                             ("sales_director", {mine.id}), ("director_top", {mine.id, theirs.id})):
+    for viewer, expected in (
+        ("account_manager", {mine.id}),
+        ("am_other", {theirs.id}),
+        ("sales_director", {mine.id}),
+        ("director_top", {mine.id, theirs.id}),
+    ):
         query = select(QuoteLine.quote_id)
         clause = scope_clause(QuoteLine, user(s, viewer))
         seen = set(s.execute(query.where(clause) if clause is not None else query).scalars())
@@ -341,6 +407,7 @@ def test_scope_of_quotes_and_their_lines(en_client, db_session):
 def test_convert_button_works_with_csrf_protection(csrf_app, db_session):
     """The details-page button posts the page's CSRF token (CSRF is on in production)."""
     from tests.conftest import csrf_token_from, login
+
     s = db_session
     quote = to_state(s, make_quote(s, lines=[(make_product(s, price="8.00"), 5)]), "accepted")
     client = csrf_app.test_client()
@@ -348,7 +415,8 @@ def test_convert_button_works_with_csrf_protection(csrf_app, db_session):
     assert client.post("/admin/quote/convert/", data={"id": str(quote.id)}).status_code == 400  # no token
     page = client.get(f"/admin/quote/details/?id={quote.id}").get_data(as_text=True)
     form = re.search(r'<form[^>]*id="convert-form".*?</form>', page, re.S).group(0)
-    response = client.post("/admin/quote/convert/", data={"id": str(quote.id), "csrf_token": csrf_token_from(
-        form.encode())})
+    response = client.post(
+        "/admin/quote/convert/", data={"id": str(quote.id), "csrf_token": csrf_token_from(form.encode())}
+    )
     assert response.status_code == 302 and "/admin/order/details/" in response.headers["Location"]
     assert s.execute(select(Order.quote_id)).scalars().all() == [quote.id]

@@ -11,6 +11,7 @@ several trials each, on SQLite and on PostgreSQL (``TEST_DATABASE_URL``).
 
 No answer is a 500. HTTP users speak English so that messages are asserted literally.
 """
+
 from __future__ import annotations
 
 import html
@@ -51,9 +52,11 @@ def no_server_error(results) -> None:
 
 def entries(session, record, action) -> int:
     """How many times ``action`` was recorded on ``record`` (one per step taken)."""
-    return session.execute(select(func.count()).select_from(AuditLog).where(
-        AuditLog.table_name == record.__tablename__, AuditLog.record_id == record.id,
-        AuditLog.action == action)).scalar()
+    return session.execute(
+        select(func.count())
+        .select_from(AuditLog)
+        .where(AuditLog.table_name == record.__tablename__, AuditLog.record_id == record.id, AuditLog.action == action)
+    ).scalar()
 
 
 # ---------------------------------------------------------------- quote → order once
@@ -63,8 +66,12 @@ def test_parallel_conversions_of_one_quote_make_one_order(http_user, db_session)
     product = make_product(s, price="99.99", unit="台")
     for _ in range(TRIALS):
         quote = to_state(s, make_quote(s, lines=[(product, 7)], discount="12.50"), "accepted")
-        results = run_parallel([lambda u=u, quote=quote: u.post("/admin/quote/convert/", {"id": str(quote.id)}, follow=True)
-                                for u in people])
+        results = run_parallel(
+            [
+                lambda u=u, quote=quote: u.post("/admin/quote/convert/", {"id": str(quote.id)}, follow=True)
+                for u in people
+            ]
+        )
         no_server_error(results)
         s.expire_all()
         orders = s.execute(select(Order).where(Order.quote_id == quote.id)).scalars().all()
@@ -78,9 +85,16 @@ def test_parallel_conversions_of_one_quote_make_one_order(http_user, db_session)
 # ------------------------------------------------------------------ once-only steps
 def _contract(s, status, submitter="account_manager"):
     client = make_client(s, "account_manager")
-    contract = Contract(client=client, type=lookup(s, ContractType), number=f"HT-R-{client.id:05d}",
-                        name="并发合同", starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31),
-                        amount=Decimal("1000.00"), owner=client.owner)
+    contract = Contract(
+        client=client,
+        type=lookup(s, ContractType),
+        number=f"HT-R-{client.id:05d}",
+        name="并发合同",
+        starts_on=date(2026, 1, 1),
+        ends_on=date(2026, 12, 31),
+        amount=Decimal("1000.00"),
+        owner=client.owner,
+    )
     s.add(contract)
     s.commit()
     steps = {"submitted": ["submit"], "approved": ["submit", "approve"]}[status]
@@ -92,9 +106,14 @@ def _contract(s, status, submitter="account_manager"):
 
 def _receipt(s):
     client = make_client(s, "account_manager")
-    receipt = Receipt(number=f"HK-R-{client.id:05d}", client=client, amount=Decimal("10.00"),
-                      received_on=date(2026, 3, 1), method=lookup(s, PaymentMethod),
-                      recorded_by=user(s, "finance"))
+    receipt = Receipt(
+        number=f"HK-R-{client.id:05d}",
+        client=client,
+        amount=Decimal("10.00"),
+        received_on=date(2026, 3, 1),
+        method=lookup(s, PaymentMethod),
+        recorded_by=user(s, "finance"),
+    )
     s.add(receipt)
     s.commit()
     return receipt
@@ -102,8 +121,14 @@ def _receipt(s):
 
 def _invoice(s):
     contract = _contract(s, "approved")
-    invoice = Invoice(contract=contract, type=lookup(s, InvoiceType), number=f"FP{contract.id:08d}",
-                      amount=Decimal("100.00"), tax_rate=13, issued_on=date(2026, 3, 2))
+    invoice = Invoice(
+        contract=contract,
+        type=lookup(s, InvoiceType),
+        number=f"FP{contract.id:08d}",
+        amount=Decimal("100.00"),
+        tax_rate=13,
+        issued_on=date(2026, 3, 2),
+    )
     s.add(invoice)
     s.commit()
     return invoice
@@ -126,13 +151,22 @@ def _purchase_request(s):
 
 #: step → (endpoint, make the record, the two people taking the step, comment, state after)
 STEPS = {
-    "contract approve": ("contract", lambda s: _contract(s, "submitted"), ("sales_director", "director_top"),
-                         "", "approved"),
-    "contract sign": ("contract", lambda s: _contract(s, "approved"), ("sales_director", "director_top"),
-                      "", "signed"),
+    "contract approve": (
+        "contract",
+        lambda s: _contract(s, "submitted"),
+        ("sales_director", "director_top"),
+        "",
+        "approved",
+    ),
+    "contract sign": ("contract", lambda s: _contract(s, "approved"), ("sales_director", "director_top"), "", "signed"),
     "quote submit": ("quote", _quote, ("account_manager", "account_manager"), "", "approved"),
-    "purchase_request approve": ("purchase_request", _purchase_request, ("sales_director", "director_top"),
-                                 "", "approved"),
+    "purchase_request approve": (
+        "purchase_request",
+        _purchase_request,
+        ("sales_director", "director_top"),
+        "",
+        "approved",
+    ),
     "receipt confirm": ("receipt", _receipt, ("finance", "finance"), "", "confirmed"),
     "invoice void": ("invoice", _invoice, ("finance", "finance"), "开错了", "voided"),
 }
@@ -147,8 +181,9 @@ def test_a_once_only_step_taken_in_parallel_takes_effect_once(http_user, db_sess
     for _ in range(TRIALS):
         record = make(s)
         form = {"action": action, "ids": str(record.id), "comment": comment}
-        results = run_parallel([lambda u=u, form=form: u.post(f"/admin/{endpoint}/transition/", form, follow=True)
-                                for u in people])
+        results = run_parallel(
+            [lambda u=u, form=form: u.post(f"/admin/{endpoint}/transition/", form, follow=True) for u in people]
+        )
         no_server_error(results)
         s.expire_all()
         assert record.status == after
@@ -174,8 +209,12 @@ def test_the_loser_of_two_approvals_is_told_who_changed_the_contract(http_user, 
             fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
             forms.append({**{k: html.unescape(v) for k, v in fields.items()}, "comment": ""})
         assert forms[0]["versions"] == f"{contract.id}:{contract.version}"
-        results = run_parallel([lambda u=u, f=f: u.post("/admin/contract/transition/", f, follow=True)
-                                for u, f in zip(people, forms, strict=False)])
+        results = run_parallel(
+            [
+                lambda u=u, f=f: u.post("/admin/contract/transition/", f, follow=True)
+                for u, f in zip(people, forms, strict=False)
+            ]
+        )
         no_server_error(results)
         s.expire_all()
         assert contract.status == "approved" and entries(s, contract, "approve") == 1
@@ -194,8 +233,11 @@ def test_a_step_on_a_record_changed_since_the_page_was_opened_is_refused(http_us
     versions = re.search(r'name="versions" value="([^"]*)"', page).group(1)
     other = http_user("director_top")
     assert other.post("/admin/contract/transition/", {"action": "sign", "ids": str(contract.id)})[0] == 302
-    status, body, _ = director.post("/admin/contract/transition/", {
-        "action": "terminate", "ids": str(contract.id), "versions": versions, "comment": "客户取消"}, follow=True)
+    status, body, _ = director.post(
+        "/admin/contract/transition/",
+        {"action": "terminate", "ids": str(contract.id), "versions": versions, "comment": "客户取消"},
+        follow=True,
+    )
     assert status == 200
     assert f"{contract} was changed by 总监 meanwhile — reload and try again." in messages(body)
     s.expire_all()
@@ -209,22 +251,36 @@ def test_parallel_allocations_never_overfill_a_contract(http_user, db_session):
     method = lookup(s, PaymentMethod)
     for trial in range(TRIALS):
         contract = _contract(s, "approved")
-        forms = [{"client": str(contract.client_id), "number": f"HK-P-{contract.id}-{k}", "amount": "600.00",
-                  "received_on": "2026-03-01", "method": str(method.id), "department": "__None",
-                  "recorded_by": "__None", "allocations-0-contract": str(contract.id),
-                  "allocations-0-amount": "400.00"} for k in range(3)]
-        results = run_parallel([lambda u=u, f=f: u.post("/admin/receipt/new/", f)
-                                for u, f in zip(people, forms, strict=False)])
+        forms = [
+            {
+                "client": str(contract.client_id),
+                "number": f"HK-P-{contract.id}-{k}",
+                "amount": "600.00",
+                "received_on": "2026-03-01",
+                "method": str(method.id),
+                "department": "__None",
+                "recorded_by": "__None",
+                "allocations-0-contract": str(contract.id),
+                "allocations-0-amount": "400.00",
+            }
+            for k in range(3)
+        ]
+        results = run_parallel(
+            [lambda u=u, f=f: u.post("/admin/receipt/new/", f) for u, f in zip(people, forms, strict=False)]
+        )
         no_server_error(results)
         s.expire_all()
-        allocated = s.execute(select(func.sum(ContractReceipt.amount)).where(
-            ContractReceipt.contract_id == contract.id)).scalar()
+        allocated = s.execute(
+            select(func.sum(ContractReceipt.amount)).where(ContractReceipt.contract_id == contract.id)
+        ).scalar()
         assert allocated == Decimal("800.00"), (trial, allocated)
         saved = [status for status, _, _ in results if status == 302]
         assert len(saved) == 2
         refused = next(body for status, body, _ in results if status == 200)
-        assert (f"contract {contract.number}: the receipts allocated to it would total ¥1,200.00, ¥200.00 more "
-                f"than the contract amount ¥1,000.00.") in messages(refused)
+        assert (
+            f"contract {contract.number}: the receipts allocated to it would total ¥1,200.00, ¥200.00 more "
+            f"than the contract amount ¥1,000.00."
+        ) in messages(refused)
 
 
 # ------------------------------------------------------------------- numbers
@@ -232,18 +288,34 @@ def _order_form(s):
     client = make_client(s, "account_manager")
     product = make_product(s)
     s.commit()
-    return {"client": str(client.id), "number": "", "ordered_on": "", "lines-0-product": str(product.id),
-            "lines-0-quantity": "1", "lines-0-unit": "", "lines-0-unit_price": ""}
+    return {
+        "client": str(client.id),
+        "number": "",
+        "ordered_on": "",
+        "lines-0-product": str(product.id),
+        "lines-0-quantity": "1",
+        "lines-0-unit": "",
+        "lines-0-unit_price": "",
+    }
 
 
 def _quote_form(s):
     form = _order_form(s)
-    return {"client": form["client"], "number": "", "discount_pct": "0", "lines-0-product": form["lines-0-product"],
-            "lines-0-quantity": "2", "lines-0-unit_price": ""}
+    return {
+        "client": form["client"],
+        "number": "",
+        "discount_pct": "0",
+        "lines-0-product": form["lines-0-product"],
+        "lines-0-quantity": "2",
+        "lines-0-unit_price": "",
+    }
 
 
-NUMBERED = {"order": (Order, _order_form, r"DD\d{8}-\d{3}"), "quote": (Quote, _quote_form, r"BJ\d{8}-\d{3}"),
-            "purchase_request": (PurchaseRequest, lambda s: {"number": "", "name": "并发采购申请"}, r"CG\d{8}-\d{3}")}
+NUMBERED = {
+    "order": (Order, _order_form, r"DD\d{8}-\d{3}"),
+    "quote": (Quote, _quote_form, r"BJ\d{8}-\d{3}"),
+    "purchase_request": (PurchaseRequest, lambda s: {"number": "", "name": "并发采购申请"}, r"CG\d{8}-\d{3}"),
+}
 
 
 @pytest.mark.parametrize("endpoint", list(NUMBERED))
@@ -253,8 +325,9 @@ def test_parallel_creates_with_the_number_left_empty_are_all_saved(http_user, db
     people = [http_user("account_manager") for _ in range(3)]
     for trial in range(TRIALS):
         forms = [make_form(s) for _ in people]
-        results = run_parallel([lambda u=u, f=f: u.post(f"/admin/{endpoint}/new/", f)
-                                for u, f in zip(people, forms, strict=False)])
+        results = run_parallel(
+            [lambda u=u, f=f: u.post(f"/admin/{endpoint}/new/", f) for u, f in zip(people, forms, strict=False)]
+        )
         no_server_error(results)
         assert [status for status, _, _ in results] == [302] * len(people), [messages(b) for _, b, _ in results]
         s.expire_all()
@@ -265,6 +338,7 @@ def test_parallel_creates_with_the_number_left_empty_are_all_saved(http_user, db
 
 def test_a_typed_number_stays_accepted_and_the_sequence_skips_it(en_client, db_session):
     from models.purchasing import _local_today
+
     s = db_session
     form = _order_form(s)
     am = en_client("account_manager")
@@ -280,6 +354,7 @@ def test_a_typed_number_stays_accepted_and_the_sequence_skips_it(en_client, db_s
     assert number_refused(again)
     # outside forms (CLI, imports) the domain refuses it naming the field
     from models.base import FieldError
+
     s.add(Order(number=f"{stem}003", client_id=int(form["client"]), owner=user(s, "account_manager")))
     with pytest.raises(FieldError, match=f"Order number: {stem}003 is already taken — type another number"):
         s.flush()
@@ -291,6 +366,10 @@ def number_refused(page: str) -> bool:
     same instant) in a message naming the field — never with the database's own words."""
     text = html.unescape(page)
     assert "UNIQUE" not in text and "duplicate key" not in text
-    on_field = re.search(r'name="number" type="text" value="[^"]*">\s*<div class="invalid-feedback">'
-                         r'.*?<li>Already exists.</li>', page, re.S)
+    on_field = re.search(
+        r'name="number" type="text" value="[^"]*">\s*<div class="invalid-feedback">'
+        r".*?<li>Already exists.</li>",
+        page,
+        re.S,
+    )
     return bool(on_field) or "Order number: another record took this number a moment ago" in messages(page)

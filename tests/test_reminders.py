@@ -1,5 +1,6 @@
 """Appointment reminders (SPEC §4.3): remind_at ≤ scheduled_at; my due reminders on the
 dashboard with done / postpone, and their count in the navigation bar."""
+
 from __future__ import annotations
 
 import itertools
@@ -18,6 +19,7 @@ _seq = itertools.count(1)
 
 def _wired(app):
     from views.reminders import init_app
+
     init_app(app)  # harmless when app.py already did it
     return app
 
@@ -37,16 +39,29 @@ def make_client(session, owner="account_manager"):
     return factories.make_client(session, owner)
 
 
-def make_appointment(session, client, user="account_manager", remind_in=-timedelta(minutes=5),
-                     scheduled_in=timedelta(hours=2), status="待办", content=None):
+def make_appointment(
+    session,
+    client,
+    user="account_manager",
+    remind_in=-timedelta(minutes=5),
+    scheduled_in=timedelta(hours=2),
+    status="待办",
+    content=None,
+):
     from models.base import utcnow
     from models.customers import Appointment
     from models.lookups import AppointmentType
+
     now = utcnow()
-    appointment = Appointment(client=client, type=lookup(session, AppointmentType),
-                              scheduled_at=now + scheduled_in, remind_at=now + remind_in,
-                              content=content or f"预约内容{next(_seq)}", status=status,
-                              user=factories.user(session, user) if user else None)
+    appointment = Appointment(
+        client=client,
+        type=lookup(session, AppointmentType),
+        scheduled_at=now + scheduled_in,
+        remind_at=now + remind_in,
+        content=content or f"预约内容{next(_seq)}",
+        status=status,
+        user=factories.user(session, user) if user else None,
+    )
     session.add(appointment)
     session.flush()
     return appointment
@@ -75,12 +90,19 @@ def reload(session, model, pk):
 def test_reminder_after_the_appointment_is_refused_by_the_form(client_as, db_session):
     from models.customers import Appointment
     from models.lookups import AppointmentType
+
     client = make_client(db_session)
     db_session.commit()
     manager = english(client_as("account_manager"))
-    data = {"client": str(client.id), "type": str(lookup(db_session, AppointmentType).id),
-            "scheduled_at": "2026-11-20 09:00:00", "remind_at": "2026-11-20 10:00:00",
-            "content": "上门拜访", "user": str(client.owner_id), "status": "待办"}
+    data = {
+        "client": str(client.id),
+        "type": str(lookup(db_session, AppointmentType).id),
+        "scheduled_at": "2026-11-20 09:00:00",
+        "remind_at": "2026-11-20 10:00:00",
+        "content": "上门拜访",
+        "user": str(client.owner_id),
+        "status": "待办",
+    }
     response = manager.post("/admin/appointment/new/", data=data)
     assert response.status_code == 200
     assert "must not be later than the appointment time" in response.get_data(as_text=True)
@@ -95,18 +117,19 @@ def test_reminder_after_the_appointment_is_refused_by_the_model(app):
     from models import db
     from models.base import FieldError
     from models.customers import Appointment
+
     # a request context: select_locale() reads request.args (see the report: outside a
     # request the label of the FieldError cannot be translated)
     with app.test_request_context("/?lang=en"):
         client = make_client(db.session)
         with pytest.raises(FieldError) as refused:
-            make_appointment(db.session, client, remind_in=timedelta(hours=3),
-                             scheduled_in=timedelta(hours=2))
+            make_appointment(db.session, client, remind_in=timedelta(hours=3), scheduled_in=timedelta(hours=2))
         assert refused.value.field == "Reminder time"
         assert "must not be later than the appointment time" in refused.value.message
         db.session.rollback()
-        make_appointment(db.session, make_client(db.session), remind_in=timedelta(hours=2),
-                         scheduled_in=timedelta(hours=2))
+        make_appointment(
+            db.session, make_client(db.session), remind_in=timedelta(hours=2), scheduled_in=timedelta(hours=2)
+        )
         db.session.commit()
         assert db.session.execute(select(Appointment)).scalars().one().remind_at is not None
 
@@ -137,6 +160,7 @@ def test_due_reminders_of_mine_only_oldest_first(app, reminders):
     from models import db
     from models.auth import User
     from views.reminders import due_count, due_reminders
+
     with app.app_context():
         manager = db.session.execute(select(User).where(User.username == "account_manager")).scalar_one()
         rows = due_reminders(manager)
@@ -147,6 +171,7 @@ def test_due_reminders_of_mine_only_oldest_first(app, reminders):
         assert [r.id for r in due_reminders(colleague)] == [reminders["other_user"][0]]
         # "now" is a parameter: in an hour the future one is due too
         from models.base import utcnow
+
         later = utcnow() + timedelta(hours=1)
         assert reminders["future"][0] in [r.id for r in due_reminders(manager, now=later)]
         assert due_count(manager, now=later) == 3
@@ -156,6 +181,7 @@ def test_due_reminders_is_one_query(app, reminders):
     from models import db
     from models.auth import User
     from views.reminders import due_reminders
+
     with app.app_context():
         manager = db.session.execute(select(User).where(User.username == "account_manager")).scalar_one()
         with count_queries(app) as statements:
@@ -206,6 +232,7 @@ def test_navbar_count_is_one_query_per_page(app, client_as, reminders):
 def test_done(client_as, db_session, reminders):
     from models.audit import AuditLog
     from models.customers import Appointment
+
     appointment_id = reminders["due_old"][0]
     manager = english(client_as("account_manager"))
     response = manager.post(f"/reminders/{appointment_id}/done")
@@ -215,9 +242,11 @@ def test_done(client_as, db_session, reminders):
     html = manager.get("/admin/").get_data(as_text=True)
     assert "Appointment marked as done." in html
     assert reminder_ids(html) == [reminders["due_new"][0]] and navbar_count(html) == 1
-    entry = db_session.execute(select(AuditLog).where(AuditLog.table_name == "appointment",
-                                                      AuditLog.record_id == appointment_id,
-                                                      AuditLog.action == "update")).scalar_one()
+    entry = db_session.execute(
+        select(AuditLog).where(
+            AuditLog.table_name == "appointment", AuditLog.record_id == appointment_id, AuditLog.action == "update"
+        )
+    ).scalar_one()
     assert entry.changes["status"] == ["待办", "已完成"]
     assert entry.user.username == "account_manager"
     # twice: harmless
@@ -228,6 +257,7 @@ def test_done(client_as, db_session, reminders):
 def test_postpone_by_minutes(client_as, db_session, reminders):
     from models.base import utcnow
     from models.customers import Appointment
+
     appointment_id = reminders["due_old"][0]
     manager = english(client_as("account_manager"))
     before = utcnow()
@@ -243,6 +273,7 @@ def test_postpone_by_minutes(client_as, db_session, reminders):
 def test_postpone_defaults_to_an_hour(client_as, db_session, reminders):
     from models.base import utcnow
     from models.customers import Appointment
+
     appointment_id = reminders["due_new"][0]
     before = utcnow()
     assert client_as("account_manager").post(f"/reminders/{appointment_id}/postpone").status_code == 302
@@ -255,11 +286,11 @@ def test_postpone_until_a_local_time(client_as, db_session):
     from datetime import datetime
 
     from models.customers import Appointment
+
     client = make_client(db_session)
     appointment = make_appointment(db_session, client, scheduled_in=timedelta(days=400))
     db_session.commit()
-    target = (datetime.now(UTC) + timedelta(days=2)).replace(hour=1, minute=30, second=0,
-                                                                        microsecond=0)
+    target = (datetime.now(UTC) + timedelta(days=2)).replace(hour=1, minute=30, second=0, microsecond=0)
     local = (target + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M")
     manager = client_as("account_manager")
     assert manager.post(f"/reminders/{appointment.id}/postpone", data={"until": local}).status_code == 302
@@ -268,10 +299,10 @@ def test_postpone_until_a_local_time(client_as, db_session):
 
 def test_postpone_never_goes_past_the_appointment(client_as, db_session):
     from models.customers import Appointment
+
     client = make_client(db_session)
     soon = make_appointment(db_session, client, scheduled_in=timedelta(minutes=20))
-    past = make_appointment(db_session, client, remind_in=-timedelta(hours=2),
-                            scheduled_in=-timedelta(hours=1))
+    past = make_appointment(db_session, client, remind_in=-timedelta(hours=2), scheduled_in=-timedelta(hours=1))
     db_session.commit()
     scheduled = soon.scheduled_at
     manager = english(client_as("account_manager"))
@@ -283,15 +314,19 @@ def test_postpone_never_goes_past_the_appointment(client_as, db_session):
     assert "has passed, so the reminder cannot be postponed" in manager.get("/admin/").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"minutes": "0"}, "must be between 1 and"),
-    ({"minutes": "abc"}, "must be between 1 and"),
-    ({"until": "tomorrow"}, "enter a date and time like"),
-    ({"until": "2001-01-01 09:00"}, "choose a time in the future"),
-    ({"until": "2999-01-01 09:00"}, "cannot be later than the appointment"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"minutes": "0"}, "must be between 1 and"),
+        ({"minutes": "abc"}, "must be between 1 and"),
+        ({"until": "tomorrow"}, "enter a date and time like"),
+        ({"until": "2001-01-01 09:00"}, "choose a time in the future"),
+        ({"until": "2999-01-01 09:00"}, "cannot be later than the appointment"),
+    ],
+)
 def test_bad_postpone_input_changes_nothing(client_as, db_session, reminders, data, message):
     from models.customers import Appointment
+
     appointment_id = reminders["due_old"][0]
     old = reload(db_session, Appointment, appointment_id).remind_at
     manager = english(client_as("account_manager"))
@@ -304,6 +339,7 @@ def test_bad_postpone_input_changes_nothing(client_as, db_session, reminders, da
 @pytest.mark.parametrize("username", ["am_team", "admin", "sales_director"])
 def test_only_the_appointments_user_may_act(client_as, db_session, reminders, action, username):
     from models.customers import Appointment
+
     appointment_id = reminders["due_old"][0]
     before = reload(db_session, Appointment, appointment_id)
     status, remind_at = before.status, before.remind_at
@@ -327,6 +363,7 @@ def test_get_is_not_allowed_and_anonymous_is_sent_to_login(app, client_as, remin
 
 def test_done_needs_the_csrf_token(csrf_app, db_session, reminders):
     from models.customers import Appointment
+
     appointment_id = reminders["due_old"][0]
     manager = csrf_app.test_client()
     assert login(manager, "account_manager").status_code == 302
@@ -341,5 +378,6 @@ def test_done_needs_the_csrf_token(csrf_app, db_session, reminders):
 
 def test_init_app_twice_is_harmless(app):
     from views.reminders import init_app
+
     init_app(app)
     assert "reminders" in app.blueprints

@@ -7,6 +7,7 @@ Expected figures are computed here, in Python over the ORM objects the test buil
 销售二部}; account_manager and am_team are in 销售一部, am_other in 销售二部. Seeded
 rights: report.receivables for admin, executive and finance only.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,10 +38,18 @@ _seq = itertools.count(1)
 # ------------------------------------------------------------------------ builders
 def make_contract(session, client, amount, starts_on, status="approved", owner=None, **fields):
     n = next(_seq)
-    contract = Contract(client=client, type=lookup(session, ContractType), number=fields.pop("number", f"YS-{n:05d}"),
-                        name=fields.pop("name", f"应收测试合同{n}"), starts_on=starts_on,
-                        ends_on=starts_on + timedelta(days=365), amount=Decimal(amount),
-                        owner=owner or client.owner, status=status, **fields)
+    contract = Contract(
+        client=client,
+        type=lookup(session, ContractType),
+        number=fields.pop("number", f"YS-{n:05d}"),
+        name=fields.pop("name", f"应收测试合同{n}"),
+        starts_on=starts_on,
+        ends_on=starts_on + timedelta(days=365),
+        amount=Decimal(amount),
+        owner=owner or client.owner,
+        status=status,
+        **fields,
+    )
     session.add(contract)
     session.flush()
     return contract
@@ -48,9 +57,15 @@ def make_contract(session, client, amount, starts_on, status="approved", owner=N
 
 def make_receipt(session, client, amount, received_on, allocations=(), deleted=False):
     n = next(_seq)
-    receipt = Receipt(number=f"HK-{n:05d}", client=client, amount=Decimal(amount), received_on=received_on,
-                      method_id=lookup(session, PaymentMethod).id, recorded_by_id=user(session, "finance").id,
-                      payer="付款人")
+    receipt = Receipt(
+        number=f"HK-{n:05d}",
+        client=client,
+        amount=Decimal(amount),
+        received_on=received_on,
+        method_id=lookup(session, PaymentMethod).id,
+        recorded_by_id=user(session, "finance").id,
+        payer="付款人",
+    )
     receipt.allocations = [ContractReceipt(contract=c, amount=Decimal(a)) for c, a in allocations]
     if deleted:
         receipt.soft_delete(None)
@@ -63,9 +78,17 @@ def make_invoice(session, contract, amount, issued_on, rate=13, status="issued")
     n = next(_seq)
     amount = Decimal(amount)
     tax = (amount * rate / 100).quantize(Decimal("0.01"))
-    invoice = Invoice(contract=contract, type_id=lookup(session, InvoiceType).id, number=f"FP-{n:06d}",
-                      amount=amount, tax_rate=rate, tax=tax, total=amount + tax, issued_on=issued_on,
-                      status=status)
+    invoice = Invoice(
+        contract=contract,
+        type_id=lookup(session, InvoiceType).id,
+        number=f"FP-{n:06d}",
+        amount=amount,
+        tax_rate=rate,
+        tax=tax,
+        total=amount + tax,
+        issued_on=issued_on,
+        status=status,
+    )
     session.add(invoice)
     session.flush()
     return invoice
@@ -103,14 +126,35 @@ def expected(session, as_of=AS_OF, visible_owners=None):
             continue
         if visible_owners is not None and contract.client.owner.username not in visible_owners:
             continue
-        received = sum((a.amount for r in receipts if not r.is_deleted and r.received_on <= as_of
-                        for a in r.allocations if a.contract_id == contract.id), Decimal("0.00"))
-        invoiced = sum((i.total for i in invoices if i.contract_id == contract.id and i.status != "voided"
-                        and i.issued_on <= as_of), Decimal("0.00"))
+        received = sum(
+            (
+                a.amount
+                for r in receipts
+                if not r.is_deleted and r.received_on <= as_of
+                for a in r.allocations
+                if a.contract_id == contract.id
+            ),
+            Decimal("0.00"),
+        )
+        invoiced = sum(
+            (
+                i.total
+                for i in invoices
+                if i.contract_id == contract.id and i.status != "voided" and i.issued_on <= as_of
+            ),
+            Decimal("0.00"),
+        )
         balance = contract.amount - received
         days = (as_of - contract.starts_on).days
-        row = {"amount": contract.amount, "received": received, "invoiced": invoiced, "balance": balance,
-               "days_past_due": days, "bucket": bucket_of(days), "client": contract.client.name}
+        row = {
+            "amount": contract.amount,
+            "received": received,
+            "invoiced": invoiced,
+            "balance": balance,
+            "days_past_due": days,
+            "bucket": bucket_of(days),
+            "client": contract.client.name,
+        }
         row.update({b: (balance if b == row["bucket"] else Decimal("0.00")) for b in BUCKETS})
         rows[contract.number] = row
     totals = {key: sum((r[key] for r in rows.values()), Decimal("0.00")) for key in MONEY_COLUMNS}
@@ -125,8 +169,7 @@ def ledger(db_session):
     receipts (one deleted, one after the as-of date), invoices (one voided, one later)."""
     s = db_session
     mine = make_client(s, "account_manager", name="北京应收科技有限公司")
-    team = make_client(s, "am_team", name="上海账龄贸易有限公司",
-                       area=lookup(s, Area, "上海"))
+    team = make_client(s, "am_team", name="上海账龄贸易有限公司", area=lookup(s, Area, "上海"))
     c1 = make_contract(s, mine, "100000.00", AS_OF - timedelta(days=10), "approved", number="YS-A1")
     c2 = make_contract(s, mine, "50000.50", AS_OF - timedelta(days=45), "signed", number="YS-A2")
     c3 = make_contract(s, mine, "8000.00", AS_OF + timedelta(days=5), "archived", number="YS-A3")
@@ -151,6 +194,7 @@ def ledger(db_session):
 
 def report_rows(session, as_of=AS_OF, username="finance", **filters):
     from reports.receivables import ReceivablesFilters, receivables_report
+
     report = receivables_report(session, ReceivablesFilters(as_of=as_of, **filters), user(session, username))
     return {row["number"]: dict(row) for row in report.rows}, dict(report.totals)
 
@@ -172,8 +216,9 @@ def test_figures_equal_an_independent_calculation(ledger, db_session):
     assert rows["YS-A1"]["invoiced"] == Decimal("56500.00")  # 50000 + 13 %, voided one not counted
     assert rows["YS-A3"]["received"] == Decimal("0.00") and rows["YS-A3"]["bucket"] == "not_due"
     assert rows["YS-B1"]["invoiced"] == Decimal("0.00")  # issued after the as-of date
-    assert totals["balance"] == Decimal("100000.00") + Decimal("50000.50") + Decimal("8000.00") \
-        + Decimal("30000.00") + Decimal("12345.67") - Decimal("70000.00")
+    assert totals["balance"] == Decimal("100000.00") + Decimal("50000.50") + Decimal("8000.00") + Decimal(
+        "30000.00"
+    ) + Decimal("12345.67") - Decimal("70000.00")
 
 
 def test_aging_buckets_at_their_boundaries(db_session):
@@ -184,8 +229,18 @@ def test_aging_buckets_at_their_boundaries(db_session):
         make_contract(s, client, f"{1000 + d}.00", AS_OF - timedelta(days=d), number=f"AGE{d:+04d}")
     s.commit()
     rows, totals = report_rows(s)
-    want = {-1: "not_due", 0: "days_0_30", 1: "days_0_30", 30: "days_0_30", 31: "days_31_60",
-            60: "days_31_60", 61: "days_61_90", 90: "days_61_90", 91: "days_over_90", 365: "days_over_90"}
+    want = {
+        -1: "not_due",
+        0: "days_0_30",
+        1: "days_0_30",
+        30: "days_0_30",
+        31: "days_31_60",
+        60: "days_31_60",
+        61: "days_61_90",
+        90: "days_61_90",
+        91: "days_over_90",
+        365: "days_over_90",
+    }
     for d in days:
         row = rows[f"AGE{d:+04d}"]
         assert row["days_past_due"] == d
@@ -228,8 +283,10 @@ def test_page_shows_figures_filters_chart_and_rule(ledger, client_as, db_session
     _, totals = expected(db_session)
     assert "YS-A1" in html and "YS-DRAFT" not in html and "YS-TERM" not in html and "YS-DEL" not in html
     assert f"¥{totals['balance']:,.2f}" in html
-    assert '<svg xmlns="http://www.w3.org/2000/svg" class="crm-chart"' in html and "<script>" not in html.split(
-        '<div class="crm-report-chart"')[1].split("</div>")[0]
+    assert (
+        '<svg xmlns="http://www.w3.org/2000/svg" class="crm-chart"' in html
+        and "<script>" not in html.split('<div class="crm-report-chart"')[1].split("</div>")[0]
+    )
     assert "contract start date" in html  # the due-date rule is stated
     assert AS_OF.isoformat() in html and "Generated at" in html
     for fmt in ("xlsx", "pdf", "csv"):
@@ -238,14 +295,15 @@ def test_page_shows_figures_filters_chart_and_rule(ledger, client_as, db_session
 
 def test_page_rows_are_capped_but_totals_are_not(ledger, client_as, db_session, monkeypatch):
     import views.reports
+
     monkeypatch.setattr(views.reports, "PAGE_ROWS", 2)
     web = client_as("finance")
     html = web.get(f"{URL}?as_of={AS_OF}&lang=en").get_data(as_text=True)
-    table = html[html.index('id="report-table"'):]
-    assert table[table.index("<tbody>"):table.index("</tbody>")].count("<tr>") == 2
+    table = html[html.index('id="report-table"') :]
+    assert table[table.index("<tbody>") : table.index("</tbody>")].count("<tr>") == 2
     assert 'id="report-truncated"' in html
     _, totals = expected(db_session)
-    assert f"¥{totals['balance']:,.2f}" in table[table.index("<tfoot>"):]
+    assert f"¥{totals['balance']:,.2f}" in table[table.index("<tfoot>") :]
     assert len(parse_csv(web.get(f"{URL}?as_of={AS_OF}&format=csv&lang=en").data.decode("utf-8-sig"))["rows"]) == 5
 
 
@@ -307,7 +365,7 @@ def parse_csv(text: str) -> dict:
     header = lines[header_at]
     index = column_index(header)
     rows, totals = {}, None
-    for line in lines[header_at + 1:]:
+    for line in lines[header_at + 1 :]:
         if len(line) != len(header):
             continue
         figures = {key: Decimal(line[i]) for key, i in index.items()}
@@ -320,14 +378,23 @@ def parse_csv(text: str) -> dict:
 
 def column_index(header) -> dict:
     """Money column key → its index, by the English labels (the tests ask with lang=en)."""
-    labels = {"Contract amount": "amount", "Received": "received", "Invoiced": "invoiced", "Balance": "balance",
-              "Not yet due": "not_due", "0–30 days": "days_0_30", "31–60 days": "days_31_60",
-              "61–90 days": "days_61_90", "> 90 days": "days_over_90"}
+    labels = {
+        "Contract amount": "amount",
+        "Received": "received",
+        "Invoiced": "invoiced",
+        "Balance": "balance",
+        "Not yet due": "not_due",
+        "0–30 days": "days_0_30",
+        "31–60 days": "days_31_60",
+        "61–90 days": "days_61_90",
+        "> 90 days": "days_over_90",
+    }
     return {labels[label]: index for index, label in enumerate(header) if label in labels}
 
 
 def parse_xlsx(data: bytes) -> dict:
     from openpyxl import load_workbook
+
     book = load_workbook(io.BytesIO(data))
     sheet = book.worksheets[0]
     values = [[cell for cell in row] for row in sheet.iter_rows()]
@@ -335,7 +402,7 @@ def parse_xlsx(data: bytes) -> dict:
     header = [c.value for c in values[header_at]]
     index = column_index(header)
     rows, totals = {}, None
-    for row in values[header_at + 1:]:
+    for row in values[header_at + 1 :]:
         if row[0].value is None:
             continue
         figures = {}
@@ -356,6 +423,7 @@ def parse_xlsx(data: bytes) -> dict:
 
 def pdf_text(data: bytes) -> str:
     from pypdf import PdfReader
+
     return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
 
 
@@ -426,11 +494,15 @@ def test_a_fixed_number_of_sql_statements(app, client_as, db_session):
         return len(sql)
 
     add(2)
-    few = {fmt: statements(f"{URL}?as_of={AS_OF}&department=1&owner=1&area=1" + (f"&format={fmt}" if fmt else ""))
-           for fmt in ("", "csv", "xlsx", "pdf")}
+    few = {
+        fmt: statements(f"{URL}?as_of={AS_OF}&department=1&owner=1&area=1" + (f"&format={fmt}" if fmt else ""))
+        for fmt in ("", "csv", "xlsx", "pdf")
+    }
     add(25)
-    many = {fmt: statements(f"{URL}?as_of={AS_OF}&department=1&owner=1&area=1" + (f"&format={fmt}" if fmt else ""))
-            for fmt in ("", "csv", "xlsx", "pdf")}
+    many = {
+        fmt: statements(f"{URL}?as_of={AS_OF}&department=1&owner=1&area=1" + (f"&format={fmt}" if fmt else ""))
+        for fmt in ("", "csv", "xlsx", "pdf")
+    }
     assert few == many
 
 
@@ -439,6 +511,7 @@ def test_report_query_count_does_not_grow(db_session):
     from sqlalchemy import event
 
     from reports.receivables import ReceivablesFilters, receivables_report
+
     s = db_session
     client = make_client(s, "account_manager", name="语句计数有限公司")
     finance = user(s, "finance")
@@ -461,13 +534,14 @@ def test_report_query_count_does_not_grow(db_session):
 
 def test_csv_and_xlsx_never_hold_formulas(db_session, client_as):
     s = db_session
-    client = make_client(s, "account_manager", name="=HYPERLINK(\"http://x\")有限公司")
+    client = make_client(s, "account_manager", name='=HYPERLINK("http://x")有限公司')
     make_contract(s, client, "10.00", AS_OF, name="+SUM(1,2)")
     s.commit()
     web = client_as("finance")
     text = web.get(f"{URL}?as_of={AS_OF}&format=csv").data.decode("utf-8-sig")
     assert "'=HYPERLINK" in text and "'+SUM(1,2)" in text
     from openpyxl import load_workbook
+
     sheet = load_workbook(io.BytesIO(web.get(f"{URL}?as_of={AS_OF}&format=xlsx").data)).worksheets[0]
     cells = [c for row in sheet.iter_rows() for c in row if isinstance(c.value, str) and "HYPERLINK" in c.value]
     assert cells and all(c.data_type == "s" for c in cells)
@@ -475,6 +549,7 @@ def test_csv_and_xlsx_never_hold_formulas(db_session, client_as):
 
 def test_chart_svg_escapes_labels():
     from reports.render import bar_chart_svg
+
     svg = str(bar_chart_svg([("<b>x</b>", Decimal("5.00")), ("y", Decimal("0"))], title="t&t"))
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "t&amp;t" in svg and "¥5.00" in svg
 
@@ -486,10 +561,13 @@ def statement_app(app):
     views once they carry the mixins, else subclasses registered next to them."""
     from views.customers import ClientView, ContractView
     from views.reports import ClientStatementMixin, ContractStatementMixin
+
     admin = app.extensions["admin"][0] if isinstance(app.extensions["admin"], list) else app.extensions["admin"]
     endpoints = {}
-    for base, mixin, endpoint, model in ((ClientView, ClientStatementMixin, "client", Client),
-                                        (ContractView, ContractStatementMixin, "contract", Contract)):
+    for base, mixin, endpoint, model in (
+        (ClientView, ClientStatementMixin, "client", Client),
+        (ContractView, ContractStatementMixin, "contract", Contract),
+    ):
         if issubclass(base, mixin):
             endpoints[endpoint] = endpoint
             continue
@@ -503,8 +581,9 @@ def statement_app(app):
 def statement(web, app, kind, ids, fmt):
     """Run the statement action of the list as a user would (POST …/action/)."""
     endpoint = app.statement_endpoints[kind]
-    return web.post(f"/admin/{endpoint}/action/?lang=en", data={"action": f"statement_{fmt}",
-                                                                  "rowid": [str(i) for i in ids]})
+    return web.post(
+        f"/admin/{endpoint}/action/?lang=en", data={"action": f"statement_{fmt}", "rowid": [str(i) for i in ids]}
+    )
 
 
 @pytest.fixture
@@ -515,6 +594,7 @@ def web_as(statement_app):
         web = statement_app.test_client()
         assert login(web, username).status_code == 302
         return web
+
     return make
 
 
@@ -539,6 +619,7 @@ def test_customer_statement_embeds_its_font(ledger, statement_app, web_as):
     from pypdf import PdfReader
 
     from reports.render import CJK_FONT, ROOT
+
     assert CJK_FONT.is_relative_to(ROOT) and CJK_FONT.exists()
     assert CJK_FONT.stat().st_size < 5_000_000
     data = statement(web_as("finance"), statement_app, "client", [ledger["mine"]], "pdf").data
@@ -556,6 +637,7 @@ def test_customer_statement_embeds_its_font(ledger, statement_app, web_as):
 
 def test_customer_statement_xlsx_has_numbers_and_dates(ledger, statement_app, web_as, db_session):
     from openpyxl import load_workbook
+
     response = statement(web_as("finance"), statement_app, "client", [ledger["mine"], ledger["team"]], "xlsx")
     assert response.status_code == 200
     book = load_workbook(io.BytesIO(response.data))
@@ -577,6 +659,7 @@ def test_statement_totals_tie_out(ledger, db_session):
     """Σ allocations listed = Σ received; Σ non-voided invoices = Σ invoiced; receipts
     allocated + unallocated = received amount."""
     from reports.statement import client_statements
+
     finance = user(db_session, "finance")
     (stmt,) = client_statements(db_session, [ledger["mine"]], finance, AS_OF)
     rows, _ = expected(db_session)
@@ -610,12 +693,14 @@ def test_statement_sql_is_fixed(ledger, db_session):
     from sqlalchemy import event
 
     from reports.statement import client_statements, contract_statements
+
     s = db_session
     finance = user(s, "finance")
     seen = []
 
     def listener(*args):
         seen.append(args[2])
+
     event.listen(s.get_bind(), "before_cursor_execute", listener)
     try:
         client_statements(s, [ledger["mine"]], finance, AS_OF)
@@ -644,6 +729,7 @@ def test_contract_receivables_statement(ledger, statement_app, web_as, db_sessio
     assert "100,000.00" in text and "40,000.00" in text  # amount, received (deleted receipt not counted)
     response = statement(web, statement_app, "contract", [ledger["c1"], ledger["t1"]], "xlsx")
     from openpyxl import load_workbook
+
     book = load_workbook(io.BytesIO(response.data))
     assert [s.title for s in book.worksheets] == ["YS-B1", "YS-A1"]  # due-date order
     figures = {row[0].value: row[1].value for row in book["YS-A1"].iter_rows() if row[0].value}
@@ -664,6 +750,7 @@ def test_report_page_and_statement_action_in_chromium(ledger, statement_app, liv
     """The page under the app's CSP in real Chromium: no error or violation, the chart
     drawn, the filter form works; then the customer statement action downloads a PDF."""
     from tests.conftest import PASSWORD
+
     page = browser.new_page(locale="zh-CN", viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)

@@ -1,6 +1,7 @@
 """Shared pieces the sales module added to the platform: the Percent column type, data
 scope through a department column (sales targets), and workflow steps that take a
 person (assign to…)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -36,36 +37,52 @@ def test_percent_is_exact_and_refuses_floats(db_session):
         db_session.rollback()
 
 
-@pytest.mark.parametrize("viewer, expected", [
-    # own scope: my target and my department's; department scope: the subtree's users and departments
-    ("account_manager", {"user:account_manager", "dept:销售一部"}),
-    ("am_other", {"user:am_other", "dept:销售二部"}),
-    ("sales_director", {"user:account_manager", "user:am_team", "dept:销售一部"}),
-    ("director_top", {"user:account_manager", "user:am_team", "user:am_other", "dept:销售一部", "dept:销售二部",
-                      "dept:销售部"}),
-    ("admin", {"user:account_manager", "user:am_team", "user:am_other", "dept:销售一部", "dept:销售二部",
-               "dept:销售部"}),
-])
+@pytest.mark.parametrize(
+    "viewer, expected",
+    [
+        # own scope: my target and my department's; department scope: the subtree's users and departments
+        ("account_manager", {"user:account_manager", "dept:销售一部"}),
+        ("am_other", {"user:am_other", "dept:销售二部"}),
+        ("sales_director", {"user:account_manager", "user:am_team", "dept:销售一部"}),
+        (
+            "director_top",
+            {"user:account_manager", "user:am_team", "user:am_other", "dept:销售一部", "dept:销售二部", "dept:销售部"},
+        ),
+        (
+            "admin",
+            {"user:account_manager", "user:am_team", "user:am_other", "dept:销售一部", "dept:销售二部", "dept:销售部"},
+        ),
+    ],
+)
 def test_sales_targets_are_scoped_by_user_and_department(db_session, viewer, expected):
     for name in ("account_manager", "am_team", "am_other"):
         db_session.add(SalesTarget(user=user(db_session, name), month="2026-11", amount=Decimal("100000.00")))
     for name in ("销售一部", "销售二部", "销售部"):
-        db_session.add(SalesTarget(department=_department(db_session, name), month="2026-11",
-                                   amount=Decimal("500000.00")))
+        db_session.add(
+            SalesTarget(department=_department(db_session, name), month="2026-11", amount=Decimal("500000.00"))
+        )
     db_session.commit()
     query = select(SalesTarget)
     clause = scope_clause(SalesTarget, user(db_session, viewer))
     if clause is not None:
         query = query.where(clause)
-    seen = {f"user:{t.user.username}" if t.user else f"dept:{t.department.name}"
-            for t in db_session.execute(query).scalars()}
+    seen = {
+        f"user:{t.user.username}" if t.user else f"dept:{t.department.name}"
+        for t in db_session.execute(query).scalars()
+    }
     assert seen == expected
 
 
 def test_assign_takes_the_chosen_person_and_records_the_time(db_session):
     from models.lookups import SalesStage
-    opportunity = Opportunity(customer_name="某公司", title="ERP 升级", description="需求", created_by=user(
-        db_session, "sales_director"), stage=lookup(db_session, SalesStage, "需求确认"))
+
+    opportunity = Opportunity(
+        customer_name="某公司",
+        title="ERP 升级",
+        description="需求",
+        created_by=user(db_session, "sales_director"),
+        stage=lookup(db_session, SalesStage, "需求确认"),
+    )
     db_session.add(opportunity)
     db_session.commit()
     assert opportunity.success_rate == 30 and opportunity.status == "unassigned"
@@ -85,17 +102,34 @@ def test_documents_refer_to_an_opportunity_or_quote_of_their_own_client(db_sessi
     from models.customers import Contract
     from models.lookups import ContractType, SalesStage
     from models.sales import Order
+
     mine, other = make_client(db_session, "account_manager"), make_client(db_session, "account_manager")
-    opportunity = Opportunity(client=other, title="扩容", description="需求", created_by=user(db_session, "admin"),
-                              stage=lookup(db_session, SalesStage))
+    opportunity = Opportunity(
+        client=other,
+        title="扩容",
+        description="需求",
+        created_by=user(db_session, "admin"),
+        stage=lookup(db_session, SalesStage),
+    )
     foreign_quote = Quote(client=other, owner=other.owner)
     db_session.add_all([opportunity, foreign_quote])
     db_session.commit()
     documents = [
         ("Opportunity", Quote(client=mine, owner=mine.owner, opportunity_id=opportunity.id)),
-        ("Opportunity", Contract(client=mine, owner=mine.owner, opportunity=opportunity, number="HT-X-1", name="合同",
-                                 type=lookup(db_session, ContractType), starts_on=date(2026, 1, 1),
-                                 ends_on=date(2026, 12, 31), amount=Decimal("100.00"))),
+        (
+            "Opportunity",
+            Contract(
+                client=mine,
+                owner=mine.owner,
+                opportunity=opportunity,
+                number="HT-X-1",
+                name="合同",
+                type=lookup(db_session, ContractType),
+                starts_on=date(2026, 1, 1),
+                ends_on=date(2026, 12, 31),
+                amount=Decimal("100.00"),
+            ),
+        ),
         ("Quote", Order(client=mine, owner=mine.owner, quote=foreign_quote)),
     ]
     for field, document in documents:
@@ -104,8 +138,12 @@ def test_documents_refer_to_an_opportunity_or_quote_of_their_own_client(db_sessi
             db_session.flush()
         db_session.rollback()
     # the same documents for the opportunity's / quote's own client are fine
-    db_session.add_all([Quote(client=other, owner=other.owner, opportunity_id=opportunity.id),
-                        Order(client=other, owner=other.owner, quote_id=foreign_quote.id)])
+    db_session.add_all(
+        [
+            Quote(client=other, owner=other.owner, opportunity_id=opportunity.id),
+            Order(client=other, owner=other.owner, quote_id=foreign_quote.id),
+        ]
+    )
     db_session.commit()
 
 
@@ -115,6 +153,7 @@ def test_churn_detection_as_of_a_day_ignores_later_orders(db_session):
     from datetime import date
 
     from models.sales import ClientLoss, Order, detect_churn
+
     client = make_client(db_session, "account_manager")
     client.created_at = client.created_at.replace(year=2024)
     for day in (date(2025, 1, 10), date(2026, 3, 1)):

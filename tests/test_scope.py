@@ -5,6 +5,7 @@ table scoped through its parent, and no N+1 for the owner column.
 Organisation (tests/conftest.py): 销售部 ⊃ {销售一部, 销售二部}. account_manager, am_team and
 sales_director are in 销售一部, am_other in 销售二部, director_top in 销售部.
 """
+
 from __future__ import annotations
 
 import csv
@@ -57,8 +58,7 @@ def install_probe(app):
         assert {r.code: r.data_scope for r in roles} == GRANTED
         for endpoint in ("probe_note", "probe_line"):
             for op in ("view", "create", "edit", "delete", "export"):
-                right = Right(code=f"{endpoint}.{op}", type="action", text=f"{endpoint}-{op}",
-                              endpoint=endpoint)
+                right = Right(code=f"{endpoint}.{op}", type="action", text=f"{endpoint}-{op}", endpoint=endpoint)
                 db.session.add(right)
                 for role in roles:
                     role.rights.append(right)
@@ -66,13 +66,17 @@ def install_probe(app):
         notes = {owner: ProbeNote(title=f"note:{owner}", owner_id=users[owner]) for owner in OWNERS}
         db.session.add_all(notes.values())
         db.session.flush()
-        lines = {owner: ProbeLine(note_id=notes[owner].id, text=f"line:{owner}")
-                 for owner in LINE_OWNERS}
+        lines = {owner: ProbeLine(note_id=notes[owner].id, text=f"line:{owner}") for owner in LINE_OWNERS}
         db.session.add_all(lines.values())
         db.session.commit()
-        ns = SimpleNamespace(app=app, Note=ProbeNote, Line=ProbeLine, users=users,
-                             note={o: n.id for o, n in notes.items()},
-                             line={o: n.id for o, n in lines.items()})
+        ns = SimpleNamespace(
+            app=app,
+            Note=ProbeNote,
+            Line=ProbeLine,
+            users=users,
+            note={o: n.id for o, n in notes.items()},
+            line={o: n.id for o, n in lines.items()},
+        )
         db.session.remove()
     return ns
 
@@ -95,6 +99,7 @@ def probe_ro(template_db, tmp_path_factory):
 
 def note_state(probe, note_id):
     from models import db
+
     with probe.app.app_context():
         note = db.session.get(probe.Note, note_id)
         state = None if note is None else (note.is_deleted, note.title, note.version)
@@ -163,8 +168,7 @@ def test_foreign_edit_post_is_404_and_changes_nothing(probe, client_as):
     client = client_as("account_manager")
     foreign = probe.note["am_team"]
     before = note_state(probe, foreign)
-    response = client.post(f"/admin/probe_note/edit/?id={foreign}",
-                           data={"title": "hijacked", "loaded_version": "1"})
+    response = client.post(f"/admin/probe_note/edit/?id={foreign}", data={"title": "hijacked", "loaded_version": "1"})
     assert response.status_code == 404
     assert note_state(probe, foreign) == before
 
@@ -175,14 +179,16 @@ def test_own_edit_works_and_owner_is_not_offered_to_own_scope(probe, client_as):
     page = client.get(f"/admin/probe_note/edit/?id={own}").get_data(as_text=True)
     assert 'name="title"' in page
     assert 'name="owner"' not in page  # SPEC §6: forms hide the owner for `own` scope
-    response = client.post(f"/admin/probe_note/edit/?id={own}",
-                           data={"title": "note:account_manager_v2", "loaded_version": "1"})
+    response = client.post(
+        f"/admin/probe_note/edit/?id={own}", data={"title": "note:account_manager_v2", "loaded_version": "1"}
+    )
     assert response.status_code == 302
     assert note_state(probe, own)[1:] == ("note:account_manager_v2", 2)
 
 
 def test_create_makes_the_user_the_owner(probe, client_as):
     from models import db
+
     client = client_as("account_manager")
     response = client.post("/admin/probe_note/new/", data={"title": "note:fresh"})
     assert response.status_code == 302
@@ -202,6 +208,7 @@ def test_single_delete_of_a_foreign_note_is_404(probe, client_as):
 
 def test_foreign_line_delete_is_404(probe, client_as):
     from models import db
+
     client = client_as("sales_director")
     foreign = probe.line["am_other"]
     assert client.post("/admin/probe_line/delete/", data={"id": str(foreign)}).status_code == 404
@@ -216,8 +223,9 @@ def test_foreign_line_delete_is_404(probe, client_as):
 def test_bulk_delete_ignores_ids_outside_scope(probe, client_as):
     client = client_as("account_manager")
     own, foreign, other = probe.note["account_manager"], probe.note["am_team"], probe.note["am_other"]
-    response = client.post("/admin/probe_note/action/",
-                           data={"action": "delete", "rowid": [str(own), str(foreign), str(other)]})
+    response = client.post(
+        "/admin/probe_note/action/", data={"action": "delete", "rowid": [str(own), str(foreign), str(other)]}
+    )
     assert response.status_code == 302
     assert note_state(probe, own)[0] is True
     assert note_state(probe, foreign)[0] is False
@@ -257,8 +265,7 @@ def test_soft_delete_recycle_bin_and_restore(probe, client_as):
     assert client.get(f"/admin/probe_note/details/?id={own}").status_code == 200
     assert client.get(f"/admin/probe_note/edit/?id={own}").status_code == 404
 
-    response = client.post("/admin/probe_note/action/?bin=1",
-                           data={"action": "restore", "rowid": [str(own)]})
+    response = client.post("/admin/probe_note/action/?bin=1", data={"action": "restore", "rowid": [str(own)]})
     assert response.status_code == 302
     assert note_state(probe, own)[0] is False
     assert get_list(client, "/admin/probe_note/")[0] == ["account_manager"]
@@ -267,6 +274,7 @@ def test_soft_delete_recycle_bin_and_restore(probe, client_as):
 
 def test_recycle_bin_is_scoped_and_foreign_restore_is_ignored(probe, client_as):
     from models import db
+
     with probe.app.app_context():
         for owner in ("am_team", "account_manager"):
             db.session.get(probe.Note, probe.note[owner]).soft_delete(None)
@@ -281,8 +289,9 @@ def test_recycle_bin_is_scoped_and_foreign_restore_is_ignored(probe, client_as):
         assert note_state(probe, foreign)[0] is True
     # the admin sees both in the bin; account_manager may not purge
     assert sorted(_bin_rows(client_as("admin"))) == ["account_manager", "am_team"]
-    response = client.post("/admin/probe_note/action/?bin=1",
-                           data={"action": "purge", "rowid": [str(probe.note["account_manager"])]})
+    response = client.post(
+        "/admin/probe_note/action/?bin=1", data={"action": "purge", "rowid": [str(probe.note["account_manager"])]}
+    )
     assert response.status_code == 403  # SPEC §2.3: an action without its right is refused as such
     assert note_state(probe, probe.note["account_manager"])[0] is True
 
@@ -295,8 +304,7 @@ def test_restore_through_the_recycle_bin_page_form(probe, client_as):
     page = client.get("/admin/probe_note/?bin=1").get_data(as_text=True)
     assert 'data-crm-action="restore"' in page
     action_url = re.search(r'<form id="action_form" action="([^"]+)"', page).group(1)
-    response = client.post(action_url.replace("&amp;", "&"),
-                           data={"action": "restore", "rowid": [str(own)]})
+    response = client.post(action_url.replace("&amp;", "&"), data={"action": "restore", "rowid": [str(own)]})
     assert response.status_code == 302
     assert note_state(probe, own)[0] is False
 
@@ -307,15 +315,28 @@ def test_list_query_count_does_not_grow_with_page_size(probe, client_as, usernam
     """150 notes with 150 different owners: a lazy `owner` would cost one query per row."""
     from models import db
     from models.auth import Department, Role, User
+
     with probe.app.app_context():
         role_id = db.session.execute(db.select(Role.id).where(Role.code == "clerk")).scalar_one()
         team = db.session.execute(db.select(Department.id).where(Department.name == "销售一部")).scalar_one()
-        db.session.execute(db.insert(User), [
-            {"username": f"bulk{i:03d}", "name": f"批量{i:03d}", "password_hash": "!", "role_id": role_id,
-             "department_id": team, "is_active": True} for i in range(150)])
+        db.session.execute(
+            db.insert(User),
+            [
+                {
+                    "username": f"bulk{i:03d}",
+                    "name": f"批量{i:03d}",
+                    "password_hash": "!",
+                    "role_id": role_id,
+                    "department_id": team,
+                    "is_active": True,
+                }
+                for i in range(150)
+            ],
+        )
         ids = db.session.execute(db.select(User.id).where(User.username.like("bulk%"))).scalars().all()
-        db.session.execute(db.insert(probe.Note), [
-            {"title": f"bulk note {i}", "owner_id": owner_id} for i, owner_id in enumerate(ids)])
+        db.session.execute(
+            db.insert(probe.Note), [{"title": f"bulk note {i}", "owner_id": owner_id} for i, owner_id in enumerate(ids)]
+        )
         db.session.commit()
         db.session.remove()
     client = client_as(username)

@@ -1,4 +1,5 @@
 """seed-demo --clients: realistic, valid, deterministic demo clients (SPEC §2.2, §4.3)."""
+
 from __future__ import annotations
 
 import re
@@ -43,17 +44,25 @@ def _seed(app, *args):
 def _clients(app):
     """The clients and the sales story a run left (what the same seed must repeat)."""
     from models import db
+
     with app.app_context():
-        names = db.session.execute(select(Client.name, Client.uscc, Client.contact_mobile)
-                                   .order_by(Client.id)).all()
-        orders = db.session.execute(select(Order.number, Order.client_id, Order.status, Order.total)
-                                    .order_by(Order.id)).all()
-        quotes = db.session.execute(select(Quote.number, Quote.status, Quote.discount_pct, Quote.total)
-                                    .order_by(Quote.id)).all()
-        opportunities = db.session.execute(select(Opportunity.title, Opportunity.status, Opportunity.outcome,
-                                                  Opportunity.expected_amount).order_by(Opportunity.id)).all()
-        targets = db.session.execute(select(SalesTarget.user_id, SalesTarget.department_id, SalesTarget.month,
-                                            SalesTarget.amount).order_by(SalesTarget.id)).all()
+        names = db.session.execute(select(Client.name, Client.uscc, Client.contact_mobile).order_by(Client.id)).all()
+        orders = db.session.execute(
+            select(Order.number, Order.client_id, Order.status, Order.total).order_by(Order.id)
+        ).all()
+        quotes = db.session.execute(
+            select(Quote.number, Quote.status, Quote.discount_pct, Quote.total).order_by(Quote.id)
+        ).all()
+        opportunities = db.session.execute(
+            select(Opportunity.title, Opportunity.status, Opportunity.outcome, Opportunity.expected_amount).order_by(
+                Opportunity.id
+            )
+        ).all()
+        targets = db.session.execute(
+            select(SalesTarget.user_id, SalesTarget.department_id, SalesTarget.month, SalesTarget.amount).order_by(
+                SalesTarget.id
+            )
+        ).all()
         churn = db.session.execute(select(ClientLoss.client_id, ClientLoss.status).order_by(ClientLoss.id)).all()
         db.session.remove()
         db.engine.dispose()
@@ -96,8 +105,11 @@ def test_seed_demo_clients(app, db_session, client_as):
         assert re.fullmatch(r"1[3-9]\d{9}", mobile) and validators.mobile(mobile) == mobile
 
     # owners: account managers and sales directors only; follow-ups by the owner
-    owner_roles = set(s.execute(select(Role.code).join(User, User.role_id == Role.id)
-                                .where(User.id.in_({c.owner_id for c in clients}))).scalars())
+    owner_roles = set(
+        s.execute(
+            select(Role.code).join(User, User.role_id == Role.id).where(User.id.in_({c.owner_id for c in clients}))
+        ).scalars()
+    )
     assert owner_roles <= {"account_manager", "sales_director"} and "account_manager" in owner_roles
     owners = {c.id: c.owner_id for c in clients}
     assert all(f.user_id == owners[f.client_id] for f in s.execute(select(FollowUp)).scalars())
@@ -156,8 +168,19 @@ def test_seed_demo_sales_story(app, db_session):
     assert re.search(r"\d+ orders, \d+ order lines", output) and "churn warnings" in output
 
     # every row passes the checks the forms and the flush hook would run, unchanged
-    models = (Product, Stock, Opportunity, DevelopmentPlan, Quote, QuoteLine, Order, OrderLine, SalesTarget,
-              WeeklyReport, WeeklyReportItem)
+    models = (
+        Product,
+        Stock,
+        Opportunity,
+        DevelopmentPlan,
+        Quote,
+        QuoteLine,
+        Order,
+        OrderLine,
+        SalesTarget,
+        WeeklyReport,
+        WeeklyReportItem,
+    )
     for model in models:
         rows = s.execute(select(model)).scalars().all()
         assert rows, model
@@ -181,7 +204,11 @@ def test_seed_demo_sales_story(app, db_session):
     # opportunities: every state and stage, created by sales people, success rate from the stage
     opportunities = s.execute(select(Opportunity).options(selectinload(Opportunity.stage))).scalars().all()
     assert {(o.status, o.outcome) for o in opportunities} == {
-        ("unassigned", None), ("assigned", None), ("archived", "won"), ("archived", "lost")}
+        ("unassigned", None),
+        ("assigned", None),
+        ("archived", "won"),
+        ("archived", "lost"),
+    }
     stages = s.execute(select(SalesStage).where(SalesStage.is_active.is_(True))).scalars().all()
     assert {o.stage_id for o in opportunities} == {stage.id for stage in stages}
     assert any(o.client_id is None for o in opportunities) and any(o.client_id for o in opportunities)
@@ -275,10 +302,12 @@ def test_seed_demo_sales_story(app, db_session):
         quote = quote_by_id[order.quote_id]
         assert quote.status == "accepted" and order.ordered_on >= quote.created_at.date() - timedelta(days=1)
         factor = (Decimal(100) - quote.discount_pct) / 100
-        assert [(ql.product_id, ql.quantity, round_money(ql.unit_price * factor)) for ql in quote.lines] == \
-            [(ol.product_id, ol.quantity, ol.unit_price) for ol in order.lines]
-    assert any(q.status == "accepted" and q.id not in {o.quote_id for o in converted} for q in quotes) or \
-        len(converted) == sum(q.status == "accepted" for q in quotes)
+        assert [(ql.product_id, ql.quantity, round_money(ql.unit_price * factor)) for ql in quote.lines] == [
+            (ol.product_id, ol.quantity, ol.unit_price) for ol in order.lines
+        ]
+    assert any(q.status == "accepted" and q.id not in {o.quote_id for o in converted} for q in quotes) or len(
+        converted
+    ) == sum(q.status == "accepted" for q in quotes)
 
     # targets: per account manager and per sales department per month, a bit above what was sold
     targets = s.execute(select(SalesTarget)).scalars().all()
@@ -298,8 +327,9 @@ def test_seed_demo_sales_story(app, db_session):
     mine = {(o.id, u) for o in opportunities for u in (o.assigned_to_id, o.created_by_id)}
     for report in reports:
         assert report.week_start.weekday() == 0 and report.week_start > today - timedelta(days=70)
-        assert report.items and all(i.opportunity_id is None or (i.opportunity_id, report.user_id) in mine
-                                    for i in report.items)
+        assert report.items and all(
+            i.opportunity_id is None or (i.opportunity_id, report.user_id) in mine for i in report.items
+        )
         if report.status == "reviewed":
             assert role_of[report.reviewed_by_id] == "sales_director" and report.review_comment
             assert report.reviewed_at >= report.submitted_at

@@ -4,6 +4,7 @@ exactly one ships, the stock ends at 0 and never below (SQLite: WAL + busy_timeo
 the versioned stock row; PostgreSQL: SELECT … FOR UPDATE). Sales roles only read stock
 ("查询库存"); the product list shows the stock on hand from SQL; stock filters.
 """
+
 from __future__ import annotations
 
 import threading
@@ -28,6 +29,7 @@ def _ship_in_thread(database_url, tmp_path, order_id, username, barrier, results
     """Load the order and read the stock, wait until the other thread has read too, then
     ship and commit — in this thread's own app, context and session."""
     from models import db
+
     app = make_app(database_url, tmp_path)
     try:
         with app.app_context(), force_locale("en"):
@@ -35,8 +37,9 @@ def _ship_in_thread(database_url, tmp_path, order_id, username, barrier, results
                 order = db.session.get(Order, order_id)
                 actor = user(db.session, username)
                 product_ids = [line.product_id for line in order.lines]
-                seen = db.session.execute(select(func.sum(Stock.quantity))
-                                          .where(Stock.product_id.in_(product_ids))).scalar()
+                seen = db.session.execute(
+                    select(func.sum(Stock.quantity)).where(Stock.product_id.in_(product_ids))
+                ).scalar()
                 db.session.commit()  # the read is over (no snapshot held)
                 barrier.wait()  # both read "1 in stock" before either writes
                 perform(order, "ship", actor)
@@ -50,6 +53,7 @@ def _ship_in_thread(database_url, tmp_path, order_id, username, barrier, results
                 db.engine.dispose()
     except BaseException as exc:  # anything else fails the test below, with the reason
         import traceback
+
         results[order_id] = ("crashed", exc, traceback.format_exc())
 
 
@@ -61,9 +65,10 @@ def test_two_concurrent_shipments_of_the_last_unit(database_url, tmp_path, db_se
     db_session.commit()
     barrier = threading.Barrier(2, timeout=30)
     results: dict = {}
-    threads = [threading.Thread(target=_ship_in_thread, args=(database_url, tmp_path, order.id, name, barrier,
-                                                                results))
-               for order, name in ((first, "account_manager"), (second, "am_team"))]
+    threads = [
+        threading.Thread(target=_ship_in_thread, args=(database_url, tmp_path, order.id, name, barrier, results))
+        for order, name in ((first, "account_manager"), (second, "am_team"))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -76,8 +81,7 @@ def test_two_concurrent_shipments_of_the_last_unit(database_url, tmp_path, db_se
     if isinstance(loser, StockError):
         assert "needs 1, only 0" in str(loser) or "stock changed" in str(loser)
     db_session.expire_all()
-    statuses = sorted(db_session.execute(select(Order.status).where(Order.id.in_([first.id, second.id])))
-                      .scalars())
+    statuses = sorted(db_session.execute(select(Order.status).where(Order.id.in_([first.id, second.id]))).scalars())
     assert statuses == ["pending", "shipped"]
     quantities = db_session.execute(select(Stock.quantity).where(Stock.product_id == product.id)).scalars().all()
     assert quantities == [0]
@@ -112,10 +116,18 @@ def test_sales_roles_only_read_stock(en_client, db_session, username):
     assert client.get("/admin/product/").status_code == 200
     assert client.get("/admin/stock/new/").status_code == 403
     assert client.get(f"/admin/stock/edit/?id={row.id}").status_code == 403
-    assert client.post(f"/admin/stock/edit/?id={row.id}", data={
-        "product": str(product.id), "warehouse": "主仓", "quantity": "999"}).status_code == 403
-    assert client.post("/admin/stock/new/", data={
-        "product": str(product.id), "warehouse": "新仓", "quantity": "999"}).status_code == 403
+    assert (
+        client.post(
+            f"/admin/stock/edit/?id={row.id}", data={"product": str(product.id), "warehouse": "主仓", "quantity": "999"}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/admin/stock/new/", data={"product": str(product.id), "warehouse": "新仓", "quantity": "999"}
+        ).status_code
+        == 403
+    )
     assert client.post("/admin/stock/delete/", data={"id": str(row.id)}).status_code == 403
     assert client.get(f"/admin/product/edit/?id={product.id}").status_code == 403
     db_session.expire_all()
@@ -128,13 +140,17 @@ def test_admin_keeps_stock(en_client, db_session):
     product = make_product(db_session)
     db_session.commit()
     admin = en_client("admin")
-    response = admin.post("/admin/stock/new/", data={"product": str(product.id), "warehouse": "东仓",
-                                                     "location": "A-01", "quantity": "12"})
+    response = admin.post(
+        "/admin/stock/new/",
+        data={"product": str(product.id), "warehouse": "东仓", "location": "A-01", "quantity": "12"},
+    )
     assert response.status_code == 302
     row = db_session.execute(select(Stock)).scalar_one()
     assert (row.warehouse, row.location, row.quantity) == ("东仓", "A-01", 12)
-    refused = admin.post(f"/admin/stock/edit/?id={row.id}", data={
-        "product": str(product.id), "warehouse": "东仓", "quantity": "-1", "loaded_version": str(row.version)})
+    refused = admin.post(
+        f"/admin/stock/edit/?id={row.id}",
+        data={"product": str(product.id), "warehouse": "东仓", "quantity": "-1", "loaded_version": str(row.version)},
+    )
     assert refused.status_code == 200
     db_session.expire_all()
     assert row.quantity == 12
@@ -172,6 +188,7 @@ def test_product_filters_and_search(en_client, db_session):
 
     def listed(query):
         return set(cells(client.get(f"/admin/product/?{query}").get_data(as_text=True), "name"))
+
     assert listed(f"flt0_product_category_equals={software.id}") == {cheap.name, dear.name}
     assert listed("flt0_unit_price_greater_than=100&flt1_unit_price_smaller_than=9999") == {other.name}
     assert listed("flt0_active_equals=0") == {other.name}
@@ -187,6 +204,7 @@ def test_stock_filters_and_search(en_client, db_session):
 
     def listed(query):
         return set(cells(client.get(f"/admin/stock/?{query}").get_data(as_text=True), "warehouse"))
+
     assert listed("") == {"北京仓", "上海仓"}
     assert listed(f"flt0_product_category_equals={software.id}") == {"北京仓"}
     assert listed("flt0_quantity_in_stock_greater_than=10") == {"上海仓"}

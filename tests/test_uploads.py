@@ -1,6 +1,7 @@
 """Contract scans (SPEC §4.3, §8): PDF/PNG/JPEG only, checked by content, at most
 upload_max_mb, stored with a random name, served only through /files/<id> as an
 attachment to users who may view the contract."""
+
 from __future__ import annotations
 
 import io
@@ -33,9 +34,9 @@ def app(database_url, tmp_path, monkeypatch):
     import views
     from views.customers import ContractView
     from views.uploads import ScanUploadMixin
+
     if not issubclass(ContractView, ScanUploadMixin):
-        monkeypatch.setattr(views, "ContractView",
-                            type("ContractView", (ScanUploadMixin, ContractView), {}))
+        monkeypatch.setattr(views, "ContractView", type("ContractView", (ScanUploadMixin, ContractView), {}))
     return make_app(database_url, tmp_path)
 
 
@@ -48,10 +49,18 @@ def make_client(session, owner="account_manager"):
 
 def contract_form(session, client, **extra):
     from models.lookups import ContractType
+
     n = next(_seq)
-    data = {"client": str(client.id), "type": str(lookup(session, ContractType).id),
-            "number": f"HT-UP-{n:05d}", "name": f"扫描件合同{n}", "starts_on": "2026-01-01",
-            "ends_on": "2026-12-31", "amount": "1000.00", "owner": str(client.owner_id)}
+    data = {
+        "client": str(client.id),
+        "type": str(lookup(session, ContractType).id),
+        "number": f"HT-UP-{n:05d}",
+        "name": f"扫描件合同{n}",
+        "starts_on": "2026-01-01",
+        "ends_on": "2026-12-31",
+        "amount": "1000.00",
+        "owner": str(client.owner_id),
+    }
     data.update(extra)
     return data
 
@@ -69,12 +78,14 @@ def upload(test_client, session, client, content, filename, **extra):
 
 def contract_by_number(session, number):
     from models.customers import Contract
+
     session.expire_all()
     return session.execute(select(Contract).where(Contract.number == number)).scalar()
 
 
 def stored_count(session):
     from models.customers import StoredFile
+
     session.expire_all()
     return session.execute(select(func.count()).select_from(StoredFile)).scalar()
 
@@ -86,6 +97,7 @@ def files_on_disk(app):
 
 def set_config(session, name, value):
     from models.auth import SystemConfig
+
     row = session.execute(select(SystemConfig).where(SystemConfig.name == name)).scalar()
     if row is None:
         session.add(SystemConfig(name=name, value=value))
@@ -95,14 +107,16 @@ def set_config(session, name, value):
 
 
 # --------------------------------------------------------------------------- accepted
-@pytest.mark.parametrize("content,filename,content_type", [
-    (PDF, "合同扫描件.pdf", "application/pdf"),
-    (PNG, "scan.png", "image/png"),
-    (JPEG, "scan.JPG", "image/jpeg"),
-    (JPEG, "scan.jpeg", "image/jpeg"),
-])
-def test_scan_is_stored_and_downloadable_by_the_owner(app, client_as, db_session, content, filename,
-                                                      content_type):
+@pytest.mark.parametrize(
+    "content,filename,content_type",
+    [
+        (PDF, "合同扫描件.pdf", "application/pdf"),
+        (PNG, "scan.png", "image/png"),
+        (JPEG, "scan.JPG", "image/jpeg"),
+        (JPEG, "scan.jpeg", "image/jpeg"),
+    ],
+)
+def test_scan_is_stored_and_downloadable_by_the_owner(app, client_as, db_session, content, filename, content_type):
     client = make_client(db_session)
     manager = client_as("account_manager")
     data = contract_form(db_session, client)
@@ -116,6 +130,7 @@ def test_scan_is_stored_and_downloadable_by_the_owner(app, client_as, db_session
     assert stored.content_type == content_type
     assert stored.size == len(content)
     import hashlib
+
     assert stored.sha256 == hashlib.sha256(content).hexdigest()
     assert stored.uploaded_by_id == user(db_session, "account_manager").id
     # random name, under the instance upload folder, never the user's name
@@ -147,26 +162,28 @@ def test_edit_replaces_the_scan_and_shows_the_current_file(app, client_as, db_se
     first = upload(manager, db_session, client, PDF, "v1.pdf")
     assert first.status_code == 302
     from models.customers import Contract
+
     contract = db_session.execute(select(Contract)).scalars().one()
     number = contract.number
     old_file_id = contract.scan_file_id
     edit_page = manager.get(f"/admin/contract/edit/?id={contract.id}").get_data(as_text=True)
     assert f"/files/{old_file_id}" in edit_page and "v1.pdf" in edit_page
-    data = contract_form(db_session, client, number=number, name="新名称",
-                         loaded_version=str(contract.version))
+    data = contract_form(db_session, client, number=number, name="新名称", loaded_version=str(contract.version))
     data["scan_upload"] = (io.BytesIO(PNG), "v2.png")
-    response = manager.post(f"/admin/contract/edit/?id={contract.id}", data=data,
-                            content_type="multipart/form-data")
+    response = manager.post(f"/admin/contract/edit/?id={contract.id}", data=data, content_type="multipart/form-data")
     assert response.status_code == 302, response.data[:2000]
     contract = contract_by_number(db_session, number)
     assert contract.scan_file_id != old_file_id
     assert contract.scan_file.original_name == "v2.png"
     assert manager.get(f"/files/{contract.scan_file_id}").data == PNG
     # an edit without a new file keeps the scan
-    data = contract_form(db_session, client, number=number, name="再改名",
-                         loaded_version=str(contract.version))
-    assert manager.post(f"/admin/contract/edit/?id={contract.id}", data=data,
-                        content_type="multipart/form-data").status_code == 302
+    data = contract_form(db_session, client, number=number, name="再改名", loaded_version=str(contract.version))
+    assert (
+        manager.post(
+            f"/admin/contract/edit/?id={contract.id}", data=data, content_type="multipart/form-data"
+        ).status_code
+        == 302
+    )
     kept = contract_by_number(db_session, number)
     assert kept.name == "再改名" and kept.scan_file_id == contract.scan_file_id
 
@@ -175,9 +192,8 @@ def test_uploaded_file_name_is_sanitised(app, client_as, db_session):
     client = make_client(db_session)
     manager = client_as("account_manager")
     data = contract_form(db_session, client)
-    data["scan_upload"] = (io.BytesIO(PDF), '../../etc/合同<b>|x.pdf')
-    assert manager.post("/admin/contract/new/", data=data,
-                        content_type="multipart/form-data").status_code == 302
+    data["scan_upload"] = (io.BytesIO(PDF), "../../etc/合同<b>|x.pdf")
+    assert manager.post("/admin/contract/new/", data=data, content_type="multipart/form-data").status_code == 302
     stored = contract_by_number(db_session, data["number"]).scan_file
     assert "/" not in stored.original_name and "<" not in stored.original_name
     assert stored.original_name.endswith(".pdf") and "合同" in stored.original_name
@@ -188,7 +204,7 @@ def _assert_refused(app, db_session, response, number, *fragments):
     html = response.get_data(as_text=True)
     assert response.status_code == 200, html[:1000]
     for fragment in fragments:
-        assert fragment in html, (fragment, html[html.find("scan_upload") - 2000:][:4000])
+        assert fragment in html, (fragment, html[html.find("scan_upload") - 2000 :][:4000])
     assert contract_by_number(db_session, number) is None
     assert stored_count(db_session) == 0
     assert files_on_disk(app) == []
@@ -198,16 +214,20 @@ def test_html_disguised_as_pdf_is_refused_with_a_clear_message(app, client_as, d
     client = make_client(db_session)
     manager = english(client_as("account_manager"))
     response = upload(manager, db_session, client, HTML, "scan.pdf", number="HT-HTML-1")
-    _assert_refused(app, db_session, response, "HT-HTML-1", "scan.pdf", "an HTML page or a script",
-                    "not PDF, PNG, JPEG")
+    _assert_refused(
+        app, db_session, response, "HT-HTML-1", "scan.pdf", "an HTML page or a script", "not PDF, PNG, JPEG"
+    )
 
 
-@pytest.mark.parametrize("content,filename,fragment", [
-    (b"#!/bin/sh\nrm -rf /\n", "scan.pdf", "a script"),
-    (b"MZ\x90\x00\x03" + b"\x00" * 60, "scan.pdf", "a program"),
-    (b"%PDF-1.4\n<html><script>alert(1)</script></html>\n%%EOF", "scan.pdf", "contains HTML or script"),
-    (b"GIF89a\x01\x00\x01\x00", "scan.pdf", "not a recognised file type"),
-])
+@pytest.mark.parametrize(
+    "content,filename,fragment",
+    [
+        (b"#!/bin/sh\nrm -rf /\n", "scan.pdf", "a script"),
+        (b"MZ\x90\x00\x03" + b"\x00" * 60, "scan.pdf", "a program"),
+        (b"%PDF-1.4\n<html><script>alert(1)</script></html>\n%%EOF", "scan.pdf", "contains HTML or script"),
+        (b"GIF89a\x01\x00\x01\x00", "scan.pdf", "not a recognised file type"),
+    ],
+)
 def test_other_disguised_content_is_refused(app, client_as, db_session, content, filename, fragment):
     client = make_client(db_session)
     manager = english(client_as("account_manager"))
@@ -219,22 +239,23 @@ def test_pdf_extension_with_png_content_is_refused(app, client_as, db_session):
     client = make_client(db_session)
     manager = english(client_as("account_manager"))
     response = upload(manager, db_session, client, PNG, "scan.pdf", number="HT-PNG-1")
-    _assert_refused(app, db_session, response, "HT-PNG-1", "named .pdf but its content is PNG",
-                    "Rename it to .png")
+    _assert_refused(app, db_session, response, "HT-PNG-1", "named .pdf but its content is PNG", "Rename it to .png")
 
 
-@pytest.mark.parametrize("content,filename", [
-    (b"MZ\x90\x00\x03" + b"\x00" * 60, "setup.exe"),
-    (b"just some text\n", "notes.txt"),
-    (PDF, "scan.pdf.exe"),
-    (PDF, "no-extension"),
-])
+@pytest.mark.parametrize(
+    "content,filename",
+    [
+        (b"MZ\x90\x00\x03" + b"\x00" * 60, "setup.exe"),
+        (b"just some text\n", "notes.txt"),
+        (PDF, "scan.pdf.exe"),
+        (PDF, "no-extension"),
+    ],
+)
 def test_wrong_extensions_are_refused(app, client_as, db_session, content, filename):
     client = make_client(db_session)
     manager = english(client_as("account_manager"))
     response = upload(manager, db_session, client, content, filename, number="HT-EXT-1")
-    _assert_refused(app, db_session, response, "HT-EXT-1", "only PDF, PNG, JPEG files are accepted",
-                    filename)
+    _assert_refused(app, db_session, response, "HT-EXT-1", "only PDF, PNG, JPEG files are accepted", filename)
 
 
 def test_file_over_the_configured_limit_is_refused(app, client_as, db_session):
@@ -262,8 +283,9 @@ def test_written_file_is_removed_when_the_transaction_fails(app, client_as, db_s
     flush: end before start) leaves neither a StoredFile row nor a file on disk."""
     client = make_client(db_session)
     manager = english(client_as("account_manager"))
-    response = upload(manager, db_session, client, PDF, "late.pdf", number="HT-RULE-1",
-                      starts_on="2026-05-01", ends_on="2026-04-01")
+    response = upload(
+        manager, db_session, client, PDF, "late.pdf", number="HT-RULE-1", starts_on="2026-05-01", ends_on="2026-04-01"
+    )
     assert response.status_code == 200
     assert "must not be before the start date" in response.get_data(as_text=True)
     assert contract_by_number(db_session, "HT-RULE-1") is None
@@ -313,8 +335,7 @@ def scanned(app, client_as, db_session):
     manager = client_as("account_manager")
     data = contract_form(db_session, client)
     data["scan_upload"] = (io.BytesIO(PDF), "scan.pdf")
-    assert manager.post("/admin/contract/new/", data=data,
-                        content_type="multipart/form-data").status_code == 302
+    assert manager.post("/admin/contract/new/", data=data, content_type="multipart/form-data").status_code == 302
     contract = contract_by_number(db_session, data["number"])
     return contract.id, contract.scan_file_id
 
@@ -325,8 +346,7 @@ def test_users_who_may_not_view_the_contract_get_404(client_as, scanned, usernam
     assert client_as(username).get(f"/files/{file_id}").status_code == 404
 
 
-@pytest.mark.parametrize("username", ["account_manager", "sales_director", "clerk", "finance", "admin",
-                                      "executive"])
+@pytest.mark.parametrize("username", ["account_manager", "sales_director", "clerk", "finance", "admin", "executive"])
 def test_users_who_may_view_the_contract_download_it(client_as, scanned, username):
     _, file_id = scanned
     response = client_as(username).get(f"/files/{file_id}")
@@ -351,6 +371,7 @@ def test_soft_deleted_contract_no_longer_serves_its_scan(client_as, db_session, 
     admin = client_as("admin")
     assert admin.post("/admin/contract/delete/", data={"id": str(contract_id)}).status_code == 302
     from models.customers import Contract
+
     db_session.expire_all()
     assert db_session.get(Contract, contract_id).is_deleted
     assert client_as("account_manager").get(f"/files/{file_id}").status_code == 404
@@ -360,8 +381,16 @@ def test_soft_deleted_contract_no_longer_serves_its_scan(client_as, db_session, 
 def test_file_not_referenced_by_any_contract_is_404(app, client_as, db_session):
     """An orphan StoredFile (e.g. a replaced scan) is served to nobody."""
     from models.customers import StoredFile
-    db_session.add(StoredFile(original_name="o.pdf", stored_name="0" * 32 + ".pdf",
-                              content_type="application/pdf", size=1, sha256="0" * 64))
+
+    db_session.add(
+        StoredFile(
+            original_name="o.pdf",
+            stored_name="0" * 32 + ".pdf",
+            content_type="application/pdf",
+            size=1,
+            sha256="0" * 64,
+        )
+    )
     db_session.commit()
     file_id = db_session.execute(select(StoredFile.id)).scalar()
     assert client_as("admin").get(f"/files/{file_id}").status_code == 404
@@ -375,6 +404,7 @@ def test_scan_link_in_the_contract_list(client_as, scanned):
 
 def test_contract_amount_is_exact(db_session, scanned):
     from models.customers import Contract
+
     contract_id, _ = scanned
     db_session.expire_all()
     contract = db_session.get(Contract, contract_id)

@@ -4,6 +4,7 @@ Every expected value below is hard-coded: the USCCs are published codes of real 
 each ID / USCC check character was verified by an independent scratch computation, so these
 tests do not reuse the module's own algorithm to decide what is valid.
 """
+
 from __future__ import annotations
 
 import sys

@@ -8,6 +8,7 @@ department, never both or neither, months written YYYY-MM.
 Organisation (tests/conftest.py): 销售部 ⊃ {销售一部, 销售二部}. account_manager, am_team,
 sales_director … in 销售一部, am_other in 销售二部, director_top (sales_director) in 销售部.
 """
+
 from __future__ import annotations
 
 import csv
@@ -47,9 +48,11 @@ def make_report(session, author="account_manager", week_start=MONDAY, state="dra
 
 
 def transition(test_client, action, report, comment=""):
-    return test_client.post("/admin/weekly_report/transition/", data={
-        "action": action, "ids": str(report.id), "comment": comment, "url": "/admin/weekly_report/"},
-        follow_redirects=True)
+    return test_client.post(
+        "/admin/weekly_report/transition/",
+        data={"action": action, "ids": str(report.id), "comment": comment, "url": "/admin/weekly_report/"},
+        follow_redirects=True,
+    )
 
 
 def department(session, name):
@@ -63,19 +66,32 @@ def test_create_with_items_defaults_to_me_and_this_monday(en_client, db_session)
     form = am.get("/admin/weekly_report/new/").get_data(as_text=True)
     assert 'name="user"' not in form  # an own-scope user writes only their own reports
     monday = re.search(r'name="week_start"[^>]*value="([\d-]+)"', form) or re.search(
-        r'value="([\d-]+)"[^>]*name="week_start"', form)
+        r'value="([\d-]+)"[^>]*name="week_start"', form
+    )
     assert monday and date.fromisoformat(monday.group(1)).weekday() == 0
     assert date.today() - timedelta(days=7) <= date.fromisoformat(monday.group(1)) <= date.today() + timedelta(days=1)
-    response = am.post("/admin/weekly_report/new/", data={
-        "week_start": "2026-11-16", "summary": "拜访三家客户",
-        "items-0-opportunity": str(mine.id), "items-0-progress": "完成方案演示", "items-0-next_plan": "报价",
-        "items-0-issues": "", "items-0-support_needed": "需要售前支持", "items-0-notes": "",
-        "items-1-opportunity": "", "items-1-progress": "整理客户资料"})
+    response = am.post(
+        "/admin/weekly_report/new/",
+        data={
+            "week_start": "2026-11-16",
+            "summary": "拜访三家客户",
+            "items-0-opportunity": str(mine.id),
+            "items-0-progress": "完成方案演示",
+            "items-0-next_plan": "报价",
+            "items-0-issues": "",
+            "items-0-support_needed": "需要售前支持",
+            "items-0-notes": "",
+            "items-1-opportunity": "",
+            "items-1-progress": "整理客户资料",
+        },
+    )
     assert response.status_code == 302, (flashes(response), field_errors(response))
     report = db_session.execute(select(WeeklyReport)).scalar_one()
     assert (report.user.username, report.week_start, report.status) == ("account_manager", date(2026, 11, 16), "draft")
     assert [(i.opportunity_id, i.progress, i.support_needed) for i in report.items] == [
-        (mine.id, "完成方案演示", "需要售前支持"), (None, "整理客户资料", None)]
+        (mine.id, "完成方案演示", "需要售前支持"),
+        (None, "整理客户资料", None),
+    ]
     details = am.get(f"/admin/weekly_report/details/?id={report.id}").get_data(as_text=True)
     assert "完成方案演示" in details and "我的机会" in details and 'id="wf-submit"' in details
 
@@ -86,24 +102,32 @@ def test_a_director_may_write_a_report_for_a_team_member(en_client, db_session):
     director = en_client("sales_director")
     form = director.get("/admin/weekly_report/new/").get_data(as_text=True)
     assert 'name="user"' in form
-    response = director.post("/admin/weekly_report/new/", data={"user": str(team.id), "week_start": "2026-11-16",
-                                                                "items-0-progress": "代为录入"})
+    response = director.post(
+        "/admin/weekly_report/new/",
+        data={"user": str(team.id), "week_start": "2026-11-16", "items-0-progress": "代为录入"},
+    )
     assert response.status_code == 302
     assert db_session.execute(select(WeeklyReport)).scalar_one().user.username == "am_team"
-    outside = director.post("/admin/weekly_report/new/", data={"user": str(user(db_session, "am_other").id),
-                                                               "week_start": "2026-11-02"})
+    outside = director.post(
+        "/admin/weekly_report/new/", data={"user": str(user(db_session, "am_other").id), "week_start": "2026-11-02"}
+    )
     assert outside.status_code == 200  # 销售二部 is not the director's department: not offered
     assert "Not a valid choice" in field_errors(outside).get("Salesperson", "")
     response = director.post("/admin/weekly_report/new/", data={"user": "", "week_start": "2026-11-09"})
     assert response.status_code == 302
-    assert db_session.execute(select(WeeklyReport).where(WeeklyReport.week_start == date(2026, 11, 9))
-                              ).scalar_one().user.username == "sales_director"  # left empty: me
+    assert (
+        db_session.execute(select(WeeklyReport).where(WeeklyReport.week_start == date(2026, 11, 9)))
+        .scalar_one()
+        .user.username
+        == "sales_director"
+    )  # left empty: me
 
 
 @pytest.mark.parametrize("week_start", ["2026-11-24", "2026-11-29"])
 def test_week_start_not_a_monday_is_refused_naming_the_field(en_client, db_session, week_start):
-    response = en_client("account_manager").post("/admin/weekly_report/new/", data={
-        "week_start": week_start, "items-0-progress": "进展"})
+    response = en_client("account_manager").post(
+        "/admin/weekly_report/new/", data={"week_start": week_start, "items-0-progress": "进展"}
+    )
     assert response.status_code == 200
     errors = field_errors(response)
     label = "Week starting (Monday)"
@@ -116,8 +140,9 @@ def test_week_start_not_a_monday_is_refused_naming_the_field(en_client, db_sessi
 
 def test_one_report_per_person_and_week(en_client, db_session):
     make_report(db_session, "account_manager")
-    response = en_client("account_manager").post("/admin/weekly_report/new/", data={
-        "week_start": MONDAY.isoformat(), "items-0-progress": "重复"})
+    response = en_client("account_manager").post(
+        "/admin/weekly_report/new/", data={"week_start": MONDAY.isoformat(), "items-0-progress": "重复"}
+    )
     assert response.status_code == 200
     assert "already a weekly report" in field_errors(response).get("Week starting (Monday)", "")
     ok = en_client("am_team").post("/admin/weekly_report/new/", data={"week_start": MONDAY.isoformat()})
@@ -131,8 +156,10 @@ def test_items_offer_only_opportunities_in_the_users_scope(en_client, db_session
     am = en_client("account_manager")
     form = am.get("/admin/weekly_report/new/").get_data(as_text=True)
     assert "指派给我" in form and "二部的机会" not in form
-    response = am.post("/admin/weekly_report/new/", data={
-        "week_start": MONDAY.isoformat(), "items-0-opportunity": str(foreign.id), "items-0-progress": "越权"})
+    response = am.post(
+        "/admin/weekly_report/new/",
+        data={"week_start": MONDAY.isoformat(), "items-0-opportunity": str(foreign.id), "items-0-progress": "越权"},
+    )
     assert response.status_code == 200
     assert "Not a valid choice" in field_errors(response).get("Opportunity", "")
     assert db_session.execute(select(func.count()).select_from(WeeklyReport)).scalar() == 0
@@ -144,10 +171,18 @@ def test_inline_items_are_changed_and_removed_through_the_edit_form(en_client, d
     first_id, second_id = (item.id for item in report.items)
     am = en_client("account_manager")
     assert am.get(f"/admin/weekly_report/edit/?id={report.id}").status_code == 200
-    response = am.post(f"/admin/weekly_report/edit/?id={report.id}", data={
-        "week_start": MONDAY.isoformat(), "summary": "改过",
-        "items-0-id": str(first_id), "items-0-progress": "进展已更新",
-        "items-1-id": str(second_id), "items-1-progress": "进展1", "del-items-1": "y"})
+    response = am.post(
+        f"/admin/weekly_report/edit/?id={report.id}",
+        data={
+            "week_start": MONDAY.isoformat(),
+            "summary": "改过",
+            "items-0-id": str(first_id),
+            "items-0-progress": "进展已更新",
+            "items-1-id": str(second_id),
+            "items-1-progress": "进展1",
+            "del-items-1": "y",
+        },
+    )
     assert response.status_code == 302, (flashes(response), field_errors(response))
     db_session.expire_all()
     items = db_session.execute(select(WeeklyReportItem)).scalars().all()
@@ -156,8 +191,11 @@ def test_inline_items_are_changed_and_removed_through_the_edit_form(en_client, d
 
 # ------------------------------------------------------------------------- the workflow
 def test_workflow_declaration_matches_the_spec():
-    expected = {"submit": ({"draft"}, "submitted", "edit"), "review": ({"submitted"}, "reviewed", "review"),
-                "send_back": ({"submitted"}, "draft", "review")}
+    expected = {
+        "submit": ({"draft"}, "submitted", "edit"),
+        "review": ({"submitted"}, "reviewed", "review"),
+        "send_back": ({"submitted"}, "draft", "review"),
+    }
     assert {n: (set(t.sources), t.target, t.right) for n, t in WEEKLY_REPORT.transitions.items()} == expected
     assert {n for n, t in WEEKLY_REPORT.transitions.items() if t.comment_required} == {"review", "send_back"}
     assert WEEKLY_REPORT.locked == {"submitted", "reviewed"}
@@ -179,16 +217,19 @@ def test_only_the_author_submits(db_session):
         perform(report, "submit", user(s, "account_manager"))  # not twice
 
 
-@pytest.mark.parametrize("reviewer, author, allowed", [
-    ("sales_director", "account_manager", True),  # 销售一部 reviews 销售一部
-    ("sales_director", "am_team", True),
-    ("sales_director", "am_other", False),  # 销售一部 does not review 销售二部
-    ("director_top", "am_other", True),  # 销售部 is the parent of 销售二部
-    ("director_top", "account_manager", True),
-    ("director_top", "sales_director", True),
-    ("admin", "am_other", True),
-    ("sales_director", "sales_director", False),  # nobody reviews their own report
-])
+@pytest.mark.parametrize(
+    "reviewer, author, allowed",
+    [
+        ("sales_director", "account_manager", True),  # 销售一部 reviews 销售一部
+        ("sales_director", "am_team", True),
+        ("sales_director", "am_other", False),  # 销售一部 does not review 销售二部
+        ("director_top", "am_other", True),  # 销售部 is the parent of 销售二部
+        ("director_top", "account_manager", True),
+        ("director_top", "sales_director", True),
+        ("admin", "am_other", True),
+        ("sales_director", "sales_director", False),  # nobody reviews their own report
+    ],
+)
 def test_review_by_the_sales_director_of_the_authors_department(db_session, reviewer, author, allowed):
     s = db_session
     report = make_report(s, author, state="submitted")
@@ -236,8 +277,9 @@ def test_workflow_through_the_view(en_client, db_session):
     report = make_report(s, "account_manager")
     other = make_report(s, "am_other")
     am, director, top = en_client("account_manager"), en_client("sales_director"), en_client("director_top")
-    buttons = set(re.findall(r'id="wf-([a-z_]+)"', am.get(f"/admin/weekly_report/details/?id={report.id}").get_data(
-        as_text=True)))
+    buttons = set(
+        re.findall(r'id="wf-([a-z_]+)"', am.get(f"/admin/weekly_report/details/?id={report.id}").get_data(as_text=True))
+    )
     assert buttons == {"submit"}
     assert "only its author" in flashes(transition(director, "submit", report))
     s.expire_all()
@@ -267,8 +309,11 @@ def test_submitted_and_reviewed_reports_are_read_only(en_client, db_session, sta
     am = en_client("account_manager")
     page = am.get(f"/admin/weekly_report/edit/?id={report.id}")
     assert page.status_code == 302 and "details" in page.headers["Location"]
-    response = am.post(f"/admin/weekly_report/edit/?id={report.id}", data={
-        "week_start": MONDAY.isoformat(), "summary": "偷偷修改"}, follow_redirects=True)
+    response = am.post(
+        f"/admin/weekly_report/edit/?id={report.id}",
+        data={"week_start": MONDAY.isoformat(), "summary": "偷偷修改"},
+        follow_redirects=True,
+    )
     assert "can no longer be changed" in flashes(response)
     db_session.expire_all()
     assert report.summary == "account_manager 本周小结" and len(report.items) == 1
@@ -284,8 +329,9 @@ def test_list_scope_filters_and_export(en_client, db_session):
     def authors(test_client, query=""):
         page = test_client.get(f"/admin/weekly_report/{query}")
         assert page.status_code == 200
-        ids = {int(i) for i in re.findall(r'href="/admin/weekly_report/details/\?id=(\d+)', page.get_data(
-            as_text=True))}
+        ids = {
+            int(i) for i in re.findall(r'href="/admin/weekly_report/details/\?id=(\d+)', page.get_data(as_text=True))
+        }
         rows = s.execute(select(WeeklyReport).where(WeeklyReport.id.in_(ids))).scalars()
         return sorted(r.user.username for r in rows)
 
@@ -309,7 +355,8 @@ def test_list_scope_filters_and_export(en_client, db_session):
     assert export.status_code == 200
     rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True).lstrip("\ufeff"))))
     assert sorted(r["Salesperson"] for r in rows) == sorted(
-        [user(s, "account_manager").name] * 2 + [user(s, "am_team").name])
+        [user(s, "account_manager").name] * 2 + [user(s, "am_team").name]
+    )
 
 
 def test_report_details_of_another_department_are_404(en_client, db_session):
@@ -329,10 +376,23 @@ def test_report_list_sql_statements_constant(app, en_client, db_session):
     week = iter(range(1000))
 
     def add(count):
-        s.execute(insert(WeeklyReport), [
-            {"user_id": authors[i % 3], "week_start": MONDAY - timedelta(days=7 * next(week)), "summary": "批量周报",
-             "status": "reviewed", "reviewed_by_id": reviewer, "submitted_at": now, "reviewed_at": now,
-             "created_at": now, "updated_at": now} for i in range(count)])
+        s.execute(
+            insert(WeeklyReport),
+            [
+                {
+                    "user_id": authors[i % 3],
+                    "week_start": MONDAY - timedelta(days=7 * next(week)),
+                    "summary": "批量周报",
+                    "status": "reviewed",
+                    "reviewed_by_id": reviewer,
+                    "submitted_at": now,
+                    "reviewed_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(count)
+            ],
+        )
         s.commit()
 
     counts = {"admin": {}, "sales_director": {}, "account_manager": {}}
@@ -355,14 +415,17 @@ def target_form(**overrides):
     return data
 
 
-@pytest.mark.parametrize("overrides, label, message", [
-    ({}, "Salesperson", "choose either a salesperson or a department, not both"),  # neither
-    ({"user": "USER", "department": "DEPT"}, "Salesperson", "choose either a salesperson or a department"),
-    ({"user": "USER", "month": "2026-13"}, "Month (YYYY-MM)", "write the month as YYYY-MM"),
-    ({"user": "USER", "month": "2026/12"}, "Month (YYYY-MM)", "write the month as YYYY-MM"),
-    ({"user": "USER", "month": "26-12"}, "Month (YYYY-MM)", "write the month as YYYY-MM"),
-    ({"user": "USER", "amount": "0.00"}, "Target amount", "greater than 0"),
-])
+@pytest.mark.parametrize(
+    "overrides, label, message",
+    [
+        ({}, "Salesperson", "choose either a salesperson or a department, not both"),  # neither
+        ({"user": "USER", "department": "DEPT"}, "Salesperson", "choose either a salesperson or a department"),
+        ({"user": "USER", "month": "2026-13"}, "Month (YYYY-MM)", "write the month as YYYY-MM"),
+        ({"user": "USER", "month": "2026/12"}, "Month (YYYY-MM)", "write the month as YYYY-MM"),
+        ({"user": "USER", "month": "26-12"}, "Month (YYYY-MM)", "write the month as YYYY-MM"),
+        ({"user": "USER", "amount": "0.00"}, "Target amount", "greater than 0"),
+    ],
+)
 def test_target_refusals_are_shown_on_the_field(en_client, db_session, overrides, label, message):
     ids = {"USER": str(user(db_session, "account_manager").id), "DEPT": str(department(db_session, "销售一部").id)}
     db_session.commit()
@@ -387,11 +450,17 @@ def test_targets_for_a_person_and_a_department(en_client, db_session):
     assert f'value="{am.id}"' in users and f'value="{user(s, "am_other").id}"' not in users
     response = director.post("/admin/sales_target/new/", data=target_form(user=str(am.id), month=" 2026-12 "))
     assert response.status_code == 302, (flashes(response), field_errors(response))
-    assert director.post("/admin/sales_target/new/", data=target_form(department=str(team.id), amount="1500000.00")
-                         ).status_code == 302
+    assert (
+        director.post(
+            "/admin/sales_target/new/", data=target_form(department=str(team.id), amount="1500000.00")
+        ).status_code
+        == 302
+    )
     targets = s.execute(select(SalesTarget).order_by(SalesTarget.id)).scalars().all()
     assert [(t.user_id, t.department_id, t.month, t.amount) for t in targets] == [
-        (am.id, None, "2026-12", Decimal("300000.00")), (None, team.id, "2026-12", Decimal("1500000.00"))]
+        (am.id, None, "2026-12", Decimal("300000.00")),
+        (None, team.id, "2026-12", Decimal("1500000.00")),
+    ]
     # a second target of the same person and month is refused
     again = director.post("/admin/sales_target/new/", data=target_form(user=str(am.id)))
     assert again.status_code == 200 and "already exists" in flashes(again)
@@ -401,8 +470,7 @@ def test_targets_for_a_person_and_a_department(en_client, db_session):
         assert f'"{name}"' in groups, (name, groups)
     page = director.get("/admin/sales_target/?flt0_month_equals=2026-12").get_data(as_text=True)
     assert "¥300,000.00" in page and "¥1,500,000.00" in page
-    assert "¥300,000.00" not in director.get("/admin/sales_target/?flt0_month_equals=2026-11").get_data(
-        as_text=True)
+    assert "¥300,000.00" not in director.get("/admin/sales_target/?flt0_month_equals=2026-11").get_data(as_text=True)
     by_department = director.get(f"/admin/sales_target/?flt0_department_equals={team.id}").get_data(as_text=True)
     assert "¥1,500,000.00" in by_department and "¥300,000.00" not in by_department
     by_user = director.get(f"/admin/sales_target/?flt0_salesperson_equals={am.id}").get_data(as_text=True)

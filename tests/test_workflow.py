@@ -11,6 +11,7 @@ Organisation (tests/conftest.py): account_manager, sales_director … in 销售�
 in 销售二部, director_top (sales_director) in 销售部. HTTP clients speak English
 (Accept-Language: en) so that messages can be asserted literally.
 """
+
 from __future__ import annotations
 
 import html
@@ -52,11 +53,24 @@ ROUTE = {
     "terminated": ("submit", "approve", "terminate"),
 }
 
-SNAPSHOT = ("status", "submitted_by_id", "submitted_at", "approved_by_id", "approved_at", "approval_comment",
-            "second_approved_by_id", "second_approved_at", "version", "name", "amount", "is_deleted")
+SNAPSHOT = (
+    "status",
+    "submitted_by_id",
+    "submitted_at",
+    "approved_by_id",
+    "approved_at",
+    "approval_comment",
+    "second_approved_by_id",
+    "second_approved_at",
+    "version",
+    "name",
+    "amount",
+    "is_deleted",
+)
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def drive(session, contract, state, *, submitter="account_manager", approver="sales_director"):
     """Move ``contract`` from draft to ``state`` with perform(), one commit per step."""
@@ -77,8 +91,7 @@ def new_contract(session, state="draft", *, owner="account_manager", amount="100
 
 
 def set_threshold(session, value: str):
-    session.execute(update(SystemConfig).where(SystemConfig.name == "contract_approval_threshold")
-                    .values(value=value))
+    session.execute(update(SystemConfig).where(SystemConfig.name == "contract_approval_threshold").values(value=value))
     session.commit()
 
 
@@ -94,8 +107,11 @@ def audit_entries(session, contract, action=None):
 
 
 def audit_count(session, contract) -> int:
-    return session.execute(select(func.count()).select_from(AuditLog).where(
-        AuditLog.table_name == "contract", AuditLog.record_id == contract.id)).scalar()
+    return session.execute(
+        select(func.count())
+        .select_from(AuditLog)
+        .where(AuditLog.table_name == "contract", AuditLog.record_id == contract.id)
+    ).scalar()
 
 
 def refused(session, contract, action, actor, comment="理由", *, contains=()):
@@ -129,8 +145,9 @@ WF_ACTIONS = {f"wf_{name}" for name in ACTIONS}
 def list_actions(test_client) -> set[str]:
     """The actions offered in the "With selected" menu of the contract list."""
     page = test_client.get("/admin/contract/").get_data(as_text=True)
-    return set(re.findall(r'data-crm-action="([a-z_]+)"', page)) | \
-        set(re.findall(r"modelActions\.execute\('([a-z_]+)'\)", page))
+    return set(re.findall(r'data-crm-action="([a-z_]+)"', page)) | set(
+        re.findall(r"modelActions\.execute\('([a-z_]+)'\)", page)
+    )
 
 
 def wf_buttons(page: str) -> set[str]:
@@ -139,8 +156,9 @@ def wf_buttons(page: str) -> set[str]:
 
 def post_transition(test_client, action, contracts, comment="", url="/admin/contract/"):
     ids = ",".join(str(c.id) for c in contracts)
-    return test_client.post("/admin/contract/transition/",
-                            data={"action": action, "ids": ids, "comment": comment, "url": url})
+    return test_client.post(
+        "/admin/contract/transition/", data={"action": action, "ids": ids, "comment": comment, "url": url}
+    )
 
 
 # ================================================================ the engine: perform()
@@ -190,26 +208,36 @@ def test_unknown_action_is_refused(db_session):
     assert snapshot(contract) == before
 
 
-@pytest.mark.parametrize("actor, action, state", [
-    ("clerk", "submit", "draft"),                # clerk: contracts V only
-    ("finance", "submit", "draft"),              # finance: VX
-    ("executive", "submit", "draft"),            # executive: VX A
-    ("account_manager", "approve", "submitted"),  # account_manager: VCE submit
-    ("account_manager", "reject", "submitted"),
-    ("account_manager", "sign", "approved"),
-    ("account_manager", "terminate", "approved"),
-    ("clerk", "approve", "submitted"),
-    ("finance", "approve", "submitted"),
-    ("clerk", "redraft", "rejected"),
-])
+@pytest.mark.parametrize(
+    "actor, action, state",
+    [
+        ("clerk", "submit", "draft"),  # clerk: contracts V only
+        ("finance", "submit", "draft"),  # finance: VX
+        ("executive", "submit", "draft"),  # executive: VX A
+        ("account_manager", "approve", "submitted"),  # account_manager: VCE submit
+        ("account_manager", "reject", "submitted"),
+        ("account_manager", "sign", "approved"),
+        ("account_manager", "terminate", "approved"),
+        ("clerk", "approve", "submitted"),
+        ("finance", "approve", "submitted"),
+        ("clerk", "redraft", "rejected"),
+    ],
+)
 def test_missing_right_is_refused(db_session, actor, action, state):
     contract = new_contract(db_session, state, submitter="sales_director", approver="admin")
     refused(db_session, contract, action, actor, contains=("lack the right",))
 
 
-@pytest.mark.parametrize("action, state", [("reject", "submitted"), ("terminate", "draft"),
-                                           ("terminate", "submitted"), ("terminate", "approved"),
-                                           ("terminate", "signed")])
+@pytest.mark.parametrize(
+    "action, state",
+    [
+        ("reject", "submitted"),
+        ("terminate", "draft"),
+        ("terminate", "submitted"),
+        ("terminate", "approved"),
+        ("terminate", "signed"),
+    ],
+)
 @pytest.mark.parametrize("comment", [None, "", "   \n "])
 def test_comment_is_required_to_reject_and_terminate(db_session, action, state, comment):
     contract = new_contract(db_session, state)
@@ -277,8 +305,7 @@ def test_above_threshold_two_approvals_director_then_executive(db_session):
     # nobody but an executive gives the second approval
     refused(db_session, contract, "approve", "account_manager", contains=("lack the right",))
     for other in ("sales_director", "director_top", "admin"):
-        refused(db_session, contract, "approve", other, contains=("executive must give the second approval",
-                                                                   "10000"))
+        refused(db_session, contract, "approve", other, contains=("executive must give the second approval", "10000"))
 
     assert perform(contract, "approve", executive, "二审同意") == "approved"
     db_session.commit()
@@ -286,9 +313,10 @@ def test_above_threshold_two_approvals_director_then_executive(db_session):
     assert contract.status == "approved"
     assert (contract.approved_by_id, contract.second_approved_by_id) == (director.id, executive.id)
     assert contract.second_approved_at is not None
-    assert [(e.action, e.comment, e.changes["status"] if "status" in e.changes else None)
-            for e in audit_entries(db_session, contract, "approve")] == [
-        ("approve", "一审同意", None), ("approve", "二审同意", ["submitted", "approved"])]
+    assert [
+        (e.action, e.comment, e.changes["status"] if "status" in e.changes else None)
+        for e in audit_entries(db_session, contract, "approve")
+    ] == [("approve", "一审同意", None), ("approve", "二审同意", ["submitted", "approved"])]
 
 
 @pytest.mark.parametrize("amount", ["10000.00", "9999.99", "1.00"])
@@ -299,8 +327,7 @@ def test_at_or_below_threshold_one_approval_suffices(db_session, amount):
     assert perform(contract, "approve", director) == "approved"
     db_session.commit()
     contract = reload(db_session, contract)
-    assert (contract.status, contract.approved_by_id, contract.second_approved_by_id) == \
-        ("approved", director.id, None)
+    assert (contract.status, contract.approved_by_id, contract.second_approved_by_id) == ("approved", director.id, None)
 
 
 def test_threshold_zero_turns_the_second_approval_off(db_session):
@@ -349,8 +376,12 @@ def test_reject_after_first_approval_then_redraft_clears_approvals(db_session):
     assert perform(contract, "redraft", user(db_session, "account_manager")) == "draft"
     db_session.commit()
     contract = reload(db_session, contract)
-    assert (contract.approved_by_id, contract.approved_at, contract.second_approved_by_id,
-            contract.second_approved_at) == (None, None, None, None)
+    assert (
+        contract.approved_by_id,
+        contract.approved_at,
+        contract.second_approved_by_id,
+        contract.second_approved_at,
+    ) == (None, None, None, None)
     # the old first approval no longer counts: two approvals again
     perform(contract, "submit", user(db_session, "account_manager"))
     assert perform(contract, "approve", user(db_session, "director_top")) == "submitted"
@@ -360,10 +391,15 @@ def test_reject_after_first_approval_then_redraft_clears_approvals(db_session):
 # ----------------------------------------------------------------- audit of a full life
 def test_audit_log_has_every_step_with_its_comment(db_session):
     contract = new_contract(db_session)
-    steps = [("submit", "account_manager", "请审批"), ("reject", "sales_director", "付款条件不清"),
-             ("redraft", "account_manager", None), ("submit", "account_manager", "已修改"),
-             ("approve", "sales_director", "同意"), ("sign", "sales_director", "已盖章"),
-             ("archive", "sales_director", "存档柜A3")]
+    steps = [
+        ("submit", "account_manager", "请审批"),
+        ("reject", "sales_director", "付款条件不清"),
+        ("redraft", "account_manager", None),
+        ("submit", "account_manager", "已修改"),
+        ("approve", "sales_director", "同意"),
+        ("sign", "sales_director", "已盖章"),
+        ("archive", "sales_director", "存档柜A3"),
+    ]
     for action, actor, comment in steps:
         perform(contract, action, user(db_session, actor), comment)
         db_session.commit()
@@ -385,7 +421,7 @@ def test_unlocked_states(db_session, state):
 
 # ========================================================================= over HTTP
 def test_bulk_approve_reports_done_and_refused(en_client, db_session):
-    good = new_contract(db_session, "submitted")                            # by account_manager
+    good = new_contract(db_session, "submitted")  # by account_manager
     draft = new_contract(db_session, "draft")
     own = new_contract(db_session, "submitted", submitter="sales_director")  # four-eyes
     director = en_client("sales_director")
@@ -406,8 +442,10 @@ def test_bulk_approve_reports_done_and_refused(en_client, db_session):
         assert str(contract) in text
     assert text.count("will be refused: wrong status") == 1  # the draft
 
-    done = director.post(started.headers["Location"], data={
-        "action": "approve", "ids": query["ids"][0], "comment": "同意签订", "url": "/admin/contract/"})
+    done = director.post(
+        started.headers["Location"],
+        data={"action": "approve", "ids": query["ids"][0], "comment": "同意签订", "url": "/admin/contract/"},
+    )
     assert done.status_code == 302 and urlparse(done.headers["Location"]).path == "/admin/contract/"
     messages = flashes(director)
     errors = [m for c, m in messages if c == "error"]
@@ -417,8 +455,7 @@ def test_bulk_approve_reports_done_and_refused(en_client, db_session):
     assert any(str(own) in m and "four-eyes" in m for m in errors), errors
 
     good, draft, own = (reload(db_session, c) for c in (good, draft, own))
-    assert (good.status, good.approved_by.username, good.approval_comment) == ("approved", "sales_director",
-                                                                             "同意签订")
+    assert (good.status, good.approved_by.username, good.approval_comment) == ("approved", "sales_director", "同意签订")
     assert (draft.status, draft.approved_by_id) == ("draft", None)
     assert (own.status, own.approved_by_id) == ("submitted", None)
     [entry] = audit_entries(db_session, good, "approve")
@@ -427,11 +464,12 @@ def test_bulk_approve_reports_done_and_refused(en_client, db_session):
 
 
 def test_bulk_action_ignores_ids_outside_the_scope(en_client, db_session):
-    mine = new_contract(db_session, "submitted")                    # 销售一部
+    mine = new_contract(db_session, "submitted")  # 销售一部
     theirs = new_contract(db_session, "submitted", owner="am_other")  # 销售二部
     director = en_client("sales_director")
-    started = director.post("/admin/contract/action/",
-                            data={"action": "wf_approve", "rowid": [str(mine.id), str(theirs.id)]})
+    started = director.post(
+        "/admin/contract/action/", data={"action": "wf_approve", "rowid": [str(mine.id), str(theirs.id)]}
+    )
     page = director.get(started.headers["Location"]).get_data(as_text=True)
     assert str(mine) in page and str(theirs) not in page
     assert f'name="ids" value="{mine.id}"' in page
@@ -453,15 +491,18 @@ def test_bulk_action_ignores_ids_outside_the_scope(en_client, db_session):
     assert reload(db_session, theirs).status == "approved"
 
 
-@pytest.mark.parametrize("username, expected", [
-    ("admin", set(ACTIONS)),
-    ("sales_director", set(ACTIONS)),
-    ("director_top", set(ACTIONS)),
-    ("executive", {"approve", "reject", "sign", "archive", "terminate"}),
-    ("account_manager", {"submit", "redraft"}),
-    ("clerk", set()),
-    ("finance", set()),
-])
+@pytest.mark.parametrize(
+    "username, expected",
+    [
+        ("admin", set(ACTIONS)),
+        ("sales_director", set(ACTIONS)),
+        ("director_top", set(ACTIONS)),
+        ("executive", {"approve", "reject", "sign", "archive", "terminate"}),
+        ("account_manager", {"submit", "redraft"}),
+        ("clerk", set()),
+        ("finance", set()),
+    ],
+)
 def test_list_offers_the_workflow_actions_of_the_role(en_client, db_session, username, expected):
     new_contract(db_session, "submitted")
     assert list_actions(en_client(username)) & WF_ACTIONS == {f"wf_{name}" for name in expected}
@@ -526,28 +567,33 @@ def test_threshold_over_http(en_client, db_session):
 
     post_transition(executive, "approve", [contract], "二审")
     contract = reload(db_session, contract)
-    assert (contract.status, contract.approved_by.username, contract.second_approved_by.username) == \
-        ("approved", "sales_director", "executive")
-    assert [e.user.username for e in audit_entries(db_session, contract, "approve")] == ["sales_director",
-                                                                                         "executive"]
+    assert (contract.status, contract.approved_by.username, contract.second_approved_by.username) == (
+        "approved",
+        "sales_director",
+        "executive",
+    )
+    assert [e.user.username for e in audit_entries(db_session, contract, "approve")] == ["sales_director", "executive"]
 
 
-@pytest.mark.parametrize("username, state, expected", [
-    ("sales_director", "submitted", {"approve", "reject", "terminate"}),
-    ("account_manager", "submitted", set()),
-    ("account_manager", "draft", {"submit"}),
-    ("account_manager", "rejected", {"redraft"}),
-    ("account_manager", "approved", set()),
-    ("sales_director", "draft", {"submit", "terminate"}),
-    ("sales_director", "approved", {"sign", "terminate"}),
-    ("sales_director", "signed", {"archive", "terminate"}),
-    ("admin", "archived", set()),
-    ("admin", "terminated", set()),
-    ("executive", "submitted", {"approve", "reject", "terminate"}),
-    ("executive", "draft", {"terminate"}),
-    ("clerk", "draft", set()),
-    ("finance", "submitted", set()),
-])
+@pytest.mark.parametrize(
+    "username, state, expected",
+    [
+        ("sales_director", "submitted", {"approve", "reject", "terminate"}),
+        ("account_manager", "submitted", set()),
+        ("account_manager", "draft", {"submit"}),
+        ("account_manager", "rejected", {"redraft"}),
+        ("account_manager", "approved", set()),
+        ("sales_director", "draft", {"submit", "terminate"}),
+        ("sales_director", "approved", {"sign", "terminate"}),
+        ("sales_director", "signed", {"archive", "terminate"}),
+        ("admin", "archived", set()),
+        ("admin", "terminated", set()),
+        ("executive", "submitted", {"approve", "reject", "terminate"}),
+        ("executive", "draft", {"terminate"}),
+        ("clerk", "draft", set()),
+        ("finance", "submitted", set()),
+    ],
+)
 def test_details_page_shows_the_usable_buttons(en_client, db_session, username, state, expected):
     contract = new_contract(db_session, state)
     page = en_client(username).get(f"/admin/contract/details/?id={contract.id}")
@@ -575,8 +621,7 @@ def test_details_button_leads_to_confirmation_and_back(en_client, db_session):
     assert str(contract) in form and 'id="transition-submit"' in form
     back = html.unescape(re.search(r'name="url" value="([^"]*)"', form).group(1))
     assert back == details_url
-    done = director.post(href, data={"action": "approve", "ids": str(contract.id), "comment": "按钮审批",
-                                     "url": back})
+    done = director.post(href, data={"action": "approve", "ids": str(contract.id), "comment": "按钮审批", "url": back})
     assert done.status_code == 302 and done.headers["Location"].endswith(details_url)
     contract = reload(db_session, contract)
     assert (contract.status, contract.approval_comment) == ("approved", "按钮审批")
@@ -588,9 +633,11 @@ def test_details_button_leads_to_confirmation_and_back(en_client, db_session):
 def test_transition_page_needs_a_known_action_and_records(en_client, db_session):
     contract = new_contract(db_session, "submitted")
     director = en_client("sales_director")
-    for url in (f"/admin/contract/transition/?action=frobnicate&ids={contract.id}",
-                "/admin/contract/transition/?action=approve&ids=",
-                "/admin/contract/transition/?action=approve&ids=999999"):
+    for url in (
+        f"/admin/contract/transition/?action=frobnicate&ids={contract.id}",
+        "/admin/contract/transition/?action=approve&ids=",
+        "/admin/contract/transition/?action=approve&ids=999999",
+    ):
         response = director.get(url)
         assert response.status_code == 302
         assert ("error", "Choose at least one record and an action.") in flashes(director)
@@ -611,12 +658,21 @@ def test_locked_contract_edit_redirects_to_details(en_client, db_session, state)
         assert response.status_code == 302
         assert response.headers["Location"].endswith(f"/admin/contract/details/?id={contract.id}")
         label = CONTRACT.states[state]._args[0]  # the page is in English (en_client)
-        assert ("error", f"{contract.name} is {label}: it can no longer be changed or deleted.") \
-            in flashes(test_client)
-        posted = test_client.post(f"/admin/contract/edit/?id={contract.id}", data={
-            "client": str(contract.client_id), "type": str(contract.type_id), "number": contract.number,
-            "name": "改过的名字", "starts_on": "2026-01-01", "ends_on": "2026-12-31", "amount": "1.00",
-            "owner": str(contract.owner_id), "version": str(before["version"])})
+        assert ("error", f"{contract.name} is {label}: it can no longer be changed or deleted.") in flashes(test_client)
+        posted = test_client.post(
+            f"/admin/contract/edit/?id={contract.id}",
+            data={
+                "client": str(contract.client_id),
+                "type": str(contract.type_id),
+                "number": contract.number,
+                "name": "改过的名字",
+                "starts_on": "2026-01-01",
+                "ends_on": "2026-12-31",
+                "amount": "1.00",
+                "owner": str(contract.owner_id),
+                "version": str(before["version"]),
+            },
+        )
         assert posted.status_code == 302 and "/details/" in posted.headers["Location"]
     assert snapshot(reload(db_session, contract)) == before
     assert audit_entries(db_session, contract, "update") == []

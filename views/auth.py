@@ -1,4 +1,5 @@
 """Views of the organisation and security tables (SPEC §4.1)."""
+
 from __future__ import annotations
 
 from flask import request
@@ -20,33 +21,79 @@ from .login import begin_session
 class DepartmentView(CrmModelView):
     column_list = ("name", "parent", "sort_order", "updated_at")
     column_searchable_list = ("name",)
-    column_filters = ("parent", )
+    column_filters = ("parent",)
     column_default_sort = ("sort_order", False)
     form_columns = ("name", "parent", "sort_order")
 
 
 class UserView(CrmModelView):
-    column_list = ("username", "name", "department", "role", "position", "mobile", "is_active",
-                   "client_count", "last_login_at")
-    column_details_list = ("username", "name", "department", "role", "position", "mobile", "email",
-                           "gender", "address", "birthday", "id_card", "hired_on", "is_active",
-                           "client_count", "last_login_at", "locked_until", "locale",
-                           "created_at", "updated_at")
+    column_list = (
+        "username",
+        "name",
+        "department",
+        "role",
+        "position",
+        "mobile",
+        "is_active",
+        "client_count",
+        "last_login_at",
+    )
+    column_details_list = (
+        "username",
+        "name",
+        "department",
+        "role",
+        "position",
+        "mobile",
+        "email",
+        "gender",
+        "address",
+        "birthday",
+        "id_card",
+        "hired_on",
+        "is_active",
+        "client_count",
+        "last_login_at",
+        "locked_until",
+        "locale",
+        "created_at",
+        "updated_at",
+    )
     column_export_list = column_details_list
     column_searchable_list = ("username", "name", "mobile")
     column_filters = ("department", "role", "is_active", "hired_on", "last_login_at")
-    column_sortable_list = ("username", "name", "last_login_at", ("department", "department.name"),
-                            ("role", "role.name"))
+    column_sortable_list = (
+        "username",
+        "name",
+        "last_login_at",
+        ("department", "department.name"),
+        ("role", "role.name"),
+    )
     column_default_sort = ("username", False)
     extra_labels = {"client_count": _l("Number of clients")}
-    form_columns = ("username", "name", "new_password", "department", "role", "position", "mobile",
-                    "email", "gender", "address", "birthday", "id_card", "hired_on", "is_active",
-                    "locale")
+    form_columns = (
+        "username",
+        "name",
+        "new_password",
+        "department",
+        "role",
+        "position",
+        "mobile",
+        "email",
+        "gender",
+        "address",
+        "birthday",
+        "id_card",
+        "hired_on",
+        "is_active",
+        "locale",
+    )
     form_extra_fields = {
         "new_password": PasswordField(
-            _l("Password"), description=_l("At least 8 characters. Leave empty to keep the "
-                                           "current password."),
-            validators=[validators.Optional(), validators.Length(min=8)]),
+            _l("Password"),
+            description=_l("At least 8 characters. Leave empty to keep the current password."),
+            validators=[validators.Optional(), validators.Length(min=8)],
+        ),
     }
     form_choices = {"locale": [("", "—"), ("zh_CN", "中文"), ("en", "English")]}
 
@@ -104,8 +151,7 @@ class RoleView(CrmModelView):
         super().on_model_change(form, model, is_created)
         if "rights_submitted" in request.form:
             ids = [int(i) for i in request.form.getlist("rights") if i.isdigit()]
-            model.rights = db.session.execute(db.select(Right).where(Right.id.in_(ids))).scalars().all() \
-                if ids else []
+            model.rights = db.session.execute(db.select(Right).where(Right.id.in_(ids))).scalars().all() if ids else []
 
 
 def _tree(rights):
@@ -116,6 +162,7 @@ def _tree(rights):
 
     def build(code):
         return [(r, build(r.code)) for r in children.get(code, [])]
+
     return build(None)
 
 
@@ -159,8 +206,11 @@ class AuditLogView(CrmModelView):
         for field, values in model.changes.items():
             old, new = (values + [None, None])[:2] if isinstance(values, list) else (None, values)
             old, new = mask_value(table_model, field, old), mask_value(table_model, field, new)
-            parts.append(Markup("<div><b>{}</b>: {} → {}</div>").format(field, old if old is not None else "∅",
-                                                                  new if new is not None else "∅"))
+            parts.append(
+                Markup("<div><b>{}</b>: {} → {}</div>").format(
+                    field, old if old is not None else "∅", new if new is not None else "∅"
+                )
+            )
         return Markup("").join(parts)
 
     column_formatters = {"changes": _changes}

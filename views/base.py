@@ -2,6 +2,7 @@
 rights, data scope, CSRF, soft delete and recycle bin, optimistic locking, export,
 labels, formatting, eager loading, history — so module views only declare.
 """
+
 from __future__ import annotations
 
 import csv
@@ -90,6 +91,7 @@ class MoneyField(fields.DecimalField):
 def to_utc(naive: datetime) -> datetime:
     """A wall-clock time typed in the display time zone → aware UTC."""
     from flask_babel import get_timezone
+
     if naive.tzinfo is not None:
         return naive.astimezone(UTC)
     tz = get_timezone()
@@ -100,6 +102,7 @@ def to_utc(naive: datetime) -> datetime:
 def to_local(value: datetime) -> datetime:
     """Aware UTC → naive wall-clock time in the display time zone (for form inputs)."""
     from flask_babel import get_timezone
+
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(get_timezone()).replace(tzinfo=None)
@@ -131,6 +134,7 @@ def _check_validator(check):
             field.data = check(field.data)
         except ValueError as exc:
             raise ValidationError(checker_message(exc)) from None
+
     return validate
 
 
@@ -152,17 +156,18 @@ class CrmModelConverter(AdminModelConverter):
         if "label" in info:
             field_args.setdefault("label", info["label"])
         if info.get("check"):
-            field_args["validators"] = list(field_args.get("validators", [])) + [
-                _check_validator(info["check"])]
+            field_args["validators"] = list(field_args.get("validators", [])) + [_check_validator(info["check"])]
         if "minimum" in info or "maximum" in info:
             field_args["validators"] = list(field_args.get("validators", [])) + [
-                validators.NumberRange(min=info.get("minimum"), max=info.get("maximum"))]
+                validators.NumberRange(min=info.get("minimum"), max=info.get("maximum"))
+            ]
         if info.get("choices") and hasattr(prop, "columns"):
             column = prop.columns[0]
             field_args.setdefault("choices", [(k, str(v)) for k, v in info["choices"]])
             required = not column.nullable and column.default is None
             field_args["validators"] = list(field_args.get("validators", [])) + [
-                validators.InputRequired() if required else validators.Optional()]
+                validators.InputRequired() if required else validators.Optional()
+            ]
             if not required:
                 field_args["choices"] = [("", "—")] + field_args["choices"]
             return fields.SelectField(**field_args)
@@ -181,6 +186,7 @@ class CrmModelConverter(AdminModelConverter):
     @converts("UTCDateTime")
     def convert_utc_datetime(self, column, field_args, **extra):
         from flask_admin.form import DateTimePickerWidget
+
         field_args.setdefault("widget", DateTimePickerWidget())
         return LocalDateTimeField(**field_args)
 
@@ -191,16 +197,23 @@ def mask_value(model, name: str, value):
     if not value or model is None or "." in name:
         return value
     info = _attr_info(getattr(model, name, None))
-    if info.get("mask") and not (current_user.is_authenticated
-                                 and current_user.can(info.get("sensitive_right", ""))):
+    if info.get("mask") and not (current_user.is_authenticated and current_user.can(info.get("sensitive_right", ""))):
         return info["mask"](value)
     return value
 
 
 #: audit actions → what the History section calls them (workflow steps use their own labels)
-ACTION_LABELS = {"create": _l("Created"), "update": _l("Changed"), "delete": _l("Deleted"),
-                 "restore": _l("Restored"), "purge": _l("Deleted permanently"), "merge": _l("Merged"),
-                 "reassign": _l("Owner reassigned"), "import": _l("Imported"), "convert": _l("Created from a quote")}
+ACTION_LABELS = {
+    "create": _l("Created"),
+    "update": _l("Changed"),
+    "delete": _l("Deleted"),
+    "restore": _l("Restored"),
+    "purge": _l("Deleted permanently"),
+    "merge": _l("Merged"),
+    "reassign": _l("Owner reassigned"),
+    "import": _l("Imported"),
+    "convert": _l("Created from a quote"),
+}
 #: bookkeeping columns the History section leaves out
 HISTORY_HIDDEN = {"id", "name_key", "is_deleted", "deleted_at", "deleted_by_id", "password_hash"}
 
@@ -259,11 +272,11 @@ def _offerable(query, model, keep_id=None):
     if clause is not None:  # the person a record is already on stays offered
         query = query.filter(or_(clause, keep) if model is User and keep is not None else clause)
     if getattr(model, "__soft_delete__", False):
-        query = query.filter(or_(model.is_deleted.is_(False), keep) if keep is not None
-                             else model.is_deleted.is_(False))
+        query = query.filter(
+            or_(model.is_deleted.is_(False), keep) if keep is not None else model.is_deleted.is_(False)
+        )
     if is_lookup(model):
-        query = query.filter(or_(model.is_active.is_(True), keep) if keep is not None
-                             else model.is_active.is_(True))
+        query = query.filter(or_(model.is_active.is_(True), keep) if keep is not None else model.is_active.is_(True))
     if hasattr(model, "sort_order"):
         query = query.order_by(model.sort_order, model.id)
     return query
@@ -305,8 +318,13 @@ class Section(rules.NestedRule):
 
     def __call__(self, form, form_opts=None, field_args=None):
         inner = super().__call__(form, form_opts, field_args or {})
-        return Markup('<fieldset class="crm-section"><legend>{}</legend><div class="crm-grid-{}">').format(
-            self.header, self.columns) + Markup(inner) + Markup("</div></fieldset>")
+        return (
+            Markup('<fieldset class="crm-section"><legend>{}</legend><div class="crm-grid-{}">').format(
+                self.header, self.columns
+            )
+            + Markup(inner)
+            + Markup("</div></fieldset>")
+        )
 
 
 # --------------------------------------------------------------------------- filters
@@ -358,10 +376,17 @@ class _LocalTime:
         return [to_utc(v) for v in cleaned] if isinstance(cleaned, list) else to_utc(cleaned)
 
 
-LOCAL_DATETIME_FILTERS = [type(f"Local{cls.__name__}", (_LocalTime, cls), {}) for cls in (
-    sqla_filters.DateTimeEqualFilter, sqla_filters.DateTimeNotEqualFilter, sqla_filters.DateTimeGreaterFilter,
-    sqla_filters.DateTimeSmallerFilter, sqla_filters.DateTimeBetweenFilter,
-    sqla_filters.DateTimeNotBetweenFilter)] + [sqla_filters.FilterEmpty]
+LOCAL_DATETIME_FILTERS = [
+    type(f"Local{cls.__name__}", (_LocalTime, cls), {})
+    for cls in (
+        sqla_filters.DateTimeEqualFilter,
+        sqla_filters.DateTimeNotEqualFilter,
+        sqla_filters.DateTimeGreaterFilter,
+        sqla_filters.DateTimeSmallerFilter,
+        sqla_filters.DateTimeBetweenFilter,
+        sqla_filters.DateTimeNotBetweenFilter,
+    )
+] + [sqla_filters.FilterEmpty]
 
 
 class CrmFilterConverter(sqla_filters.FilterConverter):
@@ -373,8 +398,7 @@ class CrmFilterConverter(sqla_filters.FilterConverter):
 
     @model_filters.convert("money")
     def conv_money(self, column, name, **kwargs):
-        return [f(column, name, **kwargs) for f in (MoneyEqualFilter, MoneyGreaterFilter,
-                                                     MoneySmallerFilter)]
+        return [f(column, name, **kwargs) for f in (MoneyEqualFilter, MoneyGreaterFilter, MoneySmallerFilter)]
 
 
 # ---------------------------------------------------------------------- the base view
@@ -387,9 +411,15 @@ def login_url() -> str:
 
 #: Flask-Admin view method → the operation right it needs
 VIEW_OPERATIONS = {
-    "index_view": "view", "details_view": "view", "ajax_lookup": "view",
-    "create_view": "create", "edit_view": "edit", "ajax_update": "edit",
-    "delete_view": "delete", "export": "export", "action_view": None,
+    "index_view": "view",
+    "details_view": "view",
+    "ajax_lookup": "view",
+    "create_view": "create",
+    "edit_view": "edit",
+    "ajax_update": "edit",
+    "delete_view": "delete",
+    "export": "export",
+    "action_view": None,
 }
 
 
@@ -398,6 +428,7 @@ def _refuse_unknown_choices(form) -> bool:
     True when there was one. Walks inline forms (field lists of sub-forms)."""
     from flask_admin.contrib.sqla.fields import QuerySelectField
     from flask_admin.model.fields import AjaxSelectField
+
     refused = False
     for field in form:
         if isinstance(field, fields.FieldList):
@@ -423,8 +454,9 @@ def _fits_database(flt, value) -> bool:
     for item in cleaned if isinstance(cleaned, list | tuple) else [cleaned]:
         if isinstance(item, bool):
             continue
-        if (isinstance(item, int) or (integer_column and isinstance(item, str)
-                                      and item.strip().lstrip("+-").isdigit())) and db_int(item) is None:
+        if (
+            isinstance(item, int) or (integer_column and isinstance(item, str) and item.strip().lstrip("+-").isdigit())
+        ) and db_int(item) is None:
             return False
     return True
 
@@ -446,8 +478,7 @@ class CrmModelView(ModelView):
     column_default_sort = ("id", True)
     column_display_actions = True
     action_disallowed_list: list[str] = []
-    form_excluded_columns = ("created_at", "updated_at", "is_deleted", "deleted_at",
-                             "deleted_by", "version")
+    form_excluded_columns = ("created_at", "updated_at", "is_deleted", "deleted_at", "deleted_by", "version")
     column_exclude_list = ("is_deleted", "deleted_at", "deleted_by", "version")
     column_details_exclude_list = ("version",)
     #: custom action name → the operation right it needs (default: its own name)
@@ -540,11 +571,13 @@ class CrmModelView(ModelView):
         if operation in getattr(self, "disabled_operations", ()):
             return False
         from flask import has_request_context
+
         return self.allowed(operation) if has_request_context() else True
 
     @property
     def column_editable_list(self):
         from flask import has_request_context
+
         if has_request_context() and not (self.allowed("edit") and not self.in_recycle_bin()):
             return []
         return list(self.editable_columns)
@@ -588,8 +621,10 @@ class CrmModelView(ModelView):
             abort(403 if self.editable_columns else 404)
         refused = [name for name in submitted if name not in editable]
         if refused or not submitted:
-            return gettext("%(columns)s cannot be changed in the list; open the record to edit it.",
-                           columns=", ".join(str(self.column_labels.get(n, n)) for n in refused) or "—"), 400
+            return gettext(
+                "%(columns)s cannot be changed in the list; open the record to edit it.",
+                columns=", ".join(str(self.column_labels.get(n, n)) for n in refused) or "—",
+            ), 400
         response = super().ajax_update()
         if isinstance(response, tuple) and response[1] == 500:  # a refusal, not a server error
             return response[0], 400
@@ -602,6 +637,7 @@ class CrmModelView(ModelView):
 
     def in_recycle_bin(self) -> bool:
         from flask import has_request_context
+
         return self.is_soft and has_request_context() and request.args.get("bin") == "1"
 
     def _filtered(self, query, *, include_deleted=False):
@@ -625,8 +661,9 @@ class CrmModelView(ModelView):
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
         for term in search.split():
-            clause = or_(*[self._search_clause(name, tools.parse_like_term(term))
-                           for name in self.column_searchable_list])
+            clause = or_(
+                *[self._search_clause(name, tools.parse_like_term(term)) for name in self.column_searchable_list]
+            )
             query = query.filter(clause)
             if count_query is not None:
                 count_query = count_query.filter(clause)
@@ -664,9 +701,11 @@ class CrmModelView(ModelView):
             return [(str(row.id), str(row)) for row in query.order_by(*order, target.id).limit(500)]
 
         lazy = LazyOptions(options)
-        return [sqla_filters.IntEqualFilter(column, label, options=lazy),
-                sqla_filters.IntNotEqualFilter(column, label, options=lazy),
-                sqla_filters.FilterEmpty(column, label)]
+        return [
+            sqla_filters.IntEqualFilter(column, label, options=lazy),
+            sqla_filters.IntNotEqualFilter(column, label, options=lazy),
+            sqla_filters.FilterEmpty(column, label),
+        ]
 
     def _get_list_filter_args(self):
         """Flask-Admin's parsing of ``flt…=`` arguments, with one more check: a value the
@@ -705,8 +744,12 @@ class CrmModelView(ModelView):
         obj = query.options(*self.eager_options()).filter(self.model.id == pk).first()
         if obj is None:
             abort(404)
-        if self.is_soft and obj.is_deleted and request.endpoint and (
-                request.endpoint.endswith(".edit_view") or request.endpoint.endswith(".ajax_update")):
+        if (
+            self.is_soft
+            and obj.is_deleted
+            and request.endpoint
+            and (request.endpoint.endswith(".edit_view") or request.endpoint.endswith(".ajax_update"))
+        ):
             abort(404)
         return obj
 
@@ -728,7 +771,7 @@ class CrmModelView(ModelView):
                 continue
             current = getattr(obj, field.name, None) if obj is not None else None
             keep_id = getattr(current, "id", None)
-            field.query_factory = (lambda f=factory, m=target, k=keep_id: _offerable(f(), m, k))
+            field.query_factory = lambda f=factory, m=target, k=keep_id: _offerable(f(), m, k)
         if current_user.is_authenticated and current_user.data_scope == "own" and not self.allowed("reassign"):
             # the user a record is scoped to is me: own-scope users may not give records away
             for column in getattr(self.model, "__scope_owner__", ()):
@@ -739,7 +782,8 @@ class CrmModelView(ModelView):
                 continue
             field = form[name]  # left empty: me (on_model_change) or filled in by the domain
             field.validators = [validators.Optional()] + [
-                v for v in field.validators if not isinstance(v, validators.InputRequired | validators.DataRequired)]
+                v for v in field.validators if not isinstance(v, validators.InputRequired | validators.DataRequired)
+            ]
             field.flags.required = False
             if hasattr(field, "allow_blank"):
                 field.allow_blank = True
@@ -760,7 +804,7 @@ class CrmModelView(ModelView):
             if key not in cache:
                 query = factory()
                 cache[key] = _offerable(query, query.column_descriptions[0]["entity"]).all()
-            field.query_factory = (lambda rows=cache[key]: rows)
+            field.query_factory = lambda rows=cache[key]: rows
         return form
 
     def create_form(self, obj=None):
@@ -794,8 +838,7 @@ class CrmModelView(ModelView):
 
     def on_model_change(self, form, model, is_created):
         for name in self.me_fields:  # left empty (on create or edit): me
-            if hasattr(model, name) and getattr(model, name) is None \
-                    and getattr(model, f"{name}_id", None) is None:
+            if hasattr(model, name) and getattr(model, name) is None and getattr(model, f"{name}_id", None) is None:
                 setattr(model, name, current_user._get_current_object())
 
     def _check_version(self, model):
@@ -805,10 +848,14 @@ class CrmModelView(ModelView):
         if not loaded:
             if request.endpoint and request.endpoint.endswith(".edit_view"):
                 # without the version the user loaded, a newer one would be overwritten
-                raise ValidationError(gettext(
-                    "The form did not say which version of %(record)s you loaded, so a newer "
-                    "version could be overwritten. Reload the record and enter your changes "
-                    "again. Nothing was saved.", record=model))
+                raise ValidationError(
+                    gettext(
+                        "The form did not say which version of %(record)s you loaded, so a newer "
+                        "version could be overwritten. Reload the record and enter your changes "
+                        "again. Nothing was saved.",
+                        record=model,
+                    )
+                )
             return  # in-list edits change one column of the current version
         if str(model.version) != str(loaded):
             raise StaleDataError(str(loaded))
@@ -817,8 +864,12 @@ class CrmModelView(ModelView):
         entry = last_change(model.__tablename__, model.id)
         who = entry.user.name if entry and entry.user else gettext("another user")
         when = format_datetime(entry.at, "yyyy-MM-dd HH:mm:ss") if entry else "?"
-        return gettext("This record was changed by %(who)s at %(when)s — reload it and "
-                       "enter your changes again. Nothing was saved.", who=who, when=when)
+        return gettext(
+            "This record was changed by %(who)s at %(when)s — reload it and "
+            "enter your changes again. Nothing was saved.",
+            who=who,
+            when=when,
+        )
 
     def update_model(self, form, model):
         try:
@@ -874,19 +925,27 @@ class CrmModelView(ModelView):
         text = str(getattr(exc, "orig", exc))
         lowered = text.lower()
         if "foreign key" in lowered:
-            return gettext("The record is still in use by other records, so it cannot be "
-                           "deleted or changed that way. Deactivate it instead.")
+            return gettext(
+                "The record is still in use by other records, so it cannot be "
+                "deleted or changed that way. Deactivate it instead."
+            )
         field = self._constraint_field(text, getattr(getattr(exc, "orig", None), "diag", None))
         if "unique" in lowered or "duplicate" in lowered:
             if field:
-                return gettext("%(field)s: a record with this value already exists. Enter a "
-                               "different value (or open that record instead).", field=field)
-            return gettext("Another record already has one of these values. Check the fields "
-                           "that must be unique and enter different values.")
+                return gettext(
+                    "%(field)s: a record with this value already exists. Enter a "
+                    "different value (or open that record instead).",
+                    field=field,
+                )
+            return gettext(
+                "Another record already has one of these values. Check the fields "
+                "that must be unique and enter different values."
+            )
         if ("not null" in lowered or "null value" in lowered) and field:
             return gettext("%(field)s: please enter a value.", field=field)
-        return gettext("The database refused the change. Check the values you entered and "
-                       "save again; nothing was saved.")
+        return gettext(
+            "The database refused the change. Check the values you entered and save again; nothing was saved."
+        )
 
     def _constraint_field(self, text: str, diag=None) -> str | None:
         """The label(s) of the column(s) a constraint error names (SQLite: ``… failed:
@@ -894,6 +953,7 @@ class CrmModelView(ModelView):
         ``Key (user_id, month)=(…)`` or ``column "number"``, the table from the error's
         diagnostics), joined with ", "."""
         import re
+
         match = re.search(r"constraint failed: ((?:\w+\.\w+)(?:, \w+\.\w+)*)", text)
         if match:
             pairs = [item.split(".") for item in match.group(1).split(", ")]
@@ -947,8 +1007,7 @@ class CrmModelView(ModelView):
             query = query.filter(self.model.is_deleted.is_(deleted))
         return query.all()
 
-    @action("delete", admin_lazy("Delete"),
-            admin_lazy("Are you sure you want to delete selected records?"))
+    @action("delete", admin_lazy("Delete"), admin_lazy("Are you sure you want to delete selected records?"))
     def action_delete(self, ids):
         done = refused = 0
         for row in self._scoped_rows(ids, deleted=False if self.is_soft else None):
@@ -972,8 +1031,7 @@ class CrmModelView(ModelView):
                 refused += 1
         self.flash_bulk_result(done, refused)
 
-    @action("purge", _l("Delete permanently"),
-            _l("Delete the selected records permanently? This cannot be undone."))
+    @action("purge", _l("Delete permanently"), _l("Delete the selected records permanently? This cannot be undone."))
     def action_purge(self, ids):
         done = refused = 0
         for row in self._scoped_rows(ids, deleted=True):
@@ -990,8 +1048,7 @@ class CrmModelView(ModelView):
     def flash_bulk_result(self, done: int, refused: int) -> None:
         """One line for a bulk action: N done, M refused (the reasons were flashed)."""
         if refused:
-            flash(gettext("%(done)s done, %(refused)s refused.", done=done, refused=refused),
-                  "warning")
+            flash(gettext("%(done)s done, %(refused)s refused.", done=done, refused=refused), "warning")
         else:
             flash(gettext("%(done)s done.", done=done), "success")
 
@@ -1009,8 +1066,11 @@ class CrmModelView(ModelView):
         writer.writerow([str(label) for _, label in self._export_columns])
         for row in data:
             writer.writerow([self.get_export_value(row, name) for name, _ in self._export_columns])
-        return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": self.export_disposition("csv")})
+        return Response(
+            "\ufeff" + buffer.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": self.export_disposition("csv")},
+        )
 
     def _export_tablib(self, export_type, return_url):
         response = super()._export_tablib(export_type, return_url)
@@ -1022,15 +1082,14 @@ class CrmModelView(ModelView):
         """The export's file name: the list's name (Chinese in a Chinese UI), with the
         endpoint as its ASCII fallback (``client_2026-12-01_09-30-00.csv``)."""
         name = self.get_export_name(export_type)
-        return attachment(name, f"{self.endpoint}{name[len(str(self.name)):]}")
+        return attachment(name, f"{self.endpoint}{name[len(str(self.name)) :]}")
 
     def get_export_value(self, model, name):
         """Every cell of the list's CSV and XLSX exports: masked, and never a formula."""
         return spreadsheet_safe(self.masked(name, super().get_export_value(model, name)))
 
     def _get_list_value(self, context, model, name, column_formatters, column_type_formatters):
-        value = super()._get_list_value(context, model, name, column_formatters,
-                                        column_type_formatters)
+        value = super()._get_list_value(context, model, name, column_formatters, column_type_formatters)
         if name in column_formatters:
             return value
         value = self.masked(name, value)
@@ -1044,8 +1103,11 @@ class CrmModelView(ModelView):
         Decimal: lambda view, value, name: format_money(value),
         datetime: lambda view, value, name: format_datetime(value, "yyyy-MM-dd HH:mm"),
         date: lambda view, value, name: format_date(value, "yyyy-MM-dd"),
-        bool: lambda view, value, name: Markup('<span class="fa fa-check text-success"></span>')
-        if value else Markup('<span class="fa fa-minus text-muted"></span>'),
+        bool: lambda view, value, name: (
+            Markup('<span class="fa fa-check text-success"></span>')
+            if value
+            else Markup('<span class="fa fa-minus text-muted"></span>')
+        ),
     }
     column_type_formatters_detail = column_type_formatters
     column_type_formatters_export = {
@@ -1071,8 +1133,13 @@ class CrmModelView(ModelView):
             for field, values in (entry.changes or {}).items():
                 if field in targets and isinstance(values, list):
                     wanted.setdefault(field, set()).update(v for v in values[:2] if isinstance(v, int))
-        names = {field: dict((row.id, str(row)) for row in db.session.execute(
-            db.select(targets[field]).where(targets[field].id.in_(ids))).scalars()) for field, ids in wanted.items()}
+        names = {
+            field: dict(
+                (row.id, str(row))
+                for row in db.session.execute(db.select(targets[field]).where(targets[field].id.in_(ids))).scalars()
+            )
+            for field, ids in wanted.items()
+        }
         workflow = getattr(model, "__workflow__", None)
 
         def show(field, value):
@@ -1098,16 +1165,17 @@ class CrmModelView(ModelView):
         for entry in entries:
             step = workflow.transitions.get(entry.action) if workflow is not None else None
             action = step.label if step else ACTION_LABELS.get(entry.action, entry.action)
-            changes = [(str(self.column_labels.get(field, field)), show(field, values[0]), show(field, values[1]))
-                       for field, values in (entry.changes or {}).items()
-                       if field not in HISTORY_HIDDEN and isinstance(values, list) and len(values) == 2]
+            changes = [
+                (str(self.column_labels.get(field, field)), show(field, values[0]), show(field, values[1]))
+                for field, values in (entry.changes or {}).items()
+                if field not in HISTORY_HIDDEN and isinstance(values, list) and len(values) == 2
+            ]
             rows.append((entry, action, changes))
         return rows
 
     def render(self, template, **kwargs):
         model = kwargs.get("model")
-        if model is not None and template == self.details_template \
-                and getattr(self.model, "__audited__", False):
+        if model is not None and template == self.details_template and getattr(self.model, "__audited__", False):
             kwargs["history"] = self.history_rows(history(self.model.__tablename__, model.id))
         return super().render(template, **kwargs)
 

@@ -2,6 +2,7 @@
 `flask --app app detect-churn` creates, with the actions *add measure* (a dated, signed
 line appended to the measures → delayed) and *confirm loss* (reason required). In scope
 through the client; confirmed losses are read-only."""
+
 from __future__ import annotations
 
 from flask_babel import gettext
@@ -30,7 +31,7 @@ def _measures_short(view, context, model, name):
     if not text:
         return ""
     latest = text.splitlines()[-1]
-    short = latest if len(latest) <= MEASURES_SHOWN else latest[:MEASURES_SHOWN - 1] + "…"
+    short = latest if len(latest) <= MEASURES_SHOWN else latest[: MEASURES_SHOWN - 1] + "…"
     return Markup('<span title="{}">{}</span>').format(text, short)
 
 
@@ -48,24 +49,50 @@ class ChurnView(WorkflowMixin, ClientChildView):
     column_default_sort = ("detected_on", True)
     column_searchable_list = ("client.name",)
     extra_labels = {"client.name": _l("Client")}
-    column_details_list = ("client", "owner", "last_order_on", "detected_on", "status", "measures", "reason",
-                           "confirmed_by", "confirmed_at", "created_at", "updated_at")
-    column_export_list = ("client", "owner", "last_order_on", "detected_on", "status", "measures", "reason",
-                          "confirmed_by", "confirmed_at")
+    column_details_list = (
+        "client",
+        "owner",
+        "last_order_on",
+        "detected_on",
+        "status",
+        "measures",
+        "reason",
+        "confirmed_by",
+        "confirmed_at",
+        "created_at",
+        "updated_at",
+    )
+    column_export_list = (
+        "client",
+        "owner",
+        "last_order_on",
+        "detected_on",
+        "status",
+        "measures",
+        "reason",
+        "confirmed_by",
+        "confirmed_at",
+    )
     form_columns = ("client", "owner", "detected_on", "last_order_on")
-    form_args = {"detected_on": {"description": _l("Left empty: today.")},
-                 "last_order_on": {"description": _l("Left empty: the date of the client's last order.")},
-                 "owner": {"description": _l("Left empty: the client's owner.")}}
+    form_args = {
+        "detected_on": {"description": _l("Left empty: today.")},
+        "last_order_on": {"description": _l("Left empty: the date of the client's last order.")},
+        "owner": {"description": _l("Left empty: the client's owner.")},
+    }
     me_fields: tuple[str, ...] = ()
     filled_fields = ("owner", "detected_on", "last_order_on")
     column_formatters = {**ClientChildView.column_formatters, "measures": _measures_short}
     column_formatters_detail = {**ClientChildView.column_formatters, "measures": _multiline, "reason": _multiline}
 
     def __init__(self, model=ClientLoss, **kwargs):
-        self.column_filters = (status_filter(ClientLoss.status, CHURN_STATUSES), "owner",
-                               OwnerDepartmentFilter(ClientLoss.owner_id, _l("Owner's department"),
-                                                     options=LazyOptions(_departments)),
-                               "detected_on", "last_order_on", "client")
+        self.column_filters = (
+            status_filter(ClientLoss.status, CHURN_STATUSES),
+            "owner",
+            OwnerDepartmentFilter(ClientLoss.owner_id, _l("Owner's department"), options=LazyOptions(_departments)),
+            "detected_on",
+            "last_order_on",
+            "client",
+        )
         super().__init__(model, **kwargs)
 
     def edit_form(self, obj=None):
@@ -84,10 +111,19 @@ class ChurnView(WorkflowMixin, ClientChildView):
         client = model.client or (db.session.get(Client, model.client_id) if model.client_id else None)
         if client is None:
             return
-        if is_created and db.session.execute(select(exists().where(
-                ClientLoss.client_id == client.id, ClientLoss.status.in_(OPEN_CHURN)))).scalar():
-            raise ValidationError(gettext("%(field)s: %(client)s already has an open churn warning.",
-                                          field=self.column_labels["client"], client=client.name))
+        if (
+            is_created
+            and db.session.execute(
+                select(exists().where(ClientLoss.client_id == client.id, ClientLoss.status.in_(OPEN_CHURN)))
+            ).scalar()
+        ):
+            raise ValidationError(
+                gettext(
+                    "%(field)s: %(client)s already has an open churn warning.",
+                    field=self.column_labels["client"],
+                    client=client.name,
+                )
+            )
         if model.owner is None and model.owner_id is None:
             model.owner = client.owner  # (the relationship: the form set it to None)
         if model.detected_on is None:
@@ -95,10 +131,10 @@ class ChurnView(WorkflowMixin, ClientChildView):
         if model.last_order_on is None and is_created:
             last = last_order_subquery()
             model.last_order_on = db.session.execute(
-                select(last.c.last_on).where(last.c.client_id == client.id)).scalar()
+                select(last.c.last_on).where(last.c.client_id == client.id)
+            ).scalar()
 
 
 def register(admin) -> None:
     """Add these views to the menu."""
     admin.add_view(ChurnView(ClientLoss, name=_l("Churn warnings"), endpoint="churn", category=CUSTOMERS))
-

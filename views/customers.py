@@ -1,5 +1,6 @@
 """Customers views (SPEC §4.3): clients with inline contacts, follow-ups and appointments;
 the child views, each scoped through its client; reassign, merge, duplicate guard."""
+
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
@@ -59,6 +60,7 @@ class ChurnStatusFilter(sqla_filters.FilterEqual):
 
     def apply(self, query, value, alias=None):
         from models.sales import churn_status_clause
+
         return query.filter(churn_status_clause(value))
 
     def validate(self, value):
@@ -70,12 +72,15 @@ CHURN_FILTER_VALUES = ("warning", "delayed", "confirmed", "none")
 
 def _churn_options():
     from models.sales import CHURN_STATUSES
+
     return [(key, str(text)) for key, text in CHURN_STATUSES] + [("none", gettext("None"))]
 
 
 def _departments():
-    return [(str(d.id), d.name) for d in db.session.execute(
-        select(Department).order_by(Department.sort_order, Department.id)).scalars()]
+    return [
+        (str(d.id), d.name)
+        for d in db.session.execute(select(Department).order_by(Department.sort_order, Department.id)).scalars()
+    ]
 
 
 class DuplicateWarning(rules.BaseRule):
@@ -102,9 +107,13 @@ class ClientChildView(CrmModelView):
 
     def _client_link(view, context, model, name):
         from markupsafe import Markup
+
         client = model.client
-        return Markup('<a href="{}">{}</a>').format(
-            url_for("client.details_view", id=client.id), client.name) if client else ""
+        return (
+            Markup('<a href="{}">{}</a>').format(url_for("client.details_view", id=client.id), client.name)
+            if client
+            else ""
+        )
 
     column_formatters = {"client": _client_link}
     column_formatters_export: dict = {}  # plain client names in CSV/XLSX
@@ -121,42 +130,121 @@ class ClientChildView(CrmModelView):
 
 class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
     column_list = ("name", "area", "type", "star", "owner", "contact_name", "contact_mobile", "updated_at")
-    column_sortable_list = ("name", ("area", "area.sort_order"), ("type", "type.sort_order"),
-                            ("star", "star.sort_order"), ("owner", "owner.name"), "contact_name",
-                            "contact_mobile", "updated_at")
+    column_sortable_list = (
+        "name",
+        ("area", "area.sort_order"),
+        ("type", "type.sort_order"),
+        ("star", "star.sort_order"),
+        ("owner", "owner.name"),
+        "contact_name",
+        "contact_mobile",
+        "updated_at",
+    )
     column_default_sort = ("updated_at", True)
-    column_details_list = ("name", "uscc", "address", "phone", "fax", "zip_code", "website", "email",
-                           "trade", "area", "contact_name", "contact_gender", "contact_position",
-                           "contact_mobile", "type", "star", "source", "main_business", "notes",
-                           "revenue_band", "capital_band", "size", "model", "owner", "satisfaction",
-                           "credit", "created_at", "updated_at")
+    column_details_list = (
+        "name",
+        "uscc",
+        "address",
+        "phone",
+        "fax",
+        "zip_code",
+        "website",
+        "email",
+        "trade",
+        "area",
+        "contact_name",
+        "contact_gender",
+        "contact_position",
+        "contact_mobile",
+        "type",
+        "star",
+        "source",
+        "main_business",
+        "notes",
+        "revenue_band",
+        "capital_band",
+        "size",
+        "model",
+        "owner",
+        "satisfaction",
+        "credit",
+        "created_at",
+        "updated_at",
+    )
     column_export_list = column_details_list
-    column_searchable_list = ("name", "uscc", "phone", "contact_name", "contact_mobile",
-                              "linkmans.name", "linkmans.mobile")
+    column_searchable_list = (
+        "name",
+        "uscc",
+        "phone",
+        "contact_name",
+        "contact_mobile",
+        "linkmans.name",
+        "linkmans.mobile",
+    )
     extra_labels = {"linkmans.name": _l("Contact name"), "linkmans.mobile": _l("Contact mobile")}
     editable_columns = ("star", "type")
-    form_columns = ("name", "uscc", "area", "address", "phone", "fax", "zip_code", "website", "email",
-                    "contact_name", "contact_gender", "contact_position", "contact_mobile", "trade",
-                    "type", "star", "source", "main_business", "revenue_band", "capital_band", "size",
-                    "model", "satisfaction", "credit", "owner", "notes", "save_anyway")
+    form_columns = (
+        "name",
+        "uscc",
+        "area",
+        "address",
+        "phone",
+        "fax",
+        "zip_code",
+        "website",
+        "email",
+        "contact_name",
+        "contact_gender",
+        "contact_position",
+        "contact_mobile",
+        "trade",
+        "type",
+        "star",
+        "source",
+        "main_business",
+        "revenue_band",
+        "capital_band",
+        "size",
+        "model",
+        "satisfaction",
+        "credit",
+        "owner",
+        "notes",
+        "save_anyway",
+    )
     form_extra_fields = {
         "save_anyway": BooleanField(_l("Save anyway although similar clients exist")),
     }
     form_args = {"area": {"allow_blank": True, "validators": [DataRequired()]}}  # no silent default
     form_rules = (
         DuplicateWarning(),
-        Section(_l("Company"), ("name", "uscc", "area", "address", "phone", "fax", "zip_code", "website",
-                                "email")),
+        Section(_l("Company"), ("name", "uscc", "area", "address", "phone", "fax", "zip_code", "website", "email")),
         Section(_l("Main contact"), ("contact_name", "contact_mobile", "contact_gender", "contact_position")),
-        Section(_l("Classification"), ("type", "star", "source", "trade", "size", "model", "revenue_band",
-                                       "capital_band", "satisfaction", "credit", "main_business", "owner")),
+        Section(
+            _l("Classification"),
+            (
+                "type",
+                "star",
+                "source",
+                "trade",
+                "size",
+                "model",
+                "revenue_band",
+                "capital_band",
+                "satisfaction",
+                "credit",
+                "main_business",
+                "owner",
+            ),
+        ),
         Section(_l("Notes"), ("notes",), columns=1),
-        Section(_l("Contacts, follow-ups and appointments"), ("linkmans", "followups", "appointments"),
-                columns=1),
+        Section(_l("Contacts, follow-ups and appointments"), ("linkmans", "followups", "appointments"), columns=1),
     )
     inline_models = (
-        (Linkman, {"form_columns": ("id", "name", "english_name", "position", "gender", "mobile", "phone",
-                                    "email", "notes")}),
+        (
+            Linkman,
+            {"form_columns": ("id", "name", "english_name", "position", "gender", "mobile", "phone", "email", "notes")},
+        ),
         (FollowUp, {"form_columns": ("id", "type", "followed_at", "content", "next_follow_at")}),
         (Appointment, {"form_columns": ("id", "type", "scheduled_at", "remind_at", "content", "status")}),
     )
@@ -165,29 +253,45 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
     action_rights = {"reassign": "reassign", "merge": "merge", "export_selected": "export"}
 
     def __init__(self, model=Client, **kwargs):
-        self.column_filters = ("type", "star", "source", "area", "trade", "size", "owner",
-                               OwnerDepartmentFilter(Client.owner_id, _l("Owner's department"),
-                                                     options=LazyOptions(_departments)),
-                               ChurnStatusFilter(Client.id, _l("Churn status"), options=LazyOptions(_churn_options)),
-                               "created_at", "updated_at")
+        self.column_filters = (
+            "type",
+            "star",
+            "source",
+            "area",
+            "trade",
+            "size",
+            "owner",
+            OwnerDepartmentFilter(Client.owner_id, _l("Owner's department"), options=LazyOptions(_departments)),
+            ChurnStatusFilter(Client.id, _l("Churn status"), options=LazyOptions(_churn_options)),
+            "created_at",
+            "updated_at",
+        )
         super().__init__(model, **kwargs)
 
     def eager_options(self):
         from sqlalchemy.orm import selectinload
+
         options = super().eager_options()
         if request.endpoint and request.endpoint.endswith("details_view"):
-            options += [selectinload(Client.linkmans), selectinload(Client.followups).joinedload(FollowUp.user),
-                        selectinload(Client.followups).joinedload(FollowUp.type),
-                        selectinload(Client.appointments).joinedload(Appointment.type),
-                        selectinload(Client.contracts)]
+            options += [
+                selectinload(Client.linkmans),
+                selectinload(Client.followups).joinedload(FollowUp.user),
+                selectinload(Client.followups).joinedload(FollowUp.type),
+                selectinload(Client.appointments).joinedload(Appointment.type),
+                selectinload(Client.contracts),
+            ]
         return options
 
     def render(self, template, **kwargs):
         model = kwargs.get("model")
         if model is not None and template == self.details_template and current_user.can("churn.view"):
             from models.sales import CHURN, ClientLoss
-            records = db.session.execute(select(ClientLoss).where(ClientLoss.client_id == model.id)
-                                         .order_by(ClientLoss.detected_on.desc(), ClientLoss.id.desc())).scalars()
+
+            records = db.session.execute(
+                select(ClientLoss)
+                .where(ClientLoss.client_id == model.id)
+                .order_by(ClientLoss.detected_on.desc(), ClientLoss.id.desc())
+            ).scalars()
             kwargs["churn_records"] = [(r, CHURN.state_label(r.status)) for r in records]
         return super().render(template, **kwargs)
 
@@ -202,16 +306,23 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
             matches = find_duplicates(model.name, model.uscc, mobiles, exclude_id=model.id)
         if matches and not form.save_anyway.data:
             g.crm_duplicates = flag_visible(matches, current_user)
-            raise ValidationError(gettext(
-                "Similar clients already exist (listed above the form). Check them; to save "
-                "anyway, tick \"Save anyway\" and save again."))
+            raise ValidationError(
+                gettext(
+                    "Similar clients already exist (listed above the form). Check them; to save "
+                    'anyway, tick "Save anyway" and save again.'
+                )
+            )
 
     # -- delete guard -----------------------------------------------------------
     def delete_refusal(self, model):
         numbers = delete_blockers(model)
         if numbers:
-            return gettext("%(name)s has contracts or orders (%(numbers)s), so it cannot be deleted. "
-                           "Terminate, cancel or move them first.", name=model.name, numbers=", ".join(numbers))
+            return gettext(
+                "%(name)s has contracts or orders (%(numbers)s), so it cannot be deleted. "
+                "Terminate, cancel or move them first.",
+                name=model.name,
+                numbers=", ".join(numbers),
+            )
         return None
 
     # -- reassign ---------------------------------------------------------------
@@ -224,8 +335,13 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         return self._scoped_rows(ids, deleted=False) if ids else []
 
     def _assignable_users(self):
-        return db.session.execute(select(User).where(User.is_active.is_(True), User.is_deleted.is_(False))
-                                  .order_by(User.name)).scalars().all()
+        return (
+            db.session.execute(
+                select(User).where(User.is_active.is_(True), User.is_deleted.is_(False)).order_by(User.name)
+            )
+            .scalars()
+            .all()
+        )
 
     @expose("/reassign/", methods=("GET", "POST"))
     def reassign_view(self):
@@ -242,11 +358,11 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
                     clients = query.all()
                 changed = reassign_clients(clients, target, request.form.get("comment") or None)
                 db.session.commit()
-                flash(gettext("%(count)s clients now belong to %(name)s.", count=changed, name=target.name),
-                      "success")
+                flash(gettext("%(count)s clients now belong to %(name)s.", count=changed, name=target.name), "success")
                 return redirect(url_for(".index_view"))
-        return self.render("admin/crm/client_reassign.html", clients=clients, users=users,
-                           ids=request.values.get("ids", ""))
+        return self.render(
+            "admin/crm/client_reassign.html", clients=clients, users=users, ids=request.values.get("ids", "")
+        )
 
     # -- merge ------------------------------------------------------------------
     @action("merge", _l("Merge duplicates"))
@@ -276,9 +392,15 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
                     if not self.handle_view_exception(exc):
                         raise
                 else:
-                    flash(gettext("Merged %(count)s clients into %(name)s; moved: %(moved)s.",
-                                  count=len(clients) - 1, name=keep.name,
-                                  moved=", ".join(f"{t} {n}" for t, n in moved.items()) or "—"), "success")
+                    flash(
+                        gettext(
+                            "Merged %(count)s clients into %(name)s; moved: %(moved)s.",
+                            count=len(clients) - 1,
+                            name=keep.name,
+                            moved=", ".join(f"{t} {n}" for t, n in moved.items()) or "—",
+                        ),
+                        "success",
+                    )
                     return redirect(url_for(".details_view", id=keep.id))
         return self.render("admin/crm/client_merge.html", clients=clients, ids=request.values.get("ids", ""))
 
@@ -333,28 +455,66 @@ class AppointmentView(ClientChildView):
 
 
 class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, ScanUploadMixin, ClientChildView):
-    column_list = ("number", "name", "client", "type", "amount", "status", "starts_on", "ends_on", "owner",
-                   "scan_file")
+    column_list = ("number", "name", "client", "type", "amount", "status", "starts_on", "ends_on", "owner", "scan_file")
     column_searchable_list = ("number", "name", "client.name")
     column_filters = ("status", "type", "owner", "client", "starts_on", "ends_on", "amount", "created_at")
     column_sortable_list = ("number", "name", "amount", "starts_on", "ends_on")
     column_default_sort = ("id", True)
-    form_columns = ("client", "opportunity", "type", "number", "name", "starts_on", "ends_on", "amount", "linkman",
-                    "content", "payment_plan", "owner")
-    form_ajax_refs = {**ClientChildView.form_ajax_refs,
-                      "opportunity": {"fields": ["title", "customer_name"], "page_size": 10}}
-    column_details_list = ("number", "name", "client", "opportunity", "type", "amount", "status", "starts_on",
-                           "ends_on", "linkman", "content", "payment_plan", "scan_file", "owner", "submitted_by",
-                           "submitted_at", "approved_by", "approved_at", "second_approved_by",
-                           "second_approved_at", "approval_comment", "recorded_at", "created_at", "updated_at")
+    form_columns = (
+        "client",
+        "opportunity",
+        "type",
+        "number",
+        "name",
+        "starts_on",
+        "ends_on",
+        "amount",
+        "linkman",
+        "content",
+        "payment_plan",
+        "owner",
+    )
+    form_ajax_refs = {
+        **ClientChildView.form_ajax_refs,
+        "opportunity": {"fields": ["title", "customer_name"], "page_size": 10},
+    }
+    column_details_list = (
+        "number",
+        "name",
+        "client",
+        "opportunity",
+        "type",
+        "amount",
+        "status",
+        "starts_on",
+        "ends_on",
+        "linkman",
+        "content",
+        "payment_plan",
+        "scan_file",
+        "owner",
+        "submitted_by",
+        "submitted_at",
+        "approved_by",
+        "approved_at",
+        "second_approved_by",
+        "second_approved_at",
+        "approval_comment",
+        "recorded_at",
+        "created_at",
+        "updated_at",
+    )
     extra_labels = {"client.name": _l("Client")}
 
     def _scan_link(view, context, model, name):
         from markupsafe import Markup
+
         if not model.scan_file_id:
             return ""
-        return Markup('<a href="{}">{}</a>').format(url_for("files.download", file_id=model.scan_file_id),
-                                                    model.scan_file.original_name if model.scan_file else "")
+        return Markup('<a href="{}">{}</a>').format(
+            url_for("files.download", file_id=model.scan_file_id),
+            model.scan_file.original_name if model.scan_file else "",
+        )
 
     column_formatters = {**ClientChildView.column_formatters, "scan_file": _scan_link}
 
@@ -362,4 +522,3 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
         form = super().create_form(obj)
         prefill_from_opportunity(form)
         return form
-

@@ -1,5 +1,6 @@
 """The dashboard at /admin/ (SPEC §7.9; for now: who you are, my due reminders and what
 you may open)."""
+
 from __future__ import annotations
 
 from flask import current_app, g, redirect, request
@@ -8,8 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 #: minutes → label of the postpone choices on the reminder card
-POSTPONE_CHOICES = [(15, _l("15 minutes")), (60, _l("1 hour")), (240, _l("4 hours")),
-                    (1440, _l("1 day"))]
+POSTPONE_CHOICES = [(15, _l("15 minutes")), (60, _l("1 hour")), (240, _l("4 hours")), (1440, _l("1 day"))]
 
 
 class DashboardView(AdminIndexView):
@@ -18,6 +18,7 @@ class DashboardView(AdminIndexView):
 
     def inaccessible_callback(self, name, **kwargs):
         from .base import login_url
+
         return redirect(login_url())
 
     @expose("/")
@@ -33,8 +34,10 @@ class DashboardView(AdminIndexView):
         reminders = None
         if "reminders" in current_app.blueprints:  # views.reminders.init_app(app) was called
             from .reminders import LIST_LIMIT, due_reminders
+
             reminders = due_reminders(current_user)
             if len(reminders) < LIST_LIMIT:  # the whole list: the navbar count needs no query
                 g.crm_due_reminders = len(reminders)
-        return self.render("admin/crm/dashboard.html", modules=modules, reminders=reminders,
-                           postpone_choices=POSTPONE_CHOICES)
+        return self.render(
+            "admin/crm/dashboard.html", modules=modules, reminders=reminders, postpone_choices=POSTPONE_CHOICES
+        )

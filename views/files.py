@@ -1,5 +1,6 @@
 """/files/<id>: uploaded files, served only to users who may see a record that points
 at them, always as an attachment (never from static/)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,9 +46,9 @@ def download(file_id: int):
     path = Path(current_app.config["UPLOAD_FOLDER"]) / stored.stored_name
     if not path.is_file():
         abort(404)
-    response = send_file(path, mimetype=stored.content_type, as_attachment=True,
-                         download_name=stored.original_name)
+    response = send_file(path, mimetype=stored.content_type, as_attachment=True, download_name=stored.original_name)
     # a Chinese name needs an ASCII fallback with a stem (Werkzeug would send " .pdf")
     response.headers["Content-Disposition"] = attachment(
-        stored.original_name, f"file-{stored.id}{Path(stored.original_name).suffix.lower()}")
+        stored.original_name, f"file-{stored.id}{Path(stored.original_name).suffix.lower()}"
+    )
     return response

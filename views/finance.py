@@ -1,5 +1,6 @@
 """Finance views: receipts with inline allocations, invoices (SPEC §4.5), and the money
 columns of contracts (ContractMoneyMixin). The rules themselves live in models/finance.py."""
+
 from __future__ import annotations
 
 from flask import g, jsonify, request, url_for
@@ -88,9 +89,15 @@ class OfferedContractField(QuerySelectField):
     widget = Select2Widget()
 
     def __init__(self, label=None, validators_=None, **kwargs):
-        super().__init__(label, validators_ or [validators.DataRequired()],
-                         query_factory=lambda: offered_contracts(g.get("crm_receipt_client_id")),
-                         get_label=contract_choice_label, allow_blank=True, blank_text="—", **kwargs)
+        super().__init__(
+            label,
+            validators_ or [validators.DataRequired()],
+            query_factory=lambda: offered_contracts(g.get("crm_receipt_client_id")),
+            get_label=contract_choice_label,
+            allow_blank=True,
+            blank_text="—",
+            **kwargs,
+        )
 
 
 def _status_filter(column, label, choices):
@@ -103,16 +110,22 @@ class AllocationsBox(Section):
 
     def __call__(self, form, form_opts=None, field_args=None):
         html = super().__call__(form, form_opts, field_args)
-        hint = Markup('<p class="text-muted small" id="allocation-hint">{}</p>').format(gettext(
-            "Only approved, signed or archived contracts of the receipt's client are offered; choose the "
-            "client first. The allocations may not exceed the amount received."))
+        hint = Markup('<p class="text-muted small" id="allocation-hint">{}</p>').format(
+            gettext(
+                "Only approved, signed or archived contracts of the receipt's client are offered; choose the "
+                "client first. The allocations may not exceed the amount received."
+            )
+        )
         return hint + html
 
 
 def _client_link(view, context, model, name):
     client = model.client
-    return Markup('<a href="{}">{}</a>').format(url_for("client.details_view", id=client.id),
-                                                client.name) if client else ""
+    return (
+        Markup('<a href="{}">{}</a>').format(url_for("client.details_view", id=client.id), client.name)
+        if client
+        else ""
+    )
 
 
 def _contract_link(view, context, model, name):
@@ -131,40 +144,90 @@ class ReceiptView(WorkflowMixin, CrmModelView):
     form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
     column_formatters = {"client": _client_link}
     column_formatters_export: dict = {}  # plain names in CSV/XLSX, not links
-    column_list = ("number", "received_on", "client", "amount", "method", "payer", "bank_ref", "status",
-                   "recorded_by")
+    column_list = ("number", "received_on", "client", "amount", "method", "payer", "bank_ref", "status", "recorded_by")
     column_sortable_list = ("number", "received_on", "amount", "status")
     column_default_sort = ("received_on", True)
     # the page query reads receipts only (it walks the received_on index even on deep
     # pages); the related rows of the page come in one query each (eager_options)
     column_auto_select_related = False
     column_searchable_list = ("number", "bank_ref", "payer", "client.name")
-    column_details_list = ("number", "client", "amount", "received_on", "department", "payer", "method",
-                           "bank_ref", "recorded_by", "notes", "status", "confirmed_by", "confirmed_at",
-                           "created_at", "updated_at")
-    column_export_list = ("number", "received_on", "client", "amount", "method", "payer", "bank_ref",
-                          "department", "status", "recorded_by", "confirmed_by", "confirmed_at", "notes")
+    column_details_list = (
+        "number",
+        "client",
+        "amount",
+        "received_on",
+        "department",
+        "payer",
+        "method",
+        "bank_ref",
+        "recorded_by",
+        "notes",
+        "status",
+        "confirmed_by",
+        "confirmed_at",
+        "created_at",
+        "updated_at",
+    )
+    column_export_list = (
+        "number",
+        "received_on",
+        "client",
+        "amount",
+        "method",
+        "payer",
+        "bank_ref",
+        "department",
+        "status",
+        "recorded_by",
+        "confirmed_by",
+        "confirmed_at",
+        "notes",
+    )
     extra_labels = {"client.name": _l("Client")}
-    form_columns = ("client", "number", "amount", "received_on", "method", "bank_ref", "payer", "department",
-                    "recorded_by", "notes", "allocations")
+    form_columns = (
+        "client",
+        "number",
+        "amount",
+        "received_on",
+        "method",
+        "bank_ref",
+        "payer",
+        "department",
+        "recorded_by",
+        "notes",
+        "allocations",
+    )
     form_rules = (
-        Section(_l("Receipt"), ("client", "number", "amount", "received_on", "method", "bank_ref", "payer",
-                                "department", "recorded_by")),
+        Section(
+            _l("Receipt"),
+            ("client", "number", "amount", "received_on", "method", "bank_ref", "payer", "department", "recorded_by"),
+        ),
         Section(_l("Notes"), ("notes",), columns=1),
         AllocationsBox(_l("Allocations"), ("allocations",), columns=1),
     )
-    inline_models = ((ContractReceipt, {
-        "form_columns": ("id", "contract", "amount"),
-        "form_extra_fields": {"contract": OfferedContractField(_l("Contract"))},
-    }),)
+    inline_models = (
+        (
+            ContractReceipt,
+            {
+                "form_columns": ("id", "contract", "amount"),
+                "form_extra_fields": {"contract": OfferedContractField(_l("Contract"))},
+            },
+        ),
+    )
     me_fields = ("recorded_by",)
     details_template = "admin/crm/finance_receipt_details.html"
     view_operations = {"contracts_view": "view"}
 
     def __init__(self, model=Receipt, **kwargs):
         self.column_filters = (
-            "client", "received_on", "method", _status_filter(Receipt.status, _l("Status"), RECEIPT_STATUSES),
-            "amount", "department", "recorded_by")
+            "client",
+            "received_on",
+            "method",
+            _status_filter(Receipt.status, _l("Status"), RECEIPT_STATUSES),
+            "amount",
+            "department",
+            "recorded_by",
+        )
         super().__init__(model, **kwargs)
 
     @property
@@ -172,8 +235,11 @@ class ReceiptView(WorkflowMixin, CrmModelView):
         return [url_for("static", filename="finance.js")]
 
     def eager_options(self):
-        options = super().eager_options() + [selectinload(Receipt.client), selectinload(Receipt.method),
-                                             selectinload(Receipt.recorded_by)]
+        options = super().eager_options() + [
+            selectinload(Receipt.client),
+            selectinload(Receipt.method),
+            selectinload(Receipt.recorded_by),
+        ]
         if request.endpoint and request.endpoint.endswith(("details_view", "edit_view")):
             options.append(selectinload(Receipt.allocations).joinedload(ContractReceipt.contract))
         return options
@@ -189,8 +255,9 @@ class ReceiptView(WorkflowMixin, CrmModelView):
         form = super().create_form(obj)
         client_id = g.crm_receipt_client_id
         if request.method == "GET" and client_id:  # /new/?client_id= (e.g. from the client page)
-            query = scoped(select(Client).where(Client.id == client_id, Client.is_deleted.is_(False)),
-                           Client, current_user)
+            query = scoped(
+                select(Client).where(Client.id == client_id, Client.is_deleted.is_(False)), Client, current_user
+            )
             form.client.data = db.session.execute(query).scalar()
         return form
 
@@ -253,29 +320,90 @@ def _default_tax_rate() -> int:
 class InvoiceView(WorkflowMixin, CrmModelView):
     """收入发票: tax and total computed (and checked), void with a reason."""
 
-    column_list = ("number", "issued_on", "contract", "contract.client", "type", "amount", "tax_rate", "tax",
-                   "total", "status")
+    column_list = (
+        "number",
+        "issued_on",
+        "contract",
+        "contract.client",
+        "type",
+        "amount",
+        "tax_rate",
+        "tax",
+        "total",
+        "status",
+    )
     column_sortable_list = ("number", "issued_on", "amount", "total", "status")
     column_default_sort = ("issued_on", True)
     column_searchable_list = ("number", "contract.number", "contract.name")
-    column_details_list = ("number", "contract", "type", "amount", "tax_rate", "tax", "total", "issued_on",
-                           "issuer", "receiver", "notes", "status", "voided_at", "voided_by", "void_reason",
-                           "created_at", "updated_at")
-    column_export_list = ("number", "issued_on", "contract", "contract.client", "type", "amount", "tax_rate",
-                          "tax", "total", "issuer", "receiver", "status", "voided_at", "void_reason", "notes")
-    extra_labels = {"contract.client": _l("Client"), "contract.number": _l("Contract number"),
-                    "contract.name": _l("Contract name")}
-    form_columns = ("contract", "type", "number", "amount", "tax_rate", "tax", "total", "issued_on", "issuer",
-                    "receiver", "notes")
+    column_details_list = (
+        "number",
+        "contract",
+        "type",
+        "amount",
+        "tax_rate",
+        "tax",
+        "total",
+        "issued_on",
+        "issuer",
+        "receiver",
+        "notes",
+        "status",
+        "voided_at",
+        "voided_by",
+        "void_reason",
+        "created_at",
+        "updated_at",
+    )
+    column_export_list = (
+        "number",
+        "issued_on",
+        "contract",
+        "contract.client",
+        "type",
+        "amount",
+        "tax_rate",
+        "tax",
+        "total",
+        "issuer",
+        "receiver",
+        "status",
+        "voided_at",
+        "void_reason",
+        "notes",
+    )
+    extra_labels = {
+        "contract.client": _l("Client"),
+        "contract.number": _l("Contract number"),
+        "contract.name": _l("Contract name"),
+    }
+    form_columns = (
+        "contract",
+        "type",
+        "number",
+        "amount",
+        "tax_rate",
+        "tax",
+        "total",
+        "issued_on",
+        "issuer",
+        "receiver",
+        "notes",
+    )
     form_ajax_refs = {"contract": {"fields": ["number", "name"], "page_size": 10}}
     column_formatters = {"contract": _contract_link}
     column_formatters_export = {"contract": lambda view, context, model, name: model.contract.number}
     form_args = {"tax_rate": {"coerce": int}}
     form_extra_fields = {
-        "tax": MoneyField(_l("Tax"), [validators.Optional(), validators.NumberRange(min=0)],
-                          description=_l("Left empty: amount × rate, rounded half-up to the fen.")),
-        "total": MoneyField(_l("Total with tax"), [validators.Optional(), validators.NumberRange(min=0)],
-                            description=_l("Left empty: amount + tax.")),
+        "tax": MoneyField(
+            _l("Tax"),
+            [validators.Optional(), validators.NumberRange(min=0)],
+            description=_l("Left empty: amount × rate, rounded half-up to the fen."),
+        ),
+        "total": MoneyField(
+            _l("Total with tax"),
+            [validators.Optional(), validators.NumberRange(min=0)],
+            description=_l("Left empty: amount + tax."),
+        ),
     }
     form_rules = (
         Section(_l("Invoice"), ("contract", "type", "number", "issued_on", "issuer", "receiver")),
@@ -285,10 +413,15 @@ class InvoiceView(WorkflowMixin, CrmModelView):
 
     def __init__(self, model=Invoice, **kwargs):
         self.column_filters = (
-            _status_filter(Invoice.status, _l("Status"), INVOICE_STATUSES), "type", "issued_on",
-            sqla_filters.FilterEqual(Invoice.tax_rate, _l("Tax rate (%)"),
-                                     options=[(str(rate), f"{rate}%") for rate in TAX_RATES]),
-            "amount", "total")
+            _status_filter(Invoice.status, _l("Status"), INVOICE_STATUSES),
+            "type",
+            "issued_on",
+            sqla_filters.FilterEqual(
+                Invoice.tax_rate, _l("Tax rate (%)"), options=[(str(rate), f"{rate}%") for rate in TAX_RATES]
+            ),
+            "amount",
+            "total",
+        )
         super().__init__(model, **kwargs)
 
     @property

@@ -1,4 +1,5 @@
 """Template globals shared by our pages and Flask-Admin's."""
+
 from __future__ import annotations
 
 import re
@@ -70,8 +71,7 @@ def refuse_malformed_parameters() -> None:
             for value in values:
                 if name in REDIRECT_PARAMETERS and any(ch in value for ch in "\r\n\0"):
                     abort(400)
-                if name in PAGING_PARAMETERS and _INTEGER.fullmatch(value.strip()) \
-                        and not 0 <= int(value) <= MAX_PAGE:
+                if name in PAGING_PARAMETERS and _INTEGER.fullmatch(value.strip()) and not 0 <= int(value) <= MAX_PAGE:
                     abort(400)
                 if _is_id_parameter(name):
                     tokens = [t for t in value.split(",") if _INTEGER.fullmatch(t.strip())]
@@ -89,10 +89,14 @@ def _theme_css(swatch: str) -> str:
 
 #: status → (title, what it means and what to do) of our error page
 ERROR_TEXTS = {
-    400: (_l("Bad request"), _l("The request contained a value that cannot be right (a number out of "
-                                "range, a line break in an address …). Go back and try again.")),
-    403: (_l("Not allowed"), _l("You do not have the right to do this. Ask an administrator if you "
-                                "need it.")),
+    400: (
+        _l("Bad request"),
+        _l(
+            "The request contained a value that cannot be right (a number out of "
+            "range, a line break in an address …). Go back and try again."
+        ),
+    ),
+    403: (_l("Not allowed"), _l("You do not have the right to do this. Ask an administrator if you need it.")),
     404: (_l("Not found"), _l("This page or record does not exist, or it is outside your data scope.")),
     405: (_l("Not allowed"), _l("This address does not accept this kind of request.")),
 }
@@ -103,8 +107,7 @@ def error_page(error: HTTPException):
     user's language, with the refusal's own reason when it gave one."""
     title, message = ERROR_TEXTS[error.code]
     detail = error.description if error.description != type(error).description else None
-    return render_template("error.html", code=error.code, title=title, message=message,
-                           detail=detail), error.code
+    return render_template("error.html", code=error.code, title=title, message=message, detail=detail), error.code
 
 
 def register_template_helpers(app) -> None:
@@ -134,11 +137,15 @@ def register_template_helpers(app) -> None:
         def lang_url(lang: str) -> str:
             args = request.args.to_dict(flat=False)
             args["lang"] = [lang]
-            return url_for(request.endpoint or "admin.index", **(request.view_args or {}), **args) \
-                if request.endpoint else f"?lang={lang}"
+            return (
+                url_for(request.endpoint or "admin.index", **(request.view_args or {}), **args)
+                if request.endpoint
+                else f"?lang={lang}"
+            )
+
         from views.login import LogoutForm
-        return {"lang_url": lang_url, "current_locale": str(get_locale() or "zh_CN"),
-                "logout_form": LogoutForm}
+
+        return {"lang_url": lang_url, "current_locale": str(get_locale() or "zh_CN"), "logout_form": LogoutForm}
 
     @app.template_filter("crm_datetime")
     def crm_datetime(value) -> str:
@@ -147,4 +154,5 @@ def register_template_helpers(app) -> None:
     @app.template_filter("money")
     def money(value) -> str:
         from models.base import format_money
+
         return format_money(value)

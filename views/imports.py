@@ -9,6 +9,7 @@ under a random token in ``IMPORT_FOLDER`` (default ``instance/imports``; never i
 session cookie), readable only by the user who uploaded it, and is removed after the
 import or a day later. Reloading the preview never parses the file again.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,10 +64,10 @@ def _store(filename: str, table: tuple[list[str], list[list[str]]]) -> str:
     place = folder / token
     place.mkdir(mode=0o700)
     headers, rows = table
-    (place / "table.json").write_text(json.dumps({"headers": headers, "rows": rows}, ensure_ascii=False),
-                                      encoding="utf-8")
-    (place / "meta.json").write_text(json.dumps({"user_id": current_user.id, "filename": filename,
-                                                 "uploaded_at": now}))
+    (place / "table.json").write_text(
+        json.dumps({"headers": headers, "rows": rows}, ensure_ascii=False), encoding="utf-8"
+    )
+    (place / "meta.json").write_text(json.dumps({"user_id": current_user.id, "filename": filename, "uploaded_at": now}))
     return token
 
 
@@ -119,9 +120,13 @@ class ClientImportMixin:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # the pages need client.import (merged into what the view class declares)
-        cls.view_operations = {**getattr(cls, "view_operations", {}),
-                               "import_view": "import", "import_errors_view": "import",
-                               "import_job_view": "import", "import_job_status_view": "import"}
+        cls.view_operations = {
+            **getattr(cls, "view_operations", {}),
+            "import_view": "import",
+            "import_errors_view": "import",
+            "import_job_view": "import",
+            "import_job_status_view": "import",
+        }
 
     def list_buttons(self) -> list[tuple[str, str]]:
         """(label, url) of extra buttons for the list page."""
@@ -166,20 +171,34 @@ class ClientImportMixin:
         errors = [RowError(*error) for error in result.get("errors", [])]
         token = (job.payload or {}).get("token", "")
         has_report = bool(errors) and (import_folder() / token / "errors.csv").exists()
-        return self.render(self.job_template, job=job, percent=_percent(job), errors=errors,
-                           error_count=result.get("error_count", 0), imported=result.get("imported"),
-                           report_url=self.get_url(".import_errors_view", token=token) if has_report else None,
-                           retry_url=self.get_url(".import_view", token=token) if job.status == "failed"
-                           and (import_folder() / token / "table.json").exists() else None,
-                           status_url=self.get_url(".import_job_status_view", job_id=job.id),
-                           script_url=url_for("static", filename="import_job.js"))
+        return self.render(
+            self.job_template,
+            job=job,
+            percent=_percent(job),
+            errors=errors,
+            error_count=result.get("error_count", 0),
+            imported=result.get("imported"),
+            report_url=self.get_url(".import_errors_view", token=token) if has_report else None,
+            retry_url=self.get_url(".import_view", token=token)
+            if job.status == "failed" and (import_folder() / token / "table.json").exists()
+            else None,
+            status_url=self.get_url(".import_job_status_view", job_id=job.id),
+            script_url=url_for("static", filename="import_job.js"),
+        )
 
     @expose("/import/job/<int:job_id>/status/")
     def import_job_status_view(self, job_id):
         """JSON for static/import_job.js, which polls it until the job has finished."""
         job = _own_job(job_id)
-        return jsonify({"status": job.status, "done": job.progress_done, "total": job.progress_total,
-                        "percent": _percent(job), "finished": job.finished})
+        return jsonify(
+            {
+                "status": job.status,
+                "done": job.progress_done,
+                "total": job.progress_total,
+                "percent": _percent(job),
+                "finished": job.finished,
+            }
+        )
 
     @expose("/import/errors/<token>/")
     def import_errors_view(self, token):
@@ -209,9 +228,16 @@ class ClientImportMixin:
 
     def _import_preview(self, token, meta, headers, rows, mapping, errors=None):
         context = self._import_context(
-            stage="preview", token=token, filename=meta["filename"], headers=headers, mapping=mapping,
-            rows=rows[:self.import_preview_rows], row_count=sum(1 for r in rows if any(r)),
+            stage="preview",
+            token=token,
+            filename=meta["filename"],
+            headers=headers,
+            mapping=mapping,
+            rows=rows[: self.import_preview_rows],
+            row_count=sum(1 for r in rows if any(r)),
             own_only=current_user.data_scope not in ("all", "department"),
-            errors=(errors or [])[:ERRORS_SHOWN], error_count=len(errors or []),
-            report_url=self.get_url(".import_errors_view", token=token) if errors else None)
+            errors=(errors or [])[:ERRORS_SHOWN],
+            error_count=len(errors or []),
+            report_url=self.get_url(".import_errors_view", token=token) if errors else None,
+        )
         return self.render(self.import_template, **context)

@@ -1,5 +1,6 @@
 """Login, logout and change-my-password pages (SPEC §2.3, §8). Flask-WTF forms;
 CSRFProtect checks every POST of the site."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -23,8 +24,10 @@ BAD_LOGIN = _l("Unknown username or wrong password.")
 #: answer of a refused login: (message, HTTP status); the same for every name, existing or not
 REFUSALS = {
     "refused": (BAD_LOGIN, 401),
-    "locked": (_l("This account is locked after 5 failed logins. Try again in 15 minutes or ask an "
-                  "administrator."), 423),
+    "locked": (
+        _l("This account is locked after 5 failed logins. Try again in 15 minutes or ask an administrator."),
+        423,
+    ),
     "throttled": (_l("Too many failed logins from your address. Wait 15 minutes and try again."), 429),
 }
 
@@ -38,8 +41,10 @@ class LoginForm(FlaskForm):
 class PasswordForm(FlaskForm):
     current = PasswordField(_l("Current password"), [validators.InputRequired()])
     new = PasswordField(_l("New password"), [validators.InputRequired(), validators.Length(min=8)])
-    repeat = PasswordField(_l("Repeat the new password"), [
-        validators.InputRequired(), validators.EqualTo("new", message=_l("The two entries differ."))])
+    repeat = PasswordField(
+        _l("Repeat the new password"),
+        [validators.InputRequired(), validators.EqualTo("new", message=_l("The two entries differ."))],
+    )
 
 
 class LogoutForm(FlaskForm):
@@ -52,8 +57,7 @@ def safe_next(target: str | None) -> str | None:
         return None
     target = target.strip()
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target:
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
     return target
 
@@ -78,8 +82,9 @@ def login():
         return redirect(safe_next(form.next.data) or url_for("admin.index"))
     status = 200
     if form.validate_on_submit():
-        result = attempt_login(form.username.data.strip(), form.password.data, request.remote_addr,
-                               request.user_agent.string)
+        result = attempt_login(
+            form.username.data.strip(), form.password.data, request.remote_addr, request.user_agent.string
+        )
         if result.answer == "success":
             end_session(session.get(SESSION_KEY))  # a login over another one replaces it
             begin_session(result.user)

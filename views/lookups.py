@@ -1,4 +1,5 @@
 """One view for all 18 lookup tables (SPEC §4.2)."""
+
 from __future__ import annotations
 
 from flask_babel import gettext
@@ -26,8 +27,12 @@ class LookupView(CrmModelView):
         used = model.usages()
         if used:
             total = sum(count for _, count in used)
-            return gettext('"%(name)s" is used by %(count)s records (%(tables)s), so it cannot be '
-                           'deleted. Untick "Active" instead: it then stays on old records but is '
-                           'no longer offered in forms.', name=model.name, count=total,
-                           tables=", ".join(f"{t} {c}" for t, c in used))
+            return gettext(
+                '"%(name)s" is used by %(count)s records (%(tables)s), so it cannot be '
+                'deleted. Untick "Active" instead: it then stays on old records but is '
+                "no longer offered in forms.",
+                name=model.name,
+                count=total,
+                tables=", ".join(f"{t} {c}" for t, c in used),
+            )
         return None

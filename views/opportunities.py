@@ -2,6 +2,7 @@
 (§5.3: assign to…, close as won / lost, reopen), development plans, monthly sales targets
 and weekly reports with inline items (submit, review, send back). The rules live in
 models/sales.py; these classes declare what is shown and hand the request to the domain."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
@@ -55,11 +56,14 @@ def prefill_from_opportunity(form) -> None:
     opportunity_id = request.args.get("opportunity_id", type=int)
     if request.method != "GET" or not opportunity_id:
         return
-    opportunity = db.session.execute(scoped(select(Opportunity).where(Opportunity.id == opportunity_id),
-                                            Opportunity, current_user)).scalar()
+    opportunity = db.session.execute(
+        scoped(select(Opportunity).where(Opportunity.id == opportunity_id), Opportunity, current_user)
+    ).scalar()
     if opportunity is None:
-        flash(gettext("Opportunity #%(id)s is not in your data scope: nothing was filled in.", id=opportunity_id),
-              "warning")
+        flash(
+            gettext("Opportunity #%(id)s is not in your data scope: nothing was filled in.", id=opportunity_id),
+            "warning",
+        )
         return
     defaults = opportunity_defaults(opportunity)
     if "opportunity" in form:
@@ -123,27 +127,100 @@ class OpportunityClientLoader(ScopedAjaxLoader):
 class OpportunityView(WorkflowMixin, CrmModelView):
     """销售机会: assigned through the *assign to…* step, never through the form."""
 
-    column_list = ("title", "customer_name", "client", "stage", "success_rate", "expected_amount",
-                   "expected_close_on", "assigned_to", "status", "outcome", "created_by", "created_at")
-    column_sortable_list = ("title", "customer_name", ("client", "client.name"), ("stage", "stage.sort_order"),
-                            "success_rate", "expected_amount", "expected_close_on",
-                            ("assigned_to", "assigned_to.name"), "status", "outcome",
-                            ("created_by", "created_by.name"), "created_at")
+    column_list = (
+        "title",
+        "customer_name",
+        "client",
+        "stage",
+        "success_rate",
+        "expected_amount",
+        "expected_close_on",
+        "assigned_to",
+        "status",
+        "outcome",
+        "created_by",
+        "created_at",
+    )
+    column_sortable_list = (
+        "title",
+        "customer_name",
+        ("client", "client.name"),
+        ("stage", "stage.sort_order"),
+        "success_rate",
+        "expected_amount",
+        "expected_close_on",
+        ("assigned_to", "assigned_to.name"),
+        "status",
+        "outcome",
+        ("created_by", "created_by.name"),
+        "created_at",
+    )
     column_default_sort = ("id", True)
     column_searchable_list = ("title", "customer_name", "linkman", "client.name")
     extra_labels = {"client.name": _l("Client")}
-    column_details_list = ("title", "customer_name", "client", "source", "stage", "success_rate",
-                           "expected_amount", "expected_close_on", "linkman", "tel", "competitor", "description",
-                           "status", "outcome", "lost_reason", "closed_at", "assigned_to", "assigned_at",
-                           "created_by", "created_at", "updated_at")
-    column_export_list = ("title", "customer_name", "client", "source", "stage", "success_rate", "expected_amount",
-                          "expected_close_on", "linkman", "tel", "competitor", "description", "status", "outcome",
-                          "lost_reason", "closed_at", "assigned_to", "assigned_at", "created_by", "created_at")
+    column_details_list = (
+        "title",
+        "customer_name",
+        "client",
+        "source",
+        "stage",
+        "success_rate",
+        "expected_amount",
+        "expected_close_on",
+        "linkman",
+        "tel",
+        "competitor",
+        "description",
+        "status",
+        "outcome",
+        "lost_reason",
+        "closed_at",
+        "assigned_to",
+        "assigned_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+    )
+    column_export_list = (
+        "title",
+        "customer_name",
+        "client",
+        "source",
+        "stage",
+        "success_rate",
+        "expected_amount",
+        "expected_close_on",
+        "linkman",
+        "tel",
+        "competitor",
+        "description",
+        "status",
+        "outcome",
+        "lost_reason",
+        "closed_at",
+        "assigned_to",
+        "assigned_at",
+        "created_by",
+        "created_at",
+    )
     column_formatters = {"client": _client_link}
     column_formatters_export: dict = {}  # plain names in CSV/XLSX, not links
     column_formatters_detail = {"client": _client_link}
-    form_columns = ("source", "client", "customer_name", "title", "stage", "success_rate", "expected_amount",
-                    "expected_close_on", "linkman", "tel", "competitor", "description", "plans")
+    form_columns = (
+        "source",
+        "client",
+        "customer_name",
+        "title",
+        "stage",
+        "success_rate",
+        "expected_amount",
+        "expected_close_on",
+        "linkman",
+        "tel",
+        "competitor",
+        "description",
+        "plans",
+    )
     form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
     form_args = {
         "customer_name": {"description": _l("Left empty, the name of the chosen client.")},
@@ -151,8 +228,9 @@ class OpportunityView(WorkflowMixin, CrmModelView):
     }
     form_rules = (
         Section(_l("Customer"), ("source", "client", "customer_name", "linkman", "tel")),
-        Section(_l("Opportunity"), ("title", "stage", "success_rate", "expected_amount", "expected_close_on",
-                                    "competitor")),
+        Section(
+            _l("Opportunity"), ("title", "stage", "success_rate", "expected_amount", "expected_close_on", "competitor")
+        ),
         Section(_l("Opportunity description"), ("description",), columns=1),
         Section(_l("Development plans"), ("plans",), columns=1),
     )
@@ -162,9 +240,17 @@ class OpportunityView(WorkflowMixin, CrmModelView):
     filled_fields = ("customer_name", "success_rate")
 
     def __init__(self, model=Opportunity, **kwargs):
-        self.column_filters = (status_filter(Opportunity.status, OPPORTUNITY_STATUSES), "stage", "source",
-                               "assigned_to", "created_by", "expected_amount", "expected_close_on",
-                               choice_filter(Opportunity.outcome, _l("Outcome"), OUTCOMES), "created_at")
+        self.column_filters = (
+            status_filter(Opportunity.status, OPPORTUNITY_STATUSES),
+            "stage",
+            "source",
+            "assigned_to",
+            "created_by",
+            "expected_amount",
+            "expected_close_on",
+            choice_filter(Opportunity.outcome, _l("Outcome"), OUTCOMES),
+            "created_at",
+        )
         super().__init__(model, **kwargs)
 
     def _create_ajax_loader(self, name, options):
@@ -185,8 +271,9 @@ class OpportunityView(WorkflowMixin, CrmModelView):
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
         if not (model.customer_name or "").strip() and model.client is None and model.client_id is None:
-            error = FieldError(column_label(Opportunity, "customer_name"),
-                               gettext("enter the customer's name or choose a client"))
+            error = FieldError(
+                column_label(Opportunity, "customer_name"), gettext("enter the customer's name or choose a client")
+            )
             bind_field_error(form, error)
             raise error
         check_on_form(form, model)
@@ -269,8 +356,7 @@ class SalesTargetView(CrmModelView):
     column_export_list = ("month", "user", "department", "amount", "notes")
     form_columns = ("user", "department", "month", "amount", "notes")
     form_args = {
-        "user": {"query_factory": _team_users,
-                 "description": _l("Either a salesperson or a department, not both.")},
+        "user": {"query_factory": _team_users, "description": _l("Either a salesperson or a department, not both.")},
         "department": {"query_factory": _target_departments},
         "month": {"render_kw": {"placeholder": "YYYY-MM"}, "filters": [lambda text: text.strip() if text else text]},
     }
@@ -282,9 +368,14 @@ class SalesTargetView(CrmModelView):
 
     def __init__(self, model=SalesTarget, **kwargs):
         month = _l("Month")  # filter URLs read ?flt0_month_equals=2026-03
-        self.column_filters = (sqla_filters.FilterEqual(SalesTarget.month, month),
-                               sqla_filters.FilterGreater(SalesTarget.month, month),
-                               sqla_filters.FilterSmaller(SalesTarget.month, month), "user", "department", "amount")
+        self.column_filters = (
+            sqla_filters.FilterEqual(SalesTarget.month, month),
+            sqla_filters.FilterGreater(SalesTarget.month, month),
+            sqla_filters.FilterSmaller(SalesTarget.month, month),
+            "user",
+            "department",
+            "amount",
+        )
         super().__init__(model, **kwargs)
 
     def on_model_change(self, form, model, is_created):
@@ -301,11 +392,13 @@ def _report_opportunities():
         query = query.filter(clause)
     cutoff = _local_today() - timedelta(days=180)
     keep = g.get("crm_report_opportunity_ids") or []
-    recent = or_(Opportunity.status != "archived", Opportunity.expected_close_on >= cutoff,
-                 Opportunity.closed_at >= datetime.combine(cutoff, time.min, tzinfo=UTC),
-                 Opportunity.id.in_(keep))
-    return query.filter(recent).order_by(case((Opportunity.status == "archived", 1), else_=0),
-                                         Opportunity.id.desc())
+    recent = or_(
+        Opportunity.status != "archived",
+        Opportunity.expected_close_on >= cutoff,
+        Opportunity.closed_at >= datetime.combine(cutoff, time.min, tzinfo=UTC),
+        Opportunity.id.in_(keep),
+    )
+    return query.filter(recent).order_by(case((Opportunity.status == "archived", 1), else_=0), Opportunity.id.desc())
 
 
 class ReportOpportunityField(QuerySelectField):
@@ -314,8 +407,14 @@ class ReportOpportunityField(QuerySelectField):
     widget = Select2Widget()
 
     def __init__(self, label=None, validators_=None, **kwargs):
-        super().__init__(label, validators_ or [validators.Optional()],
-                         query_factory=_report_opportunities, allow_blank=True, blank_text="—", **kwargs)
+        super().__init__(
+            label,
+            validators_ or [validators.Optional()],
+            query_factory=_report_opportunities,
+            allow_blank=True,
+            blank_text="—",
+            **kwargs,
+        )
 
 
 def this_monday():
@@ -327,35 +426,71 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
     """销售周报: the author writes and submits it, their sales director reviews it."""
 
     column_list = ("week_start", "user", "summary", "status", "submitted_at", "reviewed_by", "reviewed_at")
-    column_sortable_list = ("week_start", ("user", "user.name"), "status", "submitted_at",
-                            ("reviewed_by", "reviewed_by.name"), "reviewed_at")
+    column_sortable_list = (
+        "week_start",
+        ("user", "user.name"),
+        "status",
+        "submitted_at",
+        ("reviewed_by", "reviewed_by.name"),
+        "reviewed_at",
+    )
     column_default_sort = ("week_start", True)
     column_searchable_list = ("summary", "user.name", "items.progress")
     extra_labels = {"user.name": _l("Salesperson"), "items.progress": _l("Progress this week")}
-    column_details_list = ("week_start", "user", "summary", "status", "submitted_at", "reviewed_by", "reviewed_at",
-                           "review_comment", "created_at", "updated_at")
-    column_export_list = ("week_start", "user", "summary", "status", "submitted_at", "reviewed_by", "reviewed_at",
-                          "review_comment")
+    column_details_list = (
+        "week_start",
+        "user",
+        "summary",
+        "status",
+        "submitted_at",
+        "reviewed_by",
+        "reviewed_at",
+        "review_comment",
+        "created_at",
+        "updated_at",
+    )
+    column_export_list = (
+        "week_start",
+        "user",
+        "summary",
+        "status",
+        "submitted_at",
+        "reviewed_by",
+        "reviewed_at",
+        "review_comment",
+    )
     form_columns = ("user", "week_start", "summary", "items")
-    form_args = {"week_start": {"description": _l("The Monday the week starts on.")},
-                 "user": {"query_factory": _team_users}}
+    form_args = {
+        "week_start": {"description": _l("The Monday the week starts on.")},
+        "user": {"query_factory": _team_users},
+    }
     form_rules = (
         Section(_l("Weekly report"), ("user", "week_start")),
         Section(_l("Summary"), ("summary",), columns=1),
         Section(_l("Report items"), ("items",), columns=1),
     )
-    inline_models = ((WeeklyReportItem, {
-        "form_columns": ("id", "opportunity", "progress", "next_plan", "issues", "support_needed", "notes"),
-        "form_extra_fields": {"opportunity": ReportOpportunityField(_l("Opportunity"))},
-    }),)
+    inline_models = (
+        (
+            WeeklyReportItem,
+            {
+                "form_columns": ("id", "opportunity", "progress", "next_plan", "issues", "support_needed", "notes"),
+                "form_extra_fields": {"opportunity": ReportOpportunityField(_l("Opportunity"))},
+            },
+        ),
+    )
     details_template = "admin/crm/weekly_report_details.html"
     me_fields = ("user",)
     column_formatters = {"summary": lambda view, context, model, name: (model.summary or "")[:80]}
     column_formatters_export: dict = {}
 
     def __init__(self, model=WeeklyReport, **kwargs):
-        self.column_filters = (status_filter(WeeklyReport.status, REPORT_STATUSES), "user", "week_start",
-                               "reviewed_by", "submitted_at")
+        self.column_filters = (
+            status_filter(WeeklyReport.status, REPORT_STATUSES),
+            "user",
+            "week_start",
+            "reviewed_by",
+            "submitted_at",
+        )
         super().__init__(model, **kwargs)
 
     def eager_options(self):
@@ -380,13 +515,22 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
         check_on_form(form, model)
         user_id = model.user.id if model.user is not None else model.user_id
         with db.session.no_autoflush:
-            taken = db.session.execute(select(WeeklyReport.id).where(
-                WeeklyReport.user_id == user_id, WeeklyReport.week_start == model.week_start,
-                WeeklyReport.id != (model.id or 0))).first()
+            taken = db.session.execute(
+                select(WeeklyReport.id).where(
+                    WeeklyReport.user_id == user_id,
+                    WeeklyReport.week_start == model.week_start,
+                    WeeklyReport.id != (model.id or 0),
+                )
+            ).first()
         if taken is not None:
-            error = FieldError(column_label(WeeklyReport, "week_start"),
-                               gettext("there is already a weekly report of %(user)s for the week of %(week)s",
-                                       user=str(model.user or ""), week=model.week_start))
+            error = FieldError(
+                column_label(WeeklyReport, "week_start"),
+                gettext(
+                    "there is already a weekly report of %(user)s for the week of %(week)s",
+                    user=str(model.user or ""),
+                    week=model.week_start,
+                ),
+            )
             bind_field_error(form, error)
             raise error
 
@@ -394,9 +538,8 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
 def register(admin) -> None:
     """Add the sales views (opportunities, plans, targets, weekly reports) to the menu."""
     admin.add_view(OpportunityView(Opportunity, name=_l("Opportunities"), endpoint="opportunity", category=SALES))
-    admin.add_view(DevelopmentPlanView(DevelopmentPlan, name=_l("Development plans"), endpoint="dev_plan",
-                                       category=SALES))
-    admin.add_view(SalesTargetView(SalesTarget, name=_l("Sales targets"), endpoint="sales_target",
-                                   category=SALES))
-    admin.add_view(WeeklyReportView(WeeklyReport, name=_l("Weekly reports"), endpoint="weekly_report",
-                                    category=SALES))
+    admin.add_view(
+        DevelopmentPlanView(DevelopmentPlan, name=_l("Development plans"), endpoint="dev_plan", category=SALES)
+    )
+    admin.add_view(SalesTargetView(SalesTarget, name=_l("Sales targets"), endpoint="sales_target", category=SALES))
+    admin.add_view(WeeklyReportView(WeeklyReport, name=_l("Weekly reports"), endpoint="weekly_report", category=SALES))

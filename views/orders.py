@@ -2,6 +2,7 @@
 under Basic data, quotes with inline lines and discount approval, orders with inline lines
 that ship from stock. The rules live in models/sales.py; these classes only declare what
 is shown and translate the request into domain calls."""
+
 from __future__ import annotations
 
 import re
@@ -64,8 +65,7 @@ def _link(endpoint, record, text=None):
         return ""
     if not current_user.can(f"{endpoint}.view"):
         return text or str(record)
-    return Markup('<a href="{}">{}</a>').format(url_for(f"{endpoint}.details_view", id=record.id),
-                                                text or str(record))
+    return Markup('<a href="{}">{}</a>').format(url_for(f"{endpoint}.details_view", id=record.id), text or str(record))
 
 
 def _client_link(view, context, model, name):
@@ -85,20 +85,31 @@ def _offered_products():
 #: line fields the domain fills from the product when left empty (not required, also
 #: not by the browser: Flask-Admin would mark the NOT NULL columns ``required``)
 OPTIONAL_LINE_FIELDS = {
-    "unit": lambda: StringField(_l("Unit"), [validators.Optional(), validators.Length(max=10)],
-                                description=FROM_PRODUCT),
-    "unit_price": lambda: MoneyField(_l("Unit price"), [validators.Optional(), validators.NumberRange(min=0)],
-                                     description=FROM_PRODUCT),
+    "unit": lambda: StringField(
+        _l("Unit"), [validators.Optional(), validators.Length(max=10)], description=FROM_PRODUCT
+    ),
+    "unit_price": lambda: MoneyField(
+        _l("Unit price"), [validators.Optional(), validators.NumberRange(min=0)], description=FROM_PRODUCT
+    ),
 }
 
 
 def _line_options(columns, optional=()):
     """Inline line forms: products from :func:`_offered_products`; ``optional`` fields
     are filled by the domain when left empty."""
-    args = {"product": {"query_factory": _offered_products, "allow_blank": True, "blank_text": "—",
-                        "validators": [validators.InputRequired()]}}
-    return {"form_columns": ("id", *columns), "form_args": args,
-            "form_extra_fields": {name: OPTIONAL_LINE_FIELDS[name]() for name in optional}}
+    args = {
+        "product": {
+            "query_factory": _offered_products,
+            "allow_blank": True,
+            "blank_text": "—",
+            "validators": [validators.InputRequired()],
+        }
+    }
+    return {
+        "form_columns": ("id", *columns),
+        "form_args": args,
+        "form_extra_fields": {name: OPTIONAL_LINE_FIELDS[name]() for name in optional},
+    }
 
 
 class NumberedMixin:
@@ -109,11 +120,16 @@ class NumberedMixin:
     def integrity_message(self, exc) -> str:
         text = str(getattr(exc, "orig", exc))
         if re.search(rf"\b{self.model.__tablename__}\.number\b|uq_{self.model.__tablename__}_number", text):
-            return gettext("%(field)s: another record took this number a moment ago — type another number "
-                           "or leave it empty to get a new one.", field=self.column_labels.get("number"))
+            return gettext(
+                "%(field)s: another record took this number a moment ago — type another number "
+                "or leave it empty to get a new one.",
+                field=self.column_labels.get("number"),
+            )
         if re.search(r"\borders\.quote_id\b|uq_orders_quote_id_live", text):
-            return gettext("%(field)s: this quote became another order a moment ago — choose another quote "
-                           "or none.", field=self.column_labels.get("quote"))
+            return gettext(
+                "%(field)s: this quote became another order a moment ago — choose another quote or none.",
+                field=self.column_labels.get("quote"),
+            )
         return super().integrity_message(exc)
 
 
@@ -141,13 +157,18 @@ class CategoryOfProductFilter(sqla_filters.BaseSQLAFilter):
 
 
 def _categories():
-    return [(str(t.id), t.name) for t in db.session.execute(
-        select(Trade).order_by(Trade.sort_order, Trade.id)).scalars()]
+    return [
+        (str(t.id), t.name) for t in db.session.execute(select(Trade).order_by(Trade.sort_order, Trade.id)).scalars()
+    ]
 
 
 def _on_hand_column():
-    return (select(func.coalesce(func.sum(Stock.quantity), 0)).where(Stock.product_id == Product.id)
-            .correlate(Product).scalar_subquery())
+    return (
+        select(func.coalesce(func.sum(Stock.quantity), 0))
+        .where(Stock.product_id == Product.id)
+        .correlate(Product)
+        .scalar_subquery()
+    )
 
 
 class ProductView(CrmModelView):
@@ -159,8 +180,19 @@ class ProductView(CrmModelView):
     column_sortable_list = ("name", "model", "price", "is_active")
     column_default_sort = ("name", False)
     column_searchable_list = ("name", "model")
-    column_details_list = ("name", "model", "grade", "unit", "price", "category", "on_hand", "is_active", "notes",
-                           "created_at", "updated_at")
+    column_details_list = (
+        "name",
+        "model",
+        "grade",
+        "unit",
+        "price",
+        "category",
+        "on_hand",
+        "is_active",
+        "notes",
+        "created_at",
+        "updated_at",
+    )
     column_export_list = ("name", "model", "grade", "unit", "price", "category", "on_hand", "is_active", "notes")
     extra_labels = {"on_hand": _l("Stock on hand")}
     form_columns = ("name", "model", "grade", "unit", "price", "category", "is_active", "notes")
@@ -177,6 +209,7 @@ class ProductView(CrmModelView):
         value = getattr(model, "crm_on_hand", None)
         if value is None:
             from models.sales import stock_on_hand
+
             value = stock_on_hand(model.id)
         return value
 
@@ -184,8 +217,9 @@ class ProductView(CrmModelView):
     column_formatters_export = {"on_hand": _on_hand}
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
-        count, query = super().get_list(page, sort_column, sort_desc, search, filters, execute=False,
-                                        page_size=page_size)
+        count, query = super().get_list(
+            page, sort_column, sort_desc, search, filters, execute=False, page_size=page_size
+        )
         if not execute:
             return count, query
         rows = []
@@ -203,19 +237,26 @@ class StockView(CrmModelView):
     column_sortable_list = (("product", "product.name"), "warehouse", "location", "quantity", "updated_at")
     column_default_sort = ("id", False)
     column_searchable_list = ("product.name", "product.model", "warehouse")
-    extra_labels = {"product.name": _l("Product"), "product.model": _l("Model"),
-                    "product.category": _l("Product category")}
+    extra_labels = {
+        "product.name": _l("Product"),
+        "product.model": _l("Model"),
+        "product.category": _l("Product category"),
+    }
     column_details_list = ("product", "warehouse", "location", "quantity", "notes", "created_at", "updated_at")
     column_export_list = ("product", "product.category", "warehouse", "location", "quantity", "notes")
     form_columns = ("product", "warehouse", "location", "quantity", "notes")
-    form_rules = (Section(_l("Stock"), ("product", "warehouse", "location", "quantity")),
-                  Section(_l("Notes"), ("notes",), columns=1))
+    form_rules = (
+        Section(_l("Stock"), ("product", "warehouse", "location", "quantity")),
+        Section(_l("Notes"), ("notes",), columns=1),
+    )
 
     def __init__(self, model=Stock, **kwargs):
-        self.column_filters = ("product", "warehouse",
-                               CategoryOfProductFilter(Stock.product_id, _l("Product category"),
-                                                       options=LazyOptions(_categories)),
-                               "quantity")
+        self.column_filters = (
+            "product",
+            "warehouse",
+            CategoryOfProductFilter(Stock.product_id, _l("Product category"), options=LazyOptions(_categories)),
+            "quantity",
+        )
         super().__init__(model, **kwargs)
 
     column_auto_select_related = False  # the page query reads stock only; products come in one query
@@ -229,23 +270,67 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     """报价单: lines, discount, totals in SQL; approval above the discount threshold (§5.2);
     an accepted quote converts to an order once."""
 
-    column_list = ("number", "client", "opportunity", "subtotal", "discount_pct", "total", "status", "owner",
-                   "valid_until", "created_at")
+    column_list = (
+        "number",
+        "client",
+        "opportunity",
+        "subtotal",
+        "discount_pct",
+        "total",
+        "status",
+        "owner",
+        "valid_until",
+        "created_at",
+    )
     column_sortable_list = ("number", "subtotal", "discount_pct", "total", "status", "valid_until", "created_at")
     column_default_sort = ("id", True)
     column_searchable_list = ("number", "client.name", "notes")
     extra_labels = {"client.name": _l("Client")}
-    column_details_list = ("number", "client", "opportunity", "valid_until", "subtotal", "discount_pct", "total",
-                           "status", "owner", "notes", "submitted_by", "submitted_at", "approved_by",
-                           "approved_at", "approval_comment", "created_at", "updated_at")
-    column_export_list = ("number", "client", "opportunity", "subtotal", "discount_pct", "total", "status",
-                          "owner", "valid_until", "approved_by", "approved_at", "created_at", "notes")
-    column_formatters = {"client": _client_link, "discount_pct": _percent,
-                         "opportunity": lambda v, c, m, n: _link("opportunity", m.opportunity)}
+    column_details_list = (
+        "number",
+        "client",
+        "opportunity",
+        "valid_until",
+        "subtotal",
+        "discount_pct",
+        "total",
+        "status",
+        "owner",
+        "notes",
+        "submitted_by",
+        "submitted_at",
+        "approved_by",
+        "approved_at",
+        "approval_comment",
+        "created_at",
+        "updated_at",
+    )
+    column_export_list = (
+        "number",
+        "client",
+        "opportunity",
+        "subtotal",
+        "discount_pct",
+        "total",
+        "status",
+        "owner",
+        "valid_until",
+        "approved_by",
+        "approved_at",
+        "created_at",
+        "notes",
+    )
+    column_formatters = {
+        "client": _client_link,
+        "discount_pct": _percent,
+        "opportunity": lambda v, c, m, n: _link("opportunity", m.opportunity),
+    }
     column_formatters_export = {"discount_pct": lambda v, c, m, n: m.discount_pct}
     form_columns = ("number", "client", "opportunity", "valid_until", "discount_pct", "owner", "notes", "lines")
-    form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10},
-                      "opportunity": {"fields": ["title", "customer_name"], "page_size": 10}}
+    form_ajax_refs = {
+        "client": {"fields": ["name"], "page_size": 10},
+        "opportunity": {"fields": ["title", "customer_name"], "page_size": 10},
+    }
     form_args = {"number": {"description": AUTO_NUMBER}}
     form_rules = (
         Section(_l("Quote"), ("number", "client", "opportunity", "valid_until", "discount_pct", "owner")),
@@ -258,8 +343,14 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     view_operations = {"convert_view": "view"}  # the conversion checks order.create itself
 
     def __init__(self, model=Quote, **kwargs):
-        self.column_filters = (status_filter(Quote.status, QUOTE_STATUSES), "client", "owner", "valid_until",
-                               "created_at", *money_range(Quote.total, _l("Total after discount")))
+        self.column_filters = (
+            status_filter(Quote.status, QUOTE_STATUSES),
+            "client",
+            "owner",
+            "valid_until",
+            "created_at",
+            *money_range(Quote.total, _l("Total after discount")),
+        )
         super().__init__(model, **kwargs)
 
     def eager_options(self):
@@ -277,8 +368,7 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     # -- convert to order ------------------------------------------------------------
     def is_action_allowed(self, name):
         if name == "convert":
-            return current_user.is_authenticated and current_user.can("order.create") \
-                and not self.in_recycle_bin()
+            return current_user.is_authenticated and current_user.can("order.create") and not self.in_recycle_bin()
         return super().is_action_allowed(name)
 
     def converted_order(self, record) -> Order | None:
@@ -286,8 +376,7 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         return open_order_for_quote(record) if record.status == "accepted" else None
 
     def can_convert(self, record) -> bool:
-        return record.status == "accepted" and current_user.can("order.create") \
-            and self.converted_order(record) is None
+        return record.status == "accepted" and current_user.can("order.create") and self.converted_order(record) is None
 
     def _convert(self, quotes) -> list[Order]:
         """Convert each quote in its own transaction; refusals are flashed."""
@@ -304,12 +393,14 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
             except IntegrityError as exc:  # an order made from the quote elsewhere in the same instant
                 db.session.rollback()
                 existing = open_order_for_quote(quote)
-                flash(gettext("%(record)s already became order %(order)s.", record=str(quote),
-                              order=existing.number) if existing is not None else self.integrity_message(exc),
-                      "error")
+                flash(
+                    gettext("%(record)s already became order %(order)s.", record=str(quote), order=existing.number)
+                    if existing is not None
+                    else self.integrity_message(exc),
+                    "error",
+                )
         if orders:
-            flash(gettext("Orders created: %(numbers)s.", numbers=", ".join(o.number for o in orders)),
-                  "success")
+            flash(gettext("Orders created: %(numbers)s.", numbers=", ".join(o.number for o in orders)), "success")
         return orders
 
     def _after_convert(self, orders, back):
@@ -330,6 +421,7 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     def convert_view(self):
         if not current_user.can("order.create"):
             from flask import abort
+
             abort(403)
         quote = self.get_one(request.form.get("id", ""))
         back = url_for(".details_view", id=quote.id)
@@ -345,31 +437,61 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     column_default_sort = [("ordered_on", True), ("id", True)]  # newest first, a stable order within a day
     column_searchable_list = ("number", "client.name", "delivery_address")
     extra_labels = {"client.name": _l("Client")}
-    column_details_list = ("number", "client", "ordered_on", "delivery_address", "total", "status", "owner",
-                           "quote", "shipped_at", "shipped_by", "notes", "created_at", "updated_at")
-    column_export_list = ("number", "client", "ordered_on", "delivery_address", "total", "status", "owner",
-                          "quote", "shipped_at", "notes")
+    column_details_list = (
+        "number",
+        "client",
+        "ordered_on",
+        "delivery_address",
+        "total",
+        "status",
+        "owner",
+        "quote",
+        "shipped_at",
+        "shipped_by",
+        "notes",
+        "created_at",
+        "updated_at",
+    )
+    column_export_list = (
+        "number",
+        "client",
+        "ordered_on",
+        "delivery_address",
+        "total",
+        "status",
+        "owner",
+        "quote",
+        "shipped_at",
+        "notes",
+    )
     column_formatters = {"client": _client_link, "quote": lambda v, c, m, n: _link("quote", m.quote)}
     column_formatters_export: dict = {}
     form_columns = ("number", "client", "ordered_on", "delivery_address", "owner", "quote", "notes", "lines")
-    form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10},
-                      "quote": {"fields": ["number"], "page_size": 10}}
-    form_args = {"number": {"description": AUTO_NUMBER},
-                 "ordered_on": {"description": _l("Left empty, today.")},
-                 "delivery_address": {"description": _l("Left empty, the client's address.")}}
+    form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}, "quote": {"fields": ["number"], "page_size": 10}}
+    form_args = {
+        "number": {"description": AUTO_NUMBER},
+        "ordered_on": {"description": _l("Left empty, today.")},
+        "delivery_address": {"description": _l("Left empty, the client's address.")},
+    }
     form_rules = (
         Section(_l("Order"), ("number", "client", "ordered_on", "owner", "quote", "delivery_address")),
         Section(_l("Notes"), ("notes",), columns=1),
         Section(_l("Order lines"), ("lines",), columns=1),
     )
-    inline_models = ((OrderLine, _line_options(("product", "quantity", "unit", "unit_price"),
-                                               optional=("unit", "unit_price"))),)
+    inline_models = (
+        (OrderLine, _line_options(("product", "quantity", "unit", "unit_price"), optional=("unit", "unit_price"))),
+    )
     details_template = "admin/crm/order_details.html"
     filled_fields = ("number", "ordered_on")
 
     def __init__(self, model=Order, **kwargs):
-        self.column_filters = ("client", "owner", status_filter(Order.status, ORDER_STATUSES), "ordered_on",
-                               *money_range(Order.total, _l("Order total")))
+        self.column_filters = (
+            "client",
+            "owner",
+            status_filter(Order.status, ORDER_STATUSES),
+            "ordered_on",
+            *money_range(Order.total, _l("Order total")),
+        )
         super().__init__(model, **kwargs)
 
     def eager_options(self):

@@ -1,6 +1,7 @@
 """Purchasing views (SPEC §4.5): suppliers, purchase requests with inline items, expense
 contracts, payments and purchase invoices. The rules are in models/purchasing.py; these
 classes only declare what is shown and translate the request into domain calls."""
+
 from __future__ import annotations
 
 from flask import request
@@ -61,20 +62,72 @@ class SupplierView(PurchasingView):
 
 
 class PurchaseRequestView(WorkflowMixin, PurchasingView):
-    column_list = ("number", "name", "requester", "department", "total", "status", "submitted_at", "approved_by",
-                   "created_at")
+    column_list = (
+        "number",
+        "name",
+        "requester",
+        "department",
+        "total",
+        "status",
+        "submitted_at",
+        "approved_by",
+        "created_at",
+    )
     column_sortable_list = ("number", "name", "total", "status", "submitted_at", "created_at")
     column_default_sort = ("id", True)
     column_searchable_list = ("number", "name", "description", "items.name")
     extra_labels = {"items.name": _l("Item")}
-    column_details_list = ("number", "name", "requester", "department", "opportunity", "cost_type", "consignee",
-                           "phone", "address", "description", "total", "status", "submitted_by", "submitted_at",
-                           "approved_by", "approved_at", "approval_comment", "created_at", "updated_at")
-    column_export_list = ("number", "name", "requester", "department", "opportunity", "cost_type", "consignee",
-                          "phone", "address", "description", "total", "status", "submitted_at", "approved_by",
-                          "approved_at", "created_at")
-    form_columns = ("number", "name", "requester", "department", "opportunity", "cost_type", "consignee", "phone",
-                    "address", "description")
+    column_details_list = (
+        "number",
+        "name",
+        "requester",
+        "department",
+        "opportunity",
+        "cost_type",
+        "consignee",
+        "phone",
+        "address",
+        "description",
+        "total",
+        "status",
+        "submitted_by",
+        "submitted_at",
+        "approved_by",
+        "approved_at",
+        "approval_comment",
+        "created_at",
+        "updated_at",
+    )
+    column_export_list = (
+        "number",
+        "name",
+        "requester",
+        "department",
+        "opportunity",
+        "cost_type",
+        "consignee",
+        "phone",
+        "address",
+        "description",
+        "total",
+        "status",
+        "submitted_at",
+        "approved_by",
+        "approved_at",
+        "created_at",
+    )
+    form_columns = (
+        "number",
+        "name",
+        "requester",
+        "department",
+        "opportunity",
+        "cost_type",
+        "consignee",
+        "phone",
+        "address",
+        "description",
+    )
     form_args = {"number": {"description": AUTO_NUMBER}}
     form_ajax_refs = {"opportunity": {"fields": ["title", "customer_name"], "page_size": 10}}
     form_rules = (
@@ -83,15 +136,20 @@ class PurchaseRequestView(WorkflowMixin, PurchasingView):
         Section(_l("Purchase description"), ("description",), columns=1),
         Section(_l("Items"), ("items",), columns=1),
     )
-    inline_models = ((PurchaseItem, {"form_columns": ("id", "name", "spec", "quantity", "unit_price",
-                                                      "supplier")}),)
+    inline_models = ((PurchaseItem, {"form_columns": ("id", "name", "spec", "quantity", "unit_price", "supplier")}),)
     details_template = "admin/crm/purchasing_request_details.html"
     me_fields = ("requester",)
     filled_fields = ("number",)
 
     def __init__(self, model=PurchaseRequest, **kwargs):
-        self.column_filters = (status_filter(PurchaseRequest.status, APPROVAL_STATES.items()), "requester",
-                               "department", "cost_type", "submitted_at", "created_at")
+        self.column_filters = (
+            status_filter(PurchaseRequest.status, APPROVAL_STATES.items()),
+            "requester",
+            "department",
+            "cost_type",
+            "submitted_at",
+            "created_at",
+        )
         super().__init__(model, **kwargs)
 
     def eager_options(self):
@@ -102,22 +160,89 @@ class PurchaseRequestView(WorkflowMixin, PurchasingView):
 
 
 class ExpenseContractView(WorkflowMixin, PurchasingView):
-    column_list = ("number", "name", "supplier", "type", "amount", "payments_total", "paid_total", "status",
-                   "handler", "starts_on", "ends_on")
-    column_sortable_list = ("number", "name", "amount", "payments_total", "paid_total", "status", "starts_on",
-                            "ends_on")
+    column_list = (
+        "number",
+        "name",
+        "supplier",
+        "type",
+        "amount",
+        "payments_total",
+        "paid_total",
+        "status",
+        "handler",
+        "starts_on",
+        "ends_on",
+    )
+    column_sortable_list = (
+        "number",
+        "name",
+        "amount",
+        "payments_total",
+        "paid_total",
+        "status",
+        "starts_on",
+        "ends_on",
+    )
     column_default_sort = ("id", True)
     column_searchable_list = ("number", "name", "subject", "supplier.name")
     extra_labels = {"supplier.name": _l("Supplier")}
-    column_details_list = ("number", "name", "type", "supplier", "purchase_request", "handler", "contact", "phone",
-                           "starts_on", "ends_on", "amount", "payments_total", "paid_total", "subject", "status",
-                           "submitted_by", "submitted_at", "approved_by", "approved_at", "approval_comment",
-                           "created_at", "updated_at")
-    column_export_list = ("number", "name", "type", "supplier", "purchase_request", "handler", "contact", "phone",
-                          "starts_on", "ends_on", "amount", "payments_total", "paid_total", "subject", "status",
-                          "approved_by", "approved_at")
-    form_columns = ("number", "name", "type", "supplier", "purchase_request", "handler", "contact", "phone",
-                    "starts_on", "ends_on", "amount", "subject")
+    column_details_list = (
+        "number",
+        "name",
+        "type",
+        "supplier",
+        "purchase_request",
+        "handler",
+        "contact",
+        "phone",
+        "starts_on",
+        "ends_on",
+        "amount",
+        "payments_total",
+        "paid_total",
+        "subject",
+        "status",
+        "submitted_by",
+        "submitted_at",
+        "approved_by",
+        "approved_at",
+        "approval_comment",
+        "created_at",
+        "updated_at",
+    )
+    column_export_list = (
+        "number",
+        "name",
+        "type",
+        "supplier",
+        "purchase_request",
+        "handler",
+        "contact",
+        "phone",
+        "starts_on",
+        "ends_on",
+        "amount",
+        "payments_total",
+        "paid_total",
+        "subject",
+        "status",
+        "approved_by",
+        "approved_at",
+    )
+    form_columns = (
+        "number",
+        "name",
+        "type",
+        "supplier",
+        "purchase_request",
+        "handler",
+        "contact",
+        "phone",
+        "starts_on",
+        "ends_on",
+        "amount",
+        "subject",
+    )
     form_args = {"number": {"description": AUTO_NUMBER}}
     form_rules = (
         Section(_l("Expense contract"), ("number", "name", "type", "supplier", "purchase_request", "handler")),
@@ -129,44 +254,91 @@ class ExpenseContractView(WorkflowMixin, PurchasingView):
     filled_fields = ("number",)
 
     def __init__(self, model=ExpenseContract, **kwargs):
-        self.column_filters = (status_filter(ExpenseContract.status, APPROVAL_STATES.items()), "supplier", "type",
-                               "handler", "amount", "starts_on", "ends_on", "created_at")
+        self.column_filters = (
+            status_filter(ExpenseContract.status, APPROVAL_STATES.items()),
+            "supplier",
+            "type",
+            "handler",
+            "amount",
+            "starts_on",
+            "ends_on",
+            "created_at",
+        )
         super().__init__(model, **kwargs)
 
     def eager_options(self):
-        options = super().eager_options() + [undefer(ExpenseContract.payments_total),
-                                             undefer(ExpenseContract.paid_total)]
+        options = super().eager_options() + [
+            undefer(ExpenseContract.payments_total),
+            undefer(ExpenseContract.paid_total),
+        ]
         if request.endpoint and request.endpoint.endswith("details_view"):
             options.append(selectinload(ExpenseContract.payments))
         return options
 
 
 def _approved_contracts():
-    return db.session.query(ExpenseContract).filter(ExpenseContract.status == "approved") \
+    return (
+        db.session.query(ExpenseContract)
+        .filter(ExpenseContract.status == "approved")
         .order_by(ExpenseContract.id.desc())
+    )
 
 
 class PaymentView(WorkflowMixin, PurchasingView):
-    column_list = ("expense_contract", "supplier", "amount", "reason", "status", "submitted_by", "recorded_at",
-                   "approved_by", "paid_on")
+    column_list = (
+        "expense_contract",
+        "supplier",
+        "amount",
+        "reason",
+        "status",
+        "submitted_by",
+        "recorded_at",
+        "approved_by",
+        "paid_on",
+    )
     column_sortable_list = ("amount", "status", "recorded_at", "paid_on")
     column_default_sort = ("id", True)
     column_searchable_list = ("reason", "expense_contract.number", "expense_contract.name", "supplier.name")
-    extra_labels = {"expense_contract.number": _l("Contract number"), "expense_contract.name": _l("Contract name"),
-                    "supplier.name": _l("Supplier")}
-    column_details_list = ("expense_contract", "supplier", "amount", "reason", "status", "submitted_by",
-                           "recorded_by", "recorded_ip", "recorded_at", "approved_by", "approved_at", "paid_on",
-                           "created_at", "updated_at")
+    extra_labels = {
+        "expense_contract.number": _l("Contract number"),
+        "expense_contract.name": _l("Contract name"),
+        "supplier.name": _l("Supplier"),
+    }
+    column_details_list = (
+        "expense_contract",
+        "supplier",
+        "amount",
+        "reason",
+        "status",
+        "submitted_by",
+        "recorded_by",
+        "recorded_ip",
+        "recorded_at",
+        "approved_by",
+        "approved_at",
+        "paid_on",
+        "created_at",
+        "updated_at",
+    )
     column_export_list = column_details_list
     form_columns = ("expense_contract", "supplier", "amount", "reason")
-    form_args = {"expense_contract": {"query_factory": _approved_contracts},
-                 "supplier": {"description": _l("Left empty, the supplier of the contract.")}}
+    form_args = {
+        "expense_contract": {"query_factory": _approved_contracts},
+        "supplier": {"description": _l("Left empty, the supplier of the contract.")},
+    }
     form_rules = (Section(_l("Payment request"), ("expense_contract", "supplier", "amount", "reason")),)
     filled_fields = ("supplier",)
 
     def __init__(self, model=PurchasePayment, **kwargs):
-        self.column_filters = (status_filter(PurchasePayment.status, PAYMENT_STATUSES), "expense_contract",
-                               "supplier", "submitted_by", "amount", "recorded_at", "paid_on")
+        self.column_filters = (
+            status_filter(PurchasePayment.status, PAYMENT_STATUSES),
+            "expense_contract",
+            "supplier",
+            "submitted_by",
+            "amount",
+            "recorded_at",
+            "paid_on",
+        )
         super().__init__(model, **kwargs)
 
     def create_form(self, obj=None):
@@ -174,8 +346,9 @@ class PaymentView(WorkflowMixin, PurchasingView):
         form = super().create_form(obj)
         contract_id = request.args.get("expense_contract_id", type=int)
         if request.method == "GET" and contract_id and "expense_contract" in form:
-            query = select(ExpenseContract).where(ExpenseContract.id == contract_id,
-                                                  ExpenseContract.status == "approved")
+            query = select(ExpenseContract).where(
+                ExpenseContract.id == contract_id, ExpenseContract.status == "approved"
+            )
             clause = scope_clause(ExpenseContract, current_user)
             contract = db.session.execute(query.where(clause) if clause is not None else query).scalar()
             if contract is not None:
@@ -193,22 +366,59 @@ class PaymentView(WorkflowMixin, PurchasingView):
 
 
 class PurchaseInvoiceView(PurchasingView):
-    column_list = ("number", "supplier", "expense_contract", "amount", "tax_rate", "tax", "total", "issued_on",
-                   "handler")
+    column_list = (
+        "number",
+        "supplier",
+        "expense_contract",
+        "amount",
+        "tax_rate",
+        "tax",
+        "total",
+        "issued_on",
+        "handler",
+    )
     column_sortable_list = ("number", "amount", "tax_rate", "total", "issued_on")
     column_default_sort = ("id", True)
     column_searchable_list = ("number", "handler", "receiver", "supplier.name", "expense_contract.number")
     extra_labels = {"supplier.name": _l("Supplier"), "expense_contract.number": _l("Contract number")}
     column_filters = ("supplier", "expense_contract", "tax_rate", "amount", "issued_on", "created_at")
-    column_details_list = ("number", "supplier", "expense_contract", "quantity", "amount", "tax_rate", "tax",
-                           "total", "issued_on", "handler", "receiver", "notes", "created_at", "updated_at")
+    column_details_list = (
+        "number",
+        "supplier",
+        "expense_contract",
+        "quantity",
+        "amount",
+        "tax_rate",
+        "tax",
+        "total",
+        "issued_on",
+        "handler",
+        "receiver",
+        "notes",
+        "created_at",
+        "updated_at",
+    )
     column_export_list = column_details_list
-    form_columns = ("number", "supplier", "expense_contract", "issued_on", "quantity", "amount", "tax_rate", "tax",
-                    "total", "handler", "receiver", "notes")
-    form_args = {"tax_rate": {"coerce": int},
-                 "supplier": {"description": _l("Left empty, the supplier of the contract.")},
-                 "tax": {"description": _l("Left empty, computed from the amount and the rate.")},
-                 "total": {"description": _l("Left empty, amount + tax.")}}
+    form_columns = (
+        "number",
+        "supplier",
+        "expense_contract",
+        "issued_on",
+        "quantity",
+        "amount",
+        "tax_rate",
+        "tax",
+        "total",
+        "handler",
+        "receiver",
+        "notes",
+    )
+    form_args = {
+        "tax_rate": {"coerce": int},
+        "supplier": {"description": _l("Left empty, the supplier of the contract.")},
+        "tax": {"description": _l("Left empty, computed from the amount and the rate.")},
+        "total": {"description": _l("Left empty, amount + tax.")},
+    }
     form_rules = (
         Section(_l("Invoice"), ("number", "supplier", "expense_contract", "issued_on", "quantity")),
         Section(_l("Amounts"), ("amount", "tax_rate", "tax", "total")),
@@ -221,10 +431,19 @@ class PurchaseInvoiceView(PurchasingView):
 def register(admin) -> None:
     """Add the purchasing views to the menu."""
     admin.add_view(SupplierView(Supplier, name=_l("Suppliers"), endpoint="supplier", category=PURCHASING))
-    admin.add_view(PurchaseRequestView(PurchaseRequest, name=_l("Purchase requests"), endpoint="purchase_request",
-                                       category=PURCHASING))
-    admin.add_view(ExpenseContractView(ExpenseContract, name=_l("Expense contracts"), endpoint="expense_contract",
-                                       category=PURCHASING))
+    admin.add_view(
+        PurchaseRequestView(
+            PurchaseRequest, name=_l("Purchase requests"), endpoint="purchase_request", category=PURCHASING
+        )
+    )
+    admin.add_view(
+        ExpenseContractView(
+            ExpenseContract, name=_l("Expense contracts"), endpoint="expense_contract", category=PURCHASING
+        )
+    )
     admin.add_view(PaymentView(PurchasePayment, name=_l("Payments"), endpoint="payment", category=PURCHASING))
-    admin.add_view(PurchaseInvoiceView(PurchaseInvoice, name=_l("Purchase invoices"), endpoint="purchase_invoice",
-                                       category=PURCHASING))
+    admin.add_view(
+        PurchaseInvoiceView(
+            PurchaseInvoice, name=_l("Purchase invoices"), endpoint="purchase_invoice", category=PURCHASING
+        )
+    )

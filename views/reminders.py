@@ -7,6 +7,7 @@ appointment user = me, client not deleted — listed on the dashboard with *done
 helper ``reminder_count()`` (one COUNT query per request, only when the navbar asks).
 Changes go through the ORM, so the session hooks audit them.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -33,8 +34,12 @@ LIST_LIMIT = 50
 
 
 def _due_clauses(user, now):
-    return (Appointment.user_id == user.id, Appointment.status == TODO,
-            Appointment.remind_at <= now, Client.is_deleted.is_(False))
+    return (
+        Appointment.user_id == user.id,
+        Appointment.status == TODO,
+        Appointment.remind_at <= now,
+        Client.is_deleted.is_(False),
+    )
 
 
 def due_reminders(user, now: datetime | None = None, limit: int = LIST_LIMIT):
@@ -44,13 +49,21 @@ def due_reminders(user, now: datetime | None = None, limit: int = LIST_LIMIT):
     if user is None or not getattr(user, "is_authenticated", False):
         return []
     now = now or utcnow()
-    query = (select(Appointment.id, Appointment.client_id, Client.name.label("client_name"),
-                    AppointmentType.name.label("type_name"), Appointment.scheduled_at,
-                    Appointment.remind_at, Appointment.content)
-             .join(Client, Client.id == Appointment.client_id)
-             .outerjoin(AppointmentType, AppointmentType.id == Appointment.type_id)
-             .where(*_due_clauses(user, now))
-             .order_by(Appointment.remind_at, Appointment.id))
+    query = (
+        select(
+            Appointment.id,
+            Appointment.client_id,
+            Client.name.label("client_name"),
+            AppointmentType.name.label("type_name"),
+            Appointment.scheduled_at,
+            Appointment.remind_at,
+            Appointment.content,
+        )
+        .join(Client, Client.id == Appointment.client_id)
+        .outerjoin(AppointmentType, AppointmentType.id == Appointment.type_id)
+        .where(*_due_clauses(user, now))
+        .order_by(Appointment.remind_at, Appointment.id)
+    )
     if limit:
         query = query.limit(limit)
     return db.session.execute(query).all()
@@ -61,9 +74,15 @@ def due_count(user, now: datetime | None = None) -> int:
     if user is None or not getattr(user, "is_authenticated", False):
         return 0
     now = now or utcnow()
-    return db.session.execute(
-        select(func.count()).select_from(Appointment).join(Client, Client.id == Appointment.client_id)
-        .where(*_due_clauses(user, now))).scalar() or 0
+    return (
+        db.session.execute(
+            select(func.count())
+            .select_from(Appointment)
+            .join(Client, Client.id == Appointment.client_id)
+            .where(*_due_clauses(user, now))
+        ).scalar()
+        or 0
+    )
 
 
 def reminder_count() -> int:
@@ -77,9 +96,10 @@ def reminder_count() -> int:
 def _my_appointment(appointment_id: int) -> Appointment:
     """The appointment if it is the current user's and its client is live, else 404."""
     appointment = db.session.execute(
-        select(Appointment).join(Client, Client.id == Appointment.client_id)
-        .where(Appointment.id == appointment_id, Appointment.user_id == current_user.id,
-               Client.is_deleted.is_(False))).scalar()
+        select(Appointment)
+        .join(Client, Client.id == Appointment.client_id)
+        .where(Appointment.id == appointment_id, Appointment.user_id == current_user.id, Client.is_deleted.is_(False))
+    ).scalar()
     if appointment is None:
         abort(404)
     return appointment
@@ -137,22 +157,34 @@ def postpone(appointment_id: int):
             flash(gettext("Postpone until: choose a time in the future."), "error")
             return _back()
         if until > appointment.scheduled_at:
-            flash(gettext("Postpone until: the reminder cannot be later than the appointment "
-                          "(%(when)s). Choose an earlier time or reschedule the appointment.",
-                          when=_local(appointment.scheduled_at)), "error")
+            flash(
+                gettext(
+                    "Postpone until: the reminder cannot be later than the appointment "
+                    "(%(when)s). Choose an earlier time or reschedule the appointment.",
+                    when=_local(appointment.scheduled_at),
+                ),
+                "error",
+            )
             return _back()
     else:
         raw = (request.form.get("minutes") or "").strip() or str(DEFAULT_POSTPONE_MINUTES)
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_POSTPONE_MINUTES:
-            flash(gettext("Postpone: the number of minutes must be between 1 and %(max)s.",
-                          max=MAX_POSTPONE_MINUTES), "error")
+            flash(
+                gettext("Postpone: the number of minutes must be between 1 and %(max)s.", max=MAX_POSTPONE_MINUTES),
+                "error",
+            )
             return _back()
         until = now + timedelta(minutes=int(raw))
         if until > appointment.scheduled_at:
             if appointment.scheduled_at <= now:
-                flash(gettext("The appointment time (%(when)s) has passed, so the reminder cannot be "
-                              "postponed. Mark it done, or edit the appointment to reschedule it.",
-                              when=_local(appointment.scheduled_at)), "error")
+                flash(
+                    gettext(
+                        "The appointment time (%(when)s) has passed, so the reminder cannot be "
+                        "postponed. Mark it done, or edit the appointment to reschedule it.",
+                        when=_local(appointment.scheduled_at),
+                    ),
+                    "error",
+                )
                 return _back()
             until = appointment.scheduled_at  # the reminder never comes after the appointment
     appointment.remind_at = until

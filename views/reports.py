@@ -13,6 +13,7 @@ actions *Customer statement* / *Receivables statement* (PDF or XLSX) to a list v
 for links. They need the list's view right and ``receipt.view`` + ``invoice.view``
 (a statement shows receipts and invoices); records outside the scope are ignored.
 """
+
 from __future__ import annotations
 
 import io
@@ -63,8 +64,9 @@ def download(documents, fmt: str, stem: str, footer: str = ""):
     """Write ``documents`` as ``fmt`` and send them as an attachment."""
     writer, mimetype = DOWNLOADS[fmt]
     data = writer(documents, footer=footer) if fmt == "pdf" else writer(documents)
-    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
-                         download_name=f"{stem}.{fmt}", max_age=0)
+    response = send_file(
+        io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=f"{stem}.{fmt}", max_age=0
+    )
     response.headers["Content-Disposition"] = attachment(f"{stem}.{fmt}", f"{fmt}-download.{fmt}")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -93,24 +95,30 @@ class ReceivablesReportView(ReportView):
     def index(self):
         fmt = request.args.get("format")
         if fmt is not None and fmt not in DOWNLOADS:
-            abort(400, gettext("Unknown download format \"%(format)s\": use xlsx, pdf or csv.", format=fmt[:10]))
+            abort(400, gettext('Unknown download format "%(format)s": use xlsx, pdf or csv.', format=fmt[:10]))
         filters, errors = receivables_report.parse_filters(request.args, local_today())
         if fmt and errors:  # a download states exactly what it covers: refuse rather than guess
             abort(400, " ".join(errors))
-        report = receivables_report.receivables_report(db.session, filters, current_user,
-                                                       limit=None if fmt else PAGE_ROWS)
+        report = receivables_report.receivables_report(
+            db.session, filters, current_user, limit=None if fmt else PAGE_ROWS
+        )
         filter_lines = receivables_report.describe_filters(db.session, filters)
-        document = receivables_report.receivables_document(report, filter_lines,
-                                                          generated_text(report.generated_at))
+        document = receivables_report.receivables_document(report, filter_lines, generated_text(report.generated_at))
         if fmt:
             stem = f"receivables-{filters.as_of:%Y%m%d}"
             return download([document], fmt, stem, footer=f"{document.title} · {generated_text(report.generated_at)}")
         args = self._clean_args(filters)
         return self.render(
-            "admin/reports/receivables.html", report=report, document=document, errors=errors,
-            filters=filters, options=self._options(), html_cell=html_cell,
+            "admin/reports/receivables.html",
+            report=report,
+            document=document,
+            errors=errors,
+            filters=filters,
+            options=self._options(),
+            html_cell=html_cell,
             chart=bar_chart_svg(report.chart(), title=document.chart_title),
-            downloads=[(name, url_for(".index", **args, format=name)) for name in DOWNLOADS])
+            downloads=[(name, url_for(".index", **args, format=name)) for name in DOWNLOADS],
+        )
 
     @staticmethod
     def _clean_args(filters) -> dict:
@@ -120,8 +128,11 @@ class ReceivablesReportView(ReportView):
         for name in ("due_from", "due_to"):
             if getattr(filters, name):
                 args[name] = getattr(filters, name).isoformat()
-        for name, value in (("department", filters.department_id), ("owner", filters.owner_id),
-                            ("area", filters.area_id)):
+        for name, value in (
+            ("department", filters.department_id),
+            ("owner", filters.owner_id),
+            ("area", filters.area_id),
+        ):
             if value:
                 args[name] = value
         return args
@@ -129,14 +140,18 @@ class ReceivablesReportView(ReportView):
     @staticmethod
     def _options() -> dict:
         """The choices of the filter form (three queries)."""
-        departments = db.session.execute(select(Department.id, Department.name, Department.parent_id)
-                                         .order_by(Department.sort_order, Department.id)).all()
-        owners = db.session.execute(select(User.id, User.name).where(User.is_deleted.is_(False))
-                                    .order_by(User.name, User.id)).all()
-        areas = db.session.execute(select(Area.id, Area.name, Area.parent_id).where(Area.is_active.is_(True))
-                                   .order_by(Area.sort_order, Area.id)).all()
-        return {"departments": _tree(departments), "owners": [(u.id, u.name) for u in owners],
-                "areas": _tree(areas)}
+        departments = db.session.execute(
+            select(Department.id, Department.name, Department.parent_id).order_by(Department.sort_order, Department.id)
+        ).all()
+        owners = db.session.execute(
+            select(User.id, User.name).where(User.is_deleted.is_(False)).order_by(User.name, User.id)
+        ).all()
+        areas = db.session.execute(
+            select(Area.id, Area.name, Area.parent_id)
+            .where(Area.is_active.is_(True))
+            .order_by(Area.sort_order, Area.id)
+        ).all()
+        return {"departments": _tree(departments), "owners": [(u.id, u.name) for u in owners], "areas": _tree(areas)}
 
 
 def _tree(rows) -> list[tuple[int, str]]:
@@ -151,6 +166,7 @@ def _tree(rows) -> list[tuple[int, str]]:
         for row in children.get(parent, []):
             result.append((row.id, "\u3000" * depth + row.name))
             walk(row.id, depth + 1)
+
     walk(None, 0)
     return result
 
@@ -164,8 +180,11 @@ class _StatementMixin:
     statement_actions = ("statement_pdf", "statement_xlsx")
 
     def may_make_statements(self) -> bool:
-        return current_user.is_authenticated and self.allowed("view") \
+        return (
+            current_user.is_authenticated
+            and self.allowed("view")
             and all(current_user.can(code) for code in self.statement_rights)
+        )
 
     def is_action_allowed(self, name):
         if name in self.statement_actions:
@@ -188,7 +207,7 @@ class _StatementMixin:
         if not self.may_make_statements():
             abort(403)
         if fmt not in ("pdf", "xlsx"):
-            abort(400, gettext("Unknown download format \"%(format)s\": use xlsx, pdf or csv.", format=fmt[:10]))
+            abort(400, gettext('Unknown download format "%(format)s": use xlsx, pdf or csv.', format=fmt[:10]))
         wanted = parse_ids(ids)[:MAX_STATEMENTS]
         records = self._scoped_rows(wanted, deleted=False if self.is_soft else None) if wanted else []
         if not records:
@@ -199,8 +218,11 @@ class _StatementMixin:
         if not documents:
             flash(gettext("Choose at least one record (in your data scope) for the statement."), "error")
             return redirect(url_for(".index_view"))
-        stem = f"{self.statement_stem}-{records[0].id}-{today:%Y%m%d}" if len(records) == 1 \
+        stem = (
+            f"{self.statement_stem}-{records[0].id}-{today:%Y%m%d}"
+            if len(records) == 1
             else f"{self.statement_stem}s-{today:%Y%m%d}"
+        )
         return download(documents, fmt, stem, footer=str(documents[0].title) if len(documents) == 1 else "")
 
 
@@ -242,5 +264,8 @@ class ContractStatementMixin(_StatementMixin):
 
 def register(admin) -> None:
     """Add the report pages to the menu (category Reports)."""
-    admin.add_view(ReceivablesReportView(name=_l("Receivables"), endpoint="reports_receivables",
-                                         url="/admin/reports/receivables", category=REPORTS))
+    admin.add_view(
+        ReceivablesReportView(
+            name=_l("Receivables"), endpoint="reports_receivables", url="/admin/reports/receivables", category=REPORTS
+        )
+    )

@@ -10,6 +10,7 @@ only through /files/<id> (views/files.py).
 * :class:`ScanUploadMixin` — adds the upload field to a CrmModelView's create/edit forms
   and stores the upload in ``on_model_change`` (same transaction as the record).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,16 @@ DEFAULT_MAX_MB = 10
 #: markers of HTML/script content, looked for in the whole of every upload (a file that
 #: is a PDF but also carries a page or a script is refused). Long enough never to occur
 #: by chance in compressed image or PDF data; ``<?xml`` is not one: PDFs carry XMP metadata.
-ACTIVE_MARKERS = (b"<script", b"<html", b"<!doctype html", b"<body", b"<iframe", b"javascript:",
-                  b"/javascript", b"/launch")
+ACTIVE_MARKERS = (
+    b"<script",
+    b"<html",
+    b"<!doctype html",
+    b"<body",
+    b"<iframe",
+    b"javascript:",
+    b"/javascript",
+    b"/launch",
+)
 #: short markers, looked for in the head only (four bytes occur by chance in megabytes)
 HEAD_MARKERS = (b"<svg",)
 HEAD = 1024
@@ -108,10 +117,15 @@ def check_upload(file_storage, label, allowed=("pdf", "png", "jpeg"), max_mb=Non
     ext = os.path.splitext(filename)[1].lower()
     accepted_ext = [e for k in allowed for e in KINDS[k][1]]
     if ext not in accepted_ext:
-        raise FieldError(label, gettext(
-            "only %(kinds)s files are accepted (the file %(name)s is not one). "
-            "Scan or save the document as %(kinds)s and upload it again.",
-            kinds=_kind_names(allowed), name=filename or "?"))
+        raise FieldError(
+            label,
+            gettext(
+                "only %(kinds)s files are accepted (the file %(name)s is not one). "
+                "Scan or save the document as %(kinds)s and upload it again.",
+                kinds=_kind_names(allowed),
+                name=filename or "?",
+            ),
+        )
     limit_mb = float(max_mb) if max_mb else upload_limit_mb()
     limit = int(limit_mb * 1024 * 1024)
     stream = file_storage.stream
@@ -122,33 +136,59 @@ def check_upload(file_storage, label, allowed=("pdf", "png", "jpeg"), max_mb=Non
             pass
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise FieldError(label, gettext(
-            "the file %(name)s is larger than %(mb)s MB, the upload limit. Upload a smaller "
-            "file (e.g. scan at a lower resolution or compress the PDF).",
-            name=filename, mb=_mb(limit_mb)))
+        raise FieldError(
+            label,
+            gettext(
+                "the file %(name)s is larger than %(mb)s MB, the upload limit. Upload a smaller "
+                "file (e.g. scan at a lower resolution or compress the PDF).",
+                name=filename,
+                mb=_mb(limit_mb),
+            ),
+        )
     if not data:
-        raise FieldError(label, gettext("the file %(name)s is empty. Choose the right file.",
-                                        name=filename))
+        raise FieldError(label, gettext("the file %(name)s is empty. Choose the right file.", name=filename))
     kind = next((k for k, spec in KINDS.items() if data.startswith(spec[0])), None)
     if kind is None or kind not in allowed:
         what = KINDS[kind][3] if kind else _describe(data)
-        raise FieldError(label, gettext(
-            "the content of %(name)s is %(what)s, not %(kinds)s. Only real %(kinds)s files are "
-            "accepted: upload the scan itself.", name=filename, what=what, kinds=_kind_names(allowed)))
+        raise FieldError(
+            label,
+            gettext(
+                "the content of %(name)s is %(what)s, not %(kinds)s. Only real %(kinds)s files are "
+                "accepted: upload the scan itself.",
+                name=filename,
+                what=what,
+                kinds=_kind_names(allowed),
+            ),
+        )
     if ext not in KINDS[kind][1]:
-        raise FieldError(label, gettext(
-            "the file %(name)s is named %(ext)s but its content is %(kind)s. Rename it to "
-            "%(right)s or upload the right file.", name=filename, ext=ext, kind=KINDS[kind][3],
-            right=KINDS[kind][1][0]))
+        raise FieldError(
+            label,
+            gettext(
+                "the file %(name)s is named %(ext)s but its content is %(kind)s. Rename it to "
+                "%(right)s or upload the right file.",
+                name=filename,
+                ext=ext,
+                kind=KINDS[kind][3],
+                right=KINDS[kind][1][0],
+            ),
+        )
     if has_active_content(data):
-        raise FieldError(label, gettext(
-            "the file %(name)s contains HTML or script code and is refused. Upload a plain "
-            "scan.", name=filename))
+        raise FieldError(
+            label,
+            gettext(
+                "the file %(name)s contains HTML or script code and is refused. Upload a plain scan.", name=filename
+            ),
+        )
     if not is_well_formed(data, kind):
-        raise FieldError(label, gettext(
-            "the file %(name)s starts like a %(kind)s but is damaged or not a real %(kind)s "
-            "(it cannot be opened). Save or scan the document again and upload the new file.",
-            name=filename, kind=KINDS[kind][3]))
+        raise FieldError(
+            label,
+            gettext(
+                "the file %(name)s starts like a %(kind)s but is damaged or not a real %(kind)s "
+                "(it cannot be opened). Save or scan the document again and upload the new file.",
+                name=filename,
+                kind=KINDS[kind][3],
+            ),
+        )
     return data, kind, safe_name(raw_name, KINDS[kind][1][0])
 
 
@@ -162,11 +202,14 @@ def is_well_formed(data: bytes, kind: str) -> bool:
     """Whether the file really is a ``kind`` file: pypdf opens the PDF and finds at least
     one page; Pillow opens and verifies the PNG or JPEG (and refuses decompression bombs)."""
     import io
+
     try:
         if kind == "pdf":
             from pypdf import PdfReader
+
             return len(PdfReader(io.BytesIO(data)).pages) > 0
         from PIL import Image
+
         with Image.open(io.BytesIO(data)) as image:
             if image.format not in {"png": ("PNG",), "jpeg": ("JPEG", "MPO")}[kind]:  # MPO: camera JPEGs
                 return False
@@ -192,8 +235,14 @@ def store_upload(file_storage, allowed=("pdf", "png", "jpeg"), max_mb=None, labe
     with os.fdopen(fd, "wb") as out:
         out.write(data)
     user_id = current_user.id if has_request_context() and current_user.is_authenticated else None
-    stored = StoredFile(original_name=original, stored_name=stored_name, content_type=KINDS[kind][2],
-                        size=len(data), sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=user_id)
+    stored = StoredFile(
+        original_name=original,
+        stored_name=stored_name,
+        content_type=KINDS[kind][2],
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by_id=user_id,
+    )
     session.add(stored)
     return stored
 
@@ -254,8 +303,9 @@ class ScanUploadMixin:
     def scaffold_form(self):
         form_class = super().scaffold_form()
         field_class = type("ScanUploadField", (UploadField,), {"allowed": self.scan_allowed})
-        accept = ",".join([e for k in self.scan_allowed for e in KINDS[k][1]]
-                          + [KINDS[k][2] for k in self.scan_allowed])
+        accept = ",".join(
+            [e for k in self.scan_allowed for e in KINDS[k][1]] + [KINDS[k][2] for k in self.scan_allowed]
+        )
         setattr(form_class, self.scan_field, field_class(self.scan_label(), render_kw={"accept": accept}))
         return form_class
 
@@ -263,13 +313,19 @@ class ScanUploadMixin:
         field = form._fields.get(self.scan_field)
         if field is None:
             return form
-        text = escape(gettext("%(kinds)s only, at most %(mb)s MB.",
-                              kinds=_kind_names(self.scan_allowed), mb=_mb(upload_limit_mb())))
+        text = escape(
+            gettext(
+                "%(kinds)s only, at most %(mb)s MB.", kinds=_kind_names(self.scan_allowed), mb=_mb(upload_limit_mb())
+            )
+        )
         current = getattr(obj, self.scan_column, None) if obj is not None else None
         if current is not None:
             text += Markup(' {} <a href="{}">{}</a>. {}').format(
-                gettext("Current file:"), url_for("files.download", file_id=current.id),
-                current.original_name, gettext("Uploading a new file replaces it."))
+                gettext("Current file:"),
+                url_for("files.download", file_id=current.id),
+                current.original_name,
+                gettext("Uploading a new file replaces it."),
+            )
         field.description = Markup(text)
         return form
 

@@ -2,6 +2,7 @@
 becomes a list action and a button on the details page; both lead to one confirmation
 page (with the comment box) whose POST calls models.workflow.perform per record.
 Locked records (approved and later …) are read-only except for workflow fields."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -16,9 +17,21 @@ from sqlalchemy.orm.exc import StaleDataError
 from models import db
 from models.workflow import changed_meanwhile, is_locked, perform
 
-WORKFLOW_FIELDS = ("status", "submitted_by", "submitted_at", "approved_by", "approved_at", "approval_comment",
-                   "second_approved_by", "second_approved_at", "confirmed_by", "confirmed_at", "voided_by",
-                   "voided_at", "void_reason")
+WORKFLOW_FIELDS = (
+    "status",
+    "submitted_by",
+    "submitted_at",
+    "approved_by",
+    "approved_at",
+    "approval_comment",
+    "second_approved_by",
+    "second_approved_at",
+    "confirmed_by",
+    "confirmed_at",
+    "voided_by",
+    "voided_at",
+    "void_reason",
+)
 
 
 def _versions(posted: str) -> dict[int, int]:
@@ -57,19 +70,35 @@ class WorkflowMixin:
     def is_action_allowed(self, name):
         if name.startswith("wf_"):
             step = self.workflow.transitions.get(name[3:])
-            return step is not None and current_user.is_authenticated \
-                and current_user.can(f"{self.workflow.endpoint}.{step.right}") and not self.in_recycle_bin()
+            return (
+                step is not None
+                and current_user.is_authenticated
+                and current_user.can(f"{self.workflow.endpoint}.{step.right}")
+                and not self.in_recycle_bin()
+            )
         return super().is_action_allowed(name)
 
     def _start_transition(self, action, ids):
-        return redirect(url_for(".transition_view", action=action, ids=",".join(ids),
-                                url=request.form.get("url") or url_for(".index_view")))
+        return redirect(
+            url_for(
+                ".transition_view",
+                action=action,
+                ids=",".join(ids),
+                url=request.form.get("url") or url_for(".index_view"),
+            )
+        )
 
     def transition_buttons(self, record):
         """The transitions offered on the details page of ``record``."""
-        return [(step, url_for(".transition_view", action=step.name, ids=str(record.id),
-                               url=url_for(".details_view", id=record.id)))
-                for step in self.workflow.available(record, current_user)]
+        return [
+            (
+                step,
+                url_for(
+                    ".transition_view", action=step.name, ids=str(record.id), url=url_for(".details_view", id=record.id)
+                ),
+            )
+            for step in self.workflow.available(record, current_user)
+        ]
 
     @expose("/transition/", methods=("GET", "POST"))
     def transition_view(self):
@@ -102,19 +131,36 @@ class WorkflowMixin:
                 except StaleDataError:  # changed between our read and our write (a safety net)
                     db.session.rollback()
                     fresh = db.session.get(type(record), record.id)
-                    refused.append(changed_meanwhile(fresh) if fresh is not None else
-                                   f"{name}: " + gettext("The record was changed by someone else — reload it."))
+                    refused.append(
+                        changed_meanwhile(fresh)
+                        if fresh is not None
+                        else f"{name}: " + gettext("The record was changed by someone else — reload it.")
+                    )
             for reason in refused:
                 flash(reason, "error")
             if refused:
-                flash(gettext("%(action)s: %(done)s done, %(refused)s refused.", action=str(step.label),
-                              done=done, refused=len(refused)), "warning")
+                flash(
+                    gettext(
+                        "%(action)s: %(done)s done, %(refused)s refused.",
+                        action=str(step.label),
+                        done=done,
+                        refused=len(refused),
+                    ),
+                    "warning",
+                )
             else:
                 flash(gettext("%(action)s: %(done)s done.", action=str(step.label), done=done), "success")
             return redirect(back)
-        return self.render("admin/crm/transition.html", step=step, records=records, workflow=self.workflow,
-                           ids=",".join(str(r.id) for r in records), back=back, people=people,
-                           versions=",".join(f"{r.id}:{r.version}" for r in records if hasattr(r, "version")))
+        return self.render(
+            "admin/crm/transition.html",
+            step=step,
+            records=records,
+            workflow=self.workflow,
+            ids=",".join(str(r.id) for r in records),
+            back=back,
+            people=people,
+            versions=",".join(f"{r.id}:{r.version}" for r in records if hasattr(r, "version")),
+        )
 
     def pickable_users(self):
         """Whom a step may hand records to: active users who may view this view's records,
@@ -123,9 +169,14 @@ class WorkflowMixin:
         from sqlalchemy import select
 
         from models.auth import Right, Role, User, department_subtree_ids
+
         code = f"{self.workflow.endpoint}.view"
-        query = (select(User).join(User.role).where(User.is_active.is_(True), User.is_deleted.is_(False),
-                                                    Role.rights.any(Right.code == code)).order_by(User.name))
+        query = (
+            select(User)
+            .join(User.role)
+            .where(User.is_active.is_(True), User.is_deleted.is_(False), Role.rights.any(Right.code == code))
+            .order_by(User.name)
+        )
         if current_user.data_scope == "department" and current_user.department_id is not None:
             query = query.where(User.department_id.in_(department_subtree_ids(current_user.department_id)))
         elif current_user.data_scope == "own":
@@ -134,8 +185,11 @@ class WorkflowMixin:
 
     # -- locked records -----------------------------------------------------------
     def locked_message(self, record) -> str:
-        return gettext("%(record)s is %(state)s: it can no longer be changed or deleted.", record=str(record),
-                       state=self.workflow.state_label(record.status))
+        return gettext(
+            "%(record)s is %(state)s: it can no longer be changed or deleted.",
+            record=str(record),
+            state=self.workflow.state_label(record.status),
+        )
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self):
