@@ -31,7 +31,7 @@ run: $(VENV)/.runtime translations
 	@if [ -f instance/admin_password ]; then \
 	  echo "  Log in at http://$(HOST):$(PORT)/login as admin / $$(cat instance/admin_password)"; \
 	else echo "  Log in at http://$(HOST):$(PORT)/login as admin (password from CRM_ADMIN_PASSWORD)"; fi
-	@echo "  Demo users (password demo12345): exec1, director1, am1, clerk1, finance1, service1, marketing1"
+	@echo "  Demo users (password demo12345): exec1, director1, am1, clerk1, finance1, service1, marketing1, sysadmin1"
 	@echo "  Background jobs (imports) run in a worker beside the web server (flask run-jobs)."
 	@echo
 	@# the job worker runs beside gunicorn and stops with it (Ctrl-C or any exit)
