@@ -44,6 +44,7 @@ from models.lookups import is_lookup
 from models.scope import scope_clause, users_in_scope_clause
 from reports.render import spreadsheet_safe
 
+from .form_fields import CrmDateField, CrmDateTimeField, choice_field, choice_filters
 from .helpers import INT64_MAX, attachment, db_int, parse_ids
 
 # ---------------------------------------------------------------------------- forms
@@ -108,24 +109,6 @@ def to_local(value: datetime) -> datetime:
     return value.astimezone(get_timezone()).replace(tzinfo=None)
 
 
-class LocalDateTimeField(fields.DateTimeField):
-    """Shows and reads times in the display time zone (Asia/Shanghai by default); the
-    database keeps UTC."""
-
-    def __init__(self, label=None, validators=None, format="%Y-%m-%d %H:%M:%S", **kwargs):
-        super().__init__(label, validators, format=format, **kwargs)
-
-    def _value(self):
-        if self.raw_data:
-            return " ".join(self.raw_data)
-        return to_local(self.data).strftime(self.format[0]) if self.data else ""
-
-    def process_formdata(self, valuelist):
-        super().process_formdata(valuelist)
-        if self.data is not None:
-            self.data = to_utc(self.data)
-
-
 def _check_validator(check):
     def validate(form, field):
         if field.data in (None, ""):
@@ -162,15 +145,7 @@ class CrmModelConverter(AdminModelConverter):
                 validators.NumberRange(min=info.get("minimum"), max=info.get("maximum"))
             ]
         if info.get("choices") and hasattr(prop, "columns"):
-            column = prop.columns[0]
-            field_args.setdefault("choices", [(k, str(v)) for k, v in info["choices"]])
-            required = not column.nullable and column.default is None
-            field_args["validators"] = list(field_args.get("validators", [])) + [
-                validators.InputRequired() if required else validators.Optional()
-            ]
-            if not required:
-                field_args["choices"] = [("", "—")] + field_args["choices"]
-            return fields.SelectField(**field_args)
+            return choice_field(prop.columns[0], info["choices"], field_args)
         return super().convert(model, mapper, name, prop, field_args, hidden_pk)
 
     @converts("Money")
@@ -185,10 +160,11 @@ class CrmModelConverter(AdminModelConverter):
 
     @converts("UTCDateTime")
     def convert_utc_datetime(self, column, field_args, **extra):
-        from flask_admin.form import DateTimePickerWidget
+        return CrmDateTimeField(**field_args)
 
-        field_args.setdefault("widget", DateTimePickerWidget())
-        return LocalDateTimeField(**field_args)
+    @converts("Date")
+    def convert_date(self, column, field_args, **extra):
+        return CrmDateField(**field_args)
 
 
 def mask_value(model, name: str, value):
@@ -686,6 +662,11 @@ class CrmModelView(ModelView):
         drop-down of the related rows (in scope), labelled like the column — instead of
         Flask-Admin's filters over every column of the related table."""
         rel = sa_inspect(self.model).relationships.get(name) if isinstance(name, str) else None
+        choices = _attr_info(getattr(self.model, name, None)).get("choices") if isinstance(name, str) else None
+        if rel is None and choices and hasattr(getattr(self.model, name), "property"):
+            return choice_filters(
+                getattr(self.model, name), self.column_labels.get(name) or self.get_column_name(name), choices
+            )
         if rel is None or rel.uselist or len(rel.local_columns) != 1:
             return super().scaffold_filters(name)
         column = next(iter(rel.local_columns))
