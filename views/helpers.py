@@ -170,7 +170,7 @@ def register_template_helpers(app) -> None:
                 else f"?lang={lang}"
             )
 
-        from views.form_fields import picker_locale
+        from views.crud.fields import picker_locale
         from views.login import LogoutForm
 
         return {

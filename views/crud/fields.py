@@ -1,5 +1,5 @@
-"""The form fields of the forms mechanism: one date field, one date-time field and one
-choice field, used by every model form through ``CrmModelConverter``.
+"""The fields of the forms mechanism: one date field, one date-time field and one choice
+field (and its filters), used by every model form through ``CrmModelConverter``.
 
 Dates are typed as ``YYYY-MM-DD`` / ``YYYY-MM-DD HH:MM[:SS]`` or picked; the picker
 (``static/crm.js`` over Flask-Admin's bundled bootstrap-daterangepicker) only writes into
@@ -79,14 +79,14 @@ class CrmDateTimeField(fields.DateTimeField):
         super().__init__(label, validators, format=list(DATETIME_FORMATS), **kwargs)
 
     def _value(self):
-        from .base import to_local
+        from .forms import to_local
 
         if self.raw_data:
             return " ".join(self.raw_data)
         return to_local(self.data).strftime(DATETIME_FORMATS[0]) if self.data else ""
 
     def process_formdata(self, valuelist):
-        from .base import to_utc
+        from .forms import to_utc
 
         text = " ".join(valuelist).strip() if valuelist else ""
         if not text:
@@ -141,7 +141,7 @@ def choice_filters(column, label, choices) -> list:
     from flask_admin.contrib.sqla import filters as sqla_filters
     from sqlalchemy import Integer
 
-    from .base import LazyOptions
+    from .filters import LazyOptions
 
     options = LazyOptions(lambda: [(str(code), str(text)) for code, text in choices])
     numeric = isinstance(column.property.columns[0].type, Integer)
