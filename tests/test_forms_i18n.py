@@ -39,6 +39,14 @@ def english(client):
     return client
 
 
+TYPES = {"followup": FollowUpType, "appointment": AppointmentType, "contract": ContractType}
+
+
+def form_data(session, client, endpoint: str, **fields) -> dict:
+    """What a create form of a client's child record posts: the client, its type, ``fields``."""
+    return {"client": str(client.id), "type": str(lookup(session, TYPES[endpoint]).id), **fields}
+
+
 def options_of(page: str, field: str) -> list[tuple[str, str, bool]]:
     """(value, label, selected) of the <select id=field> of a form."""
     match = re.search(rf'<select[^>]*id="{field}"[^>]*>(.*?)</select>', page, re.S)
@@ -76,17 +84,9 @@ def test_a_new_appointment_without_a_status_is_to_do_and_becomes_a_reminder(clie
     client = make_client(db_session, "account_manager")
     db_session.commit()
     manager = client_as("account_manager")
-    response = manager.post(
-        "/admin/appointment/new/",
-        data={
-            "client": str(client.id),
-            "type": str(lookup(db_session, AppointmentType).id),
-            "scheduled_at": "2026-01-05 10:00",
-            "remind_at": "2026-01-05 09:00",
-            "content": "无状态的预约",
-            "user": str(client.owner_id),
-        },
-    )
+    data = form_data(db_session, client, "appointment", content="无状态的预约", user=str(client.owner_id))
+    data.update(scheduled_at="2026-01-05 10:00", remind_at="2026-01-05 09:00")  # no status
+    response = manager.post("/admin/appointment/new/", data=data)
     assert response.status_code == 302, text(response)[:800]
     stored = db_session.execute(select(Appointment).where(Appointment.content == "无状态的预约")).scalar_one()
     assert stored.status == "待办"
@@ -129,15 +129,8 @@ def test_typed_date_times_are_read_in_the_display_time_zone(client_as, db_sessio
     db_session.commit()
     admin = client_as("admin")
     for typed, content in (("2026-12-08 10:00", "十点整"), ("2026-12-08 10:00:30", "十点半分")):
-        response = admin.post(
-            "/admin/followup/new/",
-            data={
-                "client": str(client.id),
-                "type": str(lookup(db_session, FollowUpType).id),
-                "followed_at": typed,
-                "content": content,
-            },
-        )
+        data = form_data(db_session, client, "followup", followed_at=typed, content=content)
+        response = admin.post("/admin/followup/new/", data=data)
         assert response.status_code == 302, text(response)[:800]
     db_session.expire_all()
     stored = dict(db_session.execute(select(FollowUp.content, FollowUp.followed_at)).all())
@@ -155,15 +148,8 @@ def test_typed_date_times_are_read_in_the_display_time_zone(client_as, db_sessio
 def test_a_bad_date_time_is_a_field_error_naming_the_format(client_as, db_session, lang, message):
     client = make_client(db_session, "admin")
     db_session.commit()
-    response = client_as("admin").post(
-        f"/admin/followup/new/?lang={lang}",
-        data={
-            "client": str(client.id),
-            "type": str(lookup(db_session, FollowUpType).id),
-            "followed_at": "0002-01-01 00:00:00026-12-08 10:00:00",
-            "content": "坏日期",
-        },
-    )
+    data = form_data(db_session, client, "followup", followed_at="0002-01-01 00:00:00026-12-08 10:00:00")
+    response = client_as("admin").post(f"/admin/followup/new/?lang={lang}", data={**data, "content": "坏日期"})
     assert response.status_code == 200
     assert message in text(response)
     assert db_session.execute(select(FollowUp).where(FollowUp.content == "坏日期")).first() is None
@@ -173,16 +159,8 @@ def test_typed_dates_and_a_bad_date(client_as, db_session):
     client = make_client(db_session, "admin")
     db_session.commit()
     admin = client_as("admin")
-    data = {
-        "client": str(client.id),
-        "type": str(lookup(db_session, ContractType).id),
-        "number": "HT-TYPED-1",
-        "name": "键入日期的合同",
-        "starts_on": "2026-12-08",
-        "ends_on": "2027/12/07",
-        "amount": "1000.00",
-        "owner": str(client.owner_id),
-    }
+    data = form_data(db_session, client, "contract", number="HT-TYPED-1", name="键入日期的合同")
+    data.update(starts_on="2026-12-08", ends_on="2027/12/07", amount="1000.00", owner=str(client.owner_id))
     bad = admin.post("/admin/contract/new/", data=data)
     assert bad.status_code == 200 and "请按 YYYY-MM-DD 格式输入日期，例如 2026-12-08。" in text(bad)
     ok = admin.post("/admin/contract/new/", data={**data, "ends_on": "2027-12-07"})
@@ -234,11 +212,8 @@ def test_flask_admins_own_flashes_are_chinese(app):
 def test_the_created_flash_is_chinese(client_as, db_session):
     client = make_client(db_session, "admin")
     db_session.commit()
-    response = client_as("admin").post(
-        "/admin/followup/new/",
-        data={"client": str(client.id), "type": str(lookup(db_session, FollowUpType).id), "content": "闪现"},
-        follow_redirects=True,
-    )
+    data = form_data(db_session, client, "followup", content="闪现")
+    response = client_as("admin").post("/admin/followup/new/", data=data, follow_redirects=True)
     assert "创建记录成功。" in text(response)
 
 

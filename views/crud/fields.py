@@ -41,13 +41,18 @@ class PickerWidget(TextInput):
         return super().__call__(field, **kwargs)
 
 
-def _parse(text: str, formats) -> datetime | None:
+def _typed(valuelist, formats, message) -> datetime | None:
+    """The value typed into a date or date-time field, read with the first format that
+    fits; nothing typed → None; anything else → ``message`` (naming the format)."""
+    text = " ".join(valuelist).strip() if valuelist else ""
+    if not text:
+        return None
     for fmt in formats:
         try:
             return datetime.strptime(text, fmt)
         except ValueError:
             continue
-    return None
+    raise ValueError(message)
 
 
 class CrmDateField(fields.DateField):
@@ -59,15 +64,9 @@ class CrmDateField(fields.DateField):
         super().__init__(label, validators, format=list(DATE_FORMATS), **kwargs)
 
     def process_formdata(self, valuelist):
-        text = " ".join(valuelist).strip() if valuelist else ""
-        if not text:
-            self.data = None
-            return
-        parsed = _parse(text, DATE_FORMATS)
-        if parsed is None:
-            self.data = None
-            raise ValueError(gettext("Enter a date as YYYY-MM-DD, e.g. 2026-12-08."))
-        self.data = parsed.date()
+        self.data = None
+        typed = _typed(valuelist, DATE_FORMATS, gettext("Enter a date as YYYY-MM-DD, e.g. 2026-12-08."))
+        self.data = typed.date() if typed else None
 
 
 class CrmDateTimeField(fields.DateTimeField):
@@ -88,15 +87,10 @@ class CrmDateTimeField(fields.DateTimeField):
     def process_formdata(self, valuelist):
         from .forms import to_utc
 
-        text = " ".join(valuelist).strip() if valuelist else ""
-        if not text:
-            self.data = None
-            return
-        parsed = _parse(text, DATETIME_FORMATS)
-        if parsed is None:
-            self.data = None
-            raise ValueError(gettext("Enter a date and time as YYYY-MM-DD HH:MM, e.g. 2026-12-08 10:00."))
-        self.data = to_utc(parsed)
+        self.data = None
+        message = gettext("Enter a date and time as YYYY-MM-DD HH:MM, e.g. 2026-12-08 10:00.")
+        typed = _typed(valuelist, DATETIME_FORMATS, message)
+        self.data = to_utc(typed) if typed else None
 
 
 def picker_locale() -> dict:
