@@ -19,9 +19,11 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-# compile the zh_CN / en catalogs (the .mo files are build products, not committed)
+# compile the zh_CN / en catalogs (the .mo files are build products, not committed; the
+# app also compiles missing or stale ones at start-up). admin.po supplements Flask-Admin's.
 translations: $(VENV)/.runtime
 	$(BIN)/pybabel -q compile -d translations
+	$(BIN)/pybabel -q compile -D admin -d translations
 
 run: $(VENV)/.runtime translations
 	$(FLASK) db upgrade

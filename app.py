@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from flask import Flask, g, has_request_context, redirect, request, session, url_for
@@ -36,6 +38,50 @@ def _secret_key(instance: Path) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _compile_catalog(po: Path, mo: Path) -> None:
+    """``pybabel compile`` of one catalog (fuzzy entries left out), written atomically so
+    that workers starting together never read a half-written file."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with po.open("rb") as source:
+        catalog = read_po(source)
+    mo.parent.mkdir(parents=True, exist_ok=True)
+    partial = mo.with_name(f".{mo.name}.{os.getpid()}")
+    with partial.open("wb") as target:
+        write_mo(target, catalog)
+    os.replace(partial, mo)
+
+
+def _stale(po: Path, mo: Path) -> bool:
+    return not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime
+
+
+def compiled_catalogs(source: Path) -> Path:
+    """The folder of compiled catalogs (.mo) for the .po files under ``source``, so that a
+    server started without ``make`` (``flask run``, gunicorn) speaks Chinese: missing or
+    stale .mo files are compiled next to their .po, or — when the tree is read-only —
+    into a private folder under the temp dir, which is then returned instead."""
+    catalogs = sorted(source.glob("*/LC_MESSAGES/*.po"))
+    try:
+        for po in catalogs:
+            if _stale(po, po.with_suffix(".mo")):
+                _compile_catalog(po, po.with_suffix(".mo"))
+        return source
+    except OSError:
+        pass
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / f"crm-catalogs-{os.getuid()}-{digest}"
+    target.mkdir(mode=0o700, exist_ok=True)
+    if target.stat().st_uid != os.getuid():  # someone else's folder: do not trust it
+        target = Path(tempfile.mkdtemp(prefix="crm-catalogs-"))
+    for po in catalogs:
+        mo = target / po.relative_to(source).with_suffix(".mo")
+        if _stale(po, mo):
+            _compile_catalog(po, mo)
+    return target
 
 
 def select_locale() -> str:
@@ -117,7 +163,7 @@ def create_app(config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=8 * 3600,
         BABEL_DEFAULT_LOCALE="zh_CN",
         BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
-        BABEL_TRANSLATION_DIRECTORIES=str(BASE_DIR / "translations"),
+        BABEL_TRANSLATION_DIRECTORIES=str(compiled_catalogs(BASE_DIR / "translations")),
         FLASK_ADMIN_SWATCH="flatly",
         UPLOAD_FOLDER=str(instance / "uploads"),
         MAX_CONTENT_LENGTH=50 * 1024 * 1024,

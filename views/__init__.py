@@ -30,6 +30,8 @@ def init_admin(app) -> Admin:
             swatch=app.config["FLASK_ADMIN_SWATCH"], fluid=True, base_template="admin/crm/master.html"
         ),
         index_view=DashboardView(name=_l("Dashboard"), url="/admin"),
+        # our admin.po supplements Flask-Admin's own catalog (it lacks a few flashes)
+        translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"],
     )
     admin.add_view(ClientView(Client, name=_l("Clients"), endpoint="client", category=CUSTOMERS))
     admin.add_view(LinkmanView(Linkman, name=_l("Contacts"), endpoint="linkman", category=CUSTOMERS))

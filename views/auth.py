@@ -14,7 +14,8 @@ from models import db
 from models.auth import Right, User
 from models.validators import masked_id_card
 
-from .base import CrmModelView, mask_value, model_for_table
+from .crud import CrmModelView, mask_value, model_for_table
+from .helpers import viewer_language
 from .login import begin_session
 
 
@@ -126,8 +127,19 @@ class UserView(CrmModelView):
         return None
 
 
+def _role_description(view, context, model, name):
+    from seed.reference import ROLES
+
+    return viewer_language(model.description, {en: zh for _code, zh, en, _scope in ROLES})
+
+
+def _setting_description(view, context, model, name):
+    return viewer_language(model.description)
+
+
 class RoleView(CrmModelView):
     column_list = ("code", "name", "data_scope", "is_active", "description")
+    column_formatters = {"description": _role_description}
     column_searchable_list = ("code", "name")
     column_filters = ("data_scope", "is_active")
     column_default_sort = ("id", False)
@@ -186,6 +198,7 @@ class LoginLogView(CrmModelView):
 
 class ConfigView(CrmModelView):
     column_list = ("name", "value", "description")
+    column_formatters = {"description": _setting_description}
     column_searchable_list = ("name", "description")
     column_default_sort = ("name", False)
     form_columns = ("name", "value", "description")

@@ -22,6 +22,8 @@ PAGING_PARAMETERS = ("page", "page_size", "sort", "desc")
 #: request parameters holding a URL to go back to (put into a Location header)
 REDIRECT_PARAMETERS = ("next", "url")
 _INTEGER = re.compile(r"[+-]?\d+")
+#: a seeded bilingual text: "中文 / English" (Chinese on the left, plain ASCII on the right)
+_BILINGUAL = re.compile(r"(.*[\u3400-\u9fff].*?) / ([\x20-\x7e]+)", re.S)
 
 
 def db_int(value) -> int | None:
@@ -39,6 +41,19 @@ def parse_ids(raw) -> list[int]:
     anything that cannot be an id is left out."""
     values = raw.split(",") if isinstance(raw, str) else (raw or [])
     return [number for number in (db_int(v) for v in values) if number is not None]
+
+
+def viewer_language(text: str | None, chinese_of: dict | None = None) -> str | None:
+    """A seeded bilingual text in the viewer's language only: "中文 / English" split, or an
+    English text of ``chinese_of`` (e.g. the seeded role descriptions) shown in Chinese.
+    Anything else is shown as it was entered."""
+    if not text:
+        return text
+    chinese = str(get_locale() or "zh_CN").startswith("zh")
+    match = _BILINGUAL.fullmatch(text.strip())
+    if match:
+        return match.group(1).strip() if chinese else match.group(2).strip()
+    return (chinese_of or {}).get(text, text) if chinese else text
 
 
 def attachment(filename: str, fallback: str) -> str:
@@ -99,21 +114,33 @@ ERROR_TEXTS = {
     403: (_l("Not allowed"), _l("You do not have the right to do this. Ask an administrator if you need it.")),
     404: (_l("Not found"), _l("This page or record does not exist, or it is outside your data scope.")),
     405: (_l("Not allowed"), _l("This address does not accept this kind of request.")),
+    413: (_l("File too large"), _l("The upload is larger than the server accepts. Send a smaller file.")),
+    500: (
+        _l("Something went wrong"),
+        _l("The server could not finish this request; nothing was saved. Try again, or tell an administrator."),
+    ),
 }
+#: any other refusal (a status without a text of its own above)
+OTHER_ERROR = (_l("Request refused"), _l("The server refused this request. Go back and try again."))
 
 
 def error_page(error: HTTPException):
-    """Our page for refusals (400/403/404/405): what happened and what to do, in the
-    user's language, with the refusal's own reason when it gave one."""
-    title, message = ERROR_TEXTS[error.code]
-    detail = error.description if error.description != type(error).description else None
-    return render_template("error.html", code=error.code, title=title, message=message, detail=detail), error.code
+    """Our page for every refusal and failure (400, 403, 404, 500 …), registered once for
+    the whole app — Flask-Admin's views included: what happened and what to do, in the
+    user's language, with a way back, and the refusal's own reason when it gave one."""
+    code = error.code or 500
+    title, message = ERROR_TEXTS.get(code, OTHER_ERROR)
+    detail = error.description if code != 500 and error.description != type(error).description else None
+    if code == 500:
+        from models import db
+
+        db.session.rollback()  # the failed transaction must not leak into the page's own queries
+    return render_template("error.html", code=code, title=title, message=message, detail=detail), code
 
 
 def register_template_helpers(app) -> None:
     app.before_request(refuse_malformed_parameters)
-    for code in ERROR_TEXTS:
-        app.register_error_handler(code, error_page)
+    app.register_error_handler(HTTPException, error_page)
 
     @app.route("/theme/<swatch>.css")
     def theme_css(swatch: str):
@@ -143,9 +170,15 @@ def register_template_helpers(app) -> None:
                 else f"?lang={lang}"
             )
 
+        from views.crud.fields import picker_locale
         from views.login import LogoutForm
 
-        return {"lang_url": lang_url, "current_locale": str(get_locale() or "zh_CN"), "logout_form": LogoutForm}
+        return {
+            "lang_url": lang_url,
+            "current_locale": str(get_locale() or "zh_CN"),
+            "logout_form": LogoutForm,
+            "picker_locale": picker_locale,
+        }
 
     @app.template_filter("crm_datetime")
     def crm_datetime(value) -> str:
