@@ -23,7 +23,8 @@ from models import db
 from models.auth import Department, Role, User
 from models.finance import compute_tax
 from models.lookups import ContractType
-from models.purchasing import ExpenseContract, PurchaseInvoice, PurchaseItem, PurchasePayment, PurchaseRequest, Supplier
+from models.purchase_payments import PurchasePayment
+from models.purchasing import ExpenseContract, PurchaseInvoice, PurchaseItem, PurchaseRequest, Supplier
 from models.validators import _USCC_CHARSET, uscc_check_char
 
 CENT = Decimal("0.01")
