@@ -13,10 +13,20 @@ from . import db
 from .base import FieldError, column_label, format_money
 from .customers import Contract
 from .finance import OFFERABLE_CONTRACT_STATES, ContractReceipt, Invoice, Receipt
+from .validators import N_
 
 
 def _state_label(contract) -> str:
     return contract.__workflow__.state_label(contract.status)
+
+
+def _over_amount(record, summed, live, *joins):
+    """select(number, amount, Σ) of the ``record`` rows (receipts or contracts) whose sum
+    ``summed`` over the ``joins``, counting the ``live`` rows only, exceeds their amount."""
+    query = select(record.number, record.amount, summed)
+    for target, on in joins:
+        query = query.join(target, on)
+    return query.where(live).group_by(record.id, record.number, record.amount).having(summed > record.amount)
 
 
 def finance_problems(
@@ -59,79 +69,51 @@ def finance_problems(
         ]
 
     allocated = func.sum(ContractReceipt.amount)
-    query = (
-        select(Receipt.number, Receipt.amount, allocated)
-        .join(ContractReceipt, ContractReceipt.receipt_id == Receipt.id)
-        .where(Receipt.is_deleted.is_(False))
-        .group_by(Receipt.id, Receipt.number, Receipt.amount)
-        .having(allocated > Receipt.amount)
-    )
-    for number, amount, total in rows(query, Receipt.id, receipts):
-        problems.append(
-            FieldError(
-                str(_l("Allocations")),
-                str(
-                    _l(
-                        "receipt %(receipt)s: the allocations total %(total)s, %(over)s more than the amount "
-                        "received %(amount)s.",
-                        receipt=number,
-                        total=format_money(total),
-                        over=format_money(total - amount),
-                        amount=format_money(amount),
-                    )
-                ),
-            )
-        )
-
-    query = (
-        select(Contract.number, Contract.amount, allocated)
-        .join(ContractReceipt, ContractReceipt.contract_id == Contract.id)
-        .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-        .where(Receipt.is_deleted.is_(False))
-        .group_by(Contract.id, Contract.number, Contract.amount)
-        .having(allocated > Contract.amount)
-    )
-    for number, amount, total in rows(query, Contract.id, received):
-        problems.append(
-            FieldError(
-                str(_l("Allocated amount")),
-                str(
-                    _l(
-                        "contract %(contract)s: the receipts allocated to it would total %(total)s, %(over)s more "
-                        "than the contract amount %(amount)s.",
-                        contract=number,
-                        total=format_money(total),
-                        over=format_money(total - amount),
-                        amount=format_money(amount),
-                    )
-                ),
-            )
-        )
-
     totals = func.sum(Invoice.total)
-    query = (
-        select(Contract.number, Contract.amount, totals)
-        .join(Invoice, Invoice.contract_id == Contract.id)
-        .where(Invoice.status != "voided")
-        .group_by(Contract.id, Contract.number, Contract.amount)
-        .having(totals > Contract.amount)
+    live_receipt = Receipt.is_deleted.is_(False)
+    # the records whose sum exceeds their amount: (records, id column, ids, field, message)
+    over = (
+        (
+            _over_amount(Receipt, allocated, live_receipt, (ContractReceipt, ContractReceipt.receipt_id == Receipt.id)),
+            Receipt.id,
+            receipts,
+            _l("Allocations"),
+            N_(
+                "receipt %(receipt)s: the allocations total %(total)s, %(over)s more than the amount "
+                "received %(amount)s."
+            ),
+        ),
+        (
+            _over_amount(
+                Contract,
+                allocated,
+                live_receipt,
+                (ContractReceipt, ContractReceipt.contract_id == Contract.id),
+                (Receipt, Receipt.id == ContractReceipt.receipt_id),
+            ),
+            Contract.id,
+            received,
+            _l("Allocated amount"),
+            N_(
+                "contract %(contract)s: the receipts allocated to it would total %(total)s, %(over)s more "
+                "than the contract amount %(amount)s."
+            ),
+        ),
+        (
+            _over_amount(Contract, totals, Invoice.status != "voided", (Invoice, Invoice.contract_id == Contract.id)),
+            Contract.id,
+            invoiced,
+            column_label(Invoice, "total"),
+            N_(
+                "contract %(contract)s: the invoices issued on it would total %(total)s, %(over)s more "
+                "than the contract amount %(amount)s."
+            ),
+        ),
     )
-    for number, amount, total in rows(query, Contract.id, invoiced):
-        problems.append(
-            FieldError(
-                column_label(Invoice, "total"),
-                str(
-                    _l(
-                        "contract %(contract)s: the invoices issued on it would total %(total)s, %(over)s more "
-                        "than the contract amount %(amount)s.",
-                        contract=number,
-                        total=format_money(total),
-                        over=format_money(total - amount),
-                        amount=format_money(amount),
-                    )
-                ),
-            )
-        )
+    for query, column, ids, field, message in over:
+        for number, amount, total in rows(query, column, ids):
+            money = {"total": format_money(total), "over": format_money(total - amount), "amount": format_money(amount)}
+            problems.append(FieldError(str(field), str(_l(message, receipt=number, contract=number, **money))))
 
     bad_client = Contract.client_id != Receipt.client_id
     bad_state = or_(Contract.is_deleted.is_(True), Contract.status.not_in(OFFERABLE_CONTRACT_STATES))

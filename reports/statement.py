@@ -351,11 +351,31 @@ def _invoice_columns(with_contract: bool) -> list[Column]:
     ]
 
 
+def _allocation_and_invoice_sections(statement, with_contract: bool, received) -> list[Section]:
+    """The two sections both statements end with: the allocations (totalling ``received``)
+    and the invoices; ``with_contract`` adds the contract column (a client's statement)."""
+    return [
+        Section(
+            _l("Allocations to contracts"),
+            _allocation_columns(with_contract),
+            statement.allocations,
+            totals={"receipt_number": str(_l("Total")), "amount": received},
+            empty_text=_l("No allocations."),
+        ),
+        Section(
+            _l("Invoices"),
+            _invoice_columns(with_contract),
+            _with_labels(statement.invoices, _labels(INVOICE_STATUSES)),
+            totals={"number": str(_l("Total (voided invoices not counted)")), **statement.invoice_totals},
+            empty_text=_l("No invoices."),
+        ),
+    ]
+
+
 def client_statement_document(statement: ClientStatement, generated: str) -> Document:
     """A customer statement as a Document (one PDF part, one XLSX sheet)."""
     client = statement.client
     totals = statement.totals
-    invoice_status = _labels(INVOICE_STATUSES)
     contracts = [{**row, "status_label": contract_status_label(row["status"])} for row in statement.contracts]
     return Document(
         title=_l("Customer statement — %(client)s", client=client["name"]),
@@ -399,20 +419,7 @@ def client_statement_document(statement: ClientStatement, generated: str) -> Doc
                 totals={"number": str(_l("Total")), **statement.receipt_totals},
                 empty_text=_l("No receipts."),
             ),
-            Section(
-                _l("Allocations to contracts"),
-                _allocation_columns(True),
-                statement.allocations,
-                totals={"receipt_number": str(_l("Total")), "amount": totals["received"]},
-                empty_text=_l("No allocations."),
-            ),
-            Section(
-                _l("Invoices"),
-                _invoice_columns(True),
-                _with_labels(statement.invoices, invoice_status),
-                totals={"number": str(_l("Total (voided invoices not counted)")), **statement.invoice_totals},
-                empty_text=_l("No invoices."),
-            ),
+            *_allocation_and_invoice_sections(statement, True, totals["received"]),
         ],
     )
 
@@ -454,19 +461,6 @@ def contract_statement_document(statement: ContractStatement, generated: str) ->
                 [Column("item", _l("Item"), width=40), Column("value", _l("Amount"), "money", width=30)],
                 figures,
             ),
-            Section(
-                _l("Allocations to contracts"),
-                _allocation_columns(False),
-                statement.allocations,
-                totals={"receipt_number": str(_l("Total")), "amount": row["received"]},
-                empty_text=_l("No allocations."),
-            ),
-            Section(
-                _l("Invoices"),
-                _invoice_columns(False),
-                _with_labels(statement.invoices, _labels(INVOICE_STATUSES)),
-                totals={"number": str(_l("Total (voided invoices not counted)")), **statement.invoice_totals},
-                empty_text=_l("No invoices."),
-            ),
+            *_allocation_and_invoice_sections(statement, False, row["received"]),
         ],
     )

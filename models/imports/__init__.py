@@ -25,7 +25,7 @@ from .job import (
     queue_import,
     run_import,
 )
-from .mapping import ALIASES, FIELDS, REQUIRED, field_label, guess_mapping
+from .mapping import ALIASES, DOCUMENT_HEADINGS, FIELDS, REQUIRED, field_label, guess_mapping
 from .reading import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
@@ -41,6 +41,7 @@ from .validation import RowError, existing_duplicates, validate
 __all__ = [
     "ALIASES",
     "CHUNK_ROWS",
+    "DOCUMENT_HEADINGS",
     "ERRORS_KEPT",
     "FIELDS",
     "IMPORT_JOB",

@@ -83,6 +83,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: the headings of the client sheet of the design documents (SPEC §4.3), in its order —
+#: each the first heading ALIASES knows for its field, so such a file maps unchanged
+DOCUMENT_HEADINGS: tuple[str, ...] = tuple(
+    ALIASES[field][0]
+    for field in "name uscc address phone area contact_name contact_mobile type star source trade size zip_code "
+    "email owner notes".split()
+)
+
+
 def client_column(field: str):
     """The clients column behind an import field (``area`` → ``area_id``)."""
     columns = Client.__table__.c
