@@ -116,23 +116,21 @@ class PurchasePayment(Timestamps, Versioned, db.Model):
 # Computed in SQL and deferred: lists undefer them (one query per page, no per-row sums).
 _NOT_REJECTED = PurchasePayment.status != "rejected"
 
-ExpenseContract.payments_total = column_property(
-    select(type_coerce(func.coalesce(func.sum(type_coerce(PurchasePayment.amount, BigInteger)), 0), Money()))
-    .where(PurchasePayment.expense_contract_id == ExpenseContract.id, _NOT_REJECTED)
-    .correlate_except(PurchasePayment)
-    .scalar_subquery(),
-    deferred=True,
-    info=label("Payments requested"),
-)
 
-ExpenseContract.paid_total = column_property(
-    select(type_coerce(func.coalesce(func.sum(type_coerce(PurchasePayment.amount, BigInteger)), 0), Money()))
-    .where(PurchasePayment.expense_contract_id == ExpenseContract.id, PurchasePayment.status == "paid")
-    .correlate_except(PurchasePayment)
-    .scalar_subquery(),
-    deferred=True,
-    info=label("Paid"),
-)
+def _contract_payments_sum(condition, info: dict):
+    """A deferred column of ExpenseContract: Σ amounts of its payments that meet ``condition``."""
+    return column_property(
+        select(type_coerce(func.coalesce(func.sum(type_coerce(PurchasePayment.amount, BigInteger)), 0), Money()))
+        .where(PurchasePayment.expense_contract_id == ExpenseContract.id, condition)
+        .correlate_except(PurchasePayment)
+        .scalar_subquery(),
+        deferred=True,
+        info=info,
+    )
+
+
+ExpenseContract.payments_total = _contract_payments_sum(_NOT_REJECTED, label("Payments requested"))
+ExpenseContract.paid_total = _contract_payments_sum(PurchasePayment.status == "paid", label("Paid"))
 
 
 # --------------------------------------------------------------------------- domain rules
