@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.results import record  # noqa: E402
 from models.imports import DOCUMENT_HEADINGS  # noqa: E402
 
 HEADINGS = list(DOCUMENT_HEADINGS)
@@ -177,10 +178,7 @@ def main():
         f"| {args.rows} | {args.existing} | {t['read']:.2f} | {t['validate']:.2f} | {t['job']:.2f} "
         f"| {t['longest_transaction']:.2f} | {t['total']:.2f} |",
     ]
-    text = "\n".join(lines)
-    print(text)
-    with open(Path(__file__).with_name("results.md"), "a") as fh:
-        fh.write(text + "\n")
+    record(lines)
 
 
 if __name__ == "__main__":
