@@ -162,6 +162,15 @@ def _invoice_totals_query(invoices):
     )
 
 
+def _rows_by_client(session, query, ids, *order_by) -> dict[int, list]:
+    """The rows of ``query`` in ``order_by`` order, grouped by their ``client_id`` (every id
+    of ``ids`` present, an empty list when it has none)."""
+    rows: dict[int, list] = {i: [] for i in ids}
+    for row in session.execute(query.order_by(*order_by)):
+        rows[row.client_id].append(row._mapping)
+    return rows
+
+
 def client_statements(session, client_ids, user, as_of: date) -> list[ClientStatement]:
     """The customer statements of the clients (those in ``user``'s scope), in id order."""
     ids = tuple(sorted({int(i) for i in client_ids}))
@@ -202,9 +211,7 @@ def client_statements(session, client_ids, user, as_of: date) -> list[ClientStat
         .outerjoin(PaymentMethod, PaymentMethod.id == Receipt.method_id)
         .where(Receipt.client_id.in_(ids), Receipt.is_deleted.is_(False), Receipt.received_on <= as_of)
     )
-    receipts: dict[int, list] = {i: [] for i in ids}
-    for row in session.execute(receipt_query.order_by(Receipt.received_on, Receipt.number, Receipt.id)):
-        receipts[row.client_id].append(row._mapping)
+    receipts = _rows_by_client(session, receipt_query, ids, Receipt.received_on, Receipt.number, Receipt.id)
     receipt_rows = receipt_query.subquery("receipts")
     receipt_totals = {
         row.client_id: row._mapping
@@ -226,9 +233,7 @@ def client_statements(session, client_ids, user, as_of: date) -> list[ClientStat
     invoice_query = _invoice_query(as_of, user).where(
         Contract.client_id.in_(ids), Contract.status.in_(RECEIVABLE_STATUSES)
     )
-    invoices: dict[int, list] = {i: [] for i in ids}
-    for row in session.execute(invoice_query.order_by(Invoice.issued_on, Invoice.number, Invoice.id)):
-        invoices[row.client_id].append(row._mapping)
+    invoices = _rows_by_client(session, invoice_query, ids, Invoice.issued_on, Invoice.number, Invoice.id)
     invoice_rows = invoice_query.subquery("invoices")
     invoice_totals = {
         row.client_id: row._mapping
