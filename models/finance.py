@@ -43,6 +43,16 @@ def compute_tax(amount: Decimal, rate: int) -> tuple[Decimal, Decimal]:
     return tax, Decimal(amount) + tax
 
 
+def fill_or_refuse(row, key: str, expected: Decimal, refusal) -> None:
+    """A computed amount (an invoice's tax or total): filled in when left empty; a given
+    value that differs is refused on its field with the message ``refusal()``."""
+    given = getattr(row, key)
+    if given is None:
+        setattr(row, key, expected)
+    elif Decimal(given) != expected:
+        raise FieldError(column_label(type(row), key), str(refusal()))
+
+
 def _positive(model, key: str, value) -> None:
     if value is not None and Decimal(value) <= 0:
         raise FieldError(column_label(model, key), str(_l("must be greater than 0")))
@@ -171,35 +181,29 @@ class Invoice(Timestamps, Versioned, db.Model):
         if self.amount is None or self.tax_rate is None:
             return
         tax, total = compute_tax(Decimal(self.amount), int(self.tax_rate))
-        if self.tax is None:
-            self.tax = tax
-        elif Decimal(self.tax) != tax:
-            raise FieldError(
-                column_label(Invoice, "tax"),
-                str(
-                    _l(
-                        "should be %(expected)s (%(amount)s × %(rate)s%%, rounded half-up to the fen), not %(given)s.",
-                        expected=format_money(tax),
-                        amount=format_money(self.amount),
-                        rate=self.tax_rate,
-                        given=format_money(self.tax),
-                    )
-                ),
-            )
+        fill_or_refuse(
+            self,
+            "tax",
+            tax,
+            lambda: _l(
+                "should be %(expected)s (%(amount)s × %(rate)s%%, rounded half-up to the fen), not %(given)s.",
+                expected=format_money(tax),
+                amount=format_money(self.amount),
+                rate=self.tax_rate,
+                given=format_money(self.tax),
+            ),
+        )
         total = Decimal(self.amount) + Decimal(self.tax)
-        if self.total is None:
-            self.total = total
-        elif Decimal(self.total) != total:
-            raise FieldError(
-                column_label(Invoice, "total"),
-                str(
-                    _l(
-                        "should be %(expected)s (amount before tax + tax), not %(given)s.",
-                        expected=format_money(total),
-                        given=format_money(self.total),
-                    )
-                ),
-            )
+        fill_or_refuse(
+            self,
+            "total",
+            total,
+            lambda: _l(
+                "should be %(expected)s (amount before tax + tax), not %(given)s.",
+                expected=format_money(total),
+                given=format_money(self.total),
+            ),
+        )
 
     def __str__(self) -> str:
         return self.number or f"#{self.id}"

@@ -29,7 +29,7 @@ from .base import (
     format_money,
     label,
 )
-from .finance import TAX_RATES, compute_tax
+from .finance import TAX_RATES, compute_tax, fill_or_refuse
 from .lookups import ContractType
 from .numbering import assign_number, next_number  # noqa: F401  (next_number: the documents' numbering)
 from .workflow import EXPENSE_CONTRACT, PURCHASE_REQUEST, Approval, register
@@ -252,33 +252,24 @@ class PurchaseInvoice(Timestamps, Versioned, db.Model):
             )
         self.tax_rate = rate
         tax, _ = compute_tax(Decimal(self.amount), rate)
-        if self.tax is None:
-            self.tax = tax
-        elif Decimal(self.tax) != tax:
-            raise FieldError(
-                column_label(PurchaseInvoice, "tax"),
-                str(
-                    _l(
-                        "should be %(tax)s (%(rate)s%% of %(amount)s, rounded to the fen); "
-                        "correct it or leave it empty.",
-                        tax=format_money(tax),
-                        rate=rate,
-                        amount=format_money(self.amount),
-                    )
-                ),
-            )
-        if self.total is None:
-            self.total = Decimal(self.amount) + Decimal(self.tax)
-        elif Decimal(self.total) != Decimal(self.amount) + Decimal(self.tax):
-            raise FieldError(
-                column_label(PurchaseInvoice, "total"),
-                str(
-                    _l(
-                        "should be %(total)s (amount + tax); correct it or leave it empty.",
-                        total=format_money(Decimal(self.amount) + Decimal(self.tax)),
-                    )
-                ),
-            )
+        fill_or_refuse(
+            self,
+            "tax",
+            tax,
+            lambda: _l(
+                "should be %(tax)s (%(rate)s%% of %(amount)s, rounded to the fen); correct it or leave it empty.",
+                tax=format_money(tax),
+                rate=rate,
+                amount=format_money(self.amount),
+            ),
+        )
+        total = Decimal(self.amount) + Decimal(self.tax)
+        fill_or_refuse(
+            self,
+            "total",
+            total,
+            lambda: _l("should be %(total)s (amount + tax); correct it or leave it empty.", total=format_money(total)),
+        )
 
 
 # --------------------------------------------------------------------- computed columns
