@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from models import db
-from models.auth import IP_FAILURE_LIMIT, IP_TRUSTED_DAYS, IP_WINDOW_MINUTES, user_for_session
+from models.sessions import IP_FAILURE_LIMIT, IP_TRUSTED_DAYS, IP_WINDOW_MINUTES, user_for_session
 
 LANGUAGES = ("zh_CN", "en")
 BASE_DIR = Path(__file__).resolve().parent

@@ -22,24 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select  # noqa: E402
 
-HEADINGS = [
-    "公司名称",
-    "统一社会信用代码",
-    "公司地址",
-    "联系电话",
-    "所属地区",
-    "联系人",
-    "常用手机",
-    "客户类型",
-    "星级评定",
-    "客户来源",
-    "产品分类",
-    "企业规模",
-    "邮编",
-    "电子邮件",
-    "跟单人",
-    "备注其它",
-]
+from bench.results import record  # noqa: E402
+from models.imports import DOCUMENT_HEADINGS  # noqa: E402
+
+HEADINGS = list(DOCUMENT_HEADINGS)
 AREAS = ["北京", "上海", "广州", "深圳", "杭州", "南京", "成都", "武汉"]
 TYPES = ["潜在客户", "普通客户", "重要客户", "合作伙伴"]
 STARS = ["一星", "二星", "三星", "四星", "五星"]
@@ -192,10 +178,7 @@ def main():
         f"| {args.rows} | {args.existing} | {t['read']:.2f} | {t['validate']:.2f} | {t['job']:.2f} "
         f"| {t['longest_transaction']:.2f} | {t['total']:.2f} |",
     ]
-    text = "\n".join(lines)
-    print(text)
-    with open(Path(__file__).with_name("results.md"), "a") as fh:
-        fh.write(text + "\n")
+    record(lines)
 
 
 if __name__ == "__main__":

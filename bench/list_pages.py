@@ -17,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import event, insert, select  # noqa: E402
 from werkzeug.security import generate_password_hash  # noqa: E402
 
+from bench.results import record  # noqa: E402
+
 PAGES = {
     "list": "/admin/user/",
     "filtered": "/admin/user/?flt_role_role_equals=",
@@ -112,10 +114,7 @@ def main():
             app, engine, role_id = build(size, Path(folder))
             for page, (total, sql, count) in measure(app, engine, role_id).items():
                 lines.append(f"| {size} | {page} | {total:.1f} | {sql:.1f} | {total - sql:.1f} | {count} |")
-    text = "\n".join(lines)
-    print(text)
-    with open(Path(__file__).with_name("results.md"), "a") as fh:
-        fh.write(text + "\n")
+    record(lines)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     satisfaction: Mapped[int | None] = mapped_column(Integer, info=label("Satisfaction", choices=SCORES))
     credit: Mapped[int | None] = mapped_column(Integer, info=label("Credit", choices=SCORES))
     #: set while the import job that creates the row runs: hidden until the whole file is in
-    #: (models/imports.py), then cleared in one UPDATE
+    #: (models/imports/job.py), then cleared in one UPDATE
     import_job_id: Mapped[int | None] = mapped_column(
         ForeignKey("job.id", ondelete="SET NULL"), index=True, info=label("Import job")
     )

@@ -1,5 +1,6 @@
 """Finance (财务管理, SPEC §4.5): receipts allocated to contracts, and sales invoices.
-The rules (allocation sums, tax, invoice totals) live here so views, CLI and tests share them."""
+The rules of one record (tax, invoice totals) live here and the sum rules across records in
+models/finance_rules.py, so views, CLI and tests share them."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, event, func, or_, select, type_coerce
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Mapped, Session, mapped_column, query_expression, relationship, with_expression
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, func, select, type_coerce
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship, with_expression
 
 from . import db
 from .auth import Department, User
@@ -41,6 +41,16 @@ def compute_tax(amount: Decimal, rate: int) -> tuple[Decimal, Decimal]:
         raise ValueError(f"tax rate must be one of {', '.join(map(str, TAX_RATES))} %")
     tax = round_money(Decimal(amount) * Decimal(rate) / Decimal(100))
     return tax, Decimal(amount) + tax
+
+
+def fill_or_refuse(row, key: str, expected: Decimal, refusal) -> None:
+    """A computed amount (an invoice's tax or total): filled in when left empty; a given
+    value that differs is refused on its field with the message ``refusal()``."""
+    given = getattr(row, key)
+    if given is None:
+        setattr(row, key, expected)
+    elif Decimal(given) != expected:
+        raise FieldError(column_label(type(row), key), str(refusal()))
 
 
 def _positive(model, key: str, value) -> None:
@@ -171,35 +181,29 @@ class Invoice(Timestamps, Versioned, db.Model):
         if self.amount is None or self.tax_rate is None:
             return
         tax, total = compute_tax(Decimal(self.amount), int(self.tax_rate))
-        if self.tax is None:
-            self.tax = tax
-        elif Decimal(self.tax) != tax:
-            raise FieldError(
-                column_label(Invoice, "tax"),
-                str(
-                    _l(
-                        "should be %(expected)s (%(amount)s × %(rate)s%%, rounded half-up to the fen), not %(given)s.",
-                        expected=format_money(tax),
-                        amount=format_money(self.amount),
-                        rate=self.tax_rate,
-                        given=format_money(self.tax),
-                    )
-                ),
-            )
+        fill_or_refuse(
+            self,
+            "tax",
+            tax,
+            lambda: _l(
+                "should be %(expected)s (%(amount)s × %(rate)s%%, rounded half-up to the fen), not %(given)s.",
+                expected=format_money(tax),
+                amount=format_money(self.amount),
+                rate=self.tax_rate,
+                given=format_money(self.tax),
+            ),
+        )
         total = Decimal(self.amount) + Decimal(self.tax)
-        if self.total is None:
-            self.total = total
-        elif Decimal(self.total) != total:
-            raise FieldError(
-                column_label(Invoice, "total"),
-                str(
-                    _l(
-                        "should be %(expected)s (amount before tax + tax), not %(given)s.",
-                        expected=format_money(total),
-                        given=format_money(self.total),
-                    )
-                ),
-            )
+        fill_or_refuse(
+            self,
+            "total",
+            total,
+            lambda: _l(
+                "should be %(expected)s (amount before tax + tax), not %(given)s.",
+                expected=format_money(total),
+                given=format_money(self.total),
+            ),
+        )
 
     def __str__(self) -> str:
         return self.number or f"#{self.id}"
@@ -269,287 +273,3 @@ def offerable_contracts(client_id: int | None):
         )
         .order_by(Contract.starts_on.desc(), Contract.id.desc())
     )
-
-
-# --------------------------------------------------------------------------- the sum rules
-def _state_label(contract) -> str:
-    return contract.__workflow__.state_label(contract.status)
-
-
-def finance_problems(
-    *,
-    receipts=(),
-    received=(),
-    invoiced=(),
-    links=(),
-    invoice_links=(),
-    moved_receipts=(),
-    moved_contracts=(),
-    session=None,
-) -> list[FieldError]:
-    """Check the rules of SPEC §4.5 against the database (ids limit the work; pass ``None``
-    to check every row, e.g. after a bulk import or the demo seed — then money allocated
-    to a contract that was terminated later is reported too):
-
-    * ``receipts`` — Σ allocations of a live receipt ≤ its amount;
-    * ``received`` — Σ allocations (live receipts) to a contract ≤ the contract amount;
-    * ``invoiced`` — Σ totals of non-voided invoices of a contract ≤ the contract amount;
-    * ``links`` — allocations (ids) go to live contracts, approved or later, of the
-      receipt's client; ``moved_receipts``/``moved_contracts`` — after a client change
-      the allocations of those receipts/contracts still join the same client;
-    * ``invoice_links`` — invoices (ids) belong to live contracts approved or later.
-
-    Returns FieldErrors naming the record and the amount over (empty: all well)."""
-    problems: list[FieldError] = []
-    session = session or db.session
-
-    def rows(query, column, ids):
-        """The rows of ``query`` for ``ids`` of ``column`` (all rows for None), in chunks
-        so that a bulk change does not overflow the database's parameter limit."""
-        if ids is None:
-            return session.execute(query).all()
-        ids = sorted(ids)
-        return [
-            row
-            for start in range(0, len(ids), 500)
-            for row in session.execute(query.where(column.in_(ids[start : start + 500]))).all()
-        ]
-
-    allocated = func.sum(ContractReceipt.amount)
-    query = (
-        select(Receipt.number, Receipt.amount, allocated)
-        .join(ContractReceipt, ContractReceipt.receipt_id == Receipt.id)
-        .where(Receipt.is_deleted.is_(False))
-        .group_by(Receipt.id, Receipt.number, Receipt.amount)
-        .having(allocated > Receipt.amount)
-    )
-    for number, amount, total in rows(query, Receipt.id, receipts):
-        problems.append(
-            FieldError(
-                str(_l("Allocations")),
-                str(
-                    _l(
-                        "receipt %(receipt)s: the allocations total %(total)s, %(over)s more than the amount "
-                        "received %(amount)s.",
-                        receipt=number,
-                        total=format_money(total),
-                        over=format_money(total - amount),
-                        amount=format_money(amount),
-                    )
-                ),
-            )
-        )
-
-    query = (
-        select(Contract.number, Contract.amount, allocated)
-        .join(ContractReceipt, ContractReceipt.contract_id == Contract.id)
-        .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-        .where(Receipt.is_deleted.is_(False))
-        .group_by(Contract.id, Contract.number, Contract.amount)
-        .having(allocated > Contract.amount)
-    )
-    for number, amount, total in rows(query, Contract.id, received):
-        problems.append(
-            FieldError(
-                str(_l("Allocated amount")),
-                str(
-                    _l(
-                        "contract %(contract)s: the receipts allocated to it would total %(total)s, %(over)s more "
-                        "than the contract amount %(amount)s.",
-                        contract=number,
-                        total=format_money(total),
-                        over=format_money(total - amount),
-                        amount=format_money(amount),
-                    )
-                ),
-            )
-        )
-
-    totals = func.sum(Invoice.total)
-    query = (
-        select(Contract.number, Contract.amount, totals)
-        .join(Invoice, Invoice.contract_id == Contract.id)
-        .where(Invoice.status != "voided")
-        .group_by(Contract.id, Contract.number, Contract.amount)
-        .having(totals > Contract.amount)
-    )
-    for number, amount, total in rows(query, Contract.id, invoiced):
-        problems.append(
-            FieldError(
-                column_label(Invoice, "total"),
-                str(
-                    _l(
-                        "contract %(contract)s: the invoices issued on it would total %(total)s, %(over)s more "
-                        "than the contract amount %(amount)s.",
-                        contract=number,
-                        total=format_money(total),
-                        over=format_money(total - amount),
-                        amount=format_money(amount),
-                    )
-                ),
-            )
-        )
-
-    bad_client = Contract.client_id != Receipt.client_id
-    bad_state = or_(Contract.is_deleted.is_(True), Contract.status.not_in(OFFERABLE_CONTRACT_STATES))
-    link = (
-        select(ContractReceipt, Receipt, Contract)
-        .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-        .join(Contract, Contract.id == ContractReceipt.contract_id)
-        .where(Receipt.is_deleted.is_(False))
-    )
-    seen = set()
-    for column, ids, wrong in (
-        (ContractReceipt.id, links, or_(bad_client, bad_state)),
-        (Receipt.id, moved_receipts, bad_client),
-        (Contract.id, moved_contracts, bad_client),
-    ):
-        for allocation, receipt, contract in rows(link.where(wrong).order_by(ContractReceipt.id), column, ids):
-            if allocation.id in seen:
-                continue
-            seen.add(allocation.id)
-            if contract.client_id != receipt.client_id:
-                problems.append(
-                    FieldError(
-                        column_label(ContractReceipt, "contract_id"),
-                        str(
-                            _l(
-                                "contract %(contract)s belongs to %(owner)s, not to %(client)s, the client of "
-                                "receipt %(receipt)s.",
-                                contract=contract.number,
-                                owner=str(contract.client),
-                                client=str(receipt.client),
-                                receipt=receipt.number,
-                            )
-                        ),
-                    )
-                )
-            else:
-                problems.append(
-                    FieldError(
-                        column_label(ContractReceipt, "contract_id"),
-                        str(
-                            _l(
-                                "contract %(contract)s is %(state)s: only approved, signed or archived contracts "
-                                "receive money.",
-                                contract=contract.number,
-                                state=str(_l("Deleted")) if contract.is_deleted else _state_label(contract),
-                            )
-                        ),
-                    )
-                )
-
-    query = (
-        select(Invoice, Contract)
-        .join(Contract, Contract.id == Invoice.contract_id)
-        .where(Invoice.status != "voided", bad_state)
-    )
-    for _invoice, contract in rows(query, Invoice.id, invoice_links):
-        problems.append(
-            FieldError(
-                column_label(Invoice, "contract_id"),
-                str(
-                    _l(
-                        "contract %(contract)s is %(state)s: only approved, signed or archived contracts are invoiced.",
-                        contract=contract.number,
-                        state=str(_l("Deleted")) if contract.is_deleted else _state_label(contract),
-                    )
-                ),
-            )
-        )
-    return problems
-
-
-# The sum rules span rows and tables, so they are checked like deferred constraints: every
-# flush notes what it touched, and the commit checks those rows in SQL (also for the CLI,
-# imports and tests). A multi-step change — a client merge that moves receipts and
-# contracts in separate flushes — is judged on its end state, not halfway.
-_PENDING = "finance_pending"
-_KINDS = ("receipts", "received", "invoiced", "links", "invoice_links", "moved_receipts", "moved_contracts")
-
-
-def _changed(obj, *keys) -> bool:
-    state = sa_inspect(obj)
-    return any(state.attrs[key].history.has_changes() for key in keys)
-
-
-@event.listens_for(Session, "after_flush")
-def _note_finance_changes(session, flush_context) -> None:
-    pending = None
-
-    def note(kind, *ids):
-        nonlocal pending
-        if pending is None:
-            pending = session.info.setdefault(_PENDING, {k: set() for k in _KINDS})
-        pending[kind].update(i for i in ids if i is not None)
-
-    for obj in list(session.new) + list(session.dirty):
-        is_new = obj in session.new
-        if isinstance(obj, ContractReceipt):
-            if is_new or _changed(obj, "contract_id", "receipt_id", "amount"):
-                note("receipts", obj.receipt_id)
-                note("received", obj.contract_id)
-            if is_new or _changed(obj, "contract_id", "receipt_id"):
-                note("links", obj.id)
-        elif isinstance(obj, Receipt):
-            if is_new or _changed(obj, "amount", "is_deleted"):
-                note("receipts", obj.id)
-            if not is_new and _changed(obj, "is_deleted"):  # restored: its allocations count again
-                note(
-                    "received",
-                    *session.execute(
-                        select(ContractReceipt.contract_id).where(ContractReceipt.receipt_id == obj.id)
-                    ).scalars(),
-                )
-            if not is_new and _changed(obj, "client_id"):
-                note("moved_receipts", obj.id)
-        elif isinstance(obj, Invoice):
-            if is_new or _changed(obj, "contract_id", "total", "status"):
-                note("invoiced", obj.contract_id)
-            if is_new or _changed(obj, "contract_id"):
-                note("invoice_links", obj.id)
-        elif isinstance(obj, Contract) and not is_new:
-            if _changed(obj, "amount"):
-                note("received", obj.id)
-                note("invoiced", obj.id)
-            if _changed(obj, "client_id"):
-                note("moved_contracts", obj.id)
-
-
-def _lock_for_sums(session, pending) -> None:
-    """Lock the contracts and receipts whose sums are about to be checked, so that two
-    transactions allocating to one contract are checked one after the other: the second
-    waits for the first to commit and then counts its allocations (PostgreSQL has no
-    database-wide write lock; on SQLite, writing requests begin IMMEDIATE). FOR NO KEY
-    UPDATE, in id order: the allocation rows inserted with a foreign key to them hold a
-    key-share lock, which this one does not wait for — no deadlock."""
-    if session.get_bind().dialect.name == "sqlite":
-        return
-    for model, ids in ((Contract, pending["received"] | pending["invoiced"]), (Receipt, pending["receipts"])):
-        ids = sorted(ids)
-        for start in range(0, len(ids), 500):
-            session.execute(
-                select(model.id)
-                .where(model.id.in_(ids[start : start + 500]))
-                .order_by(model.id)
-                .with_for_update(key_share=True)
-            )
-
-
-@event.listens_for(Session, "before_commit")
-def _check_finance_rules(session) -> None:
-    if session.new or session.dirty or session.deleted:
-        session.flush()  # the last changes are noted too
-    pending = session.info.get(_PENDING)
-    if not pending:
-        return
-    _lock_for_sums(session, pending)
-    problems = finance_problems(session=session, **pending)
-    if problems:
-        raise problems[0]
-
-
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _forget_finance_changes(session) -> None:
-    session.info.pop(_PENDING, None)

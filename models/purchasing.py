@@ -1,5 +1,6 @@
-"""Purchasing (SPEC §4.5): suppliers, purchase requests with items, expense contracts,
-payments and purchase invoices. Approvals go through models/workflow.py.
+"""Purchasing (SPEC §4.5): suppliers, purchase requests with items, expense contracts
+and purchase invoices; the payments are in models/purchase_payments.py. Approvals go
+through models/workflow.py.
 
 The rules live here (``check_rules`` runs before every flush), so forms, the CLI, imports
 and tests obey them alike: positive quantities and amounts, payments only against approved
@@ -23,24 +24,15 @@ from .base import (
     Money,
     SoftDelete,
     Timestamps,
-    UTCDateTime,
     Versioned,
     column_label,
     format_money,
     label,
-    utcnow,
 )
-from .finance import TAX_RATES, compute_tax
+from .finance import TAX_RATES, compute_tax, fill_or_refuse
 from .lookups import ContractType
 from .numbering import assign_number, next_number  # noqa: F401  (next_number: the documents' numbering)
-from .workflow import EXPENSE_CONTRACT, PAYMENT, PURCHASE_REQUEST, Approval, register
-
-PAYMENT_STATUSES = [
-    ("requested", _l("Requested")),
-    ("approved", _l("Approved")),
-    ("paid", _l("Paid")),
-    ("rejected", _l("Rejected")),
-]
+from .workflow import EXPENSE_CONTRACT, PURCHASE_REQUEST, Approval, register
 
 
 class Supplier(Timestamps, SoftDelete, db.Model):
@@ -186,7 +178,9 @@ class ExpenseContract(Timestamps, SoftDelete, Versioned, Approval, db.Model):
         if self.amount is not None and Decimal(self.amount) <= 0:
             raise FieldError(column_label(ExpenseContract, "amount"), str(_l("must be greater than 0")))
         if self.id is not None and self.amount is not None and inspect(self).attrs.amount.history.has_changes():
-            claimed = _payments_total(self, object_session(self) or db.session)
+            from .purchase_payments import payments_sum  # that module imports this one
+
+            claimed = payments_sum(self, object_session(self) or db.session)
             if claimed > Decimal(self.amount):
                 raise FieldError(
                     column_label(ExpenseContract, "amount"),
@@ -198,93 +192,6 @@ class ExpenseContract(Timestamps, SoftDelete, Versioned, Approval, db.Model):
                         )
                     ),
                 )
-
-
-class PurchasePayment(Timestamps, Versioned, db.Model):
-    """采购付款: requested → approved (finance, four-eyes) → paid."""
-
-    __tablename__ = "purchase_payment"
-    __scope_parent__ = "expense_contract"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    supplier_id: Mapped[int] = mapped_column(
-        ForeignKey("supplier.id", ondelete="RESTRICT"), index=True, info=label("Supplier")
-    )
-    expense_contract_id: Mapped[int] = mapped_column(
-        ForeignKey("expense_contract.id", ondelete="RESTRICT"), index=True, info=label("Expense contract")
-    )
-    reason: Mapped[str] = mapped_column(Text, info=label("Reason"))
-    amount: Mapped[Decimal] = mapped_column(Money(), info=label("Amount"))
-    paid_on: Mapped[date | None] = mapped_column(Date, index=True, info=label("Paid on"))
-    status: Mapped[str] = mapped_column(
-        String(12), default="requested", index=True, info=label("Status", choices=PAYMENT_STATUSES)
-    )
-    recorded_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Recorded by")
-    )
-    recorded_ip: Mapped[str | None] = mapped_column(String(45), info=label("Recorded from IP"))
-    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Recorded at"))
-    submitted_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Requested by")
-    )
-    approved_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label("Approved by")
-    )
-    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Approved at"))
-
-    supplier = relationship(Supplier, info=label("Supplier"))
-    expense_contract = relationship(ExpenseContract, info=label("Expense contract"))
-    recorded_by = relationship(User, foreign_keys=[recorded_by_id], info=label("Recorded by"))
-    submitted_by = relationship(User, foreign_keys=[submitted_by_id], info=label("Requested by"))
-    approved_by = relationship(User, foreign_keys=[approved_by_id], info=label("Approved by"))
-
-    def __str__(self) -> str:
-        contract = self.expense_contract.number if self.expense_contract is not None else "?"
-        return f"{contract} {format_money(self.amount)} (#{self.id or '—'})"
-
-    def check_rules(self) -> None:
-        """Amount above 0; a contract that is approved; the supplier of the contract (taken
-        from it when left empty); Σ non-rejected payments of the contract ≤ its amount; the
-        person who recorded the request counts as its submitter (four-eyes)."""
-        if self.amount is not None and Decimal(self.amount) <= 0:
-            raise FieldError(column_label(PurchasePayment, "amount"), str(_l("must be greater than 0")))
-        if self.submitted_by_id is None and self.recorded_by_id is not None:
-            self.submitted_by_id = self.recorded_by_id
-        session = object_session(self) or db.session
-        contract = _contract_of(self, session)
-        if contract is None:
-            raise FieldError(
-                column_label(PurchasePayment, "expense_contract_id"), str(_l("choose an expense contract"))
-            )
-        _take_supplier(self, contract, PurchasePayment)
-        if self.status == "rejected":
-            return
-        if contract.status != "approved":
-            raise FieldError(
-                column_label(PurchasePayment, "expense_contract_id"),
-                str(
-                    _l(
-                        "%(contract)s is %(state)s: only approved expense contracts can receive payments.",
-                        contract=contract.number,
-                        state=EXPENSE_CONTRACT.state_label(contract.status),
-                    )
-                ),
-            )
-        total = _payments_total(contract, session)
-        if total > Decimal(contract.amount):
-            raise FieldError(
-                column_label(PurchasePayment, "amount"),
-                str(
-                    _l(
-                        "payments of %(contract)s would total %(total)s, %(over)s more than its amount %(amount)s. "
-                        "Lower the amount or reject another payment first.",
-                        contract=contract.number,
-                        total=format_money(total),
-                        over=format_money(total - Decimal(contract.amount)),
-                        amount=format_money(contract.amount),
-                    )
-                ),
-            )
 
 
 class PurchaseInvoice(Timestamps, Versioned, db.Model):
@@ -325,7 +232,7 @@ class PurchaseInvoice(Timestamps, Versioned, db.Model):
         if self.quantity is not None and int(self.quantity) <= 0:
             raise FieldError(column_label(PurchaseInvoice, "quantity"), str(_l("must be greater than 0")))
         if self.expense_contract is not None or self.expense_contract_id is not None:
-            _take_supplier(self, _contract_of(self, object_session(self) or db.session), PurchaseInvoice)
+            take_contract_supplier(self, expense_contract_of(self, object_session(self) or db.session), PurchaseInvoice)
         elif self.supplier is None and self.supplier_id is None:
             raise FieldError(
                 column_label(PurchaseInvoice, "supplier_id"), str(_l("choose the supplier or an expense contract"))
@@ -345,39 +252,28 @@ class PurchaseInvoice(Timestamps, Versioned, db.Model):
             )
         self.tax_rate = rate
         tax, _ = compute_tax(Decimal(self.amount), rate)
-        if self.tax is None:
-            self.tax = tax
-        elif Decimal(self.tax) != tax:
-            raise FieldError(
-                column_label(PurchaseInvoice, "tax"),
-                str(
-                    _l(
-                        "should be %(tax)s (%(rate)s%% of %(amount)s, rounded to the fen); "
-                        "correct it or leave it empty.",
-                        tax=format_money(tax),
-                        rate=rate,
-                        amount=format_money(self.amount),
-                    )
-                ),
-            )
-        if self.total is None:
-            self.total = Decimal(self.amount) + Decimal(self.tax)
-        elif Decimal(self.total) != Decimal(self.amount) + Decimal(self.tax):
-            raise FieldError(
-                column_label(PurchaseInvoice, "total"),
-                str(
-                    _l(
-                        "should be %(total)s (amount + tax); correct it or leave it empty.",
-                        total=format_money(Decimal(self.amount) + Decimal(self.tax)),
-                    )
-                ),
-            )
+        fill_or_refuse(
+            self,
+            "tax",
+            tax,
+            lambda: _l(
+                "should be %(tax)s (%(rate)s%% of %(amount)s, rounded to the fen); correct it or leave it empty.",
+                tax=format_money(tax),
+                rate=rate,
+                amount=format_money(self.amount),
+            ),
+        )
+        total = Decimal(self.amount) + Decimal(self.tax)
+        fill_or_refuse(
+            self,
+            "total",
+            total,
+            lambda: _l("should be %(total)s (amount + tax); correct it or leave it empty.", total=format_money(total)),
+        )
 
 
 # --------------------------------------------------------------------- computed columns
 # Computed in SQL and deferred: lists undefer them (one query per page, no per-row sums).
-_NOT_REJECTED = PurchasePayment.status != "rejected"
-
 PurchaseRequest.total = column_property(
     select(
         type_coerce(
@@ -392,55 +288,8 @@ PurchaseRequest.total = column_property(
     info=label("Total amount"),
 )
 
-ExpenseContract.payments_total = column_property(
-    select(type_coerce(func.coalesce(func.sum(type_coerce(PurchasePayment.amount, BigInteger)), 0), Money()))
-    .where(PurchasePayment.expense_contract_id == ExpenseContract.id, _NOT_REJECTED)
-    .correlate_except(PurchasePayment)
-    .scalar_subquery(),
-    deferred=True,
-    info=label("Payments requested"),
-)
-
-ExpenseContract.paid_total = column_property(
-    select(type_coerce(func.coalesce(func.sum(type_coerce(PurchasePayment.amount, BigInteger)), 0), Money()))
-    .where(PurchasePayment.expense_contract_id == ExpenseContract.id, PurchasePayment.status == "paid")
-    .correlate_except(PurchasePayment)
-    .scalar_subquery(),
-    deferred=True,
-    info=label("Paid"),
-)
-
 
 # --------------------------------------------------------------------------- domain rules
-def request_payment(
-    payment: PurchasePayment, actor: User, ip: str | None, at: datetime | None = None
-) -> PurchasePayment:
-    """Record a new payment request as the documents ask (系统用户, 系统IP, 系统时间): who
-    recorded it, from which IP and when. The requester is its submitter, so the four-eyes
-    rule keeps them from approving it. Returns the payment (status ``requested``)."""
-    payment.recorded_by_id = actor.id
-    payment.recorded_ip = ip
-    payment.recorded_at = at or utcnow()
-    payment.submitted_by_id = actor.id
-    payment.status = "requested"
-    return payment
-
-
-def revise_payment(payment: PurchasePayment, actor: User) -> bool:
-    """After an edit of a payment request: whoever changed its contract, supplier, amount or
-    reason now stands behind it as its submitter, so they cannot approve it themselves
-    (otherwise an approver could rewrite a request and approve it alone). Returns whether
-    anything that counts changed."""
-    state = inspect(payment)
-    changed = any(
-        state.attrs[key].history.has_changes()
-        for key in ("expense_contract", "expense_contract_id", "supplier", "supplier_id", "amount", "reason")
-    )
-    if changed:
-        payment.submitted_by_id = actor.id
-    return changed
-
-
 def _local_today() -> date:
     try:
         from flask_babel import get_timezone
@@ -450,7 +299,7 @@ def _local_today() -> date:
         return datetime.now(UTC).date()
 
 
-def _contract_of(row, session) -> ExpenseContract | None:
+def expense_contract_of(row, session) -> ExpenseContract | None:
     """The expense contract of a payment/invoice, also when only the id was set (CLI), locked
     for update so concurrent payment requests on one contract run one after the other."""
     contract_id = row.expense_contract.id if row.expense_contract is not None else row.expense_contract_id
@@ -462,7 +311,7 @@ def _contract_of(row, session) -> ExpenseContract | None:
     return locked or row.expense_contract
 
 
-def _take_supplier(row, contract: ExpenseContract | None, model) -> None:
+def take_contract_supplier(row, contract: ExpenseContract | None, model) -> None:
     """Left empty, the supplier is the contract's; a different one is refused."""
     if contract is None:
         return
@@ -494,30 +343,5 @@ def _identity(row_or_id):
     return row_or_id.id if row_or_id.id is not None else id(row_or_id)
 
 
-def _payments_total(contract: ExpenseContract, session) -> Decimal:
-    """Σ amounts of the non-rejected payments of ``contract``: the stored ones, with the
-    payments being written in this flush counted as they are about to be."""
-    pending = [
-        p for p in list(session.new) + list(session.dirty) + list(session.deleted) if isinstance(p, PurchasePayment)
-    ]
-    skip = [p.id for p in pending if p.id is not None]
-    query = select(func.sum(PurchasePayment.amount)).where(
-        PurchasePayment.expense_contract_id == contract.id, _NOT_REJECTED
-    )
-    if skip:
-        query = query.where(PurchasePayment.id.not_in(skip))
-    with session.no_autoflush:
-        total = session.execute(query).scalar() or Decimal("0.00")
-    deleted = set(map(id, session.deleted))
-    for payment in pending:
-        if id(payment) in deleted or payment.status == "rejected" or payment.amount is None:
-            continue
-        target = payment.expense_contract.id if payment.expense_contract is not None else payment.expense_contract_id
-        if payment.expense_contract is contract or (target is not None and target == contract.id):
-            total += Decimal(payment.amount)
-    return total
-
-
 register(PurchaseRequest, PURCHASE_REQUEST)
 register(ExpenseContract, EXPENSE_CONTRACT)
-register(PurchasePayment, PAYMENT)

@@ -92,37 +92,32 @@ def _international(text: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def mobile(value: str | None) -> str | None:
-    """Mainland mobile (normalised to 11 digits) or a valid international number (E.164)."""
+def _telephone(value, message: str, local) -> str | None:
+    """A mainland mobile (11 digits), else what ``local(text)`` accepts, else an
+    international number (E.164); refused with ``message`` otherwise."""
     text = _clean(value)
     if text is None:
         return None
-    found = _mainland_mobile(text)
+    found = _mainland_mobile(text) or local(text) or _international(text)
     if found:
         return found
-    # +86 numbers must be mainland mobiles here; landlines belong in phone().
+    raise ValueError(message)
+
+
+def _not_plus86(text: str) -> None:
+    """+86 numbers must be mainland mobiles here; landlines belong in phone()."""
     if re.sub(r"[\s-]", "", text).startswith("+86"):
         raise ValueError(_MOBILE_MSG)
-    found = _international(text)
-    if found:
-        return found
-    raise ValueError(_MOBILE_MSG)
+
+
+def mobile(value: str | None) -> str | None:
+    """Mainland mobile (normalised to 11 digits) or a valid international number (E.164)."""
+    return _telephone(value, _MOBILE_MSG, _not_plus86)
 
 
 def phone(value: str | None) -> str | None:
     """Mainland mobile, mainland landline (kept as typed) or valid international number."""
-    text = _clean(value)
-    if text is None:
-        return None
-    found = _mainland_mobile(text)
-    if found:
-        return found
-    if _LANDLINE_RE.fullmatch(text):
-        return text
-    found = _international(text)
-    if found:
-        return found
-    raise ValueError(_PHONE_MSG)
+    return _telephone(value, _PHONE_MSG, lambda text: text if _LANDLINE_RE.fullmatch(text) else None)
 
 
 # --- e-mail / postal code -------------------------------------------------------------------

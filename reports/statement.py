@@ -162,6 +162,15 @@ def _invoice_totals_query(invoices):
     )
 
 
+def _rows_by_client(session, query, ids, *order_by) -> dict[int, list]:
+    """The rows of ``query`` in ``order_by`` order, grouped by their ``client_id`` (every id
+    of ``ids`` present, an empty list when it has none)."""
+    rows: dict[int, list] = {i: [] for i in ids}
+    for row in session.execute(query.order_by(*order_by)):
+        rows[row.client_id].append(row._mapping)
+    return rows
+
+
 def client_statements(session, client_ids, user, as_of: date) -> list[ClientStatement]:
     """The customer statements of the clients (those in ``user``'s scope), in id order."""
     ids = tuple(sorted({int(i) for i in client_ids}))
@@ -202,9 +211,7 @@ def client_statements(session, client_ids, user, as_of: date) -> list[ClientStat
         .outerjoin(PaymentMethod, PaymentMethod.id == Receipt.method_id)
         .where(Receipt.client_id.in_(ids), Receipt.is_deleted.is_(False), Receipt.received_on <= as_of)
     )
-    receipts: dict[int, list] = {i: [] for i in ids}
-    for row in session.execute(receipt_query.order_by(Receipt.received_on, Receipt.number, Receipt.id)):
-        receipts[row.client_id].append(row._mapping)
+    receipts = _rows_by_client(session, receipt_query, ids, Receipt.received_on, Receipt.number, Receipt.id)
     receipt_rows = receipt_query.subquery("receipts")
     receipt_totals = {
         row.client_id: row._mapping
@@ -226,9 +233,7 @@ def client_statements(session, client_ids, user, as_of: date) -> list[ClientStat
     invoice_query = _invoice_query(as_of, user).where(
         Contract.client_id.in_(ids), Contract.status.in_(RECEIVABLE_STATUSES)
     )
-    invoices: dict[int, list] = {i: [] for i in ids}
-    for row in session.execute(invoice_query.order_by(Invoice.issued_on, Invoice.number, Invoice.id)):
-        invoices[row.client_id].append(row._mapping)
+    invoices = _rows_by_client(session, invoice_query, ids, Invoice.issued_on, Invoice.number, Invoice.id)
     invoice_rows = invoice_query.subquery("invoices")
     invoice_totals = {
         row.client_id: row._mapping
@@ -351,11 +356,31 @@ def _invoice_columns(with_contract: bool) -> list[Column]:
     ]
 
 
+def _allocation_and_invoice_sections(statement, with_contract: bool, received) -> list[Section]:
+    """The two sections both statements end with: the allocations (totalling ``received``)
+    and the invoices; ``with_contract`` adds the contract column (a client's statement)."""
+    return [
+        Section(
+            _l("Allocations to contracts"),
+            _allocation_columns(with_contract),
+            statement.allocations,
+            totals={"receipt_number": str(_l("Total")), "amount": received},
+            empty_text=_l("No allocations."),
+        ),
+        Section(
+            _l("Invoices"),
+            _invoice_columns(with_contract),
+            _with_labels(statement.invoices, _labels(INVOICE_STATUSES)),
+            totals={"number": str(_l("Total (voided invoices not counted)")), **statement.invoice_totals},
+            empty_text=_l("No invoices."),
+        ),
+    ]
+
+
 def client_statement_document(statement: ClientStatement, generated: str) -> Document:
     """A customer statement as a Document (one PDF part, one XLSX sheet)."""
     client = statement.client
     totals = statement.totals
-    invoice_status = _labels(INVOICE_STATUSES)
     contracts = [{**row, "status_label": contract_status_label(row["status"])} for row in statement.contracts]
     return Document(
         title=_l("Customer statement — %(client)s", client=client["name"]),
@@ -399,20 +424,7 @@ def client_statement_document(statement: ClientStatement, generated: str) -> Doc
                 totals={"number": str(_l("Total")), **statement.receipt_totals},
                 empty_text=_l("No receipts."),
             ),
-            Section(
-                _l("Allocations to contracts"),
-                _allocation_columns(True),
-                statement.allocations,
-                totals={"receipt_number": str(_l("Total")), "amount": totals["received"]},
-                empty_text=_l("No allocations."),
-            ),
-            Section(
-                _l("Invoices"),
-                _invoice_columns(True),
-                _with_labels(statement.invoices, invoice_status),
-                totals={"number": str(_l("Total (voided invoices not counted)")), **statement.invoice_totals},
-                empty_text=_l("No invoices."),
-            ),
+            *_allocation_and_invoice_sections(statement, True, totals["received"]),
         ],
     )
 
@@ -454,19 +466,6 @@ def contract_statement_document(statement: ContractStatement, generated: str) ->
                 [Column("item", _l("Item"), width=40), Column("value", _l("Amount"), "money", width=30)],
                 figures,
             ),
-            Section(
-                _l("Allocations to contracts"),
-                _allocation_columns(False),
-                statement.allocations,
-                totals={"receipt_number": str(_l("Total")), "amount": row["received"]},
-                empty_text=_l("No allocations."),
-            ),
-            Section(
-                _l("Invoices"),
-                _invoice_columns(False),
-                _with_labels(statement.invoices, _labels(INVOICE_STATUSES)),
-                totals={"number": str(_l("Total (voided invoices not counted)")), **statement.invoice_totals},
-                empty_text=_l("No invoices."),
-            ),
+            *_allocation_and_invoice_sections(statement, False, row["received"]),
         ],
     )

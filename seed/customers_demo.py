@@ -20,23 +20,9 @@ import click
 from faker import Faker
 from sqlalchemy import func, insert, select
 
-from models import db
+from models import db, lookups
 from models.auth import Role, User
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman, normalise_name
-from models.lookups import (
-    AppointmentType,
-    Area,
-    BusinessModel,
-    CapitalBand,
-    ClientSource,
-    ClientType,
-    CompanySize,
-    ContractType,
-    FollowUpType,
-    RevenueBand,
-    StarRating,
-    Trade,
-)
 from models.validators import _USCC_CHARSET, uscc_check_char
 
 BATCH = 5000
@@ -469,33 +455,40 @@ def _names(model) -> dict[str, int]:
     }
 
 
+def demo_chance(kind: str, seed: int, faker_offset: int) -> tuple[random.Random, Faker]:
+    """A demo generator's own random stream and its zh_CN Faker, both fixed by ``seed``: the
+    same seed builds the same data, and each generator (``kind``) draws independently."""
+    fake = Faker("zh_CN")
+    fake.seed_instance(seed + faker_offset)
+    return random.Random(f"{kind}:{seed}"), fake
+
+
 class DemoClients:
     def __init__(self, seed: int):
-        self.rng = random.Random(f"clients:{seed}")
-        self.fake = Faker("zh_CN")
-        self.fake.seed_instance(seed + 1)
+        self.rng, self.fake = demo_chance("clients", seed, 1)
         self.now = datetime.now(UTC).replace(microsecond=0)
         self.today = self.now.date()
         # lookups (by id, in a stable order)
+        area = lookups.Area
         areas = db.session.execute(
-            select(Area.id, Area.name, Area.parent_id).where(Area.is_active.is_(True)).order_by(Area.id)
+            select(area.id, area.name, area.parent_id).where(area.is_active.is_(True)).order_by(area.id)
         ).all()
         parents = {row.parent_id for row in areas if row.parent_id}
         names = {row.id: row.name for row in areas}
         self.areas = [(row.id, row.name, names.get(row.parent_id)) for row in areas if row.id not in parents]
         if not self.areas:
             raise click.ClickException("no areas: run 'flask --app app seed' first")
-        self.trades = list(_names(Trade).items())
-        self.types = _ids(ClientType)
-        self.stars = _ids(StarRating)
-        self.sources = _ids(ClientSource)
-        self.revenue = _ids(RevenueBand)
-        self.capital = _ids(CapitalBand)
-        self.sizes = _ids(CompanySize)
-        self.models = _ids(BusinessModel)
-        self.followup_types = _ids(FollowUpType)
-        self.appointment_types = _ids(AppointmentType)
-        self.contract_types = list(_names(ContractType).items())
+        self.trades = list(_names(lookups.Trade).items())
+        self.types = _ids(lookups.ClientType)
+        self.stars = _ids(lookups.StarRating)
+        self.sources = _ids(lookups.ClientSource)
+        self.revenue = _ids(lookups.RevenueBand)
+        self.capital = _ids(lookups.CapitalBand)
+        self.sizes = _ids(lookups.CompanySize)
+        self.models = _ids(lookups.BusinessModel)
+        self.followup_types = _ids(lookups.FollowUpType)
+        self.appointment_types = _ids(lookups.AppointmentType)
+        self.contract_types = list(_names(lookups.ContractType).items())
         if not (self.followup_types and self.appointment_types and self.contract_types):
             raise click.ClickException("lookups missing: run 'flask --app app seed' first")
         # owners: active account managers (most clients) and sales directors (a few)

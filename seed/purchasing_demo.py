@@ -11,20 +11,21 @@ same rows. A second run reuses the suppliers and adds new documents with free nu
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from faker import Faker
 from sqlalchemy import select
 
 from models import db
 from models.auth import Department, Role, User
 from models.finance import compute_tax
 from models.lookups import ContractType
-from models.purchasing import ExpenseContract, PurchaseInvoice, PurchaseItem, PurchasePayment, PurchaseRequest, Supplier
+from models.purchase_payments import PurchasePayment
+from models.purchasing import ExpenseContract, PurchaseInvoice, PurchaseItem, PurchaseRequest, Supplier
 from models.validators import _USCC_CHARSET, uscc_check_char
+
+from .customers_demo import demo_chance
 
 CENT = Decimal("0.01")
 
@@ -161,9 +162,7 @@ def _people() -> _People | None:
 
 class DemoPurchasing:
     def __init__(self, seed: int):
-        self.rng = random.Random(f"purchasing:{seed}")
-        self.fake = Faker("zh_CN")
-        self.fake.seed_instance(seed + 2)
+        self.rng, self.fake = demo_chance("purchasing", seed, 2)
         self.now = datetime.now(UTC).replace(microsecond=0)
         self.today = self.now.date()
         self.request_numbers = set(db.session.execute(select(PurchaseRequest.number)).scalars())

@@ -149,6 +149,9 @@ SALES_TABLES = ["opportunity", "dev_plan", "quote", "order", "weekly_report"]
 PRODUCT_TABLES = ["product", "stock"]
 PURCHASE_TABLES = ["supplier", "purchase_request", "expense_contract", "payment", "purchase_invoice"]
 
+#: every action right the modules declare (``client.merge``, ``payment.approve``, …)
+ACTION_RIGHTS = [f"{entry[0]}.{action[0]}" for module in MODULES for entry in module[3] for action in entry[3]]
+
 #: code, Chinese name, English name, data scope
 ROLES = [
     ("admin", "系统管理员", "Administrator", "all"),
@@ -176,29 +179,7 @@ MATRIX: dict[str, dict] = {
             (PRODUCT_TABLES, "VCEDX"),
             (["churn"], "VCEDX"),
         ],
-        "extra": [
-            "opportunity.assign",
-            "opportunity.reopen",
-            "quote.submit",
-            "quote.approve",
-            "order.ship",
-            "weekly_report.review",
-            "churn.confirm",
-            "user.sensitive",
-            "client.reassign",
-            "client.merge",
-            "client.import",
-            "contract.submit",
-            "contract.approve",
-            "receipt.confirm",
-            "invoice.void",
-            "purchase_request.submit",
-            "purchase_request.approve",
-            "expense_contract.submit",
-            "expense_contract.approve",
-            "payment.approve",
-            "report.receivables",
-        ],
+        "extra": ACTION_RIGHTS,
     },
     "executive": {
         "grants": [

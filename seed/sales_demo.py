@@ -44,7 +44,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import click
-from faker import Faker
 from sqlalchemy import func, insert, select, update
 
 from models import db
@@ -72,7 +71,7 @@ from models.sales import (
 )
 from models.workflow import perform
 
-from .customers_demo import FALLBACK_TRADE, MOBILE_PREFIXES, TRADES, ZIHAO
+from .customers_demo import FALLBACK_TRADE, MOBILE_PREFIXES, TRADES, ZIHAO, demo_chance
 
 BATCH = 2000  # clients per batch
 CENT = Decimal("0.01")
@@ -333,9 +332,7 @@ class _Staff:
 
 class DemoSales:
     def __init__(self, seed: int):
-        self.rng = random.Random(f"sales:{seed}")
-        self.fake = Faker("zh_CN")
-        self.fake.seed_instance(seed + 4)
+        self.rng, self.fake = demo_chance("sales", seed, 4)
         self.now = datetime.now(UTC).replace(microsecond=0)
         self.today = _local_today()
         self.start = self.today - timedelta(days=DAYS)

@@ -23,8 +23,8 @@ from models.finance import (
     Receipt,
     compute_tax,
     contract_money_options,
-    finance_problems,
 )
+from models.finance_rules import finance_problems
 from models.lookups import ContractType, InvoiceType, PaymentMethod
 from models.workflow import WorkflowError, perform
 from tests.conftest import count_queries

@@ -15,31 +15,14 @@ from sqlalchemy import func, select
 
 from models.audit import AuditLog
 from models.customers import Client, find_duplicates, normalise_name
-from models.imports import REQUIRED, ImportFileError, guess_mapping, read_table, validate
+from models.imports import DOCUMENT_HEADINGS, REQUIRED, ImportFileError, guess_mapping, read_table, validate
 from models.lookups import Area, ClientSource, ClientType, CompanySize, StarRating, Trade
 from models.validators import uscc_check_char
 from tests.conftest import csrf_token_from, login, make_app
 from tests.factories import add_children, lookup, make_client, user
 from views.customers import ClientView
 
-HEADINGS = [
-    "公司名称",
-    "统一社会信用代码",
-    "公司地址",
-    "联系电话",
-    "所属地区",
-    "联系人",
-    "常用手机",
-    "客户类型",
-    "星级评定",
-    "客户来源",
-    "产品分类",
-    "企业规模",
-    "邮编",
-    "电子邮件",
-    "跟单人",
-    "备注其它",
-]
+HEADINGS = list(DOCUMENT_HEADINGS)
 URL = "/admin/client/import/"
 
 

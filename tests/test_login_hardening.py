@@ -14,8 +14,9 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from models.audit import AuditLog
-from models.auth import LoginLog, User, UserSession
+from models.auth import LoginLog, User
 from models.base import utcnow
+from models.sessions import UserSession
 from tests.conftest import PASSWORD, HttpUser, login, make_app, run_parallel
 
 WRONG = "wrong-password-1"

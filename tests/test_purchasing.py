@@ -15,15 +15,8 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from models.base import FieldError, utcnow
-from models.purchasing import (
-    ExpenseContract,
-    PurchaseInvoice,
-    PurchaseItem,
-    PurchasePayment,
-    PurchaseRequest,
-    Supplier,
-    request_payment,
-)
+from models.purchase_payments import PurchasePayment, request_payment
+from models.purchasing import ExpenseContract, PurchaseInvoice, PurchaseItem, PurchaseRequest, Supplier
 from models.workflow import WorkflowError, perform
 from tests.conftest import count_queries
 from tests.factories import user

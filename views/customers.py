@@ -29,6 +29,7 @@ from models.customers import (
     merge_clients,
     reassign_clients,
 )
+from models.imports import FIELDS as CLIENT_FIELDS
 from models.scope import scope_clause
 
 from .crud import CrmModelView, LazyOptions, Section
@@ -141,36 +142,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         "updated_at",
     )
     column_default_sort = ("updated_at", True)
-    column_details_list = (
-        "name",
-        "uscc",
-        "address",
-        "phone",
-        "fax",
-        "zip_code",
-        "website",
-        "email",
-        "trade",
-        "area",
-        "contact_name",
-        "contact_gender",
-        "contact_position",
-        "contact_mobile",
-        "type",
-        "star",
-        "source",
-        "main_business",
-        "notes",
-        "revenue_band",
-        "capital_band",
-        "size",
-        "model",
-        "owner",
-        "satisfaction",
-        "credit",
-        "created_at",
-        "updated_at",
-    )
+    column_details_list = (*CLIENT_FIELDS, "created_at", "updated_at")
     column_export_list = column_details_list
     column_searchable_list = (
         "name",

@@ -13,7 +13,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField, validators
 
 from models import db
-from models.auth import User, attempt_login, end_all_sessions, end_session, start_session
+from models.auth import User
+from models.sessions import attempt_login, end_all_sessions, end_session, start_session
 
 bp = Blueprint("auth", __name__)
 

@@ -12,17 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload, undefer
 
 from models import db
-from models.purchasing import (
-    PAYMENT_STATUSES,
-    ExpenseContract,
-    PurchaseInvoice,
-    PurchaseItem,
-    PurchasePayment,
-    PurchaseRequest,
-    Supplier,
-    request_payment,
-    revise_payment,
-)
+from models.purchase_payments import PAYMENT_STATUSES, PurchasePayment, request_payment, revise_payment
+from models.purchasing import ExpenseContract, PurchaseInvoice, PurchaseItem, PurchaseRequest, Supplier
 from models.scope import scope_clause
 from models.workflow import APPROVAL_STATES
 
