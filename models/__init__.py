@@ -29,6 +29,23 @@ def without_write_lock():
         g.defer_write_lock = False
 
 
-from . import audit, auth, customers, finance, imports, jobs, lookups, purchasing, sales  # noqa: E402,F401  (register the tables)
+from . import (  # noqa: E402,F401  (register the tables)
+    audit,
+    auth,
+    churn,
+    contracts,
+    customers,
+    finance,
+    imports,
+    jobs,
+    lookups,
+    opportunities,
+    orders,
+    products,
+    purchasing,
+    reminders,
+    targets,
+    uploads,
+)
 from .audit import AuditLog  # noqa: E402,F401
 from .auth import Department, LoginLog, Right, Role, SystemConfig, User  # noqa: E402,F401

@@ -27,7 +27,7 @@ from .base import (
 )
 from .customers import Client, Contract
 from .lookups import InvoiceType, PaymentMethod
-from .workflow import INVOICE, RECEIPT, register
+from .workflow import Transition, Workflow, register
 
 TAX_RATES = (13, 9, 6, 3, 1, 0)
 RECEIPT_STATUSES = [("recorded", _l("Recorded")), ("confirmed", _l("Confirmed"))]
@@ -203,10 +203,6 @@ class Invoice(Timestamps, Versioned, db.Model):
 
     def __str__(self) -> str:
         return self.number or f"#{self.id}"
-
-
-register(Receipt, RECEIPT)
-register(Invoice, INVOICE)
 
 
 # --------------------------------------------------------------------------- contract money
@@ -553,3 +549,27 @@ def _check_finance_rules(session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_finance_changes(session) -> None:
     session.info.pop(_PENDING, None)
+
+
+# ------------------------------------------------------------------------- workflows
+RECEIPT = Workflow(
+    "receipt",
+    dict(RECEIPT_STATUSES),
+    [
+        Transition("confirm", _l("Confirm"), ("recorded",), "confirmed", "confirm", stamp="confirmed"),
+    ],
+    locked=("confirmed",),
+)
+
+
+INVOICE = Workflow(
+    "invoice",
+    dict(INVOICE_STATUSES),
+    [
+        Transition("void", _l("Void"), ("issued",), "voided", "void", comment_required=True, stamp="voided"),
+    ],
+    locked=("voided",),
+)
+
+register(Receipt, RECEIPT)
+register(Invoice, INVOICE)

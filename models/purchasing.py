@@ -9,7 +9,7 @@ payment or invoice matching its contract, and the invoice tax rules of the sales
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
@@ -33,7 +33,7 @@ from .base import (
 from .finance import TAX_RATES, compute_tax
 from .lookups import ContractType
 from .numbering import assign_number, next_number  # noqa: F401  (next_number: the documents' numbering)
-from .workflow import EXPENSE_CONTRACT, PAYMENT, PURCHASE_REQUEST, Approval, register
+from .workflow import APPROVAL_STATES, Approval, Transition, Workflow, approval_steps, approve, register
 
 PAYMENT_STATUSES = [
     ("requested", _l("Requested")),
@@ -441,15 +441,6 @@ def revise_payment(payment: PurchasePayment, actor: User) -> bool:
     return changed
 
 
-def _local_today() -> date:
-    try:
-        from flask_babel import get_timezone
-
-        return datetime.now(get_timezone()).date()
-    except Exception:  # outside an app: UTC is as good a calendar as any
-        return datetime.now(UTC).date()
-
-
 def _contract_of(row, session) -> ExpenseContract | None:
     """The expense contract of a payment/invoice, also when only the id was set (CLI), locked
     for update so concurrent payment requests on one contract run one after the other."""
@@ -517,6 +508,29 @@ def _payments_total(contract: ExpenseContract, session) -> Decimal:
             total += Decimal(payment.amount)
     return total
 
+
+# ------------------------------------------------------------------------- workflows
+PURCHASE_REQUEST = Workflow("purchase_request", APPROVAL_STATES, approval_steps(), locked=("submitted", "approved"))
+EXPENSE_CONTRACT = Workflow("expense_contract", APPROVAL_STATES, approval_steps(), locked=("submitted", "approved"))
+
+
+def _paid(record, actor, **_) -> str:
+    record.paid_on = record.paid_on or utcnow().date()
+    return "paid"
+
+
+PAYMENT = Workflow(
+    "payment",
+    dict(PAYMENT_STATUSES),
+    [
+        Transition("approve", _l("Approve"), ("requested",), "approved", "approve", four_eyes=True, decide=approve),
+        Transition(
+            "reject", _l("Reject"), ("requested",), "rejected", "approve", comment_required=True, four_eyes=True
+        ),
+        Transition("pay", _l("Mark as paid"), ("approved",), "paid", "approve", decide=_paid),
+    ],
+    locked=("approved", "paid", "rejected"),
+)
 
 register(PurchaseRequest, PURCHASE_REQUEST)
 register(ExpenseContract, EXPENSE_CONTRACT)

@@ -12,9 +12,10 @@ from sqlalchemy import exists, select
 from wtforms.validators import ValidationError
 
 from models import db
+from models.base import local_today as _local_today
+from models.churn import CHURN_STATUSES, OPEN_CHURN, ClientLoss
 from models.customers import Client
-from models.purchasing import _local_today
-from models.sales import CHURN_STATUSES, OPEN_CHURN, ClientLoss, last_order_subquery
+from models.orders import last_order_subquery
 
 from .base import LazyOptions
 from .customers import ClientChildView, OwnerDepartmentFilter, _departments

@@ -1,7 +1,8 @@
 """Sales views (SPEC §4.4): opportunities with inline development plans and their workflow
 (§5.3: assign to…, close as won / lost, reopen), development plans, monthly sales targets
 and weekly reports with inline items (submit, review, send back). The rules live in
-models/sales.py; these classes declare what is shown and hand the request to the domain."""
+models/opportunities.py and models/targets.py; these classes declare what is shown and hand the
+request to the domain."""
 
 from __future__ import annotations
 
@@ -22,20 +23,11 @@ from wtforms import validators
 from models import db
 from models.auth import Department, User, department_subtree_ids
 from models.base import FieldError, check_row, column_label
+from models.base import local_today as _local_today
 from models.customers import Client
-from models.purchasing import _local_today
-from models.sales import (
-    OPPORTUNITY_STATUSES,
-    OUTCOMES,
-    REPORT_STATUSES,
-    DevelopmentPlan,
-    Opportunity,
-    SalesTarget,
-    WeeklyReport,
-    WeeklyReportItem,
-    opportunity_defaults,
-)
+from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan, Opportunity, opportunity_defaults
 from models.scope import scope_clause, scoped
+from models.targets import REPORT_STATUSES, SalesTarget, WeeklyReport, WeeklyReportItem
 
 from .base import CrmModelView, LazyOptions, ScopedAjaxLoader, Section
 from .purchasing import status_filter
