@@ -17,7 +17,7 @@ from models.churn import CHURN_STATUSES, OPEN_CHURN, ClientLoss
 from models.customers import Client
 from models.orders import last_order_subquery
 
-from .base import LazyOptions
+from .crud import LazyOptions
 from .customers import ClientChildView, OwnerDepartmentFilter, _departments
 from .purchasing import status_filter
 from .workflow import WorkflowMixin

@@ -29,7 +29,7 @@ from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan
 from models.scope import scope_clause, scoped
 from models.targets import REPORT_STATUSES, SalesTarget, WeeklyReport, WeeklyReportItem
 
-from .base import CrmModelView, LazyOptions, ScopedAjaxLoader, Section
+from .crud import CrmModelView, LazyOptions, ScopedAjaxLoader, Section
 from .purchasing import status_filter
 from .workflow import WorkflowMixin
 

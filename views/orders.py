@@ -35,7 +35,7 @@ from models.orders import (
 )
 from models.products import Product, Stock
 
-from .base import CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section
+from .crud import CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section
 from .opportunities import prefill_from_opportunity
 from .purchasing import status_filter
 from .workflow import WorkflowMixin
