@@ -32,7 +32,7 @@ from .base import (
 )
 from .finance import TAX_RATES, compute_tax
 from .lookups import ContractType
-from .numbering import assign_number, next_number  # noqa: F401  (next_number: the documents' numbering)
+from .numbering import assign_number
 from .workflow import APPROVAL_STATES, Approval, Transition, Workflow, approval_steps, approve, register
 
 PAYMENT_STATUSES = [

@@ -24,7 +24,7 @@ from models.auth import Department, Role, User
 from models.finance import compute_tax
 from models.lookups import ContractType
 from models.purchasing import ExpenseContract, PurchaseInvoice, PurchaseItem, PurchasePayment, PurchaseRequest, Supplier
-from models.validators import _USCC_CHARSET, uscc_check_char
+from models.validators import USCC_CHARSET, uscc_check_char
 
 CENT = Decimal("0.01")
 
@@ -195,7 +195,7 @@ class DemoPurchasing:
         return number
 
     def uscc(self, division: str) -> str:
-        first17 = "91" + division + "".join(self.rng.choice(_USCC_CHARSET) for _ in range(9))
+        first17 = "91" + division + "".join(self.rng.choice(USCC_CHARSET) for _ in range(9))
         return first17 + uscc_check_char(first17)
 
     # -- suppliers ----------------------------------------------------------------------
