@@ -232,8 +232,11 @@ def perform(
     The row is locked and re-read first (:func:`lock_row`), so of two parallel steps on one
     record exactly one takes effect and the other is judged on the new state;
     ``seen_version`` (the version the actor confirmed) refuses a step on a record changed
-    since, naming who changed it. Returns the new state; raises WorkflowError naming the
-    record and the reason."""
+    since, naming who changed it. The four-eyes rule (:func:`four_eyes_party`) refuses the
+    submitter before the step is judged, and a first approver after the step's own refusal
+    has had its say (it names what is needed: "an executive must give the second approval").
+    Returns the new state; raises WorkflowError naming the record and the reason (the
+    caller rolls back)."""
     workflow = workflow_of(record)
     step = workflow.transitions.get(action)
     if step is None:
