@@ -32,16 +32,23 @@ def without_write_lock():
 from . import (  # noqa: E402,F401  (register the tables)
     audit,
     auth,
+    churn,
+    contracts,
     customers,
     finance,
     finance_rules,
     imports,
     jobs,
     lookups,
+    opportunities,
+    orders,
+    products,
     purchase_payments,
     purchasing,
-    sales,
+    reminders,
     sessions,
+    targets,
+    uploads,
 )
 from .audit import AuditLog  # noqa: E402,F401
 from .auth import Department, LoginLog, Right, Role, SystemConfig, User  # noqa: E402,F401

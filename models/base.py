@@ -10,7 +10,7 @@ runs in forms (field error) and before every flush (so CLI and imports are cover
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import gettext
@@ -32,6 +32,16 @@ NAMING = {
 def utcnow() -> datetime:
     """Timezone-aware current UTC time (column defaults must be callables)."""
     return datetime.now(UTC)
+
+
+def local_today() -> date:
+    """Today's date in the display time zone (UTC outside an app)."""
+    try:
+        from flask_babel import get_timezone
+
+        return datetime.now(get_timezone()).date()
+    except Exception:  # outside an app: UTC is as good a calendar as any
+        return datetime.now(UTC).date()
 
 
 class UTCDateTime(types.TypeDecorator):
@@ -219,6 +229,16 @@ class Owned:
         return relationship("User", foreign_keys=f"{cls.__name__}.owner_id")
 
 
+def user_fk(text: str, required: bool = False):
+    """A foreign key to ``users`` labelled ``text``: RESTRICT when required, else SET NULL."""
+    return mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT" if required else "SET NULL"),
+        index=True,
+        nullable=not required,
+        info=label(text),
+    )
+
+
 class FieldError(ValueError):
     """A domain rule refused a value; names the field so the message can guide the user."""
 
@@ -232,6 +252,18 @@ def column_label(model, key: str) -> str:
     """The translated label of a model column (falls back to the attribute name)."""
     col = model.__table__.c.get(key)
     return str(col.info.get("label", key)) if col is not None else key
+
+
+def not_negative(model, key: str, value) -> None:
+    """Refuse a negative amount in ``model.key``, naming the field."""
+    if value is not None and Decimal(value) < 0:
+        raise FieldError(column_label(model, key), str(_l("must not be negative")))
+
+
+def positive_quantity(model, value) -> None:
+    """Refuse a quantity of 0 or less in ``model.quantity``, naming the field."""
+    if value is not None and int(value) <= 0:
+        raise FieldError(column_label(model, "quantity"), str(_l("must be greater than 0")))
 
 
 def checker_message(exc: ValueError) -> str:

@@ -30,7 +30,7 @@ from .lookups import (
     StarRating,
     Trade,
 )
-from .workflow import CONTRACT, Approval, register
+from .workflow import Approval
 
 GENDERS = [("男", _l("Male")), ("女", _l("Female")), ("未说明", _l("Unspecified"))]
 APPOINTMENT_STATUSES = [("待办", _l("To do")), ("已完成", _l("Done")), ("已取消", _l("Cancelled"))]
@@ -291,12 +291,26 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
         if self.amount is not None and Decimal(self.amount) <= 0:
             raise FieldError(column_label(Contract, "amount"), str(_l("must be greater than 0")))
         if self.opportunity_id is not None or self.opportunity is not None:
-            from .sales import same_client
-
             same_client(self, "opportunity", Contract)
 
 
-register(Contract, CONTRACT)
+def same_client(record, parent_key: str, model) -> None:
+    """A document's opportunity or quote must be about the document's client."""
+    parent = getattr(record, parent_key)
+    if parent is None and getattr(record, f"{parent_key}_id", None) is not None:
+        with db.session.no_autoflush:
+            parent = db.session.get(
+                getattr(type(record), parent_key).property.mapper.class_, getattr(record, f"{parent_key}_id")
+            )
+    client_id = record.client.id if record.client is not None else record.client_id
+    if parent is None or parent.client_id is None or client_id is None:
+        return
+    if parent.client_id != client_id:
+        raise FieldError(
+            column_label(model, f"{parent_key}_id"),
+            str(_l("%(document)s is about another client; choose one of this client's.", document=str(parent))),
+        )
+
 
 # 客户数量: computed in SQL, loaded only where asked for (views undefer it)
 User.client_count = column_property(
@@ -359,7 +373,7 @@ def flag_visible(matches, user) -> list[tuple]:
 def delete_blockers(client: Client) -> list[str]:
     """Why a client may not be deleted: the numbers of its live contracts, then of its
     live orders (soft-deleted ones do not count)."""
-    from .sales import Order  # models.sales imports this module
+    from .orders import Order  # models.orders imports this module
 
     contracts = db.session.execute(
         select(Contract.number)

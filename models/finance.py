@@ -27,7 +27,7 @@ from .base import (
 )
 from .customers import Client, Contract
 from .lookups import InvoiceType, PaymentMethod
-from .workflow import INVOICE, RECEIPT, register
+from .workflow import Transition, Workflow, register
 
 TAX_RATES = (13, 9, 6, 3, 1, 0)
 RECEIPT_STATUSES = [("recorded", _l("Recorded")), ("confirmed", _l("Confirmed"))]
@@ -209,10 +209,6 @@ class Invoice(Timestamps, Versioned, db.Model):
         return self.number or f"#{self.id}"
 
 
-register(Receipt, RECEIPT)
-register(Invoice, INVOICE)
-
-
 # --------------------------------------------------------------------------- contract money
 #: contract states that may receive money and be invoiced (SPEC §4.5: approved or later)
 OFFERABLE_CONTRACT_STATES = ("approved", "signed", "archived")
@@ -273,3 +269,27 @@ def offerable_contracts(client_id: int | None):
         )
         .order_by(Contract.starts_on.desc(), Contract.id.desc())
     )
+
+
+# ------------------------------------------------------------------------- workflows
+RECEIPT = Workflow(
+    "receipt",
+    dict(RECEIPT_STATUSES),
+    [
+        Transition("confirm", _l("Confirm"), ("recorded",), "confirmed", "confirm", stamp="confirmed"),
+    ],
+    locked=("confirmed",),
+)
+
+
+INVOICE = Workflow(
+    "invoice",
+    dict(INVOICE_STATUSES),
+    [
+        Transition("void", _l("Void"), ("issued",), "voided", "void", comment_required=True, stamp="voided"),
+    ],
+    locked=("voided",),
+)
+
+register(Receipt, RECEIPT)
+register(Invoice, INVOICE)

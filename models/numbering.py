@@ -85,9 +85,9 @@ def next_number(model, prefix: str, day: date | None = None) -> str:
     """The next free number ``<prefix><yyyymmdd>-<nnn>`` of ``model`` for ``day`` (default:
     the local calendar day), from the (model, prefix, day) counter, in the caller's
     transaction; numbers already taken (typed by hand) are skipped."""
-    from .purchasing import _local_today
+    from .base import local_today
 
-    day = day or _local_today()
+    day = day or local_today()
     stem = f"{prefix}{day:%Y%m%d}-"
     session = db.session
     with session.no_autoflush:

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column, object_sessio
 from . import db
 from .auth import User
 from .base import FieldError, Money, Timestamps, UTCDateTime, Versioned, column_label, format_money, label, utcnow
-from .purchasing import ExpenseContract, Supplier, expense_contract_of, take_contract_supplier
-from .workflow import EXPENSE_CONTRACT, PAYMENT, register
+from .purchasing import EXPENSE_CONTRACT, ExpenseContract, Supplier, expense_contract_of, take_contract_supplier
+from .workflow import Transition, Workflow, approve, register
 
 PAYMENT_STATUSES = [
     ("requested", _l("Requested")),
@@ -186,5 +186,24 @@ def payments_sum(contract: ExpenseContract, session) -> Decimal:
             total += Decimal(payment.amount)
     return total
 
+
+# ------------------------------------------------------------------------- workflow
+def _paid(record, actor, **_) -> str:
+    record.paid_on = record.paid_on or utcnow().date()
+    return "paid"
+
+
+PAYMENT = Workflow(
+    "payment",
+    dict(PAYMENT_STATUSES),
+    [
+        Transition("approve", _l("Approve"), ("requested",), "approved", "approve", four_eyes=True, decide=approve),
+        Transition(
+            "reject", _l("Reject"), ("requested",), "rejected", "approve", comment_required=True, four_eyes=True
+        ),
+        Transition("pay", _l("Mark as paid"), ("approved",), "paid", "approve", decide=_paid),
+    ],
+    locked=("approved", "paid", "rejected"),
+)
 
 register(PurchasePayment, PAYMENT)

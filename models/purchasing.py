@@ -10,7 +10,7 @@ payment or invoice matching its contract, and the invoice tax rules of the sales
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
@@ -31,8 +31,8 @@ from .base import (
 )
 from .finance import TAX_RATES, compute_tax, fill_or_refuse
 from .lookups import ContractType
-from .numbering import assign_number, next_number  # noqa: F401  (next_number: the documents' numbering)
-from .workflow import EXPENSE_CONTRACT, PURCHASE_REQUEST, Approval, register
+from .numbering import assign_number
+from .workflow import APPROVAL_STATES, Approval, Workflow, approval_steps, register
 
 
 class Supplier(Timestamps, SoftDelete, db.Model):
@@ -290,15 +290,6 @@ PurchaseRequest.total = column_property(
 
 
 # --------------------------------------------------------------------------- domain rules
-def _local_today() -> date:
-    try:
-        from flask_babel import get_timezone
-
-        return datetime.now(get_timezone()).date()
-    except Exception:  # outside an app: UTC is as good a calendar as any
-        return datetime.now(UTC).date()
-
-
 def expense_contract_of(row, session) -> ExpenseContract | None:
     """The expense contract of a payment/invoice, also when only the id was set (CLI), locked
     for update so concurrent payment requests on one contract run one after the other."""
@@ -342,6 +333,10 @@ def _identity(row_or_id):
         return row_or_id
     return row_or_id.id if row_or_id.id is not None else id(row_or_id)
 
+
+# ------------------------------------------------------------------------- workflows
+PURCHASE_REQUEST = Workflow("purchase_request", APPROVAL_STATES, approval_steps(), locked=("submitted", "approved"))
+EXPENSE_CONTRACT = Workflow("expense_contract", APPROVAL_STATES, approval_steps(), locked=("submitted", "approved"))
 
 register(PurchaseRequest, PURCHASE_REQUEST)
 register(ExpenseContract, EXPENSE_CONTRACT)

@@ -218,7 +218,7 @@ def masked_id_card(value: str | None) -> str:
 
 # --- unified social credit code (GB 32100-2015) ---------------------------------------------
 
-_USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _USCC_AUTHORITIES = "123456789ABCDEFGNY"
 _USCC_MSG = N_("must be an 18-character unified social credit code (digits and capital letters except I, O, Z, S, V)")
@@ -227,10 +227,10 @@ _USCC_MSG = N_("must be an 18-character unified social credit code (digits and c
 def uscc_check_char(first17: str) -> str:
     """Check character of a unified social credit code given its first 17 characters."""
     first17 = (first17 or "").upper()
-    if len(first17) != 17 or any(ch not in _USCC_CHARSET for ch in first17):
+    if len(first17) != 17 or any(ch not in USCC_CHARSET for ch in first17):
         raise ValueError(N_("must be 17 characters from digits and capital letters except I, O, Z, S, V"))
-    total = sum(_USCC_CHARSET.index(ch) * w for ch, w in zip(first17, _USCC_WEIGHTS, strict=False))
-    return _USCC_CHARSET[(31 - total % 31) % 31]
+    total = sum(USCC_CHARSET.index(ch) * w for ch, w in zip(first17, _USCC_WEIGHTS, strict=False))
+    return USCC_CHARSET[(31 - total % 31) % 31]
 
 
 def uscc(value: str | None) -> str | None:
@@ -239,7 +239,7 @@ def uscc(value: str | None) -> str | None:
     if text is None:
         return None
     text = text.upper()
-    if len(text) != 18 or any(ch not in _USCC_CHARSET for ch in text):
+    if len(text) != 18 or any(ch not in USCC_CHARSET for ch in text):
         raise ValueError(_USCC_MSG)
     if text[0] not in _USCC_AUTHORITIES:
         raise ValueError(N_("unified social credit code must start with one of 123456789ABCDEFGNY"))

@@ -1,6 +1,10 @@
-"""The state machines of SPEC §5: one declaration per workflow (states, transitions and
-the right each needs) and one function that performs a transition. Views (bulk
-actions, details buttons), the CLI and tests all call :func:`perform`.
+"""The transition engine of SPEC §5: a workflow is a table of transitions (states, the
+right each needs, what it writes), declared beside its model (models/contracts.py,
+finance.py, purchasing.py, opportunities.py, orders.py, targets.py, churn.py) and
+registered with :func:`register`; :func:`perform` takes a step. Views (bulk actions,
+details buttons), the CLI and tests all call :func:`perform`. The steps every approval
+workflow shares (:func:`approval_steps`, :func:`approve`, :func:`redraft`) and the
+four-eyes rule (:func:`four_eyes_party`) are written here once.
 """
 
 from __future__ import annotations
@@ -8,21 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ForeignKey, String, Text, select
+from sqlalchemy import String, Text, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from . import db
 from .audit import audit_note
-from .auth import SystemConfig
-from .base import UTCDateTime, label, utcnow
-
-
-def _user_fk(label_text: str):
-    return mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True, info=label(label_text))
+from .base import UTCDateTime, label, user_fk, utcnow
 
 
 class Approval:
@@ -36,11 +34,11 @@ class Approval:
 
     @declared_attr
     def submitted_by_id(cls) -> Mapped[int | None]:
-        return _user_fk("Submitted by")
+        return user_fk("Submitted by")
 
     @declared_attr
     def approved_by_id(cls) -> Mapped[int | None]:
-        return _user_fk("Approved by")
+        return user_fk("Approved by")
 
     @declared_attr
     def submitted_by(cls):
@@ -93,83 +91,13 @@ class Workflow:
     def available(self, record, actor) -> list[Transition]:
         """The transitions the actor could take on the record now: state, right, and not
         a four-eyes step on a record the actor submitted or already approved."""
-        mine = actor.id in (getattr(record, "submitted_by_id", None), getattr(record, "approved_by_id", None))
         return [
             t
             for t in self.transitions.values()
-            if record.status in t.sources and actor.can(f"{self.endpoint}.{t.right}") and not (t.four_eyes and mine)
+            if record.status in t.sources
+            and actor.can(f"{self.endpoint}.{t.right}")
+            and four_eyes_party(record, actor, t) is None
         ]
-
-
-def _threshold() -> Decimal:
-    try:
-        return Decimal(SystemConfig.get("contract_approval_threshold", "0") or "0")
-    except ArithmeticError:
-        return Decimal("0")
-
-
-def _contract_approval(record, actor, **_) -> str:
-    """Approve a contract. Above ``contract_approval_threshold`` (0 = off) a second
-    approval by an executive is needed: the first approval (a sales director's) is
-    recorded and the contract stays submitted until an executive — not the submitter,
-    not the first approver — approves. Executives give only that second approval (SPEC §6:
-    executive "A (> threshold)"). Refusals change nothing."""
-    threshold = _threshold()
-    needs_second = threshold > 0 and record.amount is not None and record.amount > threshold
-    is_executive = actor.role is not None and actor.role.code == "executive"
-    if not needs_second:
-        if is_executive:
-            raise WorkflowError(
-                str(
-                    _l(
-                        "%(record)s: executives approve only contracts above %(limit)s, as "
-                        "the second approval; the sales director approves this one.",
-                        record=str(record),
-                        limit=threshold,
-                    )
-                )
-            )
-        record.approved_by_id, record.approved_at = actor.id, utcnow()
-        return "approved"
-    if record.approved_by_id is None:
-        if is_executive:
-            raise WorkflowError(
-                str(
-                    _l(
-                        "%(record)s: above %(limit)s the first approval must come from the "
-                        "sales director, then an executive approves.",
-                        record=str(record),
-                        limit=threshold,
-                    )
-                )
-            )
-        record.approved_by_id, record.approved_at = actor.id, utcnow()
-        return "submitted"  # waits for the executive
-    if not is_executive:
-        raise WorkflowError(
-            str(
-                _l(
-                    "%(record)s: amount above %(limit)s — already approved once, an "
-                    "executive must give the second approval.",
-                    record=str(record),
-                    limit=threshold,
-                )
-            )
-        )
-    if actor.id == record.approved_by_id:
-        raise WorkflowError(
-            str(_l("%(record)s: the second approval must come from another person.", record=str(record)))
-        )
-    record.second_approved_by_id, record.second_approved_at = actor.id, utcnow()
-    return "approved"
-
-
-def _clear_approvals(record, actor, **_) -> str:
-    """Back to draft after a rejection: earlier approvals no longer count."""
-    record.approved_by_id = record.approved_at = None
-    if hasattr(record, "second_approved_by_id"):
-        record.second_approved_by_id = record.second_approved_at = None
-    return "draft"
 
 
 APPROVAL_STATES = {
@@ -179,109 +107,74 @@ APPROVAL_STATES = {
     "rejected": _l("Rejected"),
 }
 
-CONTRACT = Workflow(
-    "contract",
-    {**APPROVAL_STATES, "signed": _l("Signed"), "archived": _l("Archived"), "terminated": _l("Terminated")},
-    [
-        Transition("submit", _l("Submit for approval"), ("draft",), "submitted", "submit", stamp="submitted"),
-        Transition(
-            "approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True, decide=_contract_approval
-        ),
-        Transition(
-            "reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True, four_eyes=True
-        ),
-        Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=_clear_approvals),
-        Transition("sign", _l("Sign (stamp)"), ("approved",), "signed", "approve"),
-        Transition("archive", _l("Archive"), ("signed",), "archived", "approve"),
-        Transition(
-            "terminate",
-            _l("Terminate"),
-            ("draft", "submitted", "approved", "signed"),
-            "terminated",
-            "approve",
-            comment_required=True,
-        ),
-    ],
-    locked=("submitted", "approved", "signed", "archived", "terminated"),
-)
 
-
-def _approve(record, actor, **_) -> str:
+def approve(record, actor, **_) -> str:
+    """The approve step of every approval workflow: who approved it and when."""
     record.approved_by_id, record.approved_at = actor.id, utcnow()
     return "approved"
 
 
-def _approval_workflow(endpoint: str) -> Workflow:
-    """draft → submitted → approved | rejected, rejected → draft (purchase requests,
-    expense contracts)."""
-    return Workflow(
-        endpoint,
-        APPROVAL_STATES,
-        [
-            Transition("submit", _l("Submit for approval"), ("draft",), "submitted", "submit", stamp="submitted"),
-            Transition(
-                "approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True, decide=_approve
-            ),
-            Transition(
-                "reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True, four_eyes=True
-            ),
-            Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=_clear_approvals),
-        ],
-        locked=("submitted", "approved"),
-    )
+def redraft(record, actor, **_) -> str:
+    """Back to draft after a rejection: earlier approvals (and a second one) no longer count."""
+    record.approved_by_id = record.approved_at = None
+    if hasattr(record, "second_approved_by_id"):
+        record.second_approved_by_id = record.second_approved_at = None
+    return "draft"
 
 
-PURCHASE_REQUEST = _approval_workflow("purchase_request")
-EXPENSE_CONTRACT = _approval_workflow("expense_contract")
-
-
-def _paid(record, actor, **_) -> str:
-    record.paid_on = record.paid_on or utcnow().date()
-    return "paid"
-
-
-PAYMENT = Workflow(
-    "payment",
-    {"requested": _l("Requested"), "approved": _l("Approved"), "paid": _l("Paid"), "rejected": _l("Rejected")},
-    [
-        Transition("approve", _l("Approve"), ("requested",), "approved", "approve", four_eyes=True, decide=_approve),
+def approval_steps(submit_label=None, *, submit_decide=None, approve_decide=approve) -> list[Transition]:
+    """draft → submitted → approved | rejected, rejected → draft: the steps every approved
+    document shares (contracts, quotes, purchase requests, expense contracts); approve and
+    reject are four-eyes steps."""
+    return [
         Transition(
-            "reject", _l("Reject"), ("requested",), "rejected", "approve", comment_required=True, four_eyes=True
+            "submit",
+            submit_label or _l("Submit for approval"),
+            ("draft",),
+            "submitted",
+            "submit",
+            stamp="submitted",
+            decide=submit_decide,
         ),
-        Transition("pay", _l("Mark as paid"), ("approved",), "paid", "approve", decide=_paid),
-    ],
-    locked=("approved", "paid", "rejected"),
-)
+        Transition(
+            "approve", _l("Approve"), ("submitted",), "approved", "approve", four_eyes=True, decide=approve_decide
+        ),
+        Transition(
+            "reject", _l("Reject"), ("submitted",), "rejected", "approve", comment_required=True, four_eyes=True
+        ),
+        Transition("redraft", _l("Back to draft"), ("rejected",), "draft", "submit", decide=redraft),
+    ]
 
 
-def _confirm(record, actor, **_) -> str:
-    record.confirmed_by_id, record.confirmed_at = actor.id, utcnow()
-    return "confirmed"
+def four_eyes_party(record, actor, step: Transition) -> str | None:
+    """The four-eyes rule (SPEC §5.1), the one place it is written: nobody takes a four-eyes
+    step (approve, reject) on a record they submitted ("submitted") or already approved
+    ("approved", the first of two approvals); None when ``actor`` may take it."""
+    if not step.four_eyes:
+        return None
+    if actor.id == getattr(record, "submitted_by_id", None):
+        return "submitted"
+    if actor.id == getattr(record, "approved_by_id", None):
+        return "approved"
+    return None
 
 
-RECEIPT = Workflow(
-    "receipt",
-    {"recorded": _l("Recorded"), "confirmed": _l("Confirmed")},
-    [
-        Transition("confirm", _l("Confirm"), ("recorded",), "confirmed", "confirm", decide=_confirm),
-    ],
-    locked=("confirmed",),
-)
+def four_eyes_refusal(record, step: Transition, party: str) -> str:
+    """The message refusing ``step`` to the ``party`` of :func:`four_eyes_party`."""
+    if party == "submitted":
+        message = _l(
+            "%(record)s: you submitted it, so someone else must %(action)s it (four-eyes rule).",
+            record=str(record),
+            action=str(step.label),
+        )
+    else:
+        message = _l(
+            "%(record)s: you approved it already, so someone else must %(action)s it (four-eyes rule).",
+            record=str(record),
+            action=str(step.label),
+        )
+    return str(message)
 
-
-def _void(record, actor, **_) -> str:
-    record.voided_by_id, record.voided_at = actor.id, utcnow()
-    return "voided"
-
-
-INVOICE = Workflow(
-    "invoice",
-    {"issued": _l("Issued"), "voided": _l("Voided")},
-    [
-        Transition("void", _l("Void"), ("issued",), "voided", "void", comment_required=True, decide=_void),
-    ],
-    locked=("voided",),
-)
 
 #: model class → its workflow (modules register theirs with :func:`register`)
 WORKFLOWS: dict[type, Workflow] = {}
@@ -339,8 +232,11 @@ def perform(
     The row is locked and re-read first (:func:`lock_row`), so of two parallel steps on one
     record exactly one takes effect and the other is judged on the new state;
     ``seen_version`` (the version the actor confirmed) refuses a step on a record changed
-    since, naming who changed it. Returns the new state; raises WorkflowError naming the
-    record and the reason."""
+    since, naming who changed it. The four-eyes rule (:func:`four_eyes_party`) refuses the
+    submitter before the step is judged, and a first approver after the step's own refusal
+    has had its say (it names what is needed: "an executive must give the second approval").
+    Returns the new state; raises WorkflowError naming the record and the reason (the
+    caller rolls back)."""
     workflow = workflow_of(record)
     step = workflow.transitions.get(action)
     if step is None:
@@ -368,18 +264,13 @@ def perform(
         raise WorkflowError(
             str(_l("%(record)s: %(action)s needs a comment saying why.", record=str(record), action=str(step.label)))
         )
-    if step.four_eyes and getattr(record, "submitted_by_id", None) == actor.id:
-        raise WorkflowError(
-            str(
-                _l(
-                    "%(record)s: you submitted it, so someone else must %(action)s it (four-eyes rule).",
-                    record=str(record),
-                    action=str(step.label),
-                )
-            )
-        )
+    party = four_eyes_party(record, actor, step)
+    if party == "submitted":
+        raise WorkflowError(four_eyes_refusal(record, step, party))
     with db.session.no_autoflush:
         target = step.decide(record, actor, comment=comment, **params) if step.decide else step.target
+    if party is not None:  # a first approver: the step's own, more specific refusal spoke first
+        raise WorkflowError(four_eyes_refusal(record, step, party))
     now = utcnow()
     if step.stamp:
         setattr(record, f"{step.stamp}_by_id", actor.id)

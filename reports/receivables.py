@@ -34,11 +34,11 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from models.auth import Department, User, department_subtree_ids
 from models.base import Money, utcnow
+from models.contracts import CONTRACT
 from models.customers import Client, Contract
 from models.finance import ContractReceipt, Invoice, Receipt
 from models.lookups import Area
 from models.scope import scope_clause
-from models.workflow import CONTRACT
 
 from .render import Column, Document, Section
 

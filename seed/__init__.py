@@ -188,8 +188,8 @@ def register_cli(app) -> None:
         (none while one is open; a confirmed loss again only after a newer order).
         Idempotent; prints how many were created, per owner's department."""
         from models.auth import department_subtree_ids
+        from models.churn import ClientLoss, churn_days, detect_churn
         from models.customers import Client
-        from models.sales import ClientLoss, churn_days, detect_churn
 
         set_cli_actor(None)
         days = days or churn_days()

@@ -23,7 +23,7 @@ from sqlalchemy import func, insert, select
 from models import db, lookups
 from models.auth import Role, User
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman, normalise_name
-from models.validators import _USCC_CHARSET, uscc_check_char
+from models.validators import USCC_CHARSET, uscc_check_char
 
 BATCH = 5000
 CENT = Decimal("0.01")
@@ -537,7 +537,7 @@ class DemoClients:
             body = []
             for _ in range(9):
                 value, digit = divmod(value, 31)
-                body.append(_USCC_CHARSET[digit])
+                body.append(USCC_CHARSET[digit])
             division = division if len(division) == 6 else f"{self.rng.randint(11, 65)}0100"
             first17 = "91" + division + "".join(reversed(body))
             code = first17 + uscc_check_char(first17)

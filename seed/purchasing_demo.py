@@ -23,7 +23,7 @@ from models.finance import compute_tax
 from models.lookups import ContractType
 from models.purchase_payments import PurchasePayment
 from models.purchasing import ExpenseContract, PurchaseInvoice, PurchaseItem, PurchaseRequest, Supplier
-from models.validators import _USCC_CHARSET, uscc_check_char
+from models.validators import USCC_CHARSET, uscc_check_char
 
 from .customers_demo import demo_chance
 
@@ -194,7 +194,7 @@ class DemoPurchasing:
         return number
 
     def uscc(self, division: str) -> str:
-        first17 = "91" + division + "".join(self.rng.choice(_USCC_CHARSET) for _ in range(9))
+        first17 = "91" + division + "".join(self.rng.choice(USCC_CHARSET) for _ in range(9))
         return first17 + uscc_check_char(first17)
 
     # -- suppliers ----------------------------------------------------------------------

@@ -48,27 +48,14 @@ from sqlalchemy import func, insert, select, update
 
 from models import db
 from models.auth import Department, Role, User
+from models.base import local_today
+from models.churn import ClientLoss, detect_churn
 from models.customers import Client
 from models.lookups import ClientSource, CompanySize, SalesStage, Trade
-from models.purchasing import _local_today
-from models.sales import (
-    ClientLoss,
-    DevelopmentPlan,
-    Opportunity,
-    Order,
-    OrderLine,
-    Product,
-    Quote,
-    QuoteLine,
-    SalesTarget,
-    Stock,
-    WeeklyReport,
-    WeeklyReportItem,
-    detect_churn,
-    discount_threshold,
-    last_order_subquery,
-    split_discount,
-)
+from models.opportunities import DevelopmentPlan, Opportunity
+from models.orders import Order, OrderLine, Quote, QuoteLine, discount_threshold, last_order_subquery, split_discount
+from models.products import Product, Stock
+from models.targets import SalesTarget, WeeklyReport, WeeklyReportItem
 from models.workflow import perform
 
 from .customers_demo import FALLBACK_TRADE, MOBILE_PREFIXES, TRADES, ZIHAO, demo_chance
@@ -334,7 +321,7 @@ class DemoSales:
     def __init__(self, seed: int):
         self.rng, self.fake = demo_chance("sales", seed, 4)
         self.now = datetime.now(UTC).replace(microsecond=0)
-        self.today = _local_today()
+        self.today = local_today()
         self.start = self.today - timedelta(days=DAYS)
         self.staff = _Staff()
         self.threshold = discount_threshold()

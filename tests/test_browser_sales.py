@@ -34,7 +34,8 @@ def sales_server(database_url, tmp_path):
     from models import db
     from models.auth import SystemConfig
     from models.lookups import SalesStage
-    from models.sales import Opportunity, Product, Stock
+    from models.opportunities import Opportunity
+    from models.products import Product, Stock
     from tests.factories import lookup, make_client, user
 
     app = make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
@@ -90,7 +91,8 @@ def save_form(page) -> None:
 
 def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):  # noqa: F811
     from models import db
-    from models.sales import DevelopmentPlan, Opportunity, Order, Quote
+    from models.opportunities import DevelopmentPlan, Opportunity
+    from models.orders import Order, Quote
 
     app, base, ids = sales_server
     page, watch = page_watch

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from models.base import local_today as _local_today
+from models.churn import ClientLoss, detect_churn
 from models.customers import Client
-from models.purchasing import _local_today
-from models.sales import ClientLoss, Order, detect_churn
+from models.orders import Order
 from models.workflow import WorkflowError, perform
 from tests.conftest import count_queries
 from tests.factories import make_client, user

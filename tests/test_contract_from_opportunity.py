@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from models.customers import Contract
 from models.lookups import ContractType, SalesStage
-from models.sales import Opportunity
+from models.opportunities import Opportunity
 from tests.factories import lookup, make_client, user
 
 

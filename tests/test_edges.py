@@ -370,7 +370,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _formula_rows(db_session):
-    from models.sales import Opportunity
+    from models.opportunities import Opportunity
 
     client = make_client(db_session, "account_manager", name=EVIL_NAME, main_business="@SUM(1,2)", notes="-5 units")
     factories.add_children(db_session, client)["contract"].name = "+cmd|' /C calc'!A0"

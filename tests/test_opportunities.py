@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select
 
 from models.base import utcnow
 from models.lookups import ClientSource, SalesStage
-from models.sales import OPPORTUNITY, DevelopmentPlan, Opportunity
+from models.opportunities import OPPORTUNITY, DevelopmentPlan, Opportunity
 from models.workflow import WorkflowError, is_locked, perform
 from tests.conftest import count_queries, module_app
 from tests.factories import lookup, make_client, user
@@ -833,7 +833,7 @@ def rights_app(template_db, tmp_path_factory):
     """One row per endpoint that every role with the view right has in scope: the account
     manager's (own scope) in 销售一部 (the department-scope roles' department)."""
     from models import db
-    from models.sales import SalesTarget, WeeklyReport
+    from models.targets import SalesTarget, WeeklyReport
 
     with module_app(template_db, tmp_path_factory) as app:
         with app.app_context():

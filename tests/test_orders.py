@@ -24,7 +24,8 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from models.base import FieldError, utcnow
-from models.sales import Order, OrderLine, Product, Stock, StockError
+from models.orders import Order, OrderLine
+from models.products import Product, Stock, StockError
 from models.workflow import WorkflowError, perform
 from tests.conftest import count_queries
 from tests.factories import make_client, user

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from sqlalchemy import select
 
-from models.sales import Order, Quote, QuoteLine, convert_quote, discounted_lines, quote_totals
+from models.orders import Order, Quote, QuoteLine, convert_quote, discounted_lines, quote_totals
 from tests.factories import user
 from tests.test_orders import cells, make_product, money
 from tests.test_quotes import make_quote, to_state

@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 
 from models.auth import SystemConfig
 from models.lookups import SalesStage
-from models.sales import Opportunity, Order, Quote, QuoteLine, convert_quote, quote_totals
+from models.opportunities import Opportunity
+from models.orders import Order, Quote, QuoteLine, convert_quote, quote_totals
 from models.scope import scope_clause
 from models.workflow import WorkflowError, perform
 from tests.conftest import count_queries

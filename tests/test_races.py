@@ -26,8 +26,8 @@ from models.audit import AuditLog
 from models.customers import Contract
 from models.finance import ContractReceipt, Invoice, Receipt
 from models.lookups import ContractType, InvoiceType, PaymentMethod
+from models.orders import Order, Quote
 from models.purchasing import PurchaseRequest
-from models.sales import Order, Quote
 from models.workflow import perform
 from tests.conftest import run_parallel
 from tests.factories import lookup, make_client, user
@@ -337,7 +337,7 @@ def test_parallel_creates_with_the_number_left_empty_are_all_saved(http_user, db
 
 
 def test_a_typed_number_stays_accepted_and_the_sequence_skips_it(en_client, db_session):
-    from models.purchasing import _local_today
+    from models.base import local_today as _local_today
 
     s = db_session
     form = _order_form(s)

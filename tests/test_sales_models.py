@@ -11,8 +11,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import StatementError
 
 from models.auth import Department
-from models.sales import Opportunity, Quote, SalesTarget
+from models.opportunities import Opportunity
+from models.orders import Quote
 from models.scope import scope_clause
+from models.targets import SalesTarget
 from models.workflow import WorkflowError, perform
 from tests.factories import lookup, make_client, user
 
@@ -101,7 +103,7 @@ def test_documents_refer_to_an_opportunity_or_quote_of_their_own_client(db_sessi
 
     from models.customers import Contract
     from models.lookups import ContractType, SalesStage
-    from models.sales import Order
+    from models.orders import Order
 
     mine, other = make_client(db_session, "account_manager"), make_client(db_session, "account_manager")
     opportunity = Opportunity(
@@ -152,7 +154,8 @@ def test_churn_detection_as_of_a_day_ignores_later_orders(db_session):
     does not hide the silence before it (seed-demo builds the warning history this way)."""
     from datetime import date
 
-    from models.sales import ClientLoss, Order, detect_churn
+    from models.churn import ClientLoss, detect_churn
+    from models.orders import Order
 
     client = make_client(db_session, "account_manager")
     client.created_at = client.created_at.replace(year=2024)

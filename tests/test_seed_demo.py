@@ -12,26 +12,14 @@ from sqlalchemy.orm import selectinload, undefer
 from models import validators
 from models.auth import Role, User, department_subtree_ids
 from models.base import check_row, round_money
+from models.base import local_today as _local_today
+from models.churn import ClientLoss, detect_churn
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman, normalise_name
 from models.lookups import SalesStage
-from models.purchasing import _local_today
-from models.sales import (
-    ClientLoss,
-    DevelopmentPlan,
-    Opportunity,
-    Order,
-    OrderLine,
-    Product,
-    Quote,
-    QuoteLine,
-    SalesTarget,
-    Stock,
-    WeeklyReport,
-    WeeklyReportItem,
-    detect_churn,
-    discount_threshold,
-    stock_on_hand,
-)
+from models.opportunities import DevelopmentPlan, Opportunity
+from models.orders import Order, OrderLine, Quote, QuoteLine, discount_threshold
+from models.products import Product, Stock, stock_on_hand
+from models.targets import SalesTarget, WeeklyReport, WeeklyReportItem
 from tests.conftest import fresh_database, make_app
 
 

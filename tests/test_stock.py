@@ -17,7 +17,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
 from models.lookups import Trade
-from models.sales import Order, Stock, StockError
+from models.orders import Order
+from models.products import Stock, StockError
 from models.workflow import perform
 from tests.conftest import count_queries, make_app
 from tests.factories import lookup, user

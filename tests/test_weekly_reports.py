@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select
 
 from models.auth import Department
 from models.base import FieldError, utcnow
-from models.sales import WEEKLY_REPORT, SalesTarget, WeeklyReport, WeeklyReportItem
+from models.targets import WEEKLY_REPORT, SalesTarget, WeeklyReport, WeeklyReportItem
 from models.workflow import WorkflowError, is_locked, perform
 from tests.conftest import count_queries
 from tests.factories import user

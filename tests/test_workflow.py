@@ -24,8 +24,9 @@ from sqlalchemy import func, select, update
 
 from models.audit import AuditLog
 from models.auth import SystemConfig
+from models.contracts import CONTRACT
 from models.customers import Contract
-from models.workflow import CONTRACT, WorkflowError, is_locked, perform
+from models.workflow import WorkflowError, is_locked, perform
 from tests.factories import add_children, make_client, user
 
 STATES = ("draft", "submitted", "approved", "rejected", "signed", "archived", "terminated")

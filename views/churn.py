@@ -5,16 +5,15 @@ through the client; confirmed losses are read-only."""
 
 from __future__ import annotations
 
-from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import exists, select
-from wtforms.validators import ValidationError
+from sqlalchemy import select
 
 from models import db
+from models.base import local_today as _local_today
+from models.churn import CHURN_STATUSES, ClientLoss
 from models.customers import Client
-from models.purchasing import _local_today
-from models.sales import CHURN_STATUSES, OPEN_CHURN, ClientLoss, last_order_subquery
+from models.orders import last_order_subquery
 
 from .crud import LazyOptions
 from .customers import ClientChildView, OwnerDepartmentFilter, _departments
@@ -102,6 +101,8 @@ class ChurnView(WorkflowMixin, ClientChildView):
         return form
 
     def on_model_change(self, form, model, is_created):
+        """Fill what was left empty; one open warning per client is the domain's rule
+        (models/churn.py, at flush)."""
         super().on_model_change(form, model, is_created)
         # no autoflush: the half-filled row must not be flushed by the look-ups below
         with db.session.no_autoflush:
@@ -111,19 +112,6 @@ class ChurnView(WorkflowMixin, ClientChildView):
         client = model.client or (db.session.get(Client, model.client_id) if model.client_id else None)
         if client is None:
             return
-        if (
-            is_created
-            and db.session.execute(
-                select(exists().where(ClientLoss.client_id == client.id, ClientLoss.status.in_(OPEN_CHURN)))
-            ).scalar()
-        ):
-            raise ValidationError(
-                gettext(
-                    "%(field)s: %(client)s already has an open churn warning.",
-                    field=self.column_labels["client"],
-                    client=client.name,
-                )
-            )
         if model.owner is None and model.owner_id is None:
             model.owner = client.owner  # (the relationship: the form set it to None)
         if model.detected_on is None:

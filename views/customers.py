@@ -60,7 +60,7 @@ class ChurnStatusFilter(sqla_filters.FilterEqual):
     """Clients by churn status: a warning, delayed, confirmed lost, or none (EXISTS, no join)."""
 
     def apply(self, query, value, alias=None):
-        from models.sales import churn_status_clause
+        from models.churn import churn_status_clause
 
         return query.filter(churn_status_clause(value))
 
@@ -72,7 +72,7 @@ CHURN_FILTER_VALUES = ("warning", "delayed", "confirmed", "none")
 
 
 def _churn_options():
-    from models.sales import CHURN_STATUSES
+    from models.churn import CHURN_STATUSES
 
     return [(key, str(text)) for key, text in CHURN_STATUSES] + [("none", gettext("None"))]
 
@@ -257,7 +257,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
     def render(self, template, **kwargs):
         model = kwargs.get("model")
         if model is not None and template == self.details_template and current_user.can("churn.view"):
-            from models.sales import CHURN, ClientLoss
+            from models.churn import CHURN, ClientLoss
 
             records = db.session.execute(
                 select(ClientLoss)

@@ -1,7 +1,8 @@
 """Sales views (SPEC §4.4): opportunities with inline development plans and their workflow
 (§5.3: assign to…, close as won / lost, reopen), development plans, monthly sales targets
 and weekly reports with inline items (submit, review, send back). The rules live in
-models/sales.py; these classes declare what is shown and hand the request to the domain."""
+models/opportunities.py and models/targets.py; these classes declare what is shown and hand the
+request to the domain."""
 
 from __future__ import annotations
 
@@ -21,21 +22,12 @@ from wtforms import validators
 
 from models import db
 from models.auth import Department, User, department_subtree_ids
-from models.base import FieldError, check_row, column_label
+from models.base import FieldError, check_row
+from models.base import local_today as _local_today
 from models.customers import Client
-from models.purchasing import _local_today
-from models.sales import (
-    OPPORTUNITY_STATUSES,
-    OUTCOMES,
-    REPORT_STATUSES,
-    DevelopmentPlan,
-    Opportunity,
-    SalesTarget,
-    WeeklyReport,
-    WeeklyReportItem,
-    opportunity_defaults,
-)
-from models.scope import scope_clause, scoped
+from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan, Opportunity, opportunity_defaults
+from models.scope import scope_clause, scoped, users_in_scope_clause
+from models.targets import REPORT_STATUSES, SalesTarget, WeeklyReport, WeeklyReportItem
 
 from .crud import CrmModelView, LazyOptions, ScopedAjaxLoader, Section
 from .purchasing import status_filter
@@ -270,12 +262,6 @@ class OpportunityView(WorkflowMixin, CrmModelView):
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        if not (model.customer_name or "").strip() and model.client is None and model.client_id is None:
-            error = FieldError(
-                column_label(Opportunity, "customer_name"), gettext("enter the customer's name or choose a client")
-            )
-            bind_field_error(form, error)
-            raise error
         check_on_form(form, model)
 
     def follow_up_links(self, record) -> list[tuple[str, str, str]]:
@@ -329,12 +315,10 @@ class DevelopmentPlanView(CrmModelView):
 
 # ------------------------------------------------------------------------ sales targets
 def _team_users():
-    """The people a department-scope user sets targets or writes reports for: those of
-    their department and its sub-departments (everybody for the all-scope roles)."""
+    """The people a user sets targets or writes reports for: the users in their scope."""
     query = db.session.query(User).order_by(User.name)
-    if current_user.data_scope == "department" and current_user.department_id is not None:
-        query = query.filter(User.department_id.in_(department_subtree_ids(current_user.department_id)))
-    return query
+    clause = users_in_scope_clause(current_user)
+    return query if clause is None else query.filter(clause)
 
 
 def _target_departments():
@@ -512,27 +496,7 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        check_on_form(form, model)
-        user_id = model.user.id if model.user is not None else model.user_id
-        with db.session.no_autoflush:
-            taken = db.session.execute(
-                select(WeeklyReport.id).where(
-                    WeeklyReport.user_id == user_id,
-                    WeeklyReport.week_start == model.week_start,
-                    WeeklyReport.id != (model.id or 0),
-                )
-            ).first()
-        if taken is not None:
-            error = FieldError(
-                column_label(WeeklyReport, "week_start"),
-                gettext(
-                    "there is already a weekly report of %(user)s for the week of %(week)s",
-                    user=str(model.user or ""),
-                    week=model.week_start,
-                ),
-            )
-            bind_field_error(form, error)
-            raise error
+        check_on_form(form, model)  # a Monday; one report per person and week (models/targets.py)
 
 
 def register(admin) -> None:

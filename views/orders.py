@@ -1,6 +1,6 @@
 """Products, stock, quotes and orders (SPEC §4.4, §5.2, orders flow): catalogue and stock
 under Basic data, quotes with inline lines and discount approval, orders with inline lines
-that ship from stock. The rules live in models/sales.py; these classes only declare what
+that ship from stock. The rules live in models/orders.py and models/products.py; these classes only declare what
 is shown and translate the request into domain calls."""
 
 from __future__ import annotations
@@ -23,18 +23,17 @@ from wtforms import StringField, validators
 
 from models import db
 from models.lookups import Trade
-from models.sales import (
+from models.orders import (
     ORDER_STATUSES,
     QUOTE_STATUSES,
     Order,
     OrderLine,
-    Product,
     Quote,
     QuoteLine,
-    Stock,
     convert_quote,
     open_order_for_quote,
 )
+from models.products import Product, Stock
 
 from .crud import CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section
 from .opportunities import prefill_from_opportunity
@@ -208,7 +207,7 @@ class ProductView(CrmModelView):
     def _on_hand(view, context, model, name):
         value = getattr(model, "crm_on_hand", None)
         if value is None:
-            from models.sales import stock_on_hand
+            from models.products import stock_on_hand
 
             value = stock_on_hand(model.id)
         return value

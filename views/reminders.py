@@ -1,6 +1,5 @@
-"""Appointment reminders (SPEC §4.3): my due reminders — remind_at ≤ now, status 待办,
-appointment user = me, client not deleted — listed on the dashboard with *done* and
-*postpone* buttons and counted in the navigation bar.
+"""Appointment reminders (SPEC §4.3): my due reminders (the queries: models/reminders.py)
+listed on the dashboard with *done* and *postpone* buttons and counted in the navigation bar.
 
 ``init_app(app)`` registers the blueprint (POST /reminders/<id>/done and
 /reminders/<id>/postpone; CSRFProtect checks them like every POST) and the template
@@ -15,74 +14,33 @@ from datetime import datetime, timedelta
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_babel import format_datetime, gettext
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
 
-from models import db
+from models import db, reminders
 from models.base import utcnow
-from models.customers import Appointment, Client
-from models.lookups import AppointmentType
+from models.customers import Appointment
+from models.reminders import DONE, LIST_LIMIT, TODO
 
 from .crud import to_utc
 
 bp = Blueprint("reminders", __name__)
 
-TODO, DONE = "待办", "已完成"
 DEFAULT_POSTPONE_MINUTES = 60
 MAX_POSTPONE_MINUTES = 60 * 24 * 30
-#: how many due reminders the dashboard lists (the navbar shows the full count)
-LIST_LIMIT = 50
-
-
-def _due_clauses(user, now):
-    return (
-        Appointment.user_id == user.id,
-        Appointment.status == TODO,
-        Appointment.remind_at <= now,
-        Client.is_deleted.is_(False),
-    )
 
 
 def due_reminders(user, now: datetime | None = None, limit: int = LIST_LIMIT):
-    """The user's due reminders, oldest first, in one query: rows with ``id``,
-    ``client_id``, ``client_name``, ``type_name``, ``scheduled_at``, ``remind_at``,
-    ``content``."""
+    """The user's due reminders (:func:`models.reminders.due_reminders`); none when
+    nobody is logged in."""
     if user is None or not getattr(user, "is_authenticated", False):
         return []
-    now = now or utcnow()
-    query = (
-        select(
-            Appointment.id,
-            Appointment.client_id,
-            Client.name.label("client_name"),
-            AppointmentType.name.label("type_name"),
-            Appointment.scheduled_at,
-            Appointment.remind_at,
-            Appointment.content,
-        )
-        .join(Client, Client.id == Appointment.client_id)
-        .outerjoin(AppointmentType, AppointmentType.id == Appointment.type_id)
-        .where(*_due_clauses(user, now))
-        .order_by(Appointment.remind_at, Appointment.id)
-    )
-    if limit:
-        query = query.limit(limit)
-    return db.session.execute(query).all()
+    return reminders.due_reminders(db.session, user, now or utcnow(), limit)
 
 
 def due_count(user, now: datetime | None = None) -> int:
-    """How many reminders are due for the user (one COUNT query)."""
+    """How many reminders are due for the user (:func:`models.reminders.due_count`)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return 0
-    now = now or utcnow()
-    return (
-        db.session.execute(
-            select(func.count())
-            .select_from(Appointment)
-            .join(Client, Client.id == Appointment.client_id)
-            .where(*_due_clauses(user, now))
-        ).scalar()
-        or 0
-    )
+    return reminders.due_count(db.session, user, now or utcnow())
 
 
 def reminder_count() -> int:
@@ -95,11 +53,7 @@ def reminder_count() -> int:
 # ------------------------------------------------------------------------------ actions
 def _my_appointment(appointment_id: int) -> Appointment:
     """The appointment if it is the current user's and its client is live, else 404."""
-    appointment = db.session.execute(
-        select(Appointment)
-        .join(Client, Client.id == Appointment.client_id)
-        .where(Appointment.id == appointment_id, Appointment.user_id == current_user.id, Client.is_deleted.is_(False))
-    ).scalar()
+    appointment = reminders.appointment_of(db.session, current_user, appointment_id)
     if appointment is None:
         abort(404)
     return appointment

@@ -25,8 +25,6 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 from wtforms import FileField
 from wtforms.validators import ValidationError
 
@@ -34,6 +32,7 @@ from models import db
 from models.auth import SystemConfig
 from models.base import FieldError
 from models.customers import StoredFile
+from models.uploads import remember_written_file
 
 #: kind → (magic bytes at offset 0, extensions that may carry it, content type, display name)
 KINDS = {
@@ -58,8 +57,6 @@ ACTIVE_MARKERS = (
 #: short markers, looked for in the head only (four bytes occur by chance in megabytes)
 HEAD_MARKERS = (b"<svg",)
 HEAD = 1024
-#: session.info key: paths written in the current transaction (removed unless it commits)
-PENDING = "crm_pending_upload_paths"
 
 
 def upload_limit_mb() -> float:
@@ -231,7 +228,7 @@ def store_upload(file_storage, allowed=("pdf", "png", "jpeg"), max_mb=None, labe
     stored_name = f"{secrets.token_hex(16)}{KINDS[kind][1][0]}"
     path = folder / stored_name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    session.info.setdefault(PENDING, []).append(str(path))
+    remember_written_file(session, path)  # removed again unless the transaction commits
     with os.fdopen(fd, "wb") as out:
         out.write(data)
     user_id = current_user.id if has_request_context() and current_user.is_authenticated else None
@@ -245,24 +242,6 @@ def store_upload(file_storage, allowed=("pdf", "png", "jpeg"), max_mb=None, labe
     )
     session.add(stored)
     return stored
-
-
-# ------------------------------------------- remove files of transactions that did not commit
-@event.listens_for(Session, "after_commit")
-def _keep_committed_uploads(session) -> None:
-    if not session.in_nested_transaction():  # the outermost transaction committed
-        session.info.pop(PENDING, None)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _remove_uncommitted_uploads(session, transaction) -> None:
-    if transaction.parent is not None or transaction.nested:
-        return
-    for path in session.info.pop(PENDING, None) or ():
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 # ----------------------------------------------------------------------------- the form

@@ -168,7 +168,8 @@ class WorkflowMixin:
         department and its sub-departments)."""
         from sqlalchemy import select
 
-        from models.auth import Right, Role, User, department_subtree_ids
+        from models.auth import Right, Role, User
+        from models.scope import users_in_scope_clause
 
         code = f"{self.workflow.endpoint}.view"
         query = (
@@ -177,11 +178,8 @@ class WorkflowMixin:
             .where(User.is_active.is_(True), User.is_deleted.is_(False), Role.rights.any(Right.code == code))
             .order_by(User.name)
         )
-        if current_user.data_scope == "department" and current_user.department_id is not None:
-            query = query.where(User.department_id.in_(department_subtree_ids(current_user.department_id)))
-        elif current_user.data_scope == "own":
-            query = query.where(User.id == current_user.id)
-        return db.session.execute(query).scalars().all()
+        clause = users_in_scope_clause(current_user)
+        return db.session.execute(query if clause is None else query.where(clause)).scalars().all()
 
     # -- locked records -----------------------------------------------------------
     def locked_message(self, record) -> str:
