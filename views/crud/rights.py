@@ -62,10 +62,23 @@ def declared_right(handler):
     return getattr(handler, "_crm_right", None)
 
 
+class DeclaredPages:
+    """``View.view_operations``: page → the right its ``@crm_page`` declares (read-only)."""
+
+    def __get__(self, obj, cls):
+        pages = {}
+        for name in dir(cls):
+            handler = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
+            if callable(handler) and hasattr(handler, "_urls") and declared_right(handler) is not None:
+                pages[name] = declared_right(handler)
+        return pages
+
+
 class RightsMixin:
     """One permission check: ``<endpoint>.<operation>`` rights for pages, flags and actions."""
 
     action_disallowed_list: list[str] = []
+    view_operations = DeclaredPages()
 
     #: the right endpoint, when several views share one (defaults to the endpoint)
     right_endpoint: str | None = None
