@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_admin import expose
-from flask_admin.actions import action
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.form import rules
 from flask_babel import gettext
@@ -30,10 +29,9 @@ from models.customers import (
     reassign_clients,
 )
 from models.imports import FIELDS as CLIENT_FIELDS
-from models.scope import scope_clause
 
-from .crud import CrmModelView, LazyOptions, Section
-from .finance import ContractMoneyMixin
+from .crud import CrmModelView, LazyOptions, Section, crm_action, crm_page, record_link
+from .finance import CONTRACT_MONEY_COLUMNS, ContractMoneyMixin
 from .helpers import db_int, parse_ids
 from .imports import ClientImportMixin
 from .opportunities import prefill_from_opportunity
@@ -105,28 +103,9 @@ class ClientChildView(CrmModelView):
 
     form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
     column_sortable_list: tuple = ()
-
-    def _client_link(view, context, model, name):
-        from markupsafe import Markup
-
-        client = model.client
-        return (
-            Markup('<a href="{}">{}</a>').format(url_for("client.details_view", id=client.id), client.name)
-            if client
-            else ""
-        )
-
-    column_formatters = {"client": _client_link}
+    column_formatters = {"client": record_link("client")}
     column_formatters_export: dict = {}  # plain client names in CSV/XLSX
-
-    def create_form(self, obj=None):
-        form = super().create_form(obj)
-        client_id = request.args.get("client_id", type=int)
-        if request.method == "GET" and client_id and "client" in form:
-            clause = scope_clause(Client, current_user)
-            query = select(Client).where(Client.id == client_id, Client.is_deleted.is_(False))
-            form.client.data = db.session.execute(query.where(clause) if clause is not None else query).scalar()
-        return form
+    prefill = {"client": "client_id"}
 
 
 class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
@@ -221,42 +200,24 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         (Appointment, {"form_columns": ("id", "type", "scheduled_at", "remind_at", "content", "status")}),
     )
     details_template = "admin/crm/churn_client_details.html"  # client_details.html + the churn records
-    view_operations = {"reassign_view": "reassign", "merge_view": "merge"}
-    action_rights = {"reassign": "reassign", "merge": "merge", "export_selected": "export"}
-
-    def __init__(self, model=Client, **kwargs):
-        self.column_filters = (
-            "type",
-            "star",
-            "source",
-            "area",
-            "trade",
-            "size",
-            "owner",
-            OwnerDepartmentFilter(Client.owner_id, _l("Owner's department"), options=LazyOptions(_departments)),
-            ChurnStatusFilter(Client.id, _l("Churn status"), options=LazyOptions(_churn_options)),
-            "created_at",
-            "updated_at",
-        )
-        super().__init__(model, **kwargs)
-
-    def eager_options(self):
-        from sqlalchemy.orm import selectinload
-
-        options = super().eager_options()
-        if request.endpoint and request.endpoint.endswith("details_view"):
-            options += [
-                selectinload(Client.linkmans),
-                selectinload(Client.followups).joinedload(FollowUp.user),
-                selectinload(Client.followups).joinedload(FollowUp.type),
-                selectinload(Client.appointments).joinedload(Appointment.type),
-                selectinload(Client.contracts),
-            ]
-        return options
+    column_filters = (
+        "type",
+        "star",
+        "source",
+        "area",
+        "trade",
+        "size",
+        "owner",
+        OwnerDepartmentFilter(Client.owner_id, _l("Owner's department"), options=LazyOptions(_departments)),
+        ChurnStatusFilter(Client.id, _l("Churn status"), options=LazyOptions(_churn_options)),
+        "created_at",
+        "updated_at",
+    )
+    detail_eager = ("linkmans", "followups.user", "followups.type", "appointments.type", "contracts")
 
     def render(self, template, **kwargs):
         model = kwargs.get("model")
-        if model is not None and template == self.details_template and current_user.can("churn.view"):
+        if model is not None and template == self.details_template and self.holds("churn.view"):
             from models.churn import CHURN, ClientLoss
 
             records = db.session.execute(
@@ -298,7 +259,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         return None
 
     # -- reassign ---------------------------------------------------------------
-    @action("reassign", _l("Reassign owner"))
+    @crm_action("reassign", _l("Reassign owner"), right="reassign")
     def action_reassign(self, ids):
         return redirect(url_for(".reassign_view", ids=",".join(ids)))
 
@@ -316,6 +277,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         )
 
     @expose("/reassign/", methods=("GET", "POST"))
+    @crm_page(right="reassign")
     def reassign_view(self):
         clients = self._selected(request.values.get("ids", ""))
         users = self._assignable_users()
@@ -337,7 +299,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         )
 
     # -- merge ------------------------------------------------------------------
-    @action("merge", _l("Merge duplicates"))
+    @crm_action("merge", _l("Merge duplicates"), right="merge")
     def action_merge(self, ids):
         if len(ids) < 2:
             flash(gettext("Choose at least two different clients to merge."), "error")
@@ -345,6 +307,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         return redirect(url_for(".merge_view", ids=",".join(ids)))
 
     @expose("/merge/", methods=("GET", "POST"))
+    @crm_page(right="merge")
     def merge_view(self):
         clients = self._selected(request.values.get("ids", ""))
         if len(clients) < 2:
@@ -376,7 +339,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
                     return redirect(url_for(".details_view", id=keep.id))
         return self.render("admin/crm/client_merge.html", clients=clients, ids=request.values.get("ids", ""))
 
-    @action("export_selected", _l("Export selected (CSV)"))
+    @crm_action("export_selected", _l("Export selected (CSV)"), right="export")
     def action_export_selected(self, ids):
         return redirect(url_for(".export", export_type="csv", flt_ids=",".join(ids)))
 
@@ -401,7 +364,6 @@ class LinkmanView(ClientChildView):
     column_sortable_list = ("name", "position", "mobile")
     column_default_sort = ("id", True)
     form_columns = ("client", "name", "english_name", "position", "gender", "mobile", "phone", "email", "notes")
-    extra_labels = {"client.name": _l("Client")}
 
 
 class FollowUpView(ClientChildView):
@@ -411,7 +373,6 @@ class FollowUpView(ClientChildView):
     column_sortable_list = ("followed_at", "next_follow_at")
     column_default_sort = ("followed_at", True)
     form_columns = ("client", "type", "followed_at", "content", "linkman", "user", "next_follow_at")
-    extra_labels = {"client.name": _l("Client")}
     me_fields = ("user",)
 
 
@@ -422,12 +383,23 @@ class AppointmentView(ClientChildView):
     column_sortable_list = ("scheduled_at", "remind_at", "status")
     column_default_sort = ("scheduled_at", True)
     form_columns = ("client", "type", "scheduled_at", "remind_at", "content", "user", "status")
-    extra_labels = {"client.name": _l("Client")}
     me_fields = ("user",)
 
 
 class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, ScanUploadMixin, ClientChildView):
-    column_list = ("number", "name", "client", "type", "amount", "status", "starts_on", "ends_on", "owner", "scan_file")
+    column_list = (
+        "number",
+        "name",
+        "client",
+        "type",
+        "amount",
+        *CONTRACT_MONEY_COLUMNS,
+        "status",
+        "starts_on",
+        "ends_on",
+        "owner",
+        "scan_file",
+    )
     column_searchable_list = ("number", "name", "client.name")
     column_filters = ("status", "type", "owner", "client", "starts_on", "ends_on", "amount", "created_at")
     column_sortable_list = ("number", "name", "amount", "starts_on", "ends_on")
@@ -457,6 +429,7 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
         "opportunity",
         "type",
         "amount",
+        *CONTRACT_MONEY_COLUMNS,
         "status",
         "starts_on",
         "ends_on",
@@ -476,11 +449,8 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
         "created_at",
         "updated_at",
     )
-    extra_labels = {"client.name": _l("Client")}
 
     def _scan_link(view, context, model, name):
-        from markupsafe import Markup
-
         if not model.scan_file_id:
             return ""
         return Markup('<a href="{}">{}</a>').format(

@@ -12,14 +12,12 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from wtforms import validators
 
 from models import db
 from models.auth import SystemConfig
 from models.base import format_money
-from models.customers import Client, Contract
+from models.customers import Contract
 from models.finance import (
     INVOICE_STATUSES,
     OFFERABLE_CONTRACT_STATES,
@@ -32,36 +30,26 @@ from models.finance import (
     offerable_contracts,
 )
 from models.scope import scoped
-from models.workflow import is_locked
 
-from .crud import CrmModelView, LazyOptions, MoneyField, ScopedAjaxLoader, Section
+from .crud import CrmModelView, MoneyField, ScopedAjaxLoader, Section, crm_page, record_link, status_filter
 from .workflow import WorkflowMixin
 
-# views/customers.py imports ContractMoneyMixin from here, so nothing here imports it back
+# views/customers.py imports the contract money declarations from here, so nothing here imports it back
 
 FINANCE = _l("Finance")
 
 
 # ------------------------------------------------------------------------ contracts
+#: what was received, what was invoiced and the receivable balance of a contract; a
+#: contract view lists them after "amount"
+CONTRACT_MONEY_COLUMNS = ("received", "invoiced", "balance")
+
+
 class ContractMoneyMixin:
-    """Put first in ContractView's bases: the list, details page and export show what was
-    received, what was invoiced and the receivable balance of each contract, computed by
+    """Declarations of a contract view showing CONTRACT_MONEY_COLUMNS: computed by
     correlated subqueries in the page's one SQL statement (no per-row queries)."""
 
-    money_columns = ("received", "invoiced", "balance")
-
-    def __init__(self, *args, **kwargs):
-        for attr in ("column_list", "column_details_list", "column_export_list"):
-            columns = list(getattr(self, attr, None) or ())
-            if not columns:
-                continue
-            at = columns.index("amount") + 1 if "amount" in columns else len(columns)
-            missing = [name for name in self.money_columns if name not in columns]
-            setattr(self, attr, tuple(columns[:at] + missing + columns[at:]))
-        super().__init__(*args, **kwargs)
-
-    def eager_options(self):
-        return super().eager_options() + contract_money_options()
+    list_eager = (contract_money_options,)
 
 
 def contract_choice_label(contract) -> str:
@@ -100,11 +88,6 @@ class OfferedContractField(QuerySelectField):
         )
 
 
-def _status_filter(column, label, choices):
-    options = LazyOptions(lambda: [(key, str(text)) for key, text in choices])
-    return sqla_filters.FilterEqual(column, label, options=options)
-
-
 class AllocationsBox(Section):
     """The allocations section, with a hint while no client is chosen."""
 
@@ -119,30 +102,11 @@ class AllocationsBox(Section):
         return hint + html
 
 
-def _client_link(view, context, model, name):
-    client = model.client
-    return (
-        Markup('<a href="{}">{}</a>').format(url_for("client.details_view", id=client.id), client.name)
-        if client
-        else ""
-    )
-
-
-def _contract_link(view, context, model, name):
-    contract = model.contract
-    if contract is None:
-        return ""
-    text = f"{contract.number} {contract.name}"
-    if not current_user.can("contract.view"):
-        return text
-    return Markup('<a href="{}">{}</a>').format(url_for("contract.details_view", id=contract.id), text)
-
-
 class ReceiptView(WorkflowMixin, CrmModelView):
     """客户回款登记: inline allocations to contracts, confirm action."""
 
     form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
-    column_formatters = {"client": _client_link}
+    column_formatters = {"client": record_link("client")}
     column_formatters_export: dict = {}  # plain names in CSV/XLSX, not links
     column_list = ("number", "received_on", "client", "amount", "method", "payer", "bank_ref", "status", "recorded_by")
     column_sortable_list = ("number", "received_on", "amount", "status")
@@ -183,7 +147,6 @@ class ReceiptView(WorkflowMixin, CrmModelView):
         "confirmed_at",
         "notes",
     )
-    extra_labels = {"client.name": _l("Client")}
     form_columns = (
         "client",
         "number",
@@ -216,33 +179,22 @@ class ReceiptView(WorkflowMixin, CrmModelView):
     )
     me_fields = ("recorded_by",)
     details_template = "admin/crm/finance_receipt_details.html"
-    view_operations = {"contracts_view": "view"}
-
-    def __init__(self, model=Receipt, **kwargs):
-        self.column_filters = (
-            "client",
-            "received_on",
-            "method",
-            _status_filter(Receipt.status, _l("Status"), RECEIPT_STATUSES),
-            "amount",
-            "department",
-            "recorded_by",
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        "client",
+        "received_on",
+        "method",
+        status_filter(Receipt.status, RECEIPT_STATUSES),
+        "amount",
+        "department",
+        "recorded_by",
+    )
+    list_eager = ("client", "method", "recorded_by")
+    detail_eager = ("allocations.contract",)
+    prefill = {"client": "client_id"}  # /new/?client_id= (e.g. from the client page)
 
     @property
     def extra_js(self):
         return [url_for("static", filename="finance.js")]
-
-    def eager_options(self):
-        options = super().eager_options() + [
-            selectinload(Receipt.client),
-            selectinload(Receipt.method),
-            selectinload(Receipt.recorded_by),
-        ]
-        if request.endpoint and request.endpoint.endswith(("details_view", "edit_view")):
-            options.append(selectinload(Receipt.allocations).joinedload(ContractReceipt.contract))
-        return options
 
     # -- the client decides which contracts are offered ----------------------------
     def _offer_contracts_of(self, obj=None) -> None:
@@ -252,41 +204,22 @@ class ReceiptView(WorkflowMixin, CrmModelView):
 
     def create_form(self, obj=None):
         self._offer_contracts_of()
-        form = super().create_form(obj)
-        client_id = g.crm_receipt_client_id
-        if request.method == "GET" and client_id:  # /new/?client_id= (e.g. from the client page)
-            query = scoped(
-                select(Client).where(Client.id == client_id, Client.is_deleted.is_(False)), Client, current_user
-            )
-            form.client.data = db.session.execute(query).scalar()
-        return form
+        return super().create_form(obj)
 
     def edit_form(self, obj=None):
         self._offer_contracts_of(obj)
         return super().edit_form(obj)
 
     @expose("/contracts/")
+    @crm_page(right="view")
     def contracts_view(self):
         """JSON for static/finance.js: the contracts a receipt of ?client_id= may go to."""
         client_id = request.args.get("client_id", type=int)
         return jsonify([{"id": c.id, "text": contract_choice_label(c)} for c in offered_contracts(client_id)])
 
-    # -- confirmed receipts: read-only except for admin (SPEC §4.5) -------------------
-    @expose("/edit/", methods=("GET", "POST"))
-    def edit_view(self):
-        if current_user.is_authenticated and current_user.is_admin:
-            return super(WorkflowMixin, self).edit_view()
-        return super().edit_view()
-
-    def update_model(self, form, model):
-        if is_locked(model) and current_user.is_admin:
-            return super(WorkflowMixin, self).update_model(form, model)
-        return super().update_model(form, model)
-
-    def delete_refusal(self, model):
-        if is_locked(model) and current_user.is_admin:
-            return super(WorkflowMixin, self).delete_refusal(model)
-        return super().delete_refusal(model)
+    def can_change(self, record) -> bool:
+        """Confirmed receipts: read-only except for admin (SPEC §4.5)."""
+        return (current_user.is_authenticated and current_user.is_admin) or super().can_change(record)
 
 
 # ------------------------------------------------------------------------- invoices
@@ -371,11 +304,7 @@ class InvoiceView(WorkflowMixin, CrmModelView):
         "void_reason",
         "notes",
     )
-    extra_labels = {
-        "contract.client": _l("Client"),
-        "contract.number": _l("Contract number"),
-        "contract.name": _l("Contract name"),
-    }
+    extra_labels = {"contract.name": _l("Contract name")}
     form_columns = (
         "contract",
         "type",
@@ -390,7 +319,7 @@ class InvoiceView(WorkflowMixin, CrmModelView):
         "notes",
     )
     form_ajax_refs = {"contract": {"fields": ["number", "name"], "page_size": 10}}
-    column_formatters = {"contract": _contract_link}
+    column_formatters = {"contract": record_link("contract", text=lambda c: f"{c.number} {c.name}")}
     column_formatters_export = {"contract": lambda view, context, model, name: model.contract.number}
     form_args = {"tax_rate": {"coerce": int}}
     form_extra_fields = {
@@ -411,18 +340,16 @@ class InvoiceView(WorkflowMixin, CrmModelView):
         Section(_l("Notes"), ("notes",), columns=1),
     )
 
-    def __init__(self, model=Invoice, **kwargs):
-        self.column_filters = (
-            _status_filter(Invoice.status, _l("Status"), INVOICE_STATUSES),
-            "type",
-            "issued_on",
-            sqla_filters.FilterEqual(
-                Invoice.tax_rate, _l("Tax rate (%)"), options=[(str(rate), f"{rate}%") for rate in TAX_RATES]
-            ),
-            "amount",
-            "total",
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        status_filter(Invoice.status, INVOICE_STATUSES),
+        "type",
+        "issued_on",
+        sqla_filters.FilterEqual(
+            Invoice.tax_rate, _l("Tax rate (%)"), options=[(str(rate), f"{rate}%") for rate in TAX_RATES]
+        ),
+        "amount",
+        "total",
+    )
 
     @property
     def extra_js(self):
@@ -434,10 +361,7 @@ class InvoiceView(WorkflowMixin, CrmModelView):
         return super()._create_ajax_loader(name, options)
 
     column_auto_select_related = False  # as for receipts: the page query reads invoices only
-
-    def eager_options(self):
-        # the client column goes through the contract: one query each for the page
-        return [selectinload(Invoice.contract).selectinload(Contract.client), selectinload(Invoice.type)]
+    list_eager = ("contract.client", "type")  # the client column goes through the contract
 
     def create_form(self, obj=None):
         form = super().create_form(obj)

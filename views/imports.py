@@ -41,6 +41,8 @@ from models.imports import (
 )
 from models.jobs import Job
 
+from .crud import crm_page
+
 __all__ = ["ClientImportMixin", "error_report"]
 
 #: pending uploads older than this are removed when the next upload arrives
@@ -117,17 +119,6 @@ class ClientImportMixin:
     job_template = "admin/crm/client_import_job.html"
     import_preview_rows = 10
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        # the pages need client.import (merged into what the view class declares)
-        cls.view_operations = {
-            **getattr(cls, "view_operations", {}),
-            "import_view": "import",
-            "import_errors_view": "import",
-            "import_job_view": "import",
-            "import_job_status_view": "import",
-        }
-
     def list_buttons(self) -> list[tuple[str, str]]:
         """(label, url) of extra buttons for the list page."""
         parent = getattr(super(), "list_buttons", None)
@@ -137,6 +128,7 @@ class ClientImportMixin:
         return buttons
 
     @expose("/import/", methods=("GET", "POST"))
+    @crm_page(right="import")
     def import_view(self):
         token = request.values.get("token")
         if request.method == "POST" and "file" in request.files:
@@ -165,6 +157,7 @@ class ClientImportMixin:
         return redirect(self.get_url(".import_job_view", job_id=job.id))
 
     @expose("/import/job/<int:job_id>/")
+    @crm_page(right="import")
     def import_job_view(self, job_id):
         job = _own_job(job_id)
         result = job.result or {}
@@ -187,6 +180,7 @@ class ClientImportMixin:
         )
 
     @expose("/import/job/<int:job_id>/status/")
+    @crm_page(right="import")
     def import_job_status_view(self, job_id):
         """JSON for static/import_job.js, which polls it until the job has finished."""
         job = _own_job(job_id)
@@ -201,6 +195,7 @@ class ClientImportMixin:
         )
 
     @expose("/import/errors/<token>/")
+    @crm_page(right="import")
     def import_errors_view(self, token):
         place, meta = _pending(token)
         report = place / "errors.csv"

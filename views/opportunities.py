@@ -15,9 +15,7 @@ from flask_admin.form import Select2Widget
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy import case, or_, select
-from sqlalchemy.orm import selectinload
 from wtforms import validators
 
 from models import db
@@ -26,19 +24,14 @@ from models.base import FieldError, check_row
 from models.base import local_today as _local_today
 from models.customers import Client
 from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan, Opportunity, opportunity_defaults
-from models.scope import scope_clause, scoped, users_in_scope_clause
+from models.scope import scoped, users_in_scope_clause
 from models.targets import REPORT_STATUSES, SalesTarget, WeeklyReport, WeeklyReportItem
 
-from .crud import CrmModelView, LazyOptions, ScopedAjaxLoader, Section
-from .purchasing import status_filter
+from .crud import CrmModelView, ScopedAjaxLoader, Section, record_link, status_filter
 from .workflow import WorkflowMixin
 
 SALES = _l("Sales")
-
-
-def choice_filter(column, label, choices):
-    """One drop-down of a column's choices (translated when the list renders)."""
-    return sqla_filters.FilterEqual(column, label, options=LazyOptions(lambda: [(k, str(v)) for k, v in choices]))
+MONTH = _l("Month")  # filter URLs read ?flt0_month_equals=2026-03
 
 
 def prefill_from_opportunity(form) -> None:
@@ -84,22 +77,6 @@ def check_on_form(form, model) -> None:
     except FieldError as exc:
         bind_field_error(form, exc)
         raise
-
-
-def _link(endpoint: str, record, text) -> Markup | str:
-    if record is None:
-        return ""
-    if not current_user.can(f"{endpoint}.view"):
-        return str(text)
-    return Markup('<a href="{}">{}</a>').format(url_for(f"{endpoint}.details_view", id=record.id), text)
-
-
-def _client_link(view, context, model, name):
-    return _link("client", model.client, model.client.name) if model.client is not None else ""
-
-
-def _opportunity_link(view, context, model, name):
-    return _link("opportunity", model.opportunity, str(model.opportunity)) if model.opportunity is not None else ""
 
 
 # ------------------------------------------------------------------------ opportunities
@@ -195,9 +172,9 @@ class OpportunityView(WorkflowMixin, CrmModelView):
         "created_by",
         "created_at",
     )
-    column_formatters = {"client": _client_link}
+    column_formatters = {"client": record_link("client")}
     column_formatters_export: dict = {}  # plain names in CSV/XLSX, not links
-    column_formatters_detail = {"client": _client_link}
+    column_formatters_detail = column_formatters
     form_columns = (
         "source",
         "client",
@@ -231,30 +208,24 @@ class OpportunityView(WorkflowMixin, CrmModelView):
     me_fields = ("created_by",)
     filled_fields = ("customer_name", "success_rate")
 
-    def __init__(self, model=Opportunity, **kwargs):
-        self.column_filters = (
-            status_filter(Opportunity.status, OPPORTUNITY_STATUSES),
-            "stage",
-            "source",
-            "assigned_to",
-            "created_by",
-            "expected_amount",
-            "expected_close_on",
-            choice_filter(Opportunity.outcome, _l("Outcome"), OUTCOMES),
-            "created_at",
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        status_filter(Opportunity.status, OPPORTUNITY_STATUSES),
+        "stage",
+        "source",
+        "assigned_to",
+        "created_by",
+        "expected_amount",
+        "expected_close_on",
+        status_filter(Opportunity.outcome, OUTCOMES, _l("Outcome")),
+        "created_at",
+    )
 
     def _create_ajax_loader(self, name, options):
         if name == "client":
             return OpportunityClientLoader(name, self.session, Client, **options)
         return super()._create_ajax_loader(name, options)
 
-    def eager_options(self):
-        options = super().eager_options()
-        if request.endpoint and request.endpoint.endswith(("details_view", "edit_view")):
-            options.append(selectinload(Opportunity.plans))
-        return options
+    detail_eager = ("plans",)
 
     def edit_form(self, obj=None):
         g.crm_keep_client_id = obj.client_id if obj is not None else None
@@ -271,7 +242,7 @@ class OpportunityView(WorkflowMixin, CrmModelView):
         links = []
         for endpoint, label in (("quote", _l("Create quote")), ("contract", _l("Create contract"))):
             view = f"{endpoint}.create_view"
-            if view in current_app.view_functions and current_user.can(f"{endpoint}.create"):
+            if view in current_app.view_functions and self.holds(f"{endpoint}.create"):
                 links.append((f"create-{endpoint}", str(label), url_for(view, opportunity_id=record.id)))
         return links
 
@@ -279,7 +250,7 @@ class OpportunityView(WorkflowMixin, CrmModelView):
         model = kwargs.get("model")
         if model is not None and template == self.details_template:
             kwargs["follow_up_links"] = self.follow_up_links(model)
-            kwargs["can_add_plan"] = current_user.can("dev_plan.create") and model.status != "archived"
+            kwargs["can_add_plan"] = self.holds("dev_plan.create") and model.status != "archived"
         return super().render(template, **kwargs)
 
 
@@ -294,23 +265,16 @@ class DevelopmentPlanView(CrmModelView):
     extra_labels = {"opportunity.title": _l("Opportunity"), "opportunity.customer_name": _l("Customer name")}
     column_details_list = ("opportunity", "planned_on", "todo", "result", "executed_on", "created_at", "updated_at")
     column_export_list = ("opportunity", "planned_on", "todo", "result", "executed_on")
-    column_formatters = {"opportunity": _opportunity_link}
+    column_formatters = {"opportunity": record_link("opportunity")}
     column_formatters_export: dict = {}
-    column_formatters_detail = {"opportunity": _opportunity_link}
+    column_formatters_detail = column_formatters
     form_columns = ("opportunity", "planned_on", "todo", "result", "executed_on")
     form_args = {"executed_on": {"description": _l("Left empty with a result, today.")}}
     form_rules = (Section(_l("Development plan"), ("opportunity", "planned_on", "todo", "result", "executed_on")),)
     me_fields = ()
     column_filters = ("opportunity", "planned_on", "executed_on")
 
-    def create_form(self, obj=None):
-        """``?opportunity_id=`` (the button on an opportunity) picks the opportunity."""
-        form = super().create_form(obj)
-        opportunity_id = request.args.get("opportunity_id", type=int)
-        if request.method == "GET" and opportunity_id and "opportunity" in form:
-            query = scoped(select(Opportunity).where(Opportunity.id == opportunity_id), Opportunity, current_user)
-            form.opportunity.data = db.session.execute(query).scalar()
-        return form
+    prefill = {"opportunity": "opportunity_id"}  # the button on an opportunity
 
 
 # ------------------------------------------------------------------------ sales targets
@@ -350,17 +314,14 @@ class SalesTargetView(CrmModelView):
     )
     me_fields = ()
 
-    def __init__(self, model=SalesTarget, **kwargs):
-        month = _l("Month")  # filter URLs read ?flt0_month_equals=2026-03
-        self.column_filters = (
-            sqla_filters.FilterEqual(SalesTarget.month, month),
-            sqla_filters.FilterGreater(SalesTarget.month, month),
-            sqla_filters.FilterSmaller(SalesTarget.month, month),
-            "user",
-            "department",
-            "amount",
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        sqla_filters.FilterEqual(SalesTarget.month, MONTH),
+        sqla_filters.FilterGreater(SalesTarget.month, MONTH),
+        sqla_filters.FilterSmaller(SalesTarget.month, MONTH),
+        "user",
+        "department",
+        "amount",
+    )
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
@@ -370,10 +331,7 @@ class SalesTargetView(CrmModelView):
 # ------------------------------------------------------------------------ weekly reports
 def _report_opportunities():
     """Opportunities a report item may be about: in the user's scope, open ones first."""
-    query = db.session.query(Opportunity)
-    clause = scope_clause(Opportunity, current_user)
-    if clause is not None:
-        query = query.filter(clause)
+    query = scoped(db.session.query(Opportunity), Opportunity, current_user)
     cutoff = _local_today() - timedelta(days=180)
     keep = g.get("crm_report_opportunity_ids") or []
     recent = or_(
@@ -467,21 +425,15 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
     column_formatters = {"summary": lambda view, context, model, name: (model.summary or "")[:80]}
     column_formatters_export: dict = {}
 
-    def __init__(self, model=WeeklyReport, **kwargs):
-        self.column_filters = (
-            status_filter(WeeklyReport.status, REPORT_STATUSES),
-            "user",
-            "week_start",
-            "reviewed_by",
-            "submitted_at",
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        status_filter(WeeklyReport.status, REPORT_STATUSES),
+        "user",
+        "week_start",
+        "reviewed_by",
+        "submitted_at",
+    )
 
-    def eager_options(self):
-        options = super().eager_options()
-        if request.endpoint and request.endpoint.endswith(("details_view", "edit_view")):
-            options.append(selectinload(WeeklyReport.items).joinedload(WeeklyReportItem.opportunity))
-        return options
+    detail_eager = ("items.opportunity",)
 
     def create_form(self, obj=None):
         g.crm_report_opportunity_ids = []

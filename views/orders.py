@@ -9,16 +9,13 @@ import re
 
 from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
-from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext as admin_lazy
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload, undefer
 from wtforms import StringField, validators
 
 from models import db
@@ -35,9 +32,19 @@ from models.orders import (
 )
 from models.products import Product, Stock
 
-from .crud import CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section
+from .crud import (
+    CrmModelView,
+    LazyOptions,
+    MoneyField,
+    MoneyGreaterFilter,
+    MoneySmallerFilter,
+    Section,
+    crm_action,
+    crm_page,
+    record_link,
+    status_filter,
+)
 from .opportunities import prefill_from_opportunity
-from .purchasing import status_filter
 from .workflow import WorkflowMixin
 
 BASIC_DATA = _l("Basic data")
@@ -57,18 +64,6 @@ def money_range(column, label):
 def _percent(view, context, model, name):
     value = getattr(model, name)
     return "" if value is None else f"{value}%"
-
-
-def _link(endpoint, record, text=None):
-    if record is None:
-        return ""
-    if not current_user.can(f"{endpoint}.view"):
-        return text or str(record)
-    return Markup('<a href="{}">{}</a>').format(url_for(f"{endpoint}.details_view", id=record.id), text or str(record))
-
-
-def _client_link(view, context, model, name):
-    return _link("client", model.client, model.client.name if model.client else None)
 
 
 def _offered_products():
@@ -200,9 +195,7 @@ class ProductView(CrmModelView):
         Section(_l("Notes"), ("notes",), columns=1),
     )
 
-    def __init__(self, model=Product, **kwargs):
-        self.column_filters = ("category", "is_active", *money_range(Product.price, _l("Unit price")))
-        super().__init__(model, **kwargs)
+    column_filters = ("category", "is_active", *money_range(Product.price, _l("Unit price")))
 
     def _on_hand(view, context, model, name):
         value = getattr(model, "crm_on_hand", None)
@@ -249,19 +242,16 @@ class StockView(CrmModelView):
         Section(_l("Notes"), ("notes",), columns=1),
     )
 
-    def __init__(self, model=Stock, **kwargs):
-        self.column_filters = (
-            "product",
-            "warehouse",
-            CategoryOfProductFilter(Stock.product_id, _l("Product category"), options=LazyOptions(_categories)),
-            "quantity",
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        "product",
+        "warehouse",
+        CategoryOfProductFilter(Stock.product_id, _l("Product category"), options=LazyOptions(_categories)),
+        "quantity",
+    )
 
     column_auto_select_related = False  # the page query reads stock only; products come in one query
 
-    def eager_options(self):
-        return [selectinload(Stock.product).selectinload(Product.category)]
+    list_eager = ("product.category",)
 
 
 # ------------------------------------------------------------------------------ quotes
@@ -284,7 +274,6 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     column_sortable_list = ("number", "subtotal", "discount_pct", "total", "status", "valid_until", "created_at")
     column_default_sort = ("id", True)
     column_searchable_list = ("number", "client.name", "notes")
-    extra_labels = {"client.name": _l("Client")}
     column_details_list = (
         "number",
         "client",
@@ -320,9 +309,9 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         "notes",
     )
     column_formatters = {
-        "client": _client_link,
+        "client": record_link("client"),
         "discount_pct": _percent,
-        "opportunity": lambda v, c, m, n: _link("opportunity", m.opportunity),
+        "opportunity": record_link("opportunity"),
     }
     column_formatters_export = {"discount_pct": lambda v, c, m, n: m.discount_pct}
     form_columns = ("number", "client", "opportunity", "valid_until", "discount_pct", "owner", "notes", "lines")
@@ -339,24 +328,18 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     inline_models = ((QuoteLine, _line_options(("product", "quantity", "unit_price"), optional=("unit_price",))),)
     details_template = "admin/crm/quote_details.html"
     filled_fields = ("number",)
-    view_operations = {"convert_view": "view"}  # the conversion checks order.create itself
 
-    def __init__(self, model=Quote, **kwargs):
-        self.column_filters = (
-            status_filter(Quote.status, QUOTE_STATUSES),
-            "client",
-            "owner",
-            "valid_until",
-            "created_at",
-            *money_range(Quote.total, _l("Total after discount")),
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        status_filter(Quote.status, QUOTE_STATUSES),
+        "client",
+        "owner",
+        "valid_until",
+        "created_at",
+        *money_range(Quote.total, _l("Total after discount")),
+    )
 
-    def eager_options(self):
-        options = super().eager_options() + [undefer(Quote.subtotal), undefer(Quote.total)]
-        if request.endpoint and request.endpoint.endswith(("details_view", "edit_view")):
-            options.append(selectinload(Quote.lines).joinedload(QuoteLine.product))
-        return options
+    list_eager = ("subtotal", "total")
+    detail_eager = ("lines.product",)
 
     # -- prefill from an opportunity ---------------------------------------------------
     def create_form(self, obj=None):
@@ -365,17 +348,12 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         return form
 
     # -- convert to order ------------------------------------------------------------
-    def is_action_allowed(self, name):
-        if name == "convert":
-            return current_user.is_authenticated and current_user.can("order.create") and not self.in_recycle_bin()
-        return super().is_action_allowed(name)
-
     def converted_order(self, record) -> Order | None:
         """The live order an accepted quote became (for its details page)."""
         return open_order_for_quote(record) if record.status == "accepted" else None
 
     def can_convert(self, record) -> bool:
-        return record.status == "accepted" and current_user.can("order.create") and self.converted_order(record) is None
+        return record.status == "accepted" and self.holds("order.create") and self.converted_order(record) is None
 
     def _convert(self, quotes) -> list[Order]:
         """Convert each quote in its own transaction; refusals are flashed."""
@@ -409,7 +387,7 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
             return redirect(url_for("order.index_view"))
         return redirect(back)
 
-    @action("convert", _l("Convert to order"))
+    @crm_action("convert", _l("Convert to order"), right="order.create")
     def action_convert(self, ids):
         quotes = self._scoped_rows(ids)
         if not quotes:
@@ -417,11 +395,8 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         return self._after_convert(self._convert(quotes), request.form.get("url") or url_for(".index_view"))
 
     @expose("/convert/", methods=("POST",))
+    @crm_page(right="order.create")
     def convert_view(self):
-        if not current_user.can("order.create"):
-            from flask import abort
-
-            abort(403)
         quote = self.get_one(request.form.get("id", ""))
         back = url_for(".details_view", id=quote.id)
         return self._after_convert(self._convert([quote]), back)
@@ -435,7 +410,6 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     column_sortable_list = ("number", "ordered_on", "total", "status")
     column_default_sort = [("ordered_on", True), ("id", True)]  # newest first, a stable order within a day
     column_searchable_list = ("number", "client.name", "delivery_address")
-    extra_labels = {"client.name": _l("Client")}
     column_details_list = (
         "number",
         "client",
@@ -463,7 +437,7 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         "shipped_at",
         "notes",
     )
-    column_formatters = {"client": _client_link, "quote": lambda v, c, m, n: _link("quote", m.quote)}
+    column_formatters = {"client": record_link("client"), "quote": record_link("quote")}
     column_formatters_export: dict = {}
     form_columns = ("number", "client", "ordered_on", "delivery_address", "owner", "quote", "notes", "lines")
     form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}, "quote": {"fields": ["number"], "page_size": 10}}
@@ -483,21 +457,16 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     details_template = "admin/crm/order_details.html"
     filled_fields = ("number", "ordered_on")
 
-    def __init__(self, model=Order, **kwargs):
-        self.column_filters = (
-            "client",
-            "owner",
-            status_filter(Order.status, ORDER_STATUSES),
-            "ordered_on",
-            *money_range(Order.total, _l("Order total")),
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        "client",
+        "owner",
+        status_filter(Order.status, ORDER_STATUSES),
+        "ordered_on",
+        *money_range(Order.total, _l("Order total")),
+    )
 
-    def eager_options(self):
-        options = super().eager_options() + [undefer(Order.total)]
-        if request.endpoint and request.endpoint.endswith(("details_view", "edit_view")):
-            options.append(selectinload(Order.lines).joinedload(OrderLine.product))
-        return options
+    list_eager = ("total",)
+    detail_eager = ("lines.product",)
 
 
 def register(admin) -> None:

@@ -5,29 +5,21 @@ classes only declare what is shown and translate the request into domain calls."
 from __future__ import annotations
 
 from flask import request
-from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload, undefer
 
 from models import db
 from models.purchase_payments import PAYMENT_STATUSES, PurchasePayment, request_payment, revise_payment
 from models.purchasing import ExpenseContract, PurchaseInvoice, PurchaseItem, PurchaseRequest, Supplier
-from models.scope import scope_clause
+from models.scope import scoped
 from models.workflow import APPROVAL_STATES
 
-from .crud import CrmModelView, LazyOptions, Section
+from .crud import CrmModelView, Section, status_filter
 from .workflow import WorkflowMixin
 
 PURCHASING = _l("Purchasing")
 AUTO_NUMBER = _l("Left empty, a number is given on saving.")
-
-
-def status_filter(column, states):
-    """One drop-down of the workflow states (translated when the list renders)."""
-    options = LazyOptions(lambda: [(key, str(text)) for key, text in states])
-    return sqla_filters.FilterEqual(column, _l("Status"), options=options)
 
 
 class PurchasingView(CrmModelView):
@@ -132,22 +124,17 @@ class PurchaseRequestView(WorkflowMixin, PurchasingView):
     me_fields = ("requester",)
     filled_fields = ("number",)
 
-    def __init__(self, model=PurchaseRequest, **kwargs):
-        self.column_filters = (
-            status_filter(PurchaseRequest.status, APPROVAL_STATES.items()),
-            "requester",
-            "department",
-            "cost_type",
-            "submitted_at",
-            "created_at",
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        status_filter(PurchaseRequest.status, APPROVAL_STATES.items()),
+        "requester",
+        "department",
+        "cost_type",
+        "submitted_at",
+        "created_at",
+    )
 
-    def eager_options(self):
-        options = super().eager_options() + [undefer(PurchaseRequest.total)]
-        if request.endpoint and request.endpoint.endswith("details_view"):
-            options.append(selectinload(PurchaseRequest.items).joinedload(PurchaseItem.supplier))
-        return options
+    list_eager = ("total",)
+    detail_eager = ("items.supplier",)
 
 
 class ExpenseContractView(WorkflowMixin, PurchasingView):
@@ -176,7 +163,6 @@ class ExpenseContractView(WorkflowMixin, PurchasingView):
     )
     column_default_sort = ("id", True)
     column_searchable_list = ("number", "name", "subject", "supplier.name")
-    extra_labels = {"supplier.name": _l("Supplier")}
     column_details_list = (
         "number",
         "name",
@@ -244,27 +230,19 @@ class ExpenseContractView(WorkflowMixin, PurchasingView):
     me_fields = ("handler",)
     filled_fields = ("number",)
 
-    def __init__(self, model=ExpenseContract, **kwargs):
-        self.column_filters = (
-            status_filter(ExpenseContract.status, APPROVAL_STATES.items()),
-            "supplier",
-            "type",
-            "handler",
-            "amount",
-            "starts_on",
-            "ends_on",
-            "created_at",
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        status_filter(ExpenseContract.status, APPROVAL_STATES.items()),
+        "supplier",
+        "type",
+        "handler",
+        "amount",
+        "starts_on",
+        "ends_on",
+        "created_at",
+    )
 
-    def eager_options(self):
-        options = super().eager_options() + [
-            undefer(ExpenseContract.payments_total),
-            undefer(ExpenseContract.paid_total),
-        ]
-        if request.endpoint and request.endpoint.endswith("details_view"):
-            options.append(selectinload(ExpenseContract.payments))
-        return options
+    list_eager = ("payments_total", "paid_total")
+    detail_eager = ("payments",)
 
 
 def _approved_contracts():
@@ -290,11 +268,7 @@ class PaymentView(WorkflowMixin, PurchasingView):
     column_sortable_list = ("amount", "status", "recorded_at", "paid_on")
     column_default_sort = ("id", True)
     column_searchable_list = ("reason", "expense_contract.number", "expense_contract.name", "supplier.name")
-    extra_labels = {
-        "expense_contract.number": _l("Contract number"),
-        "expense_contract.name": _l("Contract name"),
-        "supplier.name": _l("Supplier"),
-    }
+    extra_labels = {"expense_contract.name": _l("Contract name")}
     column_details_list = (
         "expense_contract",
         "supplier",
@@ -320,17 +294,15 @@ class PaymentView(WorkflowMixin, PurchasingView):
     form_rules = (Section(_l("Payment request"), ("expense_contract", "supplier", "amount", "reason")),)
     filled_fields = ("supplier",)
 
-    def __init__(self, model=PurchasePayment, **kwargs):
-        self.column_filters = (
-            status_filter(PurchasePayment.status, PAYMENT_STATUSES),
-            "expense_contract",
-            "supplier",
-            "submitted_by",
-            "amount",
-            "recorded_at",
-            "paid_on",
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        status_filter(PurchasePayment.status, PAYMENT_STATUSES),
+        "expense_contract",
+        "supplier",
+        "submitted_by",
+        "amount",
+        "recorded_at",
+        "paid_on",
+    )
 
     def create_form(self, obj=None):
         """``?expense_contract_id=`` (the button on a contract) picks the contract and its supplier."""
@@ -340,8 +312,7 @@ class PaymentView(WorkflowMixin, PurchasingView):
             query = select(ExpenseContract).where(
                 ExpenseContract.id == contract_id, ExpenseContract.status == "approved"
             )
-            clause = scope_clause(ExpenseContract, current_user)
-            contract = db.session.execute(query.where(clause) if clause is not None else query).scalar()
+            contract = db.session.execute(scoped(query, ExpenseContract, current_user)).scalar()
             if contract is not None:
                 form.expense_contract.data = contract
                 form.supplier.data = contract.supplier
@@ -371,7 +342,6 @@ class PurchaseInvoiceView(PurchasingView):
     column_sortable_list = ("number", "amount", "tax_rate", "total", "issued_on")
     column_default_sort = ("id", True)
     column_searchable_list = ("number", "handler", "receiver", "supplier.name", "expense_contract.number")
-    extra_labels = {"supplier.name": _l("Supplier"), "expense_contract.number": _l("Contract number")}
     column_filters = ("supplier", "expense_contract", "tax_rate", "amount", "issued_on", "created_at")
     column_details_list = (
         "number",

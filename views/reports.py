@@ -21,7 +21,6 @@ from datetime import UTC, date, datetime
 
 from flask import abort, flash, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
-from flask_admin.actions import action
 from flask_babel import format_datetime, get_timezone, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -34,7 +33,7 @@ from reports import receivables as receivables_report
 from reports import statement as statements
 from reports.render import bar_chart_svg, html_cell, write_csv, write_pdf, write_xlsx
 
-from .crud import login_url
+from .crud import crm_action, login_url
 from .helpers import attachment, parse_ids
 
 REPORTS = _l("Reports")
@@ -172,24 +171,15 @@ def _tree(rows) -> list[tuple[int, str]]:
 
 
 # ----------------------------------------------------------------------- statements
+#: a statement shows receipts and invoices besides the list's own records
+STATEMENT_RIGHT = ("view", "receipt.view", "invoice.view")
+
+
 class _StatementMixin:
     """Shared by the two statement mixins: rights, the GET page, the response."""
 
-    #: besides the list's own view right: a statement shows receipts and invoices
-    statement_rights = ("receipt.view", "invoice.view")
-    statement_actions = ("statement_pdf", "statement_xlsx")
-
     def may_make_statements(self) -> bool:
-        return (
-            current_user.is_authenticated
-            and self.allowed("view")
-            and all(current_user.can(code) for code in self.statement_rights)
-        )
-
-    def is_action_allowed(self, name):
-        if name in self.statement_actions:
-            return self.may_make_statements() and not self.in_recycle_bin()
-        return super().is_action_allowed(name)
+        return self.holds(STATEMENT_RIGHT)
 
     def statement_url(self, record_id: int, fmt: str = "pdf") -> str:
         """A link to the statement of one record (e.g. for a details page button)."""
@@ -235,11 +225,11 @@ class ClientStatementMixin(_StatementMixin):
         found = statements.client_statements(db.session, ids, current_user, as_of)
         return [statements.client_statement_document(s, generated_text(s.generated_at)) for s in found]
 
-    @action("statement_pdf", _l("Customer statement (PDF)"))
+    @crm_action("statement_pdf", _l("Customer statement (PDF)"), right=STATEMENT_RIGHT)
     def action_statement_pdf(self, ids):
         return self.statement_response(ids, "pdf")
 
-    @action("statement_xlsx", _l("Customer statement (XLSX)"))
+    @crm_action("statement_xlsx", _l("Customer statement (XLSX)"), right=STATEMENT_RIGHT)
     def action_statement_xlsx(self, ids):
         return self.statement_response(ids, "xlsx")
 
@@ -253,11 +243,11 @@ class ContractStatementMixin(_StatementMixin):
         found = statements.contract_statements(db.session, ids, current_user, as_of)
         return [statements.contract_statement_document(s, generated_text(s.generated_at)) for s in found]
 
-    @action("statement_pdf", _l("Receivables statement (PDF)"))
+    @crm_action("statement_pdf", _l("Receivables statement (PDF)"), right=STATEMENT_RIGHT)
     def action_statement_pdf(self, ids):
         return self.statement_response(ids, "pdf")
 
-    @action("statement_xlsx", _l("Receivables statement (XLSX)"))
+    @crm_action("statement_xlsx", _l("Receivables statement (XLSX)"), right=STATEMENT_RIGHT)
     def action_statement_xlsx(self, ids):
         return self.statement_response(ids, "xlsx")
 

@@ -9,13 +9,14 @@ from functools import partial
 
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
-from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import db
 from models.workflow import changed_meanwhile, is_locked, perform
+
+from .crud import crm_page
 
 WORKFLOW_FIELDS = (
     "status",
@@ -50,9 +51,6 @@ class WorkflowMixin:
     def __init__(self, *args, **kwargs):
         excluded = tuple(getattr(self, "form_excluded_columns", ()) or ())
         self.form_excluded_columns = excluded + tuple(f for f in WORKFLOW_FIELDS if f not in excluded)
-        view_operations = dict(getattr(self, "view_operations", {}))
-        view_operations["transition_view"] = "view"  # each transition checks its own right
-        self.view_operations = view_operations
         super().__init__(*args, **kwargs)
 
     @property
@@ -65,18 +63,9 @@ class WorkflowMixin:
         for step in self.workflow.transitions.values():
             name = f"wf_{step.name}"
             self._actions.append((name, step.label))
-            self._actions_data[name] = (partial(self._start_transition, step.name), step.label, None)
-
-    def is_action_allowed(self, name):
-        if name.startswith("wf_"):
-            step = self.workflow.transitions.get(name[3:])
-            return (
-                step is not None
-                and current_user.is_authenticated
-                and current_user.can(f"{self.workflow.endpoint}.{step.right}")
-                and not self.in_recycle_bin()
-            )
-        return super().is_action_allowed(name)
+            handler = partial(self._start_transition, step.name)
+            handler._crm_right = f"{self.workflow.endpoint}.{step.right}"  # as @crm_action declares it
+            self._actions_data[name] = (handler, step.label, None)
 
     def _start_transition(self, action, ids):
         return redirect(
@@ -101,6 +90,7 @@ class WorkflowMixin:
         ]
 
     @expose("/transition/", methods=("GET", "POST"))
+    @crm_page(right="view")  # each transition checks its own right
     def transition_view(self):
         action = request.values.get("action", "")
         step = self.workflow.transitions.get(action)
@@ -189,26 +179,8 @@ class WorkflowMixin:
             state=self.workflow.state_label(record.status),
         )
 
-    @expose("/edit/", methods=("GET", "POST"))
-    def edit_view(self):
-        record_id = get_mdict_item_or_list(request.args, "id")
-        if record_id is not None:
-            record = self.get_one(record_id)
-            if is_locked(record):
-                flash(self.locked_message(record), "error")
-                return redirect(url_for(".details_view", id=record.id))
-        return super().edit_view()
-
-    def update_model(self, form, model):
-        if is_locked(model):
-            flash(self.locked_message(model), "error")
-            return False
-        return super().update_model(form, model)
-
-    def delete_refusal(self, model):
-        if is_locked(model):
-            return self.locked_message(model)
-        return super().delete_refusal(model)
+    def can_change(self, record) -> bool:
+        return not is_locked(record) and super().can_change(record)
 
     def _get_list_value(self, context, model, name, column_formatters, column_type_formatters):
         value = super()._get_list_value(context, model, name, column_formatters, column_type_formatters)

@@ -11,13 +11,13 @@ from models import db
 
 from .export import ExportMixin
 from .fields import CrmDateField, CrmDateTimeField
-from .filters import FiltersMixin, LazyOptions, MoneyEqualFilter, MoneyGreaterFilter, MoneySmallerFilter
+from .filters import FiltersMixin, LazyOptions, MoneyEqualFilter, MoneyGreaterFilter, MoneySmallerFilter, status_filter
 from .forms import FormsMixin, KeepHidden, MoneyField, OptionalField, Section, to_local, to_utc
 from .history import HistoryMixin
 from .labels import LabelsMixin, attr_info, mask_value, model_for_table
-from .links import LinksMixin, esc
+from .links import LinksMixin, esc, record_link
 from .locking import LockingMixin
-from .rights import VIEW_OPERATIONS, RightsMixin, login_url
+from .rights import VIEW_OPERATIONS, RightsMixin, crm_action, crm_page, login_url
 from .scope import ScopedAjaxLoader, ScopeMixin, choice_clause, offerable
 from .soft_delete import SoftDeleteMixin
 
@@ -37,11 +37,15 @@ __all__ = [
     "Section",
     "attr_info",
     "choice_clause",
+    "crm_action",
+    "crm_page",
     "esc",
     "login_url",
     "mask_value",
     "model_for_table",
     "offerable",
+    "record_link",
+    "status_filter",
     "to_local",
     "to_utc",
 ]

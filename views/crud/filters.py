@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import flash, request
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.model import filters as model_filters
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer
 from sqlalchemy import inspect as sa_inspect
 
@@ -56,6 +57,14 @@ class LazyOptions:
 
     def __iter__(self):
         return iter(self.load())
+
+
+def status_filter(column, choices, label=None):
+    """One drop-down of a column's choices — ``(code, label)`` pairs, e.g. the workflow
+    states — translated when the list renders; labelled "Status" unless told."""
+    choices = list(choices.items()) if isinstance(choices, dict) else list(choices)
+    options = LazyOptions(lambda: [(key, str(text)) for key, text in choices])
+    return sqla_filters.FilterEqual(column, label or _l("Status"), options=options)
 
 
 class _LocalTime:

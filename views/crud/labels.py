@@ -46,8 +46,37 @@ def mask_value(model, name: str, value):
     return value
 
 
+#: the column a relationship is shown by: ``client.name`` is labelled like ``client``
+DISPLAY_COLUMNS = ("name", "title")
+
+
+def dotted_label(model, name: str):
+    """The label of a dotted column: ``client.name`` (the column that shows the related
+    record) → the relationship's label ("Client"); ``contract.number`` → the label of
+    ``Contract.number``. None when the model declares neither."""
+    head, _, rest = name.partition(".")
+    attr = getattr(model, head, None)
+    prop = getattr(attr, "property", None)
+    target = getattr(getattr(prop, "mapper", None), "class_", None)
+    if target is None:
+        return None
+    if "." in rest:
+        return dotted_label(target, rest)
+    if rest in DISPLAY_COLUMNS:
+        return attr_info(attr).get("label")
+    return attr_info(getattr(target, rest, None)).get("label")
+
+
 class LabelsMixin:
-    """Column labels from the model's ``info`` (plus ``extra_labels``)."""
+    """Column labels from the model's ``info``: a column's own, a dotted column's derived
+    from the relationship (:func:`dotted_label`), then ``extra_labels`` where a view says
+    something else."""
+
+    def _dotted_columns(self):
+        for attr in ("column_list", "column_details_list", "column_export_list", "column_searchable_list"):
+            for column in getattr(self, attr, None) or ():
+                if isinstance(column, str) and "." in column:
+                    yield column
 
     @property
     def column_labels(self):
@@ -60,6 +89,10 @@ class LabelsMixin:
                 info = attr_info(getattr(self.model, key, None))
                 if "label" in info:
                     labels[key] = info["label"]
+            for name in self._dotted_columns():
+                label = dotted_label(self.model, name)
+                if label is not None:
+                    labels.setdefault(name, label)
             labels.update(getattr(self, "extra_labels", {}) or {})
             self._column_labels_auto = labels
         return self._column_labels_auto

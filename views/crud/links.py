@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask import url_for
 from flask_admin.model import typefmt
 from flask_babel import format_date, format_datetime
+from flask_login import current_user
 from markupsafe import Markup, escape
 
 from models.base import format_money
@@ -17,6 +19,24 @@ from .labels import attr_info
 def esc(value) -> Markup:
     """Escape user data for formatters that build HTML."""
     return escape(value)
+
+
+def record_link(attr: str, endpoint: str | None = None, text=str):
+    """A list/details formatter showing the record ``model.<attr>`` as a link to its
+    details page — only for users holding ``<endpoint>.view`` (the endpoint defaults to
+    ``attr``); others see the text. ``text(record)`` is what is shown (default: str)."""
+    target = endpoint or attr
+
+    def formatter(view, context, model, name):
+        record = getattr(model, attr, None)
+        if record is None:
+            return ""
+        shown = text(record)
+        if not (current_user.is_authenticated and current_user.can(f"{target}.view")):
+            return shown
+        return Markup('<a href="{}">{}</a>').format(url_for(f"{target}.details_view", id=record.id), shown)
+
+    return formatter
 
 
 class LinksMixin:

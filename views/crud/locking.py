@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import flash, request
+from flask import flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_babel import format_datetime, gettext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -17,7 +19,32 @@ from .labels import attr_info, model_for_table
 
 
 class LockingMixin:
-    """Optimistic locking and the messages of refused writes."""
+    """Optimistic locking, records locked by their state (``can_change``) and the messages
+    of refused writes."""
+
+    def can_change(self, record) -> bool:
+        """Whether ``record`` may still be edited or deleted (False: read-only by its state,
+        e.g. an approved contract); edit page, in-list edits and delete all ask this."""
+        return True
+
+    def locked_message(self, record) -> str:
+        return gettext("%(record)s can no longer be changed or deleted.", record=str(record))
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        record_id = get_mdict_item_or_list(request.args, "id")
+        if record_id is not None:
+            record = self.get_one(record_id)
+            if not self.can_change(record):
+                flash(self.locked_message(record), "error")
+                return redirect(url_for(".details_view", id=record.id))
+        return super().edit_view()
+
+    def delete_refusal(self, model) -> str | None:
+        """A reason why the record may not be deleted, or None (modules extend this)."""
+        if not self.can_change(model):
+            return self.locked_message(model)
+        return None
 
     def scaffold_form(self):
         form_class = super().scaffold_form()
@@ -57,30 +84,42 @@ class LockingMixin:
         )
 
     def update_model(self, form, model):
-        try:
+        if not self.can_change(model):
+            flash(self.locked_message(model), "error")
+            return False
+
+        def change():
             self._check_version(model)
             form.populate_obj(model)
             self._on_model_change(form, model, False)
+
+        if not self.committed(change, model):
+            return False
+        self.after_model_change(form, model, False)
+        return True
+
+    def committed(self, change, model=None) -> bool:
+        """Run ``change()`` and commit, as one transaction: on an error, roll back and say
+        why (``handle_view_exception``) — False; an error it does not know is raised."""
+        try:
+            change()
             db.session.commit()
         except Exception as ex:
             db.session.rollback()
             if not self.handle_view_exception(ex, model):
                 raise
             return False
-        self.after_model_change(form, model, False)
         return True
 
     def create_model(self, form):
-        try:
-            model = self.build_new_instance()
+        model = self.build_new_instance()
+
+        def change():
             form.populate_obj(model)
             db.session.add(model)
             self._on_model_change(form, model, True)
-            db.session.commit()
-        except Exception as ex:
-            db.session.rollback()
-            if not self.handle_view_exception(ex):
-                raise
+
+        if not self.committed(change):
             return False
         self.after_model_change(form, model, True)
         return model

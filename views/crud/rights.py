@@ -1,4 +1,9 @@
-"""Rights: every page, flag and action needs ``<endpoint>.<operation>``."""
+"""Rights: every page, flag and action needs ``<endpoint>.<operation>``. A custom action
+or page declares its right where it is written (``@crm_action(…, right="approve")``,
+``@crm_page(right="import")``, in the spirit of Django's ``@admin.action(permissions=…)``);
+one check reads the declarations. A right is an operation of the view's own endpoint
+(``"approve"`` → ``contract.approve``) or a full code (``"order.create"``); a tuple needs
+all of them."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from urllib.parse import urlencode
 
 from flask import abort, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.actions import action
 from flask_babel import gettext
 from flask_login import current_user
 
@@ -29,16 +35,50 @@ VIEW_OPERATIONS = {
 }
 
 
+def crm_action(name, label, confirmation=None, right=None):
+    """Flask-Admin's ``@action`` with the right it needs (default: the operation named like
+    the action). An action with a declared right is not offered in the recycle bin."""
+
+    def wrap(func):
+        func = action(name, label, confirmation)(func)
+        func._crm_right = right if right is not None else name
+        return func
+
+    return wrap
+
+
+def crm_page(right="view"):
+    r"""The right an ``@expose``\ d page of a view needs (write it under ``@expose``)."""
+
+    def wrap(func):
+        func._crm_right = right
+        return func
+
+    return wrap
+
+
+def declared_right(handler):
+    """The right ``@crm_action``/``@crm_page`` declared on ``handler``, or None."""
+    return getattr(handler, "_crm_right", None)
+
+
+class DeclaredPages:
+    """``View.view_operations``: page → the right its ``@crm_page`` declares (read-only)."""
+
+    def __get__(self, obj, cls):
+        pages = {}
+        for name in dir(cls):
+            handler = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
+            if callable(handler) and hasattr(handler, "_urls") and declared_right(handler) is not None:
+                pages[name] = declared_right(handler)
+        return pages
+
+
 class RightsMixin:
     """One permission check: ``<endpoint>.<operation>`` rights for pages, flags and actions."""
 
     action_disallowed_list: list[str] = []
-
-    #: custom action name → the operation right it needs (default: its own name)
-    action_rights: dict[str, str] = {}
-
-    #: extra exposed pages of a view → the operation right they need
-    view_operations: dict[str, str] = {}
+    view_operations = DeclaredPages()
 
     #: the right endpoint, when several views share one (defaults to the endpoint)
     right_endpoint: str | None = None
@@ -56,6 +96,18 @@ class RightsMixin:
             return False
         return current_user.can(f"{self.right_prefix}.{operation}")
 
+    def right_code(self, right: str) -> str:
+        """``"approve"`` → ``<endpoint>.approve``; a full code stays as it is."""
+        return right if "." in right else f"{self.right_prefix}.{right}"
+
+    def holds(self, right) -> bool:
+        """Whether the current user holds ``right`` (one, or a tuple of all needed)."""
+        rights = (right,) if isinstance(right, str) else tuple(right)
+        if not current_user.is_authenticated:
+            return False
+        disabled = getattr(self, "disabled_operations", ())
+        return all(r not in disabled and current_user.can(self.right_code(r)) for r in rights)
+
     def is_accessible(self):
         return self.allowed("view")
 
@@ -68,7 +120,12 @@ class RightsMixin:
         response = super()._handle_view(name, **kwargs)
         if response is not None:
             return response
-        operation = self.view_operations.get(name) or VIEW_OPERATIONS.get(name, "view")
+        declared = declared_right(getattr(self, name, None))
+        if declared is not None:
+            if not self.holds(declared):
+                abort(403)
+            return None
+        operation = VIEW_OPERATIONS.get(name, "view")
         if operation and not self.allowed(operation):
             abort(403)
         return None
@@ -110,8 +167,10 @@ class RightsMixin:
             self.editable_columns = tuple(value)
 
     def is_action_allowed(self, name):
-        operation = {"delete": "delete", "restore": "delete", "purge": "delete"}.get(name)
-        operation = self.action_rights.get(name, operation or name)
+        declared = declared_right(self._actions_data[name][0]) if name in self._actions_data else None
+        if declared is not None:
+            return self.holds(declared) and not self.in_recycle_bin()
+        operation = {"delete": "delete", "restore": "delete", "purge": "delete"}.get(name, name)
         if operation in getattr(self, "disabled_operations", ()) or not self.allowed(operation):
             return False
         if name in ("restore", "purge") and not self.is_soft:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import abort, request
+from flask import abort, has_request_context, request
 from flask_admin.contrib.sqla import tools
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_login import current_user
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 
 from models import db
 from models.auth import User
@@ -57,8 +57,53 @@ def offerable(query, model, keep_id=None):
     return query
 
 
+def eager_option(model, path: str):
+    """The loader option of a declared path: ``"lines.product"`` → selectinload of the
+    first relationship, then joinedload (many-to-one) or selectinload (collections) along
+    the rest; a deferred column (``"total"``) → undefer."""
+    head, _, rest = path.partition(".")
+    attr = getattr(model, head)
+    prop = attr.property
+    if not hasattr(prop, "mapper"):
+        return undefer(attr)
+    option = selectinload(attr)
+    target = prop.mapper.class_
+    for name in rest.split(".") if rest else ():
+        attr = getattr(target, name)
+        option = option.selectinload(attr) if attr.property.uselist else option.joinedload(attr)
+        target = attr.property.mapper.class_
+    return option
+
+
 class ScopeMixin:
-    """Queries: data scope, recycle bin, search without row multiplication, eager loading."""
+    """Queries: data scope, recycle bin, search without row multiplication, eager loading;
+    forms that start from a record named in the address, within the user's scope."""
+
+    #: relationship paths (``"client"``, ``"lines.product"``), deferred columns or callables
+    #: returning loader options, loaded with every query of the view
+    list_eager: tuple = ()
+    #: … and on a record's details and edit pages as well
+    detail_eager: tuple = ()
+    #: form field → query argument naming the record a create form starts with
+    #: (``{"client": "client_id"}``: ``…/new/?client_id=7``), if the user may pick it
+    prefill: dict[str, str] = {}
+
+    def prefilled(self, name: str):
+        """The record the create form's ``name`` field starts with, or None: the row named
+        by the field's query argument, if the user may pick it (in scope, live, active)."""
+        pk = db_int(request.args.get(self.prefill[name], ""))
+        if pk is None:
+            return None
+        target = getattr(self.model, name).property.mapper.class_
+        return offerable(db.session.query(target), target).filter(target.id == pk).first()
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        if request.method == "GET":
+            for name in self.prefill:
+                if name in form and form[name].data is None:
+                    form[name].data = self.prefilled(name)
+        return form
 
     def _filtered(self, query, *, include_deleted=False):
         clause = scope_clause(self.model, current_user)
@@ -89,16 +134,26 @@ class ScopeMixin:
                 count_query = count_query.filter(clause)
         return query, count_query, joins, count_joins
 
+    def on_record_page(self) -> bool:
+        """Whether the request shows one record (its details or edit page)."""
+        endpoint = (request.endpoint or "") if has_request_context() else ""
+        return endpoint.endswith((".details_view", ".edit_view"))
+
     def eager_options(self):
-        """selectinload for dotted and one-to-many list columns (no N+1)."""
+        """selectinload for dotted and one-to-many list columns (no N+1), then what the view
+        declares in ``list_eager`` (every query) and ``detail_eager`` (a record's page)."""
+        declared = tuple(self.list_eager) + (tuple(self.detail_eager) if self.on_record_page() else ())
+        heads = {item.split(".")[0] for item in declared if isinstance(item, str)}
         options = []
         mapper = sa_inspect(self.model)
         for column in self.column_list or ():
             name = column if isinstance(column, str) else getattr(column, "key", "")
             head = name.split(".")[0]
             rel = mapper.relationships.get(head)
-            if rel is not None and (rel.uselist or "." in name):
+            if rel is not None and (rel.uselist or "." in name) and head not in heads:
                 options.append(selectinload(getattr(self.model, head)))
+        for item in declared:
+            options.extend(item() if callable(item) else [eager_option(self.model, item)])
         return options
 
     def get_query(self):

@@ -27,26 +27,20 @@ class SoftDeleteMixin:
 
         return self.is_soft and has_request_context() and request.args.get("bin") == "1"
 
-    def delete_refusal(self, model) -> str | None:
-        """A reason why the record may not be deleted, or None (modules extend this)."""
-        return None
-
     def delete_model(self, model):
         reason = self.delete_refusal(model)
         if reason:
             flash(reason, "error")
             return False
-        try:
+
+        def change():
             self.on_model_delete(model)
             if self.is_soft:
                 model.soft_delete(current_user.id)
             else:
                 db.session.delete(model)
-            db.session.commit()
-        except Exception as ex:
-            db.session.rollback()
-            if not self.handle_view_exception(ex):
-                raise
+
+        if not self.committed(change):
             return False
         self.after_model_delete(model)
         return True
