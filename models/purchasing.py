@@ -9,14 +9,14 @@ payment or invoice matching its contract, and the invoice tax rules of the sales
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, Text, func, inspect, select, type_coerce
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 
-from . import db, validators
+from . import clock, db, validators
 from .auth import Department, User
 from .base import (
     FieldError,
@@ -442,12 +442,8 @@ def revise_payment(payment: PurchasePayment, actor: User) -> bool:
 
 
 def _local_today() -> date:
-    try:
-        from flask_babel import get_timezone
-
-        return datetime.now(get_timezone()).date()
-    except Exception:  # outside an app: UTC is as good a calendar as any
-        return datetime.now(UTC).date()
+    """Today in the configured time zone (kept for its importers: use ``clock.today()``)."""
+    return clock.today()
 
 
 def _contract_of(row, session) -> ExpenseContract | None:

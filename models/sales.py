@@ -39,8 +39,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import db, validators
-from .auth import Department, SystemConfig, User, department_subtree_ids
+from . import clock, db, settings, validators
+from .auth import Department, User, department_subtree_ids
 from .base import (
     FieldError,
     Money,
@@ -668,15 +668,8 @@ def stock_on_hand(product_id: int) -> int:
 
 
 # ----------------------------------------------------------------------- workflows
-def _config_decimal(key: str, default: str) -> Decimal:
-    try:
-        return Decimal(SystemConfig.get(key, default) or default)
-    except ArithmeticError:
-        return Decimal(default)
-
-
 def discount_threshold() -> Decimal:
-    return _config_decimal("quote_discount_approval_pct", "10")
+    return settings.discount_threshold()
 
 
 def _assign(record, actor, assignee=None, **_) -> str:
@@ -1050,10 +1043,7 @@ def convert_quote(quote: Quote, actor: User) -> Order:
 
 
 def churn_days() -> int:
-    try:
-        return max(1, int(SystemConfig.get("churn_days", "180") or 180))
-    except ValueError:
-        return 180
+    return settings.churn_days()
 
 
 _LIVE_ORDER = and_(Order.is_deleted.is_(False), Order.status != "cancelled")
@@ -1125,13 +1115,7 @@ def detect_churn(today: date | None = None, days: int | None = None, client_ids=
 
 def _day_start(day: date) -> datetime:
     """Midnight at the start of ``day`` in the display time zone, as an aware datetime."""
-    from zoneinfo import ZoneInfo
-
-    try:
-        zone = ZoneInfo(SystemConfig.get("timezone", "Asia/Shanghai") or "Asia/Shanghai")
-    except Exception:
-        zone = ZoneInfo("Asia/Shanghai")
-    return datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    return clock.day_start(day)
 
 
 def _insert_warnings(rows: list[dict]) -> int:

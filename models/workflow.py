@@ -15,9 +15,8 @@ from sqlalchemy import ForeignKey, String, Text, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from . import db
+from . import db, settings
 from .audit import audit_note
-from .auth import SystemConfig
 from .base import UTCDateTime, label, utcnow
 
 
@@ -102,10 +101,7 @@ class Workflow:
 
 
 def _threshold() -> Decimal:
-    try:
-        return Decimal(SystemConfig.get("contract_approval_threshold", "0") or "0")
-    except ArithmeticError:
-        return Decimal("0")
+    return settings.contract_approval_threshold()
 
 
 def _contract_approval(record, actor, **_) -> str:

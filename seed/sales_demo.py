@@ -47,11 +47,10 @@ import click
 from faker import Faker
 from sqlalchemy import func, insert, select, update
 
-from models import db
+from models import clock, db
 from models.auth import Department, Role, User
 from models.customers import Client
 from models.lookups import ClientSource, CompanySize, SalesStage, Trade
-from models.purchasing import _local_today
 from models.sales import (
     ClientLoss,
     DevelopmentPlan,
@@ -337,7 +336,7 @@ class DemoSales:
         self.fake = Faker("zh_CN")
         self.fake.seed_instance(seed + 4)
         self.now = datetime.now(UTC).replace(microsecond=0)
-        self.today = _local_today()
+        self.today = clock.today()
         self.start = self.today - timedelta(days=DAYS)
         self.staff = _Staff()
         self.threshold = discount_threshold()

@@ -11,9 +11,8 @@ from markupsafe import Markup
 from sqlalchemy import exists, select
 from wtforms.validators import ValidationError
 
-from models import db
+from models import clock, db
 from models.customers import Client
-from models.purchasing import _local_today
 from models.sales import CHURN_STATUSES, OPEN_CHURN, ClientLoss, last_order_subquery
 
 from .base import LazyOptions
@@ -127,7 +126,7 @@ class ChurnView(WorkflowMixin, ClientChildView):
         if model.owner is None and model.owner_id is None:
             model.owner = client.owner  # (the relationship: the form set it to None)
         if model.detected_on is None:
-            model.detected_on = _local_today()
+            model.detected_on = clock.today()
         if model.last_order_on is None and is_created:
             last = last_order_subquery()
             model.last_order_on = db.session.execute(

@@ -16,8 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import validators
 
-from models import db
-from models.auth import SystemConfig
+from models import db, settings
 from models.base import format_money
 from models.customers import Client, Contract
 from models.finance import (
@@ -310,13 +309,6 @@ class InvoiceContractLoader(ScopedAjaxLoader):
         return model.id, f"{model.number} {model.name} — {client}"
 
 
-def _default_tax_rate() -> int:
-    try:
-        return int(SystemConfig.get("default_tax_rate", "13") or 13)
-    except (TypeError, ValueError):
-        return 13
-
-
 class InvoiceView(WorkflowMixin, CrmModelView):
     """收入发票: tax and total computed (and checked), void with a reason."""
 
@@ -442,7 +434,7 @@ class InvoiceView(WorkflowMixin, CrmModelView):
     def create_form(self, obj=None):
         form = super().create_form(obj)
         if request.method == "GET" and form.tax_rate.data in (None, "", "None"):
-            form.tax_rate.data = _default_tax_rate()
+            form.tax_rate.data = settings.default_tax_rate()
         return form
 
 

@@ -19,11 +19,10 @@ from sqlalchemy import case, or_, select
 from sqlalchemy.orm import selectinload
 from wtforms import validators
 
-from models import db
+from models import clock, db
 from models.auth import Department, User, department_subtree_ids
 from models.base import FieldError, check_row, column_label
 from models.customers import Client
-from models.purchasing import _local_today
 from models.sales import (
     OPPORTUNITY_STATUSES,
     OUTCOMES,
@@ -390,7 +389,7 @@ def _report_opportunities():
     clause = scope_clause(Opportunity, current_user)
     if clause is not None:
         query = query.filter(clause)
-    cutoff = _local_today() - timedelta(days=180)
+    cutoff = clock.today() - timedelta(days=180)
     keep = g.get("crm_report_opportunity_ids") or []
     recent = or_(
         Opportunity.status != "archived",
@@ -418,7 +417,7 @@ class ReportOpportunityField(QuerySelectField):
 
 
 def this_monday():
-    today = _local_today()
+    today = clock.today()
     return today - timedelta(days=today.weekday())
 
 
