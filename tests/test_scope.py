@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.conftest import count_queries, module_app
-from views.base import CrmModelView
+from views.crud import CrmModelView
 
 #: note/line owners; each owns one note "note:<owner>", some own a line "line:<owner>"
 OWNERS = ["account_manager", "am_team", "am_other", "sales_director", "director_top"]

@@ -14,7 +14,7 @@ from models import db
 from models.auth import Right, User
 from models.validators import masked_id_card
 
-from .base import CrmModelView, mask_value, model_for_table
+from .crud import CrmModelView, mask_value, model_for_table
 from .login import begin_session
 
 

@@ -15,7 +15,7 @@ from models import clock, db
 from models.customers import Client
 from models.sales import CHURN_STATUSES, OPEN_CHURN, ClientLoss, last_order_subquery
 
-from .base import LazyOptions
+from .crud import LazyOptions
 from .customers import ClientChildView, OwnerDepartmentFilter, _departments
 from .purchasing import status_filter
 from .workflow import WorkflowMixin

@@ -31,7 +31,7 @@ from models.customers import (
 )
 from models.scope import scope_clause
 
-from .base import CrmModelView, LazyOptions, Section
+from .crud import CrmModelView, LazyOptions, Section
 from .finance import ContractMoneyMixin
 from .helpers import db_int, parse_ids
 from .imports import ClientImportMixin

@@ -17,7 +17,7 @@ class DashboardView(AdminIndexView):
         return current_user.is_authenticated
 
     def inaccessible_callback(self, name, **kwargs):
-        from .base import login_url
+        from .crud import login_url
 
         return redirect(login_url())
 

@@ -33,7 +33,7 @@ from models.finance import (
 from models.scope import scoped
 from models.workflow import is_locked
 
-from .base import CrmModelView, LazyOptions, MoneyField, ScopedAjaxLoader, Section
+from .crud import CrmModelView, LazyOptions, MoneyField, ScopedAjaxLoader, Section
 from .workflow import WorkflowMixin
 
 # views/customers.py imports ContractMoneyMixin from here, so nothing here imports it back

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import gettext
 
-from .base import CrmModelView
+from .crud import CrmModelView
 
 
 class LookupView(CrmModelView):

@@ -36,7 +36,7 @@ from models.sales import (
 )
 from models.scope import scope_clause, scoped
 
-from .base import CrmModelView, LazyOptions, ScopedAjaxLoader, Section
+from .crud import CrmModelView, LazyOptions, ScopedAjaxLoader, Section
 from .purchasing import status_filter
 from .workflow import WorkflowMixin
 

@@ -36,7 +36,7 @@ from models.sales import (
     open_order_for_quote,
 )
 
-from .base import CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section
+from .crud import CrmModelView, LazyOptions, MoneyField, MoneyGreaterFilter, MoneySmallerFilter, Section
 from .opportunities import prefill_from_opportunity
 from .purchasing import status_filter
 from .workflow import WorkflowMixin

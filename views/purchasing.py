@@ -26,7 +26,7 @@ from models.purchasing import (
 from models.scope import scope_clause
 from models.workflow import APPROVAL_STATES
 
-from .base import CrmModelView, LazyOptions, Section
+from .crud import CrmModelView, LazyOptions, Section
 from .workflow import WorkflowMixin
 
 PURCHASING = _l("Purchasing")

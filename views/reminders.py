@@ -22,7 +22,7 @@ from models.base import utcnow
 from models.customers import Appointment, Client
 from models.lookups import AppointmentType
 
-from .base import to_utc
+from .crud import to_utc
 
 bp = Blueprint("reminders", __name__)
 

@@ -34,7 +34,7 @@ from reports import receivables as receivables_report
 from reports import statement as statements
 from reports.render import bar_chart_svg, html_cell, write_csv, write_pdf, write_xlsx
 
-from .base import login_url
+from .crud import login_url
 from .helpers import attachment, parse_ids
 
 REPORTS = _l("Reports")

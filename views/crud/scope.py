@@ -1,0 +1,133 @@
+"""Data scope: what a user's queries, look-ups and select boxes see."""
+
+from __future__ import annotations
+
+from flask import abort, request
+from flask_admin.contrib.sqla import tools
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_login import current_user
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import or_
+from sqlalchemy.orm import selectinload
+
+from models import db
+from models.auth import User
+from models.lookups import is_lookup
+from models.scope import scope_clause, users_in_scope_clause
+
+from ..helpers import db_int
+
+
+class ScopedAjaxLoader(QueryAjaxModelLoader):
+    """Ajax look-ups (select boxes over big tables) see only rows in the user's scope,
+    never soft-deleted rows, and only active lookup values."""
+
+    def get_query(self):
+        return offerable(super().get_query(), self.model)
+
+    def get_one(self, pk):
+        pk = db_int(pk)
+        if pk is None:
+            return None
+        return self.get_query().filter(getattr(self.model, self.pk) == pk).first()
+
+
+def choice_clause(model):
+    """The rows of ``model`` the current user may pick in a form or a filter: those in
+    the data scope; for users, the people in the user's scope (SPEC §6)."""
+    if model is User:
+        return users_in_scope_clause(current_user)
+    return scope_clause(model, current_user)
+
+
+def offerable(query, model, keep_id=None):
+    """Rows a form may offer: in scope, not deleted, active (keeping the current value)."""
+    clause = choice_clause(model)
+    keep = (model.id == keep_id) if keep_id is not None else None
+    if clause is not None:  # the person a record is already on stays offered
+        query = query.filter(or_(clause, keep) if model is User and keep is not None else clause)
+    if getattr(model, "__soft_delete__", False):
+        query = query.filter(
+            or_(model.is_deleted.is_(False), keep) if keep is not None else model.is_deleted.is_(False)
+        )
+    if is_lookup(model):
+        query = query.filter(or_(model.is_active.is_(True), keep) if keep is not None else model.is_active.is_(True))
+    if hasattr(model, "sort_order"):
+        query = query.order_by(model.sort_order, model.id)
+    return query
+
+
+class ScopeMixin:
+    """Queries: data scope, recycle bin, search without row multiplication, eager loading."""
+
+    def _filtered(self, query, *, include_deleted=False):
+        clause = scope_clause(self.model, current_user)
+        if clause is not None:
+            query = query.filter(clause)
+        if self.is_soft and not include_deleted:
+            query = query.filter(self.model.is_deleted.is_(self.in_recycle_bin()))
+        return query
+
+    def _search_clause(self, name: str, pattern: str):
+        """``name`` LIKE pattern; ``rel.column`` through EXISTS (one-to-many searches must
+        not multiply rows: no join, so counts and pages stay right)."""
+        if "." not in name:
+            return getattr(self.model, name).ilike(pattern)
+        rel_name, column = name.split(".", 1)
+        relation = getattr(self.model, rel_name)
+        target = relation.property.mapper.class_
+        inner = getattr(target, column).ilike(pattern)
+        return relation.any(inner) if relation.property.uselist else relation.has(inner)
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        for term in search.split():
+            clause = or_(
+                *[self._search_clause(name, tools.parse_like_term(term)) for name in self.column_searchable_list]
+            )
+            query = query.filter(clause)
+            if count_query is not None:
+                count_query = count_query.filter(clause)
+        return query, count_query, joins, count_joins
+
+    def eager_options(self):
+        """selectinload for dotted and one-to-many list columns (no N+1)."""
+        options = []
+        mapper = sa_inspect(self.model)
+        for column in self.column_list or ():
+            name = column if isinstance(column, str) else getattr(column, "key", "")
+            head = name.split(".")[0]
+            rel = mapper.relationships.get(head)
+            if rel is not None and (rel.uselist or "." in name):
+                options.append(selectinload(getattr(self.model, head)))
+        return options
+
+    def get_query(self):
+        query = self._filtered(super().get_query())
+        options = self.eager_options()
+        return query.options(*options) if options else query
+
+    def get_count_query(self):
+        return self._filtered(super().get_count_query())
+
+    def get_one(self, id):
+        pk = db_int(id)
+        if pk is None:
+            abort(404)
+        query = self._filtered(db.session.query(self.model), include_deleted=True)
+        obj = query.options(*self.eager_options()).filter(self.model.id == pk).first()
+        if obj is None:
+            abort(404)
+        if (
+            self.is_soft
+            and obj.is_deleted
+            and request.endpoint
+            and (request.endpoint.endswith(".edit_view") or request.endpoint.endswith(".ajax_update"))
+        ):
+            abort(404)
+        return obj
+
+    def _create_ajax_loader(self, name, options):
+        return ScopedAjaxLoader(name, self.session, self.model_for_ajax(name), **options)
+
+    def model_for_ajax(self, name):
+        return getattr(self.model, name).property.mapper.class_
