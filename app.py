@@ -58,7 +58,7 @@ def select_timezone() -> str:
         return clock.zone_name()
     except (OperationalError, ProgrammingError):  # no table before the first migration
         db.session.rollback()
-        return settings.SETTINGS["timezone"].default
+        return settings.timezone.default
 
 
 def _is_sqlite(dbapi_connection) -> bool:

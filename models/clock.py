@@ -20,7 +20,7 @@ from . import settings
 def zone_name() -> str:
     """The IANA name of the configured time zone (the declared default outside an app)."""
     if not has_app_context():
-        return settings.SETTINGS["timezone"].default
+        return settings.timezone.default
     if has_request_context():
         if "crm_zone" not in g:
             g.crm_zone = settings.timezone()

@@ -1,7 +1,7 @@
 """Typed accessors of ``system_config``, each setting declared once.
 
 :data:`SETTINGS` is the one table of the settings (name, type, default, description):
-``seed-reference`` writes its rows, and every reader asks an accessor here —
+``seed-reference`` writes its rows, and every reader calls a setting's declaration —
 ``settings.timezone()``, ``settings.churn_days()``, … — instead of parsing the stored
 text itself. A value that is missing, empty or cannot be read as its type (a typo in the
 settings page) gives the declared default, never an error page.
@@ -70,40 +70,53 @@ class Setting:
                 pass
         return self.parse(self.default)
 
-    def value(self):
-        """The current typed value (one query)."""
+    def __call__(self):
+        """The current typed value (one query): ``settings.churn_days()``."""
         from .auth import SystemConfig
 
         return self.read(SystemConfig.get(self.name))
 
 
+# the settings, in the order the seed writes them; each declaration is its own accessor
+company_name = Setting("company_name", _text, "草莓客户关系管理系统", "公司名称 / Company name")
+currency = Setting("currency", _text, "CNY", "币种 / Currency")
+#: the display time zone's IANA name (see models/clock.py)
+timezone = Setting("timezone", _zone_name, "Asia/Shanghai", "显示时区 / Display time zone")
+#: the tax rate (%) a new invoice starts with
+default_tax_rate = Setting("default_tax_rate", _whole(), "13", "默认税率(%) / Default tax rate (%)")
+#: days without an order before a churn warning (at least 1)
+churn_days = Setting(
+    "churn_days", _whole(minimum=1), "180", "多少天未下单视为流失预警 / Days without an order before a churn warning"
+)
+#: the upload size limit in MB (0 or less counts as unset)
+upload_max_mb = Setting("upload_max_mb", _positive_number, "10", "上传文件大小上限(MB) / Upload size limit (MB)")
+#: contracts above this amount need an executive's second approval (0 = off)
+contract_approval_threshold = Setting(
+    "contract_approval_threshold",
+    _decimal,
+    "0",
+    "超过此金额的合同需高管二次审批, 0=关闭 / Contracts above this amount need an executive's "
+    "second approval (0 = off)",
+)
+#: quotes with a discount (%) above this need approval
+discount_threshold = Setting(
+    "quote_discount_approval_pct",
+    _decimal,
+    "10",
+    "折扣超过此百分比的报价需审批 / Quotes with a larger discount (%) need approval",
+)
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
-        Setting("company_name", _text, "草莓客户关系管理系统", "公司名称 / Company name"),
-        Setting("currency", _text, "CNY", "币种 / Currency"),
-        Setting("timezone", _zone_name, "Asia/Shanghai", "显示时区 / Display time zone"),
-        Setting("default_tax_rate", _whole(), "13", "默认税率(%) / Default tax rate (%)"),
-        Setting(
-            "churn_days",
-            _whole(minimum=1),
-            "180",
-            "多少天未下单视为流失预警 / Days without an order before a churn warning",
-        ),
-        Setting("upload_max_mb", _positive_number, "10", "上传文件大小上限(MB) / Upload size limit (MB)"),
-        Setting(
-            "contract_approval_threshold",
-            _decimal,
-            "0",
-            "超过此金额的合同需高管二次审批, 0=关闭 / Contracts above this amount need an executive's "
-            "second approval (0 = off)",
-        ),
-        Setting(
-            "quote_discount_approval_pct",
-            _decimal,
-            "10",
-            "折扣超过此百分比的报价需审批 / Quotes with a larger discount (%) need approval",
-        ),
+        company_name,
+        currency,
+        timezone,
+        default_tax_rate,
+        churn_days,
+        upload_max_mb,
+        contract_approval_threshold,
+        discount_threshold,
     )
 }
 
@@ -115,42 +128,4 @@ def seed_rows() -> list[tuple[str, str, str]]:
 
 def get(name: str):
     """The typed value of the setting ``name`` (a KeyError for an undeclared one)."""
-    return SETTINGS[name].value()
-
-
-def company_name() -> str:
-    return get("company_name")
-
-
-def currency() -> str:
-    return get("currency")
-
-
-def timezone() -> str:
-    """The display time zone's IANA name (default Asia/Shanghai); see :mod:`models.clock`."""
-    return get("timezone")
-
-
-def default_tax_rate() -> int:
-    """The tax rate (%) a new invoice starts with (default 13)."""
-    return get("default_tax_rate")
-
-
-def churn_days() -> int:
-    """Days without an order before a churn warning (default 180, at least 1)."""
-    return get("churn_days")
-
-
-def upload_max_mb() -> float:
-    """The upload size limit in MB (default 10; a value of 0 or less counts as unset)."""
-    return get("upload_max_mb")
-
-
-def contract_approval_threshold() -> Decimal:
-    """Contracts above this amount need an executive's second approval (0 = off)."""
-    return get("contract_approval_threshold")
-
-
-def discount_threshold() -> Decimal:
-    """Quotes with a discount (%) above this need approval (default 10)."""
-    return get("quote_discount_approval_pct")
+    return SETTINGS[name]()
