@@ -15,7 +15,7 @@ from sqlalchemy import ForeignKey, String, Text, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from . import db, settings
+from . import clock, db, settings
 from .audit import audit_note
 from .base import UTCDateTime, label, utcnow
 
@@ -232,7 +232,7 @@ EXPENSE_CONTRACT = _approval_workflow("expense_contract")
 
 
 def _paid(record, actor, **_) -> str:
-    record.paid_on = record.paid_on or utcnow().date()
+    record.paid_on = record.paid_on or clock.today()  # the local day, not UTC's
     return "paid"
 
 
