@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from models import db
+from models import clock, db, settings
 from models.sessions import IP_FAILURE_LIMIT, IP_TRUSTED_DAYS, IP_WINDOW_MINUTES, user_for_session
 
 LANGUAGES = ("zh_CN", "en")
@@ -98,18 +98,13 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    """The display time zone from system_config (default Asia/Shanghai), read once a request."""
-    if not has_request_context():
-        return "Asia/Shanghai"
-    if "tz" not in g:
-        from models.auth import SystemConfig
-
-        try:
-            g.tz = SystemConfig.get("timezone", "Asia/Shanghai")
-        except (OperationalError, ProgrammingError):  # no table before the first migration
-            db.session.rollback()
-            g.tz = "Asia/Shanghai"
-    return g.tz
+    """The display time zone: the clock's (the ``timezone`` setting, default Asia/Shanghai),
+    so the times pages show and the days the domain counts agree, in requests and the CLI."""
+    try:
+        return clock.zone_name()
+    except (OperationalError, ProgrammingError):  # no table before the first migration
+        db.session.rollback()
+        return settings.timezone.default
 
 
 def _is_sqlite(dbapi_connection) -> bool:

@@ -10,7 +10,7 @@ runs in forms (field error) and before every flush (so CLI and imports are cover
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import gettext
@@ -32,16 +32,6 @@ NAMING = {
 def utcnow() -> datetime:
     """Timezone-aware current UTC time (column defaults must be callables)."""
     return datetime.now(UTC)
-
-
-def local_today() -> date:
-    """Today's date in the display time zone (UTC outside an app)."""
-    try:
-        from flask_babel import get_timezone
-
-        return datetime.now(get_timezone()).date()
-    except Exception:  # outside an app: UTC is as good a calendar as any
-        return datetime.now(UTC).date()
 
 
 class UTCDateTime(types.TypeDecorator):

@@ -12,9 +12,9 @@ from sqlalchemy import Date, ForeignKey, String, Text, and_, event, exists, or_,
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from . import db
-from .auth import SystemConfig, User
-from .base import FieldError, Timestamps, UTCDateTime, Versioned, column_label, label, local_today, user_fk, utcnow
+from . import clock, db, settings
+from .auth import User
+from .base import FieldError, Timestamps, UTCDateTime, Versioned, column_label, label, user_fk, utcnow
 from .customers import Client
 from .orders import last_order_subquery
 from .workflow import Transition, Workflow, register
@@ -56,7 +56,7 @@ class ClientLoss(Timestamps, Versioned, db.Model):
 
 # ----------------------------------------------------------------------- workflow
 def _signed_entry(actor, comment) -> str:
-    return f"[{local_today():%Y-%m-%d} {actor.name or actor.username}] {comment}"
+    return f"[{clock.today():%Y-%m-%d} {actor.name or actor.username}] {comment}"
 
 
 def _add_measure(record, actor, comment=None, **_) -> str:
@@ -146,10 +146,7 @@ def _one_open_warning_per_client(session, flush_context, instances) -> None:
 
 
 def churn_days() -> int:
-    try:
-        return max(1, int(SystemConfig.get("churn_days", "180") or 180))
-    except ValueError:
-        return 180
+    return settings.churn_days()
 
 
 def detect_churn(today: date | None = None, days: int | None = None, client_ids=None) -> int:
@@ -159,7 +156,7 @@ def detect_churn(today: date | None = None, days: int | None = None, client_ids=
     run creates nothing. Returns how many warnings were created (one transaction, the
     caller commits). ``client_ids`` limits the run (scoped CLI or tests). ``today`` makes it
     a run as of that day: orders placed later do not count."""
-    today = today or local_today()
+    today = today or clock.today()
     days = days or churn_days()
     cutoff = today - timedelta(days=days)
     last = last_order_subquery(until=today)
@@ -205,13 +202,7 @@ def detect_churn(today: date | None = None, days: int | None = None, client_ids=
 
 def _day_start(day: date) -> datetime:
     """Midnight at the start of ``day`` in the display time zone, as an aware datetime."""
-    from zoneinfo import ZoneInfo
-
-    try:
-        zone = ZoneInfo(SystemConfig.get("timezone", "Asia/Shanghai") or "Asia/Shanghai")
-    except Exception:
-        zone = ZoneInfo("Asia/Shanghai")
-    return datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    return clock.day_start(day)
 
 
 def _insert_warnings(rows: list[dict]) -> int:

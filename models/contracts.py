@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 
-from .auth import SystemConfig
+from . import settings
 from .base import utcnow
 from .customers import Contract
 from .workflow import APPROVAL_STATES, Transition, Workflow, WorkflowError, approval_steps, approve, register
@@ -17,10 +17,7 @@ from .workflow import APPROVAL_STATES, Transition, Workflow, WorkflowError, appr
 
 def contract_approval_threshold() -> Decimal:
     """Above this contract amount a second approval (an executive's) is needed; 0 = off."""
-    try:
-        return Decimal(SystemConfig.get("contract_approval_threshold", "0") or "0")
-    except ArithmeticError:
-        return Decimal("0")
+    return settings.contract_approval_threshold()
 
 
 def _contract_approval(record, actor, **_) -> str:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column, object_session
 from sqlalchemy.orm.attributes import get_history
 
-from . import db
+from . import clock, db
 from .base import FieldError, column_label
 
 
@@ -85,9 +85,7 @@ def next_number(model, prefix: str, day: date | None = None) -> str:
     """The next free number ``<prefix><yyyymmdd>-<nnn>`` of ``model`` for ``day`` (default:
     the local calendar day), from the (model, prefix, day) counter, in the caller's
     transaction; numbers already taken (typed by hand) are skipped."""
-    from .base import local_today
-
-    day = day or local_today()
+    day = day or clock.today()
     stem = f"{prefix}{day:%Y%m%d}-"
     session = db.session
     with session.no_autoflush:

@@ -15,7 +15,7 @@ from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from . import db, validators
+from . import clock, db, validators
 from .auth import User
 from .base import (
     FieldError,
@@ -25,7 +25,6 @@ from .base import (
     Versioned,
     column_label,
     label,
-    local_today,
     not_negative,
     user_fk,
     utcnow,
@@ -139,7 +138,7 @@ class DevelopmentPlan(Timestamps, db.Model):
     def check_rules(self) -> None:
         """A result is dated: executed today when no date was given."""
         if self.result and self.executed_on is None:
-            self.executed_on = local_today()
+            self.executed_on = clock.today()
 
 
 # ----------------------------------------------------------------------- workflow

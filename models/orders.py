@@ -27,8 +27,8 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
-from . import db
-from .auth import SystemConfig, User
+from . import clock, db, settings
+from .auth import User
 from .base import (
     FieldError,
     Money,
@@ -40,7 +40,6 @@ from .base import (
     Versioned,
     column_label,
     label,
-    local_today,
     not_negative,
     positive_quantity,
     round_money,
@@ -180,7 +179,7 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
         """A number when none was typed; the client's address when no delivery address was
         given; a quote that has not become another live order yet."""
         if self.ordered_on is None:
-            self.ordered_on = local_today()
+            self.ordered_on = clock.today()
         assign_number(self, "DD", self.ordered_on)
         if not self.delivery_address:
             client = self.client or (db.session.get(Client, self.client_id) if self.client_id else None)
@@ -297,15 +296,8 @@ def quote_totals(quote: Quote) -> tuple[Decimal, Decimal, Decimal]:
 
 
 # ----------------------------------------------------------------------- workflows
-def _config_decimal(key: str, default: str) -> Decimal:
-    try:
-        return Decimal(SystemConfig.get(key, default) or default)
-    except ArithmeticError:
-        return Decimal(default)
-
-
 def discount_threshold() -> Decimal:
-    return _config_decimal("quote_discount_approval_pct", "10")
+    return settings.discount_threshold()
 
 
 def _quote_submit(record, actor, **_) -> str:
@@ -429,7 +421,7 @@ def convert_quote(quote: Quote, actor: User) -> Order:
         client_id=quote.client_id,
         owner_id=quote.owner_id,
         quote=quote,
-        ordered_on=local_today(),
+        ordered_on=clock.today(),
         status="pending",
         notes=str(_l("From quote %(number)s", number=quote.number)),
     )

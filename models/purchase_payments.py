@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, Date, ForeignKey, String, Text, func, inspect, select, type_coerce
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 
-from . import db
+from . import clock, db
 from .auth import User
 from .base import FieldError, Money, Timestamps, UTCDateTime, Versioned, column_label, format_money, label, utcnow
 from .purchasing import EXPENSE_CONTRACT, ExpenseContract, Supplier, expense_contract_of, take_contract_supplier
@@ -189,7 +189,7 @@ def payments_sum(contract: ExpenseContract, session) -> Decimal:
 
 # ------------------------------------------------------------------------- workflow
 def _paid(record, actor, **_) -> str:
-    record.paid_on = record.paid_on or utcnow().date()
+    record.paid_on = record.paid_on or clock.today()  # the local day, not UTC's
     return "paid"
 
 

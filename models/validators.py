@@ -15,6 +15,8 @@ from datetime import date
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from . import clock
+
 
 def N_(message: str) -> str:  # noqa: N802 - the usual name of a gettext no-op marker
     """Mark an English message for the catalogues without translating it here."""
@@ -198,7 +200,7 @@ def id_card(value: str | None) -> str | None:
         born = date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
     except ValueError:
         raise ValueError(N_("resident ID must contain a real birth date (digits 7–14, YYYYMMDD)")) from None
-    if born.year < 1900 or born > date.today():
+    if born.year < 1900 or born > clock.today():
         raise ValueError(N_("resident ID birth date (digits 7–14) must be between 1900 and today"))
     if id_card_check_char(text[:17]) != text[17]:
         raise ValueError(N_("resident ID check digit is wrong (last character)"))

@@ -11,13 +11,13 @@ out, so the page and the three downloads show the same figures:
 * CSV — UTF-8 with a BOM (Excel opens Chinese text correctly), amounts as ``1234.50``.
 
 Text that a spreadsheet would run as a formula (``=…``, ``+…``, ``-…``, ``@…``, a tab or
-CR first) gets a leading apostrophe in XLSX and CSV: :func:`spreadsheet_safe` is the one
-neutraliser, also of the model views' list exports.
+CR first) gets a leading apostrophe in XLSX and CSV: :func:`reports.csvfile.spreadsheet_safe`
+is the one neutraliser and :func:`reports.csvfile.csv_bytes` the one CSV writer, also of
+the model views' list exports and the import's error reports.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Mapping, Sequence
@@ -28,12 +28,15 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from .csvfile import csv_bytes, spreadsheet_safe
+
 ROOT = Path(__file__).resolve().parents[1]
 #: the embedded CJK font (regenerate with tools/make_cjk_font.py)
 CJK_FONT = ROOT / "static" / "fonts" / "wqy-zenhei-gb2312.ttf"
 
 MONEY_FORMAT = '"¥"#,##0.00'
 DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 #: colours of the chart bars and PDF table headings
 BAR_COLOURS = ("#95a5a6", "#18bc9c", "#3498db", "#f39c12", "#e74c3c", "#8e44ad")
 HEADING_FILL = (224, 232, 240)
@@ -99,50 +102,34 @@ def _value(row: Mapping, key: str):
     return row.get(key) if isinstance(row, Mapping) else getattr(row, key, None)
 
 
-_FORMULA = re.compile(r"^[=+\-@\t\r]")
-
-
-def spreadsheet_safe(value):
-    """``value`` as a spreadsheet cell that cannot run: text starting with ``=``, ``+``,
-    ``-``, ``@``, a tab or a CR gets a leading apostrophe (Excel and LibreOffice then
-    show it as text, a click never runs it); numbers, dates and None stay as they are,
-    so -5 exported as a number is still a number. Other objects (related records) are
-    judged by their text. Every export calls this."""
-    if value is None or isinstance(value, int | float | Decimal | date):  # bool is an int, datetime a date
-        return value
-    text = str(value)  # a related record (a client in the contract list) is written by its name
-    return "'" + text if _FORMULA.match(text) else value
-
-
 # ------------------------------------------------------------------------------ CSV
 def write_csv(documents: Sequence[Document]) -> bytes:
     """UTF-8 with BOM: title, the meta lines (filters, generation time), then each section
     (title, header, rows, totals). Amounts ``1234.50``, dates ISO."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    rows: list[list] = []
     for number, doc in enumerate(documents):
         if number:
-            writer.writerow([])
-        writer.writerow([spreadsheet_safe(str(doc.title))])
-        for label, value in doc.meta:
-            writer.writerow([spreadsheet_safe(str(label)), spreadsheet_safe(str(value))])
-        for note in doc.notes:
-            writer.writerow([spreadsheet_safe(str(note))])
+            rows.append([])
+        rows.append([str(doc.title)])
+        rows.extend([str(label), str(value)] for label, value in doc.meta)
+        rows.extend([str(note)] for note in doc.notes)
         for section in doc.sections:
-            writer.writerow([])
+            rows.append([])
             if section.title:
-                writer.writerow([spreadsheet_safe(str(section.title))])
-            writer.writerow([str(c.label) for c in section.columns])
+                rows.append([str(section.title)])
+            rows.append([str(c.label) for c in section.columns])
             for row in list(section.rows) + ([section.totals] if section.totals else []):
-                writer.writerow(
-                    [
-                        spreadsheet_safe(cell_text(c, _value(row, c.key), grouped=False))
-                        if c.kind == "text"
-                        else cell_text(c, _value(row, c.key), grouped=False)
-                        for c in section.columns
-                    ]
-                )
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+                rows.append([_csv_value(c, _value(row, c.key)) for c in section.columns])
+    return csv_bytes(rows)
+
+
+def _csv_value(column: Column, value):
+    """Figures as numbers (``1234.50``, a negative one is no formula), the rest as text."""
+    if value is not None and column.kind == "money":
+        return Decimal(money_text(value, grouped=False))
+    if column.kind == "int" and isinstance(value, int):
+        return value
+    return cell_text(column, value, grouped=False)
 
 
 # ----------------------------------------------------------------------------- XLSX
@@ -188,7 +175,7 @@ def write_xlsx(documents: Sequence[Document]) -> bytes:
                 width = min(len(str(column.label)) * 2 + 2, 30)
                 for row in list(section.rows)[:500] + ([section.totals] if section.totals else []):
                     text = cell_text(column, _value(row, column.key))
-                    width = max(width, min(sum(2 if ord(ch) > 0x2E80 else 1 for ch in text) + 2, 60))
+                    width = max(width, min(display_width(text) + 2, 60))
                 widths[index] = max(widths.get(index, 8), width + (2 if column.kind == "money" else 0))
         for index, width in widths.items():
             sheet.column_dimensions[get_column_letter(index)].width = width
@@ -229,6 +216,58 @@ def write_xlsx(documents: Sequence[Document]) -> bytes:
                         for c, f in zip(section.columns, formats, strict=False)
                     ]
                 )
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def display_width(text: str) -> int:
+    """The width of ``text`` in a spreadsheet column, a Chinese character counting twice."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def write_table_xlsx(title: str, columns: Sequence[tuple[object, str]], rows: Sequence[Sequence]) -> bytes:
+    """One sheet named ``title``: a bold header of the ``(label, kind)`` columns, then the
+    rows, typed: numbers are numbers (``kind`` "money": the ¥ format), dates are dates,
+    datetimes (naive, local) are datetimes, text is text that never runs as a formula.
+    Written in openpyxl's write-only mode (the list exports: up to 100,000 rows)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(_sheet_title(title, set()))
+    for index, (label, kind) in enumerate(columns, start=1):
+        width = max(display_width(str(label)) + 2, {"money": 14, "datetime": 20, "date": 12}.get(kind, 8))
+        for row in rows[:500]:
+            if isinstance(row[index - 1], str):
+                width = max(width, min(display_width(row[index - 1]) + 2, 60))
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    bold = Font(bold=True)
+
+    def cell(value, kind):
+        if isinstance(value, bool):
+            value = int(value)
+        elif not isinstance(value, int | float | Decimal | date) and value is not None:
+            value = spreadsheet_safe(str(value))
+        c = WriteOnlyCell(sheet, value=value)
+        if isinstance(value, datetime):
+            c.number_format = DATETIME_FORMAT
+        elif isinstance(value, date):
+            c.number_format = DATE_FORMAT
+        elif kind == "money" and isinstance(value, int | float | Decimal):
+            c.number_format = MONEY_FORMAT
+        return c
+
+    header = []
+    for label, _ in columns:
+        heading = WriteOnlyCell(sheet, value=spreadsheet_safe(str(label)))
+        heading.font = bold
+        header.append(heading)
+    sheet.append(header)
+    for row in rows:
+        sheet.append([cell(value, kind) for value, (_, kind) in zip(row, columns, strict=False)])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -483,9 +522,11 @@ __all__ = [
     "Document",
     "write_csv",
     "write_xlsx",
+    "write_table_xlsx",
     "write_pdf",
     "bar_chart_svg",
     "html_cell",
     "money_text",
     "cell_text",
+    "spreadsheet_safe",
 ]

@@ -9,7 +9,7 @@ import sys
 import click
 from sqlalchemy import func, select
 
-from models import db
+from models import db, settings
 from models.audit import set_cli_actor
 from models.auth import Department, Right, Role, SystemConfig, User
 from models.lookups import LOOKUPS, Area, SalesStage
@@ -102,7 +102,7 @@ def seed_reference(echo=click.echo) -> dict:
             made["lookups"] += 1
 
     configured = set(db.session.execute(select(SystemConfig.name)).scalars())
-    for name, value, description in ref.CONFIG_DEFAULTS:
+    for name, value, description in settings.seed_rows():
         if name not in configured:
             db.session.add(SystemConfig(name=name, value=value, description=description))
             made["config"] += 1

@@ -25,9 +25,9 @@ from decimal import Decimal
 import click
 from sqlalchemy import bindparam, func, insert, select, update
 
-from models import db
+from models import db, settings
 from models.audit import AuditLog
-from models.auth import Department, Role, SystemConfig, User
+from models.auth import Department, Role, User
 from models.customers import Client, Contract
 from models.finance import ContractReceipt, Invoice, Receipt
 from models.lookups import ContractType, InvoiceType, PaymentMethod
@@ -120,10 +120,7 @@ class DemoFinance:
         self.parents = dict(db.session.execute(select(Department.id, Department.parent_id)).all())
         self.user_department = {u.id: u.department_id for u in users}
         self._approvers: dict[int, int | None] = {}
-        try:
-            self.threshold = Decimal(SystemConfig.get("contract_approval_threshold", "0") or "0")
-        except ArithmeticError:
-            self.threshold = Decimal("0")
+        self.threshold = settings.contract_approval_threshold()
         self.type_names = dict(db.session.execute(select(ContractType.id, ContractType.name)).all())
         methods = dict(
             db.session.execute(

@@ -1,5 +1,6 @@
 """Reference data: the rights tree (codes fixed by the program), the seeded roles and
-their matrix (SPEC §6), lookup values (§4.2) and configuration defaults (§4.1)."""
+their matrix (SPEC §6), lookup values (§4.2). The settings (§4.1) and their defaults are declared in
+models/settings.py."""
 
 from __future__ import annotations
 
@@ -338,26 +339,6 @@ LOOKUP_VALUES: dict[str, list] = {
         ("陕西", ["西安"]),
     ],
 }
-
-CONFIG_DEFAULTS = [
-    ("company_name", "草莓客户关系管理系统", "公司名称 / Company name"),
-    ("currency", "CNY", "币种 / Currency"),
-    ("timezone", "Asia/Shanghai", "显示时区 / Display time zone"),
-    ("default_tax_rate", "13", "默认税率(%) / Default tax rate (%)"),
-    ("churn_days", "180", "多少天未下单视为流失预警 / Days without an order before a churn warning"),
-    ("upload_max_mb", "10", "上传文件大小上限(MB) / Upload size limit (MB)"),
-    (
-        "contract_approval_threshold",
-        "0",
-        "超过此金额的合同需高管二次审批, 0=关闭 / Contracts above this amount need an executive's "
-        "second approval (0 = off)",
-    ),
-    (
-        "quote_discount_approval_pct",
-        "10",
-        "折扣超过此百分比的报价需审批 / Quotes with a larger discount (%) need approval",
-    ),
-]
 
 #: the demo organisation: (name, parent)
 DEMO_DEPARTMENTS = [

@@ -46,9 +46,8 @@ from decimal import Decimal
 import click
 from sqlalchemy import func, insert, select, update
 
-from models import db
+from models import clock, db
 from models.auth import Department, Role, User
-from models.base import local_today
 from models.churn import ClientLoss, detect_churn
 from models.customers import Client
 from models.lookups import ClientSource, CompanySize, SalesStage, Trade
@@ -321,7 +320,7 @@ class DemoSales:
     def __init__(self, seed: int):
         self.rng, self.fake = demo_chance("sales", seed, 4)
         self.now = datetime.now(UTC).replace(microsecond=0)
-        self.today = local_today()
+        self.today = clock.today()
         self.start = self.today - timedelta(days=DAYS)
         self.staff = _Staff()
         self.threshold = discount_threshold()

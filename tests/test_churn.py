@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from models.base import local_today as _local_today
 from models.churn import ClientLoss, detect_churn
+from models.clock import today as _local_today
 from models.customers import Client
 from models.orders import Order
 from models.workflow import WorkflowError, perform

@@ -337,7 +337,7 @@ def test_parallel_creates_with_the_number_left_empty_are_all_saved(http_user, db
 
 
 def test_a_typed_number_stays_accepted_and_the_sequence_skips_it(en_client, db_session):
-    from models.base import local_today as _local_today
+    from models.clock import today as _local_today
 
     s = db_session
     form = _order_form(s)

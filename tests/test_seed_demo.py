@@ -12,8 +12,8 @@ from sqlalchemy.orm import selectinload, undefer
 from models import validators
 from models.auth import Role, User, department_subtree_ids
 from models.base import check_row, round_money
-from models.base import local_today as _local_today
 from models.churn import ClientLoss, detect_churn
+from models.clock import today as _local_today
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman, normalise_name
 from models.lookups import SalesStage
 from models.opportunities import DevelopmentPlan, Opportunity

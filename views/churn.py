@@ -9,8 +9,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
 
-from models import db
-from models.base import local_today as _local_today
+from models import clock, db
 from models.churn import CHURN_STATUSES, ClientLoss
 from models.customers import Client
 from models.orders import last_order_subquery
@@ -115,7 +114,7 @@ class ChurnView(WorkflowMixin, ClientChildView):
         if model.owner is None and model.owner_id is None:
             model.owner = client.owner  # (the relationship: the form set it to None)
         if model.detected_on is None:
-            model.detected_on = _local_today()
+            model.detected_on = clock.today()
         if model.last_order_on is None and is_created:
             last = last_order_subquery()
             model.last_order_on = db.session.execute(

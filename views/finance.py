@@ -14,8 +14,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms import validators
 
-from models import db
-from models.auth import SystemConfig
+from models import db, settings
 from models.base import format_money
 from models.customers import Contract
 from models.finance import (
@@ -243,13 +242,6 @@ class InvoiceContractLoader(ScopedAjaxLoader):
         return model.id, f"{model.number} {model.name} — {client}"
 
 
-def _default_tax_rate() -> int:
-    try:
-        return int(SystemConfig.get("default_tax_rate", "13") or 13)
-    except (TypeError, ValueError):
-        return 13
-
-
 class InvoiceView(WorkflowMixin, CrmModelView):
     """收入发票: tax and total computed (and checked), void with a reason."""
 
@@ -366,7 +358,7 @@ class InvoiceView(WorkflowMixin, CrmModelView):
     def create_form(self, obj=None):
         form = super().create_form(obj)
         if request.method == "GET" and form.tax_rate.data in (None, "", "None"):
-            form.tax_rate.data = _default_tax_rate()
+            form.tax_rate.data = settings.default_tax_rate()
         return form
 
 

@@ -18,10 +18,9 @@ from flask_login import current_user
 from sqlalchemy import case, or_, select
 from wtforms import validators
 
-from models import db
+from models import clock, db
 from models.auth import Department, User, department_subtree_ids
 from models.base import FieldError, check_row
-from models.base import local_today as _local_today
 from models.customers import Client
 from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan, Opportunity, opportunity_defaults
 from models.scope import scoped, users_in_scope_clause
@@ -332,7 +331,7 @@ class SalesTargetView(CrmModelView):
 def _report_opportunities():
     """Opportunities a report item may be about: in the user's scope, open ones first."""
     query = scoped(db.session.query(Opportunity), Opportunity, current_user)
-    cutoff = _local_today() - timedelta(days=180)
+    cutoff = clock.today() - timedelta(days=180)
     keep = g.get("crm_report_opportunity_ids") or []
     recent = or_(
         Opportunity.status != "archived",
@@ -360,7 +359,7 @@ class ReportOpportunityField(QuerySelectField):
 
 
 def this_monday():
-    today = _local_today()
+    today = clock.today()
     return today - timedelta(days=today.weekday())
 
 

@@ -17,16 +17,16 @@ for links. They need the list's view right and ``receipt.view`` + ``invoice.view
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime
+from datetime import datetime
 
 from flask import abort, flash, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
-from flask_babel import format_datetime, get_timezone, gettext
+from flask_babel import format_datetime, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from models import db
+from models import clock, db
 from models.auth import Department, User
 from models.lookups import Area
 from reports import receivables as receivables_report
@@ -49,14 +49,9 @@ DOWNLOADS = {
 }
 
 
-def local_today() -> date:
-    """Today in the display time zone (Asia/Shanghai by default)."""
-    return datetime.now(UTC).astimezone(get_timezone()).date()
-
-
 def generated_text(at: datetime) -> str:
     """The generation time shown on every download, in the display time zone."""
-    return f"{format_datetime(at, 'yyyy-MM-dd HH:mm:ss')} ({get_timezone()})"
+    return f"{format_datetime(at, 'yyyy-MM-dd HH:mm:ss')} ({clock.zone_name()})"
 
 
 def download(documents, fmt: str, stem: str, footer: str = ""):
@@ -95,7 +90,7 @@ class ReceivablesReportView(ReportView):
         fmt = request.args.get("format")
         if fmt is not None and fmt not in DOWNLOADS:
             abort(400, gettext('Unknown download format "%(format)s": use xlsx, pdf or csv.', format=fmt[:10]))
-        filters, errors = receivables_report.parse_filters(request.args, local_today())
+        filters, errors = receivables_report.parse_filters(request.args, clock.today())
         if fmt and errors:  # a download states exactly what it covers: refuse rather than guess
             abort(400, " ".join(errors))
         report = receivables_report.receivables_report(
@@ -203,7 +198,7 @@ class _StatementMixin:
         if not records:
             flash(gettext("Choose at least one record (in your data scope) for the statement."), "error")
             return redirect(url_for(".index_view"))
-        today = local_today()
+        today = clock.today()
         documents = self.statement_documents(sorted(r.id for r in records), today)
         if not documents:
             flash(gettext("Choose at least one record (in your data scope) for the statement."), "error")

@@ -28,8 +28,7 @@ from markupsafe import Markup, escape
 from wtforms import FileField
 from wtforms.validators import ValidationError
 
-from models import db
-from models.auth import SystemConfig
+from models import db, settings
 from models.base import FieldError
 from models.customers import StoredFile
 from models.uploads import remember_written_file
@@ -40,7 +39,6 @@ KINDS = {
     "png": (b"\x89PNG\r\n\x1a\n", (".png",), "image/png", "PNG"),
     "jpeg": (b"\xff\xd8\xff", (".jpg", ".jpeg"), "image/jpeg", "JPEG"),
 }
-DEFAULT_MAX_MB = 10
 #: markers of HTML/script content, looked for in the whole of every upload (a file that
 #: is a PDF but also carries a page or a script is refused). Long enough never to occur
 #: by chance in compressed image or PDF data; ``<?xml`` is not one: PDFs carry XMP metadata.
@@ -57,16 +55,6 @@ ACTIVE_MARKERS = (
 #: short markers, looked for in the head only (four bytes occur by chance in megabytes)
 HEAD_MARKERS = (b"<svg",)
 HEAD = 1024
-
-
-def upload_limit_mb() -> float:
-    """The upload size limit in MB: system_config ``upload_max_mb`` (default 10)."""
-    raw = SystemConfig.get("upload_max_mb", str(DEFAULT_MAX_MB))
-    try:
-        value = float(str(raw).strip())
-    except (TypeError, ValueError):
-        return DEFAULT_MAX_MB
-    return value if value > 0 else DEFAULT_MAX_MB
 
 
 def _mb(value: float) -> str:
@@ -123,7 +111,7 @@ def check_upload(file_storage, label, allowed=("pdf", "png", "jpeg"), max_mb=Non
                 name=filename or "?",
             ),
         )
-    limit_mb = float(max_mb) if max_mb else upload_limit_mb()
+    limit_mb = float(max_mb) if max_mb else settings.upload_max_mb()
     limit = int(limit_mb * 1024 * 1024)
     stream = file_storage.stream
     if hasattr(stream, "seek"):
@@ -294,7 +282,9 @@ class ScanUploadMixin:
             return form
         text = escape(
             gettext(
-                "%(kinds)s only, at most %(mb)s MB.", kinds=_kind_names(self.scan_allowed), mb=_mb(upload_limit_mb())
+                "%(kinds)s only, at most %(mb)s MB.",
+                kinds=_kind_names(self.scan_allowed),
+                mb=_mb(settings.upload_max_mb()),
             )
         )
         current = getattr(obj, self.scan_column, None) if obj is not None else None

@@ -3,8 +3,6 @@ shown in one UPDATE — or removed again: all or nothing. Also the CSV error rep
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import shutil
 import time as clock
@@ -55,19 +53,12 @@ def import_folder() -> Path:
     return Path(folder)
 
 
-def _report_cell(text) -> str:
-    """A report cell; text that a spreadsheet would run as a formula is quoted."""
-    text = str(text)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def error_report(errors) -> bytes:
-    """The errors as CSV (UTF-8 with BOM, so Excel shows the Chinese right)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([gettext("Row"), gettext("Field"), gettext("Problem")])
-    writer.writerows([error.row, _report_cell(error.field), _report_cell(error.message)] for error in errors)
-    return out.getvalue().encode("utf-8-sig")
+    """The errors as CSV (the one writer: UTF-8 with BOM, formulas neutralised)."""
+    from reports.csvfile import csv_bytes
+
+    header = [gettext("Row"), gettext("Field"), gettext("Problem")]
+    return csv_bytes([header, *([error.row, str(error.field), str(error.message)] for error in errors)])
 
 
 # ------------------------------------------------------------------ the import job

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_babel import get_locale, get_timezone, gettext
+from flask_babel import get_locale, gettext
 from wtforms import fields, validators
 from wtforms.widgets import TextInput
+
+from models import clock
 
 #: what a clerk may type (the first is how a value is shown)
 DATE_FORMATS = ("%Y-%m-%d",)
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
-
-
-def local_now() -> datetime:
-    """The server's wall-clock now in the configured time zone (naive), for the picker."""
-    return datetime.now(get_timezone()).replace(tzinfo=None)
 
 
 class PickerWidget(TextInput):
@@ -35,7 +32,7 @@ class PickerWidget(TextInput):
     def __call__(self, field, **kwargs):
         kwargs.setdefault("data-role", self.role)
         kwargs.setdefault("data-date-format", self.moment_format)
-        kwargs.setdefault("data-now", local_now().strftime("%Y-%m-%d %H:%M:%S"))
+        kwargs.setdefault("data-now", clock.local_now().strftime("%Y-%m-%d %H:%M:%S"))
         kwargs.setdefault("placeholder", self.placeholder)
         kwargs.setdefault("autocomplete", "off")
         return super().__call__(field, **kwargs)

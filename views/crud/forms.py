@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from flask import current_app, g, request
@@ -18,6 +18,7 @@ from markupsafe import Markup
 from wtforms import fields, validators
 from wtforms.validators import ValidationError
 
+from models import clock
 from models.base import checker_message, to_money
 
 from .fields import CrmDateField, CrmDateTimeField, choice_field
@@ -66,22 +67,12 @@ class MoneyField(fields.DecimalField):
 
 def to_utc(naive: datetime) -> datetime:
     """A wall-clock time typed in the display time zone → aware UTC."""
-    from flask_babel import get_timezone
-
-    if naive.tzinfo is not None:
-        return naive.astimezone(UTC)
-    tz = get_timezone()
-    local = tz.localize(naive) if hasattr(tz, "localize") else naive.replace(tzinfo=tz)  # pytz or zoneinfo
-    return local.astimezone(UTC)
+    return clock.to_utc(naive)
 
 
 def to_local(value: datetime) -> datetime:
     """Aware UTC → naive wall-clock time in the display time zone (for form inputs)."""
-    from flask_babel import get_timezone
-
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(get_timezone()).replace(tzinfo=None)
+    return clock.to_local(value).replace(tzinfo=None)
 
 
 def _check_validator(check):

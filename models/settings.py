@@ -1,0 +1,131 @@
+"""Typed accessors of ``system_config``, each setting declared once.
+
+:data:`SETTINGS` is the one table of the settings (name, type, default, description):
+``seed-reference`` writes its rows, and every reader calls a setting's declaration —
+``settings.timezone()``, ``settings.churn_days()``, … — instead of parsing the stored
+text itself. A value that is missing, empty or cannot be read as its type (a typo in the
+settings page) gives the declared default, never an error page.
+
+Values are read from the database at every call (a change on the settings page holds at
+once, in requests and in the CLI alike); the clock keeps the time zone for one request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _zone_name(raw: str) -> str:
+    ZoneInfo(raw)  # raises for an unknown or malformed name
+    return raw
+
+
+def _whole(minimum: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        return value if minimum is None else max(minimum, value)
+
+    return parse
+
+
+def _positive_number(raw: str) -> float:
+    value = float(raw)
+    if not value > 0 or value == float("inf"):  # also NaN
+        raise ValueError(raw)
+    return value
+
+
+def _decimal(raw: str) -> Decimal:
+    value = Decimal(raw)
+    if not value.is_finite():  # "NaN" and "Infinity" parse, but compare with an error
+        raise ValueError(raw)
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of ``system_config``: ``parse`` turns the stored text into the typed value
+    (raising ValueError, ArithmeticError or LookupError for a bad one)."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: str
+    description: str
+
+    def read(self, raw: str | None):
+        """The typed value of the stored text ``raw``; the default's when it is unusable."""
+        text = str(raw).strip() if raw is not None else ""
+        if text:
+            try:
+                return self.parse(text)
+            except (ValueError, ArithmeticError, LookupError, TypeError):
+                pass
+        return self.parse(self.default)
+
+    def __call__(self):
+        """The current typed value (one query): ``settings.churn_days()``."""
+        from .auth import SystemConfig
+
+        return self.read(SystemConfig.get(self.name))
+
+
+# the settings, in the order the seed writes them; each declaration is its own accessor
+company_name = Setting("company_name", _text, "草莓客户关系管理系统", "公司名称 / Company name")
+currency = Setting("currency", _text, "CNY", "币种 / Currency")
+#: the display time zone's IANA name (see models/clock.py)
+timezone = Setting("timezone", _zone_name, "Asia/Shanghai", "显示时区 / Display time zone")
+#: the tax rate (%) a new invoice starts with
+default_tax_rate = Setting("default_tax_rate", _whole(), "13", "默认税率(%) / Default tax rate (%)")
+#: days without an order before a churn warning (at least 1)
+churn_days = Setting(
+    "churn_days", _whole(minimum=1), "180", "多少天未下单视为流失预警 / Days without an order before a churn warning"
+)
+#: the upload size limit in MB (0 or less counts as unset)
+upload_max_mb = Setting("upload_max_mb", _positive_number, "10", "上传文件大小上限(MB) / Upload size limit (MB)")
+#: contracts above this amount need an executive's second approval (0 = off)
+contract_approval_threshold = Setting(
+    "contract_approval_threshold",
+    _decimal,
+    "0",
+    "超过此金额的合同需高管二次审批, 0=关闭 / Contracts above this amount need an executive's "
+    "second approval (0 = off)",
+)
+#: quotes with a discount (%) above this need approval
+discount_threshold = Setting(
+    "quote_discount_approval_pct",
+    _decimal,
+    "10",
+    "折扣超过此百分比的报价需审批 / Quotes with a larger discount (%) need approval",
+)
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        company_name,
+        currency,
+        timezone,
+        default_tax_rate,
+        churn_days,
+        upload_max_mb,
+        contract_approval_threshold,
+        discount_threshold,
+    )
+}
+
+
+def seed_rows() -> list[tuple[str, str, str]]:
+    """(name, default, description) of every setting, as ``seed-reference`` stores them."""
+    return [(s.name, s.default, s.description) for s in SETTINGS.values()]
+
+
+def get(name: str):
+    """The typed value of the setting ``name`` (a KeyError for an undeclared one)."""
+    return SETTINGS[name]()
