@@ -9,6 +9,7 @@ and servers listen on a port the system picks."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -135,16 +136,10 @@ def module_app(template_db, tmp_path_factory, **config):
 
         app.login_client = login_client
         yield app
-        from models import db
-
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_database(app)
 
 
-def make_app(database_url, tmp_path, **config):
-    from app import create_app
-
+def _test_config(database_url, tmp_path, **config):
     base = {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "test-secret",
@@ -156,18 +151,103 @@ def make_app(database_url, tmp_path, **config):
         "IMPORT_FOLDER": str(tmp_path / "imports"),
     }
     base.update(config)
-    return create_app(base)
+    return base
+
+
+def make_app(database_url, tmp_path, **config):
+    """A new app (about 1.4 s: admin views, Babel …). A test that needs no app of its own
+    takes the ``app`` or ``shared_app`` fixture, which reuse one app per worker."""
+    from app import create_app
+
+    return create_app(_test_config(database_url, tmp_path, **config))
+
+
+def close_database(app):
+    """End the app's session and close its pooled connections (before its database is
+    dropped or replaced, or the app is pointed at another one)."""
+    from models import db
+
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def _point_at(app, database_url):
+    """Give an app already built a new engine on ``database_url``: the engine create_app
+    would have made, through Flask-SQLAlchemy's own engine factory."""
+    from models import db
+
+    close_database(app)
+    options = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "url": make_url(database_url)}
+    options.setdefault("echo", False)
+    options.setdefault("echo_pool", False)
+    db._apply_driver_defaults(options, app)
+    db._app_engines[app][None] = db._make_engine(None, options, app)
+
+
+class SharedApps:
+    """The apps of one test session (one xdist worker), each built once and lent to one
+    test at a time. Lent, an app gets back the configuration it was built with (plus the
+    test's folders and values) and an engine on the test's fresh database; returned, its
+    session and connections are closed. What else a test leaves behind lives in the
+    database, in ``g`` or the cookie session (per request), or in ``app.config``."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.apps = {}
+
+    def lend(self, database_url, tmp_path, role="app", **config):
+        """The app of this ``role`` and ``config``, ready for the current test."""
+        key = (role, tuple(sorted(config.items())))
+        if key not in self.apps:
+            app = make_app(database_url, self.folder, **config)
+            self.apps[key] = (app, dict(app.config))
+        app, built_with = self.apps[key]
+        app.config.clear()
+        app.config.update(built_with)
+        app.config.update(_test_config(database_url, tmp_path, **config))
+        _point_at(app, database_url)
+        return app
+
+    def close(self):
+        for app, _ in self.apps.values():
+            close_database(app)
+
+
+@pytest.fixture(scope="session")
+def shared_apps(tmp_path_factory):
+    apps = SharedApps(tmp_path_factory.mktemp("shared-apps"))
+    yield apps
+    apps.close()
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
+def shared_app(shared_apps, database_url, tmp_path):
+    """shared_app(**config) → this worker's app for that config, on the test's fresh
+    database, with uploads and imports under tmp_path (instead of make_app's 1.4 s).
+    ``role`` tells apart apps of the same config a test needs twice (``db_session``'s)."""
+    lent = []
+
+    def lend(role="app", **config):
+        app = shared_apps.lend(database_url, tmp_path, role=role, **config)
+        lent.append(app)
+        return app
+
+    yield lend
+    for app in lent:
+        close_database(app)
+
+
+@pytest.fixture
+def app(shared_app):
     """An app on a fresh seeded database, CSRF off (CSRF has its own tests)."""
-    return make_app(database_url, tmp_path)
+    return shared_app()
 
 
 @pytest.fixture
-def csrf_app(database_url, tmp_path):
-    return make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
+def csrf_app(shared_app):
+    return shared_app(WTF_CSRF_ENABLED=True)
 
 
 def login(client, username, password=PASSWORD, **extra):
@@ -233,7 +313,7 @@ def csrf_token_from(page_bytes: bytes) -> str:
 
 
 @pytest.fixture
-def db_session(app, database_url, tmp_path):
+def db_session(app, shared_app):
     """The session of a second app on the same database, for set-up and checks.
 
     A second app, because an app context of the app under test held open around its
@@ -243,11 +323,10 @@ def db_session(app, database_url, tmp_path):
 
     from models import db
 
-    setup_app = make_app(database_url, tmp_path)
+    setup_app = shared_app(role="setup")
     with setup_app.app_context(), force_locale("en"):  # domain messages asserted in English
         yield db.session
         db.session.remove()
-        db.engine.dispose()
 
 
 # --------------------------------------------------------------------- live server
@@ -379,3 +458,24 @@ def run_parallel(calls, timeout: float = 120):
     for thread in threads:
         thread.join(timeout)
     return results
+
+
+# ------------------------------------------------------------- reading pages, acting
+def flashes(response) -> str:
+    """The text of the flashed messages shown on a page (the close button's × left out)."""
+    boxes = re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)
+    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", box) for box in boxes)).replace("×", " ")
+
+
+def transition(test_client, endpoint, action, records, comment="", follow_redirects=True, **extra):
+    """POST a workflow step (``action``) of the ``endpoint`` list for one record or a list
+    of them, as the list's action form does; ``extra`` adds form fields (``assignee`` …)."""
+    records = records if isinstance(records, list | tuple) else [records]
+    data = {
+        "action": action,
+        "ids": ",".join(str(record.id) for record in records),
+        "comment": comment,
+        "url": f"/admin/{endpoint}/",
+        **extra,
+    }
+    return test_client.post(f"/admin/{endpoint}/transition/", data=data, follow_redirects=follow_redirects)

@@ -5,7 +5,6 @@ client list's churn status filter and the delete guard naming orders."""
 
 from __future__ import annotations
 
-import html
 import itertools
 import re
 from datetime import date, datetime, timedelta
@@ -18,7 +17,7 @@ from models.customers import Client
 from models.purchasing import _local_today
 from models.sales import ClientLoss, Order, detect_churn
 from models.workflow import WorkflowError, perform
-from tests.conftest import count_queries
+from tests.conftest import count_queries, flashes, transition
 from tests.factories import make_client, user
 
 TODAY = date(2026, 6, 30)
@@ -55,19 +54,6 @@ def silent_client(session, owner="account_manager", name=None, days_ago=DAYS + 3
 def warnings_of(session, client) -> list[ClientLoss]:
     return list(
         session.execute(select(ClientLoss).where(ClientLoss.client_id == client.id).order_by(ClientLoss.id)).scalars()
-    )
-
-
-def flashes(response) -> str:
-    boxes = re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)
-    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", box) for box in boxes)).replace("×", " ")
-
-
-def transition(client, action, record, comment=""):
-    return client.post(
-        "/admin/churn/transition/",
-        data={"action": action, "ids": str(record.id), "comment": comment, "url": "/admin/churn/"},
-        follow_redirects=True,
     )
 
 
@@ -243,12 +229,12 @@ def test_add_measure_appends_a_signed_dated_line_and_delays(client_as, db_sessio
     loss = _warning(db_session)
     manager = english(client_as("account_manager"))
     assert 'id="wf-add_measure"' in manager.get(f"/admin/churn/details/?id={loss.id}").get_data(as_text=True)
-    refused = transition(manager, "add_measure", loss, "")
+    refused = transition(manager, "churn", "add_measure", loss, "")
     assert "Add measure" in flashes(refused) and "comment" in flashes(refused)
     db_session.expire_all()
     assert db_session.get(ClientLoss, loss.id).status == "warning"
-    transition(manager, "add_measure", loss, "电话回访，答应下月续订")
-    transition(manager, "add_measure", loss, "赠送一次免费培训")
+    transition(manager, "churn", "add_measure", loss, "电话回访，答应下月续订")
+    transition(manager, "churn", "add_measure", loss, "赠送一次免费培训")
     db_session.expire_all()
     loss = db_session.get(ClientLoss, loss.id)
     day = _local_today().isoformat()
@@ -263,11 +249,11 @@ def test_add_measure_appends_a_signed_dated_line_and_delays(client_as, db_sessio
 def test_confirm_needs_a_reason_and_a_confirmed_loss_is_read_only(client_as, db_session):
     loss = _warning(db_session)
     manager = english(client_as("account_manager"))
-    refused = transition(manager, "confirm", loss, "  ")
+    refused = transition(manager, "churn", "confirm", loss, "  ")
     assert "comment" in flashes(refused) and "1 refused" in flashes(refused)
     db_session.expire_all()
     assert db_session.get(ClientLoss, loss.id).status == "warning"
-    transition(manager, "confirm", loss, "公司注销")
+    transition(manager, "churn", "confirm", loss, "公司注销")
     db_session.expire_all()
     loss = db_session.get(ClientLoss, loss.id)
     assert (loss.status, loss.reason, loss.confirmed_by.username) == ("confirmed", "公司注销", "account_manager")
@@ -279,7 +265,7 @@ def test_confirm_needs_a_reason_and_a_confirmed_loss_is_read_only(client_as, db_
         f"/admin/churn/edit/?id={loss.id}",
         data={"owner": str(user(db_session, "am_team").id), "detected_on": "2020-01-01"},
     )
-    refused = transition(manager, "add_measure", loss, "再试一次")
+    refused = transition(manager, "churn", "add_measure", loss, "再试一次")
     assert "1 refused" in flashes(refused)
     db_session.expire_all()
     after = db_session.get(ClientLoss, loss.id)
@@ -311,7 +297,7 @@ def test_account_manager_sees_only_warnings_of_own_clients(client_as, db_session
     assert listed_clients(manager.get("/admin/churn/")) == {"我的流失公司"}
     assert manager.get(f"/admin/churn/details/?id={other.id}").status_code == 404
     assert manager.get(f"/admin/churn/edit/?id={team.id}").status_code == 404
-    transition(manager, "add_measure", other, "越权")  # ids outside the scope are ignored
+    transition(manager, "churn", "add_measure", other, "越权")  # ids outside the scope are ignored
     db_session.expire_all()
     assert db_session.get(ClientLoss, other.id).measures is None
     assert manager.get(f"/admin/churn/details/?id={mine.id}").status_code == 200

@@ -27,7 +27,7 @@ from models.finance import (
 )
 from models.lookups import ContractType, InvoiceType, PaymentMethod
 from models.workflow import WorkflowError, perform
-from tests.conftest import count_queries
+from tests.conftest import count_queries, flashes
 from tests.factories import lookup, make_client, user
 from views.finance import ContractMoneyMixin
 
@@ -96,13 +96,6 @@ def refused(session) -> FieldError:
 
 def count(session, model) -> int:
     return session.execute(select(func.count()).select_from(model)).scalar()
-
-
-def flashes(response) -> str:
-    return " ".join(
-        re.sub(r"<[^>]+>", " ", m)
-        for m in re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)
-    )
 
 
 # ------------------------------------------------------------ allocation sum rules

@@ -26,7 +26,7 @@ from sqlalchemy import func, insert, select
 from models.base import FieldError, utcnow
 from models.sales import Order, OrderLine, Product, Stock, StockError
 from models.workflow import WorkflowError, perform
-from tests.conftest import count_queries
+from tests.conftest import count_queries, flashes, transition
 from tests.factories import make_client, user
 
 _seq = itertools.count(1)
@@ -69,20 +69,6 @@ def make_order(session, owner="account_manager", lines=(), client=None, **fields
     session.add(order)
     session.flush()
     return order
-
-
-def transition(client, endpoint, action, record, comment="", **extra):
-    return client.post(
-        f"/admin/{endpoint}/transition/",
-        data={"action": action, "ids": str(record.id), "comment": comment, **extra},
-        follow_redirects=True,
-    )
-
-
-def flashes(response) -> str:
-    """The text of the flashed messages shown on a page."""
-    boxes = re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)
-    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", box) for box in boxes)).replace("×", " ")
 
 
 def cells(page: str, column: str) -> list[str]:
