@@ -10,6 +10,7 @@ and servers listen on a port the system picks."""
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,9 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy.exc
@@ -330,17 +334,33 @@ def db_session(app, shared_app):
 
 
 # --------------------------------------------------------------------- live server
-@pytest.fixture
-def live_server(app):
+@contextmanager
+def serving(app):
     """The app served by werkzeug on a free localhost port, in a thread."""
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served by werkzeug on a free localhost port, in a thread."""
+    with serving(app) as base:
+        yield base
+
+
+@pytest.fixture
+def csrf_server(csrf_app):
+    """Like live_server, but the app has CSRF ON so real tokens are exercised."""
+    with serving(csrf_app) as base:
+        yield base
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -370,6 +390,113 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
+TIMEOUT_MS = 15_000
+
+# Each known app bug: (why, pattern on a "[csp-violation] …" report, pattern on the matching
+# Chromium console error). Chromium prints no console error for the blocked eval.
+KNOWN_CSP_BUGS: dict = {}  # all fixed: any CSP violation fails the tests
+
+# Reports every CSP violation with the offending element or script, including the ones
+# Chromium does not print to the console (e.g. an eval blocked inside a library's try/catch).
+CSP_REPORTER = """
+document.addEventListener('securitypolicyviolation', function (e) {
+  var where = e.target && e.target.outerHTML ? e.target.outerHTML.slice(0, 160)
+            : (e.sourceFile ? e.sourceFile + ':' + e.lineNumber + ':' + e.columnNumber : '');
+  console.warn('[csp-violation] ' + e.effectiveDirective + ' blocked ' + e.blockedURI
+               + ' on ' + location.pathname + ' at ' + where);
+}, true);
+"""
+
+
+class PageWatch:
+    """Console messages, uncaught page errors, CSP violations and dialogs seen by a page."""
+
+    def __init__(self, page):
+        self.console: list[tuple[str, str]] = []
+        self.page_errors: list[str] = []
+        self.dialogs: list[str] = []
+        page.add_init_script(CSP_REPORTER)
+        page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
+        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+
+    def csp_console_errors(self) -> list[str]:
+        return [text for kind, text in self.console if kind == "error" and "Content Security Policy" in text]
+
+    def csp_violations(self) -> list[str]:
+        return sorted({text for _, text in self.console if text.startswith("[csp-violation]")})
+
+    def assert_clean(self, tolerate=KNOWN_CSP_BUGS):
+        """No JavaScript errors; no CSP violation other than the `tolerate`d known bugs."""
+        assert not self.page_errors, f"JavaScript errors in the page: {self.page_errors}"
+        bugs = tolerate.values()
+        console = [t for t in self.csp_console_errors() if not any(c and re.search(c, t) for _, _, c in bugs)]
+        reports = [t for t in self.csp_violations() if not any(re.search(r, t) for _, r, _ in bugs)]
+        details = "\n  ".join(self.csp_violations())
+        assert not console and not reports, f"CSP violations (console errors: {console}); all reports:\n  {details}"
+
+
+def watched_page(browser, **options):
+    """A new browser context (Chinese, 1366×900) and page, with a PageWatch on it."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900}, **options)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    return context, page, PageWatch(page)
+
+
+@pytest.fixture
+def zh_page(browser):
+    """A fresh page in a Chinese-speaking browser (Accept-Language zh-CN), with a watch."""
+    context, page, watch = watched_page(browser)
+    yield page, watch
+    context.close()
+
+
+@pytest.fixture
+def page_watch(browser):
+    """Like zh_page, downloads accepted and dialogs accepted (their messages recorded)."""
+    context, page, watch = watched_page(browser, accept_downloads=True)
+
+    def accept(dialog):
+        watch.dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    yield page, watch
+    context.close()
+
+
+def shot(page, path: Path, **kwargs) -> Path:
+    page.screenshot(path=str(path), **kwargs)
+    assert path.exists() and path.stat().st_size > 0, f"screenshot {path} was not written"
+    return path
+
+
+def log_in(page, base: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#login-submit")
+    page.wait_for_url(f"{base}/admin/")
+
+
+def log_out(page) -> None:
+    page.click("#user-menu")
+    page.locator("#logout").click()
+    page.wait_for_url(re.compile(r"/login(\?.*)?$"))
+
+
+def list_table(page):
+    return page.locator("table.model-list")
+
+
+def pick_option(page, select: str, index: int = 1) -> str:
+    """Choose the index-th option of a (select2-enhanced) <select>; returns its label."""
+    option = page.locator(f"{select} option").nth(index)
+    page.select_option(select, option.get_attribute("value"), force=True)  # select2 hides it
+    return option.inner_text().strip()
 
 
 # ------------------------------------------------------------ parallel HTTP users
@@ -479,3 +606,125 @@ def transition(test_client, endpoint, action, records, comment="", follow_redire
         **extra,
     }
     return test_client.post(f"/admin/{endpoint}/transition/", data=data, follow_redirects=follow_redirects)
+
+
+def cells(page: str, column: str) -> list[str]:
+    """The texts of one column of a list page, top to bottom."""
+    return [
+        html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+        for c in re.findall(rf'<td class="col-{column}">(.*?)</td>', page, re.S)
+    ]
+
+
+def money(text: str) -> Decimal:
+    return Decimal(text.replace("¥", "").replace(",", ""))
+
+
+def field_errors(response) -> dict[str, str]:
+    """Form field label → the error text shown under that field."""
+    errors = {}
+    for group in response.get_data(as_text=True).split('<div class="form-group')[1:]:
+        label = re.search(r"<label[^>]*>(.*?)<", group, re.S)
+        feedback = re.search(r'<div class="invalid-feedback">(.*?)</div>', group, re.S)
+        if label and feedback:
+            text = html.unescape(re.sub(r"<[^>]+>", " ", feedback.group(1)))
+            errors[html.unescape(label.group(1)).strip(" \n\xa0")] = " ".join(text.split())
+    return errors
+
+
+def filter_groups(response) -> str:
+    """The filters of a list page as JSON text (unicode unescaped)."""
+    raw = re.search(r'id="filter-groups-data"[^>]*>(.*?)</', response.get_data(as_text=True), re.S).group(1)
+    return json.dumps(json.loads(html.unescape(raw)), ensure_ascii=False)
+
+
+def models_by_endpoint():
+    from models.audit import AuditLog
+    from models.auth import Department, LoginLog, Right, Role, SystemConfig, User
+    from models.customers import Appointment, Client, Contract, FollowUp, Linkman
+    from models.lookups import LOOKUPS
+
+    return {
+        "user": User,
+        "department": Department,
+        "role": Role,
+        "right": Right,
+        "config": SystemConfig,
+        "login_log": LoginLog,
+        "audit_log": AuditLog,
+        **LOOKUPS,
+        "client": Client,
+        "linkman": Linkman,
+        "followup": FollowUp,
+        "appointment": Appointment,
+        "contract": Contract,
+    }
+
+
+CHILDREN = ("linkman", "followup", "appointment", "contract")
+
+
+def customer_rows(
+    owner: str,
+    tag: str,
+    *,
+    children=CHILDREN,
+    client_id: int | None = None,
+    mobile: str = "13800138000",
+    name: str | None = None,
+) -> dict[str, int]:
+    """A client owned by the user ``owner`` (or the existing ``client_id``) with one row of
+    each table in ``children``; committed; endpoint → id. Call inside an app context."""
+    from models import db
+    from models.auth import User
+    from models.customers import Appointment, Client, Contract, FollowUp, Linkman
+    from models.lookups import AppointmentType, Area, ContractType, FollowUpType
+
+    def first(model):
+        return db.session.execute(db.select(db.func.min(model.id))).scalar_one()
+
+    owner_id = db.session.execute(db.select(User.id).where(User.username == owner)).scalar_one()
+    if client_id is None:
+        client = Client(
+            name=name or f"客户{tag}",
+            address="北京市海淀区中关村大街1号",
+            phone="010-12345678",
+            area_id=first(Area),
+            contact_name=f"联系人{tag}",
+            contact_mobile=mobile,
+            owner_id=owner_id,
+        )
+        db.session.add(client)
+        db.session.flush()
+        client_id = client.id
+    now = datetime.now(UTC).replace(microsecond=0)
+    make = {
+        "linkman": lambda: Linkman(
+            client_id=client_id, name=f"联系人{tag}", position="经理", gender="男", mobile=mobile
+        ),
+        "followup": lambda: FollowUp(
+            client_id=client_id, type_id=first(FollowUpType), content=f"跟单{tag}", user_id=owner_id, followed_at=now
+        ),
+        "appointment": lambda: Appointment(
+            client_id=client_id,
+            type_id=first(AppointmentType),
+            scheduled_at=now + timedelta(days=2),
+            remind_at=now + timedelta(days=1),
+            content=f"预约{tag}",
+            user_id=owner_id,
+        ),
+        "contract": lambda: Contract(
+            client_id=client_id,
+            type_id=first(ContractType),
+            number=f"HT-{tag}",
+            name=f"合同{tag}",
+            starts_on=date(2025, 1, 1),
+            ends_on=date(2025, 12, 31),
+            amount=Decimal("1000.00"),
+            owner_id=owner_id,
+        ),
+    }
+    rows = {endpoint: make[endpoint]() for endpoint in children}
+    db.session.add_all(rows.values())
+    db.session.commit()
+    return {"client": client_id, **{endpoint: row.id for endpoint, row in rows.items()}}

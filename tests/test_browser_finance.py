@@ -17,9 +17,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import make_app
-from tests.test_browser import DOCS_DIR, TIMEOUT_MS, PageWatch, list_table, log_in, shot
-from tests.test_browser_customers import serving
+from tests.conftest import DOCS_DIR, list_table, log_in, log_out, pick_option, serving, shot
 
 CLIENT = "浏览器回款测试有限公司"
 CONTRACT_NUMBER = "HT-BR-000001"
@@ -28,7 +26,7 @@ INVOICE_NUMBER = "FP-BR-000001"
 
 
 @pytest.fixture
-def finance_server(database_url, tmp_path):
+def finance_server(csrf_app):
     """The app with CSRF ON, served; before serving, a client of account_manager with a
     draft contract of 10000.00 (made in an app context of that same app, then closed)."""
     from models import db
@@ -36,7 +34,7 @@ def finance_server(database_url, tmp_path):
     from models.lookups import ContractType
     from tests.factories import lookup, make_client, user
 
-    app = make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
+    app = csrf_app
     with app.app_context():
         session = db.session
         client = make_client(session, "account_manager", name=CLIENT)
@@ -56,29 +54,6 @@ def finance_server(database_url, tmp_path):
         session.remove()
     with serving(app) as base:
         yield app, base, ids
-
-
-@pytest.fixture
-def page_watch(browser):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900}, accept_downloads=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    watch = PageWatch(page)
-
-    def accept(dialog):
-        watch.dialogs.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", accept)
-    yield page, watch
-    context.close()
-
-
-# --------------------------------------------------------------------------- helpers
-def log_out(page) -> None:
-    page.click("#user-menu")
-    page.locator("#logout").click()
-    page.wait_for_url(re.compile(r"/login(\?.*)?$"))
 
 
 def transition(page, base: str, contract_id: int, step: str, comment: str) -> str:
@@ -107,13 +82,6 @@ def pick_ajax(page, field: str, term: str) -> str:
     result.first.click()
     assert page.locator(f"#s2id_{field} .select2-chosen").inner_text().strip() == text
     return text
-
-
-def pick_option(page, select: str, index: int = 1) -> str:
-    """Choose the index-th option of a (select2-enhanced) <select>; returns its label."""
-    option = page.locator(f"{select} option").nth(index)
-    page.select_option(select, option.get_attribute("value"), force=True)  # select2 hides it
-    return option.inner_text().strip()
 
 
 def fill_date(page, field: str, value: str, then: str) -> None:

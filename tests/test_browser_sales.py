@@ -17,10 +17,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import make_app
-from tests.test_browser import DOCS_DIR, log_in, shot
-from tests.test_browser_customers import serving
-from tests.test_browser_finance import log_out, page_watch, pick_option  # noqa: F401  (page_watch: a fixture)
+from tests.conftest import DOCS_DIR, log_in, log_out, serving, shot
 
 CLIENT = "浏览器销售测试有限公司"
 TITLE = "浏览器测试:ERP 升级项目"
@@ -28,7 +25,7 @@ PRODUCTS = [("服务器 R740", "台", Decimal("45000.00"), 10), ("ERP 许可证"
 
 
 @pytest.fixture
-def sales_server(database_url, tmp_path):
+def sales_server(csrf_app):
     """The app with CSRF ON, served; before serving, a client of account_manager, two
     products in stock and an unassigned opportunity created by the sales director."""
     from models import db
@@ -37,7 +34,7 @@ def sales_server(database_url, tmp_path):
     from models.sales import Opportunity, Product, Stock
     from tests.factories import lookup, make_client, user
 
-    app = make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
+    app = csrf_app
     with app.app_context():
         session = db.session
         client = make_client(session, "account_manager", name=CLIENT)
@@ -88,7 +85,7 @@ def save_form(page) -> None:
     assert page.locator(".has-error, .is-invalid").count() == 0, page.locator(".invalid-feedback").all_inner_texts()
 
 
-def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):  # noqa: F811
+def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):
     from models import db
     from models.sales import DevelopmentPlan, Opportunity, Order, Quote
 

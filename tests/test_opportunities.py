@@ -28,58 +28,16 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from models.base import utcnow
-from models.lookups import ClientSource, SalesStage
+from models.lookups import ClientSource
 from models.sales import OPPORTUNITY, DevelopmentPlan, Opportunity
 from models.workflow import WorkflowError, is_locked, perform
-from tests.conftest import count_queries, flashes, module_app, transition
-from tests.factories import lookup, make_client, user
+from tests.conftest import count_queries, field_errors, filter_groups, flashes, module_app, transition
+from tests.factories import lookup, make_client, make_opportunity, stage, user
 
 _seq = itertools.count(1)
 
 
 # ------------------------------------------------------------------------------ helpers
-def stage(session, name="需求确认"):
-    return lookup(session, SalesStage, name)
-
-
-def make_opportunity(
-    session, created_by="sales_director", assigned_to=None, stage_name="需求确认", **fields
-) -> Opportunity:
-    """An opportunity created by ``created_by`` (assigned to ``assigned_to`` when given)."""
-    n = next(_seq)
-    fields.setdefault("customer_name", f"测试客户{n}有限公司")
-    fields.setdefault("title", f"ERP 升级项目{n}")
-    opportunity = Opportunity(
-        description="客户需要升级 ERP 系统",
-        created_by=user(session, created_by),
-        stage=stage(session, stage_name),
-        **fields,
-    )
-    if assigned_to:
-        opportunity.assigned_to = user(session, assigned_to)
-    session.add(opportunity)
-    session.commit()
-    return opportunity
-
-
-def field_errors(response) -> dict[str, str]:
-    """Form field label → the error text shown under that field."""
-    errors = {}
-    for group in response.get_data(as_text=True).split('<div class="form-group')[1:]:
-        label = re.search(r"<label[^>]*>(.*?)<", group, re.S)
-        feedback = re.search(r'<div class="invalid-feedback">(.*?)</div>', group, re.S)
-        if label and feedback:
-            text = html.unescape(re.sub(r"<[^>]+>", " ", feedback.group(1)))
-            errors[html.unescape(label.group(1)).strip(" \n\xa0")] = " ".join(text.split())
-    return errors
-
-
-def filter_groups(response) -> str:
-    """The filters of a list page as JSON text (unicode unescaped)."""
-    raw = re.search(r'id="filter-groups-data"[^>]*>(.*?)</', response.get_data(as_text=True), re.S).group(1)
-    return json.dumps(json.loads(html.unescape(raw)), ensure_ascii=False)
-
-
 def snapshot(record):
     return {
         key: getattr(record, key)

@@ -50,7 +50,7 @@ def make_request(session, requester="account_manager", items=((2, "100.00"),), *
     return req
 
 
-def make_contract(
+def make_expense_contract(
     session, handler="account_manager", amount="1000.00", state="approved", supplier=None, **fields
 ) -> ExpenseContract:
     """An expense contract moved to ``state`` (submitted by its handler, approved by finance)."""
@@ -280,7 +280,7 @@ def test_search_and_filters(client_as, db_session):
 # ------------------------------------------------------------------- expense contracts
 def test_expense_contract_workflow_is_approved_by_finance(db_session):
     s = db_session
-    contract = make_contract(s, state="draft")
+    contract = make_expense_contract(s, state="draft")
     am, director, finance = user(s, "account_manager"), user(s, "sales_director"), user(s, "finance")
     perform(contract, "submit", am)
     s.commit()
@@ -288,7 +288,7 @@ def test_expense_contract_workflow_is_approved_by_finance(db_session):
         perform(contract, "approve", director)  # the sales director does not approve expense contracts
     assert perform(contract, "approve", finance) == "approved"
     s.commit()
-    own = make_contract(s, handler="finance", state="draft")
+    own = make_expense_contract(s, handler="finance", state="draft")
     perform(own, "submit", finance)
     with pytest.raises(WorkflowError, match="four-eyes"):
         perform(own, "approve", finance)
@@ -297,9 +297,9 @@ def test_expense_contract_workflow_is_approved_by_finance(db_session):
 
 def test_expense_contract_rules(db_session):
     with pytest.raises(FieldError, match="0"):
-        make_contract(db_session, amount="0.00", state="draft")
+        make_expense_contract(db_session, amount="0.00", state="draft")
     db_session.rollback()
-    contract = make_contract(db_session, amount="1000.00")
+    contract = make_expense_contract(db_session, amount="1000.00")
     make_payment(db_session, contract, "800.00")
     db_session.commit()
     contract.amount = Decimal("799.99")
@@ -312,7 +312,7 @@ def test_expense_contract_rules(db_session):
 
 # ---------------------------------------------------------------------------- payments
 def test_payment_request_records_user_ip_time_and_supplier(client_as, db_session):
-    contract = make_contract(db_session, handler="account_manager")
+    contract = make_expense_contract(db_session, handler="account_manager")
     db_session.commit()
     before = utcnow()
     am = client_as("account_manager")
@@ -336,7 +336,7 @@ def test_payment_request_records_user_ip_time_and_supplier(client_as, db_session
 
 
 def test_payment_supplier_must_be_the_contracts(client_as, db_session):
-    contract = make_contract(db_session)
+    contract = make_expense_contract(db_session)
     other = make_supplier(db_session)
     db_session.commit()
     response = client_as("finance").post(
@@ -349,7 +349,7 @@ def test_payment_supplier_must_be_the_contracts(client_as, db_session):
 
 def test_payment_workflow_four_eyes_and_paid_only_after_approved(client_as, db_session):
     s = db_session
-    contract = make_contract(s)
+    contract = make_expense_contract(s)
     payment = make_payment(s, contract, "500.00", requester="account_manager")
     s.commit()
     am, finance = user(s, "account_manager"), user(s, "finance")
@@ -388,7 +388,7 @@ def test_payment_workflow_four_eyes_and_paid_only_after_approved(client_as, db_s
 
 def test_payments_total_boundary(db_session):
     s = db_session
-    contract = make_contract(s, amount="1000.00")
+    contract = make_expense_contract(s, amount="1000.00")
     make_payment(s, contract, "600.00", status="paid")
     make_payment(s, contract, "300.00", status="rejected")  # rejected payments do not count
     s.commit()
@@ -419,7 +419,7 @@ def test_payments_total_boundary(db_session):
 
 
 def test_payment_over_the_contract_amount_is_refused_in_the_form(client_as, db_session):
-    contract = make_contract(db_session, amount="1000.00")
+    contract = make_expense_contract(db_session, amount="1000.00")
     make_payment(db_session, contract, "999.99", requester="finance")
     db_session.commit()
     am = client_as("account_manager")
@@ -435,7 +435,7 @@ def test_payment_over_the_contract_amount_is_refused_in_the_form(client_as, db_s
 
 @pytest.mark.parametrize("state", ["draft", "submitted", "rejected"])
 def test_payment_on_an_unapproved_expense_contract_is_refused(client_as, db_session, state):
-    contract = make_contract(db_session, state=state)
+    contract = make_expense_contract(db_session, state=state)
     with pytest.raises(FieldError, match="approved"):
         make_payment(db_session, contract, "1.00")
     db_session.rollback()
@@ -467,7 +467,7 @@ def invoice_form(contract, **overrides):
 
 
 def test_purchase_invoice_tax_is_filled_in_when_left_empty(client_as, db_session):
-    contract = make_contract(db_session)
+    contract = make_expense_contract(db_session)
     db_session.commit()
     finance = client_as("finance")
     response = finance.post("/admin/purchase_invoice/new/", data=invoice_form(contract, amount="1234.57", tax_rate="6"))
@@ -491,7 +491,7 @@ def test_purchase_invoice_tax_is_filled_in_when_left_empty(client_as, db_session
     ],
 )
 def test_inconsistent_purchase_invoice_is_refused_naming_the_field(client_as, db_session, overrides, labels, expected):
-    contract = make_contract(db_session)
+    contract = make_expense_contract(db_session)
     db_session.commit()
     response = client_as("finance").post("/admin/purchase_invoice/new/", data=invoice_form(contract, **overrides))
     assert response.status_code == 200
@@ -501,7 +501,7 @@ def test_inconsistent_purchase_invoice_is_refused_naming_the_field(client_as, db
 
 
 def test_purchase_invoice_rate_must_be_a_legal_rate(client_as, db_session):
-    contract = make_contract(db_session)
+    contract = make_expense_contract(db_session)
     db_session.commit()
     response = client_as("finance").post("/admin/purchase_invoice/new/", data=invoice_form(contract, tax_rate="5"))
     assert response.status_code == 200  # not one of the choices
@@ -512,7 +512,7 @@ def test_purchase_invoice_rate_must_be_a_legal_rate(client_as, db_session):
 
 
 def test_purchase_invoice_rules_hold_outside_forms(db_session):
-    contract = make_contract(db_session)
+    contract = make_expense_contract(db_session)
     good = PurchaseInvoice(
         number="1",
         expense_contract=contract,
@@ -549,8 +549,8 @@ def test_purchase_invoice_rules_hold_outside_forms(db_session):
 def test_scope_account_manager_sees_own_requests_and_contracts_finance_sees_all(client_as, db_session):
     mine = make_request(db_session, "account_manager")
     theirs = make_request(db_session, "am_team")
-    my_contract = make_contract(db_session, handler="account_manager")
-    their_contract = make_contract(db_session, handler="am_team")
+    my_contract = make_expense_contract(db_session, handler="account_manager")
+    their_contract = make_expense_contract(db_session, handler="am_team")
     their_payment = make_payment(db_session, their_contract, "5.00", requester="am_team")
     db_session.commit()
     am, finance = client_as("account_manager"), client_as("finance")
@@ -611,7 +611,7 @@ def test_supplier_crud_and_checks(client_as, db_session):
 
 
 def test_every_purchasing_page_renders(client_as, db_session):
-    contract = make_contract(db_session)
+    contract = make_expense_contract(db_session)
     req = make_request(db_session, items=((1, "5.00"), (2, "7.50")))
     contract.purchase_request = req
     payment = make_payment(db_session, contract, "12.00")
@@ -729,7 +729,7 @@ def test_seed_purchasing_is_valid_complete_and_deterministic(db_session):
 
 
 def test_whoever_rewrites_a_payment_request_cannot_approve_it(client_as, db_session):
-    contract = make_contract(db_session)
+    contract = make_expense_contract(db_session)
     payment = make_payment(db_session, contract, "100.00", requester="account_manager")
     db_session.commit()
     finance = client_as("finance")

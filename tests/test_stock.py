@@ -19,9 +19,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from models.lookups import Trade
 from models.sales import Order, Stock, StockError
 from models.workflow import perform
-from tests.conftest import count_queries, make_app
-from tests.factories import lookup, user
-from tests.test_orders import cells, make_order, make_product
+from tests.conftest import cells, count_queries, make_app
+from tests.factories import lookup, make_order, make_product, user
 
 
 # --------------------------------------------------------------------------- the race

@@ -24,9 +24,8 @@ from models.auth import Department
 from models.base import FieldError, utcnow
 from models.sales import WEEKLY_REPORT, SalesTarget, WeeklyReport, WeeklyReportItem
 from models.workflow import WorkflowError, is_locked, perform
-from tests.conftest import count_queries, transition
-from tests.factories import user
-from tests.test_opportunities import field_errors, filter_groups, flashes, make_opportunity
+from tests.conftest import count_queries, field_errors, filter_groups, flashes, transition
+from tests.factories import make_opportunity, user
 
 MONDAY = date(2026, 11, 23)
 
