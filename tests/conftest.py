@@ -84,18 +84,21 @@ def template_db(tmp_path_factory):
 
 
 @contextmanager
-def fresh_database(template_db, folder):
+def fresh_database(template_db, folder, empty=False):
     """A new database cloned from the seeded template (SQLite file copy, or PostgreSQL
-    CREATE DATABASE … TEMPLATE); yields its URL and drops it afterwards."""
+    CREATE DATABASE … TEMPLATE), or with ``empty`` one with nothing in it (a SQLite file
+    not yet created, a bare PostgreSQL database); yields its URL and drops it afterwards."""
     kind, admin_engine, url, template = template_db
     if kind == "sqlite":
         target = folder / f"crm-{uuid.uuid4().hex[:8]}.db"
-        shutil.copy(template, target)
+        if not empty:
+            shutil.copy(template, target)
         yield f"sqlite:///{target}"
         return
     name = f"crm_t_{uuid.uuid4().hex[:10]}"
+    clone = "" if empty else f' TEMPLATE "{template}"'
     with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{clone}'))
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
@@ -306,6 +309,17 @@ def count_queries(app):
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
+
+
+def list_pages(app, test_client, url, sizes=(20, 100)):
+    """GET the list at ``url`` once per page size: (page size → SQL statements sent,
+    page size → response)."""
+    counts, pages = {}, {}
+    for size in sizes:
+        with count_queries(app) as statements:
+            pages[size] = test_client.get(f"{url}?page_size={size}")
+        counts[size] = len(statements)
+    return counts, pages
 
 
 def csrf_token_from(page_bytes: bytes) -> str:
@@ -728,3 +742,44 @@ def customer_rows(
     db.session.add_all(rows.values())
     db.session.commit()
     return {"client": client_id, **{endpoint: row.id for endpoint, row in rows.items()}}
+
+
+def page_transition(
+    page, base: str, endpoint: str, record_id: int, step: str, comment: str = "", person: str | None = None
+) -> str:
+    """Details page → the #wf-<step> button → the confirmation page (person, comment) → back
+    on the details page; returns the workflow badge's text."""
+    page.goto(f"{base}/admin/{endpoint}/details/?id={record_id}")
+    page.click(f"#wf-{step}")
+    page.wait_for_url(re.compile(rf"/admin/{endpoint}/transition/\?.*action={step}"))
+    if person is not None:
+        option = page.locator("#assignee option", has_text=person)
+        assert option.count() == 1, page.locator("#assignee option").all_inner_texts()
+        page.select_option("#assignee", option.get_attribute("value"))
+    page.fill("#comment", comment)
+    page.click("#transition-submit")
+    page.wait_for_url(re.compile(rf"/admin/{endpoint}/details/\?id="))
+    assert page.locator(".alert-danger").count() == 0, page.locator(".alert-danger").all_inner_texts()
+    return page.locator("#workflow-state").inner_text().strip()
+
+
+def screenshot_folder(tmp_path) -> Path:
+    """docs/ when CRM_DOCS_SCREENSHOTS=1 (screenshots for the README), else tmp_path."""
+    out = DOCS_DIR if os.environ.get("CRM_DOCS_SCREENSHOTS") == "1" else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def stored_in(app):
+    """stored(query) → the scalars the query finds now in the app's database (each call in
+    an app context of its own, closed at once: the served app keeps serving)."""
+    from models import db
+
+    def stored(query):
+        with app.app_context():
+            try:
+                return db.session.execute(query).scalars().all()
+            finally:
+                db.session.remove()
+
+    return stored

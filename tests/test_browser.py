@@ -9,10 +9,9 @@ Any CSP violation fails the tests (KNOWN_CSP_BUGS lists tolerated ones: none).""
 
 from __future__ import annotations
 
-import os
 import re
 
-from tests.conftest import DOCS_DIR, PASSWORD, TIMEOUT_MS, PageWatch, list_table, log_in, shot
+from tests.conftest import PASSWORD, TIMEOUT_MS, PageWatch, list_table, log_in, screenshot_folder, shot
 
 
 # --------------------------------------------------------------------------- helpers
@@ -184,8 +183,7 @@ def test_docs_screenshots(csrf_server, browser, tmp_path):
     """1366x900 screenshots: the login page for the docs, and the user list (admin, Chinese;
     docs/user-list.png is taken from demo data in test_browser_customers).
     Writes into docs/ only with CRM_DOCS_SCREENSHOTS=1, else into tmp_path."""
-    out = DOCS_DIR if os.environ.get("CRM_DOCS_SCREENSHOTS") == "1" else tmp_path
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshot_folder(tmp_path)
     base = csrf_server
     context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)

@@ -11,14 +11,23 @@ Elements are located by id / name, not by their (translated) labels."""
 
 from __future__ import annotations
 
-import os
 import re
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import DOCS_DIR, PASSWORD, TIMEOUT_MS, PageWatch, list_table, log_in, make_app, serving, shot
+from tests.conftest import (
+    PASSWORD,
+    TIMEOUT_MS,
+    PageWatch,
+    list_table,
+    log_in,
+    make_app,
+    screenshot_folder,
+    serving,
+    shot,
+)
 
 CLIENT = "浏览器测试科技有限公司"
 MOBILES = ("13812345671", "13812345672")
@@ -186,8 +195,7 @@ def test_docs_customer_screenshots(browser, tmp_path):
     the user list, and the whole client details page and form. Into docs/ only with
     CRM_DOCS_SCREENSHOTS=1 (docs/user-list.png replaces the one of tests.test_browser,
     which shows the test users)."""
-    out = DOCS_DIR if os.environ.get("CRM_DOCS_SCREENSHOTS") == "1" else tmp_path
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshot_folder(tmp_path)
     url = _demo_database(tmp_path)
     client_id, client_name = _showcase_client(url, tmp_path)
     context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
