@@ -147,26 +147,26 @@ def make_order(session, owner="account_manager", lines=(), client=None, **fields
         ordered_on=fields.pop("ordered_on", date(2026, 11, 2)),
         **fields,
     )
-    for product, quantity, *price in lines:
-        order.lines.append(
-            OrderLine(product=product, quantity=quantity, unit_price=Decimal(price[0]) if price else None)
-        )
-    session.add(order)
-    session.flush()
-    return order
+    return _with_lines(session, order, OrderLine, lines)
 
 
 def make_quote(session, owner="account_manager", lines=(), discount="0", client=None, **fields) -> Quote:
     """A draft quote of ``owner`` with ``lines`` = [(product, quantity[, unit_price])]."""
     client = client or make_client(session, owner)
     quote = Quote(client=client, owner=user(session, owner), discount_pct=Decimal(discount), **fields)
+    return _with_lines(session, quote, QuoteLine, lines)
+
+
+def _with_lines(session, document, line_class, lines):
+    """``document`` (an order or a quote) with ``lines`` = [(product, quantity[, unit_price])]
+    (no unit price: the product's), added and flushed."""
     for product, quantity, *price in lines:
-        quote.lines.append(
-            QuoteLine(product=product, quantity=quantity, unit_price=Decimal(price[0]) if price else None)
+        document.lines.append(
+            line_class(product=product, quantity=quantity, unit_price=Decimal(price[0]) if price else None)
         )
-    session.add(quote)
+    session.add(document)
     session.flush()
-    return quote
+    return document
 
 
 def to_state(session, quote, state, submitter="account_manager", approver="sales_director"):
@@ -228,3 +228,21 @@ def make_contract(
     session.add(contract)
     session.flush()
     return contract
+
+
+def contract_form(session, client, **extra):
+    """The fields of the contract create form for a contract of ``client`` (owned by the
+    client's owner); ``extra`` adds or replaces fields, None leaves one out."""
+    n = next(_seq)
+    data = {
+        "client": str(client.id),
+        "type": str(lookup(session, ContractType).id),
+        "number": f"HT-UP-{n:05d}",
+        "name": f"扫描件合同{n}",
+        "starts_on": "2026-01-01",
+        "ends_on": "2026-12-31",
+        "amount": "1000.00",
+        "owner": str(client.owner_id),
+    }
+    data.update(extra)
+    return {name: value for name, value in data.items() if value is not None}

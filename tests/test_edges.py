@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.conftest import ROLES, module_app
-from tests.factories import lookup, make_client, user
+from tests.factories import contract_form, lookup, make_client, user
 
 HUGE = [10**30, -(10**30)]
 #: model-view endpoints the table of bad numbers covers (customers, sales, finance,
@@ -535,20 +535,10 @@ def test_integrity_errors_name_the_field_not_the_sql(app, db_session):
 
 
 def _upload(test_client, db_session, content: bytes, filename: str, number: str):
-    from models.lookups import ContractType
-
     client = make_client(db_session, "account_manager")
     db_session.commit()
-    data = {
-        "client": str(client.id),
-        "type": str(lookup(db_session, ContractType).id),
-        "number": number,
-        "name": "扫描件合同",
-        "starts_on": "2026-01-01",
-        "ends_on": "2026-12-31",
-        "amount": "100.00",
-        "scan_upload": (io.BytesIO(content), filename),
-    }
+    data = contract_form(db_session, client, number=number, name="扫描件合同", amount="100.00", owner=None)
+    data["scan_upload"] = (io.BytesIO(content), filename)
     return test_client.post("/admin/contract/new/", data=data, content_type="multipart/form-data")
 
 

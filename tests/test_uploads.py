@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.conftest import make_app
-from tests.factories import lookup, user
+from tests.factories import contract_form, user
 
 # real files: the upload check opens them (pypdf finds the pages, Pillow verifies the image)
 PDF = factories.pdf_bytes()
@@ -46,24 +46,6 @@ def make_client(session, owner="account_manager"):
     client = factories.make_client(session, owner)
     session.commit()
     return client
-
-
-def contract_form(session, client, **extra):
-    from models.lookups import ContractType
-
-    n = next(_seq)
-    data = {
-        "client": str(client.id),
-        "type": str(lookup(session, ContractType).id),
-        "number": f"HT-UP-{n:05d}",
-        "name": f"扫描件合同{n}",
-        "starts_on": "2026-01-01",
-        "ends_on": "2026-12-31",
-        "amount": "1000.00",
-        "owner": str(client.owner_id),
-    }
-    data.update(extra)
-    return data
 
 
 def english(test_client):
