@@ -1,11 +1,17 @@
-"""Test fixtures: a migrated, seeded database per test (SQLite file copy, or a
-PostgreSQL database cloned from a template when TEST_DATABASE_URL is set), apps built
-with create_app, and test clients logged in as a user of a given role.
+"""Test fixtures and every helper the test modules share (builders of rows are in
+tests/factories.py; test modules never import each other).
+
+A migrated, seeded database per test (SQLite file copy, or a PostgreSQL database cloned
+from a template when TEST_DATABASE_URL is set). The apps are built once per worker
+(``SharedApps``: create_app costs about 1.4 s) and lent to one test at a time, with
+their configuration restored and an engine on that test's database; ``make_app`` still
+builds a new app for a test that needs one of its own. Test clients log in as a user of
+a given role.
 
 Safe under pytest-xdist (`make test` runs `pytest -n auto`): each worker is its own
 session with its own template (a file under the worker's tmp dir, or a PostgreSQL
-database named after the worker), every file a test writes is under its tmp_path,
-and servers listen on a port the system picks."""
+database named after the worker) and its own apps, every file a test writes is under its
+tmp_path, and servers listen on a port the system picks."""
 
 from __future__ import annotations
 
@@ -285,11 +291,15 @@ def en_client(client_as):
     """A logged-in test client whose browser asks for English (messages asserted literally)."""
 
     def make(username):
-        test_client = client_as(username)
-        test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-        return test_client
+        return english(client_as(username))
 
     return make
+
+
+def english(test_client):
+    """The test client's browser asks for English from now on."""
+    test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return test_client
 
 
 @contextmanager

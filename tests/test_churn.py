@@ -57,7 +57,7 @@ def warnings_of(session, client) -> list[ClientLoss]:
     )
 
 
-def english(client):
+def switch_to_english(client):
     """Pages (and flashed messages) in English from now on: domain messages are asserted in English."""
     client.get("/admin/?lang=en")
     return client
@@ -227,7 +227,7 @@ def _warning(session, owner="account_manager", name=None) -> ClientLoss:
 
 def test_add_measure_appends_a_signed_dated_line_and_delays(client_as, db_session):
     loss = _warning(db_session)
-    manager = english(client_as("account_manager"))
+    manager = switch_to_english(client_as("account_manager"))
     assert 'id="wf-add_measure"' in manager.get(f"/admin/churn/details/?id={loss.id}").get_data(as_text=True)
     refused = transition(manager, "churn", "add_measure", loss, "")
     assert "Add measure" in flashes(refused) and "comment" in flashes(refused)
@@ -248,7 +248,7 @@ def test_add_measure_appends_a_signed_dated_line_and_delays(client_as, db_sessio
 
 def test_confirm_needs_a_reason_and_a_confirmed_loss_is_read_only(client_as, db_session):
     loss = _warning(db_session)
-    manager = english(client_as("account_manager"))
+    manager = switch_to_english(client_as("account_manager"))
     refused = transition(manager, "churn", "confirm", loss, "  ")
     assert "comment" in flashes(refused) and "1 refused" in flashes(refused)
     db_session.expire_all()
@@ -342,7 +342,7 @@ def test_list_filters_search_and_constant_queries(app, client_as, db_session):
 def test_hand_made_warning_is_filled_from_the_client_and_not_doubled(client_as, db_session):
     client = silent_client(db_session, "account_manager", name="手工预警公司")
     db_session.commit()
-    manager = english(client_as("account_manager"))
+    manager = switch_to_english(client_as("account_manager"))
     created = manager.post("/admin/churn/new/", data={"client": str(client.id)})
     assert created.status_code == 302, flashes(created)
     loss = warnings_of(db_session, client)[0]
@@ -394,7 +394,7 @@ def test_client_with_orders_cannot_be_deleted(client_as, db_session):
     only_deleted = make_client(s, "sales_director", name="订单已删公司")
     make_order(s, only_deleted, TODAY, deleted=True)
     s.commit()
-    director = english(client_as("sales_director"))
+    director = switch_to_english(client_as("sales_director"))
     refused = director.post("/admin/client/delete/", data={"id": str(with_order.id)}, follow_redirects=True)
     message = flashes(refused)
     assert order.number in message and "contracts or orders" in message

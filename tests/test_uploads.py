@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.conftest import make_app
+from tests.conftest import english, make_app
 from tests.factories import contract_form, user
 
 # real files: the upload check opens them (pypdf finds the pages, Pillow verifies the image)
@@ -46,11 +46,6 @@ def make_client(session, owner="account_manager"):
     client = factories.make_client(session, owner)
     session.commit()
     return client
-
-
-def english(test_client):
-    test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return test_client
 
 
 def upload(test_client, session, client, content, filename, **extra):
