@@ -11,7 +11,11 @@ from sqlalchemy import select
 from models.auth import User
 from models.base import utcnow
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman
-from models.lookups import AppointmentType, Area, ContractType, FollowUpType
+from models.lookups import AppointmentType, Area, ContractType, FollowUpType, SalesStage
+from models.opportunities import Opportunity
+from models.orders import Order, OrderLine, Quote, QuoteLine
+from models.products import Product, Stock
+from models.workflow import perform
 
 _seq = itertools.count(1)
 
@@ -114,3 +118,133 @@ def image_bytes(kind: str = "PNG", size=(2, 2)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, "white").save(buffer, kind)
     return buffer.getvalue()
+
+
+def make_product(session, price="10.00", unit="个", stock=None, warehouse="主仓", **fields) -> Product:
+    """A product; ``stock`` puts that quantity in ``warehouse``."""
+    n = next(_seq)
+    product = Product(
+        name=fields.pop("name", f"测试产品{n}"),
+        model=fields.pop("model", f"X-{n}"),
+        unit=unit,
+        price=Decimal(price),
+        **fields,
+    )
+    session.add(product)
+    session.flush()
+    if stock is not None:
+        session.add(Stock(product=product, warehouse=warehouse, quantity=stock))
+        session.flush()
+    return product
+
+
+def make_order(session, owner="account_manager", lines=(), client=None, **fields) -> Order:
+    """An order of ``owner`` with ``lines`` = [(product, quantity[, unit_price])]."""
+    n = next(_seq)
+    client = client or make_client(session, owner)
+    order = Order(
+        number=fields.pop("number", f"DD-T-{n:05d}"),
+        client=client,
+        owner=user(session, owner),
+        ordered_on=fields.pop("ordered_on", date(2026, 11, 2)),
+        **fields,
+    )
+    return _with_lines(session, order, OrderLine, lines)
+
+
+def make_quote(session, owner="account_manager", lines=(), discount="0", client=None, **fields) -> Quote:
+    """A draft quote of ``owner`` with ``lines`` = [(product, quantity[, unit_price])]."""
+    client = client or make_client(session, owner)
+    quote = Quote(client=client, owner=user(session, owner), discount_pct=Decimal(discount), **fields)
+    return _with_lines(session, quote, QuoteLine, lines)
+
+
+def _with_lines(session, document, line_class, lines):
+    """``document`` (an order or a quote) with ``lines`` = [(product, quantity[, unit_price])]
+    (no unit price: the product's), added and flushed."""
+    for product, quantity, *price in lines:
+        document.lines.append(
+            line_class(product=product, quantity=quantity, unit_price=Decimal(price[0]) if price else None)
+        )
+    session.add(document)
+    session.flush()
+    return document
+
+
+def to_state(session, quote, state, submitter="account_manager", approver="sales_director"):
+    """Move a quote along §5.2: submitted / approved / rejected / accepted."""
+    perform(quote, "submit", user(session, submitter))
+    if state in ("approved", "accepted") and quote.status == "submitted":
+        perform(quote, "approve", user(session, approver))
+    if state == "rejected":
+        perform(quote, "reject", user(session, approver), "价格过低")
+    if state == "accepted":
+        perform(quote, "accept", user(session, submitter))
+    session.commit()
+    assert quote.status == state
+    return quote
+
+
+def stage(session, name="需求确认"):
+    return lookup(session, SalesStage, name)
+
+
+def make_opportunity(
+    session, created_by="sales_director", assigned_to=None, stage_name="需求确认", **fields
+) -> Opportunity:
+    """An opportunity created by ``created_by`` (assigned to ``assigned_to`` when given)."""
+    n = next(_seq)
+    fields.setdefault("customer_name", f"测试客户{n}有限公司")
+    fields.setdefault("title", f"ERP 升级项目{n}")
+    opportunity = Opportunity(
+        description="客户需要升级 ERP 系统",
+        created_by=user(session, created_by),
+        stage=stage(session, stage_name),
+        **fields,
+    )
+    if assigned_to:
+        opportunity.assigned_to = user(session, assigned_to)
+    session.add(opportunity)
+    session.commit()
+    return opportunity
+
+
+def make_contract(
+    session, client, amount="1000.00", starts_on=date(2026, 1, 1), status="approved", owner=None, **fields
+) -> Contract:
+    """A contract of ``client`` (owned by the client's owner unless ``owner``) in ``status``,
+    running a year from ``starts_on``."""
+    n = next(_seq)
+    contract = Contract(
+        client=client,
+        type=lookup(session, ContractType),
+        number=fields.pop("number", f"HT-F-{n:05d}"),
+        name=fields.pop("name", f"测试合同{n}"),
+        starts_on=starts_on,
+        ends_on=fields.pop("ends_on", starts_on + timedelta(days=364)),
+        amount=Decimal(amount),
+        owner=owner or client.owner,
+        status=status,
+        **fields,
+    )
+    session.add(contract)
+    session.flush()
+    return contract
+
+
+def contract_form(session, client, **extra):
+    """The fields of the contract create form for a contract of ``client`` (owned by the
+    client's owner); ``extra`` adds or replaces fields, None leaves one out."""
+    n = next(_seq)
+    data = {
+        "client": str(client.id),
+        "type": str(lookup(session, ContractType).id),
+        "number": f"HT-UP-{n:05d}",
+        "name": f"扫描件合同{n}",
+        "starts_on": "2026-01-01",
+        "ends_on": "2026-12-31",
+        "amount": "1000.00",
+        "owner": str(client.owner_id),
+    }
+    data.update(extra)
+    return {name: value for name, value in data.items() if value is not None}

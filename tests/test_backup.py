@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import MetaData, create_engine, select, text
 
 from tests import factories
-from tests.conftest import _drop_database, make_app
+from tests.conftest import close_database, fresh_database, make_app
 
 ONE_LINE_REFUSAL = "nothing was changed"
 
@@ -29,35 +29,14 @@ def invoke(app, *args):
 
 
 @contextmanager
-def empty_database(template_db, folder):
-    """A database with nothing in it: a SQLite file name not yet created, or a new
-    PostgreSQL database (CREATE DATABASE, dropped afterwards)."""
-    kind, admin_engine, url, _ = template_db
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / f'restored-{uuid.uuid4().hex[:8]}.db'}"
-        return
-    name = f"crm_restore_{uuid.uuid4().hex[:10]}"
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        _drop_database(admin_engine, name)
-
-
-@contextmanager
 def restore_target(template_db, tmp_path):
     """An app on an empty database with an upload folder of its own."""
     folder = tmp_path / f"target-{uuid.uuid4().hex[:6]}"
     folder.mkdir()
-    with empty_database(template_db, folder) as url:
+    with fresh_database(template_db, folder, empty=True) as url:
         target = make_app(url, folder, UPLOAD_FOLDER=str(folder / "uploads"))
         yield target
-        from models import db
-
-        with target.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_database(target)
 
 
 def all_rows(url: str) -> dict[str, list[tuple]]:

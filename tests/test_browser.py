@@ -9,107 +9,12 @@ Any CSP violation fails the tests (KNOWN_CSP_BUGS lists tolerated ones: none).""
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-from pathlib import Path
 
-import pytest
-
-from tests.conftest import PASSWORD, make_app
-
-DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
-TIMEOUT_MS = 15_000
-
-# Each known app bug: (why, pattern on a "[csp-violation] …" report, pattern on the matching
-# Chromium console error). Chromium prints no console error for the blocked eval.
-KNOWN_CSP_BUGS: dict = {}  # all fixed: any CSP violation fails the tests
-
-
-# --------------------------------------------------------------------------- fixtures
-@pytest.fixture
-def csrf_server(database_url, tmp_path):
-    """Like conftest's live_server, but the app has CSRF ON so real tokens are exercised."""
-    from werkzeug.serving import make_server
-
-    app = make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-
-
-# Reports every CSP violation with the offending element or script, including the ones
-# Chromium does not print to the console (e.g. an eval blocked inside a library's try/catch).
-CSP_REPORTER = """
-document.addEventListener('securitypolicyviolation', function (e) {
-  var where = e.target && e.target.outerHTML ? e.target.outerHTML.slice(0, 160)
-            : (e.sourceFile ? e.sourceFile + ':' + e.lineNumber + ':' + e.columnNumber : '');
-  console.warn('[csp-violation] ' + e.effectiveDirective + ' blocked ' + e.blockedURI
-               + ' on ' + location.pathname + ' at ' + where);
-}, true);
-"""
-
-
-class PageWatch:
-    """Console messages, uncaught page errors, CSP violations and dialogs seen by a page."""
-
-    def __init__(self, page):
-        self.console: list[tuple[str, str]] = []
-        self.page_errors: list[str] = []
-        self.dialogs: list[str] = []
-        page.add_init_script(CSP_REPORTER)
-        page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
-        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
-
-    def csp_console_errors(self) -> list[str]:
-        return [text for kind, text in self.console if kind == "error" and "Content Security Policy" in text]
-
-    def csp_violations(self) -> list[str]:
-        return sorted({text for _, text in self.console if text.startswith("[csp-violation]")})
-
-    def assert_clean(self, tolerate=KNOWN_CSP_BUGS):
-        """No JavaScript errors; no CSP violation other than the `tolerate`d known bugs."""
-        assert not self.page_errors, f"JavaScript errors in the page: {self.page_errors}"
-        bugs = tolerate.values()
-        console = [t for t in self.csp_console_errors() if not any(c and re.search(c, t) for _, _, c in bugs)]
-        reports = [t for t in self.csp_violations() if not any(re.search(r, t) for _, r, _ in bugs)]
-        details = "\n  ".join(self.csp_violations())
-        assert not console and not reports, f"CSP violations (console errors: {console}); all reports:\n  {details}"
-
-
-@pytest.fixture
-def zh_page(browser):
-    """A fresh page in a Chinese-speaking browser (Accept-Language zh-CN), with a watch."""
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    watch = PageWatch(page)
-    yield page, watch
-    context.close()
+from tests.conftest import PASSWORD, TIMEOUT_MS, PageWatch, list_table, log_in, screenshot_folder, shot
 
 
 # --------------------------------------------------------------------------- helpers
-def shot(page, path: Path, **kwargs) -> Path:
-    page.screenshot(path=str(path), **kwargs)
-    assert path.exists() and path.stat().st_size > 0, f"screenshot {path} was not written"
-    return path
-
-
-def log_in(page, base: str, username: str, password: str = PASSWORD) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#login-submit")
-    page.wait_for_url(f"{base}/admin/")
-
-
-def list_table(page):
-    return page.locator("table.model-list")
-
-
 def row_of(page, text: str):
     return list_table(page).locator("tbody tr", has_text=text)
 
@@ -278,8 +183,7 @@ def test_docs_screenshots(csrf_server, browser, tmp_path):
     """1366x900 screenshots: the login page for the docs, and the user list (admin, Chinese;
     docs/user-list.png is taken from demo data in test_browser_customers).
     Writes into docs/ only with CRM_DOCS_SCREENSHOTS=1, else into tmp_path."""
-    out = DOCS_DIR if os.environ.get("CRM_DOCS_SCREENSHOTS") == "1" else tmp_path
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshot_folder(tmp_path)
     base = csrf_server
     context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)

@@ -11,35 +11,27 @@ Elements are located by id / name, not by their (translated) labels."""
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD, make_app
-from tests.test_browser import DOCS_DIR, TIMEOUT_MS, PageWatch, list_table, log_in, shot, zh_page  # noqa: F401
+from tests.conftest import (
+    PASSWORD,
+    TIMEOUT_MS,
+    PageWatch,
+    list_table,
+    log_in,
+    make_app,
+    screenshot_folder,
+    serving,
+    shot,
+)
 
 CLIENT = "浏览器测试科技有限公司"
 MOBILES = ("13812345671", "13812345672")
 FOLLOW_UP = "电话沟通：介绍新产品，客户有兴趣"
-
-
-@contextmanager
-def serving(app):
-    """The app served by werkzeug on a free localhost port, in a thread."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 @contextmanager
@@ -57,18 +49,16 @@ def app_session(database_url, tmp_path):
 
 
 @pytest.fixture
-def csrf_server(database_url, tmp_path):
-    """The app with CSRF ON (as tests.test_browser's csrf_server), plus decoy clients the
-    clerk can see whose mobiles resemble the ones the test types, so the search must filter."""
+def csrf_server(csrf_server, db_session):
+    """conftest's csrf_server (CSRF ON), plus decoy clients the clerk can see whose mobiles
+    resemble the ones the test types, so the search must filter."""
     from tests.factories import add_children, make_client
 
-    with app_session(database_url, tmp_path) as session:
-        make_client(session, "clerk", name="相似号码贸易有限公司", contact_mobile="13812345679")
-        decoy = make_client(session, "am_team", name="另一家咨询有限公司", contact_mobile="13912345672")
-        add_children(session, decoy, mobile="13812345670")
-        session.commit()
-    with serving(make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)) as base:
-        yield base
+    make_client(db_session, "clerk", name="相似号码贸易有限公司", contact_mobile="13812345679")
+    decoy = make_client(db_session, "am_team", name="另一家咨询有限公司", contact_mobile="13912345672")
+    add_children(db_session, decoy, mobile="13812345670")
+    db_session.commit()
+    return csrf_server
 
 
 def inline_rows(page, field: str):
@@ -205,8 +195,7 @@ def test_docs_customer_screenshots(browser, tmp_path):
     the user list, and the whole client details page and form. Into docs/ only with
     CRM_DOCS_SCREENSHOTS=1 (docs/user-list.png replaces the one of tests.test_browser,
     which shows the test users)."""
-    out = DOCS_DIR if os.environ.get("CRM_DOCS_SCREENSHOTS") == "1" else tmp_path
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshot_folder(tmp_path)
     url = _demo_database(tmp_path)
     client_id, client_name = _showcase_client(url, tmp_path)
     context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})

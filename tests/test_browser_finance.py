@@ -9,7 +9,6 @@ Elements are located by id / name, not by their (translated) labels."""
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 from decimal import Decimal
@@ -17,9 +16,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import make_app
-from tests.test_browser import DOCS_DIR, TIMEOUT_MS, PageWatch, list_table, log_in, shot
-from tests.test_browser_customers import serving
+from tests.conftest import (
+    list_table,
+    log_in,
+    log_out,
+    page_transition,
+    pick_option,
+    screenshot_folder,
+    serving,
+    shot,
+    stored_in,
+)
 
 CLIENT = "浏览器回款测试有限公司"
 CONTRACT_NUMBER = "HT-BR-000001"
@@ -28,7 +35,7 @@ INVOICE_NUMBER = "FP-BR-000001"
 
 
 @pytest.fixture
-def finance_server(database_url, tmp_path):
+def finance_server(csrf_app):
     """The app with CSRF ON, served; before serving, a client of account_manager with a
     draft contract of 10000.00 (made in an app context of that same app, then closed)."""
     from models import db
@@ -36,7 +43,7 @@ def finance_server(database_url, tmp_path):
     from models.lookups import ContractType
     from tests.factories import lookup, make_client, user
 
-    app = make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
+    app = csrf_app
     with app.app_context():
         session = db.session
         client = make_client(session, "account_manager", name=CLIENT)
@@ -58,42 +65,6 @@ def finance_server(database_url, tmp_path):
         yield app, base, ids
 
 
-@pytest.fixture
-def page_watch(browser):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900}, accept_downloads=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    watch = PageWatch(page)
-
-    def accept(dialog):
-        watch.dialogs.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", accept)
-    yield page, watch
-    context.close()
-
-
-# --------------------------------------------------------------------------- helpers
-def log_out(page) -> None:
-    page.click("#user-menu")
-    page.locator("#logout").click()
-    page.wait_for_url(re.compile(r"/login(\?.*)?$"))
-
-
-def transition(page, base: str, contract_id: int, step: str, comment: str) -> str:
-    """Details page → the #wf-<step> button → the confirmation page → back on the details
-    page; returns the workflow badge's text."""
-    page.goto(f"{base}/admin/contract/details/?id={contract_id}")
-    page.click(f"#wf-{step}")
-    page.wait_for_url(re.compile(rf"/admin/contract/transition/\?.*action={step}"))
-    page.fill("#comment", comment)
-    page.click("#transition-submit")
-    page.wait_for_url(re.compile(r"/admin/contract/details/\?id="))
-    assert page.locator(".alert-danger").count() == 0, page.locator(".alert-danger").all_inner_texts()
-    return page.locator("#workflow-state").inner_text().strip()
-
-
 def pick_ajax(page, field: str, term: str) -> str:
     """Choose in an ajax select2 (v3) field the way a user does: open it, type, click the
     one result. Returns the chosen text."""
@@ -107,13 +78,6 @@ def pick_ajax(page, field: str, term: str) -> str:
     result.first.click()
     assert page.locator(f"#s2id_{field} .select2-chosen").inner_text().strip() == text
     return text
-
-
-def pick_option(page, select: str, index: int = 1) -> str:
-    """Choose the index-th option of a (select2-enhanced) <select>; returns its label."""
-    option = page.locator(f"{select} option").nth(index)
-    page.select_option(select, option.get_attribute("value"), force=True)  # select2 hides it
-    return option.inner_text().strip()
 
 
 def fill_date(page, field: str, value: str, then: str) -> None:
@@ -131,35 +95,27 @@ def save(page, endpoint: str) -> None:
 
 # --------------------------------------------------------------------------- test
 def test_contract_approval_receipt_invoice_and_statement(finance_server, page_watch, tmp_path):
-    from models import db
     from models.customers import Contract
     from models.finance import ContractReceipt, Invoice, Receipt
 
     app, base, ids = finance_server
     page, watch = page_watch
-    out = DOCS_DIR if os.environ.get("CRM_DOCS_SCREENSHOTS") == "1" else tmp_path
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshot_folder(tmp_path)
     pngs = []
-
-    def stored(query):
-        with app.app_context():
-            try:
-                return db.session.execute(query).scalars().all()
-            finally:
-                db.session.remove()
+    stored = stored_in(app)
 
     def status() -> str:
         return stored(select(Contract.status).where(Contract.id == ids["contract"]))[0]
 
     # 1. the account manager submits the contract
     log_in(page, base, "account_manager")
-    assert transition(page, base, ids["contract"], "submit", "请审批") == "已提交"
+    assert page_transition(page, base, "contract", ids["contract"], "submit", "请审批") == "已提交"
     assert status() == "submitted"
     log_out(page)
 
     # 2. the sales director approves it
     log_in(page, base, "sales_director")
-    assert transition(page, base, ids["contract"], "approve", "同意") == "已审批"
+    assert page_transition(page, base, "contract", ids["contract"], "approve", "同意") == "已审批"
     assert status() == "approved"
     assert page.locator("#wf-approve").count() == 0
     pngs.append(shot(page, out / "finance-contract.png", full_page=True))

@@ -10,17 +10,13 @@ Elements are located by id / name, not by their (translated) labels."""
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import make_app
-from tests.test_browser import DOCS_DIR, log_in, shot
-from tests.test_browser_customers import serving
-from tests.test_browser_finance import log_out, page_watch, pick_option  # noqa: F401  (page_watch: a fixture)
+from tests.conftest import log_in, log_out, page_transition, screenshot_folder, serving, shot, stored_in
 
 CLIENT = "浏览器销售测试有限公司"
 TITLE = "浏览器测试:ERP 升级项目"
@@ -28,7 +24,7 @@ PRODUCTS = [("服务器 R740", "台", Decimal("45000.00"), 10), ("ERP 许可证"
 
 
 @pytest.fixture
-def sales_server(database_url, tmp_path):
+def sales_server(csrf_app):
     """The app with CSRF ON, served; before serving, a client of account_manager, two
     products in stock and an unassigned opportunity created by the sales director."""
     from models import db
@@ -38,7 +34,7 @@ def sales_server(database_url, tmp_path):
     from models.products import Product, Stock
     from tests.factories import lookup, make_client, user
 
-    app = make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
+    app = csrf_app
     with app.app_context():
         session = db.session
         client = make_client(session, "account_manager", name=CLIENT)
@@ -63,25 +59,6 @@ def sales_server(database_url, tmp_path):
         yield app, base, ids
 
 
-def transition(
-    page, base: str, endpoint: str, record_id: int, step: str, comment: str = "", person: str | None = None
-) -> str:
-    """Details page → the #wf-<step> button → the confirmation page (person, comment) → back
-    on the details page; returns the workflow badge's text."""
-    page.goto(f"{base}/admin/{endpoint}/details/?id={record_id}")
-    page.click(f"#wf-{step}")
-    page.wait_for_url(re.compile(rf"/admin/{endpoint}/transition/\?.*action={step}"))
-    if person is not None:
-        option = page.locator("#assignee option", has_text=person)
-        assert option.count() == 1, page.locator("#assignee option").all_inner_texts()
-        page.select_option("#assignee", option.get_attribute("value"))
-    page.fill("#comment", comment)
-    page.click("#transition-submit")
-    page.wait_for_url(re.compile(rf"/admin/{endpoint}/details/\?id="))
-    assert page.locator(".alert-danger").count() == 0, page.locator(".alert-danger").all_inner_texts()
-    return page.locator("#workflow-state").inner_text().strip()
-
-
 def save_form(page) -> None:
     page.locator('form.admin-form input[type="submit"].btn-primary').click()
     page.wait_for_load_state("networkidle")
@@ -89,28 +66,21 @@ def save_form(page) -> None:
     assert page.locator(".has-error, .is-invalid").count() == 0, page.locator(".invalid-feedback").all_inner_texts()
 
 
-def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):  # noqa: F811
+def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):
     from models import db
     from models.opportunities import DevelopmentPlan, Opportunity
     from models.orders import Order, Quote
 
     app, base, ids = sales_server
     page, watch = page_watch
-    out = DOCS_DIR if os.environ.get("CRM_DOCS_SCREENSHOTS") == "1" else tmp_path
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshot_folder(tmp_path)
     pngs = []
-
-    def stored(query):
-        with app.app_context():
-            try:
-                return db.session.execute(query).scalars().all()
-            finally:
-                db.session.remove()
+    stored = stored_in(app)
 
     # 1. the sales director assigns the opportunity to the account manager
     log_in(page, base, "sales_director")
     assert (
-        transition(page, base, "opportunity", ids["opportunity"], "assign", "请跟进", person="测试account_manager")
+        page_transition(page, base, "opportunity", ids["opportunity"], "assign", "请跟进", person="测试account_manager")
         == "已指派"
     )
     assigned = stored(select(Opportunity).where(Opportunity.id == ids["opportunity"]))[0]
@@ -130,7 +100,7 @@ def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):  # n
     assert plans == ["拜访客户 CIO,演示方案"]
 
     # 3. … and closes it as won; the details page offers a quote
-    assert transition(page, base, "opportunity", ids["opportunity"], "win", "客户已签约意向") == "已归档"
+    assert page_transition(page, base, "opportunity", ids["opportunity"], "win", "客户已签约意向") == "已归档"
     assert page.locator("#plan-table").inner_text().count("拜访客户 CIO") == 1
     pngs.append(shot(page, out / "sales-opportunity.png", full_page=True))
     page.click("#create-quote")
@@ -155,18 +125,18 @@ def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):  # n
     quote_id = quotes[0].id
     assert quotes[0].client_id == ids["client"] and quotes[0].discount_pct == Decimal("15.00")
 
-    assert transition(page, base, "quote", quote_id, "submit", "折扣超出权限,请审批") == "已提交"
+    assert page_transition(page, base, "quote", quote_id, "submit", "折扣超出权限,请审批") == "已提交"
     log_out(page)
 
     # 5. the director approves the discount
     log_in(page, base, "sales_director")
-    assert transition(page, base, "quote", quote_id, "approve", "同意 15% 折扣") == "已审批"
+    assert page_transition(page, base, "quote", quote_id, "approve", "同意 15% 折扣") == "已审批"
     pngs.append(shot(page, out / "sales-quote.png", full_page=True))
     log_out(page)
 
     # 6. the customer accepts; the account manager converts the quote into an order
     log_in(page, base, "account_manager")
-    assert transition(page, base, "quote", quote_id, "accept") == "客户已接受"
+    assert page_transition(page, base, "quote", quote_id, "accept") == "客户已接受"
     page.click("#convert-to-order")
     page.wait_for_url(re.compile(r"/admin/order/details/\?id="))
     assert page.locator(".alert-danger").count() == 0

@@ -5,7 +5,6 @@ client list's churn status filter and the delete guard naming orders."""
 
 from __future__ import annotations
 
-import html
 import itertools
 import re
 from datetime import date, datetime, timedelta
@@ -19,7 +18,7 @@ from models.clock import today as _local_today
 from models.customers import Client
 from models.orders import Order
 from models.workflow import WorkflowError, perform
-from tests.conftest import count_queries
+from tests.conftest import count_queries, flashes, transition
 from tests.factories import make_client, user
 
 TODAY = date(2026, 6, 30)
@@ -59,20 +58,7 @@ def warnings_of(session, client) -> list[ClientLoss]:
     )
 
 
-def flashes(response) -> str:
-    boxes = re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)
-    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", box) for box in boxes)).replace("×", " ")
-
-
-def transition(client, action, record, comment=""):
-    return client.post(
-        "/admin/churn/transition/",
-        data={"action": action, "ids": str(record.id), "comment": comment, "url": "/admin/churn/"},
-        follow_redirects=True,
-    )
-
-
-def english(client):
+def switch_to_english(client):
     """Pages (and flashed messages) in English from now on: domain messages are asserted in English."""
     client.get("/admin/?lang=en")
     return client
@@ -242,14 +228,14 @@ def _warning(session, owner="account_manager", name=None) -> ClientLoss:
 
 def test_add_measure_appends_a_signed_dated_line_and_delays(client_as, db_session):
     loss = _warning(db_session)
-    manager = english(client_as("account_manager"))
+    manager = switch_to_english(client_as("account_manager"))
     assert 'id="wf-add_measure"' in manager.get(f"/admin/churn/details/?id={loss.id}").get_data(as_text=True)
-    refused = transition(manager, "add_measure", loss, "")
+    refused = transition(manager, "churn", "add_measure", loss, "")
     assert "Add measure" in flashes(refused) and "comment" in flashes(refused)
     db_session.expire_all()
     assert db_session.get(ClientLoss, loss.id).status == "warning"
-    transition(manager, "add_measure", loss, "电话回访，答应下月续订")
-    transition(manager, "add_measure", loss, "赠送一次免费培训")
+    transition(manager, "churn", "add_measure", loss, "电话回访，答应下月续订")
+    transition(manager, "churn", "add_measure", loss, "赠送一次免费培训")
     db_session.expire_all()
     loss = db_session.get(ClientLoss, loss.id)
     day = _local_today().isoformat()
@@ -263,12 +249,12 @@ def test_add_measure_appends_a_signed_dated_line_and_delays(client_as, db_sessio
 
 def test_confirm_needs_a_reason_and_a_confirmed_loss_is_read_only(client_as, db_session):
     loss = _warning(db_session)
-    manager = english(client_as("account_manager"))
-    refused = transition(manager, "confirm", loss, "  ")
+    manager = switch_to_english(client_as("account_manager"))
+    refused = transition(manager, "churn", "confirm", loss, "  ")
     assert "comment" in flashes(refused) and "1 refused" in flashes(refused)
     db_session.expire_all()
     assert db_session.get(ClientLoss, loss.id).status == "warning"
-    transition(manager, "confirm", loss, "公司注销")
+    transition(manager, "churn", "confirm", loss, "公司注销")
     db_session.expire_all()
     loss = db_session.get(ClientLoss, loss.id)
     assert (loss.status, loss.reason, loss.confirmed_by.username) == ("confirmed", "公司注销", "account_manager")
@@ -280,7 +266,7 @@ def test_confirm_needs_a_reason_and_a_confirmed_loss_is_read_only(client_as, db_
         f"/admin/churn/edit/?id={loss.id}",
         data={"owner": str(user(db_session, "am_team").id), "detected_on": "2020-01-01"},
     )
-    refused = transition(manager, "add_measure", loss, "再试一次")
+    refused = transition(manager, "churn", "add_measure", loss, "再试一次")
     assert "1 refused" in flashes(refused)
     db_session.expire_all()
     after = db_session.get(ClientLoss, loss.id)
@@ -312,7 +298,7 @@ def test_account_manager_sees_only_warnings_of_own_clients(client_as, db_session
     assert listed_clients(manager.get("/admin/churn/")) == {"我的流失公司"}
     assert manager.get(f"/admin/churn/details/?id={other.id}").status_code == 404
     assert manager.get(f"/admin/churn/edit/?id={team.id}").status_code == 404
-    transition(manager, "add_measure", other, "越权")  # ids outside the scope are ignored
+    transition(manager, "churn", "add_measure", other, "越权")  # ids outside the scope are ignored
     db_session.expire_all()
     assert db_session.get(ClientLoss, other.id).measures is None
     assert manager.get(f"/admin/churn/details/?id={mine.id}").status_code == 200
@@ -357,7 +343,7 @@ def test_list_filters_search_and_constant_queries(app, client_as, db_session):
 def test_hand_made_warning_is_filled_from_the_client_and_not_doubled(client_as, db_session):
     client = silent_client(db_session, "account_manager", name="手工预警公司")
     db_session.commit()
-    manager = english(client_as("account_manager"))
+    manager = switch_to_english(client_as("account_manager"))
     created = manager.post("/admin/churn/new/", data={"client": str(client.id)})
     assert created.status_code == 302, flashes(created)
     loss = warnings_of(db_session, client)[0]
@@ -409,7 +395,7 @@ def test_client_with_orders_cannot_be_deleted(client_as, db_session):
     only_deleted = make_client(s, "sales_director", name="订单已删公司")
     make_order(s, only_deleted, TODAY, deleted=True)
     s.commit()
-    director = english(client_as("sales_director"))
+    director = switch_to_english(client_as("sales_director"))
     refused = director.post("/admin/client/delete/", data={"id": str(with_order.id)}, follow_redirects=True)
     message = flashes(refused)
     assert order.number in message and "contracts or orders" in message

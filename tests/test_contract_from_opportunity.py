@@ -12,11 +12,12 @@ import re
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from models.customers import Contract
-from models.lookups import ContractType, SalesStage
+from models.lookups import SalesStage
 from models.opportunities import Opportunity
-from tests.factories import lookup, make_client, user
+from tests.factories import contract_form, lookup, make_client, user
 
 
 def make_opportunity(
@@ -84,21 +85,19 @@ def test_opportunity_outside_the_scope_fills_nothing(client_as, db_session):
     assert field(director.get_data(as_text=True), "name")["value"] == "二部秘密项目"
 
 
+def form_naming(opportunity, client, **fields) -> dict:
+    """The contract create form of a contract of ``client`` naming ``opportunity``, without
+    an owner field."""
+    session = object_session(opportunity)
+    return contract_form(session, client, opportunity=str(opportunity.id), owner=None, **fields)
+
+
 def test_contract_saved_with_its_opportunity_and_shown_on_its_page(client_as, db_session):
     opportunity = make_opportunity(db_session, client_name="签约公司")
     manager = client_as("account_manager")
     response = manager.post(
         "/admin/contract/new/",
-        data={
-            "client": str(opportunity.client_id),
-            "opportunity": str(opportunity.id),
-            "type": str(lookup(db_session, ContractType).id),
-            "number": "HT-OPP-1",
-            "name": "ERP 升级项目",
-            "starts_on": "2026-01-01",
-            "ends_on": "2026-12-31",
-            "amount": "88000.50",
-        },
+        data=form_naming(opportunity, opportunity.client, number="HT-OPP-1", name="ERP 升级项目", amount="88000.50"),
     )
     assert response.status_code == 302, response.data[:2000]
     contract = db_session.execute(select(Contract).where(Contract.number == "HT-OPP-1")).scalar_one()
@@ -115,16 +114,7 @@ def test_opportunity_lookup_and_choice_are_scoped(client_as, db_session):
     assert [row[0] for row in found] == [mine.id]
     response = manager.post(
         "/admin/contract/new/",
-        data={
-            "client": str(mine.client_id),
-            "opportunity": str(foreign.id),
-            "type": str(lookup(db_session, ContractType).id),
-            "number": "HT-OPP-2",
-            "name": "越权合同",
-            "starts_on": "2026-01-01",
-            "ends_on": "2026-12-31",
-            "amount": "100.00",
-        },
+        data=form_naming(foreign, mine.client, number="HT-OPP-2", name="越权合同", amount="100.00"),
     )
     assert response.status_code == 200  # refused: the form again, with the error at the field
     assert db_session.execute(select(Contract).where(Contract.number == "HT-OPP-2")).scalar() is None

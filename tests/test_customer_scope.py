@@ -20,8 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import module_app
-from tests.test_permissions import customer_rows
+from tests.conftest import customer_rows, models_by_endpoint, module_app
 
 ENDPOINTS = ["client", "linkman", "followup", "appointment", "contract"]
 CHILD_ENDPOINTS = ENDPOINTS[1:]
@@ -144,13 +143,12 @@ def test_details_and_edit_outside_scope_are_404(cs, username, endpoint):
 def test_foreign_edit_post_is_404(cs, endpoint):
     """account_manager POSTs an edit of am_team's row: 404, nothing saved."""
     from models import db
-    from tests.test_permissions import _models
 
     row_id = cs.ids[endpoint]["am_team"]
 
     def snapshot():
         with cs.app.app_context():
-            row = db.session.get(_models()[endpoint], row_id)
+            row = db.session.get(models_by_endpoint()[endpoint], row_id)
             snap = {c.key: getattr(row, c.key) for c in row.__table__.columns}
             db.session.remove()
         return snap
@@ -339,9 +337,8 @@ def test_bulk_delete_without_the_right_changes_nothing(fresh, client_as):
 @pytest.mark.parametrize("endpoint", ["linkman", "followup", "appointment"])
 def test_bulk_and_single_delete_of_children_stay_within_scope(fresh, client_as, endpoint):
     from models import db
-    from tests.test_permissions import _models
 
-    model = _models()[endpoint]
+    model = models_by_endpoint()[endpoint]
     client = client_as("sales_director")
     foreign = fresh.ids[endpoint]["am_other"]
     assert client.post(f"/admin/{endpoint}/delete/", data={"id": str(foreign)}).status_code == 404

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.conftest import ROLES, module_app
-from tests.factories import lookup, make_client, user
+from tests.factories import contract_form, lookup, make_client, user
 
 HUGE = [10**30, -(10**30)]
 #: model-view endpoints the table of bad numbers covers (customers, sales, finance,
@@ -59,7 +59,7 @@ ENDPOINTS = [
 ]
 
 
-def flashes(response) -> str:
+def page_text(response) -> str:
     return response.get_data(as_text=True)
 
 
@@ -115,21 +115,21 @@ def test_numbers_beyond_64_bits_are_refused_never_a_500(edge_app, endpoint, huge
 def test_refusals_show_our_error_page_in_the_users_language(edge_app):
     admin = edge_app.login_client("admin")
     bad = admin.get(f"/admin/client/?page={10**30}&lang=en")
-    assert bad.status_code == 400 and 'id="crm-error"' in flashes(bad) and "Bad request" in flashes(bad)
+    assert bad.status_code == 400 and 'id="crm-error"' in page_text(bad) and "Bad request" in page_text(bad)
     missing = admin.get(f"/admin/client/details/?id={10**30}&lang=zh_CN")
-    assert missing.status_code == 404 and "不在您的数据范围内" in flashes(missing)
+    assert missing.status_code == 404 and "不在您的数据范围内" in page_text(missing)
     admin.get("/admin/?lang=en")
     denied = edge_app.login_client("clerk").get("/admin/user/?lang=en")
-    assert denied.status_code == 403 and "You do not have the right" in flashes(denied)
+    assert denied.status_code == 403 and "You do not have the right" in page_text(denied)
 
 
 def test_a_huge_id_filter_is_flashed_as_invalid_and_ignored(edge_app):
     admin = edge_app.login_client("admin")
     page = admin.get(f"/admin/client/?flt0_owner_equals={10**30}&lang=en")
     assert page.status_code == 200
-    assert f"Invalid Filter Value: {10**30}" in flashes(page)
+    assert f"Invalid Filter Value: {10**30}" in page_text(page)
     money = admin.get("/admin/contract/?flt0_contract_amount_greater_than=1e30&lang=en")
-    assert money.status_code == 200 and "Invalid Filter Value: 1e30" in flashes(money)
+    assert money.status_code == 200 and "Invalid Filter Value: 1e30" in page_text(money)
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_huge_ids_in_other_parameters_are_not_found(edge_app, url):
 @pytest.mark.parametrize("name", ["owner", "department", "area"])
 def test_huge_ids_in_report_filters_are_refused_as_invalid_choices(edge_app, name):
     page = edge_app.login_client("admin").get(f"/admin/reports/receivables/?{name}={10**30}&lang=en")
-    assert page.status_code == 200 and "is not a valid choice" in flashes(page)
+    assert page.status_code == 200 and "is not a valid choice" in page_text(page)
 
 
 @pytest.mark.parametrize(
@@ -252,7 +252,7 @@ def test_an_edit_without_the_loaded_version_is_refused(en_client, db_session):
     am = en_client("account_manager")
     refused = am.post(f"/admin/client/edit/?id={client.id}", data=_client_form(client, notes="覆盖"))
     assert refused.status_code == 200
-    assert "did not say which version" in flashes(refused) and "Nothing was saved" in flashes(refused)
+    assert "did not say which version" in page_text(refused) and "Nothing was saved" in page_text(refused)
     db_session.expire_all()
     assert db_session.get(Client, client.id).notes is None
     saved = am.post(
@@ -319,7 +319,7 @@ def test_appointment_form_offers_and_accepts_only_users_in_scope(en_client, db_s
             "user": ids["am_team"],
         },
     )
-    assert posted.status_code == 200 and "Not a valid choice" in flashes(posted)
+    assert posted.status_code == 200 and "Not a valid choice" in page_text(posted)
     assert db_session.execute(select(Appointment).where(Appointment.client_id == client.id)).first() is None
 
 
@@ -355,11 +355,11 @@ def test_duplicate_warning_names_only_the_owner_of_a_client_outside_scope(en_cli
         "contact_name": "李四",
         "contact_mobile": "13912340001",
     }
-    page = flashes(am.post("/admin/client/new/", data=data))
+    page = page_text(am.post("/admin/client/new/", data=data))
     assert "Similar clients already exist" in page
     assert "二部秘密客户有限公司" not in page and f"id={hidden.id}" not in page
     assert "outside your data scope" in page and "二部经理" in page
-    page = flashes(am.post("/admin/client/new/", data={**data, "contact_mobile": "13912340002"}))
+    page = page_text(am.post("/admin/client/new/", data={**data, "contact_mobile": "13912340002"}))
     assert "我的老客户有限公司" in page and f"details/?id={visible.id}" in page
     assert db_session.execute(select(Client).where(Client.name == "全新客户有限公司")).first() is None
 
@@ -484,7 +484,7 @@ def test_website_accepts_only_http_and_https(en_client, db_session, value):
         data=_client_form(client, website=value, loaded_version=str(client.version)),
     )
     assert page.status_code == 200
-    assert "must be a web address starting with http:// or https://" in flashes(page)
+    assert "must be a web address starting with http:// or https://" in page_text(page)
     db_session.expire_all()
     assert db_session.get(Client, client.id).website is None
 
@@ -535,20 +535,10 @@ def test_integrity_errors_name_the_field_not_the_sql(app, db_session):
 
 
 def _upload(test_client, db_session, content: bytes, filename: str, number: str):
-    from models.lookups import ContractType
-
     client = make_client(db_session, "account_manager")
     db_session.commit()
-    data = {
-        "client": str(client.id),
-        "type": str(lookup(db_session, ContractType).id),
-        "number": number,
-        "name": "扫描件合同",
-        "starts_on": "2026-01-01",
-        "ends_on": "2026-12-31",
-        "amount": "100.00",
-        "scan_upload": (io.BytesIO(content), filename),
-    }
+    data = contract_form(db_session, client, number=number, name="扫描件合同", amount="100.00", owner=None)
+    data["scan_upload"] = (io.BytesIO(content), filename)
     return test_client.post("/admin/contract/new/", data=data, content_type="multipart/form-data")
 
 
@@ -563,7 +553,7 @@ def test_a_valid_pdf_with_xmp_metadata_is_accepted(en_client, db_session):
     content = factories.pdf_bytes(xmp=True)
     assert b"<?xml" in content[:1024]
     response = _upload(en_client("account_manager"), db_session, content, "扫描.pdf", "HT-XMP-1")
-    assert response.status_code == 302, flashes(response)[:500]
+    assert response.status_code == 302, page_text(response)[:500]
     assert _contract(db_session, "HT-XMP-1").scan_file_id is not None
 
 
@@ -584,7 +574,7 @@ def test_a_valid_pdf_with_xmp_metadata_is_accepted(en_client, db_session):
 )
 def test_uploads_are_checked_by_their_structure(en_client, db_session, content, filename, fragment):
     response = _upload(en_client("account_manager"), db_session, content, filename, "HT-BAD-1")
-    assert response.status_code == 200 and fragment in flashes(response)
+    assert response.status_code == 200 and fragment in page_text(response)
     assert _contract(db_session, "HT-BAD-1") is None
 
 

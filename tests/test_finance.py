@@ -27,8 +27,8 @@ from models.finance import (
 from models.finance_rules import finance_problems
 from models.lookups import ContractType, InvoiceType, PaymentMethod
 from models.workflow import WorkflowError, perform
-from tests.conftest import count_queries
-from tests.factories import lookup, make_client, user
+from tests.conftest import flashes, list_pages, log_in, watched_page
+from tests.factories import lookup, make_client, make_contract, user
 from views.finance import ContractMoneyMixin
 
 _seq = itertools.count(1)
@@ -36,25 +36,6 @@ ALL_STATES = ("draft", "submitted", "approved", "rejected", "signed", "archived"
 
 
 # ------------------------------------------------------------------------ builders
-def make_contract(session, client, amount="1000.00", status="approved", **fields):
-    n = next(_seq)
-    contract = Contract(
-        client=client,
-        type=lookup(session, ContractType),
-        number=f"HT-F-{n:05d}",
-        name=fields.pop("name", f"财务测试合同{n}"),
-        starts_on=date(2026, 1, 1),
-        ends_on=date(2026, 12, 31),
-        amount=Decimal(amount),
-        owner=client.owner,
-        status=status,
-        **fields,
-    )
-    session.add(contract)
-    session.flush()
-    return contract
-
-
 def make_receipt(session, client, amount, allocations=(), **fields):
     n = next(_seq)
     receipt = Receipt(
@@ -96,13 +77,6 @@ def refused(session) -> FieldError:
 
 def count(session, model) -> int:
     return session.execute(select(func.count()).select_from(model)).scalar()
-
-
-def flashes(response) -> str:
-    return " ".join(
-        re.sub(r"<[^>]+>", " ", m)
-        for m in re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)
-    )
 
 
 # ------------------------------------------------------------ allocation sum rules
@@ -769,11 +743,8 @@ def _bulk_books(session, n: int) -> None:
 def test_list_sql_statements_constant_as_page_size_grows(app, client_as, db_session, endpoint):
     _bulk_books(db_session, 110)
     finance = client_as("finance")
-    counts = {}
-    for size in (20, 100):
-        with count_queries(app) as statements:
-            assert finance.get(f"/admin/{endpoint}/?page_size={size}").status_code == 200
-        counts[size] = len(statements)
+    counts, pages = list_pages(app, finance, f"/admin/{endpoint}/")
+    assert all(page.status_code == 200 for page in pages.values())
     assert counts[20] == counts[100], counts
 
 
@@ -844,13 +815,10 @@ def test_contract_money_columns_equal_an_independent_calculation(client_as, db_s
 def test_contract_list_sql_statements_constant_as_page_size_grows(app, client_as, db_session, contract_url):
     _bulk_books(db_session, 110)
     admin = client_as("admin")
-    counts = {}
-    for size in (20, 100):
-        with count_queries(app) as statements:
-            page = admin.get(f"{contract_url}/?page_size={size}")
-            assert page.status_code == 200
-        counts[size] = len(statements)
+    counts, pages = list_pages(app, admin, f"{contract_url}/")
+    assert all(page.status_code == 200 for page in pages.values())
     assert counts[20] == counts[100], counts
+    page = pages[100]
     assert "¥400.00" in page.get_data(as_text=True) and "¥600.00" in page.get_data(as_text=True)
 
 
@@ -890,20 +858,12 @@ def test_seed_demo_finance_is_consistent_and_covers_every_state(app, db_session)
 
 # ------------------------------------------------------------------- in the browser
 @pytest.fixture
-def finance_page(browser, database_url, tmp_path):
+def finance_page(browser, csrf_server):
     """Finance logged in, in Chromium, against the app with CSRF on and its strict CSP."""
-    from tests.conftest import make_app
-    from tests.test_browser import TIMEOUT_MS, PageWatch, log_in
-    from tests.test_browser_customers import serving
-
-    with serving(make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)) as base:
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        watch = PageWatch(page)
-        log_in(page, base, "finance")
-        yield page, base, watch
-        context.close()
+    context, page, watch = watched_page(browser)
+    log_in(page, csrf_server, "finance")
+    yield page, csrf_server, watch
+    context.close()
 
 
 def test_browser_invoice_form_fills_tax_and_total(finance_page, db_session):

@@ -18,23 +18,12 @@ from models.customers import Client, find_duplicates, normalise_name
 from models.imports import DOCUMENT_HEADINGS, REQUIRED, ImportFileError, guess_mapping, read_table, validate
 from models.lookups import Area, ClientSource, ClientType, CompanySize, StarRating, Trade
 from models.validators import uscc_check_char
-from tests.conftest import csrf_token_from, login, make_app
+from tests.conftest import csrf_token_from, login
 from tests.factories import add_children, lookup, make_client, user
 from views.customers import ClientView
 
 HEADINGS = list(DOCUMENT_HEADINGS)
 URL = "/admin/client/import/"
-
-
-@pytest.fixture
-def app(database_url, tmp_path):
-    """The usual test app, with pending uploads kept under tmp_path."""
-    return make_app(database_url, tmp_path, IMPORT_FOLDER=str(tmp_path / "imports"))
-
-
-@pytest.fixture
-def csrf_app(database_url, tmp_path):
-    return make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True, IMPORT_FOLDER=str(tmp_path / "imports"))
 
 
 def uscc(n: int) -> str:

@@ -28,73 +28,16 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from models.base import utcnow
-from models.lookups import ClientSource, SalesStage
+from models.lookups import ClientSource
 from models.opportunities import OPPORTUNITY, DevelopmentPlan, Opportunity
 from models.workflow import WorkflowError, is_locked, perform
-from tests.conftest import count_queries, module_app
-from tests.factories import lookup, make_client, user
+from tests.conftest import count_queries, field_errors, filter_groups, flashes, module_app, transition
+from tests.factories import lookup, make_client, make_opportunity, stage, user
 
 _seq = itertools.count(1)
 
 
 # ------------------------------------------------------------------------------ helpers
-def stage(session, name="需求确认"):
-    return lookup(session, SalesStage, name)
-
-
-def make_opportunity(
-    session, created_by="sales_director", assigned_to=None, stage_name="需求确认", **fields
-) -> Opportunity:
-    """An opportunity created by ``created_by`` (assigned to ``assigned_to`` when given)."""
-    n = next(_seq)
-    fields.setdefault("customer_name", f"测试客户{n}有限公司")
-    fields.setdefault("title", f"ERP 升级项目{n}")
-    opportunity = Opportunity(
-        description="客户需要升级 ERP 系统",
-        created_by=user(session, created_by),
-        stage=stage(session, stage_name),
-        **fields,
-    )
-    if assigned_to:
-        opportunity.assigned_to = user(session, assigned_to)
-    session.add(opportunity)
-    session.commit()
-    return opportunity
-
-
-def flashes(response) -> str:
-    """The text of the flashed messages shown on a page."""
-    boxes = re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)
-    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", box) for box in boxes))
-
-
-def field_errors(response) -> dict[str, str]:
-    """Form field label → the error text shown under that field."""
-    errors = {}
-    for group in response.get_data(as_text=True).split('<div class="form-group')[1:]:
-        label = re.search(r"<label[^>]*>(.*?)<", group, re.S)
-        feedback = re.search(r'<div class="invalid-feedback">(.*?)</div>', group, re.S)
-        if label and feedback:
-            text = html.unescape(re.sub(r"<[^>]+>", " ", feedback.group(1)))
-            errors[html.unescape(label.group(1)).strip(" \n\xa0")] = " ".join(text.split())
-    return errors
-
-
-def filter_groups(response) -> str:
-    """The filters of a list page as JSON text (unicode unescaped)."""
-    raw = re.search(r'id="filter-groups-data"[^>]*>(.*?)</', response.get_data(as_text=True), re.S).group(1)
-    return json.dumps(json.loads(html.unescape(raw)), ensure_ascii=False)
-
-
-def transition(test_client, action, records, comment="", endpoint="opportunity", **extra):
-    ids = ",".join(str(r.id) for r in records)
-    return test_client.post(
-        f"/admin/{endpoint}/transition/",
-        data={"action": action, "ids": ids, "comment": comment, "url": f"/admin/{endpoint}/", **extra},
-        follow_redirects=True,
-    )
-
-
 def snapshot(record):
     return {
         key: getattr(record, key)
@@ -428,24 +371,26 @@ def test_assign_through_the_view_offers_only_the_directors_department(en_client,
     offered = {int(i) for i in re.findall(r'<option value="(\d+)">', page)}
     assert {ids["account_manager"], ids["am_team"]} <= offered
     assert ids["am_other"] not in offered and ids["director_top"] not in offered  # 销售二部 / 销售部
-    refused = transition(director, "assign", [opportunity], assignee=str(ids["am_other"]))
+    refused = transition(director, "opportunity", "assign", [opportunity], assignee=str(ids["am_other"]))
     assert "choose the person" in flashes(refused)
     s.expire_all()
     assert (opportunity.status, opportunity.assigned_to_id) == ("unassigned", None)
     # the account manager holds no assign right
-    no_right = transition(en_client("account_manager"), "assign", [opportunity], assignee=str(ids["account_manager"]))
+    no_right = transition(
+        en_client("account_manager"), "opportunity", "assign", [opportunity], assignee=str(ids["account_manager"])
+    )
     assert "right" in flashes(no_right)
     s.expire_all()
     assert opportunity.status == "unassigned"
     start = utcnow()
-    done = transition(director, "assign", [opportunity], assignee=str(ids["account_manager"]))
+    done = transition(director, "opportunity", "assign", [opportunity], assignee=str(ids["account_manager"]))
     assert "1 done" in flashes(done)
     s.expire_all()
     assert opportunity.status == "assigned" and opportunity.assigned_to_id == ids["account_manager"]
     assert opportunity.assigned_at >= start - timedelta(seconds=1)
     # director_top (销售部) may hand it to 销售二部
     top = en_client("director_top")
-    transition(top, "assign", [opportunity], assignee=str(ids["am_other"]))
+    transition(top, "opportunity", "assign", [opportunity], assignee=str(ids["am_other"]))
     s.expire_all()
     assert opportunity.assigned_to_id == ids["am_other"]
 
@@ -463,19 +408,19 @@ def test_transitions_through_the_view_and_details_buttons(en_client, db_session)
             director.get(f"/admin/opportunity/details/?id={opportunity.id}").get_data(as_text=True),
         )
     ) == {"assign", "win", "lose"}
-    assert "needs a comment" in flashes(transition(am, "lose", [opportunity]))
+    assert "needs a comment" in flashes(transition(am, "opportunity", "lose", [opportunity]))
     s.expire_all()
     assert opportunity.status == "assigned"
-    assert "1 done" in flashes(transition(am, "lose", [opportunity], "客户项目取消"))
+    assert "1 done" in flashes(transition(am, "opportunity", "lose", [opportunity], "客户项目取消"))
     s.expire_all()
     assert (opportunity.status, opportunity.outcome, opportunity.lost_reason) == ("archived", "lost", "客户项目取消")
-    assert "right" in flashes(transition(am, "reopen", [opportunity]))
+    assert "right" in flashes(transition(am, "opportunity", "reopen", [opportunity]))
     s.expire_all()
     assert opportunity.status == "archived"
     details = director.get(f"/admin/opportunity/details/?id={opportunity.id}").get_data(as_text=True)
     assert set(re.findall(r'id="wf-([a-z_]+)"', details)) == {"reopen"}
     assert "客户项目取消" in details
-    transition(director, "reopen", [opportunity])
+    transition(director, "opportunity", "reopen", [opportunity])
     s.expire_all()
     assert opportunity.status == "assigned" and opportunity.outcome is None
 
@@ -486,7 +431,7 @@ def test_bulk_action_reports_done_and_refused(en_client, db_session):
     closed = make_opportunity(s, assigned_to="account_manager")
     perform(closed, "win", user(s, "account_manager"))
     s.commit()
-    response = transition(en_client("sales_director"), "win", [open_one, closed])
+    response = transition(en_client("sales_director"), "opportunity", "win", [open_one, closed])
     text = flashes(response)
     assert "1 done, 1 refused" in text and "Archived" in text
     s.expire_all()

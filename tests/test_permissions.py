@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import module_app
+from tests.conftest import customer_rows, models_by_endpoint, module_app
 
 # ------------------------------------------------------------------ the expectation
 ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "finance", "service", "marketing"]
@@ -205,98 +203,6 @@ def clients(perm_app):
     return perm_app.login_client
 
 
-def _models():
-    from models.audit import AuditLog
-    from models.auth import Department, LoginLog, Right, Role, SystemConfig, User
-    from models.customers import Appointment, Client, Contract, FollowUp, Linkman
-    from models.lookups import LOOKUPS
-
-    return {
-        "user": User,
-        "department": Department,
-        "role": Role,
-        "right": Right,
-        "config": SystemConfig,
-        "login_log": LoginLog,
-        "audit_log": AuditLog,
-        **LOOKUPS,
-        "client": Client,
-        "linkman": Linkman,
-        "followup": FollowUp,
-        "appointment": Appointment,
-        "contract": Contract,
-    }
-
-
-CHILDREN = ("linkman", "followup", "appointment", "contract")
-
-
-def customer_rows(
-    owner: str,
-    tag: str,
-    *,
-    children=CHILDREN,
-    client_id: int | None = None,
-    mobile: str = "13800138000",
-    name: str | None = None,
-) -> dict[str, int]:
-    """A client owned by the user ``owner`` (or the existing ``client_id``) with one row of
-    each table in ``children``; committed; endpoint → id. Call inside an app context."""
-    from models import db
-    from models.auth import User
-    from models.customers import Appointment, Client, Contract, FollowUp, Linkman
-    from models.lookups import AppointmentType, Area, ContractType, FollowUpType
-
-    def first(model):
-        return db.session.execute(db.select(db.func.min(model.id))).scalar_one()
-
-    owner_id = db.session.execute(db.select(User.id).where(User.username == owner)).scalar_one()
-    if client_id is None:
-        client = Client(
-            name=name or f"客户{tag}",
-            address="北京市海淀区中关村大街1号",
-            phone="010-12345678",
-            area_id=first(Area),
-            contact_name=f"联系人{tag}",
-            contact_mobile=mobile,
-            owner_id=owner_id,
-        )
-        db.session.add(client)
-        db.session.flush()
-        client_id = client.id
-    now = datetime.now(UTC).replace(microsecond=0)
-    make = {
-        "linkman": lambda: Linkman(
-            client_id=client_id, name=f"联系人{tag}", position="经理", gender="男", mobile=mobile
-        ),
-        "followup": lambda: FollowUp(
-            client_id=client_id, type_id=first(FollowUpType), content=f"跟单{tag}", user_id=owner_id, followed_at=now
-        ),
-        "appointment": lambda: Appointment(
-            client_id=client_id,
-            type_id=first(AppointmentType),
-            scheduled_at=now + timedelta(days=2),
-            remind_at=now + timedelta(days=1),
-            content=f"预约{tag}",
-            user_id=owner_id,
-        ),
-        "contract": lambda: Contract(
-            client_id=client_id,
-            type_id=first(ContractType),
-            number=f"HT-{tag}",
-            name=f"合同{tag}",
-            starts_on=date(2025, 1, 1),
-            ends_on=date(2025, 12, 31),
-            amount=Decimal("1000.00"),
-            owner_id=owner_id,
-        ),
-    }
-    rows = {endpoint: make[endpoint]() for endpoint in children}
-    db.session.add_all(rows.values())
-    db.session.commit()
-    return {"client": client_id, **{endpoint: row.id for endpoint, row in rows.items()}}
-
-
 def _disposable(endpoint: str):
     """A new row nobody uses, so deleting it is always possible (inside an app context)."""
     from models import db
@@ -333,7 +239,7 @@ def existing_ids(perm_app):
     role → endpoint → a row of a client the role's user owns."""
     from models import db
 
-    models = _models()
+    models = models_by_endpoint()
     with perm_app.app_context():
         ids = {}
         for endpoint, model in models.items():
@@ -371,7 +277,7 @@ def _state(app, endpoint, row_id):
     from models import db
 
     with app.app_context():
-        row = db.session.get(_models()[endpoint], row_id)
+        row = db.session.get(models_by_endpoint()[endpoint], row_id)
         state = "gone" if row is None else "deleted" if getattr(row, "is_deleted", False) else "present"
         db.session.remove()
     return state
@@ -381,7 +287,7 @@ def _row_snapshot(app, endpoint, row_id):
     from models import db
 
     with app.app_context():
-        row = db.session.get(_models()[endpoint], row_id)
+        row = db.session.get(models_by_endpoint()[endpoint], row_id)
         snap = None if row is None else {c.key: getattr(row, c.key) for c in row.__table__.columns}
         db.session.remove()
     return snap
@@ -391,7 +297,7 @@ def _count(app, endpoint):
     from models import db
 
     with app.app_context():
-        n = db.session.execute(db.select(db.func.count()).select_from(_models()[endpoint])).scalar()
+        n = db.session.execute(db.select(db.func.count()).select_from(models_by_endpoint()[endpoint])).scalar()
         db.session.remove()
     return n
 

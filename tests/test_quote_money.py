@@ -20,9 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from models.orders import Order, Quote, QuoteLine, convert_quote, discounted_lines, quote_totals
-from tests.factories import user
-from tests.test_orders import cells, make_product, money
-from tests.test_quotes import make_quote, to_state
+from tests.conftest import cells, money
+from tests.factories import make_product, make_quote, to_state, user
 
 CENT = Decimal("0.01")
 

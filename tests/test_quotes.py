@@ -27,38 +27,10 @@ from models.opportunities import Opportunity
 from models.orders import Order, Quote, QuoteLine, convert_quote, quote_totals
 from models.scope import scope_clause
 from models.workflow import WorkflowError, perform
-from tests.conftest import count_queries
-from tests.factories import lookup, make_client, user
-from tests.test_orders import cells, flashes, make_product, money, transition
+from tests.conftest import cells, flashes, list_pages, money, transition
+from tests.factories import lookup, make_client, make_product, make_quote, to_state, user
 
 CENT = Decimal("0.01")
-
-
-def make_quote(session, owner="account_manager", lines=(), discount="0", client=None, **fields) -> Quote:
-    """A draft quote of ``owner`` with ``lines`` = [(product, quantity[, unit_price])]."""
-    client = client or make_client(session, owner)
-    quote = Quote(client=client, owner=user(session, owner), discount_pct=Decimal(discount), **fields)
-    for product, quantity, *price in lines:
-        quote.lines.append(
-            QuoteLine(product=product, quantity=quantity, unit_price=Decimal(price[0]) if price else None)
-        )
-    session.add(quote)
-    session.flush()
-    return quote
-
-
-def to_state(session, quote, state, submitter="account_manager", approver="sales_director"):
-    """Move a quote along §5.2: submitted / approved / rejected / accepted."""
-    perform(quote, "submit", user(session, submitter))
-    if state in ("approved", "accepted") and quote.status == "submitted":
-        perform(quote, "approve", user(session, approver))
-    if state == "rejected":
-        perform(quote, "reject", user(session, approver), "价格过低")
-    if state == "accepted":
-        perform(quote, "accept", user(session, submitter))
-    session.commit()
-    assert quote.status == state
-    return quote
 
 
 def expected_totals(lines, discount) -> tuple[Decimal, Decimal]:
@@ -124,12 +96,9 @@ def test_list_sql_statements_constant_and_discount_shown_as_percent(app, en_clie
     db_session.commit()
     for username in ("admin", "account_manager"):
         client = en_client(username)
-        counts = {}
-        for size in (20, 50):
-            with count_queries(app) as statements:
-                page = client.get(f"/admin/quote/?page_size={size}")
-            counts[size] = len(statements)
+        counts, pages = list_pages(app, client, "/admin/quote/", sizes=(20, 50))
         assert counts[20] == counts[50], (username, counts)
+    page = pages[50]
     listed = page.get_data(as_text=True)
     assert "19.50%" in cells(listed, "discount_pct")
 

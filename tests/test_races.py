@@ -30,9 +30,7 @@ from models.orders import Order, Quote
 from models.purchasing import PurchaseRequest
 from models.workflow import perform
 from tests.conftest import run_parallel
-from tests.factories import lookup, make_client, user
-from tests.test_orders import make_product
-from tests.test_quotes import make_quote, to_state
+from tests.factories import lookup, make_client, make_product, make_quote, to_state, user
 
 TRIALS = 4
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
-from tests.conftest import count_queries, csrf_token_from, login, make_app
+from tests.conftest import count_queries, csrf_token_from, english, login, make_app
 from tests.factories import lookup
 
 _seq = itertools.count(1)
@@ -65,11 +65,6 @@ def make_appointment(
     session.add(appointment)
     session.flush()
     return appointment
-
-
-def english(test_client):
-    test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return test_client
 
 
 def reminder_ids(html: str) -> list[int]:

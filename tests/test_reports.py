@@ -23,9 +23,9 @@ from sqlalchemy import select
 from models.auth import Right, Role
 from models.customers import Client, Contract
 from models.finance import ContractReceipt, Invoice, Receipt
-from models.lookups import Area, ContractType, InvoiceType, PaymentMethod
+from models.lookups import Area, InvoiceType, PaymentMethod
 from tests.conftest import count_queries
-from tests.factories import lookup, make_client, user
+from tests.factories import lookup, make_client, make_contract, user
 
 URL = "/admin/reports/receivables/"
 AS_OF = date(2025, 6, 30)
@@ -36,25 +36,6 @@ _seq = itertools.count(1)
 
 
 # ------------------------------------------------------------------------ builders
-def make_contract(session, client, amount, starts_on, status="approved", owner=None, **fields):
-    n = next(_seq)
-    contract = Contract(
-        client=client,
-        type=lookup(session, ContractType),
-        number=fields.pop("number", f"YS-{n:05d}"),
-        name=fields.pop("name", f"应收测试合同{n}"),
-        starts_on=starts_on,
-        ends_on=starts_on + timedelta(days=365),
-        amount=Decimal(amount),
-        owner=owner or client.owner,
-        status=status,
-        **fields,
-    )
-    session.add(contract)
-    session.flush()
-    return contract
-
-
 def make_receipt(session, client, amount, received_on, allocations=(), deleted=False):
     n = next(_seq)
     receipt = Receipt(

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import count_queries, module_app
+from tests.conftest import count_queries, make_app, module_app
 from views.crud import CrmModelView
 
 #: note/line owners; each owns one note "note:<owner>", some own a line "line:<owner>"
@@ -79,6 +79,13 @@ def install_probe(app):
         )
         db.session.remove()
     return ns
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    """An app of its own per test: install_probe adds views, which an app that has served
+    requests (the worker's shared one) refuses."""
+    return make_app(database_url, tmp_path)
 
 
 @pytest.fixture

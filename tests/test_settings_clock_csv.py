@@ -123,8 +123,7 @@ def test_cli_and_requests_agree_on_today_in_the_configured_zone(app, en_client, 
     """The detect-churn CLI (no --today) and a request both take "today" from the clock:
     New York's 1 December, while Shanghai is already at 2 December."""
     set_setting(db_session, "timezone", "America/New_York")
-    from models.sales import ClientLoss
-
+    from models.churn import ClientLoss
     from models.customers import Client
 
     client = make_client(db_session, "account_manager")
@@ -249,7 +248,7 @@ def test_xlsx_list_exports_are_typed(en_client, db_session):
 
 
 def test_xlsx_counts_are_integers(en_client, db_session):
-    from models.sales import Product, Stock
+    from models.products import Product, Stock
 
     product = Product(name="导出螺丝", unit="个", price=Decimal("2.50"))
     db_session.add_all([product, Stock(product=product, warehouse="一号库", quantity=7)])

@@ -20,9 +20,8 @@ from models.lookups import Trade
 from models.orders import Order
 from models.products import Stock, StockError
 from models.workflow import perform
-from tests.conftest import count_queries, make_app
-from tests.factories import lookup, user
-from tests.test_orders import cells, make_order, make_product
+from tests.conftest import cells, list_pages, make_app
+from tests.factories import lookup, make_order, make_product, user
 
 
 # --------------------------------------------------------------------------- the race
@@ -167,12 +166,9 @@ def test_product_list_shows_stock_on_hand_in_constant_sql(app, en_client, db_ses
         products.append(product)
     db_session.commit()
     client = en_client("account_manager")
-    counts = {}
-    for size in (20, 50):
-        with count_queries(app) as statements:
-            page = client.get(f"/admin/product/?page_size={size}").get_data(as_text=True)
-        counts[size] = len(statements)
+    counts, pages = list_pages(app, client, "/admin/product/", sizes=(20, 50))
     assert counts[20] == counts[50], counts
+    page = pages[50].get_data(as_text=True)
     listed = dict(zip(cells(page, "name"), (int(v) for v in cells(page, "on_hand")), strict=False))
     assert listed == {f"批量产品{k:02d}": k + (100 if k % 3 == 0 else 0) for k in range(30)}
     export = client.get("/admin/product/export/csv/")

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.conftest import make_app
-from tests.factories import lookup, user
+from tests.conftest import english, make_app
+from tests.factories import contract_form, user
 
 # real files: the upload check opens them (pypdf finds the pages, Pillow verifies the image)
 PDF = factories.pdf_bytes()
@@ -28,15 +28,16 @@ _seq = itertools.count(1)
 
 
 @pytest.fixture
-def app(database_url, tmp_path, monkeypatch):
+def app(shared_app, database_url, tmp_path, monkeypatch):
     """The app under test; until views/customers.py puts ScanUploadMixin into ContractView's
     bases, the admin is built with a ContractView that has it."""
     import views
     from views.customers import ContractView
     from views.uploads import ScanUploadMixin
 
-    if not issubclass(ContractView, ScanUploadMixin):
-        monkeypatch.setattr(views, "ContractView", type("ContractView", (ScanUploadMixin, ContractView), {}))
+    if issubclass(ContractView, ScanUploadMixin):
+        return shared_app()
+    monkeypatch.setattr(views, "ContractView", type("ContractView", (ScanUploadMixin, ContractView), {}))
     return make_app(database_url, tmp_path)
 
 
@@ -45,29 +46,6 @@ def make_client(session, owner="account_manager"):
     client = factories.make_client(session, owner)
     session.commit()
     return client
-
-
-def contract_form(session, client, **extra):
-    from models.lookups import ContractType
-
-    n = next(_seq)
-    data = {
-        "client": str(client.id),
-        "type": str(lookup(session, ContractType).id),
-        "number": f"HT-UP-{n:05d}",
-        "name": f"扫描件合同{n}",
-        "starts_on": "2026-01-01",
-        "ends_on": "2026-12-31",
-        "amount": "1000.00",
-        "owner": str(client.owner_id),
-    }
-    data.update(extra)
-    return data
-
-
-def english(test_client):
-    test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return test_client
 
 
 def upload(test_client, session, client, content, filename, **extra):

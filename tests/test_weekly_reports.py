@@ -24,9 +24,8 @@ from models.auth import Department
 from models.base import FieldError, utcnow
 from models.targets import WEEKLY_REPORT, SalesTarget, WeeklyReport, WeeklyReportItem
 from models.workflow import WorkflowError, is_locked, perform
-from tests.conftest import count_queries
-from tests.factories import user
-from tests.test_opportunities import field_errors, filter_groups, flashes, make_opportunity
+from tests.conftest import count_queries, field_errors, filter_groups, flashes, transition
+from tests.factories import make_opportunity, user
 
 MONDAY = date(2026, 11, 23)
 
@@ -45,14 +44,6 @@ def make_report(session, author="account_manager", week_start=MONDAY, state="dra
         perform(report, "review", user(session, "director_top"), "很好")
         session.commit()
     return report
-
-
-def transition(test_client, action, report, comment=""):
-    return test_client.post(
-        "/admin/weekly_report/transition/",
-        data={"action": action, "ids": str(report.id), "comment": comment, "url": "/admin/weekly_report/"},
-        follow_redirects=True,
-    )
 
 
 def department(session, name):
@@ -281,21 +272,21 @@ def test_workflow_through_the_view(en_client, db_session):
         re.findall(r'id="wf-([a-z_]+)"', am.get(f"/admin/weekly_report/details/?id={report.id}").get_data(as_text=True))
     )
     assert buttons == {"submit"}
-    assert "only its author" in flashes(transition(director, "submit", report))
+    assert "only its author" in flashes(transition(director, "weekly_report", "submit", report))
     s.expire_all()
     assert report.status == "draft"
-    assert "1 done" in flashes(transition(am, "submit", report))
-    assert "1 done" in flashes(transition(en_client("am_other"), "submit", other))
+    assert "1 done" in flashes(transition(am, "weekly_report", "submit", report))
+    assert "1 done" in flashes(transition(en_client("am_other"), "weekly_report", "submit", other))
     s.expire_all()
     assert report.status == other.status == "submitted"
-    assert "needs a comment" in flashes(transition(director, "review", report))
-    assert "right" in flashes(transition(am, "review", report))
+    assert "needs a comment" in flashes(transition(director, "weekly_report", "review", report))
+    assert "right" in flashes(transition(am, "weekly_report", "review", report))
     # am_other's report is outside the 销售一部 director's scope: not even offered
-    assert "Choose at least one record" in flashes(transition(director, "review", other, "越级"))
+    assert "Choose at least one record" in flashes(transition(director, "weekly_report", "review", other, "越级"))
     s.expire_all()
     assert report.status == other.status == "submitted"
-    assert "1 done" in flashes(transition(director, "review", report, "按计划推进"))
-    assert "1 done" in flashes(transition(top, "review", other, "继续努力"))
+    assert "1 done" in flashes(transition(director, "weekly_report", "review", report, "按计划推进"))
+    assert "1 done" in flashes(transition(top, "weekly_report", "review", other, "继续努力"))
     s.expire_all()
     assert (report.status, report.reviewed_by.username) == ("reviewed", "sales_director")
     assert (other.status, other.reviewed_by.username) == ("reviewed", "director_top")

@@ -135,7 +135,7 @@ def reload(session, contract) -> Contract:
     return session.get(Contract, contract.id)
 
 
-def flashes(test_client) -> list[tuple[str, str]]:
+def session_flashes(test_client) -> list[tuple[str, str]]:
     with test_client.session_transaction() as flask_session:
         return list(flask_session.get("_flashes", []))
 
@@ -448,7 +448,7 @@ def test_bulk_approve_reports_done_and_refused(en_client, db_session):
         data={"action": "approve", "ids": query["ids"][0], "comment": "同意签订", "url": "/admin/contract/"},
     )
     assert done.status_code == 302 and urlparse(done.headers["Location"]).path == "/admin/contract/"
-    messages = flashes(director)
+    messages = session_flashes(director)
     errors = [m for c, m in messages if c == "error"]
     assert ("warning", "Approve: 1 done, 2 refused.") in messages
     assert len(errors) == 2
@@ -477,14 +477,14 @@ def test_bulk_action_ignores_ids_outside_the_scope(en_client, db_session):
 
     # posting the foreign id anyway: ignored, neither done nor refused
     post_transition(director, "approve", [mine, theirs], "同意")
-    assert ("success", "Approve: 1 done.") in flashes(director)
+    assert ("success", "Approve: 1 done.") in session_flashes(director)
     assert reload(db_session, mine).status == "approved"
     theirs = reload(db_session, theirs)
     assert (theirs.status, theirs.approved_by_id) == ("submitted", None)
 
     # only foreign ids: nothing to do
     post_transition(director, "approve", [theirs], "同意")
-    assert ("error", "Choose at least one record and an action.") in flashes(director)
+    assert ("error", "Choose at least one record and an action.") in session_flashes(director)
     assert reload(db_session, theirs).status == "submitted"
     # the sales director of the parent department sees both
     top = en_client("director_top")
@@ -517,7 +517,7 @@ def test_list_action_needs_the_right(en_client, db_session):
     assert list_actions(clerk) & WF_ACTIONS == set()
     # the confirmation page posted directly: refused by perform()
     post_transition(clerk, "submit", [contract])
-    messages = flashes(clerk)
+    messages = session_flashes(clerk)
     assert any(c == "error" and "lack the right" in m and str(contract) in m for c, m in messages), messages
     assert ("warning", "Submit for approval: 0 done, 1 refused.") in messages
     assert reload(db_session, contract).status == "draft"
@@ -528,7 +528,7 @@ def test_account_manager_cannot_approve_over_http(en_client, db_session):
     manager = en_client("account_manager")
     assert list_actions(manager) & WF_ACTIONS == {"wf_submit", "wf_redraft"}
     post_transition(manager, "approve", [contract], "同意")
-    assert any("lack the right" in m for c, m in flashes(manager))
+    assert any("lack the right" in m for c, m in session_flashes(manager))
     assert reload(db_session, contract).status == "submitted"
 
 
@@ -538,10 +538,10 @@ def test_reject_over_http_requires_a_comment(en_client, db_session):
     page = director.get(f"/admin/contract/transition/?action=reject&ids={contract.id}").get_data(as_text=True)
     assert re.search(r'<textarea[^>]*name="comment"[^>]*required', page)
     post_transition(director, "reject", [contract], "  ")
-    assert any(c == "error" and "needs a comment" in m for c, m in flashes(director))
+    assert any(c == "error" and "needs a comment" in m for c, m in session_flashes(director))
     assert reload(db_session, contract).status == "submitted"
     post_transition(director, "reject", [contract], "价格低于底价")
-    assert ("success", "Reject: 1 done.") in flashes(director)
+    assert ("success", "Reject: 1 done.") in session_flashes(director)
     contract = reload(db_session, contract)
     assert (contract.status, contract.approval_comment) == ("rejected", "价格低于底价")
     [entry] = audit_entries(db_session, contract, "reject")
@@ -554,12 +554,12 @@ def test_threshold_over_http(en_client, db_session):
     executive, director = en_client("executive"), en_client("sales_director")
 
     post_transition(executive, "approve", [contract], "先批")  # executive first: refused, rolled back
-    assert any("first approval must come from the sales director" in m for c, m in flashes(executive))
+    assert any("first approval must come from the sales director" in m for c, m in session_flashes(executive))
     contract = reload(db_session, contract)
     assert (contract.status, contract.approved_by_id) == ("submitted", None)
 
     post_transition(director, "approve", [contract], "一审")
-    assert ("success", "Approve: 1 done.") in flashes(director)
+    assert ("success", "Approve: 1 done.") in session_flashes(director)
     contract = reload(db_session, contract)
     assert (contract.status, contract.approved_by.username) == ("submitted", "sales_director")
 
@@ -641,7 +641,7 @@ def test_transition_page_needs_a_known_action_and_records(en_client, db_session)
     ):
         response = director.get(url)
         assert response.status_code == 302
-        assert ("error", "Choose at least one record and an action.") in flashes(director)
+        assert ("error", "Choose at least one record and an action.") in session_flashes(director)
     assert reload(db_session, contract).status == "submitted"
 
 
@@ -659,7 +659,9 @@ def test_locked_contract_edit_redirects_to_details(en_client, db_session, state)
         assert response.status_code == 302
         assert response.headers["Location"].endswith(f"/admin/contract/details/?id={contract.id}")
         label = CONTRACT.states[state]._args[0]  # the page is in English (en_client)
-        assert ("error", f"{contract.name} is {label}: it can no longer be changed or deleted.") in flashes(test_client)
+        assert ("error", f"{contract.name} is {label}: it can no longer be changed or deleted.") in session_flashes(
+            test_client
+        )
         posted = test_client.post(
             f"/admin/contract/edit/?id={contract.id}",
             data={
@@ -692,7 +694,7 @@ def test_locked_contract_cannot_be_deleted(en_client, db_session, state):
     admin = en_client("admin")
     response = admin.post("/admin/contract/delete/", data={"id": str(contract.id)})
     assert response.status_code == 302
-    assert any(c == "error" and "can no longer be changed or deleted" in m for c, m in flashes(admin))
+    assert any(c == "error" and "can no longer be changed or deleted" in m for c, m in session_flashes(admin))
     assert not reload(db_session, contract).is_deleted
     admin.post("/admin/contract/action/", data={"action": "delete", "rowid": [str(contract.id)]})
     assert not reload(db_session, contract).is_deleted
