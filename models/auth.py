@@ -251,3 +251,21 @@ def department_subtree_ids(department_id: int | None) -> list[int]:
         result.append(current)
         stack.extend(children.get(current, []))
     return result
+
+
+def rights_tree() -> list:
+    """Every right nested by ``parent_code``: ``[(right, [(child, [...]), ...]), ...]``."""
+    children: dict[str | None, list[Right]] = {}
+    for right in db.session.execute(select(Right).order_by(Right.sort_order, Right.id)).scalars():
+        children.setdefault(right.parent_code, []).append(right)
+
+    def build(code):
+        return [(r, build(r.code)) for r in children.get(code, [])]
+
+    return build(None)
+
+
+def grant_rights(role: Role, right_ids) -> None:
+    """Give ``role`` exactly the rights with these ids (none: no rights)."""
+    ids = list(right_ids)
+    role.rights = db.session.execute(select(Right).where(Right.id.in_(ids))).scalars().all() if ids else []

@@ -95,6 +95,25 @@ register(ClientLoss, CHURN)
 
 
 # -------------------------------------------------------------------------- domain rules
+def fill_from_client(record: ClientLoss, is_created: bool) -> None:
+    """What a warning raised by hand leaves empty comes from its client: the owner, today
+    as the detection date and (on create) the date of the client's last order."""
+    # no autoflush: the half-filled row must not be flushed by the look-ups below
+    with db.session.no_autoflush:
+        client = record.client or (db.session.get(Client, record.client_id) if record.client_id else None)
+        if client is None:
+            return
+        if record.owner is None and record.owner_id is None:
+            record.owner = client.owner  # (the relationship: a form may have set it to None)
+        if record.detected_on is None:
+            record.detected_on = clock.today()
+        if record.last_order_on is None and is_created:
+            last = last_order_subquery()
+            record.last_order_on = db.session.execute(
+                select(last.c.last_on).where(last.c.client_id == client.id)
+            ).scalar()
+
+
 def open_warning_exists(client_id):
     """SQL: the client (an id or a column) has an open churn warning (warning or delayed)."""
     return exists().where(ClientLoss.client_id == client_id, ClientLoss.status.in_(OPEN_CHURN))

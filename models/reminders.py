@@ -5,7 +5,7 @@ used by the dashboard, the navigation bar's count, the reminder buttons and test
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -15,6 +15,8 @@ from .lookups import AppointmentType
 TODO, DONE = "待办", "已完成"
 #: how many due reminders the dashboard lists (the navbar shows the full count)
 LIST_LIMIT = 50
+DEFAULT_POSTPONE_MINUTES = 60
+MAX_POSTPONE_MINUTES = 60 * 24 * 30
 
 
 def due_clauses(user, now: datetime) -> tuple:
@@ -71,3 +73,49 @@ def appointment_of(session, user, appointment_id: int) -> Appointment | None:
         .join(Client, Client.id == Appointment.client_id)
         .where(Appointment.id == appointment_id, Appointment.user_id == user.id, Client.is_deleted.is_(False))
     ).scalar()
+
+
+# ---------------------------------------------------------------------------- the rules
+class ReminderRefused(ValueError):
+    """A rule refused the change; ``reason`` names it: ``closed`` (the appointment is no
+    longer open), ``past`` (a time not in the future), ``after_appointment`` (later than
+    the appointment), ``minutes`` (out of range), ``appointment_passed``."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def check_open(appointment: Appointment) -> None:
+    """Only an open (to-do) appointment's reminder can be done or postponed."""
+    if appointment.status != TODO:
+        raise ReminderRefused("closed")
+
+
+def mark_done(appointment: Appointment) -> None:
+    """The appointment is done: its reminder stops."""
+    check_open(appointment)
+    appointment.status = DONE
+
+
+def postpone(appointment: Appointment, now: datetime, until: datetime | None = None, minutes: int | None = None):
+    """Remind again ``until`` (in the future, not after the appointment) or in ``minutes``
+    (1 … a month; never after the appointment: then at its time, unless that has
+    passed). Returns the new reminder time."""
+    check_open(appointment)
+    if until is not None:
+        if until <= now:
+            raise ReminderRefused("past")
+        if until > appointment.scheduled_at:
+            raise ReminderRefused("after_appointment")
+    else:
+        minutes = DEFAULT_POSTPONE_MINUTES if minutes is None else minutes
+        if not 1 <= minutes <= MAX_POSTPONE_MINUTES:
+            raise ReminderRefused("minutes")
+        until = now + timedelta(minutes=minutes)
+        if until > appointment.scheduled_at:
+            if appointment.scheduled_at <= now:
+                raise ReminderRefused("appointment_passed")
+            until = appointment.scheduled_at
+    appointment.remind_at = until
+    return until

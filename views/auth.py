@@ -7,12 +7,10 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy.orm import undefer
 from wtforms import PasswordField, validators
 
 from models import db
-from models.auth import Right, User
-from models.validators import masked_id_card
+from models.auth import User, grant_rights, rights_tree
 
 from .crud import CrmModelView, mask_value, model_for_table
 from .helpers import viewer_language
@@ -97,9 +95,7 @@ class UserView(CrmModelView):
         ),
     }
     form_choices = {"locale": [("", "—"), ("zh_CN", "中文"), ("en", "English")]}
-
-    def eager_options(self):
-        return super().eager_options() + [undefer(User.client_count)]
+    list_eager = ("client_count",)
 
     def create_form(self, obj=None):
         form = super().create_form(obj)
@@ -108,8 +104,8 @@ class UserView(CrmModelView):
 
     def edit_form(self, obj=None):
         form = super().edit_form(obj)
-        if obj is not None and not current_user.can("user.sensitive") and request.method == "GET":
-            form.id_card.data = masked_id_card(obj.id_card) if obj.id_card else ""
+        if obj is not None and request.method == "GET":  # masked unless the viewer holds its sensitive right
+            form.id_card.data = mask_value(User, "id_card", obj.id_card) if obj.id_card else ""
         return form
 
     def on_model_change(self, form, model, is_created):
@@ -149,33 +145,19 @@ class RoleView(CrmModelView):
 
     def render(self, template, **kwargs):
         if template == self.edit_template:
-            rights = db.session.execute(db.select(Right).order_by(Right.sort_order, Right.id)).scalars().all()
             model = kwargs.get("model")
             if request.method == "POST":
                 held = {int(i) for i in request.form.getlist("rights") if i.isdigit()}
             else:
                 held = {r.id for r in model.rights} if model is not None else set()
-            kwargs["rights_tree"] = _tree(rights)
+            kwargs["rights_tree"] = rights_tree()
             kwargs["held_rights"] = held
         return super().render(template, **kwargs)
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
         if "rights_submitted" in request.form:
-            ids = [int(i) for i in request.form.getlist("rights") if i.isdigit()]
-            model.rights = db.session.execute(db.select(Right).where(Right.id.in_(ids))).scalars().all() if ids else []
-
-
-def _tree(rights):
-    """Nest rights by parent_code: [(right, [(child, [...])...])...]."""
-    children = {}
-    for right in rights:
-        children.setdefault(right.parent_code, []).append(right)
-
-    def build(code):
-        return [(r, build(r.code)) for r in children.get(code, [])]
-
-    return build(None)
+            grant_rights(model, (int(i) for i in request.form.getlist("rights") if i.isdigit()))
 
 
 class RightView(CrmModelView):

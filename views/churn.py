@@ -7,16 +7,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import select
 
-from models import clock, db
-from models.churn import CHURN_STATUSES, ClientLoss
-from models.customers import Client
-from models.orders import last_order_subquery
+from models.churn import CHURN_STATUSES, ClientLoss, fill_from_client
 
-from .crud import LazyOptions
+from .crud import LazyOptions, status_filter
 from .customers import ClientChildView, OwnerDepartmentFilter, _departments
-from .purchasing import status_filter
 from .workflow import WorkflowMixin
 
 CUSTOMERS = _l("Customers")
@@ -81,17 +76,14 @@ class ChurnView(WorkflowMixin, ClientChildView):
     filled_fields = ("owner", "detected_on", "last_order_on")
     column_formatters = {**ClientChildView.column_formatters, "measures": _measures_short}
     column_formatters_detail = {**ClientChildView.column_formatters, "measures": _multiline, "reason": _multiline}
-
-    def __init__(self, model=ClientLoss, **kwargs):
-        self.column_filters = (
-            status_filter(ClientLoss.status, CHURN_STATUSES),
-            "owner",
-            OwnerDepartmentFilter(ClientLoss.owner_id, _l("Owner's department"), options=LazyOptions(_departments)),
-            "detected_on",
-            "last_order_on",
-            "client",
-        )
-        super().__init__(model, **kwargs)
+    column_filters = (
+        status_filter(ClientLoss.status, CHURN_STATUSES),
+        "owner",
+        OwnerDepartmentFilter(ClientLoss.owner_id, _l("Owner's department"), options=LazyOptions(_departments)),
+        "detected_on",
+        "last_order_on",
+        "client",
+    )
 
     def edit_form(self, obj=None):
         form = super().edit_form(obj)
@@ -100,26 +92,10 @@ class ChurnView(WorkflowMixin, ClientChildView):
         return form
 
     def on_model_change(self, form, model, is_created):
-        """Fill what was left empty; one open warning per client is the domain's rule
-        (models/churn.py, at flush)."""
+        """Fill what was left empty from the client (models/churn.py); one open warning
+        per client is the domain's rule (at flush)."""
         super().on_model_change(form, model, is_created)
-        # no autoflush: the half-filled row must not be flushed by the look-ups below
-        with db.session.no_autoflush:
-            self._fill_from_client(model, is_created)
-
-    def _fill_from_client(self, model, is_created):
-        client = model.client or (db.session.get(Client, model.client_id) if model.client_id else None)
-        if client is None:
-            return
-        if model.owner is None and model.owner_id is None:
-            model.owner = client.owner  # (the relationship: the form set it to None)
-        if model.detected_on is None:
-            model.detected_on = clock.today()
-        if model.last_order_on is None and is_created:
-            last = last_order_subquery()
-            model.last_order_on = db.session.execute(
-                select(last.c.last_on).where(last.c.client_id == client.id)
-            ).scalar()
+        fill_from_client(model, is_created)
 
 
 def register(admin) -> None:

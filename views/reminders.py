@@ -1,5 +1,6 @@
-"""Appointment reminders (SPEC §4.3): my due reminders (the queries: models/reminders.py)
-listed on the dashboard with *done* and *postpone* buttons and counted in the navigation bar.
+"""Appointment reminders (SPEC §4.3): my due reminders listed on the dashboard with *done*
+and *postpone* buttons and counted in the navigation bar (the queries and the rules:
+models/reminders.py).
 
 ``init_app(app)`` registers the blueprint (POST /reminders/<id>/done and
 /reminders/<id>/postpone; CSRFProtect checks them like every POST) and the template
@@ -9,7 +10,7 @@ Changes go through the ORM, so the session hooks audit them.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_babel import format_datetime, gettext
@@ -18,14 +19,11 @@ from flask_login import current_user, login_required
 from models import db, reminders
 from models.base import utcnow
 from models.customers import Appointment
-from models.reminders import DONE, LIST_LIMIT, TODO
+from models.reminders import DEFAULT_POSTPONE_MINUTES, LIST_LIMIT, MAX_POSTPONE_MINUTES
 
 from .crud import to_utc
 
 bp = Blueprint("reminders", __name__)
-
-DEFAULT_POSTPONE_MINUTES = 60
-MAX_POSTPONE_MINUTES = 60 * 24 * 30
 
 
 def due_reminders(user, now: datetime | None = None, limit: int = LIST_LIMIT):
@@ -80,14 +78,48 @@ def _parse_until(raw: str) -> datetime | None:
     return None
 
 
+def _refused(refusal: reminders.ReminderRefused, appointment: Appointment):
+    """Flash why a rule of models/reminders.py refused the change, and go back."""
+    when = _local(appointment.scheduled_at)
+    if refusal.reason == "closed":
+        flash(gettext("This appointment is no longer open."), "info")
+    elif refusal.reason == "past":
+        flash(gettext("Postpone until: choose a time in the future."), "error")
+    elif refusal.reason == "after_appointment":
+        flash(
+            gettext(
+                "Postpone until: the reminder cannot be later than the appointment "
+                "(%(when)s). Choose an earlier time or reschedule the appointment.",
+                when=when,
+            ),
+            "error",
+        )
+    elif refusal.reason == "appointment_passed":
+        flash(
+            gettext(
+                "The appointment time (%(when)s) has passed, so the reminder cannot be "
+                "postponed. Mark it done, or edit the appointment to reschedule it.",
+                when=when,
+            ),
+            "error",
+        )
+    else:
+        flash(_minutes_message(), "error")
+    return _back()
+
+
+def _minutes_message() -> str:
+    return gettext("Postpone: the number of minutes must be between 1 and %(max)s.", max=MAX_POSTPONE_MINUTES)
+
+
 @bp.route("/reminders/<int:appointment_id>/done", methods=["POST"])
 @login_required
 def done(appointment_id: int):
     appointment = _my_appointment(appointment_id)
-    if appointment.status != TODO:
-        flash(gettext("This appointment is no longer open."), "info")
-        return _back()
-    appointment.status = DONE
+    try:
+        reminders.mark_done(appointment)
+    except reminders.ReminderRefused as refusal:
+        return _refused(refusal, appointment)
     db.session.commit()
     flash(gettext("Appointment marked as done."), "success")
     return _back()
@@ -97,51 +129,23 @@ def done(appointment_id: int):
 @login_required
 def postpone(appointment_id: int):
     appointment = _my_appointment(appointment_id)
-    if appointment.status != TODO:
-        flash(gettext("This appointment is no longer open."), "info")
-        return _back()
-    now = utcnow()
     until_raw = (request.form.get("until") or "").strip()
-    if until_raw:
-        until = _parse_until(until_raw)
-        if until is None:
-            flash(gettext("Postpone until: enter a date and time like 2024-05-01 09:30."), "error")
-            return _back()
-        if until <= now:
-            flash(gettext("Postpone until: choose a time in the future."), "error")
-            return _back()
-        if until > appointment.scheduled_at:
-            flash(
-                gettext(
-                    "Postpone until: the reminder cannot be later than the appointment "
-                    "(%(when)s). Choose an earlier time or reschedule the appointment.",
-                    when=_local(appointment.scheduled_at),
-                ),
-                "error",
-            )
-            return _back()
-    else:
-        raw = (request.form.get("minutes") or "").strip() or str(DEFAULT_POSTPONE_MINUTES)
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_POSTPONE_MINUTES:
-            flash(
-                gettext("Postpone: the number of minutes must be between 1 and %(max)s.", max=MAX_POSTPONE_MINUTES),
-                "error",
-            )
-            return _back()
-        until = now + timedelta(minutes=int(raw))
-        if until > appointment.scheduled_at:
-            if appointment.scheduled_at <= now:
-                flash(
-                    gettext(
-                        "The appointment time (%(when)s) has passed, so the reminder cannot be "
-                        "postponed. Mark it done, or edit the appointment to reschedule it.",
-                        when=_local(appointment.scheduled_at),
-                    ),
-                    "error",
-                )
+    minutes_raw = (request.form.get("minutes") or "").strip() or str(DEFAULT_POSTPONE_MINUTES)
+    try:
+        reminders.check_open(appointment)
+        if until_raw:
+            until = _parse_until(until_raw)
+            if until is None:
+                flash(gettext("Postpone until: enter a date and time like 2024-05-01 09:30."), "error")
                 return _back()
-            until = appointment.scheduled_at  # the reminder never comes after the appointment
-    appointment.remind_at = until
+            until = reminders.postpone(appointment, utcnow(), until=until)
+        else:
+            if not minutes_raw.isdigit():
+                flash(_minutes_message(), "error")
+                return _back()
+            until = reminders.postpone(appointment, utcnow(), minutes=int(minutes_raw))
+    except reminders.ReminderRefused as refusal:
+        return _refused(refusal, appointment)
     db.session.commit()
     flash(gettext("Reminder postponed to %(when)s.", when=_local(until)), "success")
     return _back()
