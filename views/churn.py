@@ -14,8 +14,9 @@ from models.churn import CHURN_STATUSES, ClientLoss
 from models.customers import Client
 from models.orders import last_order_subquery
 
+from .client_children import ClientChildView
 from .crud import LazyOptions
-from .customers import ClientChildView, OwnerDepartmentFilter, _departments
+from .customers import OwnerDepartmentFilter, _departments
 from .purchasing import status_filter
 from .workflow import WorkflowMixin
 
