@@ -753,7 +753,7 @@ def test_list_sql_statements_constant_as_page_size_grows(app, client_as, db_sess
 def contract_url(app):
     """The contract list with the money columns: ContractView itself once it has the mixin,
     else (until then) a test view built the same way on the same rights."""
-    from views.customers import ContractView
+    from views.client_children import ContractView
 
     if issubclass(ContractView, ContractMoneyMixin):
         return "/admin/contract"

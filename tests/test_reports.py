@@ -540,7 +540,8 @@ def test_chart_svg_escapes_labels():
 def statement_app(app):
     """The app with the statement mixins on the client and contract lists: the real
     views once they carry the mixins, else subclasses registered next to them."""
-    from views.customers import ClientView, ContractView
+    from views.client_children import ContractView
+    from views.customers import ClientView
     from views.reports import ClientStatementMixin, ContractStatementMixin
 
     admin = app.extensions["admin"][0] if isinstance(app.extensions["admin"], list) else app.extensions["admin"]

@@ -32,7 +32,7 @@ def app(shared_app, database_url, tmp_path, monkeypatch):
     """The app under test; until views/customers.py puts ScanUploadMixin into ContractView's
     bases, the admin is built with a ContractView that has it."""
     import views
-    from views.customers import ContractView
+    from views.client_children import ContractView
     from views.uploads import ScanUploadMixin
 
     if issubclass(ContractView, ScanUploadMixin):

@@ -12,7 +12,8 @@ from models.customers import Appointment, Client, Contract, FollowUp, Linkman
 from models.lookups import LOOKUPS
 
 from .auth import AuditLogView, ConfigView, DepartmentView, LoginLogView, RightView, RoleView, UserView
-from .customers import AppointmentView, ClientView, ContractView, FollowUpView, LinkmanView
+from .client_children import AppointmentView, ContractView, FollowUpView, LinkmanView
+from .customers import ClientView
 from .dashboard import DashboardView
 from .lookups import LookupView
 
@@ -45,13 +46,16 @@ def init_admin(app) -> Admin:
     admin.add_view(ConfigView(SystemConfig, name=_l("System settings"), endpoint="config", category=SYSTEM))
     admin.add_view(LoginLogView(LoginLog, name=_l("Login log"), endpoint="login_log", category=SYSTEM))
     admin.add_view(AuditLogView(AuditLog, name=_l("Audit log"), endpoint="audit_log", category=SYSTEM))
-    from . import churn, finance, opportunities, orders, purchasing, reports
+    from . import churn, finance, opportunities, orders, products, purchase_payments, purchasing, reports, targets
 
     churn.register(admin)
     opportunities.register(admin)
+    targets.register(admin)
+    products.register(admin)
     orders.register(admin)
     finance.register(admin)
     purchasing.register(admin)
+    purchase_payments.register(admin)
     reports.register(admin)
     for endpoint, model in LOOKUPS.items():
         admin.add_view(LookupView(model, name=model.__label__, endpoint=endpoint, category=LOOKUP_MENU))

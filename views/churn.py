@@ -10,8 +10,9 @@ from markupsafe import Markup
 
 from models.churn import CHURN_STATUSES, ClientLoss, fill_from_client
 
+from .client_children import ClientChildView
 from .crud import LazyOptions, status_filter
-from .customers import ClientChildView, OwnerDepartmentFilter, _departments
+from .customers import OwnerDepartmentFilter, _departments
 from .workflow import WorkflowMixin
 
 CUSTOMERS = _l("Customers")

@@ -1,5 +1,6 @@
 """Customers views (SPEC §4.3): clients with inline contacts, follow-ups and appointments;
-the child views, each scoped through its client; reassign, merge, duplicate guard."""
+reassign, merge, duplicate guard. The child views (contacts, follow-ups, appointments,
+contracts), each scoped through its client, are in views/client_children.py."""
 
 from __future__ import annotations
 
@@ -30,14 +31,10 @@ from models.customers import (
 )
 from models.imports import FIELDS as CLIENT_FIELDS
 
-from .crud import CrmModelView, LazyOptions, Section, crm_action, crm_page, record_link
-from .finance import CONTRACT_MONEY_COLUMNS, ContractMoneyMixin
+from .crud import CrmModelView, LazyOptions, Section, crm_action, crm_page
 from .helpers import db_int, parse_ids
 from .imports import ClientImportMixin
-from .opportunities import prefill_from_opportunity
-from .reports import ClientStatementMixin, ContractStatementMixin
-from .uploads import ScanUploadMixin
-from .workflow import WorkflowMixin
+from .reports import ClientStatementMixin
 
 
 class OwnerDepartmentFilter(sqla_filters.BaseSQLAFilter):
@@ -95,17 +92,6 @@ class DuplicateWarning(rules.BaseRule):
         if not duplicates:
             return Markup("")
         return Markup(render_template("admin/crm/duplicates_box.html", form=form, duplicates=duplicates))
-
-
-class ClientChildView(CrmModelView):
-    """Views of rows that belong to a client: the client is picked through a scoped
-    ajax look-up and shown as a link."""
-
-    form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
-    column_sortable_list: tuple = ()
-    column_formatters = {"client": record_link("client")}
-    column_formatters_export: dict = {}  # plain client names in CSV/XLSX
-    prefill = {"client": "client_id"}
 
 
 class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
@@ -355,112 +341,3 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
 
     def get_count_query(self):
         return self._only_selected(super().get_count_query())
-
-
-class LinkmanView(ClientChildView):
-    column_list = ("name", "client", "position", "gender", "mobile", "phone", "email")
-    column_searchable_list = ("name", "english_name", "mobile", "phone", "email", "client.name")
-    column_filters = ("gender", "position", "created_at")
-    column_sortable_list = ("name", "position", "mobile")
-    column_default_sort = ("id", True)
-    form_columns = ("client", "name", "english_name", "position", "gender", "mobile", "phone", "email", "notes")
-
-
-class FollowUpView(ClientChildView):
-    column_list = ("followed_at", "client", "type", "content", "user", "next_follow_at")
-    column_searchable_list = ("content", "client.name")
-    column_filters = ("type", "user", "followed_at", "next_follow_at")
-    column_sortable_list = ("followed_at", "next_follow_at")
-    column_default_sort = ("followed_at", True)
-    form_columns = ("client", "type", "followed_at", "content", "linkman", "user", "next_follow_at")
-    me_fields = ("user",)
-
-
-class AppointmentView(ClientChildView):
-    column_list = ("scheduled_at", "client", "type", "content", "remind_at", "user", "status")
-    column_searchable_list = ("content", "client.name")
-    column_filters = ("type", "status", "user", "scheduled_at", "remind_at")
-    column_sortable_list = ("scheduled_at", "remind_at", "status")
-    column_default_sort = ("scheduled_at", True)
-    form_columns = ("client", "type", "scheduled_at", "remind_at", "content", "user", "status")
-    me_fields = ("user",)
-
-
-class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, ScanUploadMixin, ClientChildView):
-    column_list = (
-        "number",
-        "name",
-        "client",
-        "type",
-        "amount",
-        *CONTRACT_MONEY_COLUMNS,
-        "status",
-        "starts_on",
-        "ends_on",
-        "owner",
-        "scan_file",
-    )
-    column_searchable_list = ("number", "name", "client.name")
-    column_filters = ("status", "type", "owner", "client", "starts_on", "ends_on", "amount", "created_at")
-    column_sortable_list = ("number", "name", "amount", "starts_on", "ends_on")
-    column_default_sort = ("id", True)
-    form_columns = (
-        "client",
-        "opportunity",
-        "type",
-        "number",
-        "name",
-        "starts_on",
-        "ends_on",
-        "amount",
-        "linkman",
-        "content",
-        "payment_plan",
-        "owner",
-    )
-    form_ajax_refs = {
-        **ClientChildView.form_ajax_refs,
-        "opportunity": {"fields": ["title", "customer_name"], "page_size": 10},
-    }
-    column_details_list = (
-        "number",
-        "name",
-        "client",
-        "opportunity",
-        "type",
-        "amount",
-        *CONTRACT_MONEY_COLUMNS,
-        "status",
-        "starts_on",
-        "ends_on",
-        "linkman",
-        "content",
-        "payment_plan",
-        "scan_file",
-        "owner",
-        "submitted_by",
-        "submitted_at",
-        "approved_by",
-        "approved_at",
-        "second_approved_by",
-        "second_approved_at",
-        "approval_comment",
-        "recorded_at",
-        "created_at",
-        "updated_at",
-    )
-
-    def _scan_link(view, context, model, name):
-        if not model.scan_file_id:
-            return ""
-        return Markup('<a href="{}">{}</a>').format(
-            url_for("files.download", file_id=model.scan_file_id),
-            model.scan_file.original_name if model.scan_file else "",
-        )
-
-    column_formatters = {**ClientChildView.column_formatters, "scan_file": _scan_link}
-
-    def create_form(self, obj=None):
-        form = super().create_form(obj)
-        prefill_from_opportunity(form)
-        return form

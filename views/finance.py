@@ -33,7 +33,7 @@ from models.scope import scoped
 from .crud import CrmModelView, MoneyField, ScopedAjaxLoader, Section, crm_page, record_link, status_filter
 from .workflow import WorkflowMixin
 
-# views/customers.py imports the contract money declarations from here, so nothing here imports it back
+# views/client_children.py imports the contract money declarations from here, so nothing here imports it back
 
 FINANCE = _l("Finance")
 

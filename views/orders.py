@@ -1,7 +1,6 @@
-"""Products, stock, quotes and orders (SPEC §4.4, §5.2, orders flow): catalogue and stock
-under Basic data, quotes with inline lines and discount approval, orders with inline lines
-that ship from stock. The rules live in models/orders.py and models/products.py; these classes only declare what
-is shown and translate the request into domain calls."""
+"""Quotes and orders (SPEC §4.4, §5.2, orders flow): quotes with inline lines and discount
+approval, orders with inline lines that ship from stock. The rules live in models/orders.py;
+these classes only declare what is shown and translate the request into domain calls."""
 
 from __future__ import annotations
 
@@ -9,17 +8,14 @@ import re
 
 from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
-from flask_admin.babel import lazy_gettext as admin_lazy
-from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from wtforms import StringField, validators
 
 from models import db
-from models.lookups import Trade
 from models.orders import (
     ORDER_STATUSES,
     QUOTE_STATUSES,
@@ -30,35 +26,16 @@ from models.orders import (
     convert_quote,
     open_order_for_quote,
 )
-from models.products import Product, Stock
+from models.products import Product
 
-from .crud import (
-    CrmModelView,
-    LazyOptions,
-    MoneyField,
-    MoneyGreaterFilter,
-    MoneySmallerFilter,
-    Section,
-    crm_action,
-    crm_page,
-    record_link,
-    status_filter,
-)
+from .crud import CrmModelView, MoneyField, Section, crm_action, crm_page, record_link, status_filter
 from .opportunities import prefill_from_opportunity
+from .products import money_range
 from .workflow import WorkflowMixin
 
-BASIC_DATA = _l("Basic data")
 SALES = _l("Sales")
 AUTO_NUMBER = _l("Left empty, a number is given on saving.")
 FROM_PRODUCT = _l("Left empty, taken from the product.")
-
-
-def money_range(column, label):
-    """Greater than / smaller than filters on an amount. A computed column (a
-    column_property) is filtered through its SQL expression: Flask-Admin would try to
-    join the "table" of the attribute, which it has none of."""
-    column = getattr(column, "expression", column)
-    return [MoneyGreaterFilter(column, label), MoneySmallerFilter(column, label)]
 
 
 def _percent(view, context, model, name):
@@ -134,124 +111,6 @@ class LinesMixin:
         if obj is not None:
             g.crm_keep_products = {line.product_id for line in obj.lines}
         return super().edit_form(obj)
-
-
-# ---------------------------------------------------------------------------- products
-class CategoryOfProductFilter(sqla_filters.BaseSQLAFilter):
-    """Stock rows whose product is of the chosen category (a sub-query, no join)."""
-
-    def apply(self, query, value, alias=None):
-        return query.filter(Stock.product_id.in_(select(Product.id).where(Product.category_id == int(value))))
-
-    def operation(self):
-        return admin_lazy("equals")  # Flask-Admin's own word (and translation)
-
-    def validate(self, value):
-        return str(value).isdigit()
-
-
-def _categories():
-    return [
-        (str(t.id), t.name) for t in db.session.execute(select(Trade).order_by(Trade.sort_order, Trade.id)).scalars()
-    ]
-
-
-def _on_hand_column():
-    return (
-        select(func.coalesce(func.sum(Stock.quantity), 0))
-        .where(Stock.product_id == Product.id)
-        .correlate(Product)
-        .scalar_subquery()
-    )
-
-
-class ProductView(CrmModelView):
-    """产品信息 (查询产品信息): the list shows the stock on hand of each product, summed
-    by a correlated sub-query in the page's one statement."""
-
-    me_fields: tuple[str, ...] = ()
-    column_list = ("name", "model", "grade", "unit", "price", "category", "on_hand", "is_active")
-    column_sortable_list = ("name", "model", "price", "is_active")
-    column_default_sort = ("name", False)
-    column_searchable_list = ("name", "model")
-    column_details_list = (
-        "name",
-        "model",
-        "grade",
-        "unit",
-        "price",
-        "category",
-        "on_hand",
-        "is_active",
-        "notes",
-        "created_at",
-        "updated_at",
-    )
-    column_export_list = ("name", "model", "grade", "unit", "price", "category", "on_hand", "is_active", "notes")
-    extra_labels = {"on_hand": _l("Stock on hand")}
-    form_columns = ("name", "model", "grade", "unit", "price", "category", "is_active", "notes")
-    form_rules = (
-        Section(_l("Product"), ("name", "model", "grade", "unit", "price", "category", "is_active")),
-        Section(_l("Notes"), ("notes",), columns=1),
-    )
-
-    column_filters = ("category", "is_active", *money_range(Product.price, _l("Unit price")))
-
-    def _on_hand(view, context, model, name):
-        value = getattr(model, "crm_on_hand", None)
-        if value is None:
-            from models.products import stock_on_hand
-
-            value = stock_on_hand(model.id)
-        return value
-
-    column_formatters = {"on_hand": _on_hand}
-    column_formatters_export = {"on_hand": _on_hand}
-
-    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
-        count, query = super().get_list(
-            page, sort_column, sort_desc, search, filters, execute=False, page_size=page_size
-        )
-        if not execute:
-            return count, query
-        rows = []
-        for product, on_hand in query.add_columns(_on_hand_column()).all():
-            product.crm_on_hand = on_hand
-            rows.append(product)
-        return count, rows
-
-
-class StockView(CrmModelView):
-    """库存 (查询库存): sales roles only read it (their rights are view-only)."""
-
-    me_fields: tuple[str, ...] = ()
-    column_list = ("product", "product.category", "warehouse", "location", "quantity", "updated_at")
-    column_sortable_list = (("product", "product.name"), "warehouse", "location", "quantity", "updated_at")
-    column_default_sort = ("id", False)
-    column_searchable_list = ("product.name", "product.model", "warehouse")
-    extra_labels = {
-        "product.name": _l("Product"),
-        "product.model": _l("Model"),
-        "product.category": _l("Product category"),
-    }
-    column_details_list = ("product", "warehouse", "location", "quantity", "notes", "created_at", "updated_at")
-    column_export_list = ("product", "product.category", "warehouse", "location", "quantity", "notes")
-    form_columns = ("product", "warehouse", "location", "quantity", "notes")
-    form_rules = (
-        Section(_l("Stock"), ("product", "warehouse", "location", "quantity")),
-        Section(_l("Notes"), ("notes",), columns=1),
-    )
-
-    column_filters = (
-        "product",
-        "warehouse",
-        CategoryOfProductFilter(Stock.product_id, _l("Product category"), options=LazyOptions(_categories)),
-        "quantity",
-    )
-
-    column_auto_select_related = False  # the page query reads stock only; products come in one query
-
-    list_eager = ("product.category",)
 
 
 # ------------------------------------------------------------------------------ quotes
@@ -470,8 +329,6 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
 
 
 def register(admin) -> None:
-    """Add products and stock (Basic data), quotes and orders (Sales) to the menu."""
-    admin.add_view(ProductView(Product, name=_l("Products"), endpoint="product", category=BASIC_DATA))
-    admin.add_view(StockView(Stock, name=_l("Stock"), endpoint="stock", category=BASIC_DATA))
+    """Add quotes and orders to the menu (Sales)."""
     admin.add_view(QuoteView(Quote, name=_l("Quotes"), endpoint="quote", category=SALES))
     admin.add_view(OrderView(Order, name=_l("Orders"), endpoint="order", category=SALES))
