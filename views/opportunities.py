@@ -139,28 +139,7 @@ class OpportunityView(WorkflowMixin, CrmModelView):
         "created_at",
         "updated_at",
     )
-    column_export_list = (
-        "title",
-        "customer_name",
-        "client",
-        "source",
-        "stage",
-        "success_rate",
-        "expected_amount",
-        "expected_close_on",
-        "linkman",
-        "tel",
-        "competitor",
-        "description",
-        "status",
-        "outcome",
-        "lost_reason",
-        "closed_at",
-        "assigned_to",
-        "assigned_at",
-        "created_by",
-        "created_at",
-    )
+    column_export_list = column_details_list[:-1]  # all but updated_at
     column_formatters = {"client": record_link("client")}
     column_formatters_export: dict = {}  # plain names in CSV/XLSX, not links
     column_formatters_detail = column_formatters
