@@ -106,11 +106,27 @@ def run_migrations_online():
 
     connectable = get_engine()
 
+    applied = []
+
+    def on_version_apply(ctx, step, heads, run_args):
+        applied.append(step)
+
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), render_item=render_item, **conf_args)
+        context.configure(
+            connection=connection,
+            target_metadata=get_metadata(),
+            render_item=render_item,
+            on_version_apply=on_version_apply,
+            **conf_args,
+        )
 
         with context.begin_transaction():
             context.run_migrations()
+
+        if applied:  # new tables and indexes: the planner needs statistics (models/dbstats.py)
+            from models.dbstats import refresh_statistics
+
+            refresh_statistics(connection)
 
 
 if context.is_offline_mode():

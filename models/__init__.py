@@ -35,6 +35,7 @@ from . import (  # noqa: E402,F401  (register the tables)
     churn,
     contracts,
     customers,
+    dbstats,
     finance,
     finance_rules,
     imports,

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, event, types
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, event, text, types
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, relationship
 
 from . import validators  # noqa: F401  (re-exported: models.base.validators)
@@ -163,7 +163,9 @@ class SoftDelete:
 
     __soft_delete__ = True
 
-    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False, index=True, info=label("Deleted"))
+    #: no index of its own: a boolean index lures the planner into reading every live row and
+    #: sorting them; the big lists walk the partial indexes of :func:`list_indexes` instead
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False, info=label("Deleted"))
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Deleted at"))
 
     @declared_attr
@@ -174,6 +176,12 @@ class SoftDelete:
             index=True,
             info=label("Deleted by"),
         )
+
+    @classmethod
+    def live(cls, deleted: bool = False):
+        """The soft-delete filter of every list, count and look-up (``deleted=True``: the
+        recycle bin), see :func:`not_deleted`."""
+        return not_deleted(cls, deleted)
 
     def soft_delete(self, user_id: int | None) -> None:
         """Mark deleted (the audit hook records it as action ``delete``)."""
@@ -186,6 +194,29 @@ class SoftDelete:
         self.is_deleted = False
         self.deleted_at = None
         self.deleted_by_id = None
+
+
+#: the predicate of the partial list indexes, the same words the filter compiles to
+LIVE_WHERE = {"sqlite_where": text("is_deleted = 0"), "postgresql_where": text("is_deleted = false")}
+
+
+def not_deleted(entity, deleted: bool = False):
+    """``is_deleted = 0`` (SQLite) / ``is_deleted = false`` (PostgreSQL) on a model, an
+    alias or a table: the one spelling of the soft-delete filter. A partial index
+    ``… WHERE is_deleted = 0`` is only used by a query whose WHERE has that very term;
+    ``is_deleted IS 0`` (``.is_(False)``) does not match it."""
+    column = entity.c.is_deleted if hasattr(entity, "c") else entity.is_deleted
+    return column == deleted
+
+
+def list_indexes(table: str, *columns: str, soft_delete: bool = True) -> tuple[Index, ...]:
+    """One ``(column, id)`` index per sort column of a big list, partial on live rows
+    (``WHERE is_deleted = 0``) for soft-deleted tables: the page query walks it in either
+    direction, and a keyset page seeks ``(column, id) < (?, ?)`` in it, instead of sorting
+    the table. Named ``ix_<table>_live_<column>`` / ``ix_<table>_<column>_id``."""
+    if soft_delete:
+        return tuple(Index(f"ix_{table}_live_{column}", column, "id", **LIVE_WHERE) for column in columns)
+    return tuple(Index(f"ix_{table}_{column}_id", column, "id") for column in columns)
 
 
 class Versioned:

@@ -189,7 +189,7 @@ def detect_churn(today: date | None = None, days: int | None = None, client_ids=
         select(Client.id, Client.owner_id, last.c.last_on)
         .outerjoin(last, last.c.client_id == Client.id)
         .where(
-            Client.is_deleted.is_(False),
+            Client.live(),
             ~open_or_settled,
             or_(
                 last.c.last_on <= cutoff,

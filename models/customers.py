@@ -9,13 +9,25 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, func, select
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from . import db, validators
 from .audit import audit_note
 from .auth import User
-from .base import FieldError, Money, Owned, SoftDelete, Timestamps, UTCDateTime, Versioned, column_label, label, utcnow
+from .base import (
+    FieldError,
+    Money,
+    Owned,
+    SoftDelete,
+    Timestamps,
+    UTCDateTime,
+    Versioned,
+    column_label,
+    label,
+    list_indexes,
+    utcnow,
+)
 from .lookups import (
     AppointmentType,
     Area,
@@ -111,7 +123,7 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     #: set while the import job that creates the row runs: hidden until the whole file is in
     #: (models/imports/job.py), then cleared in one UPDATE
     import_job_id: Mapped[int | None] = mapped_column(
-        ForeignKey("job.id", ondelete="SET NULL"), index=True, info=label("Import job")
+        ForeignKey("job.id", ondelete="SET NULL"), info=label("Import job")
     )
 
     trade = relationship(Trade)
@@ -142,7 +154,28 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
         back_populates="client", order_by="Contract.id", info=label("Contracts")
     )
 
-    __table_args__ = (db.Index("ix_clients_owner_updated", "owner_id", "updated_at"),)
+    __table_args__ = (
+        db.Index("ix_clients_owner_updated", "owner_id", "updated_at"),
+        # only the rows of a running import: every query's ``import_job_id IS NULL`` (the
+        # rows of no import) must not look like a selective equality to the planner
+        db.Index(
+            "ix_clients_import_job_id",
+            "import_job_id",
+            sqlite_where=text("import_job_id IS NOT NULL"),
+            postgresql_where=text("import_job_id IS NOT NULL"),
+        ),
+        *list_indexes(
+            "clients",
+            "updated_at",
+            "name",
+            "area_id",
+            "type_id",
+            "star_id",
+            "owner_id",
+            "contact_name",
+            "contact_mobile",
+        ),
+    )
 
     def check_rules(self) -> None:
         """Keep the name key in step with the name."""
@@ -154,6 +187,8 @@ class Linkman(Timestamps, Versioned, db.Model):
 
     __tablename__ = "linkmans"
     __scope_parent__ = "client"
+    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
+    __table_args__ = list_indexes("linkmans", "name", "position", "mobile", soft_delete=False)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(
@@ -179,6 +214,8 @@ class FollowUp(Timestamps, db.Model):
 
     __tablename__ = "documentary"
     __scope_parent__ = "client"
+    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
+    __table_args__ = list_indexes("documentary", "followed_at", "next_follow_at", soft_delete=False)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(
@@ -231,7 +268,10 @@ class Appointment(Timestamps, db.Model):
     type = relationship(AppointmentType, info=label("Appointment type"))
     user = relationship(User, info=label("Appointed by"))
 
-    __table_args__ = (db.Index("ix_appointment_due", "user_id", "status", "remind_at"),)
+    __table_args__ = (
+        db.Index("ix_appointment_due", "user_id", "status", "remind_at"),
+        *list_indexes("appointment", "scheduled_at", "remind_at", "status", soft_delete=False),
+    )
 
     def check_rules(self) -> None:
         """The reminder comes no later than the appointment."""
@@ -249,6 +289,8 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
 
     __tablename__ = "contract"
     __scope_parent__ = "client"
+    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
+    __table_args__ = list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(
@@ -315,7 +357,7 @@ def same_client(record, parent_key: str, model) -> None:
 # 客户数量: computed in SQL, loaded only where asked for (views undefer it)
 User.client_count = column_property(
     select(func.count(Client.id))
-    .where(Client.owner_id == User.id, Client.is_deleted.is_(False))
+    .where(Client.owner_id == User.id, Client.live())
     .correlate_except(Client)
     .scalar_subquery(),
     deferred=True,
@@ -332,7 +374,7 @@ def find_duplicates(name: str | None, uscc: str | None = None, mobiles=(), exclu
     mobiles = sorted({m for m in mobiles if m})
     key = normalise_name(name)
     uscc = uscc.strip().upper() if uscc else None
-    live = Client.is_deleted.is_(False)
+    live = Client.live()
     rules = []
     if uscc:
         rules.append((_l("same unified social credit code"), select(Client.id).where(live, Client.uscc == uscc)))
@@ -376,12 +418,10 @@ def delete_blockers(client: Client) -> list[str]:
     from .orders import Order  # models.orders imports this module
 
     contracts = db.session.execute(
-        select(Contract.number)
-        .where(Contract.client_id == client.id, Contract.is_deleted.is_(False))
-        .order_by(Contract.number)
+        select(Contract.number).where(Contract.client_id == client.id, Contract.live()).order_by(Contract.number)
     ).scalars()
     orders = db.session.execute(
-        select(Order.number).where(Order.client_id == client.id, Order.is_deleted.is_(False)).order_by(Order.number)
+        select(Order.number).where(Order.client_id == client.id, Order.live()).order_by(Order.number)
     ).scalars()
     return list(contracts) + list(orders)
 

@@ -23,6 +23,7 @@ from .base import (
     column_label,
     format_money,
     label,
+    list_indexes,
     round_money,
 )
 from .customers import Client, Contract
@@ -63,6 +64,8 @@ class Receipt(Timestamps, SoftDelete, Versioned, db.Model):
 
     __tablename__ = "receipt"
     __scope_parent__ = "client"
+    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
+    __table_args__ = list_indexes("receipt", "received_on", "number", "amount", "status")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Receipt number"))
@@ -136,6 +139,8 @@ class Invoice(Timestamps, Versioned, db.Model):
 
     __tablename__ = "invoice"
     __scope_parent__ = "contract"
+    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
+    __table_args__ = list_indexes("invoice", "issued_on", "number", "amount", "total", "status", soft_delete=False)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contract_id: Mapped[int] = mapped_column(
@@ -219,7 +224,7 @@ def _received_sum():
     return (
         select(func.coalesce(func.sum(ContractReceipt.amount), 0))
         .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-        .where(ContractReceipt.contract_id == Contract.id, Receipt.is_deleted.is_(False))
+        .where(ContractReceipt.contract_id == Contract.id, Receipt.live())
         .correlate(Contract)
         .scalar_subquery()
     )
@@ -264,7 +269,7 @@ def offerable_contracts(client_id: int | None):
         select(Contract)
         .where(
             Contract.client_id == client_id,
-            Contract.is_deleted.is_(False),
+            Contract.live(),
             Contract.status.in_(OFFERABLE_CONTRACT_STATES),
         )
         .order_by(Contract.starts_on.desc(), Contract.id.desc())

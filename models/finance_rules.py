@@ -70,7 +70,7 @@ def finance_problems(
 
     allocated = func.sum(ContractReceipt.amount)
     totals = func.sum(Invoice.total)
-    live_receipt = Receipt.is_deleted.is_(False)
+    live_receipt = Receipt.live()
     # the records whose sum exceeds their amount: (records, id column, ids, field, message)
     over = (
         (
@@ -116,12 +116,12 @@ def finance_problems(
             problems.append(FieldError(str(field), str(_l(message, receipt=number, contract=number, **money))))
 
     bad_client = Contract.client_id != Receipt.client_id
-    bad_state = or_(Contract.is_deleted.is_(True), Contract.status.not_in(OFFERABLE_CONTRACT_STATES))
+    bad_state = or_(Contract.live(deleted=True), Contract.status.not_in(OFFERABLE_CONTRACT_STATES))
     link = (
         select(ContractReceipt, Receipt, Contract)
         .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
         .join(Contract, Contract.id == ContractReceipt.contract_id)
-        .where(Receipt.is_deleted.is_(False))
+        .where(Receipt.live())
     )
     seen = set()
     for column, ids, wrong in (

@@ -25,6 +25,7 @@ from .base import (
     Versioned,
     column_label,
     label,
+    list_indexes,
     not_negative,
     user_fk,
     utcnow,
@@ -46,6 +47,23 @@ class Opportunity(Timestamps, Versioned, db.Model):
 
     __tablename__ = "sal_chance"
     __scope_owner__ = ("assigned_to_id", "created_by_id")
+    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
+    __table_args__ = list_indexes(
+        "sal_chance",
+        "title",
+        "customer_name",
+        "client_id",
+        "stage_id",
+        "success_rate",
+        "expected_amount",
+        "expected_close_on",
+        "assigned_to_id",
+        "status",
+        "outcome",
+        "created_by_id",
+        "created_at",
+        soft_delete=False,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(

@@ -40,6 +40,7 @@ from .base import (
     Versioned,
     column_label,
     label,
+    list_indexes,
     not_negative,
     positive_quantity,
     round_money,
@@ -65,6 +66,10 @@ class Quote(Timestamps, Versioned, Owned, Approval, db.Model):
     """报价单: lines, a discount, and the approval of §5.2 above the discount threshold."""
 
     __tablename__ = "quote"
+    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
+    __table_args__ = list_indexes(
+        "quote", "number", "discount_pct", "status", "valid_until", "created_at", soft_delete=False
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Quote number"))
@@ -170,6 +175,7 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
             sqlite_where=text("is_deleted = 0"),
             postgresql_where=text("NOT is_deleted"),
         ),
+        *list_indexes("orders", "ordered_on", "number", "status"),
     )
 
     def __str__(self) -> str:
@@ -196,7 +202,7 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
                 other = db.session.execute(
                     select(Order.number).where(
                         Order.quote_id == quote_id,
-                        Order.is_deleted.is_(False),
+                        Order.live(),
                         Order.id != self.id if self.id is not None else true(),
                     )
                 ).scalar()
@@ -346,11 +352,7 @@ register(Order, ORDER)
 
 # -------------------------------------------------------------------------- domain rules
 def open_order_for_quote(quote: Quote) -> Order | None:
-    return (
-        db.session.execute(select(Order).where(Order.quote_id == quote.id, Order.is_deleted.is_(False)))
-        .scalars()
-        .first()
-    )
+    return db.session.execute(select(Order).where(Order.quote_id == quote.id, Order.live())).scalars().first()
 
 
 def _fen(amount) -> int:
@@ -436,7 +438,7 @@ def convert_quote(quote: Quote, actor: User) -> Order:
     return order
 
 
-_LIVE_ORDER = and_(Order.is_deleted.is_(False), Order.status != "cancelled")
+_LIVE_ORDER = and_(Order.live(), Order.status != "cancelled")
 
 
 def last_order_subquery(until: date | None = None):

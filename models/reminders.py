@@ -25,7 +25,7 @@ def due_clauses(user, now: datetime) -> tuple:
         Appointment.user_id == user.id,
         Appointment.status == TODO,
         Appointment.remind_at <= now,
-        Client.is_deleted.is_(False),
+        Client.live(),
     )
 
 
@@ -71,7 +71,7 @@ def appointment_of(session, user, appointment_id: int) -> Appointment | None:
     return session.execute(
         select(Appointment)
         .join(Client, Client.id == Appointment.client_id)
-        .where(Appointment.id == appointment_id, Appointment.user_id == user.id, Client.is_deleted.is_(False))
+        .where(Appointment.id == appointment_id, Appointment.user_id == user.id, Client.live())
     ).scalar()
 
 

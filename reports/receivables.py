@@ -188,7 +188,7 @@ def receivables_select(filters: ReceivablesFilters, user):
     received = (
         select(*named(contract_id=ContractReceipt.contract_id, received=func.sum(ContractReceipt.amount)))
         .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-        .where(Receipt.is_deleted.is_(False), Receipt.received_on <= filters.as_of)
+        .where(Receipt.live(), Receipt.received_on <= filters.as_of)
         .group_by(ContractReceipt.contract_id)
         .subquery("received")
     )
@@ -249,7 +249,7 @@ def receivables_select(filters: ReceivablesFilters, user):
         .outerjoin(department, department.id == owner.department_id)
         .outerjoin(received, received.c.contract_id == Contract.id)
         .outerjoin(invoiced, invoiced.c.contract_id == Contract.id)
-        .where(Contract.is_deleted.is_(False))
+        .where(Contract.live())
     )
     if filters.statuses is not None:
         query = query.where(Contract.status.in_(filters.statuses))

@@ -117,7 +117,7 @@ def _allocations(session, as_of, user, *, client_ids=None, contract_ids=None) ->
         .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
         .join(Contract, Contract.id == ContractReceipt.contract_id)
         .outerjoin(PaymentMethod, PaymentMethod.id == Receipt.method_id)
-        .where(Receipt.is_deleted.is_(False), Receipt.received_on <= as_of, Contract.is_deleted.is_(False))
+        .where(Receipt.live(), Receipt.received_on <= as_of, Contract.live())
         .order_by(Receipt.received_on, Receipt.number, ContractReceipt.id)
     )
     if client_ids is not None:
@@ -146,7 +146,7 @@ def _invoice_query(as_of, user):
             Invoice.status,
         )
         .join(Contract, Contract.id == Invoice.contract_id)
-        .where(Contract.is_deleted.is_(False), Invoice.issued_on <= as_of)
+        .where(Contract.live(), Invoice.issued_on <= as_of)
     )
     clause = scope_clause(Contract, user)
     return query.where(clause) if clause is not None else query
@@ -209,7 +209,7 @@ def client_statements(session, client_ids, user, as_of: date) -> list[ClientStat
         )
         .outerjoin(allocated, allocated.c.receipt_id == Receipt.id)
         .outerjoin(PaymentMethod, PaymentMethod.id == Receipt.method_id)
-        .where(Receipt.client_id.in_(ids), Receipt.is_deleted.is_(False), Receipt.received_on <= as_of)
+        .where(Receipt.client_id.in_(ids), Receipt.live(), Receipt.received_on <= as_of)
     )
     receipts = _rows_by_client(session, receipt_query, ids, Receipt.received_on, Receipt.number, Receipt.id)
     receipt_rows = receipt_query.subquery("receipts")

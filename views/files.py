@@ -28,7 +28,7 @@ def may_download(file_id: int) -> bool:
             continue
         query = select(model.id).where(column == file_id)
         if hasattr(model, "is_deleted"):
-            query = query.where(model.is_deleted.is_(False))
+            query = query.where(model.live())
         clause = scope_clause(model, current_user)
         if clause is not None:
             query = query.where(clause)

@@ -43,7 +43,7 @@ def prefill_from_opportunity(form) -> None:
     if "opportunity" in form:
         form.opportunity.data = opportunity
     if defaults["client_id"] and "client" in form:
-        query = select(Client).where(Client.id == defaults["client_id"], Client.is_deleted.is_(False))
+        query = select(Client).where(Client.id == defaults["client_id"], Client.live())
         form.client.data = db.session.execute(scoped(query, Client, current_user)).scalar() or form.client.data
     for name in ("name", "amount"):
         if name in form and defaults[name] is not None:
@@ -99,18 +99,20 @@ class OpportunityView(WorkflowMixin, CrmModelView):
         "created_by",
         "created_at",
     )
+    # related columns sort by the row's own key (indexed, see models/opportunities.py;
+    # a one-field tuple keeps the list column's name, as in views/customers.py)
     column_sortable_list = (
         "title",
         "customer_name",
-        ("client", "client.name"),
-        ("stage", "stage.sort_order"),
+        ("client", ("client_id",)),
+        ("stage", ("stage_id",)),
         "success_rate",
         "expected_amount",
         "expected_close_on",
-        ("assigned_to", "assigned_to.name"),
+        ("assigned_to", ("assigned_to_id",)),
         "status",
         "outcome",
-        ("created_by", "created_by.name"),
+        ("created_by", ("created_by_id",)),
         "created_at",
     )
     column_default_sort = ("id", True)

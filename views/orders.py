@@ -47,7 +47,7 @@ def _offered_products():
     """Products a line may name: live and active ones, plus those the edited record
     already uses (``g.crm_keep_products``)."""
     keep = g.get("crm_keep_products") or set()
-    query = db.session.query(Product).filter(Product.is_deleted.is_(False))
+    query = db.session.query(Product).filter(Product.live())
     active = Product.is_active.is_(True)
     query = query.filter(or_(active, Product.id.in_(keep)) if keep else active)
     return query.order_by(Product.name, Product.model, Product.id)

@@ -137,9 +137,7 @@ class ReceivablesReportView(ReportView):
         departments = db.session.execute(
             select(Department.id, Department.name, Department.parent_id).order_by(Department.sort_order, Department.id)
         ).all()
-        owners = db.session.execute(
-            select(User.id, User.name).where(User.is_deleted.is_(False)).order_by(User.name, User.id)
-        ).all()
+        owners = db.session.execute(select(User.id, User.name).where(User.live()).order_by(User.name, User.id)).all()
         areas = db.session.execute(
             select(Area.id, Area.name, Area.parent_id)
             .where(Area.is_active.is_(True))

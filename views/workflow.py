@@ -165,7 +165,7 @@ class WorkflowMixin:
         query = (
             select(User)
             .join(User.role)
-            .where(User.is_active.is_(True), User.is_deleted.is_(False), Role.rights.any(Right.code == code))
+            .where(User.is_active.is_(True), User.live(), Role.rights.any(Right.code == code))
             .order_by(User.name)
         )
         clause = users_in_scope_clause(current_user)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, with_loader_criteria
 from .. import db
 from ..audit import AuditLog, audit_note
 from ..auth import User
-from ..base import FieldError
+from ..base import FieldError, not_deleted
 from ..customers import Client, Linkman, normalise_name
 from ..jobs import Job, JobContext, JobFailed, enqueue, job_kind
 from .mapping import field_label
@@ -189,7 +189,7 @@ def _saved_meanwhile(job_id: int, clean: list[dict], numbers: list[int]) -> list
     rules of :func:`existing_duplicates`; the file was checked against the rest): three
     indexed joins, whatever the number of rows."""
     mine, other, linkman = Client.__table__.alias("mine"), Client.__table__.alias("other"), Linkman.__table__
-    live = and_(other.c.import_job_id.is_(None), other.c.is_deleted.is_(False))
+    live = and_(other.c.import_job_id.is_(None), not_deleted(other))
     checks = [
         (
             "name",

@@ -68,9 +68,7 @@ class _Owners:
     def __init__(self, actor):
         self.actor = actor
         rows = db.session.execute(
-            select(User.id, User.username, User.name, User.department_id).where(
-                User.is_active.is_(True), User.is_deleted.is_(False)
-            )
+            select(User.id, User.username, User.name, User.department_id).where(User.is_active.is_(True), User.live())
         ).all()
         self.by_username = {_plain(r.username): r for r in rows}
         self.by_name: dict[str, list] = {}
@@ -126,7 +124,7 @@ def existing_duplicates(usccs=(), name_keys=(), mobiles=()):
             select(Client.id, Client.name, Client.uscc, Client.is_deleted).where(Client.uscc.in_(chunk))
         ):
             by_uscc[uscc] = (id_, name, deleted)
-    live = Client.is_deleted.is_(False)
+    live = Client.live()
     for chunk in _chunks(set(name_keys)):
         for id_, name, key in db.session.execute(
             select(Client.id, Client.name, Client.name_key).where(live, Client.name_key.in_(chunk)).order_by(Client.id)

@@ -47,9 +47,7 @@ def offerable(query, model, keep_id=None):
     if clause is not None:  # the person a record is already on stays offered
         query = query.filter(or_(clause, keep) if model is User and keep is not None else clause)
     if getattr(model, "__soft_delete__", False):
-        query = query.filter(
-            or_(model.is_deleted.is_(False), keep) if keep is not None else model.is_deleted.is_(False)
-        )
+        query = query.filter(or_(model.live(), keep) if keep is not None else model.live())
     if is_lookup(model):
         query = query.filter(or_(model.is_active.is_(True), keep) if keep is not None else model.is_active.is_(True))
     if hasattr(model, "sort_order"):
@@ -110,7 +108,7 @@ class ScopeMixin:
         if clause is not None:
             query = query.filter(clause)
         if self.is_soft and not include_deleted:
-            query = query.filter(self.model.is_deleted.is_(self.in_recycle_bin()))
+            query = query.filter(self.model.live(self.in_recycle_bin()))
         return query
 
     def _search_clause(self, name: str, pattern: str):

@@ -49,7 +49,7 @@ class SoftDeleteMixin:
         query = self._filtered(db.session.query(self.model), include_deleted=True)
         query = query.filter(self.model.id.in_(parse_ids(ids)))
         if deleted is not None:
-            query = query.filter(self.model.is_deleted.is_(deleted))
+            query = query.filter(self.model.live(deleted))
         return query.all()
 
     @action("delete", admin_lazy("Delete"), admin_lazy("Are you sure you want to delete selected records?"))
