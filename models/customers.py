@@ -12,22 +12,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, ForeignKey, Integer, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
-from . import db, validators
+from . import base, db, validators
 from .audit import audit_note
 from .auth import User
-from .base import (
-    FieldError,
-    Money,
-    Owned,
-    SoftDelete,
-    Timestamps,
-    UTCDateTime,
-    Versioned,
-    column_label,
-    label,
-    list_indexes,
-    utcnow,
-)
+from .base import FieldError, Money, Owned, SoftDelete, Timestamps, UTCDateTime, Versioned, column_label, label, utcnow
 from .lookups import (
     AppointmentType,
     Area,
@@ -164,7 +152,7 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
             sqlite_where=text("import_job_id IS NOT NULL"),
             postgresql_where=text("import_job_id IS NOT NULL"),
         ),
-        *list_indexes(
+        *base.list_indexes(
             "clients",
             "updated_at",
             "name",
@@ -188,7 +176,7 @@ class Linkman(Timestamps, Versioned, db.Model):
     __tablename__ = "linkmans"
     __scope_parent__ = "client"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = list_indexes("linkmans", "name", "position", "mobile", soft_delete=False)
+    __table_args__ = base.list_indexes("linkmans", "name", "position", "mobile", soft_delete=False)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(
@@ -215,7 +203,7 @@ class FollowUp(Timestamps, db.Model):
     __tablename__ = "documentary"
     __scope_parent__ = "client"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = list_indexes("documentary", "followed_at", "next_follow_at", soft_delete=False)
+    __table_args__ = base.list_indexes("documentary", "followed_at", "next_follow_at", soft_delete=False)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(
@@ -270,7 +258,7 @@ class Appointment(Timestamps, db.Model):
 
     __table_args__ = (
         db.Index("ix_appointment_due", "user_id", "status", "remind_at"),
-        *list_indexes("appointment", "scheduled_at", "remind_at", "status", soft_delete=False),
+        *base.list_indexes("appointment", "scheduled_at", "remind_at", "status", soft_delete=False),
     )
 
     def check_rules(self) -> None:
@@ -290,7 +278,7 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
     __tablename__ = "contract"
     __scope_parent__ = "client"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on")
+    __table_args__ = base.list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(
