@@ -27,6 +27,7 @@ from .base import (
 )
 from .customers import Client, Contract
 from .lookups import InvoiceType, PaymentMethod
+from .search import Searchable
 from .workflow import Transition, Workflow, register
 
 TAX_RATES = (13, 9, 6, 3, 1, 0)
@@ -58,10 +59,11 @@ def _positive(model, key: str, value) -> None:
         raise FieldError(column_label(model, key), str(_l("must be greater than 0")))
 
 
-class Receipt(Timestamps, SoftDelete, Versioned, db.Model):
+class Receipt(Timestamps, SoftDelete, Versioned, Searchable, db.Model):
     """客户回款登记单."""
 
     __tablename__ = "receipt"
+    __search__ = ("number", "bank_ref", "payer")
     __scope_parent__ = "client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -131,10 +133,11 @@ class ContractReceipt(db.Model):
         return f"{self.contract.number if self.contract else ''} {format_money(self.amount)}".strip()
 
 
-class Invoice(Timestamps, Versioned, db.Model):
+class Invoice(Timestamps, Versioned, Searchable, db.Model):
     """收入发票."""
 
     __tablename__ = "invoice"
+    __search__ = ("number",)
     __scope_parent__ = "contract"
 
     id: Mapped[int] = mapped_column(primary_key=True)
