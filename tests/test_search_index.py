@@ -222,3 +222,46 @@ def test_the_database_answers_terms_from_the_index(app, db_session):
             plan = " ".join(row[0] for row in db_session.execute(text(f"EXPLAIN {compiled}")))
             assert "ix_clients_search_" in plan, plan
     db_session.rollback()
+
+
+def page_statements(app, test_client, url: str) -> list[tuple[str, object]]:
+    """(SQL, parameters) of the statements a GET sends."""
+    from models import db
+
+    with app.app_context():
+        engine = db.engine
+    sent = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    from sqlalchemy import event
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        assert test_client.get(url).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    return sent
+
+
+@pytest.mark.parametrize("endpoint,search", [("client", "北京科技"), ("client", "上海"), ("contract", "bjkj")])
+def test_searched_list_page_reads_rows_through_the_index(searchable, endpoint, search):
+    """The searched page and count start from the index's ids, never a scan of the table."""
+    if DIALECT != "sqlite":
+        pytest.skip("PostgreSQL chooses by statistics; its index use is checked above")
+    from models import db
+
+    url = f"/admin/{endpoint}/?search={quote(search)}"
+    table = {"client": "clients", "contract": "contract"}[endpoint]
+    statements = [
+        (sql, params)
+        for sql, params in page_statements(searchable, searchable.login_client("account_manager"), url)
+        if "fts_" in sql
+    ]
+    assert len(statements) >= 2  # the count and the page
+    with searchable.app_context():
+        for sql, params in statements:
+            connection = db.session.connection()
+            plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+            assert f"SCAN {table}" not in plan and any("VIRTUAL TABLE INDEX" in step for step in plan), plan

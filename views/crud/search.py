@@ -82,9 +82,9 @@ class SearchMixin:
                 return None
             local, remote = prop.local_remote_pairs[0]
             if prop.direction is MANYTOONE:  # rows whose parent the index offers
-                parts[key] = select(self.model.id).where(local.in_(ids))
+                parts[key] = select(self.model.id).where(local.in_(ids)).correlate(None)
             elif prop.direction is ONETOMANY:  # parents of the children the index offers
-                parts[key] = select(remote).where(target.id.in_(ids))
+                parts[key] = select(remote).where(target.id.in_(ids)).correlate(None)
             else:
                 return None
         selects = list(parts.values())
