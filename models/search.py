@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 
 from pypinyin import lazy_pinyin
@@ -80,6 +81,7 @@ COMPOUND_SURNAMES = {
 }
 
 _HANZI = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_RUNS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\u3400-\u9fff\uf900-\ufaff]+")
 _NOT_KEY = re.compile(r"[^a-z0-9]")
 #: the separator between the values of a row in the indexed text (a term has no spaces)
 SEPARATOR = " "
@@ -99,13 +101,27 @@ class Searchable:
 
 
 @lru_cache(maxsize=65536)
+def _run_pinyin(run: str) -> tuple[str, ...]:
+    """Pinyin of a run of Chinese characters (names share their runs: 北京, 有限公司)."""
+    return tuple(lazy_pinyin(run))
+
+
+def _syllables(value: str) -> list[str]:
+    """One syllable per Chinese character, other chunks as they are (marked with NUL)."""
+    syllables = []
+    for run in _RUNS.findall(value):
+        syllables.extend(_run_pinyin(run) if _HANZI.match(run) else ["\x00" + run])
+    return syllables
+
+
+@lru_cache(maxsize=65536)
 def name_pinyin(value: str, person: bool = False) -> tuple[str, str]:
     """(full pinyin, initials) of a name, lower-case letters and digits only: 北京科技 →
     ("beijingkeji", "bjkj"); a person's surname is read as a surname (曾 zeng, 单 shan).
     Latin parts are kept as they are; ("", "") for a name without Chinese characters."""
     if not value or not _HANZI.search(value):
         return "", ""
-    syllables = lazy_pinyin(value, errors=lambda chunk: ["\x00" + chunk])
+    syllables = _syllables(value)
     if person:
         head = value[:2]
         if head in COMPOUND_SURNAMES and len(syllables) >= 2 and not syllables[1].startswith("\x00"):
@@ -205,6 +221,26 @@ def rebuild_search_keys(session, model=None, chunk: int = 5000) -> int:
     return changed
 
 
+@contextmanager
+def paused_search_index(session, models=None):
+    """Bulk writes (seed-demo): on SQLite the FTS5 triggers are dropped while the block
+    runs and the FTS5 tables rebuilt once at its end, in the same transaction (much faster
+    than a trigger per row); PostgreSQL indexes follow by themselves. Call
+    ``rebuild_search_keys`` inside the block after the inserts."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    targets = models or searchable_models()
+    for model in targets:
+        for statement in sqlite_drop_ddl(model.__tablename__, tables=False):
+            connection.exec_driver_sql(statement)
+    yield
+    for model in targets:
+        for statement in sqlite_ddl(model.__tablename__, model.__search__, tables=False):
+            connection.exec_driver_sql(statement)
+
+
 # --- the index of each database -------------------------------------------------------
 
 
@@ -213,9 +249,10 @@ def trigram_sql(columns: Iterable[str]) -> str:
     return " || ' ' || ".join(f"coalesce({name}, '')" for name in (*columns, "search_pinyin"))
 
 
-def sqlite_ddl(tablename: str, columns: Iterable[str]) -> list[str]:
+def sqlite_ddl(tablename: str, columns: Iterable[str], tables: bool = True) -> list[str]:
     """SQLite: the FTS5 tables over ``tablename`` (external content: no copy of the text)
-    and the triggers keeping them in step with the rows in the same transaction."""
+    and the triggers keeping them in step with the rows in the same transaction (with
+    ``tables`` False: only the triggers, and the existing tables rebuilt)."""
     statements = []
     indexed = {
         f"fts_{tablename}": ([*columns, "search_pinyin"], "trigram"),
@@ -227,9 +264,12 @@ def sqlite_ddl(tablename: str, columns: Iterable[str]) -> list[str]:
         old = ", ".join(f"old.{name}" for name in names)
         remove = f"INSERT INTO {fts}({fts}, rowid, {listed}) VALUES ('delete', old.id, {old});"
         add = f"INSERT INTO {fts}(rowid, {listed}) VALUES (new.id, {new});"
+        if tables:
+            statements.append(
+                f"CREATE VIRTUAL TABLE {fts} USING fts5({listed}, content='{tablename}', content_rowid='id', "
+                f"tokenize='{tokenizer}')"
+            )
         statements += [
-            f"CREATE VIRTUAL TABLE {fts} USING fts5({listed}, content='{tablename}', content_rowid='id', "
-            f"tokenize='{tokenizer}')",
             f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {tablename} BEGIN {add} END",
             f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {tablename} BEGIN {remove} END",
             f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {listed} ON {tablename} BEGIN {remove} {add} END",
@@ -238,12 +278,13 @@ def sqlite_ddl(tablename: str, columns: Iterable[str]) -> list[str]:
     return statements
 
 
-def sqlite_drop_ddl(tablename: str) -> list[str]:
-    """SQLite: drop what ``sqlite_ddl`` made."""
+def sqlite_drop_ddl(tablename: str, tables: bool = True) -> list[str]:
+    """SQLite: drop what ``sqlite_ddl`` made (with ``tables`` False: only the triggers)."""
     statements = []
     for fts in (f"fts_{tablename}", f"fts_{tablename}_grams"):
         statements += [f"DROP TRIGGER IF EXISTS {fts}_{kind}" for kind in ("ai", "ad", "au")]
-        statements.append(f"DROP TABLE IF EXISTS {fts}")
+        if tables:
+            statements.append(f"DROP TABLE IF EXISTS {fts}")
     return statements
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from models.customers import Client, Linkman
-from models.search import indexed_ids, name_pinyin, rebuild_search_keys, search_keys
+from models.search import indexed_ids, name_pinyin, paused_search_index, rebuild_search_keys, search_keys
 from tests.conftest import PG_URL, module_app
 from tests.factories import make_client, make_contract, make_opportunity, make_order, make_quote
 from views.crud.search import SearchMixin
@@ -181,6 +181,28 @@ def test_keys_follow_orm_changes_and_bulk_inserts(app, client_as, db_session):
     db_session.commit()
     assert len(listed(am, "client", "szpl")) == 1 and len(listed(am, "client", "苏州")) == 1
     assert rebuild_search_keys(db_session, Client) == 0
+
+
+def test_bulk_inserts_with_the_index_paused_are_indexed_at_the_end(app, client_as, db_session):
+    client = make_client(db_session, "account_manager", "模板公司")
+    row = {c: getattr(client, c) for c in ("address", "phone", "area_id", "owner_id")}
+    db_session.commit()
+    with paused_search_index(db_session):
+        db_session.execute(
+            insert(Client),
+            [
+                dict(row, name=f"无锡暂停{n}公司", contact_name="周九", contact_mobile=f"1301234{n:04d}")
+                for n in range(3)
+            ],
+        )
+        assert rebuild_search_keys(db_session) == 3
+    db_session.commit()
+    am = client_as("account_manager")
+    assert len(listed(am, "client", "无锡暂停")) == 3 and len(listed(am, "client", "无锡")) == 3
+    assert len(listed(am, "client", "wxzt")) == 3 and len(listed(am, "client", "13012340001")) == 1
+    client.name = "常州改名公司"  # the triggers are back
+    db_session.commit()
+    assert listed(am, "client", "常州改名") == [client.id] and listed(am, "client", "模板") == []
 
 
 def test_deleted_rows_leave_the_index(app, db_session):
