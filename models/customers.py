@@ -30,6 +30,7 @@ from .lookups import (
     StarRating,
     Trade,
 )
+from .search import Searchable
 from .workflow import Approval
 
 GENDERS = [("男", _l("Male")), ("女", _l("Female")), ("未说明", _l("Unspecified"))]
@@ -72,10 +73,12 @@ class StoredFile(db.Model):
         return self.original_name
 
 
-class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
+class Client(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
     """企业客户."""
 
     __tablename__ = "clients"
+    __search__ = ("name", "uscc", "phone", "contact_name", "contact_mobile")
+    __search_pinyin__ = {"name": "company", "contact_name": "person"}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True, info=label("Company name"))
@@ -170,10 +173,12 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, db.Model):
         self.name_key = normalise_name(self.name)
 
 
-class Linkman(Timestamps, Versioned, db.Model):
+class Linkman(Timestamps, Versioned, Searchable, db.Model):
     """企业联系人."""
 
     __tablename__ = "linkmans"
+    __search__ = ("name", "english_name", "mobile", "phone", "email")
+    __search_pinyin__ = {"name": "person"}
     __scope_parent__ = "client"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
     __table_args__ = base.list_indexes("linkmans", "name", "position", "mobile", soft_delete=False)
@@ -272,10 +277,11 @@ class Appointment(Timestamps, db.Model):
         return self.content[:30] if self.content else f"#{self.id}"
 
 
-class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, db.Model):
+class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, Searchable, db.Model):
     """企业合同 (收入合同), with the approval workflow of SPEC §5.1."""
 
     __tablename__ = "contract"
+    __search__ = ("number", "name")
     __scope_parent__ = "client"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
     __table_args__ = base.list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on")

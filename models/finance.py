@@ -28,6 +28,7 @@ from .base import (
 )
 from .customers import Client, Contract
 from .lookups import InvoiceType, PaymentMethod
+from .search import Searchable
 from .workflow import Transition, Workflow, register
 
 TAX_RATES = (13, 9, 6, 3, 1, 0)
@@ -59,10 +60,11 @@ def _positive(model, key: str, value) -> None:
         raise FieldError(column_label(model, key), str(_l("must be greater than 0")))
 
 
-class Receipt(Timestamps, SoftDelete, Versioned, db.Model):
+class Receipt(Timestamps, SoftDelete, Versioned, Searchable, db.Model):
     """客户回款登记单."""
 
     __tablename__ = "receipt"
+    __search__ = ("number", "bank_ref", "payer")
     __scope_parent__ = "client"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
     __table_args__ = list_indexes("receipt", "received_on", "number", "amount", "status")
@@ -134,10 +136,11 @@ class ContractReceipt(db.Model):
         return f"{self.contract.number if self.contract else ''} {format_money(self.amount)}".strip()
 
 
-class Invoice(Timestamps, Versioned, db.Model):
+class Invoice(Timestamps, Versioned, Searchable, db.Model):
     """收入发票."""
 
     __tablename__ = "invoice"
+    __search__ = ("number",)
     __scope_parent__ = "contract"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
     __table_args__ = list_indexes("invoice", "issued_on", "number", "amount", "total", "status", soft_delete=False)

@@ -32,6 +32,7 @@ from .base import (
 )
 from .customers import Client
 from .lookups import ClientSource, SalesStage
+from .search import Searchable
 from .workflow import Transition, Workflow, WorkflowError, register
 
 OPPORTUNITY_STATUSES = [
@@ -42,10 +43,12 @@ OPPORTUNITY_STATUSES = [
 OUTCOMES = [("won", _l("Won")), ("lost", _l("Lost"))]
 
 
-class Opportunity(Timestamps, Versioned, db.Model):
+class Opportunity(Timestamps, Versioned, Searchable, db.Model):
     """销售机会: in scope for the person it is assigned to and the person who created it."""
 
     __tablename__ = "sal_chance"
+    __search__ = ("title", "customer_name", "linkman")
+    __search_pinyin__ = {"customer_name": "company", "linkman": "person"}
     __scope_owner__ = ("assigned_to_id", "created_by_id")
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
     __table_args__ = list_indexes(

@@ -51,6 +51,7 @@ from .customers import Client, same_client
 from .numbering import assign_number
 from .opportunities import Opportunity
 from .products import Product, product_of, ship_order
+from .search import Searchable
 from .workflow import APPROVAL_STATES, Approval, Transition, Workflow, WorkflowError, approval_steps, lock_row, register
 
 QUOTE_STATUSES = [(k, v) for k, v in APPROVAL_STATES.items()] + [("accepted", _l("Accepted"))]
@@ -62,10 +63,11 @@ ORDER_STATUSES = [
 ]
 
 
-class Quote(Timestamps, Versioned, Owned, Approval, db.Model):
+class Quote(Timestamps, Versioned, Owned, Approval, Searchable, db.Model):
     """报价单: lines, a discount, and the approval of §5.2 above the discount threshold."""
 
     __tablename__ = "quote"
+    __search__ = ("number", "notes")
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
     __table_args__ = list_indexes(
         "quote", "number", "discount_pct", "status", "valid_until", "created_at", soft_delete=False
@@ -135,10 +137,11 @@ class QuoteLine(db.Model):
 
 
 # ---------------------------------------------------------------------------- orders
-class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
+class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
     """订单: pending → shipped → completed, or cancelled; shipping takes the stock."""
 
     __tablename__ = "orders"
+    __search__ = ("number", "delivery_address")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Order number"))

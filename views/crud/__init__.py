@@ -1,5 +1,5 @@
 """CrmModelView: the one base view, assembled from the mechanisms of this package —
-rights, data scope, forms, filters, soft delete and recycle bin, optimistic locking,
+rights, data scope, search, forms, filters, soft delete and recycle bin, optimistic locking,
 history, export, labels and list values — so module views only declare.
 """
 
@@ -19,6 +19,7 @@ from .links import LinksMixin, esc, record_link
 from .locking import LockingMixin
 from .rights import VIEW_OPERATIONS, RightsMixin, crm_action, crm_page, login_url
 from .scope import ScopedAjaxLoader, ScopeMixin, choice_clause, offerable
+from .search import SearchMixin
 from .soft_delete import SoftDeleteMixin
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
 class CrmModelView(
     RightsMixin,
     ScopeMixin,
+    SearchMixin,
     SoftDeleteMixin,
     FormsMixin,
     FiltersMixin,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import abort, has_request_context, request
-from flask_admin.contrib.sqla import tools
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_login import current_user
 from sqlalchemy import inspect as sa_inspect
@@ -74,7 +73,7 @@ def eager_option(model, path: str):
 
 
 class ScopeMixin:
-    """Queries: data scope, recycle bin, search without row multiplication, eager loading;
+    """Queries: data scope, recycle bin, eager loading;
     forms that start from a record named in the address, within the user's scope."""
 
     #: relationship paths (``"client"``, ``"lines.product"``), deferred columns or callables
@@ -110,27 +109,6 @@ class ScopeMixin:
         if self.is_soft and not include_deleted:
             query = query.filter(self.model.live(self.in_recycle_bin()))
         return query
-
-    def _search_clause(self, name: str, pattern: str):
-        """``name`` LIKE pattern; ``rel.column`` through EXISTS (one-to-many searches must
-        not multiply rows: no join, so counts and pages stay right)."""
-        if "." not in name:
-            return getattr(self.model, name).ilike(pattern)
-        rel_name, column = name.split(".", 1)
-        relation = getattr(self.model, rel_name)
-        target = relation.property.mapper.class_
-        inner = getattr(target, column).ilike(pattern)
-        return relation.any(inner) if relation.property.uselist else relation.has(inner)
-
-    def _apply_search(self, query, count_query, joins, count_joins, search):
-        for term in search.split():
-            clause = or_(
-                *[self._search_clause(name, tools.parse_like_term(term)) for name in self.column_searchable_list]
-            )
-            query = query.filter(clause)
-            if count_query is not None:
-                count_query = count_query.filter(clause)
-        return query, count_query, joins, count_joins
 
     def on_record_page(self) -> bool:
         """Whether the request shows one record (its details or edit page)."""
