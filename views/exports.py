@@ -7,12 +7,13 @@ is asked for)."""
 from __future__ import annotations
 
 import secrets
+from contextlib import contextmanager
 
 import click
-from flask import abort, current_app, flash, redirect, request, send_file, url_for
+from flask import abort, current_app, flash, g, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
-from flask_babel import get_locale, gettext
-from flask_login import current_user, login_user, logout_user
+from flask_babel import force_locale, get_locale, gettext
+from flask_login import current_user, login_user
 
 from models import db
 from models.auth import User
@@ -54,6 +55,26 @@ def may_export(view) -> bool:
     return view is not None and view.allowed("view") and view.allowed("export")
 
 
+@contextmanager
+def as_requester(user, payload):
+    """The request the export was asked in, rebuilt in the worker: its list address and
+    arguments, the requester logged in, their language; what the request leaves in ``g``
+    (the user, the time zone, Babel's caches) is dropped afterwards, so one job never
+    sees another's, and each reads the settings as they are now."""
+    state = vars(g._get_current_object())
+    saved = dict(state)
+    for key in ("_login_user", "crm_zone", "_flask_babel"):
+        state.pop(key, None)
+    try:
+        with current_app.test_request_context(payload["path"], query_string=payload["args"]):
+            login_user(user)
+            with force_locale(payload.get("locale") or "zh_CN"):
+                yield
+    finally:
+        state.clear()
+        state.update(saved)
+
+
 @job_kind(EXPORT_JOB)
 def run_export(context: JobContext) -> dict:
     """The handler of export jobs: the requester's list rebuilt in a request context of
@@ -76,17 +97,13 @@ def run_export(context: JobContext) -> dict:
         db.session.commit()
 
     try:
-        with current_app.test_request_context(payload["path"], query_string=payload["args"]):
-            login_user(user)
-            try:
-                if not may_export(view):
-                    raise JobFailed(gettext("You may no longer export this list; nothing was exported."))
-                query = view.export_query().with_session(reader)
-                progress(0, query.enable_eagerloads(False).order_by(None).count())
-                with partial.open("wb") as target:
-                    rows = view.write_export(payload["export_type"], query, target, progress)
-            finally:
-                logout_user()
+        with as_requester(user, payload):
+            if not may_export(view):
+                raise JobFailed(gettext("You may no longer export this list; nothing was exported."))
+            query = view.export_query().with_session(reader)
+            progress(0, query.enable_eagerloads(False).order_by(None).count())
+            with partial.open("wb") as target:
+                rows = view.write_export(payload["export_type"], query, target, progress)
         partial.rename(folder / name)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from flask import current_app, flash, redirect, request, send_file, stream_with_context, url_for
 from flask_admin import expose
 from flask_admin.model import typefmt
-from flask_babel import gettext, to_user_timezone
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
@@ -106,7 +106,7 @@ class ExportMixin:
     column_type_formatters_export = {
         **typefmt.EXPORT_FORMATTERS,
         Decimal: lambda view, value, name: value,
-        datetime: lambda view, value, name: to_user_timezone(value).strftime("%Y-%m-%d %H:%M:%S"),
+        datetime: lambda view, value, name: clock.to_local(value).strftime("%Y-%m-%d %H:%M:%S"),
         date: lambda view, value, name: value.isoformat(),
         bool: lambda view, value, name: "1" if value else "0",
     }
