@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from models.auth import Right, Role, SystemConfig
+from models.customers import Client
 from models.exports import EXPORT_JOB
 from models.jobs import Job, JobContext
 from models.lookups import ClientType
@@ -201,6 +202,19 @@ def test_a_big_export_runs_as_a_job_with_progress(app, en_client, db_session, cl
     assert names == _names(_csv_rows(director.get("/admin/client/export/csv/?search=导出")))
     assert len(names) == 6 and all(name.split("-")[0][2:] in DIRECTOR_SEES for name in names)
     assert job.result["size"] == len(download.data)
+
+
+def test_a_job_exports_only_the_selected_clients(app, en_client, db_session, clients):
+    """ "Export selected" (the client action's flt_ids) holds in the job too."""
+    _set(db_session, "export_sync_rows", 3)
+    picked = sorted(n for n in clients["names"] if n.endswith("-1有限公司") or "am_team" in n or "account_" in n)
+    ids = db_session.execute(select(Client.id).where(Client.name.in_(picked))).scalars().all()
+    director = en_client("sales_director")
+    job_id = _queue(director, f"/admin/client/export/csv/?flt_ids={','.join(map(str, ids))}")
+    assert _run_jobs(app) == 1
+    names = _names(_csv_rows(director.get(f"/admin/exports/{job_id}/download/")))
+    assert sorted(names) == [n for n in picked if n.split("-")[0][2:] in DIRECTOR_SEES]
+    assert len(names) == 5 and len(picked) == 6  # am_other's pick stays out of scope
 
 
 def test_an_xlsx_job_export(app, en_client, db_session, clients):

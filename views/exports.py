@@ -31,7 +31,7 @@ def queue_export(view, export_type: str) -> Job:
     payload = {
         "endpoint": view.endpoint,
         "export_type": export_type,
-        "path": url_for(".index_view"),
+        "path": request.path,  # the export's own address: views that read the endpoint see it
         "args": [[key, value] for key, value in request.args.items(multi=True) if key != "lang"],
         "title": str(view.name),
         "filename": view.get_export_name(export_type),
