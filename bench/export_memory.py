@@ -123,22 +123,26 @@ def main() -> None:
         if not paths[size].exists():
             print(f"building {size:,} clients …", flush=True)
             build(paths[size], size)
-    lines = [
-        "",
-        f"## bench/export_memory.py — {datetime.now():%Y-%m-%d %H:%M} (SQLite, full client export, in the request)",
-        "",
-        f"| export | {small:,} rows: peak RSS / growth / time | {large:,} rows: peak RSS / growth / time "
-        "| peak ratio | growth ratio |",
-        "|---|---|---|---|---|",
-    ]
+    measured = []
     for export_type in ("csv", "xlsx"):
         a, b = measure(paths[small], export_type), measure(paths[large], export_type)
         grow_a, grow_b = a["peak"] - a["before"], b["peak"] - b["before"]
-        lines.append(
+        measured.append(
             f"| {export_type.upper()} | {a['peak']:.0f} MiB / +{grow_a:.0f} MiB / {a['seconds']:.1f} s "
             f"| {b['peak']:.0f} MiB / +{grow_b:.0f} MiB / {b['seconds']:.1f} s "
             f"| {b['peak'] / a['peak']:.2f} | {(grow_b + 1) / (grow_a + 1):.2f} |"
         )
+    load = os.getloadavg()[0]
+    lines = [
+        "",
+        f"## bench/export_memory.py — {datetime.now():%Y-%m-%d %H:%M} (SQLite, full client export in the request; "
+        f"load average {load:.1f})",
+        "",
+        f"| export | {small:,} rows: peak RSS / growth / time | {large:,} rows: peak RSS / growth / time "
+        "| peak ratio | growth ratio |",
+        "|---|---|---|---|---|",
+        *measured,
+    ]
     record(lines)
 
 
