@@ -31,7 +31,7 @@ from . import db
 from .audit import set_cli_actor
 from .base import UTCDateTime, label, utcnow
 
-STATUSES = ("queued", "running", "done", "failed")
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
 #: a running job whose heartbeat is older than this many seconds is taken over
 DEFAULT_STALE_SECONDS = 120
 
@@ -67,7 +67,7 @@ class Job(db.Model):
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "failed")
+        return self.status in ("done", "failed", "cancelled")
 
 
 class JobFailed(Exception):
@@ -149,6 +149,18 @@ class JobContext:
             self.done = done
         if total is not None:
             self.total = total
+
+
+def cancel(job_id: int) -> bool:
+    """Cancel a job that has not finished (one conditional UPDATE; the caller commits):
+    a queued job is never claimed, a running one gets :class:`JobLost` at its next
+    :meth:`JobContext.beat` and stops. False when the job had already finished."""
+    result = db.session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+        .values(status="cancelled", claim=None, finished_at=utcnow())
+    )
+    return result.rowcount == 1
 
 
 def _stale_before() -> datetime:

@@ -105,6 +105,13 @@ discount_threshold = Setting(
     "10",
     "折扣超过此百分比的报价需审批 / Quotes with a larger discount (%) need approval",
 )
+#: a list export of more rows than this runs as a background job ("My exports"); fewer stream at once
+export_sync_rows = Setting(
+    "export_sync_rows",
+    _whole(minimum=0),
+    "10000",
+    "导出超过此行数时在后台生成(我的导出) / Exports of more rows than this are prepared in the background (My exports)",
+)
 
 SETTINGS: dict[str, Setting] = {
     s.name: s
@@ -117,6 +124,7 @@ SETTINGS: dict[str, Setting] = {
         upload_max_mb,
         contract_approval_threshold,
         discount_threshold,
+        export_sync_rows,
     )
 }
 

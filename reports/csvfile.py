@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -31,11 +31,23 @@ def spreadsheet_safe(value):
     return "'" + text if _FORMULA.match(text) else value
 
 
-def csv_bytes(rows: Iterable[Sequence]) -> bytes:
-    """``rows`` (lists of cells) as CSV: UTF-8 with BOM, CRLF, every cell through
-    :func:`spreadsheet_safe` (None is an empty cell)."""
+def csv_chunks(rows: Iterable[Sequence], chunk_rows: int = 1000) -> Iterator[bytes]:
+    """``rows`` (lists of cells) as CSV, encoded a chunk of ``chunk_rows`` rows at a time
+    (a streamed download holds one chunk, never the file): UTF-8 with BOM, CRLF, every
+    cell through :func:`spreadsheet_safe` (None is an empty cell)."""
     buffer = io.StringIO()
+    buffer.write("\ufeff")
     writer = csv.writer(buffer, lineterminator="\r\n")
-    for row in rows:
+    for number, row in enumerate(rows, start=1):
         writer.writerow([spreadsheet_safe(cell) for cell in row])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        if number % chunk_rows == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
+
+
+def csv_bytes(rows: Iterable[Sequence]) -> bytes:
+    """``rows`` as one CSV document (see :func:`csv_chunks`)."""
+    return b"".join(csv_chunks(rows))

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain, islice
 from pathlib import Path
 
 from markupsafe import Markup
@@ -226,11 +227,16 @@ def display_width(text: str) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
-def write_table_xlsx(title: str, columns: Sequence[tuple[object, str]], rows: Sequence[Sequence]) -> bytes:
+def write_table_xlsx(
+    title: str, columns: Sequence[tuple[object, str]], rows: Iterable[Sequence], target=None
+) -> bytes | None:
     """One sheet named ``title``: a bold header of the ``(label, kind)`` columns, then the
     rows, typed: numbers are numbers (``kind`` "money": the ¥ format), dates are dates,
     datetimes (naive, local) are datetimes, text is text that never runs as a formula.
-    Written in openpyxl's write-only mode (the list exports: up to 100,000 rows)."""
+    Written in openpyxl's write-only mode: ``rows`` may be any iterable (a streamed query),
+    each row goes out to openpyxl's temporary file as it comes, strings inline, so memory
+    stays flat whatever the row count. Saved to ``target`` (a path or a binary file) when
+    given, else returned as bytes."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -238,13 +244,16 @@ def write_table_xlsx(title: str, columns: Sequence[tuple[object, str]], rows: Se
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(_sheet_title(title, set()))
+    rows = iter(rows)
+    first = list(islice(rows, 500))  # column widths from the first rows (set before any row)
     for index, (label, kind) in enumerate(columns, start=1):
         width = max(display_width(str(label)) + 2, {"money": 14, "datetime": 20, "date": 12}.get(kind, 8))
-        for row in rows[:500]:
+        for row in first:
             if isinstance(row[index - 1], str):
                 width = max(width, min(display_width(row[index - 1]) + 2, 60))
         sheet.column_dimensions[get_column_letter(index)].width = width
     bold = Font(bold=True)
+    kinds = [kind for _, kind in columns]
 
     def cell(value, kind):
         if isinstance(value, bool):
@@ -266,8 +275,11 @@ def write_table_xlsx(title: str, columns: Sequence[tuple[object, str]], rows: Se
         heading.font = bold
         header.append(heading)
     sheet.append(header)
-    for row in rows:
-        sheet.append([cell(value, kind) for value, (_, kind) in zip(row, columns, strict=False)])
+    for row in chain(first, rows):
+        sheet.append([cell(value, kind) for value, kind in zip(row, kinds, strict=False)])
+    if target is not None:
+        book.save(target)
+        return None
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -162,6 +162,7 @@ def _test_config(database_url, tmp_path, **config):
         "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         # not the default instance/imports, which every worker (and a developer's app) shares
         "IMPORT_FOLDER": str(tmp_path / "imports"),
+        "EXPORT_FOLDER": str(tmp_path / "exports"),
     }
     base.update(config)
     return base

@@ -15,6 +15,8 @@ from .auth import AuditLogView, ConfigView, DepartmentView, LoginLogView, RightV
 from .client_children import AppointmentView, ContractView, FollowUpView, LinkmanView
 from .customers import ClientView
 from .dashboard import DashboardView
+from .exports import MyExportsView
+from .exports import init_app as init_exports
 from .lookups import LookupView
 
 SYSTEM = _l("System")
@@ -59,4 +61,6 @@ def init_admin(app) -> Admin:
     reports.register(admin)
     for endpoint, model in LOOKUPS.items():
         admin.add_view(LookupView(model, name=model.__label__, endpoint=endpoint, category=LOOKUP_MENU))
+    admin.add_view(MyExportsView(name=_l("My exports"), endpoint="my_exports", url="exports"))
+    init_exports(app)
     return admin

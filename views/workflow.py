@@ -186,6 +186,10 @@ class WorkflowMixin:
         value = super()._get_list_value(context, model, name, column_formatters, column_type_formatters)
         return self.workflow.state_label(value) if name == "status" and value else value
 
+    def export_value_steps(self):
+        """Exports show the state's label too (views/crud/export.py applies it per value)."""
+        return {**super().export_value_steps(), "status": self.workflow.state_label}
+
     def render(self, template, **kwargs):
         model = kwargs.get("model")
         if model is not None and template == self.details_template:
