@@ -136,7 +136,6 @@ def seed_demo_data(seed: int, clients: int, commit=None, bulk_load: bool = False
 
     commit = commit or db.session.flush
     state = interrupted_run() or {"seed": seed, "clients": clients, "done": 0}
-    state["clients"] = max(state["clients"], clients) if state["done"] else clients
     resumed = state["done"]
     remaining = state["clients"] - state["done"]
     counts = {"clients": 0, "linkmans": 0, "follow-ups": 0, "appointments": 0, "contracts": 0}
@@ -167,8 +166,7 @@ def seed_demo_data(seed: int, clients: int, commit=None, bulk_load: bool = False
                 bar.update(size)
         counts.update(finance_summary(money))
         counts.update(seed_purchasing(seed))
-        if bulk_load:
-            bulk.build_indexes()
+        bulk.build_indexes()  # also those a crashed bulk run left dropped
         if seller is not None:
             click.echo("Demo sales: stock, targets, weekly reports, churn …")
             counts.update(sales_finish(seller, sales))
