@@ -18,26 +18,23 @@ from sqlalchemy import func, select, text
 
 from models import db
 
+
 #: the tables seed-demo fills in proportion to the clients: their non-unique indexes are
 #: dropped for a bulk load. Unique indexes stay, so a re-run can never make duplicates.
-BIG_TABLES = (
-    "client",
-    "linkman",
-    "follow_up",
-    "appointment",
-    "contract",
-    "receipt",
-    "contract_receipt",
-    "invoice",
-    "opportunity",
-    "development_plan",
-    "quote",
-    "quote_line",
-    "order",
-    "order_line",
-    "client_loss",
-    "audit_log",
-)
+def big_tables() -> list:
+    """The tables of the models seed-demo fills in proportion to the clients."""
+    from models.audit import AuditLog
+    from models.churn import ClientLoss
+    from models.customers import Appointment, Client, Contract, FollowUp, Linkman
+    from models.finance import ContractReceipt, Invoice, Receipt
+    from models.opportunities import DevelopmentPlan, Opportunity
+    from models.orders import Order, OrderLine, Quote, QuoteLine
+
+    models = (Client, Linkman, FollowUp, Appointment, Contract, Receipt, ContractReceipt, Invoice)
+    models += (Opportunity, DevelopmentPlan, Quote, QuoteLine, Order, OrderLine, ClientLoss, AuditLog)
+    return [model.__table__ for model in models]
+
+
 #: SQLite settings for the load (restored afterwards): no fsync per commit (the WAL keeps
 #: the file consistent after a crash of the process), a 256 MB page cache
 SQLITE_LOAD_PRAGMAS = {"synchronous": "OFF", "cache_size": "-262144"}
@@ -111,10 +108,7 @@ def insert(table, rows: list[dict], ids: bool = False) -> list[int]:
 
 
 def _big_indexes():
-    for name in BIG_TABLES:
-        table = db.metadata.tables.get(name)
-        if table is None:
-            continue
+    for table in big_tables():
         for index in sorted(table.indexes, key=lambda i: i.name):
             if not index.unique:
                 yield index

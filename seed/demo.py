@@ -67,6 +67,7 @@ def seed_demo(seed: int, password: str, clients: int = 200, commit=None, bulk_lo
     plan = [(role, dep, i) for role, places in ref.DEMO_STAFF.items() for dep, count in places for i in range(count)]
     counters: dict[str, int] = {}
     made = 0
+    password_hash = None
     with click.progressbar(plan, label="Demo users", file=None) as bar:
         for role, dep, _ in bar:
             counters[role] = counters.get(role, 0) + 1
@@ -91,7 +92,10 @@ def seed_demo(seed: int, password: str, clients: int = 200, commit=None, bulk_lo
                 hired_on=date(2015, 1, 1) + timedelta(days=rng.randint(0, 3600)),
                 is_active=True,
             )
-            user.set_password(password)
+            if password_hash is None:  # one scrypt for all: they share the published demo password
+                user.set_password(password)
+                password_hash = user.password_hash
+            user.password_hash = password_hash
             db.session.add(user)
             taken.add(username)
             made += 1
