@@ -29,7 +29,11 @@ def _indexes(app) -> dict[str, set[tuple]]:
     with app.app_context():
         inspector = inspect(db.engine)
         found = {
-            t.name: {(i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(t.name)}
+            t.name: {
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(t.name)
+                if not i.get("duplicates_constraint")  # PostgreSQL: the index of a UNIQUE constraint
+            }
             for t in bulk.big_tables()
         }
         db.session.remove()
