@@ -55,9 +55,8 @@ LISTS = {
 
 # ------------------------------------------------------------------------------ databases
 def _env(url: str, **extra) -> dict:
-    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=SECRET, CRM_ADMIN_PASSWORD=PASSWORD, **extra)
-    env.pop("CRM_SQL_STATS", None)
-    return env
+    env = {k: v for k, v in os.environ.items() if k != "CRM_SQL_STATS"}  # on for the servers only
+    return dict(env, DATABASE_URL=url, SECRET_KEY=SECRET, CRM_ADMIN_PASSWORD=PASSWORD, **extra)
 
 
 def _flask(url: str, *args: str) -> None:
@@ -341,13 +340,13 @@ def export(server: Server) -> tuple[float, int, int, int]:
 
 
 # ------------------------------------------------------------------------------ main
-def run(kind: str, sizes: list[int], folder: Path, pg_url: str | None, runs: int) -> list[str]:
+def run(kind: str, sizes: list[int], folder: Path, pg_url: str | None, runs: int, with_export=True) -> list[str]:
     dbs = {size: ensure_database(kind, size, folder, pg_url) for size in sizes}
     servers = {size: Server(url, f"{kind} {size}") for size, url in dbs.items()}
     try:
         urls = {size: pages(server, _sample(dbs[size])) for size, server in servers.items()}
         results = measure(servers, urls, runs)
-        exports = {size: export(server) for size, server in servers.items()}
+        exports = {size: export(server) for size, server in servers.items()} if with_export else {}
     finally:
         for server in servers.values():
             server.stop()
@@ -368,10 +367,11 @@ def run(kind: str, sizes: list[int], folder: Path, pg_url: str | None, runs: int
         statements = " / ".join(str(g[1]) for g in got)
         outside = " / ".join(f"{g[2]:.0f}" for g in got)
         lines.append(f"| {name} | {cells} | {ratio:.2f}× | {statements} | {outside} |")
-    cells = " | ".join(f"{exports[s][0]:,.0f} ({exports[s][1]:,} rows)" for s in sizes)
-    ratio = exports[large][0] / exports[small][0] if exports[small][0] else float("nan")
-    memory = " / ".join(f"{exports[s][2] // 1024}→{exports[s][3] // 1024} MiB" for s in sizes)
-    lines.append(f"| full CSV export | {cells} | {ratio:.2f}× | worker RSS before→peak | {memory} |")
+    if exports:
+        cells = " | ".join(f"{exports[s][0]:,.0f} ({exports[s][1]:,} rows)" for s in sizes)
+        ratio = exports[large][0] / exports[small][0] if exports[small][0] else float("nan")
+        memory = " / ".join(f"{exports[s][2] // 1024}→{exports[s][3] // 1024} MiB" for s in sizes)
+        lines.append(f"| full CSV export | {cells} | {ratio:.2f}× | worker RSS before→peak | {memory} |")
     deep = {s: urls[s].get("clients, deep page") for s in sizes}
     lines.append("")
     lines.append(
@@ -389,6 +389,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--dir", default=os.environ.get("CRM_BENCH_DIR", "/tmp/crm-bench"))
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to bench/results.md")
+    parser.add_argument("--skip-export", action="store_true", help="leave out the full CSV export")
     args = parser.parse_args()
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
     folder = Path(args.dir)
@@ -398,7 +399,7 @@ def main() -> None:
         raise SystemExit("--pg-url (or BENCH_PG_URL) is needed for PostgreSQL")
     lines: list[str] = []
     for kind in kinds:
-        lines += run(kind, sizes, folder, args.pg_url, args.runs)
+        lines += run(kind, sizes, folder, args.pg_url, args.runs, not args.skip_export)
     if args.no_record:
         print("\n".join(lines))
     else:
