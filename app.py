@@ -198,8 +198,10 @@ def create_app(config: dict | None = None) -> Flask:
     register_template_helpers(app)
 
     from views.reminders import init_app as init_reminders
+    from views.sql_stats import init_app as init_sql_stats
 
     init_reminders(app)
+    init_sql_stats(app)
 
     from seed import register_cli
 

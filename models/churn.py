@@ -168,13 +168,15 @@ def churn_days() -> int:
     return settings.churn_days()
 
 
-def detect_churn(today: date | None = None, days: int | None = None, client_ids=None) -> int:
+def detect_churn(today: date | None = None, days: int | None = None, client_ids=None, insert=None) -> int:
     """Create a churn warning for every live client whose last order (or, without orders,
     its creation) lies ``days`` (config ``churn_days``) or more days back, unless it has an
     open warning already or a confirmed loss without a newer order. Idempotent: a second
     run creates nothing. Returns how many warnings were created (one transaction, the
     caller commits). ``client_ids`` limits the run (scoped CLI or tests). ``today`` makes it
-    a run as of that day: orders placed later do not count."""
+    a run as of that day: orders placed later do not count. ``insert`` replaces the audited
+    ORM insert of a list of row dicts (seed-demo's bulk writer: demo rows are not audited)."""
+    insert = insert or _insert_warnings
     today = today or clock.today()
     days = days or churn_days()
     cutoff = today - timedelta(days=days)
@@ -213,9 +215,9 @@ def detect_churn(today: date | None = None, days: int | None = None, client_ids=
             }
         )
         if len(batch) >= 1000:
-            created += _insert_warnings(batch)
+            created += insert(batch)
             batch = []
-    created += _insert_warnings(batch)
+    created += insert(batch)
     return created
 
 

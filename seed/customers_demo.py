@@ -18,12 +18,14 @@ from decimal import Decimal
 
 import click
 from faker import Faker
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from models import db, lookups
 from models.auth import Role, User
 from models.customers import Appointment, Client, Contract, FollowUp, Linkman, normalise_name
 from models.validators import USCC_CHARSET, uscc_check_char
+
+from . import bulk
 
 BATCH = 5000
 CENT = Decimal("0.01")
@@ -577,6 +579,10 @@ class DemoClients:
                 return name, key, ascii_name
         raise click.ClickException("could not find a free company name")
 
+    def batch(self, size: int, counts: dict[str, int]) -> None:
+        """Write ``size`` more clients with their children (ids numbered on)."""
+        _write([self.plan() for _ in range(size)], counts)
+
     # -- one client and its children ----------------------------------------------------
     def plan(self) -> _Plan:
         rng, fake, now = self.rng, self.fake, self.now
@@ -777,23 +783,14 @@ def _add_months(day: date, months: int) -> date:
 
 
 # --------------------------------------------------------------------------- writing
-def _insert_returning_ids(model, rows: list[dict]) -> list[int]:
-    """Bulk INSERT … RETURNING id (SQLite ≥ 3.35, PostgreSQL), ids in the order of ``rows``.
-    A Core insert on the table, not the ORM bulk path: the ORM splits the rows into one
-    statement per pattern of NULLs, which is dozens of times slower here."""
-    table = model.__table__
-    result = db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-    return list(result.scalars())
-
-
 def _write(plans: list[_Plan], counts: dict[str, int]) -> None:
-    client_ids = _insert_returning_ids(Client, [p.client for p in plans])
+    client_ids = bulk.insert(Client.__table__, [p.client for p in plans], ids=True)
     linkmans = []
     for plan, client_id in zip(plans, client_ids, strict=False):
         for row in plan.linkmans:
             row["client_id"] = client_id
             linkmans.append(row)
-    linkman_ids = iter(_insert_returning_ids(Linkman, linkmans))
+    linkman_ids = iter(bulk.insert(Linkman.__table__, linkmans, ids=True))
     followups, appointments, contracts = [], [], []
     for plan, client_id in zip(plans, client_ids, strict=False):
         ids = [next(linkman_ids) for _ in plan.linkmans]
@@ -809,8 +806,7 @@ def _write(plans: list[_Plan], counts: dict[str, int]) -> None:
             row["client_id"] = client_id
             contracts.append(row)
     for model, rows in ((FollowUp, followups), (Appointment, appointments), (Contract, contracts)):
-        if rows:
-            db.session.execute(insert(model.__table__), rows)
+        bulk.insert(model.__table__, rows)
     for name, n in (
         ("clients", len(client_ids)),
         ("linkmans", len(linkmans)),
@@ -833,7 +829,7 @@ def seed_clients(count: int, seed: int, batch_size: int = BATCH) -> dict[str, in
         done = 0
         while done < count:
             size = min(batch_size, count - done)
-            _write([generator.plan() for _ in range(size)], counts)
+            generator.batch(size, counts)
             done += size
             bar.update(size)
     return counts

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import click
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from models import db, settings
 from models.audit import AuditLog
@@ -31,6 +31,8 @@ from models.auth import Department, Role, User
 from models.customers import Client, Contract
 from models.finance import ContractReceipt, Invoice, Receipt
 from models.lookups import ContractType, InvoiceType, PaymentMethod
+
+from . import bulk
 
 BATCH = 5000
 STATES = ("draft", "submitted", "approved", "rejected", "signed", "archived", "terminated")
@@ -142,6 +144,8 @@ class DemoFinance:
         self.invoice_seq = db.session.execute(select(func.max(Invoice.id))).scalar() or 0
         self.taken_receipts = set(db.session.execute(select(Receipt.number)).scalars())
         self.taken_invoices = set(db.session.execute(select(Invoice.number)).scalars())
+        self.forced = list(STATES)
+        self.rng.shuffle(self.forced)
 
     # -- actors ------------------------------------------------------------------------
     def approver(self, owner_id: int) -> int | None:
@@ -439,24 +443,19 @@ class DemoFinance:
                 update(table).where(table.c.id == bindparam("cid")).values({k: bindparam(f"new_{k}") for k in columns}),
                 [{"cid": u["cid"], **{f"new_{k}": u[k] for k in columns}} for u in updates],
             )
-        if audits:
-            db.session.execute(insert(AuditLog.__table__), audits)
+        bulk.insert(AuditLog.__table__, audits)
         allocations = []
         if receipts:
             rows = [
                 {k: (_yuan(v) if k == "amount" else v) for k, v in r.items() if not k.startswith("_")} for r in receipts
             ]
-            result = db.session.execute(
-                insert(Receipt.__table__).returning(Receipt.__table__.c.id, sort_by_parameter_order=True), rows
-            )
-            for receipt_id, receipt in zip(result.scalars(), receipts, strict=False):
+            for receipt_id, receipt in zip(bulk.insert(Receipt.__table__, rows, ids=True), receipts, strict=False):
                 allocations += [
                     {"receipt_id": receipt_id, "contract_id": contract_id, "amount": _yuan(fen)}
                     for contract_id, fen in receipt["_allocations"]
                 ]
-            db.session.execute(insert(ContractReceipt.__table__), allocations)
-        if invoices:
-            db.session.execute(insert(Invoice.__table__), invoices)
+            bulk.insert(ContractReceipt.__table__, allocations)
+        bulk.insert(Invoice.__table__, invoices)
         counts["receipts"] += len(receipts)
         counts["allocations"] += len(allocations)
         counts["invoices"] += len(invoices)
@@ -464,13 +463,33 @@ class DemoFinance:
 
 def seed_finance(seed: int) -> dict[str, int]:
     """Finance demo data consistent with every rule; returns counts per table."""
-    counts = {"receipts": 0, "allocations": 0, "invoices": 0}
+    counts = finance_counts()
     db.session.flush()
-    untouched = (Contract.status == "draft", Contract.submitted_at.is_(None), Contract.is_deleted.is_(False))
-    total = db.session.execute(select(func.count()).select_from(Contract).where(*untouched)).scalar()
+    total = db.session.execute(select(func.count()).select_from(Contract).where(*UNTOUCHED)).scalar()
     if not total:
         return counts
     generator = DemoFinance(seed)
+    with click.progressbar(length=total, label="Demo finance") as bar:
+        finance_batch(generator, 0, counts, bar.update)
+    return finance_summary(counts)
+
+
+#: contracts the client part left as recorded (the finance part gives them their story)
+UNTOUCHED = (Contract.status == "draft", Contract.submitted_at.is_(None), Contract.is_deleted.is_(False))
+
+
+def finance_counts() -> dict[str, int]:
+    return {"receipts": 0, "allocations": 0, "invoices": 0}
+
+
+def finance_summary(counts: dict[str, int]) -> dict[str, int]:
+    """The counts with the contracts per state last, sorted."""
+    by_state = {k: counts.pop(k) for k in [k for k in counts if k.startswith("contracts ")]}
+    return {**counts, **dict(sorted(by_state.items()))}
+
+
+def finance_batch(generator: DemoFinance, since_contract_id: int, counts: dict[str, int], progress=None) -> None:
+    """The workflow, receipts and invoices of the untouched contracts above ``since_contract_id``."""
     query = (
         select(
             Contract.id,
@@ -484,25 +503,22 @@ def seed_finance(seed: int) -> dict[str, int]:
             Client.contact_name,
         )
         .join(Client, Client.id == Contract.client_id)
-        .where(*untouched)
+        .where(*UNTOUCHED)
         .order_by(Contract.id)
     )
-    forced = list(STATES)
-    generator.rng.shuffle(forced)
-    last_id = 0
-    with click.progressbar(length=total, label="Demo finance") as bar:
-        while True:
-            rows = db.session.execute(query.where(Contract.id > last_id).limit(BATCH)).all()
-            if not rows:
-                break
-            batch = []
-            for row in rows:  # the first contracts go through every state once, the rest by chance
-                batch.append(_Row(row, forced.pop(0) if forced else None))
-            generator.batch(batch, counts)
-            last_id = rows[-1].id
-            bar.update(len(rows))
-    by_state = {k: counts.pop(k) for k in [k for k in counts if k.startswith("contracts ")]}
-    return {**counts, **dict(sorted(by_state.items()))}
+    forced = generator.forced
+    last_id = since_contract_id
+    while True:
+        rows = db.session.execute(query.where(Contract.id > last_id).limit(BATCH)).all()
+        if not rows:
+            break
+        batch = []
+        for row in rows:  # the first contracts go through every state once, the rest by chance
+            batch.append(_Row(row, forced.pop(0) if forced else None))
+        generator.batch(batch, counts)
+        last_id = rows[-1].id
+        if progress:
+            progress(len(rows))
 
 
 class _Row:

@@ -44,7 +44,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import click
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from models import clock, db
 from models.auth import Department, Role, User
@@ -57,6 +57,7 @@ from models.products import Product, Stock
 from models.targets import SalesTarget, WeeklyReport, WeeklyReportItem
 from models.workflow import perform
 
+from . import bulk
 from .customers_demo import FALLBACK_TRADE, MOBILE_PREFIXES, TRADES, ZIHAO, demo_chance
 
 BATCH = 2000  # clients per batch
@@ -249,31 +250,17 @@ def _months(first: date, last: date) -> list[tuple[date, date]]:
 
 
 def _insert_ids(model, rows: list[dict]) -> list[int]:
-    """Bulk INSERT of ``rows`` (the "_" keys left out); returns their ids in order.
-
-    PostgreSQL: INSERT … RETURNING in batches. SQLite promises no order for the rows of a
-    multi-row RETURNING, so SQLAlchemy would send such an insert one row at a time (ten
-    times slower here); SQLite writers are serialised, so the ids are numbered here and the
-    rows inserted with a plain executemany instead."""
-    if not rows:
-        return []
-    table = model.__table__
-    clean = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
-    if db.session.get_bind().dialect.name != "sqlite":
-        return list(
-            db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), clean).scalars()
-        )
-    first = (db.session.execute(select(func.max(table.c.id))).scalar() or 0) + 1
-    ids = list(range(first, first + len(clean)))
-    for row, id_ in zip(clean, ids, strict=False):
-        row["id"] = id_
-    db.session.execute(insert(table), clean)
-    return ids
+    """Bulk INSERT of ``rows`` (the "_" keys left out) with explicit ids, returned in order."""
+    return bulk.insert(model.__table__, rows, ids=True)
 
 
 def _insert(model, rows: list[dict]) -> None:
-    if rows:
-        db.session.execute(insert(model.__table__), rows)
+    bulk.insert(model.__table__, rows)
+
+
+def _insert_losses(rows: list[dict]) -> int:
+    bulk.insert(ClientLoss.__table__, rows)
+    return len(rows)
 
 
 class _Staff:
@@ -1070,9 +1057,9 @@ class DemoSales:
         created = 0
         day = (self.today.replace(day=1) - timedelta(days=365)).replace(day=1)
         while day < self.today:
-            created += detect_churn(today=day)
+            created += detect_churn(today=day, insert=_insert_losses)
             day = (day + timedelta(days=32)).replace(day=1)
-        created += detect_churn(today=self.today)
+        created += detect_churn(today=self.today, insert=_insert_losses)
         rows = (
             db.session.execute(
                 select(ClientLoss)
@@ -1159,10 +1146,8 @@ class _Client:
         self.trade = trades.get(row.trade_id)
 
 
-def seed_sales(seed: int, since_client_id: int = 0, batch_size: int = BATCH) -> dict[str, int]:
-    """Sales demo data for the clients with an id above ``since_client_id`` (the ones this
-    seed-demo run made), in the caller's transaction; returns the number of rows per table."""
-    counts = {
+def sales_counts() -> dict[str, int]:
+    return {
         "products": 0,
         "stock": 0,
         "opportunities": 0,
@@ -1174,12 +1159,22 @@ def seed_sales(seed: int, since_client_id: int = 0, batch_size: int = BATCH) -> 
         "weekly reports": 0,
         "weekly report items": 0,
     }
+
+
+def sales_start(seed: int, counts: dict[str, int]) -> DemoSales | None:
+    """The sales generator with its product catalogue written (None: nobody to sell)."""
     db.session.flush()
     generator = DemoSales(seed)
     if not generator.staff.managers and not generator.staff.directors:
-        return counts
+        return None
     counts["products"] = generator.catalogue()
-    since_loss = db.session.execute(select(func.max(ClientLoss.id))).scalar() or 0
+    generator.since_loss = db.session.execute(select(func.max(ClientLoss.id))).scalar() or 0
+    generator.clients_done = 0
+    return generator
+
+
+def sales_batch(generator: DemoSales, since_client_id: int, counts, progress=None, batch_size: int = BATCH) -> None:
+    """Opportunities, quotes and orders of the live clients with an id above ``since_client_id``."""
     query = (
         select(
             Client.id,
@@ -1195,25 +1190,29 @@ def seed_sales(seed: int, since_client_id: int = 0, batch_size: int = BATCH) -> 
         .where(Client.id > since_client_id, Client.is_deleted.is_(False))
         .order_by(Client.id)
     )
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar()
     last_id = since_client_id
-    with click.progressbar(length=total, label="Demo sales") as bar:
-        while True:
-            rows = db.session.execute(query.where(Client.id > last_id).limit(batch_size)).all()
-            if not rows:
-                break
-            opportunities, quotes, orders = [], [], []
-            for row in rows:
-                o, q, r = generator.client_plan(_Client(row, generator.trade_names))
-                opportunities += o
-                quotes += q
-                orders += r
-            generator.write(opportunities, quotes, orders, counts)
-            last_id = rows[-1].id
-            bar.update(len(rows))
+    while True:
+        rows = db.session.execute(query.where(Client.id > last_id).limit(batch_size)).all()
+        if not rows:
+            break
+        opportunities, quotes, orders = [], [], []
+        for row in rows:
+            o, q, r = generator.client_plan(_Client(row, generator.trade_names))
+            opportunities += o
+            quotes += q
+            orders += r
+        generator.write(opportunities, quotes, orders, counts)
+        generator.clients_done += len(rows)
+        last_id = rows[-1].id
+        if progress:
+            progress(len(rows))
+
+
+def sales_finish(generator: DemoSales, counts: dict[str, int]) -> dict[str, int]:
+    """What comes after the clients: prospects, stock, targets, weekly reports, churn."""
     # prospects: opportunities without a client (the forced states not used up yet first)
     prospects = []
-    for _ in range(max(6, round(total * 0.04))):
+    for _ in range(max(6, round(generator.clients_done * 0.04))):
         status, stage = generator.take_forced(can_close=True, can_win=False) or (None, None)
         row, _ = generator.opportunity(generator.prospect(), status, stage)
         row.pop("_lines")
@@ -1222,5 +1221,20 @@ def seed_sales(seed: int, since_client_id: int = 0, batch_size: int = BATCH) -> 
     counts["stock"] = generator.stock()
     counts["sales targets"] = generator.targets()
     counts["weekly reports"], counts["weekly report items"] = generator.weekly_reports()
-    counts.update(generator.churn(since_loss))
+    counts.update(generator.churn(generator.since_loss))
     return counts
+
+
+def seed_sales(seed: int, since_client_id: int = 0, batch_size: int = BATCH) -> dict[str, int]:
+    """Sales demo data for the clients with an id above ``since_client_id`` (the ones this
+    seed-demo run made), in the caller's transaction; returns the number of rows per table."""
+    counts = sales_counts()
+    generator = sales_start(seed, counts)
+    if generator is None:
+        return counts
+    total = db.session.execute(
+        select(func.count()).select_from(Client).where(Client.id > since_client_id, Client.is_deleted.is_(False))
+    ).scalar()
+    with click.progressbar(length=total, label="Demo sales") as bar:
+        sales_batch(generator, since_client_id, counts, bar.update, batch_size)
+    return sales_finish(generator, counts)

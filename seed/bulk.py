@@ -1,0 +1,171 @@
+"""Bulk loading for seed-demo at scale (issue 10): rows written straight through the DB-API
+(PostgreSQL ``COPY``, SQLite ``executemany``) with explicit ids, the secondary indexes of
+the big tables dropped for the load and built once at the end from the metadata (so they
+are exactly the models' and the migrations' indexes, partial ones included), SQLite
+pragmas for the load, sequences moved past the explicit ids, then ``ANALYZE``.
+
+Values go through each column's own bind processor (Money → fen, dates → SQLite's text
+form), so a bulk row is stored exactly as a Core insert would store it. Column defaults
+declared in Python are applied here too, since the DB-API does not know them.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import click
+from sqlalchemy import func, select, text
+
+from models import db
+
+
+#: the tables seed-demo fills in proportion to the clients: their non-unique indexes are
+#: dropped for a bulk load. Unique indexes stay, so a re-run can never make duplicates.
+def big_tables() -> list:
+    """The tables of the models seed-demo fills in proportion to the clients."""
+    from models.audit import AuditLog
+    from models.churn import ClientLoss
+    from models.customers import Appointment, Client, Contract, FollowUp, Linkman
+    from models.finance import ContractReceipt, Invoice, Receipt
+    from models.opportunities import DevelopmentPlan, Opportunity
+    from models.orders import Order, OrderLine, Quote, QuoteLine
+
+    models = (Client, Linkman, FollowUp, Appointment, Contract, Receipt, ContractReceipt, Invoice)
+    models += (Opportunity, DevelopmentPlan, Quote, QuoteLine, Order, OrderLine, ClientLoss, AuditLog)
+    return [model.__table__ for model in models]
+
+
+#: SQLite settings for the load (restored afterwards): no fsync per commit (the WAL keeps
+#: the file consistent after a crash of the process), a 256 MB page cache
+SQLITE_LOAD_PRAGMAS = {"synchronous": "OFF", "cache_size": "-262144"}
+
+
+def _dialect():
+    return db.session.get_bind().dialect
+
+
+def _quote(name: str) -> str:
+    return _dialect().identifier_preparer.quote(name)
+
+
+def _defaults(table, keys):
+    """(column, value-or-callable) for the columns the rows leave out that have a Python default."""
+    out = []
+    for column in table.columns:
+        if column.name in keys or column.default is None or column.name == "id":
+            continue
+        default = column.default
+        if getattr(default, "is_scalar", False):
+            out.append((column.name, default.arg, False))
+        elif getattr(default, "is_callable", False):
+            out.append((column.name, default.arg, True))
+    return out
+
+
+def insert(table, rows: list[dict], ids: bool = False) -> list[int]:
+    """Write ``rows`` (dicts; keys starting with "_" and unknown keys ignored) into
+    ``table`` in one bulk statement; with ``ids`` the rows get explicit ids (returned in
+    order), numbered on from the table's highest id — seed-demo is the only writer."""
+    if not rows:
+        return []
+    if not hasattr(table, "columns"):
+        table = table.__table__
+    connection = db.session.connection()
+    dialect = connection.dialect
+    keys = [c.name for c in table.columns if c.name in rows[0] and c.name != "id"]
+    columns = [[row.get(key) for row in rows] for key in keys]
+    for index, key in enumerate(keys):
+        processor = table.c[key].type._cached_bind_processor(dialect)
+        if processor is not None:
+            columns[index] = [None if v is None else processor(v) for v in columns[index]]
+    for name, value, call in _defaults(table, set(keys)):
+        processor = table.c[name].type._cached_bind_processor(dialect)
+        values = [value(None) if call else value for _ in rows]
+        keys.append(name)
+        columns.append([processor(v) if processor and v is not None else v for v in values])
+    new_ids: list[int] = []
+    if ids:
+        first = (db.session.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+        new_ids = list(range(first, first + len(rows)))
+        keys.insert(0, "id")
+        columns.insert(0, new_ids)
+    raw = connection.connection.driver_connection
+    names = ", ".join(_quote(k) for k in keys)
+    tuples = zip(*columns, strict=True)
+    if dialect.name == "postgresql":
+        with raw.cursor() as cursor:
+            with cursor.copy(f"COPY {_quote(table.name)} ({names}) FROM STDIN") as copy:
+                for values in tuples:
+                    copy.write_row(values)
+            if ids:  # the ORM's later inserts (audit, workflow) take ids after these
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{_quote(table.name)}', 'id'), %s)", (new_ids[-1],)
+                )
+    else:
+        marks = ", ".join("?" for _ in keys)
+        raw.cursor().executemany(f"INSERT INTO {_quote(table.name)} ({names}) VALUES ({marks})", tuples)
+    return new_ids
+
+
+def _big_indexes():
+    for table in big_tables():
+        for index in sorted(table.indexes, key=lambda i: i.name):
+            if not index.unique:
+                yield index
+
+
+def drop_indexes() -> int:
+    """Drop the non-unique indexes of the big tables (those present); returns how many."""
+    dropped = 0
+    for index in _big_indexes():
+        db.session.execute(text(f"DROP INDEX IF EXISTS {_quote(index.name)}"))
+        dropped += 1
+    return dropped
+
+
+def build_indexes(label: str = "Indexes") -> int:
+    """Create every index of the metadata's big tables that is missing (one pass per index,
+    a progress bar on a terminal); returns how many were built."""
+    connection = db.session.connection()
+    indexes = list(_big_indexes())
+    with click.progressbar(indexes, label=label, item_show_func=lambda i: i.name if i else None) as bar:
+        for index in bar:
+            index.create(connection, checkfirst=True)
+    return len(indexes)
+
+
+def analyze() -> None:
+    """Fresh planner statistics (PostgreSQL ANALYZE; SQLite ANALYZE, then PRAGMA optimize)."""
+    db.session.execute(text("ANALYZE"))
+    if _dialect().name == "sqlite":
+        db.session.execute(text("PRAGMA optimize"))
+
+
+def _pragma(name: str, value: str | None = None):
+    raw = db.session.connection().connection.driver_connection
+    if value is None:
+        return raw.execute(f"PRAGMA {name}").fetchone()[0]
+    if not (raw.in_transaction and name == "synchronous"):  # SQLite refuses that inside a transaction
+        raw.execute(f"PRAGMA {name}={value}")
+    return None
+
+
+@contextmanager
+def load_settings(active: bool = True):
+    """SQLite: the load pragmas while the block runs (again after each commit: the pool may
+    hand out another connection), the previous values afterwards. Else: nothing."""
+    if not active or _dialect().name != "sqlite":
+        yield lambda: None
+        return
+    before = {name: _pragma(name) for name in SQLITE_LOAD_PRAGMAS}
+
+    def apply():
+        for name, value in SQLITE_LOAD_PRAGMAS.items():
+            _pragma(name, value)
+
+    apply()
+    try:
+        yield apply
+    finally:
+        for name, value in before.items():
+            _pragma(name, str(value))

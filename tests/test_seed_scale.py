@@ -1,0 +1,171 @@
+"""seed-demo at scale (issue 10): chunks committed as they are written, an interrupted run
+resumed by the next one without duplicates, the big tables' indexes rebuilt exactly as the
+metadata declares them, and bulk-loaded data equal to what the same seed gives otherwise."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, inspect, select
+
+from models.auth import SystemConfig
+from models.customers import Client, Contract, Linkman
+from models.orders import Order
+from seed import bulk
+from seed.demo import PROGRESS_SETTING
+from tests.conftest import fresh_database, make_app
+from tests.factories import make_client
+
+
+def _seed(app, *args, ok=True):
+    result = app.test_cli_runner().invoke(args=["seed-demo", *args])
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def _indexes(app) -> dict[str, set[tuple]]:
+    """The database's indexes of the big tables: name → (columns, unique)."""
+    from models import db
+
+    with app.app_context():
+        inspector = inspect(db.engine)
+        found = {
+            t.name: {
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(t.name)
+                if not i.get("duplicates_constraint")  # PostgreSQL: the index of a UNIQUE constraint
+            }
+            for t in bulk.big_tables()
+        }
+        db.session.remove()
+    return found
+
+
+def _declared() -> dict[str, set[tuple]]:
+    return {
+        t.name: {(i.name, tuple(c.name for c in i.columns), bool(i.unique)) for i in t.indexes}
+        for t in bulk.big_tables()
+    }
+
+
+def _snapshot(app):
+    from models import db
+
+    with app.app_context():
+        data = (
+            db.session.execute(select(Client.name, Client.uscc, Client.contact_mobile).order_by(Client.id)).all(),
+            db.session.execute(select(Linkman.name, Linkman.mobile).order_by(Linkman.id)).all(),
+            db.session.execute(select(Contract.number, Contract.status, Contract.amount).order_by(Contract.id)).all(),
+            db.session.execute(select(Order.number, Order.client_id, Order.status).order_by(Order.id)).all(),
+        )
+        db.session.remove()
+        db.engine.dispose()
+    return data
+
+
+def test_interrupted_run_keeps_its_chunks_and_the_next_run_resumes(app, db_session, monkeypatch):
+    import seed.demo
+    from seed.customers_demo import DemoClients
+
+    monkeypatch.setattr(seed.demo, "CHUNK", 10)
+    real_batch = DemoClients.batch
+    calls = []
+
+    def crash_on_third(self, size, counts):
+        calls.append(size)
+        if len(calls) == 3:
+            raise RuntimeError("power cut")
+        return real_batch(self, size, counts)
+
+    monkeypatch.setattr(DemoClients, "batch", crash_on_third)
+    result = _seed(app, "--clients", "40", "--seed", "5", "--bulk", ok=False)
+    assert result.exit_code != 0 and isinstance(result.exception, RuntimeError)
+
+    # the two chunks before the crash are committed, whole, and the run is on record
+    s = db_session
+    s.expire_all()
+    assert s.execute(select(func.count()).select_from(Client)).scalar() == 20
+    assert s.execute(select(func.count(func.distinct(Linkman.client_id)))).scalar() == 20
+    assert s.execute(select(func.count(func.distinct(Order.client_id)))).scalar() > 10
+    marker = s.execute(select(SystemConfig.value).where(SystemConfig.name == PROGRESS_SETTING)).scalar()
+    assert marker is not None and '"done": 20' in marker and '"clients": 40' in marker
+    s.rollback()
+
+    # the next run (even `make run`'s --if-empty) finishes it: 40 clients, no duplicates
+    monkeypatch.setattr(DemoClients, "batch", real_batch)
+    output = _seed(app, "--if-empty").output
+    assert "Resuming an interrupted seed-demo run: 20 of 40" in output
+    s.expire_all()
+    assert s.execute(select(func.count()).select_from(Client)).scalar() == 40
+    assert s.execute(select(func.count(func.distinct(Client.name_key)))).scalar() == 40
+    assert s.execute(select(func.count(func.distinct(Client.uscc)))).scalar() == 40
+    numbers = s.execute(select(Contract.number)).scalars().all()
+    assert len(numbers) == len(set(numbers))
+    assert s.execute(select(SystemConfig).where(SystemConfig.name == PROGRESS_SETTING)).scalar() is None
+    s.rollback()
+    assert _indexes(app) == _declared()
+
+    # ids were given explicitly: new rows from the application still get free ones
+    before = s.execute(select(func.max(Client.id))).scalar()
+    new = make_client(s, "am1", name="扩容后新建客户有限公司")
+    s.commit()
+    assert new.id > before
+
+
+def test_bulk_load_rebuilds_exactly_the_declared_indexes(app):
+    from models import db
+
+    with app.app_context():  # an index missing before the run (a crashed load) comes back too
+        bulk.drop_indexes()
+        db.session.commit()
+        db.session.remove()
+    assert _indexes(app) != _declared()
+    assert all(_declared().values())  # every big table has indexes to lose
+    output = _seed(app, "--clients", "12", "--seed", "2", "--bulk").output
+    assert "12 clients" in output
+    assert _indexes(app) == _declared()
+
+
+def test_bulk_load_gives_the_same_data_as_a_plain_run(database_url, template_db, tmp_path):
+    runs = []
+    with fresh_database(template_db, tmp_path) as second:
+        for url, mode in ((database_url, "--bulk"), (second, "--no-bulk")):
+            app = make_app(url, tmp_path)
+            _seed(app, "--clients", "25", "--seed", "9", mode)
+            runs.append(_snapshot(app))
+    clients, linkmans, contracts, orders = runs[0]
+    assert len(clients) == 25 and linkmans and contracts and orders
+    assert runs[0] == runs[1]
+
+
+def test_the_bulk_writer_stores_what_a_core_insert_stores(app):
+    """Money in fen, aware datetimes, dates and Python defaults exactly as a Core insert
+    writes them; explicit ids continue the table's numbering."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from sqlalchemy import insert, text
+
+    from models import db
+    from models.auth import User
+    from models.targets import SalesTarget
+
+    with app.app_context():
+        user_id = db.session.execute(select(User.id).order_by(User.id)).scalar()
+        at = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
+        row = {"user_id": user_id, "amount": Decimal("1234.50"), "notes": "批量", "created_at": at, "updated_at": at}
+        ids = bulk.insert(SalesTarget.__table__, [{**row, "month": "2031-01"}, {**row, "month": "2031-02"}], ids=True)
+        db.session.execute(insert(SalesTarget.__table__), [{**row, "month": "2031-03"}])
+        stored = (
+            db.session.execute(text("SELECT * FROM sales_target WHERE month >= '2031-01' ORDER BY month"))
+            .mappings()
+            .all()
+        )
+        assert [r["id"] for r in stored[:2]] == ids and stored[2]["id"] == ids[-1] + 1
+        for bulk_row in stored[:2]:
+            assert {k: v for k, v in bulk_row.items() if k not in ("id", "month")} == {
+                k: v for k, v in stored[2].items() if k not in ("id", "month")
+            }
+        assert stored[0]["amount"] == 123450
+        assert db.session.get(SalesTarget, ids[0]).created_at == at
+        db.session.rollback()
+        db.session.remove()
