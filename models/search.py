@@ -221,24 +221,35 @@ def rebuild_search_keys(session, model=None, chunk: int = 5000) -> int:
     return changed
 
 
+def suspend_search_index(session, models=None) -> None:
+    """Bulk writes over several transactions (seed-demo): on SQLite drop the FTS5 triggers
+    until :func:`resume_search_index`; PostgreSQL indexes follow by themselves."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        for model in models or searchable_models():
+            for statement in sqlite_drop_ddl(model.__tablename__, tables=False):
+                connection.exec_driver_sql(statement)
+
+
+def resume_search_index(session, models=None) -> None:
+    """After bulk writes: the triggers back and the FTS5 tables rebuilt from the rows
+    (idempotent: a resumed run may call it again)."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        for model in models or searchable_models():
+            drop = sqlite_drop_ddl(model.__tablename__, tables=False)
+            for statement in drop + sqlite_ddl(model.__tablename__, model.__search__, tables=False):
+                connection.exec_driver_sql(statement)
+
+
 @contextmanager
 def paused_search_index(session, models=None):
-    """Bulk writes (seed-demo): on SQLite the FTS5 triggers are dropped while the block
-    runs and the FTS5 tables rebuilt once at its end, in the same transaction (much faster
-    than a trigger per row); PostgreSQL indexes follow by themselves. Call
+    """Bulk writes in one transaction: :func:`suspend_search_index` while the block runs,
+    :func:`resume_search_index` at its end (much faster than a trigger per row). Call
     ``rebuild_search_keys`` inside the block after the inserts."""
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    targets = models or searchable_models()
-    for model in targets:
-        for statement in sqlite_drop_ddl(model.__tablename__, tables=False):
-            connection.exec_driver_sql(statement)
+    suspend_search_index(session, models)
     yield
-    for model in targets:
-        for statement in sqlite_ddl(model.__tablename__, model.__search__, tables=False):
-            connection.exec_driver_sql(statement)
+    resume_search_index(session, models)
 
 
 # --- the index of each database -------------------------------------------------------

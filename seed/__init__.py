@@ -117,6 +117,10 @@ def after_bulk_load(session) -> None:
     """Called once at the end of a seed-demo run, after the bulk load and the index build
     and before ANALYZE: the place for derived data built in one pass over the seeded rows
     (e.g. the search keys). Must be idempotent: a resumed run calls it again."""
+    from models.search import rebuild_search_keys, resume_search_index
+
+    rebuild_search_keys(session)
+    resume_search_index(session)
 
 
 def make_user(username, role_code, password, name=None, department=None) -> User:

@@ -132,6 +132,8 @@ def seed_demo_data(seed: int, clients: int, commit=None, bulk_load: bool = False
     interruption leaves whole chunks and a progress record that the next run resumes from.
     With ``bulk_load`` the big tables' secondary indexes are dropped first and built once
     at the end, with SQLite load pragmas; then ANALYZE."""
+    from models.search import suspend_search_index
+
     from . import after_bulk_load
     from .customers_demo import DemoClients
     from .finance_demo import DemoFinance, finance_batch, finance_counts, finance_summary
@@ -147,6 +149,7 @@ def seed_demo_data(seed: int, clients: int, commit=None, bulk_load: bool = False
     with bulk.load_settings(bulk_load) as reapply:
         if bulk_load:
             bulk.drop_indexes()
+            suspend_search_index(db.session)  # the FTS5 tables are rebuilt once, at the end
         _save_progress(state)
         commit()
         people = DemoClients(seed + resumed) if remaining > 0 else None

@@ -169,3 +169,24 @@ def test_the_bulk_writer_stores_what_a_core_insert_stores(app):
         assert db.session.get(SalesTarget, ids[0]).created_at == at
         db.session.rollback()
         db.session.remove()
+
+
+def test_seeded_clients_are_found_by_the_search_index_in_both_modes(database_url, template_db, tmp_path):
+    """Bulk-written rows get their pinyin and grams and are in the search index at the end
+    (the triggers are suspended during a bulk load and the index rebuilt once)."""
+    from models import db
+    from models.search import indexed_ids, name_pinyin
+
+    with fresh_database(template_db, tmp_path) as second:
+        for url, mode in ((database_url, "--bulk"), (second, "--no-bulk")):
+            app = make_app(url, tmp_path)
+            _seed(app, "--clients", "15", "--seed", "4", mode)
+            with app.app_context():
+                dialect = db.engine.dialect.name
+                client = db.session.execute(select(Client).order_by(Client.id.desc()).limit(1)).scalar_one()
+                initials = name_pinyin(client.name)[1]
+                assert client.search_pinyin and client.search_grams, mode
+                for term in (client.name[:3], client.name[:2], initials):
+                    found = set(db.session.execute(indexed_ids(Client, term, dialect)).scalars())
+                    assert client.id in found, (mode, term)
+                db.session.remove()
