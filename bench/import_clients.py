@@ -10,8 +10,6 @@ table. Usage: python bench/import_clients.py [--rows 10000] [--existing 0] [--da
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 import tempfile
 import time
@@ -24,6 +22,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from bench.results import record  # noqa: E402
 from models.imports import DOCUMENT_HEADINGS  # noqa: E402
+from reports.csvfile import csv_bytes  # noqa: E402
 
 HEADINGS = list(DOCUMENT_HEADINGS)
 AREAS = ["北京", "上海", "广州", "深圳", "杭州", "南京", "成都", "武汉"]
@@ -40,32 +39,28 @@ def make_csv(count: int, start: int = 0) -> bytes:
     headings, UTF-8 with BOM."""
     from models.validators import uscc_check_char
 
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HEADINGS)
-    for n in range(start, start + count):
+    def row(n: int) -> list[str]:
         first17 = f"91110108{n:09d}"
-        writer.writerow(
-            [
-                f"基准导入{n}号科技有限公司",
-                first17 + uscc_check_char(first17),
-                f"北京市海淀区中关村大街{n}号",
-                f"010-{62000000 + n}",
-                AREAS[n % len(AREAS)],
-                f"联系人{n}",
-                f"13{n % 7 + 3}{n:08d}",
-                TYPES[n % 4],
-                STARS[n % 5],
-                SOURCES[n % 4],
-                TRADES[n % 4],
-                SIZES[n % 4],
-                f"{100000 + n % 900000}",
-                f"client{n}@example.cn",
-                OWNERS[n % 4],
-                "基准测试导入" if n % 10 == 0 else "",
-            ]
-        )
-    return out.getvalue().encode("utf-8-sig")
+        return [
+            f"基准导入{n}号科技有限公司",
+            first17 + uscc_check_char(first17),
+            f"北京市海淀区中关村大街{n}号",
+            f"010-{62000000 + n}",
+            AREAS[n % len(AREAS)],
+            f"联系人{n}",
+            f"13{n % 7 + 3}{n:08d}",
+            TYPES[n % 4],
+            STARS[n % 5],
+            SOURCES[n % 4],
+            TRADES[n % 4],
+            SIZES[n % 4],
+            f"{100000 + n % 900000}",
+            f"client{n}@example.cn",
+            OWNERS[n % 4],
+            "基准测试导入" if n % 10 == 0 else "",
+        ]
+
+    return csv_bytes([HEADINGS, *map(row, range(start, start + count))])
 
 
 def import_rows(filename: str, data: bytes, actor, folder: Path) -> tuple[float, float, float]:

@@ -8,14 +8,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, ForeignKey, String, Text, and_, event, exists, or_, select
+from sqlalchemy import Date, String, Text, and_, event, exists, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from . import clock, db, settings
 from .auth import User
 from .base import FieldError, Timestamps, UTCDateTime, Versioned, column_label, label, user_fk, utcnow
-from .customers import Client
+from .customers import Client, client_fk
 from .orders import last_order_subquery
 from .workflow import Transition, Workflow, register
 
@@ -30,9 +30,7 @@ class ClientLoss(Timestamps, Versioned, db.Model):
     __scope_parent__ = "client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(
-        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
-    )
+    client_id: Mapped[int] = client_fk()
     owner_id: Mapped[int | None] = user_fk("Account manager")
     last_order_on: Mapped[date | None] = mapped_column(Date, info=label("Last order"))
     detected_on: Mapped[date] = mapped_column(Date, index=True, info=label("Warning date"))

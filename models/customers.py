@@ -173,6 +173,12 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
         self.name_key = normalise_name(self.name)
 
 
+def client_fk():
+    """The ``client_id`` of a record kept under a client: indexed, and RESTRICT (a client
+    with records is never deleted under them); nullable as its ``Mapped`` annotation says."""
+    return mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client"))
+
+
 class Linkman(Timestamps, Versioned, Searchable, db.Model):
     """企业联系人."""
 
@@ -184,9 +190,7 @@ class Linkman(Timestamps, Versioned, Searchable, db.Model):
     __table_args__ = base.list_indexes("linkmans", "name", "position", "mobile", soft_delete=False)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(
-        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
-    )
+    client_id: Mapped[int] = client_fk()
     name: Mapped[str] = mapped_column(String(60), index=True, info=label("Contact name"))
     english_name: Mapped[str | None] = mapped_column(String(60), info=label("English name"))
     position: Mapped[str] = mapped_column(String(60), info=label("Position"))
@@ -211,9 +215,7 @@ class FollowUp(Timestamps, db.Model):
     __table_args__ = base.list_indexes("documentary", "followed_at", "next_follow_at", soft_delete=False)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(
-        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
-    )
+    client_id: Mapped[int] = client_fk()
     type_id: Mapped[int] = _lookup("system_records", label("Follow-up type"), required=True)
     followed_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, index=True, info=label("Follow-up time")
@@ -243,9 +245,7 @@ class Appointment(Timestamps, db.Model):
     __scope_parent__ = "client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(
-        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
-    )
+    client_id: Mapped[int] = client_fk()
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, info=label("Appointment time"))
     type_id: Mapped[int] = _lookup("system_appointment", label("Appointment type"), required=True)
     remind_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, info=label("Reminder time"))
@@ -287,9 +287,7 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, Searchable, d
     __table_args__ = base.list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on")
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(
-        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
-    )
+    client_id: Mapped[int] = client_fk()
     type_id: Mapped[int] = _lookup("system_contract", label("Contract type"), required=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Contract number"))
     name: Mapped[str] = mapped_column(String(200), info=label("Contract name"))

@@ -30,7 +30,7 @@ from .base import (
     user_fk,
     utcnow,
 )
-from .customers import Client
+from .customers import Client, client_fk
 from .lookups import ClientSource, SalesStage
 from .search import Searchable
 from .workflow import Transition, Workflow, WorkflowError, register
@@ -72,9 +72,7 @@ class Opportunity(Timestamps, Versioned, Searchable, db.Model):
     source_id: Mapped[int | None] = mapped_column(
         ForeignKey("system_source.id", ondelete="RESTRICT"), index=True, info=label("Opportunity source")
     )
-    client_id: Mapped[int | None] = mapped_column(
-        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
-    )
+    client_id: Mapped[int | None] = client_fk()
     customer_name: Mapped[str] = mapped_column(String(200), index=True, info=label("Customer name"))
     title: Mapped[str] = mapped_column(String(200), index=True, info=label("Summary"))
     success_rate: Mapped[int] = mapped_column(Integer, info=label("Success rate (%)", minimum=0, maximum=100))

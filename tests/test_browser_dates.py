@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from models.customers import Appointment, Contract, FollowUp
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, save_form
 from tests.factories import make_client
 
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
@@ -63,9 +63,7 @@ def picker(page):
 
 
 def save(page, endpoint: str) -> None:
-    page.click('input[type="submit"][value="保存"]')
-    page.wait_for_url(re.compile(rf"/admin/{endpoint}/(\?.*)?$"))
-    assert page.locator(".alert-danger").count() == 0, page.locator(".alert-danger").all_inner_texts()
+    save_form(page, endpoint, button='input[type="submit"][value="保存"]')
 
 
 def local(value: datetime) -> datetime:

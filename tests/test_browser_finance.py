@@ -22,6 +22,7 @@ from tests.conftest import (
     log_out,
     page_transition,
     pick_option,
+    save_form,
     screenshot_folder,
     serving,
     shot,
@@ -87,12 +88,6 @@ def fill_date(page, field: str, value: str, then: str) -> None:
     assert page.input_value(f"#{field}") == value
 
 
-def save(page, endpoint: str) -> None:
-    page.locator('form.admin-form input[type="submit"].btn-primary').click()
-    page.wait_for_url(re.compile(rf"/admin/{endpoint}/(\?.*)?$"))
-    assert page.locator(".alert-danger").count() == 0, page.locator(".alert-danger").all_inner_texts()
-
-
 # --------------------------------------------------------------------------- test
 def test_contract_approval_receipt_invoice_and_statement(finance_server, page_watch, tmp_path):
     from models.customers import Contract
@@ -143,7 +138,7 @@ def test_contract_approval_receipt_invoice_and_statement(finance_server, page_wa
     page.fill("#allocations-0-amount", "6000.00")
     page.click("#number")  # closes any open picker before the screenshot
     pngs.append(shot(page, out / "finance-receipt.png", full_page=True))
-    save(page, "receipt")
+    save_form(page, "receipt")
 
     receipts = stored(select(Receipt).where(Receipt.number == RECEIPT_NUMBER))
     assert len(receipts) == 1
@@ -166,7 +161,7 @@ def test_contract_approval_receipt_invoice_and_statement(finance_server, page_wa
     assert page.input_value("#total") == "5650.00"
     fill_date(page, "issued_on", "2026-03-06", then="#number")
     pngs.append(shot(page, out / "finance-invoice.png", full_page=True))
-    save(page, "invoice")
+    save_form(page, "invoice")
 
     invoices = stored(select(Invoice).where(Invoice.number == INVOICE_NUMBER))
     assert len(invoices) == 1

@@ -16,7 +16,16 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import log_in, log_out, page_transition, screenshot_folder, serving, shot, stored_in
+from tests.conftest import (
+    log_in,
+    log_out,
+    page_transition,
+    save_form,
+    screenshot_folder,
+    serving,
+    shot,
+    stored_in,
+)
 
 CLIENT = "浏览器销售测试有限公司"
 TITLE = "浏览器测试:ERP 升级项目"
@@ -59,10 +68,8 @@ def sales_server(csrf_app):
         yield app, base, ids
 
 
-def save_form(page) -> None:
-    page.locator('form.admin-form input[type="submit"].btn-primary').click()
-    page.wait_for_load_state("networkidle")
-    assert page.locator(".alert-danger").count() == 0, page.locator(".alert-danger").all_inner_texts()
+def save_and_check(page) -> None:
+    save_form(page)
     assert page.locator(".has-error, .is-invalid").count() == 0, page.locator(".invalid-feedback").all_inner_texts()
 
 
@@ -95,7 +102,7 @@ def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):
     page.fill("#plans-0-planned_on", "2026-12-01")
     page.click("#plans-0-todo")
     page.fill("#plans-0-todo", "拜访客户 CIO,演示方案")
-    save_form(page)
+    save_and_check(page)
     plans = stored(select(DevelopmentPlan.todo).where(DevelopmentPlan.opportunity_id == ids["opportunity"]))
     assert plans == ["拜访客户 CIO,演示方案"]
 
@@ -119,7 +126,7 @@ def test_opportunity_to_quote_to_order(sales_server, page_watch, tmp_path):
         page.fill(f"#lines-{index}-quantity", str(index + 2))
     page.click("#discount_pct")
     pngs.append(shot(page, out / "sales-quote-form.png", full_page=True))
-    save_form(page)
+    save_and_check(page)
     quotes = stored(select(Quote).where(Quote.opportunity_id == ids["opportunity"]))
     assert len(quotes) == 1
     quote_id = quotes[0].id

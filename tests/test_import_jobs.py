@@ -4,7 +4,6 @@ other users' saves do not wait for, and a failed or killed import leaves nothing
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -28,6 +27,7 @@ from models.imports import MAX_COLUMNS, MAX_ROWS, ImportFileError, read_table
 from models.jobs import Job
 from models.lookups import Area
 from models.validators import uscc_check_char
+from reports.csvfile import csv_bytes
 from tests.conftest import make_app, run_parallel
 from tests.factories import lookup
 
@@ -44,23 +44,20 @@ def app(database_url, tmp_path):
 
 def rows_csv(count: int, start: int = 0) -> bytes:
     """``count`` valid, distinct clients under HEADINGS (UTF-8 with BOM)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HEADINGS)
-    for n in range(start, start + count):
+
+    def row(n: int) -> list[str]:
         first17 = f"91330106{n:09d}"
-        writer.writerow(
-            [
-                f"批量导入{n}号有限公司",
-                first17 + uscc_check_char(first17),
-                f"杭州市文三路{n}号",
-                "0571-88886666",
-                "杭州",
-                f"联系人{n}",
-                f"13{n % 7 + 3}{n:08d}",
-            ]
-        )
-    return out.getvalue().encode("utf-8-sig")
+        return [
+            f"批量导入{n}号有限公司",
+            first17 + uscc_check_char(first17),
+            f"杭州市文三路{n}号",
+            "0571-88886666",
+            "杭州",
+            f"联系人{n}",
+            f"13{n % 7 + 3}{n:08d}",
+        ]
+
+    return csv_bytes([HEADINGS, *map(row, range(start, start + count))])
 
 
 def upload(client, content: bytes, filename="clients.csv"):

@@ -608,27 +608,20 @@ def test_plan_created_from_the_opportunity_button(en_client, db_session):
     form = am.get(f"/admin/dev_plan/new/?opportunity_id={opportunity.id}").get_data(as_text=True)
     assert f'<option selected value="{opportunity.id}">' in form
     assert f'value="{foreign.id}"' not in form  # only opportunities in scope are offered
-    response = am.post(
-        "/admin/dev_plan/new/",
-        data={
-            "opportunity": str(opportunity.id),
+
+    def new_plan(target, todo):
+        data = {
+            "opportunity": str(target.id),
             "planned_on": "2026-12-01",
-            "todo": "技术交流",
+            "todo": todo,
             "result": "",
             "executed_on": "",
-        },
-    )
+        }
+        return am.post("/admin/dev_plan/new/", data=data)
+
+    response = new_plan(opportunity, "技术交流")
     assert response.status_code == 302
-    refused = am.post(
-        "/admin/dev_plan/new/",
-        data={
-            "opportunity": str(foreign.id),
-            "planned_on": "2026-12-01",
-            "todo": "越权",
-            "result": "",
-            "executed_on": "",
-        },
-    )
+    refused = new_plan(foreign, "越权")
     assert refused.status_code == 200
     plans = db_session.execute(select(DevelopmentPlan.opportunity_id, DevelopmentPlan.todo)).all()
     assert plans == [(opportunity.id, "技术交流")]

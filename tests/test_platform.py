@@ -151,22 +151,18 @@ def test_lookup_in_use_cannot_be_deleted_and_inactive_values_are_not_offered(cli
     assert "顾问" not in client.get("/admin/user/new/").data.decode()
 
 
+def user_form(role, username: str, name: str, **fields) -> dict:
+    """The new-user form of an active user of ``role`` with password secret-pass-1."""
+    data = {"username": username, "name": name, "new_password": "secret-pass-1", "role": str(role.id)}
+    return {**data, **fields, "is_active": "y", "gender": "", "locale": ""}
+
+
 def test_user_form_hashes_password_and_masks_id_card(client_as, db_session, app):
     client = client_as("admin")
     role = db_session.execute(select(Role).where(Role.code == "clerk")).scalar_one()
     response = client.post(
         "/admin/user/new/",
-        data={
-            "username": "newbie",
-            "name": "新员工",
-            "new_password": "secret-pass-1",
-            "role": str(role.id),
-            "id_card": "11010519491231002X",
-            "mobile": "+86 138-0013-8000",
-            "is_active": "y",
-            "gender": "",
-            "locale": "",
-        },
+        data=user_form(role, "newbie", "新员工", id_card="11010519491231002X", mobile="+86 138-0013-8000"),
     )
     assert response.status_code == 302, response.data[:2000]
     user = _user(db_session, "newbie")
@@ -188,19 +184,7 @@ def test_user_form_hashes_password_and_masks_id_card(client_as, db_session, app)
 def test_bad_values_are_refused_naming_the_field(client_as, db_session):
     client = client_as("admin")
     role = db_session.execute(select(Role).where(Role.code == "clerk")).scalar_one()
-    response = client.post(
-        "/admin/user/new/",
-        data={
-            "username": "badid",
-            "name": "坏身份证",
-            "new_password": "secret-pass-1",
-            "role": str(role.id),
-            "id_card": "110105194912310021",
-            "is_active": "y",
-            "gender": "",
-            "locale": "",
-        },
-    )
+    response = client.post("/admin/user/new/", data=user_form(role, "badid", "坏身份证", id_card="110105194912310021"))
     assert response.status_code == 200
     assert db_session.execute(select(User).where(User.username == "badid")).scalar() is None
     assert b"check" in response.data.lower() or "校验".encode() in response.data

@@ -723,29 +723,17 @@ def test_whoever_rewrites_a_payment_request_cannot_approve_it(client_as, db_sess
     payment = make_payment(db_session, contract, "100.00", requester="account_manager")
     db_session.commit()
     finance = client_as("finance")
-    unchanged = finance.post(
-        f"/admin/payment/edit/?id={payment.id}",
-        data={
-            "expense_contract": str(contract.id),
-            "supplier": str(contract.supplier_id),
-            "amount": "100.00",
-            "reason": "预付款",
-            "loaded_version": str(payment.version),
-        },
-    )
+
+    def save_with(amount):  # the edit form as loaded now, with this amount
+        fields = {"expense_contract": str(contract.id), "supplier": str(contract.supplier_id), "reason": "预付款"}
+        data = {**fields, "amount": amount, "loaded_version": str(payment.version)}
+        return finance.post(f"/admin/payment/edit/?id={payment.id}", data=data)
+
+    unchanged = save_with("100.00")
     assert unchanged.status_code == 302
     db_session.expire_all()
     assert payment.submitted_by.username == "account_manager"
-    edited = finance.post(
-        f"/admin/payment/edit/?id={payment.id}",
-        data={
-            "expense_contract": str(contract.id),
-            "supplier": str(contract.supplier_id),
-            "amount": "900.00",
-            "reason": "预付款",
-            "loaded_version": str(payment.version),
-        },
-    )
+    edited = save_with("900.00")
     assert edited.status_code == 302, flashes(edited)
     db_session.expire_all()
     assert payment.amount == Decimal("900.00") and payment.submitted_by.username == "finance"

@@ -166,13 +166,18 @@ def test_edit_replaces_the_scan_and_shows_the_current_file(app, client_as, db_se
     assert kept.name == "再改名" and kept.scan_file_id == contract.scan_file_id
 
 
-def test_uploaded_file_name_is_sanitised(app, client_as, db_session):
+def new_contract_with_scan(client_as, db_session, filename: str):
+    """account_manager creates a contract with a PDF scan named ``filename`` (one POST)."""
     client = make_client(db_session)
     manager = client_as("account_manager")
     data = contract_form(db_session, client)
-    data["scan_upload"] = (io.BytesIO(PDF), "../../etc/合同<b>|x.pdf")
+    data["scan_upload"] = (io.BytesIO(PDF), filename)
     assert manager.post("/admin/contract/new/", data=data, content_type="multipart/form-data").status_code == 302
-    stored = contract_by_number(db_session, data["number"]).scan_file
+    return contract_by_number(db_session, data["number"])
+
+
+def test_uploaded_file_name_is_sanitised(app, client_as, db_session):
+    stored = new_contract_with_scan(client_as, db_session, "../../etc/合同<b>|x.pdf").scan_file
     assert "/" not in stored.original_name and "<" not in stored.original_name
     assert stored.original_name.endswith(".pdf") and "合同" in stored.original_name
 
@@ -309,12 +314,7 @@ def test_store_upload_directly(app, db_session):
 @pytest.fixture
 def scanned(app, client_as, db_session):
     """A contract of account_manager with a PDF scan; returns (contract id, file id)."""
-    client = make_client(db_session)
-    manager = client_as("account_manager")
-    data = contract_form(db_session, client)
-    data["scan_upload"] = (io.BytesIO(PDF), "scan.pdf")
-    assert manager.post("/admin/contract/new/", data=data, content_type="multipart/form-data").status_code == 302
-    contract = contract_by_number(db_session, data["number"])
+    contract = new_contract_with_scan(client_as, db_session, "scan.pdf")
     return contract.id, contract.scan_file_id
 
 

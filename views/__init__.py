@@ -24,6 +24,23 @@ CUSTOMERS = _l("Customers")
 LOOKUP_MENU = _l("Lookups")
 
 
+#: the customer and system menus: view, model, menu name, endpoint, category (in menu order)
+MENU = (
+    (ClientView, Client, _l("Clients"), "client", CUSTOMERS),
+    (LinkmanView, Linkman, _l("Contacts"), "linkman", CUSTOMERS),
+    (FollowUpView, FollowUp, _l("Follow-ups"), "followup", CUSTOMERS),
+    (AppointmentView, Appointment, _l("Appointments"), "appointment", CUSTOMERS),
+    (ContractView, Contract, _l("Contracts"), "contract", CUSTOMERS),
+    (UserView, User, _l("Users"), "user", SYSTEM),
+    (DepartmentView, Department, _l("Departments"), "department", SYSTEM),
+    (RoleView, Role, _l("Roles"), "role", SYSTEM),
+    (RightView, Right, _l("Rights"), "right", SYSTEM),
+    (ConfigView, SystemConfig, _l("System settings"), "config", SYSTEM),
+    (LoginLogView, LoginLog, _l("Login log"), "login_log", SYSTEM),
+    (AuditLogView, AuditLog, _l("Audit log"), "audit_log", SYSTEM),
+)
+
+
 def init_admin(app) -> Admin:
     """Build Admin inside the factory (fresh views per app, no blueprint clashes)."""
     admin = Admin(
@@ -36,18 +53,8 @@ def init_admin(app) -> Admin:
         # our admin.po supplements Flask-Admin's own catalog (it lacks a few flashes)
         translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"],
     )
-    admin.add_view(ClientView(Client, name=_l("Clients"), endpoint="client", category=CUSTOMERS))
-    admin.add_view(LinkmanView(Linkman, name=_l("Contacts"), endpoint="linkman", category=CUSTOMERS))
-    admin.add_view(FollowUpView(FollowUp, name=_l("Follow-ups"), endpoint="followup", category=CUSTOMERS))
-    admin.add_view(AppointmentView(Appointment, name=_l("Appointments"), endpoint="appointment", category=CUSTOMERS))
-    admin.add_view(ContractView(Contract, name=_l("Contracts"), endpoint="contract", category=CUSTOMERS))
-    admin.add_view(UserView(User, name=_l("Users"), endpoint="user", category=SYSTEM))
-    admin.add_view(DepartmentView(Department, name=_l("Departments"), endpoint="department", category=SYSTEM))
-    admin.add_view(RoleView(Role, name=_l("Roles"), endpoint="role", category=SYSTEM))
-    admin.add_view(RightView(Right, name=_l("Rights"), endpoint="right", category=SYSTEM))
-    admin.add_view(ConfigView(SystemConfig, name=_l("System settings"), endpoint="config", category=SYSTEM))
-    admin.add_view(LoginLogView(LoginLog, name=_l("Login log"), endpoint="login_log", category=SYSTEM))
-    admin.add_view(AuditLogView(AuditLog, name=_l("Audit log"), endpoint="audit_log", category=SYSTEM))
+    for view, model, name, endpoint, category in MENU:
+        admin.add_view(view(model, name=name, endpoint=endpoint, category=category))
     from . import churn, finance, opportunities, orders, products, purchase_payments, purchasing, reports, targets
 
     churn.register(admin)

@@ -13,30 +13,18 @@ from models import db
 from models.auth import User, grant_rights, rights_tree
 
 from .crud import CrmModelView, mask_value, model_for_table
-from .helpers import viewer_language
+from .helpers import columns_but, viewer_language
 from .login import begin_session
+from .lookups import OrderedNamesView
 
 
-class DepartmentView(CrmModelView):
+class DepartmentView(OrderedNamesView):
     column_list = ("name", "parent", "sort_order", "updated_at")
-    column_searchable_list = ("name",)
     column_filters = ("parent",)
-    column_default_sort = ("sort_order", False)
     form_columns = ("name", "parent", "sort_order")
 
 
 class UserView(CrmModelView):
-    column_list = (
-        "username",
-        "name",
-        "department",
-        "role",
-        "position",
-        "mobile",
-        "is_active",
-        "client_count",
-        "last_login_at",
-    )
     column_details_list = (
         "username",
         "name",
@@ -58,6 +46,7 @@ class UserView(CrmModelView):
         "created_at",
         "updated_at",
     )
+    column_list = (*column_details_list[:6], "is_active", "client_count", "last_login_at")  # username … mobile
     column_export_list = column_details_list
     column_searchable_list = ("username", "name", "mobile")
     column_filters = ("department", "role", "is_active", "hired_on", "last_login_at")
@@ -74,18 +63,9 @@ class UserView(CrmModelView):
         "username",
         "name",
         "new_password",
-        "department",
-        "role",
-        "position",
-        "mobile",
-        "email",
-        "gender",
-        "address",
-        "birthday",
-        "id_card",
-        "hired_on",
-        "is_active",
-        "locale",
+        *columns_but(
+            column_details_list[2:], "client_count", "last_login_at", "locked_until", "created_at", "updated_at"
+        ),
     )
     form_extra_fields = {
         "new_password": PasswordField(

@@ -13,6 +13,7 @@ from models.churn import CHURN_STATUSES, ClientLoss, fill_from_client
 from .client_children import ClientChildView
 from .crud import LazyOptions, status_filter
 from .customers import OwnerDepartmentFilter, _departments
+from .helpers import columns_but
 from .workflow import WorkflowMixin
 
 CUSTOMERS = _l("Customers")
@@ -56,17 +57,7 @@ class ChurnView(WorkflowMixin, ClientChildView):
         "created_at",
         "updated_at",
     )
-    column_export_list = (
-        "client",
-        "owner",
-        "last_order_on",
-        "detected_on",
-        "status",
-        "measures",
-        "reason",
-        "confirmed_by",
-        "confirmed_at",
-    )
+    column_export_list = columns_but(column_details_list, "created_at", "updated_at")
     form_columns = ("client", "owner", "detected_on", "last_order_on")
     form_args = {
         "detected_on": {"description": _l("Left empty: today.")},

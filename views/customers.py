@@ -94,6 +94,10 @@ class DuplicateWarning(rules.BaseRule):
         return Markup(render_template("admin/crm/duplicates_box.html", form=form, duplicates=duplicates))
 
 
+#: the first section of the client form
+COMPANY_FIELDS = ("name", "uscc", "area", "address", "phone", "fax", "zip_code", "website", "email")
+
+
 class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
     column_list = ("name", "area", "type", "star", "owner", "contact_name", "contact_mobile", "updated_at")
     # a related column sorts by the row's own key (rows of one area, type, star or owner
@@ -125,15 +129,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
     extra_labels = {"linkmans.name": _l("Contact name"), "linkmans.mobile": _l("Contact mobile")}
     editable_columns = ("star", "type")
     form_columns = (
-        "name",
-        "uscc",
-        "area",
-        "address",
-        "phone",
-        "fax",
-        "zip_code",
-        "website",
-        "email",
+        *COMPANY_FIELDS,
         "contact_name",
         "contact_gender",
         "contact_position",
@@ -159,7 +155,7 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
     form_args = {"area": {"allow_blank": True, "validators": [DataRequired()]}}  # no silent default
     form_rules = (
         DuplicateWarning(),
-        Section(_l("Company"), ("name", "uscc", "area", "address", "phone", "fax", "zip_code", "website", "email")),
+        Section(_l("Company"), COMPANY_FIELDS),
         Section(_l("Main contact"), ("contact_name", "contact_mobile", "contact_gender", "contact_position")),
         Section(
             _l("Classification"),

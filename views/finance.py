@@ -279,37 +279,9 @@ class InvoiceView(WorkflowMixin, CrmModelView):
         "created_at",
         "updated_at",
     )
-    column_export_list = (
-        "number",
-        "issued_on",
-        "contract",
-        "contract.client",
-        "type",
-        "amount",
-        "tax_rate",
-        "tax",
-        "total",
-        "issuer",
-        "receiver",
-        "status",
-        "voided_at",
-        "void_reason",
-        "notes",
-    )
+    column_export_list = (*column_list[:-1], "issuer", "receiver", "status", "voided_at", "void_reason", "notes")
     extra_labels = {"contract.name": _l("Contract name")}
-    form_columns = (
-        "contract",
-        "type",
-        "number",
-        "amount",
-        "tax_rate",
-        "tax",
-        "total",
-        "issued_on",
-        "issuer",
-        "receiver",
-        "notes",
-    )
+    form_columns = ("contract", "type", "number", *column_details_list[3:11])  # amount … notes
     form_ajax_refs = {"contract": {"fields": ["number", "name"], "page_size": 10}}
     column_formatters = {"contract": record_link("contract", text=lambda c: f"{c.number} {c.name}")}
     column_formatters_export = {"contract": lambda view, context, model, name: model.contract.number}

@@ -56,6 +56,16 @@ def viewer_language(text: str | None, chinese_of: dict | None = None) -> str | N
     return (chinese_of or {}).get(text, text) if chinese else text
 
 
+def columns_but(columns: tuple[str, ...], *left_out: str) -> tuple[str, ...]:
+    """``columns`` in their order without ``left_out``: one list declared, the others derived
+    from it (e.g. the export columns are the details columns but the approval trail). A name
+    that is not in ``columns`` is a typo and refused when the view class is defined."""
+    unknown = set(left_out) - set(columns)
+    if unknown:
+        raise ValueError(f"not among the columns: {sorted(unknown)}")
+    return tuple(column for column in columns if column not in left_out)
+
+
 def attachment(filename: str, fallback: str) -> str:
     """A ``Content-Disposition`` for a download named ``filename`` (e.g. Chinese): an
     ASCII ``filename`` for old clients — the name itself when it is plain ASCII, else

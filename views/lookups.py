@@ -7,11 +7,16 @@ from flask_babel import gettext
 from .crud import CrmModelView
 
 
-class LookupView(CrmModelView):
-    column_list = ("name", "sort_order", "is_active", "updated_at")
+class OrderedNamesView(CrmModelView):
+    """A table of names in the order an administrator gives them (lookups, departments)."""
+
     column_searchable_list = ("name",)
-    column_filters = ("is_active",)
     column_default_sort = ("sort_order", False)
+
+
+class LookupView(OrderedNamesView):
+    column_list = ("name", "sort_order", "is_active", "updated_at")
+    column_filters = ("is_active",)
     form_columns = ("name", "sort_order", "is_active")
     editable_columns = ("sort_order", "is_active")
 

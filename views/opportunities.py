@@ -150,16 +150,9 @@ class OpportunityView(WorkflowMixin, CrmModelView):
         "client",
         "customer_name",
         "title",
-        "stage",
-        "success_rate",
-        "expected_amount",
-        "expected_close_on",
-        "linkman",
-        "tel",
-        "competitor",
-        "description",
+        *column_details_list[4:12],
         "plans",
-    )
+    )  # stage … description
     form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
     form_args = {
         "customer_name": {"description": _l("Left empty, the name of the chosen client.")},

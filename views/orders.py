@@ -29,9 +29,10 @@ from models.orders import (
 from models.products import Product
 
 from .crud import CrmModelView, MoneyField, Section, crm_action, crm_page, record_link, status_filter
+from .helpers import columns_but
 from .opportunities import prefill_from_opportunity
 from .products import money_range
-from .workflow import WorkflowMixin
+from .workflow import APPROVAL_TRAIL, WorkflowMixin
 
 SALES = _l("Sales")
 AUTO_NUMBER = _l("Left empty, a number is given on saving.")
@@ -144,29 +145,11 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         "status",
         "owner",
         "notes",
-        "submitted_by",
-        "submitted_at",
-        "approved_by",
-        "approved_at",
-        "approval_comment",
+        *APPROVAL_TRAIL,
         "created_at",
         "updated_at",
     )
-    column_export_list = (
-        "number",
-        "client",
-        "opportunity",
-        "subtotal",
-        "discount_pct",
-        "total",
-        "status",
-        "owner",
-        "valid_until",
-        "approved_by",
-        "approved_at",
-        "created_at",
-        "notes",
-    )
+    column_export_list = (*column_list[:-1], "approved_by", "approved_at", "created_at", "notes")
     column_formatters = {
         "client": record_link("client"),
         "discount_pct": _percent,
@@ -284,18 +267,7 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         "created_at",
         "updated_at",
     )
-    column_export_list = (
-        "number",
-        "client",
-        "ordered_on",
-        "delivery_address",
-        "total",
-        "status",
-        "owner",
-        "quote",
-        "shipped_at",
-        "notes",
-    )
+    column_export_list = columns_but(column_details_list, "shipped_by", "created_at", "updated_at")
     column_formatters = {"client": record_link("client"), "quote": record_link("quote")}
     column_formatters_export: dict = {}
     form_columns = ("number", "client", "ordered_on", "delivery_address", "owner", "quote", "notes", "lines")

@@ -16,6 +16,7 @@ from models.purchasing import ExpenseContract, PurchaseInvoice
 from models.scope import scoped
 
 from .crud import Section, status_filter
+from .helpers import columns_but
 from .purchasing import PURCHASING, PurchasingView
 from .workflow import WorkflowMixin
 
@@ -29,17 +30,6 @@ def _approved_contracts():
 
 
 class PaymentView(WorkflowMixin, PurchasingView):
-    column_list = (
-        "expense_contract",
-        "supplier",
-        "amount",
-        "reason",
-        "status",
-        "submitted_by",
-        "recorded_at",
-        "approved_by",
-        "paid_on",
-    )
     column_sortable_list = ("amount", "status", "recorded_at", "paid_on")
     column_default_sort = ("id", True)
     column_searchable_list = ("reason", "expense_contract.number", "expense_contract.name", "supplier.name")
@@ -60,8 +50,11 @@ class PaymentView(WorkflowMixin, PurchasingView):
         "created_at",
         "updated_at",
     )
+    column_list = columns_but(
+        column_details_list, "recorded_by", "recorded_ip", "approved_at", "created_at", "updated_at"
+    )
     column_export_list = column_details_list
-    form_columns = ("expense_contract", "supplier", "amount", "reason")
+    form_columns = column_details_list[:4]  # expense_contract … reason
     form_args = {
         "expense_contract": {"query_factory": _approved_contracts},
         "supplier": {"description": _l("Left empty, the supplier of the contract.")},
@@ -103,17 +96,6 @@ class PaymentView(WorkflowMixin, PurchasingView):
 
 
 class PurchaseInvoiceView(PurchasingView):
-    column_list = (
-        "number",
-        "supplier",
-        "expense_contract",
-        "amount",
-        "tax_rate",
-        "tax",
-        "total",
-        "issued_on",
-        "handler",
-    )
     column_sortable_list = ("number", "amount", "tax_rate", "total", "issued_on")
     column_default_sort = ("id", True)
     column_searchable_list = ("number", "handler", "receiver", "supplier.name", "expense_contract.number")
@@ -134,21 +116,9 @@ class PurchaseInvoiceView(PurchasingView):
         "created_at",
         "updated_at",
     )
+    column_list = columns_but(column_details_list, "quantity", "receiver", "notes", "created_at", "updated_at")
     column_export_list = column_details_list
-    form_columns = (
-        "number",
-        "supplier",
-        "expense_contract",
-        "issued_on",
-        "quantity",
-        "amount",
-        "tax_rate",
-        "tax",
-        "total",
-        "handler",
-        "receiver",
-        "notes",
-    )
+    form_columns = (*column_details_list[:3], "issued_on", *columns_but(column_details_list[3:12], "issued_on"))
     form_args = {
         "tax_rate": {"coerce": int},
         "supplier": {"description": _l("Left empty, the supplier of the contract.")},

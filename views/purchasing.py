@@ -11,7 +11,8 @@ from models.purchasing import ExpenseContract, PurchaseItem, PurchaseRequest, Su
 from models.workflow import APPROVAL_STATES
 
 from .crud import CrmModelView, Section, status_filter
-from .workflow import WorkflowMixin
+from .helpers import columns_but
+from .workflow import APPROVAL_TRAIL, WorkflowMixin
 
 PURCHASING = _l("Purchasing")
 AUTO_NUMBER = _l("Left empty, a number is given on saving.")
@@ -68,44 +69,12 @@ class PurchaseRequestView(WorkflowMixin, PurchasingView):
         "description",
         "total",
         "status",
-        "submitted_by",
-        "submitted_at",
-        "approved_by",
-        "approved_at",
-        "approval_comment",
+        *APPROVAL_TRAIL,
         "created_at",
         "updated_at",
     )
-    column_export_list = (
-        "number",
-        "name",
-        "requester",
-        "department",
-        "opportunity",
-        "cost_type",
-        "consignee",
-        "phone",
-        "address",
-        "description",
-        "total",
-        "status",
-        "submitted_at",
-        "approved_by",
-        "approved_at",
-        "created_at",
-    )
-    form_columns = (
-        "number",
-        "name",
-        "requester",
-        "department",
-        "opportunity",
-        "cost_type",
-        "consignee",
-        "phone",
-        "address",
-        "description",
-    )
+    column_export_list = columns_but(column_details_list, "submitted_by", "approval_comment", "updated_at")
+    form_columns = column_details_list[:10]  # number … description
     form_args = {"number": {"description": AUTO_NUMBER}}
     form_ajax_refs = {"opportunity": {"fields": ["title", "customer_name"], "page_size": 10}}
     form_rules = (
@@ -174,47 +143,14 @@ class ExpenseContractView(WorkflowMixin, PurchasingView):
         "paid_total",
         "subject",
         "status",
-        "submitted_by",
-        "submitted_at",
-        "approved_by",
-        "approved_at",
-        "approval_comment",
+        *APPROVAL_TRAIL,
         "created_at",
         "updated_at",
     )
-    column_export_list = (
-        "number",
-        "name",
-        "type",
-        "supplier",
-        "purchase_request",
-        "handler",
-        "contact",
-        "phone",
-        "starts_on",
-        "ends_on",
-        "amount",
-        "payments_total",
-        "paid_total",
-        "subject",
-        "status",
-        "approved_by",
-        "approved_at",
+    column_export_list = columns_but(
+        column_details_list, "submitted_by", "submitted_at", "approval_comment", "created_at", "updated_at"
     )
-    form_columns = (
-        "number",
-        "name",
-        "type",
-        "supplier",
-        "purchase_request",
-        "handler",
-        "contact",
-        "phone",
-        "starts_on",
-        "ends_on",
-        "amount",
-        "subject",
-    )
+    form_columns = columns_but(column_details_list[:14], "payments_total", "paid_total")  # number … subject
     form_args = {"number": {"description": AUTO_NUMBER}}
     form_rules = (
         Section(_l("Expense contract"), ("number", "name", "type", "supplier", "purchase_request", "handler")),

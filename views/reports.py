@@ -209,40 +209,38 @@ class _StatementMixin:
         return download(documents, fmt, stem, footer=str(documents[0].title) if len(documents) == 1 else "")
 
 
-class ClientStatementMixin(_StatementMixin):
-    """Customer statement (对账单) actions for the client list."""
+def _statement_mixin(kind: str, stem: str, pdf_label, xlsx_label) -> type:
+    """The statement actions of the ``kind`` ("client", "contract") list: the documents
+    come from ``reports.statement.<kind>_statements`` / ``<kind>_statement_document``."""
 
-    statement_stem = "statement"
+    class StatementMixin(_StatementMixin):
+        statement_stem = stem
 
-    def statement_documents(self, ids, as_of):
-        found = statements.client_statements(db.session, ids, current_user, as_of)
-        return [statements.client_statement_document(s, generated_text(s.generated_at)) for s in found]
+        def statement_documents(self, ids, as_of):
+            found = getattr(statements, f"{kind}_statements")(db.session, ids, current_user, as_of)
+            document = getattr(statements, f"{kind}_statement_document")
+            return [document(s, generated_text(s.generated_at)) for s in found]
 
-    @crm_action("statement_pdf", _l("Customer statement (PDF)"), right=STATEMENT_RIGHT)
-    def action_statement_pdf(self, ids):
-        return self.statement_response(ids, "pdf")
+        @crm_action("statement_pdf", pdf_label, right=STATEMENT_RIGHT)
+        def action_statement_pdf(self, ids):
+            return self.statement_response(ids, "pdf")
 
-    @crm_action("statement_xlsx", _l("Customer statement (XLSX)"), right=STATEMENT_RIGHT)
-    def action_statement_xlsx(self, ids):
-        return self.statement_response(ids, "xlsx")
+        @crm_action("statement_xlsx", xlsx_label, right=STATEMENT_RIGHT)
+        def action_statement_xlsx(self, ids):
+            return self.statement_response(ids, "xlsx")
+
+    StatementMixin.__name__ = StatementMixin.__qualname__ = f"{kind.title()}StatementMixin"
+    return StatementMixin
 
 
-class ContractStatementMixin(_StatementMixin):
-    """Receivables statement actions for the contract list."""
-
-    statement_stem = "receivables-statement"
-
-    def statement_documents(self, ids, as_of):
-        found = statements.contract_statements(db.session, ids, current_user, as_of)
-        return [statements.contract_statement_document(s, generated_text(s.generated_at)) for s in found]
-
-    @crm_action("statement_pdf", _l("Receivables statement (PDF)"), right=STATEMENT_RIGHT)
-    def action_statement_pdf(self, ids):
-        return self.statement_response(ids, "pdf")
-
-    @crm_action("statement_xlsx", _l("Receivables statement (XLSX)"), right=STATEMENT_RIGHT)
-    def action_statement_xlsx(self, ids):
-        return self.statement_response(ids, "xlsx")
+#: Customer statement (对账单) actions for the client list
+ClientStatementMixin = _statement_mixin(
+    "client", "statement", _l("Customer statement (PDF)"), _l("Customer statement (XLSX)")
+)
+#: Receivables statement actions for the contract list
+ContractStatementMixin = _statement_mixin(
+    "contract", "receivables-statement", _l("Receivables statement (PDF)"), _l("Receivables statement (XLSX)")
+)
 
 
 def register(admin) -> None:

@@ -22,6 +22,7 @@ from models.scope import scoped, users_in_scope_clause
 from models.targets import REPORT_STATUSES, SalesTarget, WeeklyReport, WeeklyReportItem
 
 from .crud import CrmModelView, Section, status_filter
+from .helpers import columns_but
 from .opportunities import check_on_form
 from .workflow import WorkflowMixin
 
@@ -119,7 +120,6 @@ def this_monday():
 class WeeklyReportView(WorkflowMixin, CrmModelView):
     """销售周报: the author writes and submits it, their sales director reviews it."""
 
-    column_list = ("week_start", "user", "summary", "status", "submitted_at", "reviewed_by", "reviewed_at")
     column_sortable_list = (
         "week_start",
         ("user", "user.name"),
@@ -143,16 +143,8 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
         "created_at",
         "updated_at",
     )
-    column_export_list = (
-        "week_start",
-        "user",
-        "summary",
-        "status",
-        "submitted_at",
-        "reviewed_by",
-        "reviewed_at",
-        "review_comment",
-    )
+    column_export_list = columns_but(column_details_list, "created_at", "updated_at")
+    column_list = column_details_list[:7]  # week_start … reviewed_at
     form_columns = ("user", "week_start", "summary", "items")
     form_args = {
         "week_start": {"description": _l("The Monday the week starts on.")},

@@ -18,13 +18,11 @@ from models.workflow import changed_meanwhile, is_locked, perform
 
 from .crud import crm_page
 
+#: the approval trail a details page shows after the record's own columns
+APPROVAL_TRAIL = ("submitted_by", "submitted_at", "approved_by", "approved_at", "approval_comment")
 WORKFLOW_FIELDS = (
     "status",
-    "submitted_by",
-    "submitted_at",
-    "approved_by",
-    "approved_at",
-    "approval_comment",
+    *APPROVAL_TRAIL,
     "second_approved_by",
     "second_approved_at",
     "confirmed_by",
