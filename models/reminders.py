@@ -9,8 +9,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from .auth import User
+from .base import utcnow
 from .customers import Appointment, Client
 from .lookups import AppointmentType
+from .sessions import REQUEST_EXTRAS
 
 TODO, DONE = "待办", "已完成"
 #: how many due reminders the dashboard lists (the navbar shows the full count)
@@ -53,17 +56,22 @@ def due_reminders(session, user, now: datetime, limit: int | None = LIST_LIMIT) 
     return session.execute(query).all()
 
 
+def _due_count_query(user, now: datetime):
+    return (
+        select(func.count())
+        .select_from(Appointment)
+        .join(Client, Client.id == Appointment.client_id)
+        .where(*due_clauses(user, now))
+    )
+
+
 def due_count(session, user, now: datetime) -> int:
     """How many reminders are due for the user (one COUNT query)."""
-    return (
-        session.execute(
-            select(func.count())
-            .select_from(Appointment)
-            .join(Client, Client.id == Appointment.client_id)
-            .where(*due_clauses(user, now))
-        ).scalar()
-        or 0
-    )
+    return session.execute(_due_count_query(user, now)).scalar() or 0
+
+
+# the navbar's count, read with the user of a GET request (``user`` is the users table)
+REQUEST_EXTRAS["due_reminders"] = lambda: _due_count_query(User, utcnow()).scalar_subquery()
 
 
 def appointment_of(session, user, appointment_id: int) -> Appointment | None:
