@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from .auth import Department, Role, SystemConfig, User
@@ -40,10 +40,20 @@ def current_version(session) -> str | None:
         return session.execute(select(version_clause())).scalar()
 
 
+#: columns whose change leaves every kept copy right (a login writes them)
+UNSHOWN = frozenset({"last_login_at", "failed_logins", "locked_until", "password_hash", "version", "updated_at"})
+
+
+def _shown_change(obj) -> bool:
+    state = inspect(obj)
+    return any(attr.key not in UNSHOWN and attr.history.has_changes() for attr in state.attrs)
+
+
 @event.listens_for(Session, "after_flush")
 def _new_version(session, flush_context):
-    """A change to a cached table writes a new version in the same transaction."""
-    changed = (*session.new, *session.dirty, *session.deleted)
+    """A change to a cached table writes a new version in the same transaction (history is
+    still there in after_flush)."""
+    changed = (*session.new, *session.deleted, *(obj for obj in session.dirty if _shown_change(obj)))
     if not any(is_cached(type(obj)) for obj in changed):
         return
     connection = session.connection()

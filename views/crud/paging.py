@@ -284,8 +284,9 @@ class PagingMixin:
             start = count - len(rows) if exact and count is not None else None
             has_prev, has_next = more, False
         pager = {"first": None, "prev": None, "next": None, "last": None}
-        if rows and has_prev:
+        if has_prev or direction != "first":
             pager["first"] = self._pager_url()
+        if rows and has_prev:
             pager["prev"] = self._pager_url(before=seek.cursor(rows[0], start))
         if rows and has_next:
             pager["next"] = self._pager_url(after=seek.cursor(rows[-1], None if start is None else start + len(rows)))
