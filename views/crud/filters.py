@@ -18,7 +18,7 @@ from ..helpers import INT64_MAX, db_int
 from .fields import choice_filters
 from .forms import to_utc
 from .labels import attr_info
-from .paging import cached_options, has_cached_options
+from .paging import cached_options, filter_options_kind
 from .scope import choice_clause
 
 
@@ -150,8 +150,9 @@ class FiltersMixin:
             order = [target.sort_order] if hasattr(target, "sort_order") else []
             return [(str(row.id), str(row)) for row in query.order_by(*order, target.id).limit(500)]
 
-        # small tables: a drop-down kept per process (views/crud/paging.py); a big table's id is typed
-        lazy = LazyOptions(options, cached=target) if has_cached_options(target) else None
+        # small tables: a drop-down kept per process; a big table's id is typed (views/crud/paging.py)
+        kind = filter_options_kind(target)
+        lazy = None if kind == "none" else LazyOptions(options, cached=target if kind == "kept" else None)
         return [
             sqla_filters.IntEqualFilter(column, label, options=lazy),
             sqla_filters.IntNotEqualFilter(column, label, options=lazy),

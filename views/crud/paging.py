@@ -77,10 +77,18 @@ def kept_rows(target, load):
     return [db.session.merge(row, load=False) for row in rows]
 
 
-def has_cached_options(target) -> bool:
-    """Whether a drop-down of ``target`` rows is offered (and kept): small tables only; a
-    filter on a big table takes the id (its first 500 rows would be no choice anyway)."""
-    return is_cached(target)
+#: tables that grow to a million rows: a filter on one takes the id, no drop-down (its
+#: first 500 rows would be no choice, and reading them cost a statement on every page)
+BIG_TABLES = frozenset({"clients"})
+
+
+def filter_options_kind(target) -> str:
+    """How a filter offers rows of ``target``: ``"kept"`` (a drop-down kept per process:
+    small tables), ``"none"`` (the id is typed: big tables) or ``"read"`` (a drop-down
+    read on each page)."""
+    if is_cached(target):
+        return "kept"
+    return "none" if target.__tablename__ in BIG_TABLES else "read"
 
 
 # ------------------------------------------------------------------ cursors
