@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flask import has_request_context, request
 from sqlalchemy import func, select
 
 from .auth import User
@@ -70,8 +71,15 @@ def due_count(session, user, now: datetime) -> int:
     return session.execute(_due_count_query(user, now)).scalar() or 0
 
 
-# the navbar's count, read with the user of a GET request (``user`` is the users table)
-REQUEST_EXTRAS["due_reminders"] = lambda: _due_count_query(User, utcnow()).scalar_subquery()
+def _navbar_count():
+    # the navbar's count, read with the user of a GET request (``User``: the users table);
+    # not on the dashboard, which counts the reminders it lists anyway
+    if has_request_context() and request.endpoint == "admin.index":
+        return None
+    return _due_count_query(User, utcnow()).scalar_subquery()
+
+
+REQUEST_EXTRAS["due_reminders"] = _navbar_count
 
 
 def appointment_of(session, user, appointment_id: int) -> Appointment | None:

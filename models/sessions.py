@@ -79,7 +79,8 @@ def end_all_sessions(user_id: int) -> None:
         )
 
 
-#: name → a function returning a scalar sub-query correlated to ``users`` (the user's rights,
+#: name → a function returning a scalar sub-query correlated to ``users``, or None when this
+#: page does not need it (the user's rights,
 #: a setting, the due-reminder count, the cache version): what every page reads, fetched in
 #: the one SELECT that loads the user of a GET request and left in ``g.request_extras``
 #: for its readers (:func:`request_extra`), instead of one statement each
@@ -101,8 +102,9 @@ def user_for_session(user_id: str, token: str | None) -> User | None:
     if not token or not str(user_id).isdigit():
         return None
     reading = has_request_context() and request.method in ("GET", "HEAD")
-    extras = list(REQUEST_EXTRAS.items()) if reading else []
-    query = select(User, *[make().label(f"extra_{i}") for i, (_, make) in enumerate(extras)]).where(
+    made = [(name, make()) for name, make in REQUEST_EXTRAS.items()] if reading else []
+    extras = [(name, clause) for name, clause in made if clause is not None]  # None: not on this page
+    query = select(User, *[clause.label(f"extra_{i}") for i, (_, clause) in enumerate(extras)]).where(
         User.id == int(user_id),
         exists().where(UserSession.user_id == User.id, UserSession.token == token, UserSession.revoked_at.is_(None)),
     )
