@@ -32,6 +32,7 @@ def without_write_lock():
 from . import (  # noqa: E402,F401  (register the tables)
     audit,
     auth,
+    cache,
     churn,
     contracts,
     customers,

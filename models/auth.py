@@ -179,10 +179,14 @@ class User(Timestamps, SoftDelete, Versioned, db.Model):
         """The codes of every right the user's role holds (one query, cached per request)."""
         from flask import g, has_request_context
 
+        from .sessions import request_extra
+
         cache = g.setdefault("_right_codes", {}) if has_request_context() else {}
         if self.id not in cache:
             if self.role is None or not self.role.is_active:
                 cache[self.id] = frozenset()
+            elif request_extra("user_id") == self.id:  # read with the user (models.sessions)
+                cache[self.id] = frozenset(filter(None, (request_extra("rights") or "").split(",")))
             else:
                 rows = db.session.execute(
                     select(Right.code)

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flask import has_request_context, request
 from sqlalchemy import func, select
 
+from .auth import User
+from .base import utcnow
 from .customers import Appointment, Client
 from .lookups import AppointmentType
+from .sessions import REQUEST_EXTRAS
 
 TODO, DONE = "待办", "已完成"
 #: how many due reminders the dashboard lists (the navbar shows the full count)
@@ -53,17 +57,29 @@ def due_reminders(session, user, now: datetime, limit: int | None = LIST_LIMIT) 
     return session.execute(query).all()
 
 
+def _due_count_query(user, now: datetime):
+    return (
+        select(func.count())
+        .select_from(Appointment)
+        .join(Client, Client.id == Appointment.client_id)
+        .where(*due_clauses(user, now))
+    )
+
+
 def due_count(session, user, now: datetime) -> int:
     """How many reminders are due for the user (one COUNT query)."""
-    return (
-        session.execute(
-            select(func.count())
-            .select_from(Appointment)
-            .join(Client, Client.id == Appointment.client_id)
-            .where(*due_clauses(user, now))
-        ).scalar()
-        or 0
-    )
+    return session.execute(_due_count_query(user, now)).scalar() or 0
+
+
+def _navbar_count():
+    # the navbar's count, read with the user of a GET request (``User``: the users table);
+    # not on the dashboard, which counts the reminders it lists anyway
+    if has_request_context() and request.endpoint == "admin.index":
+        return None
+    return _due_count_query(User, utcnow()).scalar_subquery()
+
+
+REQUEST_EXTRAS["due_reminders"] = _navbar_count
 
 
 def appointment_of(session, user, appointment_id: int) -> Appointment | None:

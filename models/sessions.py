@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app, has_app_context
+from flask import current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import ForeignKey, String, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import db
-from .auth import LoginLog, User
+from . import db, settings
+from .auth import LoginLog, Right, User, role_right
 from .base import UTCDateTime, label, utcnow
 
 LOCKOUT_FAILURES = 5
@@ -78,20 +79,53 @@ def end_all_sessions(user_id: int) -> None:
         )
 
 
+#: name → a function returning a scalar sub-query correlated to ``users``, or None when this
+#: page does not need it (the user's rights,
+#: a setting, the due-reminder count, the cache version): what every page reads, fetched in
+#: the one SELECT that loads the user of a GET request and left in ``g.request_extras``
+#: for its readers (:func:`request_extra`), instead of one statement each
+REQUEST_EXTRAS: dict[str, Callable] = {}
+
+
+def request_extra(name: str, default=None):
+    """The value ``name`` of :data:`REQUEST_EXTRAS` read with this request's user, or
+    ``default`` (outside a request, in a request that writes, before the user is loaded)."""
+    if not has_request_context():
+        return default
+    return g.get("request_extras", {}).get(name, default)
+
+
 def user_for_session(user_id: str, token: str | None) -> User | None:
     """The user of a session cookie, if its session is still open and the user may log
-    in: one SELECT (the user, its role and an EXISTS on the session)."""
+    in: one SELECT (the user, its role and an EXISTS on the session — and, for a GET,
+    the :data:`REQUEST_EXTRAS`)."""
     if not token or not str(user_id).isdigit():
         return None
-    user = db.session.execute(
-        select(User).where(
-            User.id == int(user_id),
-            exists().where(
-                UserSession.user_id == User.id, UserSession.token == token, UserSession.revoked_at.is_(None)
-            ),
-        )
-    ).scalar()
-    return user if user is not None and user.can_log_in() else None
+    reading = has_request_context() and request.method in ("GET", "HEAD")
+    made = [(name, make()) for name, make in REQUEST_EXTRAS.items()] if reading else []
+    extras = [(name, clause) for name, clause in made if clause is not None]  # None: not on this page
+    query = select(User, *[clause.label(f"extra_{i}") for i, (_, clause) in enumerate(extras)]).where(
+        User.id == int(user_id),
+        exists().where(UserSession.user_id == User.id, UserSession.token == token, UserSession.revoked_at.is_(None)),
+    )
+    row = db.session.execute(query).first()
+    user = row[0] if row is not None else None
+    if user is None or not user.can_log_in():
+        return None
+    if extras:
+        g.request_extras = {name: value for (name, _), value in zip(extras, row[1:], strict=True)}
+        g.request_extras["user_id"] = user.id
+    return user
+
+
+def _rights_of_user():
+    codes = select(func.aggregate_strings(Right.code, ",")).join(role_right, role_right.c.right_id == Right.id)
+    return codes.where(role_right.c.role_id == User.role_id).scalar_subquery()
+
+
+REQUEST_EXTRAS["rights"] = _rights_of_user
+for _setting in settings.READ_WITH_USER:
+    REQUEST_EXTRAS[f"setting:{_setting.name}"] = _setting.clause
 
 
 # ------------------------------------------------------------------ login attempts

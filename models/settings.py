@@ -71,10 +71,26 @@ class Setting:
         return self.parse(self.default)
 
     def __call__(self):
-        """The current typed value (one query): ``settings.churn_days()``."""
+        """The current typed value (one query, or none when the request read it with its
+        user, see :data:`READ_WITH_USER`): ``settings.churn_days()``."""
+        from .auth import SystemConfig
+        from .sessions import request_extra
+
+        extras_key = f"setting:{self.name}"
+        if request_extra(extras_key, _UNREAD) is not _UNREAD:
+            return self.read(request_extra(extras_key))
+        return self.read(SystemConfig.get(self.name))
+
+    def clause(self):
+        """The stored text as a scalar sub-query (to read it inside another SELECT)."""
+        from sqlalchemy import select
+
         from .auth import SystemConfig
 
-        return self.read(SystemConfig.get(self.name))
+        return select(SystemConfig.value).where(SystemConfig.name == self.name).scalar_subquery()
+
+
+_UNREAD = object()
 
 
 # the settings, in the order the seed writes them; each declaration is its own accessor
@@ -113,6 +129,15 @@ export_sync_rows = Setting(
     "导出超过此行数时在后台生成(我的导出) / Exports of more rows than this are prepared in the background (My exports)",
 )
 
+#: rows above this count are not counted on a list page ("1–20 of 10,000+"; the exact
+#: count is one click away); at least 100
+list_count_cap = Setting(
+    "list_count_cap", _whole(minimum=100), "10000", "列表计数上限 / Lists count rows up to this number"
+)
+
+#: settings every page reads: fetched with the request's user (models.sessions.REQUEST_EXTRAS)
+READ_WITH_USER = (timezone, list_count_cap)
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -125,6 +150,7 @@ SETTINGS: dict[str, Setting] = {
         contract_approval_threshold,
         discount_threshold,
         export_sync_rows,
+        list_count_cap,
     )
 }
 

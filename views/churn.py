@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
+from models.auth import Department
 from models.churn import CHURN_STATUSES, ClientLoss, fill_from_client
 
 from .client_children import ClientChildView
@@ -71,7 +72,9 @@ class ChurnView(WorkflowMixin, ClientChildView):
     column_filters = (
         status_filter(ClientLoss.status, CHURN_STATUSES),
         "owner",
-        OwnerDepartmentFilter(ClientLoss.owner_id, _l("Owner's department"), options=LazyOptions(_departments)),
+        OwnerDepartmentFilter(
+            ClientLoss.owner_id, _l("Owner's department"), options=LazyOptions(_departments, cached=Department)
+        ),
         "detected_on",
         "last_order_on",
         "client",

@@ -194,7 +194,9 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         "trade",
         "size",
         "owner",
-        OwnerDepartmentFilter(Client.owner_id, _l("Owner's department"), options=LazyOptions(_departments)),
+        OwnerDepartmentFilter(
+            Client.owner_id, _l("Owner's department"), options=LazyOptions(_departments, cached=Department)
+        ),
         ChurnStatusFilter(Client.id, _l("Churn status"), options=LazyOptions(_churn_options)),
         "created_at",
         "updated_at",

@@ -20,6 +20,7 @@ from models import db, reminders
 from models.base import utcnow
 from models.customers import Appointment
 from models.reminders import DEFAULT_POSTPONE_MINUTES, LIST_LIMIT, MAX_POSTPONE_MINUTES
+from models.sessions import request_extra
 
 from .crud import to_utc
 
@@ -44,7 +45,12 @@ def due_count(user, now: datetime | None = None) -> int:
 def reminder_count() -> int:
     """The navbar badge: the current user's due count, computed once per request."""
     if "crm_due_reminders" not in g:
-        g.crm_due_reminders = due_count(current_user) if current_user.is_authenticated else 0
+        if not current_user.is_authenticated:
+            g.crm_due_reminders = 0
+        elif request_extra("user_id") == current_user.id:  # read with the user (models.sessions)
+            g.crm_due_reminders = request_extra("due_reminders") or 0
+        else:
+            g.crm_due_reminders = due_count(current_user)
     return g.crm_due_reminders
 
 

@@ -17,6 +17,7 @@ from .history import HistoryMixin
 from .labels import LabelsMixin, attr_info, mask_value, model_for_table
 from .links import LinksMixin, esc, record_link
 from .locking import LockingMixin
+from .paging import PagingMixin
 from .rights import VIEW_OPERATIONS, RightsMixin, crm_action, crm_page, login_url
 from .scope import ScopedAjaxLoader, ScopeMixin, choice_clause, offerable
 from .search import SearchMixin
@@ -59,6 +60,7 @@ class CrmModelView(
     SoftDeleteMixin,
     FormsMixin,
     FiltersMixin,
+    PagingMixin,
     LockingMixin,
     HistoryMixin,
     ExportMixin,

@@ -18,6 +18,7 @@ from ..helpers import INT64_MAX, db_int
 from .fields import choice_filters
 from .forms import to_utc
 from .labels import attr_info
+from .paging import cached_options, filter_options_kind
 from .scope import choice_clause
 
 
@@ -49,8 +50,9 @@ class LazyOptions:
     """Filter choices read when the list page renders (Flask-Admin caches a filter's
     options at start-up, outside any request, user or data scope)."""
 
-    def __init__(self, load):
-        self.load = load
+    def __init__(self, load, cached=None):
+        # cached: the small table the options come from (kept per process, views/crud/paging.py)
+        self.load = (lambda: cached_options(cached, load)) if cached is not None else load
 
     def __bool__(self):
         return True
@@ -148,7 +150,9 @@ class FiltersMixin:
             order = [target.sort_order] if hasattr(target, "sort_order") else []
             return [(str(row.id), str(row)) for row in query.order_by(*order, target.id).limit(500)]
 
-        lazy = LazyOptions(options)
+        # small tables: a drop-down kept per process; a big table's id is typed (views/crud/paging.py)
+        kind = filter_options_kind(target)
+        lazy = None if kind == "none" else LazyOptions(options, cached=target if kind == "kept" else None)
         return [
             sqla_filters.IntEqualFilter(column, label, options=lazy),
             sqla_filters.IntNotEqualFilter(column, label, options=lazy),

@@ -23,6 +23,7 @@ from models.base import checker_message, to_money
 
 from .fields import CrmDateField, CrmDateTimeField, choice_field
 from .labels import attr_info
+from .paging import kept_rows
 from .scope import offerable
 
 
@@ -256,7 +257,8 @@ class FormsMixin:
             key = (self.endpoint, field.name)
             if key not in cache:
                 query = factory()
-                cache[key] = offerable(query, query.column_descriptions[0]["entity"]).all()
+                target = query.column_descriptions[0]["entity"]
+                cache[key] = kept_rows(target, lambda q=query, t=target: offerable(q, t).all())
             field.query_factory = lambda rows=cache[key]: rows
         return form
 
