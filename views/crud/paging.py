@@ -132,31 +132,29 @@ class _Seek:
         return query
 
     def order(self, query, desc):
-        native_nulls = db.session.get_bind().dialect.name == "sqlite"  # SQLite: NULLs are the smallest
-        terms = []
-        if not self.is_id:
-            term = self.column.desc() if desc else self.column.asc()
-            if self.nullable and not native_nulls:
-                term = term.nulls_last() if desc else term.nulls_first()
-            terms.append(term)
+        """ORDER BY the column and id as the database orders them natively (NULLs smallest on
+        SQLite, largest on PostgreSQL), so a plain (column, id) index serves both directions."""
+        terms = [] if self.is_id else [self.column.desc() if desc else self.column.asc()]
         terms.append(self.id_column.desc() if desc else self.id_column.asc())
         return query.order_by(*terms)
 
     def after(self, value, pk, desc):
-        """Rows strictly after (value, pk) in the order (desc or not), NULLs smallest."""
+        """Rows strictly after (value, pk) in the order (desc or not)."""
         pk = bindparam(None, pk, type_=self.id_column.type)
         if self.is_id:
             return self.id_column < pk if desc else self.id_column > pk
         column, ident = self.column, self.id_column
+        nulls_small = db.session.get_bind().dialect.name == "sqlite"
+        nulls_come_first = nulls_small != desc  # in the order of this page
         if value is None:
-            if desc:
-                return and_(column.is_(None), ident < pk)
-            return or_(column.is_not(None), and_(column.is_(None), ident > pk))
+            later_nulls = and_(column.is_(None), ident < pk if desc else ident > pk)
+            return or_(column.is_not(None), later_nulls) if nulls_come_first else later_nulls
         row = tuple_(column, ident)
         bound = tuple_(bindparam(None, value, type_=column.type), pk)
-        if desc:
-            return or_(row < bound, column.is_(None)) if self.nullable else row < bound
-        return row > bound
+        later = row < bound if desc else row > bound
+        if nulls_come_first or not self.nullable:
+            return later
+        return or_(later, column.is_(None))
 
     def value_of(self, row):
         obj = row
@@ -186,13 +184,14 @@ class PagingMixin:
     def _get_list_extra_args(self):
         # read once a request (filters flash their refusals once); the pager's arguments
         # are not carried into the sort, page-size and filter links
-        if has_request_context() and g.get("crm_list_args") is not None:
-            return g.crm_list_args
+        # kept on the request, not on g: g outlives a request inside an outer app context
+        if has_request_context() and getattr(request, "crm_list_args", None) is not None:
+            return request.crm_list_args
         args = super()._get_list_extra_args()
         for name in PAGER_ARGS:
             args.extra_args.pop(name, None)
         if has_request_context():
-            g.crm_list_args = args
+            request.crm_list_args = args
         return args
 
     def _list_request(self) -> bool:
@@ -214,6 +213,9 @@ class PagingMixin:
                 return None
             field = self._sortable_columns.get(name, getattr(self.model, name, None))
             joins, signature = self._sortable_joins.get(name), ["", desc]
+        if isinstance(field, list) and len(field) == 1:  # ("area", ("area_id",)): one own column
+            field = field[0]
+            joins = joins[0] if joins and isinstance(joins[0], list | tuple) else joins
         if field is None or isinstance(field, list) or not hasattr(field, "key") or not hasattr(field, "class_"):
             return None
         return _Seek(self, signature, field, joins, desc)
@@ -245,11 +247,13 @@ class PagingMixin:
         for join in self._auto_joins:
             query = query.options(joinedload(join))
         page_size = self.page_size if page_size is None else page_size
-        seek = self._seek_order(sort_column, sort_desc) if page_size else None
+        # a searched page is ranked (exact and prefix matches first): pages by OFFSET over
+        # the index's few candidates, not by a seek on the sort column
+        seek = self._seek_order(sort_column, sort_desc) if page_size and not search else None
         if seek is None:
             query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
             rows = self._apply_pagination(query, page, page_size).all()
-            g.crm_pager = self._offset_pager(page or 0, page_size, len(rows), count, exact)
+            request.crm_pager = self._offset_pager(page or 0, page_size, len(rows), count, exact)
         else:
             rows = self._seek_rows(seek, seek.apply_joins(query, joins), page or 0, page_size, count, exact)
         return (count if exact else None), rows
@@ -299,7 +303,7 @@ class PagingMixin:
         if rows and has_next:
             pager["next"] = self._pager_url(after=seek.cursor(rows[-1], None if start is None else start + len(rows)))
             pager["last"] = self._pager_url(last="1")
-        g.crm_pager = self._pager(pager, start, len(rows), count, exact, page_size)
+        request.crm_pager = self._pager(pager, start, len(rows), count, exact, page_size)
         return rows
 
     def _offset_pager(self, page, page_size, shown, count, exact):
@@ -337,4 +341,4 @@ class PagingMixin:
 
     def list_pager(self):
         """The pager of the list page being rendered (built by get_list)."""
-        return g.get("crm_pager")
+        return getattr(request, "crm_pager", None) if has_request_context() else None
