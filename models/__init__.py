@@ -48,6 +48,7 @@ from . import (  # noqa: E402,F401  (register the tables)
     reminders,
     sessions,
     targets,
+    totals,
     uploads,
 )
 from .audit import AuditLog  # noqa: E402,F401

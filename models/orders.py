@@ -10,22 +10,19 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    BigInteger,
     Date,
     ForeignKey,
     Integer,
     String,
     Text,
     and_,
-    cast,
     func,
     select,
     text,
     true,
-    type_coerce,
 )
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import clock, db, settings
 from .auth import User
@@ -39,6 +36,8 @@ from .base import (
     UTCDateTime,
     Versioned,
     column_label,
+    foreign_key,
+    kept_total,
     label,
     not_negative,
     positive_quantity,
@@ -68,17 +67,16 @@ class Quote(Timestamps, Versioned, Owned, Approval, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Quote number"))
-    client_id: Mapped[int] = mapped_column(
-        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
-    )
-    opportunity_id: Mapped[int | None] = mapped_column(
-        ForeignKey("sal_chance.id", ondelete="RESTRICT"), index=True, info=label("Opportunity")
-    )
+    client_id: Mapped[int] = foreign_key("clients.id", "Client")
+    opportunity_id: Mapped[int | None] = foreign_key("sal_chance.id", "Opportunity")
     valid_until: Mapped[date | None] = mapped_column(Date, info=label("Valid until"))
     discount_pct: Mapped[Decimal] = mapped_column(
         Percent(), default=Decimal("0.00"), info=label("Discount (%)", minimum=0, maximum=100)
     )
     notes: Mapped[str | None] = mapped_column(Text, info=label("Notes"))
+    # kept by models/totals.py in the transaction that changes the lines or the discount
+    subtotal: Mapped[Decimal] = kept_total("Subtotal")
+    total: Mapped[Decimal] = kept_total("Total after discount")
 
     client = relationship(Client, info=label("Client"))
     opportunity = relationship(Opportunity, info=label("Opportunity"))
@@ -106,10 +104,8 @@ class QuoteLine(db.Model):
     __scope_parent__ = "quote"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    quote_id: Mapped[int] = mapped_column(ForeignKey("quote.id", ondelete="CASCADE"), index=True, info=label("Quote"))
-    product_id: Mapped[int] = mapped_column(
-        ForeignKey("product.id", ondelete="RESTRICT"), index=True, info=label("Product")
-    )
+    quote_id: Mapped[int] = foreign_key("quote.id", "Quote", ondelete="CASCADE")
+    product_id: Mapped[int] = foreign_key("product.id", "Product")
     quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
     unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
 
@@ -137,9 +133,7 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Order number"))
-    client_id: Mapped[int] = mapped_column(
-        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
-    )
+    client_id: Mapped[int] = foreign_key("clients.id", "Client")
     ordered_on: Mapped[date] = mapped_column(Date, index=True, info=label("Order date"))
     delivery_address: Mapped[str | None] = mapped_column(String(300), info=label("Delivery address"))
     status: Mapped[str] = mapped_column(
@@ -151,6 +145,7 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Shipped at"))
     shipped_by_id: Mapped[int | None] = user_fk("Shipped by")
     notes: Mapped[str | None] = mapped_column(Text, info=label("Notes"))
+    total: Mapped[Decimal] = kept_total("Order total")  # Σ lines, kept by models/totals.py
 
     client = relationship(Client, info=label("Client"))
     quote = relationship(Quote, info=label("Quote"))
@@ -167,6 +162,14 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
             "uq_orders_quote_id_live",
             "quote_id",
             unique=True,
+            sqlite_where=text("is_deleted = 0"),
+            postgresql_where=text("NOT is_deleted"),
+        ),
+        # the list sorts on the total: live rows, the id as tie-breaker (keyset pages)
+        db.Index(
+            "ix_orders_total_live",
+            "total",
+            "id",
             sqlite_where=text("is_deleted = 0"),
             postgresql_where=text("NOT is_deleted"),
         ),
@@ -220,10 +223,8 @@ class OrderLine(db.Model):
     __scope_parent__ = "order"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True, info=label("Order"))
-    product_id: Mapped[int] = mapped_column(
-        ForeignKey("product.id", ondelete="RESTRICT"), index=True, info=label("Product")
-    )
+    order_id: Mapped[int] = foreign_key("orders.id", "Order", ondelete="CASCADE")
+    product_id: Mapped[int] = foreign_key("product.id", "Product")
     quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
     unit: Mapped[str] = mapped_column(String(10), info=label("Unit"))
     unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
@@ -243,41 +244,6 @@ class OrderLine(db.Model):
                 self.unit_price = product.price if self.unit_price is None else self.unit_price
                 self.unit = self.unit or product.unit
         not_negative(OrderLine, "unit_price", self.unit_price)
-
-
-# --------------------------------------------------------------------- computed columns
-# Computed in SQL and deferred: lists undefer them (one query per page, no per-row sums).
-def _lines_total(line_model, fk):
-    return (
-        select(
-            type_coerce(
-                func.coalesce(func.sum(line_model.quantity * type_coerce(line_model.unit_price, BigInteger)), 0),
-                Money(),
-            )
-        )
-        .where(fk)
-        .correlate_except(line_model)
-        .scalar_subquery()
-    )
-
-
-Order.total = column_property(
-    _lines_total(OrderLine, OrderLine.order_id == Order.id), deferred=True, info=label("Order total")
-)
-_QUOTE_SUBTOTAL = _lines_total(QuoteLine, QuoteLine.quote_id == Quote.id)
-Quote.subtotal = column_property(_QUOTE_SUBTOTAL, deferred=True, info=label("Subtotal"))
-# total = subtotal − round_half_up(subtotal × discount), in integers: fen × hundredths of a
-# percent, so the discount in fen is (fen × hundredths + 5000) // 10000
-# a real CAST: PostgreSQL sums bigints as NUMERIC, and "/" on NUMERIC is no integer division
-_SUBTOTAL_FEN = cast(_QUOTE_SUBTOTAL, BigInteger)
-Quote.total = column_property(
-    type_coerce(
-        _SUBTOTAL_FEN - (_SUBTOTAL_FEN * type_coerce(Quote.__table__.c.discount_pct, BigInteger) + 5000) // 10000,
-        Money(),
-    ),
-    deferred=True,
-    info=label("Total after discount"),
-)
 
 
 def quote_totals(quote: Quote) -> tuple[Decimal, Decimal, Decimal]:

@@ -181,29 +181,78 @@ def named(**columns) -> list:
     return [expr.label(key) for key, expr in columns.items()]
 
 
-def receivables_select(filters: ReceivablesFilters, user):
-    """The SELECT of one row per contract (see the module docstring for the rules),
-    within ``user``'s data scope, ordered by due date."""
-    as_of = literal(filters.as_of, Date())
+def _as_of(kept, last_on, summed, as_of):
+    """A figure kept on the contract row (``kept``, reaching ``last_on``) as of a day: the
+    stored one when nothing counted is dated after it — the usual case, a report as of
+    today — else the correlated sum ``summed`` of what was dated by then (that row only)."""
+    return case((or_(last_on.is_(None), last_on <= as_of), kept), else_=func.coalesce(summed, 0))
+
+
+def _money_as_of(as_of: date) -> tuple:
+    """(received, invoiced) of the contract of the outer query as of ``as_of``."""
     received = (
-        select(*named(contract_id=ContractReceipt.contract_id, received=func.sum(ContractReceipt.amount)))
+        select(func.sum(ContractReceipt.amount))
         .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-        .where(Receipt.is_deleted.is_(False), Receipt.received_on <= filters.as_of)
-        .group_by(ContractReceipt.contract_id)
-        .subquery("received")
+        .where(ContractReceipt.contract_id == Contract.id, Receipt.is_deleted.is_(False), Receipt.received_on <= as_of)
+        .correlate(Contract)
+        .scalar_subquery()
     )
     invoiced = (
-        select(*named(contract_id=Invoice.contract_id, invoiced=func.sum(Invoice.total)))
-        .where(Invoice.status != "voided", Invoice.issued_on <= filters.as_of)
-        .group_by(Invoice.contract_id)
-        .subquery("invoiced")
+        select(func.sum(Invoice.total))
+        .where(Invoice.contract_id == Contract.id, Invoice.status != "voided", Invoice.issued_on <= as_of)
+        .correlate(Contract)
+        .scalar_subquery()
     )
+    return (
+        _as_of(Contract.received, Contract.received_last_on, received, as_of),
+        _as_of(Contract.invoiced, Contract.invoiced_last_on, invoiced, as_of),
+    )
+
+
+def _filtered(query, filters: ReceivablesFilters, user):
+    """``query`` (of contracts joined to their client) narrowed to the report's filters and
+    ``user``'s data scope."""
+    optional = (
+        (filters.statuses is not None, lambda: Contract.status.in_(filters.statuses)),
+        (bool(filters.due_from), lambda: Contract.starts_on >= filters.due_from),
+        (bool(filters.due_to), lambda: Contract.starts_on <= filters.due_to),
+        (bool(filters.owner_id), lambda: Contract.owner_id == filters.owner_id),
+        (
+            bool(filters.department_id),
+            lambda: Contract.owner_id.in_(
+                select(User.id).where(User.department_id.in_(department_subtree_ids(filters.department_id)))
+            ),
+        ),
+        (
+            bool(filters.area_id),
+            lambda: or_(
+                Client.area_id == filters.area_id,
+                Client.area_id.in_(select(Area.id).where(Area.parent_id == filters.area_id)),
+            ),
+        ),
+        (filters.client_ids is not None, lambda: Contract.client_id.in_(filters.client_ids)),
+        (filters.contract_ids is not None, lambda: Contract.id.in_(filters.contract_ids)),
+    )
+    query = query.where(Contract.is_deleted.is_(False))
+    for given, clause in optional:
+        if given:
+            query = query.where(clause())
+    clause = scope_clause(Contract, user)
+    return query if clause is None else query.where(clause)
+
+
+def receivables_select(filters: ReceivablesFilters, user):
+    """The SELECT of one row per contract (see the module docstring for the rules),
+    within ``user``'s data scope, ordered by due date. The amounts are read from the
+    contract row (models/totals.py keeps them), not summed over every receipt."""
+    as_of = literal(filters.as_of, Date())
     owner = aliased(User, name="owner")
     department = aliased(Department, name="owner_department")
 
-    received_amount = _money(func.coalesce(received.c.received, 0))
-    invoiced_amount = _money(func.coalesce(invoiced.c.invoiced, 0))
-    balance = _money(Contract.amount - func.coalesce(received.c.received, 0))
+    received, invoiced = _money_as_of(filters.as_of)
+    received_amount = _money(received)
+    invoiced_amount = _money(invoiced)
+    balance = _money(Contract.amount - received)
     days = days_between(as_of, Contract.starts_on)
 
     def in_bucket(first, last):
@@ -247,36 +296,8 @@ def receivables_select(filters: ReceivablesFilters, user):
         .outerjoin(Area, Area.id == Client.area_id)
         .outerjoin(owner, owner.id == Contract.owner_id)
         .outerjoin(department, department.id == owner.department_id)
-        .outerjoin(received, received.c.contract_id == Contract.id)
-        .outerjoin(invoiced, invoiced.c.contract_id == Contract.id)
-        .where(Contract.is_deleted.is_(False))
     )
-    if filters.statuses is not None:
-        query = query.where(Contract.status.in_(filters.statuses))
-    if filters.due_from:
-        query = query.where(Contract.starts_on >= filters.due_from)
-    if filters.due_to:
-        query = query.where(Contract.starts_on <= filters.due_to)
-    if filters.owner_id:
-        query = query.where(Contract.owner_id == filters.owner_id)
-    if filters.department_id:
-        departments = department_subtree_ids(filters.department_id)
-        query = query.where(Contract.owner_id.in_(select(User.id).where(User.department_id.in_(departments))))
-    if filters.area_id:
-        query = query.where(
-            or_(
-                Client.area_id == filters.area_id,
-                Client.area_id.in_(select(Area.id).where(Area.parent_id == filters.area_id)),
-            )
-        )
-    if filters.client_ids is not None:
-        query = query.where(Contract.client_id.in_(filters.client_ids))
-    if filters.contract_ids is not None:
-        query = query.where(Contract.id.in_(filters.contract_ids))
-    clause = scope_clause(Contract, user)
-    if clause is not None:
-        query = query.where(clause)
-    return query.order_by(Contract.starts_on, Contract.number, Contract.id)
+    return _filtered(query, filters, user).order_by(Contract.starts_on, Contract.number, Contract.id)
 
 
 def totals_select(filters: ReceivablesFilters, user, *, group_by_client: bool = False):

@@ -115,7 +115,7 @@ class LinesMixin:
 
 # ------------------------------------------------------------------------------ quotes
 class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
-    """报价单: lines, discount, totals in SQL; approval above the discount threshold (§5.2);
+    """报价单: lines, discount, stored totals (models/totals.py); approval above the discount threshold (§5.2);
     an accepted quote converts to an order once."""
 
     column_list = (
@@ -197,7 +197,6 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         *money_range(Quote.total, _l("Total after discount")),
     )
 
-    list_eager = ("subtotal", "total")
     detail_eager = ("lines.product",)
 
     # -- prefill from an opportunity ---------------------------------------------------
@@ -263,7 +262,7 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
 
 # ------------------------------------------------------------------------------ orders
 class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
-    """订单: lines, total in SQL, pending → shipped (takes the stock) → completed, or cancelled."""
+    """订单: lines, a stored total (models/totals.py), pending → shipped (takes the stock) → completed, or cancelled."""
 
     column_list = ("number", "client", "ordered_on", "total", "status", "owner")
     column_sortable_list = ("number", "ordered_on", "total", "status")
@@ -324,7 +323,6 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         *money_range(Order.total, _l("Order total")),
     )
 
-    list_eager = ("total",)
     detail_eager = ("lines.product",)
 
 
