@@ -195,20 +195,20 @@ def _statement_totals(state):
     if table.name not in _TABLES and table.name != Receipt.__tablename__:
         return None
     session, where = state.session, getattr(state.statement, "whereclause", None)
-    parents = {}
+    moved = None
     if state.is_insert and table.name in _TABLES:
         parent, fk = _TABLES[table.name]
         params = state.parameters if isinstance(state.parameters, list) else [state.parameters or {}]
-        parents[parent] = {row.get(fk.key) for row in params} - {None}
+        ids = {row.get(fk.key) for row in params} - {None}
     else:
         parent, ids = _parents_of(session, table, where)
-        parents[parent] = ids
+        if state.is_update and table.name in _TABLES:  # the rows may move to other parents
+            moved = list(session.execute(select(table.c.id).where(where) if where is not None else select(table.c.id)))
     result = state.invoke_statement()
-    if state.is_update and table.name in _TABLES:  # rows may have moved to other parents
-        parents[parent] |= _parents_of(session, table, where)[1]
-    for model, ids in parents.items():
-        if ids:
-            _set_figures(session, model, ids)
+    if moved:
+        ids |= _parents_of(session, table, table.c.id.in_([row.id for row in moved]))[1]
+    if ids:
+        _set_figures(session, parent, ids)
     return result
 
 
