@@ -1,4 +1,5 @@
-"""Quotes (报价单) and orders (订单) with their lines: totals in SQL and in Python, the exact
+"""Quotes (报价单) and orders (订单) with their lines: totals kept beside the lines
+(models/totals.py) and computed in Python, the exact
 split of a quote's discount over its lines, converting an accepted quote into an order, and
 the quote and order workflows (SPEC §5.2), performed through :func:`models.workflow.perform`.
 """
@@ -22,7 +23,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from . import clock, db, settings
 from .auth import User
@@ -97,20 +98,27 @@ class Quote(Timestamps, Versioned, Owned, Approval, db.Model):
         same_client(self, "opportunity", Quote)
 
 
-class QuoteLine(db.Model):
+class ProductLine:
+    """The columns a quote line and an order line share: a product, a quantity, a unit price."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = foreign_key("product.id", "Product")
+    quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
+    unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
+
+    @declared_attr
+    def product(cls):
+        return relationship(Product, info=label("Product"))
+
+
+class QuoteLine(ProductLine, db.Model):
     """报价明细 (inline under a quote)."""
 
     __tablename__ = "quote_line"
     __scope_parent__ = "quote"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     quote_id: Mapped[int] = foreign_key("quote.id", "Quote", ondelete="CASCADE")
-    product_id: Mapped[int] = foreign_key("product.id", "Product")
-    quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
-    unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
-
     quote: Mapped[Quote] = relationship(back_populates="lines", info=label("Quote"))
-    product = relationship(Product, info=label("Product"))
 
     def __str__(self) -> str:
         return f"{self.product} × {self.quantity}"
@@ -216,21 +224,15 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, db.Model):
                 )
 
 
-class OrderLine(db.Model):
+class OrderLine(ProductLine, db.Model):
     """订单明细 (inline under an order)."""
 
     __tablename__ = "orders_line"
     __scope_parent__ = "order"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = foreign_key("orders.id", "Order", ondelete="CASCADE")
-    product_id: Mapped[int] = foreign_key("product.id", "Product")
-    quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
     unit: Mapped[str] = mapped_column(String(10), info=label("Unit"))
-    unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
-
     order: Mapped[Order] = relationship(back_populates="lines", info=label("Order"))
-    product = relationship(Product, info=label("Product"))
 
     def __str__(self) -> str:
         return f"{self.product} × {self.quantity} {self.unit or ''}".strip()

@@ -15,9 +15,12 @@ The rules, stated on the page and on every download:
 * aging: a contract's whole balance falls in one bucket — not yet due (< 0 days),
   0–30, 31–60, 61–90 or > 90 days past due.
 
-Every figure is a SQL aggregate: one statement for the rows and one for the totals,
-whatever the number of contracts (plus, with a department filter, one read of the
-department tree; describing the filters used reads at most three names).
+Received and invoiced are read from the contract row, where models/totals.py keeps them
+in the transaction that changes an allocation, a receipt or an invoice; only a contract
+with money dated after the as-of day is summed again (that row alone). One statement for
+the rows and one aggregate over the same stored columns for the totals, whatever the
+number of contracts (plus, with a department filter, one read of the department tree;
+describing the filters used reads at most three names).
 """
 
 from __future__ import annotations
@@ -350,6 +353,13 @@ def contract_status_label(status: str) -> str:
     return CONTRACT.state_label(status)
 
 
+def money_columns(width: int) -> list[Column]:
+    """The contract amount, received, invoiced and balance columns (report and statements)."""
+    labels = {"amount": _l("Contract amount"), "received": _l("Received"), "invoiced": _l("Invoiced")}
+    labels["balance"] = _l("Balance")
+    return [Column(key, text, "money", width=width) for key, text in labels.items()]
+
+
 def receivables_columns() -> list[Column]:
     return [
         Column("number", _l("Contract number"), width=20),
@@ -359,10 +369,7 @@ def receivables_columns() -> list[Column]:
         Column("owner", _l("Owner"), width=13),
         Column("department", _l("Department"), width=14, in_pdf=False),
         Column("due_on", _l("Due date"), "date", width=17),
-        Column("amount", _l("Contract amount"), "money", width=18),
-        Column("received", _l("Received"), "money", width=18),
-        Column("invoiced", _l("Invoiced"), "money", width=18),
-        Column("balance", _l("Balance"), "money", width=18),
+        *money_columns(18),
         Column("days_past_due", _l("Days past due"), "int", width=10),
     ] + [Column(key, label, "money", width=16) for key, label, *_ in BUCKETS]
 
