@@ -85,6 +85,9 @@ class Quote(Timestamps, Versioned, Owned, Approval, db.Model):
         back_populates="quote", cascade="all, delete-orphan", order_by="QuoteLine.id", info=label("Quote lines")
     )
 
+    # the list sorts on the kept totals (the id breaks ties, for keyset pages)
+    __table_args__ = (db.Index("ix_quote_subtotal_id", "subtotal", "id"), db.Index("ix_quote_total_id", "total", "id"))
+
     def __str__(self) -> str:
         return self.number or f"#{self.id}"
 

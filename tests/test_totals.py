@@ -21,7 +21,7 @@ from models.lookups import InvoiceType, PaymentMethod
 from models.orders import Order, OrderLine, Quote, QuoteLine
 from models.workflow import perform
 from reports.receivables import ReceivablesFilters, receivables_report
-from tests.conftest import run_parallel
+from tests.conftest import cells, money, run_parallel
 from tests.factories import lookup, make_client, make_contract, make_order, make_product, make_quote, user
 
 ZERO = Decimal("0.00")
@@ -279,3 +279,20 @@ def test_the_receivables_report_reads_stored_money_and_answers_for_an_earlier_da
     assert row(date(2026, 6, 1)) == (Decimal("300.00"), Decimal("113.00"), Decimal("700.00"), Decimal("700.00"))
     assert row(date(2026, 3, 1)) == (Decimal("100.00"), Decimal("113.00"), Decimal("900.00"), Decimal("900.00"))
     assert row(date(2026, 1, 15)) == (ZERO, ZERO, Decimal("1000.00"), Decimal("1000.00"))
+
+
+# ------------------------------------------------------------------------------ lists
+def test_the_order_and_quote_lists_sort_and_filter_on_the_stored_totals(client_as, db_session):
+    s = db_session
+    product = make_product(s)
+    for price in ("5.00", "300.00", "42.10"):
+        make_order(s, owner="admin", lines=[(product, 2, price)])
+        make_quote(s, owner="admin", lines=[(product, 2, price)], discount="10")
+    s.commit()
+    admin = client_as("admin")
+    page = admin.get("/admin/order/?sort=3&desc=1").get_data(as_text=True)  # column 3: total
+    assert [money(c) for c in cells(page, "total")][:3] == [Decimal("600.00"), Decimal("84.20"), Decimal("10.00")]
+    page = admin.get("/admin/order/?sort=3").get_data(as_text=True)
+    assert [money(c) for c in cells(page, "total")] == [Decimal("10.00"), Decimal("84.20"), Decimal("600.00")]
+    page = admin.get("/admin/quote/?sort=5&desc=1").get_data(as_text=True)  # column 5: total after discount
+    assert [money(c) for c in cells(page, "total")][:3] == [Decimal("540.00"), Decimal("75.78"), Decimal("9.00")]

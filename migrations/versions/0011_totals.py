@@ -34,6 +34,9 @@ def upgrade():
     op.add_column("contract", sa.Column("invoiced_last_on", sa.Date(), nullable=True))
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index("ix_orders_total_live", ["total", "id"], unique=False, **LIVE)
+    with op.batch_alter_table("quote", schema=None) as batch_op:
+        batch_op.create_index("ix_quote_subtotal_id", ["subtotal", "id"], unique=False)
+        batch_op.create_index("ix_quote_total_id", ["total", "id"], unique=False)
     backfill()
 
 
@@ -64,6 +67,9 @@ def backfill():
 def downgrade():
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_total_live", **LIVE)
+    with op.batch_alter_table("quote", schema=None) as batch_op:
+        batch_op.drop_index("ix_quote_total_id")
+        batch_op.drop_index("ix_quote_subtotal_id")
     for table, columns in (
         ("orders", ["total"]),
         ("quote", ["subtotal", "total"]),
