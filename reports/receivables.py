@@ -16,8 +16,9 @@ The rules, stated on the page and on every download:
   0–30, 31–60, 61–90 or > 90 days past due.
 
 Received and invoiced are read from the contract row, where models/totals.py keeps them
-in the transaction that changes an allocation, a receipt or an invoice; only a contract
-with money dated after the as-of day is summed again (that row alone). One statement for
+in the transaction that changes an allocation, a receipt or an invoice, less what is
+dated after the as-of day (grouped once over the receipts and invoices after it: none
+for a report as of today). One statement for
 the rows and one aggregate over the same stored columns for the totals, whatever the
 number of contracts (plus, with a department filter, one read of the department tree;
 describing the filters used reads at most three names).
@@ -184,32 +185,24 @@ def named(**columns) -> list:
     return [expr.label(key) for key, expr in columns.items()]
 
 
-def _as_of(kept, last_on, summed, as_of):
-    """A figure kept on the contract row (``kept``, reaching ``last_on``) as of a day: the
-    stored one when nothing counted is dated after it — the usual case, a report as of
-    today — else the correlated sum ``summed`` of what was dated by then (that row only)."""
-    return case((or_(last_on.is_(None), last_on <= as_of), kept), else_=func.coalesce(summed, 0))
-
-
-def _money_as_of(as_of: date) -> tuple:
-    """(received, invoiced) of the contract of the outer query as of ``as_of``."""
+def _dated_after(as_of: date) -> tuple:
+    """(received, invoiced): per contract, what counts in the stored figures but is dated
+    after ``as_of`` — grouped once over the receipts and invoices after that day (through
+    the indexes on their dates: nothing to read for a report as of today)."""
     received = (
-        select(func.sum(ContractReceipt.amount))
+        select(*named(contract_id=ContractReceipt.contract_id, amount=func.sum(ContractReceipt.amount)))
         .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-        .where(ContractReceipt.contract_id == Contract.id, Receipt.is_deleted.is_(False), Receipt.received_on <= as_of)
-        .correlate(Contract)
-        .scalar_subquery()
+        .where(Receipt.is_deleted.is_(False), Receipt.received_on > as_of)
+        .group_by(ContractReceipt.contract_id)
+        .subquery("received_later")
     )
     invoiced = (
-        select(func.sum(Invoice.total))
-        .where(Invoice.contract_id == Contract.id, Invoice.status != "voided", Invoice.issued_on <= as_of)
-        .correlate(Contract)
-        .scalar_subquery()
+        select(*named(contract_id=Invoice.contract_id, amount=func.sum(Invoice.total)))
+        .where(Invoice.status != "voided", Invoice.issued_on > as_of)
+        .group_by(Invoice.contract_id)
+        .subquery("invoiced_later")
     )
-    return (
-        _as_of(Contract.received, Contract.received_last_on, received, as_of),
-        _as_of(Contract.invoiced, Contract.invoiced_last_on, invoiced, as_of),
-    )
+    return received, invoiced
 
 
 def _filtered(query, filters: ReceivablesFilters, user):
@@ -252,9 +245,11 @@ def receivables_select(filters: ReceivablesFilters, user):
     owner = aliased(User, name="owner")
     department = aliased(Department, name="owner_department")
 
-    received, invoiced = _money_as_of(filters.as_of)
+    # the stored figures (models/totals.py) less what is dated after the as-of day
+    received_later, invoiced_later = _dated_after(filters.as_of)
+    received = Contract.received - func.coalesce(received_later.c.amount, 0)
     received_amount = _money(received)
-    invoiced_amount = _money(invoiced)
+    invoiced_amount = _money(Contract.invoiced - func.coalesce(invoiced_later.c.amount, 0))
     balance = _money(Contract.amount - received)
     days = days_between(as_of, Contract.starts_on)
 
@@ -299,6 +294,8 @@ def receivables_select(filters: ReceivablesFilters, user):
         .outerjoin(Area, Area.id == Client.area_id)
         .outerjoin(owner, owner.id == Contract.owner_id)
         .outerjoin(department, department.id == owner.department_id)
+        .outerjoin(received_later, received_later.c.contract_id == Contract.id)
+        .outerjoin(invoiced_later, invoiced_later.c.contract_id == Contract.id)
     )
     return _filtered(query, filters, user).order_by(Contract.starts_on, Contract.number, Contract.id)
 
