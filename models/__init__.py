@@ -50,6 +50,7 @@ from . import (  # noqa: E402,F401  (register the tables)
     reminders,
     sessions,
     targets,
+    totals,
     uploads,
 )
 from .audit import AuditLog  # noqa: E402,F401

@@ -94,7 +94,7 @@ def _changes(obj, mode: str) -> dict:
     changes: dict[str, list] = {}
     for attr in state.mapper.column_attrs:
         key = attr.key
-        if key in SKIPPED:
+        if key in SKIPPED or getattr(attr.columns[0], "info", {}).get("kept"):  # models/base.kept_total
             continue
         hist = state.attrs[key].history
         if mode == "create":

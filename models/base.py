@@ -260,6 +260,21 @@ def user_fk(text: str, required: bool = False):
     )
 
 
+def foreign_key(target: str, text: str, ondelete: str = "RESTRICT"):
+    """An indexed foreign key to ``target`` ("table.id") labelled ``text``; nullable when
+    the annotation says ``| None``. RESTRICT unless told: a parent row in use stays."""
+    return mapped_column(ForeignKey(target, ondelete=ondelete), index=True, info=label(text))
+
+
+def kept_total(text_: str):
+    """An amount summed from other rows (lines, allocations, invoices) and kept beside them
+    by models/totals.py in the transaction that changes them, so lists sort and filter on
+    a stored column. Not audited: it changes with the rows it sums, which are."""
+    return mapped_column(
+        Money(), nullable=False, default=Decimal("0.00"), server_default=text("0"), info=label(text_, kept=True)
+    )
+
+
 class FieldError(ValueError):
     """A domain rule refused a value; names the field so the message can guide the user."""
 

@@ -1,4 +1,5 @@
-"""Quotes (报价单) and orders (订单) with their lines: totals in SQL and in Python, the exact
+"""Quotes (报价单) and orders (订单) with their lines: totals kept beside the lines
+(models/totals.py) and computed in Python, the exact
 split of a quote's discount over its lines, converting an accepted quote into an order, and
 the quote and order workflows (SPEC §5.2), performed through :func:`models.workflow.perform`.
 """
@@ -10,22 +11,19 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    BigInteger,
     Date,
     ForeignKey,
     Integer,
     String,
     Text,
     and_,
-    cast,
     func,
     select,
     text,
     true,
-    type_coerce,
 )
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from . import clock, db, settings
 from .auth import User
@@ -39,6 +37,8 @@ from .base import (
     UTCDateTime,
     Versioned,
     column_label,
+    foreign_key,
+    kept_total,
     label,
     list_indexes,
     not_negative,
@@ -75,23 +75,25 @@ class Quote(Timestamps, Versioned, Owned, Approval, Searchable, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Quote number"))
-    client_id: Mapped[int] = mapped_column(
-        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
-    )
-    opportunity_id: Mapped[int | None] = mapped_column(
-        ForeignKey("sal_chance.id", ondelete="RESTRICT"), index=True, info=label("Opportunity")
-    )
+    client_id: Mapped[int] = foreign_key("clients.id", "Client")
+    opportunity_id: Mapped[int | None] = foreign_key("sal_chance.id", "Opportunity")
     valid_until: Mapped[date | None] = mapped_column(Date, info=label("Valid until"))
     discount_pct: Mapped[Decimal] = mapped_column(
         Percent(), default=Decimal("0.00"), info=label("Discount (%)", minimum=0, maximum=100)
     )
     notes: Mapped[str | None] = mapped_column(Text, info=label("Notes"))
+    # kept by models/totals.py in the transaction that changes the lines or the discount
+    subtotal: Mapped[Decimal] = kept_total("Subtotal")
+    total: Mapped[Decimal] = kept_total("Total after discount")
 
     client = relationship(Client, info=label("Client"))
     opportunity = relationship(Opportunity, info=label("Opportunity"))
     lines: Mapped[list[QuoteLine]] = relationship(
         back_populates="quote", cascade="all, delete-orphan", order_by="QuoteLine.id", info=label("Quote lines")
     )
+
+    # the list sorts on the kept totals (the id breaks ties, for keyset pages)
+    __table_args__ = (db.Index("ix_quote_subtotal_id", "subtotal", "id"), db.Index("ix_quote_total_id", "total", "id"))
 
     def __str__(self) -> str:
         return self.number or f"#{self.id}"
@@ -106,22 +108,27 @@ class Quote(Timestamps, Versioned, Owned, Approval, Searchable, db.Model):
         same_client(self, "opportunity", Quote)
 
 
-class QuoteLine(db.Model):
+class ProductLine:
+    """The columns a quote line and an order line share: a product, a quantity, a unit price."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = foreign_key("product.id", "Product")
+    quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
+    unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
+
+    @declared_attr
+    def product(cls):
+        return relationship(Product, info=label("Product"))
+
+
+class QuoteLine(ProductLine, db.Model):
     """报价明细 (inline under a quote)."""
 
     __tablename__ = "quote_line"
     __scope_parent__ = "quote"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    quote_id: Mapped[int] = mapped_column(ForeignKey("quote.id", ondelete="CASCADE"), index=True, info=label("Quote"))
-    product_id: Mapped[int] = mapped_column(
-        ForeignKey("product.id", ondelete="RESTRICT"), index=True, info=label("Product")
-    )
-    quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
-    unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
-
+    quote_id: Mapped[int] = foreign_key("quote.id", "Quote", ondelete="CASCADE")
     quote: Mapped[Quote] = relationship(back_populates="lines", info=label("Quote"))
-    product = relationship(Product, info=label("Product"))
 
     def __str__(self) -> str:
         return f"{self.product} × {self.quantity}"
@@ -145,9 +152,7 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Order number"))
-    client_id: Mapped[int] = mapped_column(
-        ForeignKey("clients.id", ondelete="RESTRICT"), index=True, info=label("Client")
-    )
+    client_id: Mapped[int] = foreign_key("clients.id", "Client")
     ordered_on: Mapped[date] = mapped_column(Date, index=True, info=label("Order date"))
     delivery_address: Mapped[str | None] = mapped_column(String(300), info=label("Delivery address"))
     status: Mapped[str] = mapped_column(
@@ -159,6 +164,7 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Shipped at"))
     shipped_by_id: Mapped[int | None] = user_fk("Shipped by")
     notes: Mapped[str | None] = mapped_column(Text, info=label("Notes"))
+    total: Mapped[Decimal] = kept_total("Order total")  # Σ lines, kept by models/totals.py
 
     client = relationship(Client, info=label("Client"))
     quote = relationship(Quote, info=label("Quote"))
@@ -179,6 +185,14 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
             postgresql_where=text("NOT is_deleted"),
         ),
         *list_indexes("orders", "ordered_on", "number", "status"),
+        # the list sorts on the total: live rows, the id as tie-breaker (keyset pages)
+        db.Index(
+            "ix_orders_total_live",
+            "total",
+            "id",
+            sqlite_where=text("is_deleted = 0"),
+            postgresql_where=text("NOT is_deleted"),
+        ),
     )
 
     def __str__(self) -> str:
@@ -222,23 +236,15 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
                 )
 
 
-class OrderLine(db.Model):
+class OrderLine(ProductLine, db.Model):
     """订单明细 (inline under an order)."""
 
     __tablename__ = "orders_line"
     __scope_parent__ = "order"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True, info=label("Order"))
-    product_id: Mapped[int] = mapped_column(
-        ForeignKey("product.id", ondelete="RESTRICT"), index=True, info=label("Product")
-    )
-    quantity: Mapped[int] = mapped_column(Integer, info=label("Quantity", minimum=1))
+    order_id: Mapped[int] = foreign_key("orders.id", "Order", ondelete="CASCADE")
     unit: Mapped[str] = mapped_column(String(10), info=label("Unit"))
-    unit_price: Mapped[Decimal] = mapped_column(Money(), info=label("Unit price"))
-
     order: Mapped[Order] = relationship(back_populates="lines", info=label("Order"))
-    product = relationship(Product, info=label("Product"))
 
     def __str__(self) -> str:
         return f"{self.product} × {self.quantity} {self.unit or ''}".strip()
@@ -252,41 +258,6 @@ class OrderLine(db.Model):
                 self.unit_price = product.price if self.unit_price is None else self.unit_price
                 self.unit = self.unit or product.unit
         not_negative(OrderLine, "unit_price", self.unit_price)
-
-
-# --------------------------------------------------------------------- computed columns
-# Computed in SQL and deferred: lists undefer them (one query per page, no per-row sums).
-def _lines_total(line_model, fk):
-    return (
-        select(
-            type_coerce(
-                func.coalesce(func.sum(line_model.quantity * type_coerce(line_model.unit_price, BigInteger)), 0),
-                Money(),
-            )
-        )
-        .where(fk)
-        .correlate_except(line_model)
-        .scalar_subquery()
-    )
-
-
-Order.total = column_property(
-    _lines_total(OrderLine, OrderLine.order_id == Order.id), deferred=True, info=label("Order total")
-)
-_QUOTE_SUBTOTAL = _lines_total(QuoteLine, QuoteLine.quote_id == Quote.id)
-Quote.subtotal = column_property(_QUOTE_SUBTOTAL, deferred=True, info=label("Subtotal"))
-# total = subtotal − round_half_up(subtotal × discount), in integers: fen × hundredths of a
-# percent, so the discount in fen is (fen × hundredths + 5000) // 10000
-# a real CAST: PostgreSQL sums bigints as NUMERIC, and "/" on NUMERIC is no integer division
-_SUBTOTAL_FEN = cast(_QUOTE_SUBTOTAL, BigInteger)
-Quote.total = column_property(
-    type_coerce(
-        _SUBTOTAL_FEN - (_SUBTOTAL_FEN * type_coerce(Quote.__table__.c.discount_pct, BigInteger) + 5000) // 10000,
-        Money(),
-    ),
-    deferred=True,
-    info=label("Total after discount"),
-)
 
 
 def quote_totals(quote: Quote) -> tuple[Decimal, Decimal, Decimal]:

@@ -15,9 +15,13 @@ The rules, stated on the page and on every download:
 * aging: a contract's whole balance falls in one bucket — not yet due (< 0 days),
   0–30, 31–60, 61–90 or > 90 days past due.
 
-Every figure is a SQL aggregate: one statement for the rows and one for the totals,
-whatever the number of contracts (plus, with a department filter, one read of the
-department tree; describing the filters used reads at most three names).
+Received and invoiced are read from the contract row, where models/totals.py keeps them
+in the transaction that changes an allocation, a receipt or an invoice, less what is
+dated after the as-of day (grouped once over the receipts and invoices after it: none
+for a report as of today). One statement for
+the rows and one aggregate over the same stored columns for the totals, whatever the
+number of contracts (plus, with a department filter, one read of the department tree;
+describing the filters used reads at most three names).
 """
 
 from __future__ import annotations
@@ -181,29 +185,72 @@ def named(**columns) -> list:
     return [expr.label(key) for key, expr in columns.items()]
 
 
-def receivables_select(filters: ReceivablesFilters, user):
-    """The SELECT of one row per contract (see the module docstring for the rules),
-    within ``user``'s data scope, ordered by due date."""
-    as_of = literal(filters.as_of, Date())
+def _dated_after(as_of: date) -> tuple:
+    """(received, invoiced): per contract, what counts in the stored figures but is dated
+    after ``as_of`` — grouped once over the receipts and invoices after that day (through
+    the indexes on their dates: nothing to read for a report as of today)."""
     received = (
-        select(*named(contract_id=ContractReceipt.contract_id, received=func.sum(ContractReceipt.amount)))
+        select(*named(contract_id=ContractReceipt.contract_id, amount=func.sum(ContractReceipt.amount)))
         .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-        .where(Receipt.live(), Receipt.received_on <= filters.as_of)
+        .where(Receipt.live(), Receipt.received_on > as_of)
         .group_by(ContractReceipt.contract_id)
-        .subquery("received")
+        .subquery("received_later")
     )
     invoiced = (
-        select(*named(contract_id=Invoice.contract_id, invoiced=func.sum(Invoice.total)))
-        .where(Invoice.status != "voided", Invoice.issued_on <= filters.as_of)
+        select(*named(contract_id=Invoice.contract_id, amount=func.sum(Invoice.total)))
+        .where(Invoice.status != "voided", Invoice.issued_on > as_of)
         .group_by(Invoice.contract_id)
-        .subquery("invoiced")
+        .subquery("invoiced_later")
     )
+    return received, invoiced
+
+
+def _filtered(query, filters: ReceivablesFilters, user):
+    """``query`` (of contracts joined to their client) narrowed to the report's filters and
+    ``user``'s data scope."""
+    optional = (
+        (filters.statuses is not None, lambda: Contract.status.in_(filters.statuses)),
+        (bool(filters.due_from), lambda: Contract.starts_on >= filters.due_from),
+        (bool(filters.due_to), lambda: Contract.starts_on <= filters.due_to),
+        (bool(filters.owner_id), lambda: Contract.owner_id == filters.owner_id),
+        (
+            bool(filters.department_id),
+            lambda: Contract.owner_id.in_(
+                select(User.id).where(User.department_id.in_(department_subtree_ids(filters.department_id)))
+            ),
+        ),
+        (
+            bool(filters.area_id),
+            lambda: or_(
+                Client.area_id == filters.area_id,
+                Client.area_id.in_(select(Area.id).where(Area.parent_id == filters.area_id)),
+            ),
+        ),
+        (filters.client_ids is not None, lambda: Contract.client_id.in_(filters.client_ids)),
+        (filters.contract_ids is not None, lambda: Contract.id.in_(filters.contract_ids)),
+    )
+    query = query.where(Contract.live())
+    for given, clause in optional:
+        if given:
+            query = query.where(clause())
+    clause = scope_clause(Contract, user)
+    return query if clause is None else query.where(clause)
+
+
+def receivables_select(filters: ReceivablesFilters, user):
+    """The SELECT of one row per contract (see the module docstring for the rules),
+    within ``user``'s data scope, ordered by due date. The amounts are read from the
+    contract row (models/totals.py keeps them), not summed over every receipt."""
+    as_of = literal(filters.as_of, Date())
     owner = aliased(User, name="owner")
     department = aliased(Department, name="owner_department")
 
-    received_amount = _money(func.coalesce(received.c.received, 0))
-    invoiced_amount = _money(func.coalesce(invoiced.c.invoiced, 0))
-    balance = _money(Contract.amount - func.coalesce(received.c.received, 0))
+    # the stored figures (models/totals.py) less what is dated after the as-of day
+    received_later, invoiced_later = _dated_after(filters.as_of)
+    received = Contract.received - func.coalesce(received_later.c.amount, 0)
+    received_amount = _money(received)
+    invoiced_amount = _money(Contract.invoiced - func.coalesce(invoiced_later.c.amount, 0))
+    balance = _money(Contract.amount - received)
     days = days_between(as_of, Contract.starts_on)
 
     def in_bucket(first, last):
@@ -247,36 +294,10 @@ def receivables_select(filters: ReceivablesFilters, user):
         .outerjoin(Area, Area.id == Client.area_id)
         .outerjoin(owner, owner.id == Contract.owner_id)
         .outerjoin(department, department.id == owner.department_id)
-        .outerjoin(received, received.c.contract_id == Contract.id)
-        .outerjoin(invoiced, invoiced.c.contract_id == Contract.id)
-        .where(Contract.live())
+        .outerjoin(received_later, received_later.c.contract_id == Contract.id)
+        .outerjoin(invoiced_later, invoiced_later.c.contract_id == Contract.id)
     )
-    if filters.statuses is not None:
-        query = query.where(Contract.status.in_(filters.statuses))
-    if filters.due_from:
-        query = query.where(Contract.starts_on >= filters.due_from)
-    if filters.due_to:
-        query = query.where(Contract.starts_on <= filters.due_to)
-    if filters.owner_id:
-        query = query.where(Contract.owner_id == filters.owner_id)
-    if filters.department_id:
-        departments = department_subtree_ids(filters.department_id)
-        query = query.where(Contract.owner_id.in_(select(User.id).where(User.department_id.in_(departments))))
-    if filters.area_id:
-        query = query.where(
-            or_(
-                Client.area_id == filters.area_id,
-                Client.area_id.in_(select(Area.id).where(Area.parent_id == filters.area_id)),
-            )
-        )
-    if filters.client_ids is not None:
-        query = query.where(Contract.client_id.in_(filters.client_ids))
-    if filters.contract_ids is not None:
-        query = query.where(Contract.id.in_(filters.contract_ids))
-    clause = scope_clause(Contract, user)
-    if clause is not None:
-        query = query.where(clause)
-    return query.order_by(Contract.starts_on, Contract.number, Contract.id)
+    return _filtered(query, filters, user).order_by(Contract.starts_on, Contract.number, Contract.id)
 
 
 def totals_select(filters: ReceivablesFilters, user, *, group_by_client: bool = False):
@@ -329,6 +350,13 @@ def contract_status_label(status: str) -> str:
     return CONTRACT.state_label(status)
 
 
+def money_columns(width: int) -> list[Column]:
+    """The contract amount, received, invoiced and balance columns (report and statements)."""
+    labels = {"amount": _l("Contract amount"), "received": _l("Received"), "invoiced": _l("Invoiced")}
+    labels["balance"] = _l("Balance")
+    return [Column(key, text, "money", width=width) for key, text in labels.items()]
+
+
 def receivables_columns() -> list[Column]:
     return [
         Column("number", _l("Contract number"), width=20),
@@ -338,10 +366,7 @@ def receivables_columns() -> list[Column]:
         Column("owner", _l("Owner"), width=13),
         Column("department", _l("Department"), width=14, in_pdf=False),
         Column("due_on", _l("Due date"), "date", width=17),
-        Column("amount", _l("Contract amount"), "money", width=18),
-        Column("received", _l("Received"), "money", width=18),
-        Column("invoiced", _l("Invoiced"), "money", width=18),
-        Column("balance", _l("Balance"), "money", width=18),
+        *money_columns(18),
         Column("days_past_due", _l("Days past due"), "int", width=10),
     ] + [Column(key, label, "money", width=16) for key, label, *_ in BUCKETS]
 

@@ -40,6 +40,7 @@ from .receivables import (
     RECEIVABLE_STATUSES,
     ReceivablesFilters,
     contract_status_label,
+    money_columns,
     named,
     receivables_select,
     totals_row,
@@ -323,10 +324,7 @@ def _contract_columns() -> list[Column]:
         Column("status_label", _l("Status"), width=12),
         Column("due_on", _l("Due date"), "date", width=17),
         Column("ends_on", _l("End date"), "date", width=17),
-        Column("amount", _l("Contract amount"), "money", width=20),
-        Column("received", _l("Received"), "money", width=20),
-        Column("invoiced", _l("Invoiced"), "money", width=20),
-        Column("balance", _l("Balance"), "money", width=20),
+        *money_columns(20),
         Column("days_past_due", _l("Days past due"), "int", width=11),
     ]
 

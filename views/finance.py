@@ -25,7 +25,6 @@ from models.finance import (
     ContractReceipt,
     Invoice,
     Receipt,
-    contract_money_options,
     offerable_contracts,
 )
 from models.scope import scoped
@@ -45,10 +44,8 @@ CONTRACT_MONEY_COLUMNS = ("received", "invoiced", "balance")
 
 
 class ContractMoneyMixin:
-    """Declarations of a contract view showing CONTRACT_MONEY_COLUMNS: computed by
-    correlated subqueries in the page's one SQL statement (no per-row queries)."""
-
-    list_eager = (contract_money_options,)
+    """A contract view showing CONTRACT_MONEY_COLUMNS: columns of the contract row, kept
+    by models/totals.py (nothing to load, no per-row queries); sortable like any column."""
 
 
 def contract_choice_label(contract) -> str:
@@ -63,7 +60,7 @@ def offered_contracts(client_id) -> list:
     """The contracts a receipt of ``client_id`` may be allocated to, in the user's scope."""
     if not client_id:
         return []
-    query = scoped(offerable_contracts(client_id), Contract, current_user).options(*contract_money_options())
+    query = scoped(offerable_contracts(client_id), Contract, current_user)
     return db.session.execute(query).scalars().all()
 
 

@@ -116,7 +116,7 @@ class LinesMixin:
 
 # ------------------------------------------------------------------------------ quotes
 class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
-    """报价单: lines, discount, totals in SQL; approval above the discount threshold (§5.2);
+    """报价单: lines, discount, stored totals (models/totals.py); approval above the discount threshold (§5.2);
     an accepted quote converts to an order once."""
 
     column_list = (
@@ -180,7 +180,6 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         *money_range(Quote.total, _l("Total after discount")),
     )
 
-    list_eager = ("subtotal", "total")
     detail_eager = ("lines.product",)
 
     # -- prefill from an opportunity ---------------------------------------------------
@@ -246,7 +245,7 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
 
 # ------------------------------------------------------------------------------ orders
 class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
-    """订单: lines, total in SQL, pending → shipped (takes the stock) → completed, or cancelled."""
+    """订单: lines, a stored total (models/totals.py), pending → shipped (takes the stock) → completed, or cancelled."""
 
     column_list = ("number", "client", "ordered_on", "total", "status", "owner")
     column_sortable_list = ("number", "ordered_on", "total", "status")
@@ -296,7 +295,6 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         *money_range(Order.total, _l("Order total")),
     )
 
-    list_eager = ("total",)
     detail_eager = ("lines.product",)
 
 
