@@ -70,7 +70,7 @@ class Quote(Timestamps, Versioned, Owned, Approval, Searchable, db.Model):
     __search__ = ("number", "notes")
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
     __table_args__ = list_indexes(
-        "quote", "number", "discount_pct", "status", "valid_until", "created_at", soft_delete=False
+        "quote", "number", "discount_pct", "status", "valid_until", "created_at", "subtotal", "total", soft_delete=False
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -91,9 +91,6 @@ class Quote(Timestamps, Versioned, Owned, Approval, Searchable, db.Model):
     lines: Mapped[list[QuoteLine]] = relationship(
         back_populates="quote", cascade="all, delete-orphan", order_by="QuoteLine.id", info=label("Quote lines")
     )
-
-    # the list sorts on the kept totals (the id breaks ties, for keyset pages)
-    __table_args__ = (db.Index("ix_quote_subtotal_id", "subtotal", "id"), db.Index("ix_quote_total_id", "total", "id"))
 
     def __str__(self) -> str:
         return self.number or f"#{self.id}"
