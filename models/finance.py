@@ -104,7 +104,7 @@ class Receipt(Timestamps, SoftDelete, Versioned, Searchable, db.Model):
     recorded_by = relationship(User, foreign_keys=[recorded_by_id], info=label("Recorded by"))
     confirmed_by = relationship(User, foreign_keys=[confirmed_by_id], info=label("Confirmed by"))
     allocations: Mapped[list[ContractReceipt]] = relationship(
-        back_populates="receipt", cascade="all, delete-orphan", info=label("Allocations")
+        back_populates="receipt", cascade="all, delete-orphan", order_by="ContractReceipt.id", info=label("Allocations")
     )
 
     def check_rules(self) -> None:
