@@ -228,12 +228,6 @@ Contract.balance = column_property(
 )
 
 
-def contract_money_options() -> list:
-    """Loader options for ``Contract.received/invoiced/balance``: none any more, they are
-    stored columns of the contract row (kept for the views and tests that ask)."""
-    return []
-
-
 def offerable_contracts(client_id: int | None):
     """select(Contract) of the contracts a receipt of ``client_id`` may be allocated to:
     live, approved or later, of that client (the caller adds the user's data scope)."""
