@@ -15,7 +15,7 @@ from .filters import FiltersMixin, LazyOptions, MoneyEqualFilter, MoneyGreaterFi
 from .forms import FormsMixin, KeepHidden, MoneyField, OptionalField, Section, to_local, to_utc
 from .history import HistoryMixin
 from .labels import LabelsMixin, attr_info, mask_value, model_for_table
-from .links import LinksMixin, esc, record_link
+from .links import LinksMixin, esc, list_url, record_link
 from .locking import LockingMixin
 from .paging import PagingMixin
 from .rights import VIEW_OPERATIONS, RightsMixin, crm_action, crm_page, login_url
@@ -46,6 +46,7 @@ __all__ = [
     "mask_value",
     "model_for_table",
     "offerable",
+    "list_url",
     "record_link",
     "status_filter",
     "to_local",

@@ -39,6 +39,39 @@ def record_link(attr: str, endpoint: str | None = None, text=str):
     return formatter
 
 
+def _filter_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple):  # a "between" filter: "a to b", as Flask-Admin's range widget sends it
+        return " to ".join(_filter_value(part) for part in value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def list_url(endpoint: str, filters=(), **args) -> str:
+    """The address of the list ``endpoint`` filtered by its own named list filters —
+    a drill-through from a figure to the records behind it. ``filters`` is a dict or
+    pairs of (filter argument, value), e.g. ``{"client_type_equals": 3, "created_at_between":
+    (start, end)}``; the argument names are the list's ``?flt0_<name>=`` keys (a name the
+    list does not have raises ``KeyError`` naming the ones it has). ``args`` are further
+    query arguments (``sort``, ``search`` …). The list applies the user's scope itself."""
+    from views.exports import admin_view
+
+    view = admin_view(endpoint)
+    if view is None:
+        raise KeyError(f"no list view {endpoint!r}")
+    pairs = list(filters.items() if isinstance(filters, dict) else filters)
+    known = view._filter_args or {}
+    unknown = [name for name, _ in pairs if name not in known]
+    if unknown:
+        raise KeyError(f"{endpoint} has no list filter {unknown}; it has {sorted(known)}")
+    params = {f"flt{n}_{name}": _filter_value(value) for n, (name, value) in enumerate(pairs)}
+    return url_for(f"{endpoint}.index_view", **params, **args)
+
+
 class LinksMixin:
     """How values show in lists and details (money, dates, choices, masked values)."""
 
