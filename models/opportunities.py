@@ -220,13 +220,3 @@ OPPORTUNITY = Workflow(
 )
 
 register(Opportunity, OPPORTUNITY)
-
-
-def opportunity_defaults(opportunity: Opportunity) -> dict:
-    """What a quote or contract created from a won opportunity starts with."""
-    return {
-        "client_id": opportunity.client_id,
-        "opportunity_id": opportunity.id,
-        "amount": opportunity.expected_amount,
-        "name": opportunity.title,
-    }

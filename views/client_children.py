@@ -8,7 +8,7 @@ from markupsafe import Markup
 
 from .crud import CrmModelView, record_link
 from .finance import CONTRACT_MONEY_COLUMNS, ContractMoneyMixin
-from .opportunities import prefill_from_opportunity
+from .opportunities import FROM_OPPORTUNITY
 from .reports import ContractStatementMixin
 from .uploads import ScanUploadMixin
 from .workflow import WorkflowMixin
@@ -127,8 +127,5 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
         )
 
     column_formatters = {**ClientChildView.column_formatters, "scan_file": _scan_link}
-
-    def create_form(self, obj=None):
-        form = super().create_form(obj)
-        prefill_from_opportunity(form)
-        return form
+    prefill = {**ClientChildView.prefill, "opportunity": "opportunity_id"}  # the button on a won opportunity
+    prefill_from = {"opportunity": FROM_OPPORTUNITY}

@@ -5,17 +5,13 @@ domain. Sales targets and weekly reports are in views/targets.py."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, g, request, url_for
-from flask_babel import gettext
+from flask import current_app, g, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
-from sqlalchemy import select
 
 from models import db
 from models.base import FieldError, check_row
 from models.customers import Client
-from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan, Opportunity, opportunity_defaults
-from models.scope import scoped
+from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan, Opportunity
 
 from .crud import CrmModelView, ScopedAjaxLoader, Section, record_link, status_filter
 from .workflow import WorkflowMixin
@@ -23,31 +19,9 @@ from .workflow import WorkflowMixin
 SALES = _l("Sales")
 
 
-def prefill_from_opportunity(form) -> None:
-    """On a create page opened as ``…/new/?opportunity_id=N`` (from a won opportunity): fill
-    the form's opportunity, client, name and amount fields from that opportunity when it is
-    in the user's scope; out of scope, fill nothing and say so."""
-    opportunity_id = request.args.get("opportunity_id", type=int)
-    if request.method != "GET" or not opportunity_id:
-        return
-    opportunity = db.session.execute(
-        scoped(select(Opportunity).where(Opportunity.id == opportunity_id), Opportunity, current_user)
-    ).scalar()
-    if opportunity is None:
-        flash(
-            gettext("Opportunity #%(id)s is not in your data scope: nothing was filled in.", id=opportunity_id),
-            "warning",
-        )
-        return
-    defaults = opportunity_defaults(opportunity)
-    if "opportunity" in form:
-        form.opportunity.data = opportunity
-    if defaults["client_id"] and "client" in form:
-        query = select(Client).where(Client.id == defaults["client_id"], Client.live())
-        form.client.data = db.session.execute(scoped(query, Client, current_user)).scalar() or form.client.data
-    for name in ("name", "amount"):
-        if name in form and defaults[name] is not None:
-            form[name].data = defaults[name]
+#: what a quote or contract created from a (won) opportunity starts with: ``prefill_from``
+#: of a view with ``prefill = {"opportunity": "opportunity_id"}``
+FROM_OPPORTUNITY = ("client", "name=title", "amount=expected_amount")
 
 
 def bind_field_error(form, exc: FieldError) -> None:

@@ -30,7 +30,7 @@ from models.products import Product
 
 from .crud import CrmModelView, MoneyField, Section, crm_action, crm_page, record_link, status_filter
 from .helpers import columns_but
-from .opportunities import prefill_from_opportunity
+from .opportunities import FROM_OPPORTUNITY
 from .products import money_range
 from .workflow import APPROVAL_TRAIL, WorkflowMixin
 
@@ -182,11 +182,8 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
 
     detail_eager = ("lines.product",)
 
-    # -- prefill from an opportunity ---------------------------------------------------
-    def create_form(self, obj=None):
-        form = super().create_form(obj)
-        prefill_from_opportunity(form)
-        return form
+    prefill = {"opportunity": "opportunity_id"}  # the button on a won opportunity
+    prefill_from = {"opportunity": FROM_OPPORTUNITY}
 
     # -- convert to order ------------------------------------------------------------
     def converted_order(self, record) -> Order | None:

@@ -8,12 +8,10 @@ from __future__ import annotations
 from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from models import db
 from models.purchase_payments import PAYMENT_STATUSES, PurchasePayment, request_payment, revise_payment
 from models.purchasing import ExpenseContract, PurchaseInvoice
-from models.scope import scoped
 
 from .crud import Section, status_filter
 from .helpers import columns_but
@@ -72,19 +70,8 @@ class PaymentView(WorkflowMixin, PurchasingView):
         "paid_on",
     )
 
-    def create_form(self, obj=None):
-        """``?expense_contract_id=`` (the button on a contract) picks the contract and its supplier."""
-        form = super().create_form(obj)
-        contract_id = request.args.get("expense_contract_id", type=int)
-        if request.method == "GET" and contract_id and "expense_contract" in form:
-            query = select(ExpenseContract).where(
-                ExpenseContract.id == contract_id, ExpenseContract.status == "approved"
-            )
-            contract = db.session.execute(scoped(query, ExpenseContract, current_user)).scalar()
-            if contract is not None:
-                form.expense_contract.data = contract
-                form.supplier.data = contract.supplier
-        return form
+    prefill = {"expense_contract": "expense_contract_id"}  # the button on an approved contract
+    prefill_from = {"expense_contract": ("supplier",)}
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)

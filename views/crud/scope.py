@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, has_request_context, request
+from flask import abort, flash, has_request_context, request
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_
@@ -54,6 +55,22 @@ def offerable(query, model, keep_id=None):
     return query
 
 
+def acceptable(field, pk, model):
+    """The record with id ``pk`` if the form ``field`` would accept it, else None: through the
+    field's own ajax loader or choices (scoped, live, active — and whatever else the field
+    restricts, e.g. approved contracts only); a plain field: a ``model`` row the user may pick."""
+    if pk is None:
+        return None
+    loader = getattr(field, "loader", None)
+    if loader is not None:
+        return loader.get_one(pk)
+    factory = getattr(field, "query_factory", None)
+    if factory is not None:
+        query = factory()
+        return query.filter(query.column_descriptions[0]["entity"].id == pk).first()
+    return offerable(db.session.query(model), model).filter(model.id == pk).first()
+
+
 def eager_option(model, path: str):
     """The loader option of a declared path: ``"lines.product"`` → selectinload of a
     first relationship that is a collection, joinedload of a many-to-one (in the page's
@@ -85,23 +102,41 @@ class ScopeMixin:
     #: form field → query argument naming the record a create form starts with
     #: (``{"client": "client_id"}``: ``…/new/?client_id=7``), if the user may pick it
     prefill: dict[str, str] = {}
-
-    def prefilled(self, name: str):
-        """The record the create form's ``name`` field starts with, or None: the row named
-        by the field's query argument, if the user may pick it (in scope, live, active)."""
-        pk = db_int(request.args.get(self.prefill[name], ""))
-        if pk is None:
-            return None
-        target = getattr(self.model, name).property.mapper.class_
-        return offerable(db.session.query(target), target).filter(target.id == pk).first()
+    #: prefilled field → the fields the chosen record fills as well: ``"field"`` (the
+    #: record's attribute of that name) or ``"field=attribute"`` (``"name=title"``);
+    #: a record it names is filled in only if the field would accept it
+    prefill_from: dict[str, tuple[str, ...]] = {}
 
     def create_form(self, obj=None):
         form = super().create_form(obj)
         if request.method == "GET":
-            for name in self.prefill:
-                if name in form and form[name].data is None:
-                    form[name].data = self.prefilled(name)
+            for name, argument in self.prefill.items():
+                if name in form and form[name].data is None and request.args.get(argument):
+                    self._prefill(form, name, request.args[argument])
         return form
+
+    def _prefill(self, form, name: str, raw: str) -> None:
+        """Fill ``name`` with the record ``raw`` names and the fields it fills (``prefill_from``);
+        a record the field would not accept (out of scope, deleted, not offered) fills nothing."""
+        record = acceptable(form[name], db_int(raw), getattr(self.model, name).property.mapper.class_)
+        if record is None:
+            message = gettext(
+                "%(field)s #%(id)s is not in your data scope or cannot be chosen here: nothing was filled in.",
+                field=form[name].label.text,
+                id=raw,
+            )
+            flash(message, "warning")
+            return
+        form[name].data = record
+        for item in self.prefill_from.get(name, ()):
+            field, _, attribute = item.partition("=")
+            value = getattr(record, attribute or field, None)
+            if field not in form or value is None or form[field].data not in (None, ""):
+                continue
+            if hasattr(type(value), "__mapper__"):  # a record: only one the field accepts
+                value = acceptable(form[field], value.id, type(value))
+            if value is not None:
+                form[field].data = value
 
     def _filtered(self, query, *, include_deleted=False):
         clause = scope_clause(self.model, current_user)
