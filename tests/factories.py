@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -248,3 +249,20 @@ def contract_form(session, client, **extra):
     }
     data.update(extra)
     return {name: value for name, value in data.items() if value is not None}
+
+
+def person(session, *rights: str, scope: str = "all", department=None) -> str:
+    """A user of a new role holding exactly ``rights`` (codes) with data ``scope``, in
+    ``department`` (None: no department); returns the username."""
+    from models.auth import Right, Role
+    from tests.conftest import PASSWORD
+
+    tag = uuid.uuid4().hex[:8]
+    role = Role(code=f"crud_{tag}", name=f"机制测试{tag}", data_scope=scope, is_active=True)
+    role.rights = list(session.execute(select(Right).where(Right.code.in_(rights))).scalars())
+    assert len(role.rights) == len(rights), "unknown right code"
+    account = User(username=f"crud_{tag}", name=f"机制{tag}", role=role, is_active=True, department=department)
+    account.set_password(PASSWORD)
+    session.add_all([role, account])
+    session.commit()
+    return account.username

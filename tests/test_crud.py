@@ -6,33 +6,15 @@ by their state."""
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
-
-from models.auth import Right, Role, User
 from models.customers import Contract, Linkman
 from models.finance import RECEIPT_STATUSES, Invoice, Receipt
 from models.lookups import ContractType, PaymentMethod
-from tests.conftest import PASSWORD
-from tests.factories import add_children, lookup, make_client, user
+from tests.factories import add_children, lookup, make_client, person, user
 from views.crud import attr_info, status_filter
 from views.crud.labels import dotted_label
-
-
-def person(session, *rights: str, scope: str = "all") -> str:
-    """A user of a new role holding exactly ``rights`` (codes); returns the username."""
-    tag = uuid.uuid4().hex[:8]
-    role = Role(code=f"crud_{tag}", name=f"机制测试{tag}", data_scope=scope, is_active=True)
-    role.rights = list(session.execute(select(Right).where(Right.code.in_(rights))).scalars())
-    assert len(role.rights) == len(rights), "unknown right code"
-    account = User(username=f"crud_{tag}", name=f"机制{tag}", role=role, is_active=True)
-    account.set_password(PASSWORD)
-    session.add_all([role, account])
-    session.commit()
-    return account.username
 
 
 def client_field(html: str) -> str:

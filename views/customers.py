@@ -30,6 +30,7 @@ from models.customers import (
     reassign_clients,
 )
 from models.imports import FIELDS as CLIENT_FIELDS
+from models.scope import users_in_scope_clause
 
 from .crud import CrmModelView, LazyOptions, Section, crm_action, crm_page
 from .helpers import db_int, parse_ids
@@ -256,11 +257,11 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         return self._scoped_rows(ids, deleted=False) if ids else []
 
     def _assignable_users(self):
-        return (
-            db.session.execute(select(User).where(User.is_active.is_(True), User.live()).order_by(User.name))
-            .scalars()
-            .all()
-        )
+        """Active users in the actor's scope (SPEC §6): a department director hands clients
+        only to people of the department subtree."""
+        query = select(User).where(User.is_active.is_(True), User.live()).order_by(User.name)
+        clause = users_in_scope_clause(current_user)
+        return db.session.execute(query if clause is None else query.where(clause)).scalars().all()
 
     @expose("/reassign/", methods=("GET", "POST"))
     @crm_page(right="reassign")

@@ -212,6 +212,7 @@ class DevelopmentPlanView(CrmModelView):
     column_filters = ("opportunity", "planned_on", "executed_on")
 
     prefill = {"opportunity": "opportunity_id"}  # the button on an opportunity
+    locked_with = "opportunity"  # an archived opportunity's plans are read-only too
 
 
 def register(admin) -> None:

@@ -14,6 +14,7 @@ from wtforms.validators import ValidationError
 from models import db
 from models.audit import last_change
 from models.base import FieldError
+from models.workflow import is_locked
 
 from .labels import attr_info, model_for_table
 
@@ -22,13 +23,35 @@ class LockingMixin:
     """Optimistic locking, records locked by their state (``can_change``) and the messages
     of refused writes."""
 
+    #: a many-to-one whose record, locked by its state, locks this one too (``"opportunity"``:
+    #: the development plans of an archived opportunity, also edited inline on it)
+    locked_with: str | None = None
+
     def can_change(self, record) -> bool:
         """Whether ``record`` may still be edited or deleted (False: read-only by its state,
-        e.g. an approved contract); edit page, in-list edits and delete all ask this."""
-        return True
+        e.g. an approved contract, or its ``locked_with`` parent's); edit page, in-list edits
+        and delete all ask this."""
+        return self.locking_parent(record) is None
+
+    def locking_parent(self, record):
+        """The ``locked_with`` record of ``record`` if its state locks it, else None."""
+        parent = getattr(record, self.locked_with, None) if self.locked_with else None
+        return parent if parent is not None and is_locked(parent) else None
 
     def locked_message(self, record) -> str:
+        parent = self.locking_parent(record)
+        if parent is not None:
+            return gettext(
+                "%(record)s belongs to %(parent)s, which can no longer be changed.",
+                record=str(record),
+                parent=str(parent),
+            )
         return gettext("%(record)s can no longer be changed or deleted.", record=str(record))
+
+    def _refuse_locked_parent(self, model) -> None:
+        """Saving may not put a record under a locked parent (a plan added to an archived opportunity)."""
+        if self.locking_parent(model) is not None:
+            raise ValidationError(self.locked_message(model))
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self):
@@ -91,6 +114,7 @@ class LockingMixin:
         def change():
             self._check_version(model)
             form.populate_obj(model)
+            self._refuse_locked_parent(model)
             self._on_model_change(form, model, False)
 
         if not self.committed(change, model):
@@ -116,6 +140,7 @@ class LockingMixin:
 
         def change():
             form.populate_obj(model)
+            self._refuse_locked_parent(model)
             db.session.add(model)
             self._on_model_change(form, model, True)
 
