@@ -316,10 +316,7 @@ class InvoiceView(WorkflowMixin, CrmModelView):
     def extra_js(self):
         return [url_for("static", filename="finance.js")]
 
-    def _create_ajax_loader(self, name, options):
-        if name == "contract":
-            return InvoiceContractLoader(name, self.session, Contract, **options)
-        return super()._create_ajax_loader(name, options)
+    ajax_loaders = {"contract": InvoiceContractLoader}
 
     column_auto_select_related = False  # as for receipts: the page query reads invoices only
     list_eager = ("contract.client", "type")  # the client column goes through the contract

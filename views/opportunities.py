@@ -5,15 +5,14 @@ domain. Sales targets and weekly reports are in views/targets.py."""
 
 from __future__ import annotations
 
-from flask import current_app, g, url_for
+from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
 
 from models import db
 from models.base import FieldError, check_row
-from models.customers import Client
 from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan, Opportunity
 
-from .crud import CrmModelView, ScopedAjaxLoader, Section, record_link, status_filter
+from .crud import CrmModelView, Section, record_link, status_filter
 from .workflow import WorkflowMixin
 
 SALES = _l("Sales")
@@ -43,19 +42,6 @@ def check_on_form(form, model) -> None:
 
 
 # ------------------------------------------------------------------------ opportunities
-class OpportunityClientLoader(ScopedAjaxLoader):
-    """Clients in the user's scope; on an edit form the opportunity's current client stays
-    valid even when it belongs to someone else (an opportunity assigned to me may concern
-    a colleague's client)."""
-
-    def get_one(self, pk):
-        row = super().get_one(pk)
-        keep = g.get("crm_keep_client_id")
-        if row is None and keep is not None and str(pk) == str(keep):
-            return db.session.get(Client, keep)
-        return row
-
-
 class OpportunityView(WorkflowMixin, CrmModelView):
     """销售机会: assigned through the *assign to…* step, never through the form."""
 
@@ -157,16 +143,8 @@ class OpportunityView(WorkflowMixin, CrmModelView):
         "created_at",
     )
 
-    def _create_ajax_loader(self, name, options):
-        if name == "client":
-            return OpportunityClientLoader(name, self.session, Client, **options)
-        return super()._create_ajax_loader(name, options)
-
+    keep_current = ("client",)  # an opportunity assigned to me may concern a colleague's client
     detail_eager = ("plans",)
-
-    def edit_form(self, obj=None):
-        g.crm_keep_client_id = obj.client_id if obj is not None else None
-        return super().edit_form(obj)
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)

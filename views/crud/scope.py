@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, has_request_context, request
+from flask import abort, flash, g, has_request_context, request
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_babel import gettext
 from flask_login import current_user
@@ -20,7 +20,8 @@ from ..helpers import db_int
 
 class ScopedAjaxLoader(QueryAjaxModelLoader):
     """Ajax look-ups (select boxes over big tables) see only rows in the user's scope,
-    never soft-deleted rows, and only active lookup values."""
+    never soft-deleted rows, and only active lookup values; on an edit form, the current
+    record of a field the view declares in ``keep_current`` stays valid."""
 
     def get_query(self):
         return offerable(super().get_query(), self.model)
@@ -29,7 +30,10 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         pk = db_int(pk)
         if pk is None:
             return None
-        return self.get_query().filter(getattr(self.model, self.pk) == pk).first()
+        row = self.get_query().filter(getattr(self.model, self.pk) == pk).first()
+        if row is None and has_request_context() and g.get("crm_keep_current", {}).get(self.name) == pk:
+            return db.session.get(self.model, pk)
+        return row
 
 
 def choice_clause(model):
@@ -106,6 +110,11 @@ class ScopeMixin:
     #: record's attribute of that name) or ``"field=attribute"`` (``"name=title"``);
     #: a record it names is filled in only if the field would accept it
     prefill_from: dict[str, tuple[str, ...]] = {}
+    #: field → the ScopedAjaxLoader subclass of its look-up (``{"contract": InvoiceContractLoader}``)
+    ajax_loaders: dict[str, type] = {}
+    #: ajax fields whose current record stays valid on an edit form although the user could
+    #: not pick it now (an opportunity assigned to me about a colleague's client)
+    keep_current: tuple[str, ...] = ()
 
     def create_form(self, obj=None):
         form = super().create_form(obj)
@@ -137,6 +146,12 @@ class ScopeMixin:
                 value = acceptable(form[field], value.id, type(value))
             if value is not None:
                 form[field].data = value
+
+    def edit_form(self, obj=None):
+        g.crm_keep_current = (
+            {name: getattr(obj, f"{name}_id", None) for name in self.keep_current} if obj is not None else {}
+        )
+        return super().edit_form(obj)
 
     def _filtered(self, query, *, include_deleted=False):
         clause = scope_clause(self.model, current_user)
@@ -194,7 +209,8 @@ class ScopeMixin:
         return obj
 
     def _create_ajax_loader(self, name, options):
-        return ScopedAjaxLoader(name, self.session, self.model_for_ajax(name), **options)
+        loader = self.ajax_loaders.get(name, ScopedAjaxLoader)
+        return loader(name, self.session, self.model_for_ajax(name), **options)
 
     def model_for_ajax(self, name):
         return getattr(self.model, name).property.mapper.class_
