@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from flask import flash, g, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -28,7 +28,7 @@ from models.orders import (
 )
 from models.products import Product
 
-from .crud import CrmModelView, MoneyField, Section, crm_action, crm_page, record_link, status_filter
+from .crud import CrmModelView, MoneyField, Section, crm_action, crm_page, kept, record_link, status_filter
 from .helpers import columns_but
 from .opportunities import FROM_OPPORTUNITY
 from .products import money_range
@@ -46,8 +46,8 @@ def _percent(view, context, model, name):
 
 def _offered_products():
     """Products a line may name: live and active ones, plus those the edited record
-    already uses (``g.crm_keep_products``)."""
-    keep = g.get("crm_keep_products") or set()
+    already uses (``keep_current = ("lines.product",)``)."""
+    keep = kept("lines.product")
     query = db.session.query(Product).filter(Product.live())
     active = Product.is_active.is_(True)
     query = query.filter(or_(active, Product.id.in_(keep)) if keep else active)
@@ -108,10 +108,7 @@ class NumberedMixin:
 class LinesMixin:
     """Quotes and orders: the products of the edited record stay offered on its lines."""
 
-    def edit_form(self, obj=None):
-        if obj is not None:
-            g.crm_keep_products = {line.product_id for line in obj.lines}
-        return super().edit_form(obj)
+    keep_current = ("lines.product",)
 
 
 # ------------------------------------------------------------------------------ quotes

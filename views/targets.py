@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from flask import g, request
+from flask import request
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.fields import QuerySelectField
 from flask_admin.form import Select2Widget
@@ -21,7 +21,7 @@ from models.opportunities import Opportunity
 from models.scope import scoped, users_in_scope_clause
 from models.targets import REPORT_STATUSES, SalesTarget, WeeklyReport, WeeklyReportItem
 
-from .crud import CrmModelView, Section, status_filter
+from .crud import CrmModelView, Section, kept, status_filter
 from .helpers import columns_but
 from .opportunities import check_on_form
 from .workflow import WorkflowMixin
@@ -86,7 +86,7 @@ def _report_opportunities():
     """Opportunities a report item may be about: in the user's scope, open ones first."""
     query = scoped(db.session.query(Opportunity), Opportunity, current_user)
     cutoff = clock.today() - timedelta(days=180)
-    keep = g.get("crm_report_opportunity_ids") or []
+    keep = kept("items.opportunity")
     recent = or_(
         Opportunity.status != "archived",
         Opportunity.expected_close_on >= cutoff,
@@ -178,17 +178,13 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
     )
 
     detail_eager = ("items.opportunity",)
+    keep_current = ("items.opportunity",)  # an item's opportunity closed long ago stays valid
 
     def create_form(self, obj=None):
-        g.crm_report_opportunity_ids = []
         form = super().create_form(obj)
         if request.method == "GET" and form.week_start.data is None:
             form.week_start.data = this_monday()
         return form
-
-    def edit_form(self, obj=None):
-        g.crm_report_opportunity_ids = [item.opportunity_id for item in obj.items] if obj is not None else []
-        return super().edit_form(obj)
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)

@@ -19,7 +19,7 @@ from .links import LinksMixin, esc, list_url, record_link
 from .locking import LockingMixin
 from .paging import PagingMixin
 from .rights import VIEW_OPERATIONS, RightsMixin, crm_action, crm_page, login_url
-from .scope import ScopedAjaxLoader, ScopeMixin, choice_clause, offerable
+from .scope import ScopedAjaxLoader, ScopeMixin, choice_clause, kept, offerable
 from .search import SearchMixin
 from .soft_delete import SoftDeleteMixin
 
@@ -46,6 +46,7 @@ __all__ = [
     "mask_value",
     "model_for_table",
     "offerable",
+    "kept",
     "list_url",
     "record_link",
     "status_filter",

@@ -31,9 +31,24 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         if pk is None:
             return None
         row = self.get_query().filter(getattr(self.model, self.pk) == pk).first()
-        if row is None and has_request_context() and g.get("crm_keep_current", {}).get(self.name) == pk:
+        if row is None and pk in kept(self.name):
             return db.session.get(self.model, pk)
         return row
+
+
+def kept(path: str) -> set:
+    """The ids the edited record already uses at ``path`` (a field, or ``"lines.product"``
+    through a collection), when the view declares it in ``keep_current``: they stay valid."""
+    return g.get("crm_keep_current", {}).get(path, set()) if has_request_context() else set()
+
+
+def current_ids(record, path: str) -> set:
+    """The ids ``record`` refers to at ``path``: ``"client"`` → {client_id};
+    ``"lines.product"`` → the product ids of its lines."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        return {getattr(record, f"{head}_id", None)} - {None}
+    return {getattr(child, f"{rest}_id", None) for child in getattr(record, head)} - {None}
 
 
 def choice_clause(model):
@@ -112,8 +127,10 @@ class ScopeMixin:
     prefill_from: dict[str, tuple[str, ...]] = {}
     #: field → the ScopedAjaxLoader subclass of its look-up (``{"contract": InvoiceContractLoader}``)
     ajax_loaders: dict[str, type] = {}
-    #: ajax fields whose current record stays valid on an edit form although the user could
-    #: not pick it now (an opportunity assigned to me about a colleague's client)
+    #: fields (``"client"``) or fields of inline rows (``"lines.product"``) whose current records
+    #: stay valid on an edit form although the user could not pick them now (an opportunity
+    #: assigned to me about a colleague's client; a product deactivated since the quote);
+    #: ajax fields read it here, query fields through :func:`kept`
     keep_current: tuple[str, ...] = ()
 
     def create_form(self, obj=None):
@@ -148,9 +165,7 @@ class ScopeMixin:
                 form[field].data = value
 
     def edit_form(self, obj=None):
-        g.crm_keep_current = (
-            {name: getattr(obj, f"{name}_id", None) for name in self.keep_current} if obj is not None else {}
-        )
+        g.crm_keep_current = {path: current_ids(obj, path) for path in self.keep_current} if obj is not None else {}
         return super().edit_form(obj)
 
     def _filtered(self, query, *, include_deleted=False):
