@@ -320,12 +320,7 @@ class InvoiceView(WorkflowMixin, CrmModelView):
 
     column_auto_select_related = False  # as for receipts: the page query reads invoices only
     list_eager = ("contract.client", "type")  # the client column goes through the contract
-
-    def create_form(self, obj=None):
-        form = super().create_form(obj)
-        if request.method == "GET" and form.tax_rate.data in (None, "", "None"):
-            form.tax_rate.data = settings.default_tax_rate()
-        return form
+    create_defaults = {"tax_rate": settings.default_tax_rate}
 
 
 def register(admin) -> None:

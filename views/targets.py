@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from flask import request
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.fields import QuerySelectField
 from flask_admin.form import Select2Widget
@@ -180,11 +179,7 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
     detail_eager = ("items.opportunity",)
     keep_current = ("items.opportunity",)  # an item's opportunity closed long ago stays valid
 
-    def create_form(self, obj=None):
-        form = super().create_form(obj)
-        if request.method == "GET" and form.week_start.data is None:
-            form.week_start.data = this_monday()
-        return form
+    create_defaults = {"week_start": this_monday}
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)

@@ -214,6 +214,10 @@ class FormsMixin:
     #: fields the domain fills in when left empty (document numbers, tax …): optional in forms
     filled_fields: tuple[str, ...] = ()
 
+    #: field → callable giving the value a new record's form starts with, asked when the
+    #: page is shown (``{"week_start": this_monday}``, ``{"tax_rate": settings.default_tax_rate}``)
+    create_defaults: dict = {}
+
     def _prepare_form(self, form, obj=None):
         for field in form:
             factory = getattr(field, "query_factory", None)
@@ -267,6 +271,9 @@ class FormsMixin:
         for name in self.me_fields:
             if request.method == "GET" and name in form and form[name].data is None:
                 form[name].data = current_user._get_current_object()  # new records are mine
+        for name, default in self.create_defaults.items():
+            if request.method == "GET" and name in form and form[name].data in (None, "", "None"):
+                form[name].data = default()
         return form
 
     def validate_form(self, form):
