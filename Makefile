@@ -48,14 +48,16 @@ dev: $(VENV)/.runtime translations
 	$(FLASK) run --debug --host $(HOST) --port $(PORT)
 
 # the suite in parallel, one pytest-xdist worker per core. --dist load (tests handed out
-# one by one) beat loadfile (a file per worker) by 40% on the module_app files: a
-# module-scoped app is then built once per worker, which costs less than a worker idling
-# behind a long file. TEST_WORKERS=0 runs serially; TEST_ARGS passes more options
+# one by one) beat loadfile (a file per worker) by 40%: no worker idles behind a long
+# file, but a module fixture (module_app) is built on every worker. worksteal gives each
+# worker a contiguous half and lets an idle one steal from the other's end, so a module
+# mostly stays on one worker and the end stays balanced (docs/testing.md).
+# TEST_WORKERS=0 runs serially; TEST_ARGS passes more options
 # (e.g. TEST_ARGS="--durations=30 tests/test_x.py").
 TEST_WORKERS ?= auto
 TEST_ARGS    ?=
 test: $(VENV)/.dev translations
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist load $(TEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(TEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

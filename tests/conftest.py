@@ -16,6 +16,8 @@ tmp_path, and servers listen on a port the system picks."""
 
 from __future__ import annotations
 
+import functools
+import gc
 import html
 import json
 import os
@@ -51,11 +53,21 @@ FINANCE_ENDPOINTS = [
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 #: "gw0", "gw1", … in a pytest-xdist worker, "main" in a run without -n
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+#: the cost of the fixture users' password hashes: scrypt with N=2**10 (about 3 ms a check)
+#: instead of werkzeug's default N=2**15 (about 0.15 s of CPU), which every login through
+#: the form paid and which was about a sixth of the pass. Only the template's users get it;
+#: a password set in a test (forms, ``set_password``) and the app's own dummy hash keep the
+#: default, and a test that compares hashing times gives its user a default-cost hash.
+FIXTURE_HASH_METHOD = "scrypt:1024:8:1"
 
 
 def _build_schema(url: str) -> None:
-    """alembic upgrade + seed + one user per role (as `make run` would, never create_all)."""
+    """alembic upgrade + seed + one user per role (as `make run` would, never create_all;
+    their passwords hashed at ``FIXTURE_HASH_METHOD``'s cost)."""
+    from unittest import mock
+
     from flask_migrate import upgrade
+    from werkzeug.security import generate_password_hash
 
     from app import create_app
     from models import db
@@ -71,12 +83,14 @@ def _build_schema(url: str) -> None:
         other = Department(name="销售二部", parent=sales)
         db.session.add_all([sales, team, other])
         db.session.flush()
-        for role in ROLES:
-            make_user(role, role, PASSWORD, name=f"测试{role}", department="销售一部")
-        # a colleague in the same team, one in a sibling team, one in the parent department
-        make_user("am_team", "account_manager", PASSWORD, name="同组经理", department="销售一部")
-        make_user("am_other", "account_manager", PASSWORD, name="二部经理", department="销售二部")
-        make_user("director_top", "sales_director", PASSWORD, name="总监", department="销售部")
+        cheap = functools.partial(generate_password_hash, method=FIXTURE_HASH_METHOD)
+        with mock.patch("models.auth.generate_password_hash", cheap):
+            for role in ROLES:
+                make_user(role, role, PASSWORD, name=f"测试{role}", department="销售一部")
+            # a colleague in the same team, one in a sibling team, one in the parent department
+            make_user("am_team", "account_manager", PASSWORD, name="同组经理", department="销售一部")
+            make_user("am_other", "account_manager", PASSWORD, name="二部经理", department="销售二部")
+            make_user("director_top", "sales_director", PASSWORD, name="总监", department="销售部")
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
@@ -92,6 +106,7 @@ def template_db(tmp_path_factory):
         with admin_engine.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{template}"'))
         _build_schema(url.set(database=template).render_as_string(hide_password=False))
+        keep_out_of_gc()
         clones = _Clones(admin_engine, template)
         try:
             yield ("pg", admin_engine, url, clones)
@@ -103,6 +118,7 @@ def template_db(tmp_path_factory):
         # tmp_path_factory's base is per worker under xdist (…/popen-gw0/), so is this file
         path = tmp_path_factory.mktemp(f"template-{WORKER}") / "template.db"
         _build_schema(f"sqlite:///{path}")
+        keep_out_of_gc()
         yield ("sqlite", None, None, path)
 
 
@@ -230,6 +246,17 @@ def _test_config(database_url, tmp_path, **config):
     return base
 
 
+def keep_out_of_gc() -> None:
+    """Move every object alive now into the collector's permanent generation (gc.freeze):
+    called when the objects that live for the whole session were just made (the template,
+    a shared app), so that no full collection walks them again (about a tenth of the CPU
+    of a pass went to full collections walking the apps)."""
+    if os.environ.get("CRM_TEST_NO_FREEZE") == "1":
+        return
+    gc.collect()
+    gc.freeze()
+
+
 def make_app(database_url, tmp_path, **config):
     """A new app (about 1.4 s: admin views, Babel …). A test that needs no app of its own
     takes the ``app`` or ``shared_app`` fixture, which reuse one app per worker."""
@@ -279,6 +306,7 @@ class SharedApps:
         if key not in self.apps:
             app = make_app(database_url, self.folder, **config)
             self.apps[key] = (app, dict(app.config))
+            keep_out_of_gc()
         app, built_with = self.apps[key]
         app.config.clear()
         app.config.update(built_with)
@@ -465,10 +493,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def browser():
     """Headless Debian Chromium through Playwright. Skips (with the reason) when no
-    Chromium is installed, unless CRM_REQUIRE_BROWSER=1 (CI), where that is a failure."""
+    Chromium is installed, unless CRM_REQUIRE_BROWSER=1 (CI), where that is a failure.
+    One per worker, started by its first browser test (starting Playwright's driver and
+    Chromium costs about a second each time); every test opens a context of its own."""
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CRM_REQUIRE_BROWSER") == "1":
             pytest.fail(f"{CHROMIUM} is missing but CRM_REQUIRE_BROWSER=1")

@@ -28,7 +28,7 @@ from models.jobs import Job
 from models.lookups import Area
 from models.validators import uscc_check_char
 from reports.csvfile import csv_bytes
-from tests.conftest import make_app, run_parallel
+from tests.conftest import run_parallel
 from tests.factories import lookup
 
 URL = "/admin/client/import/"
@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
-    """The usual test app, with pending uploads kept under tmp_path."""
-    return make_app(database_url, tmp_path, IMPORT_FOLDER=str(tmp_path / "imports"))
+def app(shared_app):
+    """The usual test app, with pending uploads kept under tmp_path (conftest's IMPORT_FOLDER)."""
+    return shared_app()
 
 
 def rows_csv(count: int, start: int = 0) -> bytes:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
-from tests.conftest import count_queries, csrf_token_from, english, login, make_app
+from tests.conftest import count_queries, csrf_token_from, english, login
 from tests.factories import lookup
 
 _seq = itertools.count(1)
@@ -24,14 +24,15 @@ def _wired(app):
     return app
 
 
+# the worker's shared apps (conftest.shared_app), not one new app per test (about 1.4 s each)
 @pytest.fixture
-def app(database_url, tmp_path):
-    return _wired(make_app(database_url, tmp_path))
+def app(shared_app):
+    return _wired(shared_app())
 
 
 @pytest.fixture
-def csrf_app(database_url, tmp_path):
-    return _wired(make_app(database_url, tmp_path, WTF_CSRF_ENABLED=True))
+def csrf_app(shared_app):
+    return _wired(shared_app(WTF_CSRF_ENABLED=True))
 
 
 # ----------------------------------------------------------------------------- helpers

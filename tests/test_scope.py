@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import count_queries, make_app, module_app
+from tests.conftest import count_queries, module_app
 from views.crud import CrmModelView
 
 #: note/line owners; each owns one note "note:<owner>", some own a line "line:<owner>"
@@ -43,14 +43,16 @@ class ProbeLineView(CrmModelView):
 
 
 def install_probe(app):
-    """Tables, views, rights and rows of the probe models on ``app`` (before its first request)."""
+    """Tables, views, rights and rows of the probe models on ``app`` (the views before its
+    first request, once)."""
     from models import db
     from models.auth import Right, Role, User
     from tests.probe_models import ProbeLine, ProbeNote
 
     admin = app.extensions["admin"][0]
-    admin.add_view(ProbeNoteView(ProbeNote, name="Probe notes", endpoint="probe_note"))
-    admin.add_view(ProbeLineView(ProbeLine, name="Probe lines", endpoint="probe_line"))
+    if "probe_note" not in {view.endpoint for view in admin._views}:  # a shared app keeps them
+        admin.add_view(ProbeNoteView(ProbeNote, name="Probe notes", endpoint="probe_note"))
+        admin.add_view(ProbeLineView(ProbeLine, name="Probe lines", endpoint="probe_line"))
     with app.app_context():
         ProbeNote.__table__.create(db.engine)
         ProbeLine.__table__.create(db.engine)
@@ -82,10 +84,11 @@ def install_probe(app):
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
-    """An app of its own per test: install_probe adds views, which an app that has served
-    requests (the worker's shared one) refuses."""
-    return make_app(database_url, tmp_path)
+def app(shared_app):
+    """The worker's shared app of the probe (its own ``role``): install_probe adds the views
+    to it in its first test, before its first request (an app that has served requests
+    refuses new views), and the tables and rows to each test's fresh database."""
+    return shared_app(role="probe")
 
 
 @pytest.fixture
