@@ -116,10 +116,11 @@ def seed_reference(echo=click.echo) -> dict:
 def after_bulk_load(session) -> None:
     """Called once at the end of a seed-demo run, after the bulk load and the index build
     and before ANALYZE: the place for derived data built in one pass over the seeded rows
-    (e.g. the search keys). Must be idempotent: a resumed run calls it again."""
-    from models.search import rebuild_search_keys, resume_search_index
+    (the FTS5 tables of the search index). Must be idempotent: a resumed run calls it again.
+    The search keys themselves are written with the rows (``seed.bulk.fill_search_keys``):
+    an UPDATE of every row afterwards cost half of a PostgreSQL seed."""
+    from models.search import resume_search_index
 
-    rebuild_search_keys(session)
     resume_search_index(session)
 
 

@@ -62,14 +62,36 @@ def _defaults(table, keys):
     return out
 
 
+def _searchable(table):
+    """The model of ``table`` when it has indexed search (its rows carry search keys), else None."""
+    from models.search import searchable_models
+
+    return next((model for model in searchable_models() if model.__table__ is table), None)
+
+
+def fill_search_keys(table, rows: list[dict]) -> None:
+    """Set ``search_pinyin`` and ``search_grams`` of rows of a searchable ``table`` (what
+    the ORM's flush hook sets), so bulk rows need no UPDATE pass afterwards."""
+    from models.search import search_keys
+
+    model = _searchable(table)
+    if model is None or not rows or "search_pinyin" in rows[0]:
+        return
+    columns, pinyin = model.__search__, model.__search_pinyin__
+    for row in rows:
+        row["search_pinyin"], row["search_grams"] = search_keys(row, columns, pinyin)
+
+
 def insert(table, rows: list[dict], ids: bool = False) -> list[int]:
     """Write ``rows`` (dicts; keys starting with "_" and unknown keys ignored) into
     ``table`` in one bulk statement; with ``ids`` the rows get explicit ids (returned in
-    order), numbered on from the table's highest id — seed-demo is the only writer."""
+    order), numbered on from the table's highest id — seed-demo is the only writer. Rows
+    of a searchable table get their search keys here (:func:`fill_search_keys`)."""
     if not rows:
         return []
     if not hasattr(table, "columns"):
         table = table.__table__
+    fill_search_keys(table, rows)
     connection = db.session.connection()
     dialect = connection.dialect
     keys = [c.name for c in table.columns if c.name in rows[0] and c.name != "id"]

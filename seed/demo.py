@@ -133,7 +133,6 @@ def seed_demo_data(seed: int, clients: int, commit=None, bulk_load: bool = False
     With ``bulk_load`` the big tables' secondary indexes are dropped first and built once
     at the end, with SQLite load pragmas; then ANALYZE."""
     from models.search import suspend_search_index
-    from models.totals import refresh_totals
 
     from . import after_bulk_load
     from .customers_demo import DemoClients
@@ -172,7 +171,6 @@ def seed_demo_data(seed: int, clients: int, commit=None, bulk_load: bool = False
                 commit()
                 reapply()
                 bar.update(size)
-        refresh_totals(db.session)  # the bulk writer bypasses the session: kept totals set once
         counts.update(finance_summary(money))
         counts.update(seed_purchasing(seed))
         bulk.build_indexes()  # also those a crashed bulk run left dropped

@@ -413,10 +413,12 @@ class DemoFinance:
             audits += audit
             state = values["status"]
             counts[f"contracts {state}"] = counts.get(f"contracts {state}", 0) + 1
+            # the kept figures (models/totals.py) set with the workflow: no refresh_totals pass
+            values.update(received=_yuan(0), received_last_on=None, invoiced=_yuan(0), invoiced_last_on=None)
             if state not in ("approved", "signed", "archived"):
                 continue
             approved_on = (values["second_approved_at"] or values["approved_at"]).date()
-            received = 0
+            received, days = 0, []
             for day, fen in self.payments(row, state, approved_on):
                 received += fen
                 previous = last_receipt_of_client.get(row.client_id)
@@ -424,7 +426,9 @@ class DemoFinance:
                     previous["amount"] += fen  # one transfer paying two contracts
                     previous["_allocations"].append((row.id, fen))
                     previous["_contract"] = row.id
+                    days.append(previous["received_on"])
                     continue
+                days.append(day)
                 receipt = self.receipt_row(row, day, fen)
                 receipt["_allocations"] = [(row.id, fen)]
                 receipt["_contract"] = row.id
@@ -432,7 +436,15 @@ class DemoFinance:
                     receipt["amount"] += rng.randint(100, 5000) * 100
                 receipts.append(receipt)
                 last_receipt_of_client[row.client_id] = receipt
-            invoices += self.invoices(row, state, approved_on, received)
+            issued = self.invoices(row, state, approved_on, received)
+            invoices += issued
+            issued = [i for i in issued if i["status"] != "voided"]
+            values.update(
+                received=_yuan(received),
+                received_last_on=max(days, default=None),
+                invoiced=_yuan(sum(_fen(i["total"]) for i in issued)),
+                invoiced_last_on=max((i["issued_on"] for i in issued), default=None),
+            )
         self.write(updates, audits, receipts, invoices, counts)
 
     def write(self, updates, audits, receipts, invoices, counts) -> None:

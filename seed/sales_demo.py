@@ -249,6 +249,17 @@ def _months(first: date, last: date) -> list[tuple[date, date]]:
     return out
 
 
+def _set_totals(row: dict) -> None:
+    """The kept figures of a quote or an order row from its "_lines", as models/totals.py
+    computes them (Σ quantity × unit price in fen; a quote's total after its discount
+    rounded half-up), so the bulk load needs no refresh_totals pass."""
+    subtotal = sum(line["quantity"] * int(line["unit_price"] * 100) for line in row["_lines"])
+    if "discount_pct" in row:
+        row["subtotal"] = _yuan(subtotal)
+        subtotal -= (subtotal * int(row["discount_pct"] * 100) + 5000) // 10000
+    row["total"] = _yuan(subtotal)
+
+
 def _insert_ids(model, rows: list[dict]) -> list[int]:
     """Bulk INSERT of ``rows`` (the "_" keys left out) with explicit ids, returned in order."""
     return bulk.insert(model.__table__, rows, ids=True)
@@ -827,12 +838,14 @@ class DemoSales:
         for row in quotes:
             if row["_opportunity"] is not None:
                 row["opportunity_id"] = row["_opportunity"]["_id"]
+            _set_totals(row)
         for row, id_ in zip(quotes, _insert_ids(Quote, quotes), strict=False):
             row["_id"] = id_
         _insert(QuoteLine, [{**line, "quote_id": row["_id"]} for row in quotes for line in row["_lines"]])
         for row in orders:
             if row["_quote"] is not None:
                 row["quote_id"] = row["_quote"]["_id"]
+            _set_totals(row)
         lines = []
         for row, id_ in zip(orders, _insert_ids(Order, orders), strict=False):
             lines += [{**line, "order_id": id_} for line in row["_lines"]]

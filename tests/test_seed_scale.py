@@ -209,3 +209,71 @@ def test_seeded_orders_and_contracts_carry_their_kept_totals(app):
             assert order.total == sum((line.quantity * line.unit_price for line in order.lines), Decimal(0)), order.id
         assert db.session.execute(select(func.count()).where(Contract.received > 0)).scalar() > 0
         db.session.remove()
+
+
+def _shape(app) -> dict:
+    """Rows per big table, and per state of the tables with a workflow."""
+    from models import db
+    from models.finance import Invoice, Receipt
+    from models.opportunities import Opportunity
+    from models.orders import Quote
+
+    with app.app_context():
+        shape = {t.name: db.session.execute(select(func.count()).select_from(t)).scalar() for t in bulk.big_tables()}
+        for model, column in (
+            (Contract, Contract.status),
+            (Order, Order.status),
+            (Quote, Quote.status),
+            (Receipt, Receipt.status),
+            (Invoice, Invoice.status),
+            (Opportunity, Opportunity.status),
+        ):
+            rows = db.session.execute(select(column, func.count()).group_by(column).order_by(column)).all()
+            shape[f"{model.__tablename__} by status"] = tuple(map(tuple, rows))
+        db.session.remove()
+        db.engine.dispose()
+    return shape
+
+
+def test_the_same_seed_gives_the_same_data_and_shape_twice(database_url, template_db, tmp_path):
+    """The generation draws everything from the seeded RNG (the Faker pools included): two
+    fresh databases seeded alike hold the same rows, the same counts per table and the
+    same states; every contract state appears."""
+    runs = []
+    with fresh_database(template_db, tmp_path) as second:
+        for url in (database_url, second):
+            app = make_app(url, tmp_path)
+            _seed(app, "--clients", "40", "--seed", "13", "--bulk")
+            runs.append((_shape(app), _snapshot(app)))
+    (shape, data), (shape_again, data_again) = runs
+    assert shape == shape_again and data == data_again
+    assert shape["clients"] == 40 and shape["linkmans"] >= 40 and shape["orders"] > 40
+    states = {state for state, _ in shape["contract by status"]}
+    assert {"draft", "submitted", "approved", "rejected", "signed", "archived", "terminated"} <= states
+
+
+def test_kept_figures_and_search_keys_are_written_with_the_rows(app):
+    """No UPDATE pass after the load: the totals the generators write equal what
+    refresh_totals computes from the lines, allocations and invoices, and the search keys
+    equal what the ORM's hook computes (rebuild_search_keys finds nothing to change)."""
+    from models import db
+    from models.orders import Quote
+    from models.search import rebuild_search_keys
+    from models.totals import refresh_totals
+
+    _seed(app, "--clients", "30", "--seed", "8", "--bulk")
+    figures = (
+        select(Contract.id, Contract.received, Contract.received_last_on, Contract.invoiced, Contract.invoiced_last_on),
+        select(Quote.id, Quote.subtotal, Quote.total),
+        select(Order.id, Order.total),
+    )
+    with app.app_context():
+        written = [db.session.execute(q.order_by(q.selected_columns[0])).all() for q in figures]
+        assert all(written) and any(row.invoiced > 0 for row in written[0])
+        assert any(row.received_last_on is not None for row in written[0])
+        assert any(row.subtotal != row.total for row in written[1])  # discounted quotes
+        refresh_totals(db.session)
+        assert [db.session.execute(q.order_by(q.selected_columns[0])).all() for q in figures] == written
+        assert rebuild_search_keys(db.session) == 0
+        db.session.rollback()
+        db.session.remove()
