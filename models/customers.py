@@ -146,7 +146,11 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
     )
 
     __table_args__ = (
-        db.Index("ix_clients_owner_updated", "owner_id", "updated_at"),
+        # the filters of the client list (views/customers.py) with its default sort; the owner
+        # index also serves the data scope of §6 (owner_id IN (…) by updated_at)
+        *base.filter_indexes(
+            "clients", "updated_at", "owner_id", "type_id", "star_id", "source_id", "area_id", "trade_id", "size_id"
+        ),
         # only the rows of a running import: every query's ``import_job_id IS NULL`` (the
         # rows of no import) must not look like a selective equality to the planner
         db.Index(
@@ -187,7 +191,10 @@ class Linkman(Timestamps, Versioned, Searchable, db.Model):
     __search_pinyin__ = {"name": "person"}
     __scope_parent__ = "client"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = base.list_indexes("linkmans", "name", "position", "mobile", soft_delete=False)
+    __table_args__ = (
+        *base.list_indexes("linkmans", "name", "position", "mobile", soft_delete=False),
+        *base.filter_indexes("linkmans", "id", "gender"),  # its list's filters (position: a sort index)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = client_fk()
@@ -212,7 +219,10 @@ class FollowUp(Timestamps, db.Model):
     __tablename__ = "documentary"
     __scope_parent__ = "client"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = base.list_indexes("documentary", "followed_at", "next_follow_at", soft_delete=False)
+    __table_args__ = (
+        *base.list_indexes("documentary", "followed_at", "next_follow_at", soft_delete=False),
+        *base.filter_indexes("documentary", "followed_at", "type_id", "user_id"),  # its list's filters
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = client_fk()
@@ -264,6 +274,7 @@ class Appointment(Timestamps, db.Model):
     __table_args__ = (
         db.Index("ix_appointment_due", "user_id", "status", "remind_at"),
         *base.list_indexes("appointment", "scheduled_at", "remind_at", "status", soft_delete=False),
+        *base.filter_indexes("appointment", "scheduled_at", "type_id", "status", "user_id"),  # its list's filters
     )
 
     def check_rules(self) -> None:
@@ -284,7 +295,10 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, Searchable, d
     __search__ = ("number", "name")
     __scope_parent__ = "client"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = base.list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on")
+    __table_args__ = (
+        *base.list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on"),
+        *base.filter_indexes("contract", "id", "type_id", "owner_id", "client_id", live=("status",)),  # its filters
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = client_fk()
