@@ -146,9 +146,7 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
     )
 
     __table_args__ = (
-        # the filters of the client list (views/customers.py) with its default sort; the owner
-        # index also serves the data scope of §6 (owner_id IN (…) by updated_at)
-        *base.filter_indexes(
+        *base.filter_indexes(  # the list's filters; owner also serves the data scope (§6)
             "clients", "updated_at", "owner_id", "type_id", "star_id", "source_id", "area_id", "trade_id", "size_id"
         ),
         # only the rows of a running import: every query's ``import_job_id IS NULL`` (the
@@ -159,17 +157,8 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
             sqlite_where=text("import_job_id IS NOT NULL"),
             postgresql_where=text("import_job_id IS NOT NULL"),
         ),
-        *base.list_indexes(
-            "clients",
-            "updated_at",
-            "name",
-            "area_id",
-            "type_id",
-            "star_id",
-            "owner_id",
-            "contact_name",
-            "contact_mobile",
-        ),
+        *base.list_indexes("clients", "updated_at", "name", "area_id", "type_id", "star_id"),  # its sort columns
+        *base.list_indexes("clients", "owner_id", "contact_name", "contact_mobile"),
     )
 
     def check_rules(self) -> None:
@@ -190,10 +179,9 @@ class Linkman(Timestamps, Versioned, Searchable, db.Model):
     __search__ = ("name", "english_name", "mobile", "phone", "email")
     __search_pinyin__ = {"name": "person"}
     __scope_parent__ = "client"
-    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = (
-        *base.list_indexes("linkmans", "name", "position", "mobile", soft_delete=False),
-        *base.filter_indexes("linkmans", "id", "gender"),  # its list's filters (position: a sort index)
+    #: the sort columns and filters of its list (views/…: column_default_sort, column_sortable_list, column_filters)
+    __table_args__ = base.list_indexes("linkmans", "name", "position", "mobile", soft_delete=False) + (
+        base.filter_indexes("linkmans", "id", "gender")
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -218,10 +206,9 @@ class FollowUp(Timestamps, db.Model):
 
     __tablename__ = "documentary"
     __scope_parent__ = "client"
-    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = (
-        *base.list_indexes("documentary", "followed_at", "next_follow_at", soft_delete=False),
-        *base.filter_indexes("documentary", "followed_at", "type_id", "user_id"),  # its list's filters
+    #: the sort columns and filters of its list (views/…: column_default_sort, column_sortable_list, column_filters)
+    __table_args__ = base.list_indexes("documentary", "followed_at", "next_follow_at", soft_delete=False) + (
+        base.filter_indexes("documentary", "followed_at", "type_id", "user_id")
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -294,10 +281,9 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, Searchable, d
     __tablename__ = "contract"
     __search__ = ("number", "name")
     __scope_parent__ = "client"
-    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = (
-        *base.list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on"),
-        *base.filter_indexes("contract", "id", "type_id", "owner_id", "client_id", live=("status",)),  # its filters
+    #: the sort columns and filters of its list (views/…: column_default_sort, column_sortable_list, column_filters)
+    __table_args__ = base.list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on") + (
+        base.filter_indexes("contract", "id", "type_id", "owner_id", "client_id", live=("status",))
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
