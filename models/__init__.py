@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from flask import g, has_request_context
 from flask_sqlalchemy import SQLAlchemy
 
+from . import base
 from .base import Base
 
 db = SQLAlchemy(model_class=Base)
@@ -54,4 +55,20 @@ from . import (  # noqa: E402,F401  (register the tables)
     uploads,
 )
 from .audit import AuditLog  # noqa: E402,F401
+
+#: the tables of the big lists: their single-column indexes that a list or filter index
+#: starting with the same column makes redundant are not kept (cheaper writes and seeding)
+LIST_TABLES = (
+    "clients",
+    "linkmans",
+    "documentary",
+    "appointment",
+    "contract",
+    "receipt",
+    "invoice",
+    "sal_chance",
+    "quote",
+    "orders",
+)
+base.prune_covered_indexes(db.metadata, LIST_TABLES)
 from .auth import Department, LoginLog, Right, Role, SystemConfig, User  # noqa: E402,F401

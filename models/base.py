@@ -219,6 +219,49 @@ def list_indexes(table: str, *columns: str, soft_delete: bool = True) -> tuple[I
     return tuple(Index(f"ix_{table}_{column}_id", column, "id") for column in columns)
 
 
+def filter_indexes(table: str, sort: str, *columns: str, live: tuple[str, ...] = ()) -> tuple[Index, ...]:
+    """One ``(filter column, default sort column, id)`` index per equality filter of a big
+    list (``id`` once when the list sorts by id): a filtered first page seeks the value and
+    walks the rows of that value in the list's order, instead of reading every row of the
+    value and sorting them, or walking the sort index and testing every row.
+
+    ``columns`` get a full index (``ix_<table>_<column>_<sort>``): a foreign key's own
+    checks (deleting the lookup or user it points at) read every row, deleted ones too, so
+    a full index also stands in for the key's single-column index. ``live`` columns (no
+    foreign key, or tables without soft delete never use it) get an index partial on live
+    rows, ``ix_<table>_live_<column>_<sort>``."""
+    order = (sort, "id") if sort != "id" else ("id",)
+    suffix = "" if sort == "id" else f"_{sort}"
+    full = tuple(Index(f"ix_{table}_{column}_{sort}", column, *order) for column in columns)
+    return full + tuple(Index(f"ix_{table}_live_{column}{suffix}", column, *order, **LIVE_WHERE) for column in live)
+
+
+def prune_covered_indexes(metadata, tables) -> None:
+    """Remove from ``tables`` the single-column indexes another index makes redundant: one
+    that starts with the same column serves its look-ups (its leftmost prefix), at no write
+    cost. A partial index on live rows stands in only for a column without a foreign key
+    (the key's checks read deleted rows too). Unique indexes always stay. Called once all
+    models are declared (models/__init__.py); migration 0012 drops the same indexes."""
+    for name in tables:
+        table = metadata.tables[name]
+        for index in list(table.indexes):
+            if index.unique or len(index.columns) != 1 or _partial(index):
+                continue
+            column = next(iter(index.columns))
+            if any(_covers(other, column) for other in table.indexes if other is not index):
+                table.indexes.discard(index)
+
+
+def _partial(index: Index) -> bool:
+    return any(index.dialect_options[dialect].get("where") is not None for dialect in ("sqlite", "postgresql"))
+
+
+def _covers(other: Index, column) -> bool:
+    if len(other.columns) < 2 or next(iter(other.columns)) is not column:
+        return False
+    return not _partial(other) or not column.foreign_keys
+
+
 class Versioned:
     """Optimistic locking: SQLAlchemy refuses an UPDATE whose version moved on, and the
     edit form carries the version the user loaded (checked in CrmModelView)."""

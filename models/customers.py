@@ -146,7 +146,9 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
     )
 
     __table_args__ = (
-        db.Index("ix_clients_owner_updated", "owner_id", "updated_at"),
+        *base.filter_indexes(  # the list's filters; owner also serves the data scope (§6)
+            "clients", "updated_at", "owner_id", "type_id", "star_id", "source_id", "area_id", "trade_id", "size_id"
+        ),
         # only the rows of a running import: every query's ``import_job_id IS NULL`` (the
         # rows of no import) must not look like a selective equality to the planner
         db.Index(
@@ -155,17 +157,8 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
             sqlite_where=text("import_job_id IS NOT NULL"),
             postgresql_where=text("import_job_id IS NOT NULL"),
         ),
-        *base.list_indexes(
-            "clients",
-            "updated_at",
-            "name",
-            "area_id",
-            "type_id",
-            "star_id",
-            "owner_id",
-            "contact_name",
-            "contact_mobile",
-        ),
+        *base.list_indexes("clients", "updated_at", "name", "area_id", "type_id", "star_id"),  # its sort columns
+        *base.list_indexes("clients", "owner_id", "contact_name", "contact_mobile"),
     )
 
     def check_rules(self) -> None:
@@ -186,8 +179,10 @@ class Linkman(Timestamps, Versioned, Searchable, db.Model):
     __search__ = ("name", "english_name", "mobile", "phone", "email")
     __search_pinyin__ = {"name": "person"}
     __scope_parent__ = "client"
-    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = base.list_indexes("linkmans", "name", "position", "mobile", soft_delete=False)
+    #: the sort columns and filters of its list (views/…: column_default_sort, column_sortable_list, column_filters)
+    __table_args__ = base.list_indexes("linkmans", "name", "position", "mobile", soft_delete=False) + (
+        base.filter_indexes("linkmans", "id", "gender")
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = client_fk()
@@ -211,8 +206,10 @@ class FollowUp(Timestamps, db.Model):
 
     __tablename__ = "documentary"
     __scope_parent__ = "client"
-    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = base.list_indexes("documentary", "followed_at", "next_follow_at", soft_delete=False)
+    #: the sort columns and filters of its list (views/…: column_default_sort, column_sortable_list, column_filters)
+    __table_args__ = base.list_indexes("documentary", "followed_at", "next_follow_at", soft_delete=False) + (
+        base.filter_indexes("documentary", "followed_at", "type_id", "user_id")
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = client_fk()
@@ -264,6 +261,7 @@ class Appointment(Timestamps, db.Model):
     __table_args__ = (
         db.Index("ix_appointment_due", "user_id", "status", "remind_at"),
         *base.list_indexes("appointment", "scheduled_at", "remind_at", "status", soft_delete=False),
+        *base.filter_indexes("appointment", "scheduled_at", "type_id", "status", "user_id"),  # its list's filters
     )
 
     def check_rules(self) -> None:
@@ -283,8 +281,10 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, Searchable, d
     __tablename__ = "contract"
     __search__ = ("number", "name")
     __scope_parent__ = "client"
-    #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = base.list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on")
+    #: the sort columns and filters of its list (views/…: column_default_sort, column_sortable_list, column_filters)
+    __table_args__ = base.list_indexes("contract", "number", "name", "amount", "starts_on", "ends_on") + (
+        base.filter_indexes("contract", "id", "type_id", "owner_id", "client_id", live=("status",))
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = client_fk()

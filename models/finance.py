@@ -21,6 +21,7 @@ from .base import (
     UTCDateTime,
     Versioned,
     column_label,
+    filter_indexes,
     foreign_key,
     format_money,
     kept_total,
@@ -69,7 +70,13 @@ class Receipt(Timestamps, SoftDelete, Versioned, Searchable, db.Model):
     __search__ = ("number", "bank_ref", "payer")
     __scope_parent__ = "client"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = list_indexes("receipt", "received_on", "number", "amount", "status")
+    __table_args__ = (
+        *list_indexes("receipt", "received_on", "number", "amount", "status"),
+        # the filters of its list with the default sort
+        *filter_indexes(
+            "receipt", "received_on", "client_id", "method_id", "department_id", "recorded_by_id", live=("status",)
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Receipt number"))
@@ -141,7 +148,10 @@ class Invoice(Timestamps, Versioned, Searchable, db.Model):
     __search__ = ("number",)
     __scope_parent__ = "contract"
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
-    __table_args__ = list_indexes("invoice", "issued_on", "number", "amount", "total", "status", soft_delete=False)
+    __table_args__ = (
+        *list_indexes("invoice", "issued_on", "number", "amount", "total", "status", soft_delete=False),
+        *filter_indexes("invoice", "issued_on", "status", "type_id", "tax_rate"),  # its list's filters
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contract_id: Mapped[int] = foreign_key("contract.id", "Contract")

@@ -24,6 +24,7 @@ from .base import (
     UTCDateTime,
     Versioned,
     column_label,
+    filter_indexes,
     label,
     list_indexes,
     not_negative,
@@ -66,7 +67,7 @@ class Opportunity(Timestamps, Versioned, Searchable, db.Model):
         "created_by_id",
         "created_at",
         soft_delete=False,
-    )
+    ) + filter_indexes("sal_chance", "id", "source_id")  # its list's other filters are sort columns
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(

@@ -37,6 +37,7 @@ from .base import (
     UTCDateTime,
     Versioned,
     column_label,
+    filter_indexes,
     foreign_key,
     kept_total,
     label,
@@ -71,7 +72,7 @@ class Quote(Timestamps, Versioned, Owned, Approval, Searchable, db.Model):
     #: the sort columns of its list (views/…: column_default_sort, column_sortable_list)
     __table_args__ = list_indexes(
         "quote", "number", "discount_pct", "status", "valid_until", "created_at", "subtotal", "total", soft_delete=False
-    )
+    ) + filter_indexes("quote", "id", "client_id", "owner_id")  # its list's filters (status: a sort index)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, info=label("Quote number"))
@@ -171,8 +172,9 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
     )
 
     __table_args__ = (
-        db.Index("ix_orders_client_ordered", "client_id", "ordered_on"),
-        db.Index("ix_orders_owner_ordered", "owner_id", "ordered_on"),
+        # the filters of the order list with its default sort (the client's last order and
+        # the data scope read them too)
+        *filter_indexes("orders", "ordered_on", "client_id", "owner_id", live=("status",)),
         # a quote becomes one live order (SPEC §4.4), whatever path creates it
         db.Index(
             "uq_orders_quote_id_live",

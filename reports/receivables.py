@@ -18,7 +18,8 @@ The rules, stated on the page and on every download:
 Received and invoiced are read from the contract row, where models/totals.py keeps them
 in the transaction that changes an allocation, a receipt or an invoice, less what is
 dated after the as-of day (grouped once over the receipts and invoices after it: none
-for a report as of today). One statement for
+for a report as of today); for a day in the earlier half of the dates, summed up to the
+day instead (few rows for a day long past). One statement for
 the rows and one aggregate over the same stored columns for the totals, whatever the
 number of contracts (plus, with a department filter, one read of the department tree;
 describing the filters used reads at most three names).
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, Integer, case, func, literal, or_, select, type_coerce
+from sqlalchemy import Date, Integer, case, func, literal, not_, or_, select, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -185,24 +186,75 @@ def named(**columns) -> list:
     return [expr.label(key) for key, expr in columns.items()]
 
 
-def _dated_after(as_of: date) -> tuple:
-    """(received, invoiced): per contract, what counts in the stored figures but is dated
-    after ``as_of`` — grouped once over the receipts and invoices after that day (through
-    the indexes on their dates: nothing to read for a report as of today)."""
-    received = (
-        select(*named(contract_id=ContractReceipt.contract_id, amount=func.sum(ContractReceipt.amount)))
-        .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
-        .where(Receipt.live(), Receipt.received_on > as_of)
-        .group_by(ContractReceipt.contract_id)
-        .subquery("received_later")
+def _nearer_the_end(day, first, last):
+    """``day`` lies in the later half of first … last (NULL, no rows: true). Then fewer rows
+    are dated after it than up to it, at least when they are spread evenly over the span."""
+    return func.coalesce(days_between(last, day) <= days_between(day, first), True)
+
+
+def _as_of_amounts(as_of: date) -> tuple:
+    """(received, invoiced, subqueries to outer-join on ``contract_id``): per contract, what
+    was received and invoiced by ``as_of``, summing whichever side of the day has fewer
+    receipts and invoices, so a report as of a day long past costs what today's costs:
+
+    * ``as_of`` in the later half of the dates (today: nothing after it): the stored figures
+      (models/totals.py) less what is dated after the day;
+    * in the earlier half (a day long past): what is dated up to the day.
+
+    The side is chosen inside the statement: the first and last dates are read from the end
+    of the date indexes (two index look-ups each); the grouped subquery of the other side
+    gets ``LIMIT 0`` and reads no row. Both sides give exactly the same sums (integer fen)."""
+    day = literal(as_of, Date())
+
+    def bound(column, descending, *where):
+        return select(column).where(*where).order_by(column.desc() if descending else column).limit(1)
+
+    by_receipt = _nearer_the_end(
+        day,
+        bound(Receipt.received_on, False, Receipt.live()).scalar_subquery(),
+        bound(Receipt.received_on, True, Receipt.live()).scalar_subquery(),
     )
-    invoiced = (
-        select(*named(contract_id=Invoice.contract_id, amount=func.sum(Invoice.total)))
-        .where(Invoice.status != "voided", Invoice.issued_on > as_of)
-        .group_by(Invoice.contract_id)
-        .subquery("invoiced_later")
+    by_invoice = _nearer_the_end(
+        day, bound(Invoice.issued_on, False).scalar_subquery(), bound(Invoice.issued_on, True).scalar_subquery()
     )
-    return received, invoiced
+
+    def only_if(side):
+        # LIMIT 0 for the side not taken: both databases then read none of its rows (a
+        # constant WHERE term is still tested row by row on SQLite)
+        return case((side, 2**62), else_=0)
+
+    def received(name, side, *where):
+        return (
+            select(*named(contract_id=ContractReceipt.contract_id, amount=func.sum(ContractReceipt.amount)))
+            .join(Receipt, Receipt.id == ContractReceipt.receipt_id)
+            .where(Receipt.live(), *where)
+            .group_by(ContractReceipt.contract_id)
+            .limit(only_if(side))
+            .subquery(name)
+        )
+
+    def invoiced(name, side, *where):
+        return (
+            select(*named(contract_id=Invoice.contract_id, amount=func.sum(Invoice.total)))
+            .where(Invoice.status != "voided", *where)
+            .group_by(Invoice.contract_id)
+            .limit(only_if(side))
+            .subquery(name)
+        )
+
+    received_later = received("received_later", by_receipt, Receipt.received_on > as_of)
+    received_until = received("received_until", not_(by_receipt), Receipt.received_on <= as_of)
+    invoiced_later = invoiced("invoiced_later", by_invoice, Invoice.issued_on > as_of)
+    invoiced_until = invoiced("invoiced_until", not_(by_invoice), Invoice.issued_on <= as_of)
+    received_amount = case(
+        (by_receipt, Contract.received - func.coalesce(received_later.c.amount, 0)),
+        else_=func.coalesce(received_until.c.amount, 0),
+    )
+    invoiced_amount = case(
+        (by_invoice, Contract.invoiced - func.coalesce(invoiced_later.c.amount, 0)),
+        else_=func.coalesce(invoiced_until.c.amount, 0),
+    )
+    return received_amount, invoiced_amount, (received_later, received_until, invoiced_later, invoiced_until)
 
 
 def _filtered(query, filters: ReceivablesFilters, user):
@@ -245,11 +297,11 @@ def receivables_select(filters: ReceivablesFilters, user):
     owner = aliased(User, name="owner")
     department = aliased(Department, name="owner_department")
 
-    # the stored figures (models/totals.py) less what is dated after the as-of day
-    received_later, invoiced_later = _dated_after(filters.as_of)
-    received = Contract.received - func.coalesce(received_later.c.amount, 0)
+    # the stored figures (models/totals.py) less what is dated after the as-of day, or the
+    # sum up to the day, whichever reads fewer rows
+    received, invoiced, dated = _as_of_amounts(filters.as_of)
     received_amount = _money(received)
-    invoiced_amount = _money(Contract.invoiced - func.coalesce(invoiced_later.c.amount, 0))
+    invoiced_amount = _money(invoiced)
     balance = _money(Contract.amount - received)
     days = days_between(as_of, Contract.starts_on)
 
@@ -294,9 +346,9 @@ def receivables_select(filters: ReceivablesFilters, user):
         .outerjoin(Area, Area.id == Client.area_id)
         .outerjoin(owner, owner.id == Contract.owner_id)
         .outerjoin(department, department.id == owner.department_id)
-        .outerjoin(received_later, received_later.c.contract_id == Contract.id)
-        .outerjoin(invoiced_later, invoiced_later.c.contract_id == Contract.id)
     )
+    for subquery in dated:
+        query = query.outerjoin(subquery, subquery.c.contract_id == Contract.id)
     return _filtered(query, filters, user).order_by(Contract.starts_on, Contract.number, Contract.id)
 
 

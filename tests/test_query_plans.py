@@ -9,10 +9,12 @@ after ANALYZE (realistic statistics)."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask_admin.contrib.sqla import filters as sqla_filters
 from sqlalchemy import event
 
 from tests.conftest import module_app
@@ -111,8 +113,23 @@ def _pg_problems(conn, statement, parameters, table, by_id):
     return problems, plan
 
 
-def _plan_problems(app, endpoint):
-    """endpoint's list page for every sort → {query string: (problems, plan)} of the bad ones."""
+def _filter_search(details, column):
+    """SQLite: the plan seeks an index on ``column = ?`` (not the sort index and a test of every row)."""
+    return any(re.search(rf"^SEARCH .*USING (COVERING )?INDEX \w+ \({column}=\?", d) for d in details)
+
+
+def _pg_filter_search(plan, table, column):
+    return any(
+        node.get("Relation Name") == table
+        and "Index" in node["Node Type"]
+        and re.search(rf"(?<![\w.])\"?{column}\"?\)?(::[\w ]+)? = ", node.get("Index Cond", ""))
+        for node in _pg_nodes(plan)
+    )
+
+
+def _page_plans(app, endpoint, queries):
+    """endpoint's list page for each (query string, sort key) → (query string, plan problems,
+    plan, page SELECT) of each page."""
     from models import db
 
     view = _view(app, endpoint)
@@ -125,8 +142,7 @@ def _plan_problems(app, endpoint):
         statements.append((statement, parameters))
 
     admin = app.login_client("admin")
-    bad = {}
-    for query, key in _sorts(view):
+    for query, key in queries:
         statements.clear()
         event.listen(engine, "before_cursor_execute", before)
         try:
@@ -139,8 +155,74 @@ def _plan_problems(app, endpoint):
         with engine.connect() as conn:
             explain = _sqlite_problems if engine.dialect.name == "sqlite" else _pg_problems
             problems, plan = explain(conn, *page, table, key == "id")
-        if problems:
-            bad[query or "(default)"] = (problems, plan, page[0])
+        yield query or "(default)", problems, plan, page[0]
+
+
+def _plan_problems(app, endpoint):
+    """endpoint's list page for every sort → {query string: (problems, plan)} of the bad ones."""
+    plans = _page_plans(app, endpoint, _sorts(_view(app, endpoint)))
+    return {query: (problems, plan, sql) for query, problems, plan, sql in plans if problems}
+
+
+def _equality_filters(view):
+    """(url argument, column key, a value) of the list's pick-one filters on a column of its
+    own table (``flt0_<arg>=value``): a foreign key (a lookup, a user, the client), a status,
+    a position. Custom filters (subqueries, EXISTS) are not."""
+    table = view.model.__table__
+    for arg, (_, flt) in (view._filter_args or {}).items():
+        column = getattr(flt, "column", None)
+        column = getattr(getattr(column, "property", None), "columns", [column])[0]  # an attribute's column
+        if not isinstance(flt, sqla_filters.FilterEqual) or type(flt).apply is not sqla_filters.FilterEqual.apply:
+            continue
+        if not isinstance(column, sa.Column) or column.table is not table or column.primary_key:
+            continue
+        if isinstance(getattr(column.type, "impl_instance", column.type), (sa.Date, sa.DateTime, sa.Numeric)) or (
+            column.type.python_type is Decimal
+        ):
+            continue  # a day, a time or an amount "equals": a value filter, not a pick from a list
+        # a value no row has: with statistics, a frequent value may rightly be found by walking
+        # the sort index and testing each row until the page is full (it soon is); a rare
+        # one must be sought in the filter's index, or the walk reads the whole table
+        yield arg, column.key, "987654"
+
+
+def _default_sorts(view):
+    """The default sort as the page sends it, and reversed when the column is sortable in the list."""
+    default = view.column_default_sort
+    first = default[0] if isinstance(default, list) else default
+    key = first[0] if isinstance(first, tuple) else first
+    yield "", key
+    for index, (name, _) in enumerate(view._list_columns):
+        if name in view._sortable_columns and _sort_attribute(view, name).key == key:
+            yield f"&sort={index}&desc={0 if first[1] else 1}", key
+
+
+def _filtered_problems(app, endpoint):
+    """Each equality filter of the list with its default sort (both ways): the page seeks
+    the filter column's index and walks it in the list's order (no sort, no scan)."""
+    from models import db
+
+    view = _view(app, endpoint)
+    table = view.model.__table__.name
+    with app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+    queries, columns = [], {}
+    for arg, column, value in _equality_filters(view):
+        for sort, key in _default_sorts(view):
+            query = f"?flt0_{arg}={value}{sort}"
+            queries.append((query, key))
+            columns[query] = column
+    assert queries, endpoint
+    bad = {}
+    for query, problems, plan, sql in _page_plans(app, endpoint, queries):
+        column = columns[query]
+        seeks = _filter_search(plan, column) if sqlite else _pg_filter_search(plan, table, column)
+        if problems or not seeks:
+            if not sqlite:  # the nodes in short
+                plan = [
+                    (n["Node Type"], n.get("Index Name"), n.get("Index Cond"), n.get("Filter")) for n in _pg_nodes(plan)
+                ]
+            bad[query] = (problems or [f"no index seek on {column}"], plan, sql)
     return bad
 
 
@@ -174,6 +256,16 @@ def test_list_pages_walk_an_index_without_statistics(bare_app, endpoint):
 @pytest.mark.parametrize("endpoint", BIG_LISTS)
 def test_list_pages_walk_an_index_after_analyze(analyzed_app, endpoint):
     assert _plan_problems(analyzed_app, endpoint) == {}
+
+
+@pytest.mark.parametrize("endpoint", BIG_LISTS)
+def test_filtered_pages_seek_the_filter_index_without_statistics(bare_app, endpoint):
+    assert _filtered_problems(bare_app, endpoint) == {}
+
+
+@pytest.mark.parametrize("endpoint", BIG_LISTS)
+def test_filtered_pages_seek_the_filter_index_after_analyze(analyzed_app, endpoint):
+    assert _filtered_problems(analyzed_app, endpoint) == {}
 
 
 def test_analyze_gathers_statistics_of_the_list_tables(analyzed_app):

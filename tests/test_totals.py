@@ -281,6 +281,50 @@ def test_the_receivables_report_reads_stored_money_and_answers_for_an_earlier_da
     assert row(date(2026, 1, 15)) == (ZERO, ZERO, Decimal("1000.00"), Decimal("1000.00"))
 
 
+def test_the_receivables_report_as_of_any_day_equals_a_sum_of_the_records_up_to_it(db_session):
+    """Early days are summed up to the day, late ones subtracted from the stored figures: every
+    as-of day from before the first record to after the last gives the sums of the records
+    dated up to it (deleted receipts and voided invoices left out), row by row and in total."""
+    s = db_session
+    finance = user(s, "finance")
+    contracts = [make_contract(s, make_client(s, "account_manager"), amount="5000.00") for _ in range(3)]
+    receipts, invoices = [], []  # (contract index, day, amount, counts)
+    for n, (month, day) in enumerate([(1, 5), (2, 1), (3, 3), (3, 3), (5, 20), (8, 8), (11, 30), (12, 1)]):
+        target, amount = n % 3, Decimal(f"{(n + 1) * 37}.{n:02d}")
+        receipt = _receipt(s, contracts[target], str(amount), received_on=date(2026, month, day))
+        invoice = _invoice(s, contracts[(n + 1) % 3], str(amount), issued_on=date(2026, month, day))
+        s.commit()
+        deleted, voided = n == 4, n == 5
+        if deleted:
+            receipt.soft_delete(finance.id)
+        if voided:
+            perform(invoice, "void", finance, "开票信息有误")
+        s.commit()
+        receipts.append((target, receipt.received_on, amount, not deleted))
+        invoices.append(((n + 1) % 3, invoice.issued_on, invoice.total, not voided))
+    admin = user(s, "admin")
+    ids = tuple(c.id for c in contracts)
+
+    def expected(records, target, as_of):
+        return sum((a for t, day, a, counts in records if t == target and counts and day <= as_of), ZERO)
+
+    days = [date(2025, 12, 31), date(2026, 1, 5), date(2026, 2, 28), date(2026, 3, 3), date(2026, 6, 1)]
+    days += [date(2026, 8, 7), date(2026, 8, 8), date(2026, 11, 30), date(2026, 12, 1), date(2027, 6, 1)]
+    for as_of in days:
+        report = receivables_report(s, ReceivablesFilters(as_of=as_of, contract_ids=ids, statuses=None), admin)
+        rows = {row["contract_id"]: row for row in report.rows}
+        for target, contract in enumerate(contracts):
+            received, invoiced = expected(receipts, target, as_of), expected(invoices, target, as_of)
+            row = rows[contract.id]
+            assert (row["received"], row["invoiced"], row["balance"]) == (
+                received,
+                invoiced,
+                Decimal("5000.00") - received,
+            ), (as_of, target)
+        total = sum((expected(receipts, t, as_of) for t in range(3)), ZERO)
+        assert report.totals["received"] == total and report.totals["balance"] == Decimal("15000.00") - total, as_of
+
+
 # ------------------------------------------------------------------------------ lists
 def test_the_order_and_quote_lists_sort_and_filter_on_the_stored_totals(client_as, db_session):
     s = db_session

@@ -305,7 +305,8 @@ class InvoiceView(WorkflowMixin, CrmModelView):
         status_filter(Invoice.status, INVOICE_STATUSES),
         "type",
         "issued_on",
-        sqla_filters.FilterEqual(
+        # an integer column: the value is compared as a number (PostgreSQL refuses integer = varchar)
+        sqla_filters.IntEqualFilter(
             Invoice.tax_rate, _l("Tax rate (%)"), options=[(str(rate), f"{rate}%") for rate in TAX_RATES]
         ),
         "amount",
