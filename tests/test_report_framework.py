@@ -20,6 +20,7 @@ ROLES = ["admin", "executive", "sales_director", "account_manager", "clerk", "fi
 HOLDERS = {
     "receivables": {"admin", "executive", "finance", "sales_director", "account_manager"},
     "contribution": {"admin", "executive", "sales_director", "account_manager"},
+    "composition": {"admin", "executive", "sales_director", "account_manager"},
 }
 
 
@@ -90,7 +91,7 @@ def test_upgrade_path_for_an_existing_database(app, db_session):
     from seed import seed_reference
 
     s = db_session
-    s.execute(Right.__table__.delete().where(Right.code == "report.contribution"))
+    s.execute(Right.__table__.delete().where(Right.code.in_(["report.contribution", "report.composition"])))
     s.commit()
     with app.app_context():
         downgrade(revision="0012_filter_indexes")
@@ -101,7 +102,7 @@ def test_upgrade_path_for_an_existing_database(app, db_session):
         upgrade()
     s.expire_all()
     assert role_rights(s, "account_manager") == {"report.receivables"}
-    assert seed_reference()["rights"] == 1
+    assert seed_reference()["rights"] == 2
     s.commit()
     for role in ROLES:
         want = {f"report.{slug}" for slug, holders in HOLDERS.items() if role in holders}
