@@ -65,6 +65,7 @@ REPORT_ENDPOINTS = {
     "reports_contribution": {"admin", "executive", "sales_director", "account_manager"},
     "reports_composition": {"admin", "executive", "sales_director", "account_manager"},
     "reports_churn": {"admin", "executive", "sales_director", "account_manager"},
+    "reports_funnel": {"admin", "executive", "sales_director", "account_manager"},
 }
 #: SPEC §6 sales rows (their create/edit/delete rules: tests/test_opportunities.py, test_quotes.py,
 #: test_orders.py, test_stock.py, test_churn.py): who sees them in the menu

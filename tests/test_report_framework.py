@@ -22,6 +22,7 @@ HOLDERS = {
     "contribution": {"admin", "executive", "sales_director", "account_manager"},
     "composition": {"admin", "executive", "sales_director", "account_manager"},
     "churn": {"admin", "executive", "sales_director", "account_manager"},
+    "funnel": {"admin", "executive", "sales_director", "account_manager"},
 }
 
 
@@ -92,7 +93,11 @@ def test_upgrade_path_for_an_existing_database(app, db_session):
     from seed import seed_reference
 
     s = db_session
-    s.execute(Right.__table__.delete().where(Right.code.in_(["report.contribution", "report.composition", "report.churn"])))
+    s.execute(
+        Right.__table__.delete().where(
+            Right.code.in_(["report.contribution", "report.composition", "report.churn", "report.funnel"])
+        )
+    )
     s.commit()
     with app.app_context():
         downgrade(revision="0012_filter_indexes")
@@ -103,7 +108,7 @@ def test_upgrade_path_for_an_existing_database(app, db_session):
         upgrade()
     s.expire_all()
     assert role_rights(s, "account_manager") == {"report.receivables"}
-    assert seed_reference()["rights"] == 3
+    assert seed_reference()["rights"] == 4
     s.commit()
     for role in ROLES:
         want = {f"report.{slug}" for slug, holders in HOLDERS.items() if role in holders}

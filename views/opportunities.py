@@ -6,18 +6,21 @@ domain. Sales targets and weekly reports are in views/targets.py."""
 from __future__ import annotations
 
 from flask import current_app, flash, g, request, url_for
+from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
 from models import db
+from models.auth import Department
 from models.base import FieldError, check_row
 from models.customers import Client
 from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan, Opportunity, opportunity_defaults
 from models.scope import scoped
 
-from .crud import CrmModelView, ScopedAjaxLoader, Section, record_link, status_filter
+from .crud import CrmModelView, LazyOptions, ScopedAjaxLoader, Section, record_link, status_filter
+from .customers import OwnerDepartmentFilter, _departments
 from .workflow import WorkflowMixin
 
 SALES = _l("Sales")
@@ -173,6 +176,15 @@ class OpportunityView(WorkflowMixin, CrmModelView):
 
     column_filters = (
         status_filter(Opportunity.status, OPPORTUNITY_STATUSES),
+        # "status is not" (archived) and the assignee's department: the records behind a funnel figure
+        sqla_filters.FilterNotEqual(
+            Opportunity.status, _l("Status"), options=status_filter(Opportunity.status, OPPORTUNITY_STATUSES).options
+        ),
+        OwnerDepartmentFilter(
+            Opportunity.assigned_to_id,
+            _l("Assignee's department"),
+            options=LazyOptions(_departments, cached=Department),
+        ),
         "stage",
         "source",
         "assigned_to",
