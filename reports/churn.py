@@ -24,14 +24,13 @@ from datetime import date, datetime, time, timedelta
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, literal, not_, select
 
-from models.auth import User, department_subtree_ids
+from models.auth import User
 from models.churn import ClientLoss
 from models.clock import to_utc
 from models.customers import Client
-from models.scope import scope_clause
 
 from .charts import Series
-from .framework import DEPARTMENT, OWNER, Field, Report, Result, parse, ratio
+from .framework import DEPARTMENT, OWNER, Field, Report, Result, common_clauses, parse, ratio
 from .render import Column, Section
 
 SLUG = "churn"
@@ -80,16 +79,7 @@ def local_end(day: date) -> datetime:
 
 
 def loss_clauses(values, user) -> list:
-    clauses = []
-    if values.get("owner"):
-        clauses.append(ClientLoss.owner_id == values.owner)
-    if values.get("department"):
-        users = select(User.id).where(User.department_id.in_(department_subtree_ids(values.department)))
-        clauses.append(ClientLoss.owner_id.in_(users))
-    scope = scope_clause(ClientLoss, user)
-    if scope is not None:
-        clauses.append(scope)
-    return clauses
+    return common_clauses(values, user, ClientLoss, ClientLoss.owner_id)
 
 
 def month_of(column, spans, bound) -> object:
@@ -279,15 +269,7 @@ def live_at_starts(session, user, values, spans) -> list[int]:
     for first, _ in spans:
         at = local_start(first)
         counts.append(func.count(case((and_(Client.created_at < at, not_(Client.id.in_(lost_before(at)))), 1))))
-    query = select(*counts).where(Client.live())
-    if values.get("owner"):
-        query = query.where(Client.owner_id == values.owner)
-    if values.get("department"):
-        users = select(User.id).where(User.department_id.in_(department_subtree_ids(values.department)))
-        query = query.where(Client.owner_id.in_(users))
-    scope = scope_clause(Client, user)
-    if scope is not None:
-        query = query.where(scope)
+    query = select(*counts).where(Client.live(), *common_clauses(values, user, Client, Client.owner_id))
     return list(session.execute(query).one())
 
 

@@ -18,16 +18,15 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
-from models.auth import User, department_subtree_ids
+from models.auth import User
 from models.clock import to_utc
 from models.customers import Client
 from models.lookups import Area, ClientSource, ClientType, CompanySize, RevenueBand, StarRating, Trade
-from models.scope import scope_clause
 
 from .charts import Series
-from .framework import AREA, DEPARTMENT, OWNER, Field, Report, Result, ratio
+from .framework import AREA, DEPARTMENT, OWNER, Field, Report, Result, common_clauses, ratio
 from .render import Column, Section
 
 SLUG = "composition"
@@ -74,18 +73,7 @@ def client_clauses(values, user) -> list:
         clauses.append(Client.created_at >= start)
     if end is not None:
         clauses.append(Client.created_at <= end)
-    if values.get("owner"):
-        clauses.append(Client.owner_id == values.owner)
-    if values.get("department"):
-        users = select(User.id).where(User.department_id.in_(department_subtree_ids(values.department)))
-        clauses.append(Client.owner_id.in_(users))
-    if values.get("area"):
-        cities = select(Area.id).where(Area.parent_id == values.area)
-        clauses.append(or_(Client.area_id == values.area, Client.area_id.in_(cities)))
-    scope = scope_clause(Client, user)
-    if scope is not None:
-        clauses.append(scope)
-    return clauses
+    return clauses + common_clauses(values, user, Client, Client.owner_id, Client.area_id)
 
 
 def composition(session, user, values, limit: int | None = None) -> Result:
@@ -133,7 +121,7 @@ def composition(session, user, values, limit: int | None = None) -> Result:
                 title=_l("Clients by %(dimension)s", dimension=label),
                 columns=[
                     Column("value", label, width=30),
-                    Column("clients", _l("Clients"), "int", width=12),
+                    Column("clients", _l("Number of clients"), "int", width=12),
                     Column("share", _l("Share"), "percent", width=12),
                 ],
                 rows=rows,
@@ -145,7 +133,7 @@ def composition(session, user, values, limit: int | None = None) -> Result:
             [r["value"] for r in rows],
             [
                 Series(
-                    str(_l("Clients")),
+                    str(_l("Number of clients")),
                     [r["clients"] for r in rows],
                     kind="bar",
                     urls=[r["_links"]["clients"] for r in rows],

@@ -24,21 +24,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, case, func, literal, or_, select, type_coerce
+from sqlalchemy import BigInteger, case, func, literal, select, type_coerce
 
-from models.auth import User, department_subtree_ids
 from models.customers import Client
-from models.lookups import Area
 from models.orders import Order
-from models.scope import scope_clause
 
 from .charts import Series
-from .framework import COMMON, Field, Report, Result, parse, ratio
+from .framework import COMMON, Field, Report, Result, area_clause, common_clauses, parse, ratio
 from .render import Column, Section
 
 SLUG = "contribution"
 TIERS = ("A", "B", "C")
 NONE = "—"
+#: clients drawn in the chart (each bar opens the client's orders)
+CHART_CLIENTS = 15
 
 RULES = _l(
     "Orders count when not deleted and not cancelled, by order date, at their order total. Clients are "
@@ -64,18 +63,9 @@ def order_clauses(values, user, start, end) -> list:
     """WHERE clauses of the orders behind the figures: live, not cancelled, dated in
     [start, end], the report's filters and the user's scope."""
     clauses = [Order.live(), Order.status != "cancelled", Order.ordered_on >= start, Order.ordered_on <= end]
-    if values.get("owner"):
-        clauses.append(Order.owner_id == values.owner)
-    if values.get("department"):
-        users = select(User.id).where(User.department_id.in_(department_subtree_ids(values.department)))
-        clauses.append(Order.owner_id.in_(users))
-    if values.get("area"):
-        areas = select(Area.id).where(Area.parent_id == values.area)
-        clients = select(Client.id).where(or_(Client.area_id == values.area, Client.area_id.in_(areas)))
-        clauses.append(Order.client_id.in_(clients))
-    scope = scope_clause(Order, user)
-    if scope is not None:
-        clauses.append(scope)
+    clauses += common_clauses({**values, "area": None}, user, Order, Order.owner_id)
+    if values.get("area"):  # the client's area
+        clauses.append(Order.client_id.in_(select(Client.id).where(area_clause(Client.area_id, values.area))))
     return clauses
 
 
@@ -180,8 +170,8 @@ def contribution(session, user, values, limit: int | None = None) -> Result:
                 title=_l("ABC tiers"),
                 columns=[
                     Column("tier", _l("Tier"), width=8),
-                    Column("clients", _l("Clients"), "int", width=10),
-                    Column("orders", _l("Orders"), "int", width=10),
+                    Column("clients", _l("Number of clients"), "int", width=10),
+                    Column("orders", _l("Number of orders"), "int", width=10),
                     Column("amount", _l("Order total"), "money", width=18),
                     Column("share", _l("Share"), "percent", width=10),
                 ],
@@ -193,7 +183,7 @@ def contribution(session, user, values, limit: int | None = None) -> Result:
                 columns=[
                     Column("rank", _l("Rank"), "int", width=6),
                     Column("client", _l("Client"), width=34),
-                    Column("orders", _l("Orders"), "int", width=8),
+                    Column("orders", _l("Number of orders"), "int", width=8),
                     Column("amount", _l("Order total"), "money", width=18),
                     Column("share", _l("Share"), "percent", width=10),
                     Column("cumulative", _l("Cumulative share"), "percent", width=12),
@@ -207,7 +197,7 @@ def contribution(session, user, values, limit: int | None = None) -> Result:
                 columns=[
                     Column("before", _l("Tier before"), width=10),
                     Column("now", _l("Tier now"), width=10),
-                    Column("clients", _l("Clients"), "int", width=10),
+                    Column("clients", _l("Number of clients"), "int", width=10),
                 ],
                 rows=[{"before": b, "now": n, "clients": c} for (b, n), c in sorted(move_counts.items())],
                 empty_text=_l("No client changed tier."),
@@ -236,11 +226,17 @@ def contribution(session, user, values, limit: int | None = None) -> Result:
             ),
         ],
         chart=(
-            list(TIERS),
-            [Series(str(_l("Order total")), [r["amount"] for r in tier_rows])],
+            [r["client"] for r in rows[:CHART_CLIENTS]],
+            [
+                Series(
+                    str(_l("Order total")),
+                    [r["amount"] for r in rows[:CHART_CLIENTS]],
+                    urls=[r["_links"]["amount"] for r in rows[:CHART_CLIENTS]],
+                )
+            ],
             True,
         ),
-        chart_title=_l("Order total by tier"),
+        chart_title=_l("The %(count)s largest clients by order total", count=CHART_CLIENTS),
         notes=[RULES, _l("Amounts in yuan (CNY).")],
         context={"previous": previous},
     )

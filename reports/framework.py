@@ -241,6 +241,35 @@ class Report:
         )
 
 
+def area_clause(column, area_id: int):
+    """``column`` (an area id) is the area or one of its cities."""
+    from sqlalchemy import or_
+
+    return or_(column == area_id, column.in_(select(Area.id).where(Area.parent_id == area_id)))
+
+
+def common_clauses(values, user, model, person, area=None) -> list:
+    """WHERE clauses of the common filters and the scope: ``person`` (the owner's column)
+    for owner and department (with its sub-departments), ``area`` (an area id column) for
+    area (a province with its cities), ``scope_clause(model, user)``."""
+    from models.scope import scope_clause
+
+    clauses = []
+    if values.get("owner"):
+        clauses.append(person == values.owner)
+    if values.get("department"):
+        from models.auth import department_subtree_ids
+
+        users = select(User.id).where(User.department_id.in_(department_subtree_ids(values.department)))
+        clauses.append(person.in_(users))
+    if area is not None and values.get("area"):
+        clauses.append(area_clause(area, values.area))
+    scope = scope_clause(model, user)
+    if scope is not None:
+        clauses.append(scope)
+    return clauses
+
+
 def role_report_rights(role: str, reports) -> list[str]:
     """The report rights the seeded matrix gives ``role`` (by the reports' groups)."""
     groups = ROLE_GROUPS.get(role, set())

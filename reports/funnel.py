@@ -22,14 +22,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, func, select, type_coerce
 
-from models.auth import User, department_subtree_ids
 from models.clock import to_utc
 from models.lookups import SalesStage
 from models.opportunities import Opportunity
-from models.scope import scope_clause
 
 from .charts import Series
-from .framework import DEPARTMENT, OWNER, Field, Report, Result
+from .framework import DEPARTMENT, OWNER, Field, Report, Result, common_clauses
 from .render import Column, Section
 
 SLUG = "funnel"
@@ -54,15 +52,7 @@ def opportunity_clauses(values, user) -> list:
         clauses.append(Opportunity.created_at >= to_utc(datetime.combine(values.date_from, time.min)))
     if values.get("date_to"):
         clauses.append(Opportunity.created_at <= to_utc(datetime.combine(values.date_to, time(23, 59, 59))))
-    if values.get("owner"):
-        clauses.append(Opportunity.assigned_to_id == values.owner)
-    if values.get("department"):
-        users = select(User.id).where(User.department_id.in_(department_subtree_ids(values.department)))
-        clauses.append(Opportunity.assigned_to_id.in_(users))
-    scope = scope_clause(Opportunity, user)
-    if scope is not None:
-        clauses.append(scope)
-    return clauses
+    return clauses + common_clauses(values, user, Opportunity, Opportunity.assigned_to_id)
 
 
 def funnel(session, user, values, limit: int | None = None) -> Result:
@@ -130,7 +120,7 @@ def funnel(session, user, values, limit: int | None = None) -> Result:
                 columns=[
                     Column("stage", _l("Sales stage"), width=20),
                     Column("probability", _l("Probability (%)"), "percent", width=10),
-                    Column("opportunities", _l("Opportunities"), "int", width=12),
+                    Column("opportunities", _l("Number of opportunities"), "int", width=12),
                     Column("amount", _l("Expected amount"), "money", width=18),
                     Column("weighted", _l("Weighted amount"), "money", width=18),
                 ],

@@ -145,12 +145,12 @@ def test_three_downloads_carry_identical_figures(clients, client_as):
     want = expected(clients, DIMENSIONS["type"])
     got = {fmt: web.get(f"{URL}?dimension=type&format={fmt}&lang=en") for fmt in ("csv", "xlsx", "pdf")}
     lines = list(csv.reader(io.StringIO(got["csv"].data.decode("utf-8-sig"))))
-    at = lines.index(["Client type", "Clients", "Share"])
+    at = lines.index(["Client type", "Number of clients", "Share"])
     assert {line[0]: int(line[1]) for line in lines[at + 1 : at + 1 + len(want)]} == dict(want)
     assert ["Dimension", "Client type"] in lines and any(line and line[0] == "Generated at" for line in lines)
     sheet = load_workbook(io.BytesIO(got["xlsx"].data)).worksheets[0]
     values = [[c.value for c in row] for row in sheet.iter_rows()]
-    at = values.index(["Client type", "Clients", "Share"])
+    at = values.index(["Client type", "Number of clients", "Share"])
     assert {row[0]: row[1] for row in values[at + 1 : at + 1 + len(want)]} == dict(want)
     text = "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(got["pdf"].data)).pages)
     assert "Generated at" in text and "重要客户" in text and "Client type" in text

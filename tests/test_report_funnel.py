@@ -107,7 +107,9 @@ def test_owner_filter_and_downloads(opportunities, client_as, db_session):
     assert int(rows["需求确认"]["opportunities"][0]) == 2 and int(rows["初步接洽"]["opportunities"][0]) == 0
     assert names(web, rows["需求确认"]["amount"][1]) == want["需求确认"]["names"]
     lines = list(csv.reader(io.StringIO(web.get(f"{URL}?format=csv&lang=en").data.decode("utf-8-sig"))))
-    at = lines.index(["Sales stage", "Probability (%)", "Opportunities", "Expected amount", "Weighted amount"])
+    at = lines.index(
+        ["Sales stage", "Probability (%)", "Number of opportunities", "Expected amount", "Weighted amount"]
+    )
     full = expected({1, 2, 3, 4, 5})
     got = {line[0]: (int(line[2]), Decimal(line[3]), Decimal(line[4])) for line in lines[at + 1 : at + 5]}
     assert got == {s: (f["count"], f["amount"], f["weighted"]) for s, f in full.items()}
