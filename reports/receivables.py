@@ -45,7 +45,8 @@ from models.finance import ContractReceipt, Invoice, Receipt
 from models.lookups import Area
 from models.scope import scope_clause
 
-from .render import Column, Document, Section
+from .framework import AREA, DEPARTMENT, OWNER, Field, Report, Result
+from .render import Column, Document, Section, bar_chart_svg
 
 SLUG = "receivables"
 RIGHT = "report.receivables"
@@ -452,3 +453,47 @@ def receivables_document(report: ReceivablesReport, filter_lines, generated: str
             )
         ],
     )
+
+
+# --------------------------------------------------------------------------- declaration
+def clean_args(filters: ReceivablesFilters) -> dict:
+    """The filters as URL arguments (only valid, set values: download links never carry a
+    value the page ignored)."""
+    args = {"as_of": filters.as_of.isoformat()}
+    for name in ("due_from", "due_to"):
+        if getattr(filters, name):
+            args[name] = getattr(filters, name).isoformat()
+    for name, value in (("department", filters.department_id), ("owner", filters.owner_id), ("area", filters.area_id)):
+        if value:
+            args[name] = value
+    return args
+
+
+def run(session, user, filters: ReceivablesFilters, limit: int | None = None) -> Result:
+    """The framework's entry: the report, and its aging chart drawn as SVG for the page."""
+    report = receivables_report(session, filters, user, limit=limit)
+    chart = bar_chart_svg(report.chart(), title=_l("Balance by aging bucket"))
+    return Result(sections=[], context={"report": report, "chart": chart}, generated_at=report.generated_at)
+
+
+REPORT = Report(
+    slug=SLUG,
+    title=_l("Receivables report"),
+    right_text=("应收账款", "Receivables"),
+    groups=("finance", "sales"),  # collecting receivables is the sales people's daily work (issue 11 item 7)
+    fields=(
+        Field("due_from", _l("Due date from"), "date"),
+        Field("due_to", _l("Due date to"), "date"),
+        DEPARTMENT,
+        OWNER,
+        AREA,
+        Field("as_of", _l("Aging as of"), "date"),
+    ),
+    run=run,
+    template="admin/reports/receivables.html",
+    parse=parse_filters,
+    describe=describe_filters,
+    document=lambda result, lines, generated: receivables_document(result.context["report"], lines, generated),
+    clean=clean_args,
+    stem=lambda filters: f"receivables-{filters.as_of:%Y%m%d}",
+)

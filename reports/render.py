@@ -37,6 +37,7 @@ CJK_FONT = ROOT / "static" / "fonts" / "wqy-zenhei-gb2312.ttf"
 
 MONEY_FORMAT = '"¥"#,##0.00'
 DATE_FORMAT = "yyyy-mm-dd"
+PERCENT_FORMAT = '0.00"%"'
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 #: colours of the chart bars and PDF table headings
 BAR_COLOURS = ("#95a5a6", "#18bc9c", "#3498db", "#f39c12", "#e74c3c", "#8e44ad")
@@ -46,7 +47,8 @@ TOTAL_FILL = (245, 245, 245)
 
 @dataclass
 class Column:
-    """One column: ``kind`` is text, money, date or int. ``width`` is relative (PDF);
+    """One column: ``kind`` is text, money, date, int or percent (a Decimal number of
+    hundredths, shown ``12.50%``). ``width`` is relative (PDF);
     ``in_pdf`` False leaves a column out of the (narrow) PDF page only."""
 
     key: str
@@ -76,6 +78,7 @@ class Document:
     sections: list[Section] = field(default_factory=list)
     chart: list[tuple[object, Decimal]] | None = None  # (bar label, amount)
     chart_title: object | None = None
+    chart_money: bool = True  # the chart's values are amounts (else counts)
     notes: list[object] = field(default_factory=list)
     sheet_name: str | None = None
 
@@ -96,6 +99,8 @@ def cell_text(column: Column, value, *, grouped: bool = True) -> str:
         return money_text(value, grouped=grouped)
     if column.kind == "date" and isinstance(value, (date, datetime)):
         return value.strftime("%Y-%m-%d")
+    if column.kind == "percent":
+        return f"{Decimal(value):.2f}%"
     return str(value)
 
 
@@ -128,6 +133,8 @@ def _csv_value(column: Column, value):
     """Figures as numbers (``1234.50``, a negative one is no formula), the rest as text."""
     if value is not None and column.kind == "money":
         return Decimal(money_text(value, grouped=False))
+    if value is not None and column.kind == "percent":
+        return Decimal(value).quantize(Decimal("0.01"))
     if column.kind == "int" and isinstance(value, int):
         return value
     return cell_text(column, value, grouped=False)
@@ -195,7 +202,13 @@ def write_xlsx(documents: Sequence[Document]) -> bytes:
             if not rows:
                 sheet.append([cell(str(section.empty_text), text=True)])
             formats = [
-                MONEY_FORMAT if c.kind == "money" else DATE_FORMAT if c.kind == "date" else None
+                MONEY_FORMAT
+                if c.kind == "money"
+                else DATE_FORMAT
+                if c.kind == "date"
+                else PERCENT_FORMAT
+                if c.kind == "percent"
+                else None
                 for c in section.columns
             ]
             for row in rows:
@@ -292,6 +305,8 @@ def _xlsx_value(column: Column, value):
         return Decimal(value)
     if column.kind == "int":
         return int(value)
+    if column.kind == "percent":
+        return Decimal(value).quantize(Decimal("0.01"))
     if column.kind == "date":
         return value
     return str(value)
@@ -336,7 +351,7 @@ def write_pdf(documents: Sequence[Document], *, footer: str = "") -> bytes:
             pdf.multi_cell(0, 4.6, str(note), new_x="LMARGIN", new_y="NEXT")
             pdf.set_text_color(0)
         if doc.chart:
-            _pdf_chart(pdf, doc.chart_title, doc.chart)
+            _pdf_chart(pdf, doc.chart_title, doc.chart, money=doc.chart_money)
         for section in doc.sections:
             pdf.ln(3)
             if section.title:
@@ -402,7 +417,7 @@ def _pdf_table(pdf, section: Section) -> None:
         pdf.set_font("cjk", size=size)
         cells = []
         for column, width, value in zip(columns, widths, values, strict=False):
-            if column.kind in ("money", "int") and values is not header:
+            if column.kind in ("money", "int", "percent") and values is not header:
                 cells.append([value])  # a figure is never broken
             else:
                 cells.append(measure.wrap(value, width - 2 * pad))
@@ -421,7 +436,7 @@ def _pdf_table(pdf, section: Section) -> None:
             pdf.rect(x, y, width, height, style="D")
             for number, line in enumerate(lines):
                 baseline = y + pad + line_h * number + line_h * 0.78
-                if column.kind in ("money", "int"):
+                if column.kind in ("money", "int", "percent"):
                     pdf.text(x + width - pad - measure.text(line), baseline, line)
                 else:
                     pdf.text(x + pad, baseline, line)
@@ -440,7 +455,7 @@ def _pdf_table(pdf, section: Section) -> None:
     pdf.set_fill_color(255)
 
 
-def _pdf_chart(pdf, title, bars) -> None:
+def _pdf_chart(pdf, title, bars, *, money: bool = True) -> None:
     """Horizontal bars drawn with the PDF's own vector graphics."""
     pdf.ln(2)
     if title:
@@ -459,7 +474,7 @@ def _pdf_chart(pdf, title, bars) -> None:
         if width > 0:
             pdf.rect(pdf.l_margin + label_w + 2, y + 0.5, max(width, 0.4), row_h - 2, style="F")
         pdf.set_xy(pdf.l_margin + label_w + 4 + width, y)
-        pdf.cell(40, row_h - 1, money_text(value))
+        pdf.cell(40, row_h - 1, money_text(value) if money else str(value or 0))
         pdf.set_xy(pdf.l_margin, y + row_h)
     pdf.set_fill_color(255)
 

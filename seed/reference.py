@@ -4,6 +4,9 @@ models/settings.py."""
 
 from __future__ import annotations
 
+from reports.framework import role_report_rights
+from reports.registry import REPORTS as DECLARED_REPORTS
+
 OPS = {"V": "view", "C": "create", "E": "edit", "D": "delete", "X": "export"}
 OP_TEXT = {
     "view": ("查看", "View"),
@@ -112,7 +115,8 @@ MODULES = [
         "统计报表",
         "Reports",
         [
-            ("report", "报表", "Reports", [("receivables", "应收账款", "Receivables")], ()),
+            # one right report.<slug> per declared report (reports/registry.py)
+            ("report", "报表", "Reports", [(r.slug, *r.right_text) for r in DECLARED_REPORTS], ()),
         ],
     ),
     (
@@ -195,7 +199,7 @@ MATRIX: dict[str, dict] = {
             (PRODUCT_TABLES, "V"),
             (["churn"], "VX"),
         ],
-        "extra": ["contract.approve", "report.receivables"],
+        "extra": ["contract.approve"],
     },
     "sales_director": {
         "grants": [
@@ -277,7 +281,6 @@ MATRIX: dict[str, dict] = {
             "expense_contract.submit",
             "expense_contract.approve",
             "payment.approve",
-            "report.receivables",
         ],
     },
     "service": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (PRODUCT_TABLES, "V")]},
@@ -302,7 +305,7 @@ def role_codes(role: str) -> set[str]:
         for endpoint in endpoints
         for letter in letters
     }
-    return codes | set(spec.get("extra", []))
+    return codes | set(spec.get("extra", [])) | set(role_report_rights(role, DECLARED_REPORTS))
 
 
 LOOKUP_VALUES: dict[str, list] = {

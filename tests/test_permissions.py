@@ -60,7 +60,13 @@ LETTER = {"view": "V", "create": "C", "edit": "E", "delete": "D", "export": "X"}
 #: them in the menu; their create/edit/delete rules are tested in tests/test_finance.py and
 #: tests/test_purchasing.py
 FINANCE_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "finance"}
-REPORT_ENDPOINTS = {"reports_receivables": {"admin", "executive", "finance"}}
+REPORT_ENDPOINTS = {
+    "reports_receivables": {"admin", "executive", "finance", "sales_director", "account_manager"},
+    "reports_contribution": {"admin", "executive", "sales_director", "account_manager"},
+    "reports_composition": {"admin", "executive", "sales_director", "account_manager"},
+    "reports_churn": {"admin", "executive", "sales_director", "account_manager"},
+    "reports_funnel": {"admin", "executive", "sales_director", "account_manager"},
+}
 #: SPEC §6 sales rows (their create/edit/delete rules: tests/test_opportunities.py, test_quotes.py,
 #: test_orders.py, test_stock.py, test_churn.py): who sees them in the menu
 SALES_ENDPOINTS = ["opportunity", "dev_plan", "quote", "order", "sales_target", "weekly_report"]

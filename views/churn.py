@@ -78,6 +78,8 @@ class ChurnView(WorkflowMixin, ClientChildView):
         "detected_on",
         "last_order_on",
         "client",
+        "confirmed_at",  # the records behind a churn report's confirmed losses
+        "reason",
     )
 
     def edit_form(self, obj=None):

@@ -12,7 +12,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from wtforms import BooleanField
 from wtforms.validators import DataRequired, ValidationError
 
@@ -30,6 +30,7 @@ from models.customers import (
     reassign_clients,
 )
 from models.imports import FIELDS as CLIENT_FIELDS
+from models.lookups import Area
 from models.scope import users_in_scope_clause
 
 from .crud import CrmModelView, LazyOptions, Section, crm_action, crm_page
@@ -50,6 +51,21 @@ class OwnerDepartmentFilter(sqla_filters.BaseSQLAFilter):
 
     def validate(self, value):
         return db_int(value) is not None and int(value) >= 0
+
+
+class AreaWithCitiesFilter(OwnerDepartmentFilter):
+    """The client's area: a province with its cities (a report's province row)."""
+
+    def apply(self, query, value, alias=None):
+        cities = select(Area.id).where(Area.parent_id == int(value))
+        return query.filter(or_(self.column == int(value), self.column.in_(cities)))
+
+    def operation(self):
+        return _l("in (with cities)")
+
+
+def _areas():
+    return [(str(a.id), a.name) for a in db.session.execute(select(Area).order_by(Area.sort_order, Area.id)).scalars()]
 
 
 class ChurnStatusFilter(sqla_filters.FilterEqual):
@@ -192,8 +208,10 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
         "star",
         "source",
         "area",
+        AreaWithCitiesFilter(Client.area_id, _l("Area"), options=LazyOptions(_areas, cached=Area)),
         "trade",
         "size",
+        "revenue_band",
         "owner",
         OwnerDepartmentFilter(
             Client.owner_id, _l("Owner's department"), options=LazyOptions(_departments, cached=Department)

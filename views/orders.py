@@ -8,6 +8,7 @@ import re
 
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import StringField, validators
 
 from models import db
+from models.auth import Department
 from models.orders import (
     ORDER_STATUSES,
     QUOTE_STATUSES,
@@ -28,7 +30,8 @@ from models.orders import (
 )
 from models.products import Product
 
-from .crud import CrmModelView, MoneyField, Section, crm_action, crm_page, kept, record_link, status_filter
+from .crud import CrmModelView, LazyOptions, MoneyField, Section, crm_action, crm_page, kept, record_link, status_filter
+from .customers import OwnerDepartmentFilter, _departments
 from .helpers import columns_but
 from .opportunities import FROM_OPPORTUNITY
 from .products import money_range
@@ -284,7 +287,14 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     column_filters = (
         "client",
         "owner",
+        # the owner's department and "status is not" (cancelled): the records behind a report's order totals
+        OwnerDepartmentFilter(
+            Order.owner_id, _l("Owner's department"), options=LazyOptions(_departments, cached=Department)
+        ),
         status_filter(Order.status, ORDER_STATUSES),
+        sqla_filters.FilterNotEqual(
+            Order.status, _l("Status"), options=status_filter(Order.status, ORDER_STATUSES).options
+        ),
         "ordered_on",
         *money_range(Order.total, _l("Order total")),
     )

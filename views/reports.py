@@ -29,9 +29,9 @@ from sqlalchemy import select
 from models import clock, db
 from models.auth import Department, User
 from models.lookups import Area
-from reports import receivables as receivables_report
 from reports import statement as statements
-from reports.render import bar_chart_svg, html_cell, write_csv, write_pdf, write_xlsx
+from reports.charts import echarts_option
+from reports.render import html_cell, write_csv, write_pdf, write_xlsx
 
 from .crud import crm_action, login_url
 from .helpers import attachment, parse_ids
@@ -80,70 +80,73 @@ class ReportView(BaseView):
         abort(403)
 
 
-class ReceivablesReportView(ReportView):
-    """应收账款 (SPEC §7.6): receivables per contract with aging, chart and downloads."""
+class DeclaredReportView(ReportView):
+    """Serves one declared report (reports/framework.py): the page, its downloads with the
+    same figures, the filters used and the generation time."""
 
-    right = receivables_report.RIGHT
+    def __init__(self, report, **kwargs):
+        self.report = report
+        self.right = report.right
+        super().__init__(
+            name=report.title, endpoint=report.endpoint, url=f"/admin/reports/{report.slug}", category=REPORTS, **kwargs
+        )
 
     @expose("/")
     def index(self):
+        report = self.report
         fmt = request.args.get("format")
         if fmt is not None and fmt not in DOWNLOADS:
             abort(400, gettext('Unknown download format "%(format)s": use xlsx, pdf or csv.', format=fmt[:10]))
-        filters, errors = receivables_report.parse_filters(request.args, clock.today())
+        values, errors = report.parse_args(request.args, clock.today())
         if fmt and errors:  # a download states exactly what it covers: refuse rather than guess
             abort(400, " ".join(errors))
-        report = receivables_report.receivables_report(
-            db.session, filters, current_user, limit=None if fmt else PAGE_ROWS
-        )
-        filter_lines = receivables_report.describe_filters(db.session, filters)
-        document = receivables_report.receivables_document(report, filter_lines, generated_text(report.generated_at))
+        result = report.run(db.session, current_user, values, limit=None if fmt else PAGE_ROWS)
+        lines = report.describe_values(db.session, values)
+        generated = generated_text(result.generated_at)
+        document = report.make_document(result, lines, generated)
         if fmt:
-            stem = f"receivables-{filters.as_of:%Y%m%d}"
-            return download([document], fmt, stem, footer=f"{document.title} · {generated_text(report.generated_at)}")
-        args = self._clean_args(filters)
+            return download([document], fmt, report.file_stem(values), footer=f"{document.title} · {generated}")
+        args = report.url_args(values)
+        chart = None
+        if result.chart:
+            categories, series, money = result.chart
+            chart = echarts_option(categories, series, money=money)
         return self.render(
-            "admin/reports/receivables.html",
-            report=report,
+            report.template,
+            declaration=report,
+            result=result,
             document=document,
             errors=errors,
-            filters=filters,
-            options=self._options(),
+            filters=values,
+            options=self._options({f.kind for f in report.fields}),
             html_cell=html_cell,
-            chart=bar_chart_svg(report.chart(), title=document.chart_title),
+            option=chart,
             downloads=[(name, url_for(".index", **args, format=name)) for name in DOWNLOADS],
+            **result.context,
         )
 
     @staticmethod
-    def _clean_args(filters) -> dict:
-        """The filters as URL arguments (only valid, set values: download links never
-        carry a value the page ignored)."""
-        args = {"as_of": filters.as_of.isoformat()}
-        for name in ("due_from", "due_to"):
-            if getattr(filters, name):
-                args[name] = getattr(filters, name).isoformat()
-        for name, value in (
-            ("department", filters.department_id),
-            ("owner", filters.owner_id),
-            ("area", filters.area_id),
-        ):
-            if value:
-                args[name] = value
-        return args
-
-    @staticmethod
-    def _options() -> dict:
-        """The choices of the filter form (three queries)."""
-        departments = db.session.execute(
-            select(Department.id, Department.name, Department.parent_id).order_by(Department.sort_order, Department.id)
-        ).all()
-        owners = db.session.execute(select(User.id, User.name).where(User.live()).order_by(User.name, User.id)).all()
-        areas = db.session.execute(
-            select(Area.id, Area.name, Area.parent_id)
-            .where(Area.is_active.is_(True))
-            .order_by(Area.sort_order, Area.id)
-        ).all()
-        return {"departments": _tree(departments), "owners": [(u.id, u.name) for u in owners], "areas": _tree(areas)}
+    def _options(kinds) -> dict:
+        """The choices of the filter form (a query per department, owner, area field)."""
+        options = {}
+        if "department" in kinds:
+            departments = db.session.execute(
+                select(Department.id, Department.name, Department.parent_id).order_by(
+                    Department.sort_order, Department.id
+                )
+            ).all()
+            options["departments"] = _tree(departments)
+        if "owner" in kinds:
+            owners = db.session.execute(select(User.id, User.name).where(User.live()).order_by(User.name, User.id))
+            options["owners"] = [(u.id, u.name) for u in owners]
+        if "area" in kinds:
+            areas = db.session.execute(
+                select(Area.id, Area.name, Area.parent_id)
+                .where(Area.is_active.is_(True))
+                .order_by(Area.sort_order, Area.id)
+            ).all()
+            options["areas"] = _tree(areas)
+        return options
 
 
 def _tree(rows) -> list[tuple[int, str]]:
@@ -244,9 +247,8 @@ ContractStatementMixin = _statement_mixin(
 
 
 def register(admin) -> None:
-    """Add the report pages to the menu (category Reports)."""
-    admin.add_view(
-        ReceivablesReportView(
-            name=_l("Receivables"), endpoint="reports_receivables", url="/admin/reports/receivables", category=REPORTS
-        )
-    )
+    """Add every declared report (reports/registry.py) to the menu (category Reports)."""
+    from reports.registry import REPORTS as DECLARED
+
+    for report in DECLARED:
+        admin.add_view(DeclaredReportView(report))
