@@ -77,6 +77,7 @@ class ChurnView(WorkflowMixin, ClientChildView):
         ),
         "detected_on",
         "last_order_on",
+        "confirmed_at",
         "client",
     )
 

@@ -18,6 +18,7 @@ from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan
 from models.scope import scoped
 
 from .crud import CrmModelView, ScopedAjaxLoader, Section, record_link, status_filter
+from .kpi_filters import status_not_filter
 from .workflow import WorkflowMixin
 
 SALES = _l("Sales")
@@ -173,6 +174,7 @@ class OpportunityView(WorkflowMixin, CrmModelView):
 
     column_filters = (
         status_filter(Opportunity.status, OPPORTUNITY_STATUSES),
+        status_not_filter(Opportunity.status, OPPORTUNITY_STATUSES),
         "stage",
         "source",
         "assigned_to",

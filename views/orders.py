@@ -30,6 +30,7 @@ from models.products import Product
 
 from .crud import CrmModelView, MoneyField, Section, crm_action, crm_page, record_link, status_filter
 from .helpers import columns_but
+from .kpi_filters import WaitingForMeFilter, status_not_filter
 from .opportunities import prefill_from_opportunity
 from .products import money_range
 from .workflow import APPROVAL_TRAIL, WorkflowMixin
@@ -178,6 +179,7 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         "valid_until",
         "created_at",
         *money_range(Quote.total, _l("Total after discount")),
+        WaitingForMeFilter("quote"),
     )
 
     detail_eager = ("lines.product",)
@@ -291,8 +293,10 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         "client",
         "owner",
         status_filter(Order.status, ORDER_STATUSES),
+        status_not_filter(Order.status, ORDER_STATUSES),
         "ordered_on",
         *money_range(Order.total, _l("Order total")),
+        WaitingForMeFilter("order"),
     )
 
     detail_eager = ("lines.product",)

@@ -17,6 +17,7 @@ from models.scope import scoped
 
 from .crud import Section, status_filter
 from .helpers import columns_but
+from .kpi_filters import WaitingForMeFilter
 from .purchasing import PURCHASING, PurchasingView
 from .workflow import WorkflowMixin
 
@@ -70,6 +71,7 @@ class PaymentView(WorkflowMixin, PurchasingView):
         "amount",
         "recorded_at",
         "paid_on",
+        WaitingForMeFilter("payment"),
     )
 
     def create_form(self, obj=None):
