@@ -27,7 +27,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, and_, case, false, func, or_, select, true, type_coerce
+from sqlalchemy import BigInteger, String, and_, case, false, func, or_, select, true, type_coerce
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from models import clock
 from models.auth import Department, User, department_subtree_ids
@@ -233,17 +235,37 @@ def targets_by_month(session, user, months: list[date]) -> dict[date, Decimal]:
     return {m: found.get(k, zero) for m, k in zip(months, keys, strict=True)}
 
 
+class year_month(FunctionElement):
+    """``YYYY-MM`` of a DATE expression (a month to group by on both databases)."""
+
+    type = String()
+    name = "year_month"
+    inherit_cache = True
+
+
+@compiles(year_month)
+def _year_month(element, compiler, **kw):
+    return f"to_char({compiler.process(list(element.clauses)[0], **kw)}, 'YYYY-MM')"
+
+
+@compiles(year_month, "sqlite")
+def _year_month_sqlite(element, compiler, **kw):
+    return f"substr({compiler.process(list(element.clauses)[0], **kw)}, 1, 7)"
+
+
 def orders_by_month(session, user, months: list[date]) -> dict[date, tuple[int, Decimal]]:
-    """(count, Σ total) of the orders of each month, in one aggregate over the period."""
-    columns = []
-    for first in months:
-        inside = Order.ordered_on.between(first, month_end(first))
-        columns += [func.count(case((inside, 1))), _money(func.sum(case((inside, Order.total))))]
+    """(count, Σ total) of the orders of each month (first days of months), one GROUP BY."""
+    month = year_month(Order.ordered_on)
     query = _where(
-        select(*columns), Order, user, live_order(), Order.ordered_on.between(months[0], month_end(months[-1]))
+        select(month, func.count(), _money(func.sum(Order.total))).group_by(month),
+        Order,
+        user,
+        live_order(),
+        Order.ordered_on.between(months[0], month_end(months[-1])),
     )
-    row = session.execute(query).one()
-    return {first: (row[2 * n], row[2 * n + 1]) for n, first in enumerate(months)}
+    found = {key: (count, amount) for key, count, amount in session.execute(query)}
+    zero = (0, Decimal("0.00"))
+    return {first: found.get(first.strftime("%Y-%m"), zero) for first in months}
 
 
 def percent(part: Decimal, whole: Decimal) -> Decimal | None:
@@ -270,10 +292,11 @@ class SalesFigures:
         return percent(self.receipts_amount, self.target)
 
 
-def sales_figures(session, user, today: date) -> SalesFigures:
-    """This month's orders and receipts against the month's target."""
+def sales_figures(session, user, today: date, monthly: dict | None = None) -> SalesFigures:
+    """This month's orders and receipts against the month's target (``monthly``: the result
+    of :func:`orders_by_month` including this month when it was read already, for the chart)."""
     first = month_start(today)
-    orders, orders_amount = orders_by_month(session, user, [first])[first]
+    orders, orders_amount = (monthly or orders_by_month(session, user, [first]))[first]
     receipts = _where(
         select(func.count(), _money(func.sum(Receipt.amount))),
         Receipt,

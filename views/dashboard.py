@@ -154,7 +154,8 @@ def sales_cards(today: date) -> list[Card]:
     shown = [row for row in SALES_CARDS if _may(f"{row[1]}.view")]
     if not shown:
         return []
-    figures = kpis.sales_figures(db.session, current_user, today)
+    monthly = monthly_orders(today) if _may("order.view") else None
+    figures = kpis.sales_figures(db.session, current_user, today, monthly)
     target_url = (
         list_url("sales_target", {"month_equals": first.strftime("%Y-%m")}) if _may("sales_target.view") else None
     )
@@ -197,12 +198,20 @@ def waiting_lines() -> list[Figure]:
     ]
 
 
+def monthly_orders(today: date) -> dict:
+    """The orders of the chart's months (read once a request: the card takes this month's)."""
+    if "crm_monthly_orders" not in g:
+        months = kpis.months_back(today, CHART_MONTHS)
+        g.crm_monthly_orders = kpis.orders_by_month(db.session, current_user, months)
+    return g.crm_monthly_orders
+
+
 def orders_chart(today: date) -> dict | None:
     """Monthly orders (bars, each opening its month's orders) against the target (a line)."""
     if not _may("order.view"):
         return None
     months = kpis.months_back(today, CHART_MONTHS)
-    orders = kpis.orders_by_month(db.session, current_user, months)
+    orders = monthly_orders(today)
     targets = kpis.targets_by_month(db.session, current_user, months)
     urls = [list_url("order", {"order_date_between": _month_args(m), "status_not_equal": "cancelled"}) for m in months]
     series = [
