@@ -122,7 +122,7 @@ def opportunity_cards(today: date) -> list[Card]:
     shown = [
         Figure("open_amount", _l("Expected amount"), _money(figures.amount), url),
         Figure("open_weighted", _l("Weighted by probability"), _money(figures.weighted), url),
-        Figure("open_count", _l("Opportunities"), _count(figures.count), url),
+        Figure("open_count", _l("Count"), _count(figures.count), url),
     ]
     return [Card("opportunities", _l("Open opportunities"), "fa-lightbulb-o", shown)]
 
