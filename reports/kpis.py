@@ -283,14 +283,6 @@ class SalesFigures:
     receipts_amount: Decimal
     target: Decimal
 
-    @property
-    def orders_percent(self):
-        return percent(self.orders_amount, self.target)
-
-    @property
-    def receipts_percent(self):
-        return percent(self.receipts_amount, self.target)
-
 
 def sales_figures(session, user, today: date, monthly: dict | None = None) -> SalesFigures:
     """This month's orders and receipts against the month's target (``monthly``: the result
