@@ -88,14 +88,11 @@ def main() -> None:
     parser.add_argument("--dir", default=os.environ.get("CRM_BENCH_DIR", "/tmp/crm-bench"))
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to bench/results.md")
     args = parser.parse_args()
-    folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    kinds = {"both": ("sqlite", "postgresql")}.get(args.db, (args.db,))
     if "postgresql" in kinds and not args.pg_url:
-        raise SystemExit("--pg-url (or BENCH_PG_URL) is needed for PostgreSQL")
-    lines: list[str] = []
-    for kind in kinds:
-        lines += run(kind, args.clients, folder, args.pg_url, args.runs)
+        raise SystemExit("PostgreSQL needs --pg-url (or BENCH_PG_URL)")
+    Path(args.dir).mkdir(parents=True, exist_ok=True)
+    lines = [line for kind in kinds for line in run(kind, args.clients, Path(args.dir), args.pg_url, args.runs)]
     if args.no_record:
         print("\n".join(lines))
     else:
