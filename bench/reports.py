@@ -93,10 +93,10 @@ def main() -> None:
         raise SystemExit("PostgreSQL needs --pg-url (or BENCH_PG_URL)")
     Path(args.dir).mkdir(parents=True, exist_ok=True)
     lines = [line for kind in kinds for line in run(kind, args.clients, Path(args.dir), args.pg_url, args.runs)]
-    if args.no_record:
-        print("\n".join(lines))
-    else:
-        record(lines)
+    if not args.no_record:
+        record(lines)  # prints the table too
+        return
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
