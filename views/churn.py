@@ -77,8 +77,8 @@ class ChurnView(WorkflowMixin, ClientChildView):
         ),
         "detected_on",
         "last_order_on",
+        "confirmed_at",  # the records behind the dashboard's and the churn report's losses
         "client",
-        "confirmed_at",  # the records behind a churn report's confirmed losses
         "reason",
     )
 

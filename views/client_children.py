@@ -8,6 +8,7 @@ from markupsafe import Markup
 
 from .crud import CrmModelView, record_link
 from .finance import CONTRACT_MONEY_COLUMNS, ContractMoneyMixin
+from .kpi_filters import WaitingForMeFilter, overdue_filter
 from .opportunities import FROM_OPPORTUNITY
 from .reports import ContractStatementMixin
 from .uploads import ScanUploadMixin
@@ -69,7 +70,18 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
         "scan_file",
     )
     column_searchable_list = ("number", "name", "client.name")
-    column_filters = ("status", "type", "owner", "client", "starts_on", "ends_on", "amount", "created_at")
+    column_filters = (
+        "status",
+        "type",
+        "owner",
+        "client",
+        "starts_on",
+        "ends_on",
+        "amount",
+        "created_at",
+        WaitingForMeFilter("contract"),
+        overdue_filter(),
+    )
     column_sortable_list = ("number", "name", "amount", "starts_on", "ends_on")
     column_default_sort = ("id", True)
     form_columns = (

@@ -6,7 +6,6 @@ domain. Sales targets and weekly reports are in views/targets.py."""
 from __future__ import annotations
 
 from flask import current_app, url_for
-from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_babel import lazy_gettext as _l
 
 from models import db
@@ -14,7 +13,7 @@ from models.auth import Department
 from models.base import FieldError, check_row
 from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan, Opportunity
 
-from .crud import CrmModelView, LazyOptions, Section, record_link, status_filter
+from .crud import CrmModelView, LazyOptions, Section, record_link, status_filter, status_not_filter
 from .customers import OwnerDepartmentFilter, _departments
 from .workflow import WorkflowMixin
 
@@ -137,9 +136,7 @@ class OpportunityView(WorkflowMixin, CrmModelView):
     column_filters = (
         status_filter(Opportunity.status, OPPORTUNITY_STATUSES),
         # "status is not" (archived) and the assignee's department: the records behind a funnel figure
-        sqla_filters.FilterNotEqual(
-            Opportunity.status, _l("Status"), options=status_filter(Opportunity.status, OPPORTUNITY_STATUSES).options
-        ),
+        status_not_filter(Opportunity.status, OPPORTUNITY_STATUSES),
         OwnerDepartmentFilter(
             Opportunity.assigned_to_id,
             _l("Assignee's department"),

@@ -8,7 +8,6 @@ import re
 
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
-from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -30,9 +29,21 @@ from models.orders import (
 )
 from models.products import Product
 
-from .crud import CrmModelView, LazyOptions, MoneyField, Section, crm_action, crm_page, kept, record_link, status_filter
+from .crud import (
+    CrmModelView,
+    LazyOptions,
+    MoneyField,
+    Section,
+    crm_action,
+    crm_page,
+    kept,
+    record_link,
+    status_filter,
+    status_not_filter,
+)
 from .customers import OwnerDepartmentFilter, _departments
 from .helpers import columns_but
+from .kpi_filters import WaitingForMeFilter
 from .opportunities import FROM_OPPORTUNITY
 from .products import money_range
 from .workflow import APPROVAL_TRAIL, WorkflowMixin
@@ -178,6 +189,7 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         "valid_until",
         "created_at",
         *money_range(Quote.total, _l("Total after discount")),
+        WaitingForMeFilter("quote"),
     )
 
     detail_eager = ("lines.product",)
@@ -292,11 +304,10 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
             Order.owner_id, _l("Owner's department"), options=LazyOptions(_departments, cached=Department)
         ),
         status_filter(Order.status, ORDER_STATUSES),
-        sqla_filters.FilterNotEqual(
-            Order.status, _l("Status"), options=status_filter(Order.status, ORDER_STATUSES).options
-        ),
+        status_not_filter(Order.status, ORDER_STATUSES),
         "ordered_on",
         *money_range(Order.total, _l("Order total")),
+        WaitingForMeFilter("order"),
     )
 
     detail_eager = ("lines.product",)

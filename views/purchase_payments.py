@@ -15,6 +15,7 @@ from models.purchasing import ExpenseContract, PurchaseInvoice
 
 from .crud import Section, status_filter
 from .helpers import columns_but
+from .kpi_filters import WaitingForMeFilter
 from .purchasing import PURCHASING, PurchasingView
 from .workflow import WorkflowMixin
 
@@ -68,6 +69,7 @@ class PaymentView(WorkflowMixin, PurchasingView):
         "amount",
         "recorded_at",
         "paid_on",
+        WaitingForMeFilter("payment"),
     )
 
     prefill = {"expense_contract": "expense_contract_id"}  # the button on an approved contract

@@ -12,6 +12,7 @@ from models.workflow import APPROVAL_STATES
 
 from .crud import CrmModelView, Section, status_filter
 from .helpers import columns_but
+from .kpi_filters import WaitingForMeFilter
 from .workflow import APPROVAL_TRAIL, WorkflowMixin
 
 PURCHASING = _l("Purchasing")
@@ -95,6 +96,7 @@ class PurchaseRequestView(WorkflowMixin, PurchasingView):
         "cost_type",
         "submitted_at",
         "created_at",
+        WaitingForMeFilter("purchase_request"),
     )
 
     list_eager = ("total",)
@@ -170,6 +172,7 @@ class ExpenseContractView(WorkflowMixin, PurchasingView):
         "starts_on",
         "ends_on",
         "created_at",
+        WaitingForMeFilter("expense_contract"),
     )
 
     list_eager = ("payments_total", "paid_total")

@@ -22,6 +22,7 @@ from models.targets import REPORT_STATUSES, SalesTarget, WeeklyReport, WeeklyRep
 
 from .crud import CrmModelView, Section, kept, status_filter
 from .helpers import columns_but
+from .kpi_filters import WaitingForMeFilter
 from .opportunities import check_on_form
 from .workflow import WorkflowMixin
 
@@ -174,6 +175,7 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
         "week_start",
         "reviewed_by",
         "submitted_at",
+        WaitingForMeFilter("weekly_report"),
     )
 
     detail_eager = ("items.opportunity",)

@@ -11,7 +11,15 @@ from models import db
 
 from .export import ExportMixin
 from .fields import CrmDateField, CrmDateTimeField
-from .filters import FiltersMixin, LazyOptions, MoneyEqualFilter, MoneyGreaterFilter, MoneySmallerFilter, status_filter
+from .filters import (
+    FiltersMixin,
+    LazyOptions,
+    MoneyEqualFilter,
+    MoneyGreaterFilter,
+    MoneySmallerFilter,
+    status_filter,
+    status_not_filter,
+)
 from .forms import FormsMixin, KeepHidden, MoneyField, OptionalField, Section, to_local, to_utc
 from .history import HistoryMixin
 from .labels import LabelsMixin, attr_info, mask_value, model_for_table
@@ -50,6 +58,7 @@ __all__ = [
     "list_url",
     "record_link",
     "status_filter",
+    "status_not_filter",
     "to_local",
     "to_utc",
 ]

@@ -61,12 +61,21 @@ class LazyOptions:
         return iter(self.load())
 
 
+def _choice_options(choices) -> LazyOptions:
+    choices = list(choices.items()) if isinstance(choices, dict) else list(choices)
+    return LazyOptions(lambda: [(key, str(text)) for key, text in choices])
+
+
 def status_filter(column, choices, label=None):
     """One drop-down of a column's choices — ``(code, label)`` pairs, e.g. the workflow
     states — translated when the list renders; labelled "Status" unless told."""
-    choices = list(choices.items()) if isinstance(choices, dict) else list(choices)
-    options = LazyOptions(lambda: [(key, str(text)) for key, text in choices])
-    return sqla_filters.FilterEqual(column, label or _l("Status"), options=options)
+    return sqla_filters.FilterEqual(column, label or _l("Status"), options=_choice_options(choices))
+
+
+def status_not_filter(column, choices, label=None):
+    """ "Status is not" one of a column's choices (orders that are not cancelled,
+    opportunities that are not archived) — the records behind a report's figures."""
+    return sqla_filters.FilterNotEqual(column, label or _l("Status"), options=_choice_options(choices))
 
 
 class _LocalTime:
