@@ -74,4 +74,5 @@ bench: $(VENV)/.dev translations
 # after changing user-visible strings: extract them and merge into the catalogs
 messages: $(VENV)/.runtime
 	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k _lp:1c,2 -k label -k N_ -o translations/messages.pot .
+	$(BIN)/python tools/prune_pot.py translations/messages.pot
 	$(BIN)/pybabel -q update -i translations/messages.pot -d translations --no-fuzzy-matching
