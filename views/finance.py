@@ -12,11 +12,13 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy import select
 from wtforms import validators
 
 from models import db, settings
+from models.auth import Department, User, department_subtree_ids
 from models.base import format_money
-from models.customers import Contract
+from models.customers import Client, Contract
 from models.finance import (
     INVOICE_STATUSES,
     OFFERABLE_CONTRACT_STATES,
@@ -29,8 +31,39 @@ from models.finance import (
 )
 from models.scope import scoped
 
-from .crud import CrmModelView, MoneyField, ScopedAjaxLoader, Section, crm_page, record_link, status_filter
+from .crud import CrmModelView, LazyOptions, MoneyField, ScopedAjaxLoader, Section, crm_page, record_link, status_filter
+from .customers import _departments
 from .workflow import WorkflowMixin
+
+
+def _people():
+    query = select(User).where(User.live()).order_by(User.name, User.id)
+    return [(str(u.id), u.name) for u in db.session.execute(query).scalars()]
+
+
+class ClientOwnerFilter(sqla_filters.BaseSQLAFilter):
+    """The receipt's client is owned by this user."""
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.column.in_(select(Client.id).where(Client.owner_id == int(value))))
+
+    def operation(self):
+        return _l("equals")
+
+    def validate(self, value):
+        return str(value).isdigit() and int(value) < 2**63
+
+
+class ClientOwnerDepartmentFilter(ClientOwnerFilter):
+    """The receipt's client is owned by someone of this department or its sub-departments."""
+
+    def apply(self, query, value, alias=None):
+        people = select(User.id).where(User.department_id.in_(department_subtree_ids(int(value))))
+        return query.filter(self.column.in_(select(Client.id).where(Client.owner_id.in_(people))))
+
+    def operation(self):
+        return _l("in (with sub-departments)")
+
 
 # views/client_children.py imports the contract money declarations from here, so nothing here imports it back
 
@@ -183,6 +216,11 @@ class ReceiptView(WorkflowMixin, CrmModelView):
         "amount",
         "department",
         "recorded_by",
+        # the client's owner (and their department): the records behind the performance report's receipts
+        ClientOwnerFilter(Receipt.client_id, _l("Client's owner"), options=LazyOptions(_people, cached=User)),
+        ClientOwnerDepartmentFilter(
+            Receipt.client_id, _l("Client owner's department"), options=LazyOptions(_departments, cached=Department)
+        ),
     )
     list_eager = ("client", "method", "recorded_by")
     detail_eager = ("allocations.contract",)
