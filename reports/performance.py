@@ -271,23 +271,12 @@ def performance(session, user, values, limit: int | None = None) -> Result:
     ]
     period = Column("period", _l("Period"), width=10)
     sections = [Section(_l("Total"), [period, *figures], total_rows)]
-    if allowed is not False:
-        sections.append(
-            Section(
-                _l("By department"),
-                [Column("name", _l("Department"), width=20), period, *figures],
-                department_rows[:limit],
-                empty_text=_l("No figures in this period."),
-            )
-        )
-    sections.append(
-        Section(
-            _l("By person"),
-            [Column("name", _l("Owner"), width=20), period, *figures],
-            person_rows[:limit],
-            empty_text=_l("No figures in this period."),
-        )
+    named = (((_l("By department"), _l("Department"), department_rows),) if allowed is not False else ()) + (
+        (_l("By person"), _l("Owner"), person_rows),
     )
+    for title, name, rows in named:
+        columns = [Column("name", name, width=20), period, *figures]
+        sections.append(Section(title, columns, rows[:limit], empty_text=_l("No figures in this period.")))
     chart = (
         labels,
         [

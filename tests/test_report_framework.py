@@ -23,6 +23,7 @@ HOLDERS = {
     "composition": {"admin", "executive", "sales_director", "account_manager"},
     "churn": {"admin", "executive", "sales_director", "account_manager"},
     "funnel": {"admin", "executive", "sales_director", "account_manager"},
+    "performance": {"admin", "executive", "sales_director", "account_manager"},
 }
 
 
@@ -95,7 +96,9 @@ def test_upgrade_path_for_an_existing_database(app, db_session):
     s = db_session
     s.execute(
         Right.__table__.delete().where(
-            Right.code.in_(["report.contribution", "report.composition", "report.churn", "report.funnel"])
+            Right.code.in_(
+                ["report.contribution", "report.composition", "report.churn", "report.funnel", "report.performance"]
+            )
         )
     )
     s.commit()
@@ -108,7 +111,7 @@ def test_upgrade_path_for_an_existing_database(app, db_session):
         upgrade()
     s.expire_all()
     assert role_rights(s, "account_manager") == {"report.receivables"}
-    assert seed_reference()["rights"] == 4
+    assert seed_reference()["rights"] == 5
     s.commit()
     for role in ROLES:
         want = {f"report.{slug}" for slug, holders in HOLDERS.items() if role in holders}
