@@ -212,3 +212,10 @@ def test_owner_filter_and_the_three_downloads(sales, client_as, db_session):
 @pytest.mark.parametrize("username", ["clerk", "finance", "service", "marketing"])
 def test_403_without_the_right(client_as, username):
     assert client_as(username).get(URL).status_code == 403
+
+
+def test_the_page_in_chinese(sales, client_as):
+    html = client_as("executive").get(f"{URL}&period=year&lang=zh_Hans_CN").get_data(as_text=True)
+    assert "销售业绩" in html and "按人员" in html and "回款完成率" in html
+    people = tables(html)[2]
+    assert shown(people[(AM, "2025")])[1] == Decimal("350.00")
