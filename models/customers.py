@@ -146,9 +146,10 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
     )
 
     __table_args__ = (
-        *base.filter_indexes(  # the list's filters; owner also serves the data scope (§6)
-            "clients", "updated_at", "owner_id", "type_id", "star_id", "source_id", "area_id", "trade_id", "size_id"
-        ),
+        # the list's filters (revenue band: the composition report's drill-through, 0013);
+        # owner also serves the data scope (§6)
+        *base.filter_indexes("clients", "updated_at", "owner_id", "type_id", "star_id", "source_id"),
+        *base.filter_indexes("clients", "updated_at", "area_id", "trade_id", "size_id", "revenue_band_id"),
         # only the rows of a running import: every query's ``import_job_id IS NULL`` (the
         # rows of no import) must not look like a selective equality to the planner
         db.Index(

@@ -63,7 +63,7 @@ def order_clauses(values, user, start, end) -> list:
     """WHERE clauses of the orders behind the figures: live, not cancelled, dated in
     [start, end], the report's filters and the user's scope."""
     clauses = [Order.live(), Order.status != "cancelled", Order.ordered_on >= start, Order.ordered_on <= end]
-    clauses += common_clauses({**values, "area": None}, user, Order, Order.owner_id)
+    clauses += common_clauses(values, user, Order, Order.owner_id)  # area: the client's, below
     if values.get("area"):  # the client's area
         clauses.append(Order.client_id.in_(select(Client.id).where(area_clause(Client.area_id, values.area))))
     return clauses

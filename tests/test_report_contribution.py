@@ -192,6 +192,14 @@ def test_account_manager_sees_only_own_figures_on_page_and_downloads(orders, cli
     assert f"{grand:.2f}" in data
 
 
+def test_the_owner_filter_keeps_that_owner_s_clients(orders, client_as, db_session):
+    from tests.factories import user
+
+    owner = user(db_session, "am_other")
+    html = client_as("admin").get(f"{URL}?{PERIOD}&owner={owner.id}&lang=en").get_data(as_text=True)
+    assert set(ranked_rows(html)) == set(sums(orders["orders"], START, END, owners={"am_other"}))
+
+
 def test_page_has_chart_filters_and_links(orders, client_as):
     html = client_as("executive").get(f"{URL}?{PERIOD}&lang=en").get_data(as_text=True)
     assert "data-crm-chart" in html and "crm-chart-option" in html

@@ -6,6 +6,10 @@ upgraded database, so ``flask seed`` would not grant it again: this revision gra
 the seeded roles ``sales_director`` and ``account_manager`` (their data scope limits what
 they see). A database without those rows (not seeded yet) is left alone.
 
+The client list gained an "annual revenue" filter (the composition report's drill-through):
+its ``(revenue_band_id, updated_at, id)`` index replaces the single-column one, as 0012 did
+for the list's other filters.
+
 Revision ID: 0013_reports
 Revises: 0012_filter_indexes
 Create Date: 2026-12-01 18:30:00
@@ -38,6 +42,10 @@ def _pairs(bind):
 
 
 def upgrade():
+    op.drop_index("ix_clients_revenue_band_id", table_name="clients")
+    op.create_index(
+        "ix_clients_revenue_band_id_updated_at", "clients", ["revenue_band_id", "updated_at", "id"], unique=False
+    )
     bind = op.get_bind()
     for role, right in _pairs(bind):
         held = bind.execute(
@@ -52,6 +60,8 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index("ix_clients_revenue_band_id_updated_at", table_name="clients")
+    op.create_index("ix_clients_revenue_band_id", "clients", ["revenue_band_id"], unique=False)
     bind = op.get_bind()
     for role, right in _pairs(bind):
         bind.execute(
