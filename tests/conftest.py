@@ -257,12 +257,20 @@ def keep_out_of_gc() -> None:
     gc.freeze()
 
 
+_APP_BUILDING = threading.Lock()
+
+
 def make_app(database_url, tmp_path, **config):
     """A new app (about 1.4 s: admin views, Babel …). A test that needs no app of its own
-    takes the ``app`` or ``shared_app`` fixture, which reuse one app per worker."""
+    takes the ``app`` or ``shared_app`` fixture, which reuse one app per worker.
+
+    One app is built at a time in a process: Werkzeug compiles each URL rule with
+    ``ast.parse``, which CPython 3.11 does not make safe across threads (two threads
+    building apps at once fail with "AST constructor recursion depth mismatch")."""
     from app import create_app
 
-    return create_app(_test_config(database_url, tmp_path, **config))
+    with _APP_BUILDING:
+        return create_app(_test_config(database_url, tmp_path, **config))
 
 
 def close_database(app):

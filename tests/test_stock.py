@@ -25,12 +25,11 @@ from tests.factories import lookup, make_order, make_product, user
 
 
 # --------------------------------------------------------------------------- the race
-def _ship_in_thread(database_url, tmp_path, order_id, username, barrier, results):
+def _ship_in_thread(app, order_id, username, barrier, results):
     """Load the order and read the stock, wait until the other thread has read too, then
-    ship and commit — in this thread's own app, context and session."""
+    ship and commit — in this thread's own app (built beforehand), context and session."""
     from models import db
 
-    app = make_app(database_url, tmp_path)
     try:
         with app.app_context(), force_locale("en"):
             try:
@@ -66,7 +65,9 @@ def test_two_concurrent_shipments_of_the_last_unit(database_url, tmp_path, db_se
     barrier = threading.Barrier(2, timeout=30)
     results: dict = {}
     threads = [
-        threading.Thread(target=_ship_in_thread, args=(database_url, tmp_path, order.id, name, barrier, results))
+        threading.Thread(
+            target=_ship_in_thread, args=(make_app(database_url, tmp_path), order.id, name, barrier, results)
+        )
         for order, name in ((first, "account_manager"), (second, "am_team"))
     ]
     for thread in threads:
