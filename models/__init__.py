@@ -49,6 +49,7 @@ from . import (  # noqa: E402,F401  (register the tables)
     purchase_payments,
     purchasing,
     reminders,
+    service,
     sessions,
     targets,
     totals,
