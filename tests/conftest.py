@@ -911,3 +911,41 @@ def stored_in(app):
                 db.session.remove()
 
     return stored
+
+
+class _Inbox:
+    """The messages a real SMTP server (aiosmtpd) received, as parsed e-mails."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        from email import message_from_bytes
+        from email.policy import default
+
+        message = message_from_bytes(envelope.content, policy=default)
+        self.messages.append((envelope.rcpt_tos, message))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A real SMTP server on a free local port, and the app configured to send to it
+    (``CRM_MAIL_*``); the fixture's value is the inbox (``.messages``: (recipients, message))."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_DEFAULT_SENDER="crm@example.test")
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+        for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_DEFAULT_SENDER"):
+            app.config.pop(key, None)
