@@ -51,6 +51,7 @@ from . import (  # noqa: E402,F401  (register the tables)
     reminders,
     service,
     sessions,
+    sla,
     targets,
     totals,
     uploads,

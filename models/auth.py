@@ -121,6 +121,8 @@ class User(Timestamps, SoftDelete, Versioned, db.Model):
     )
     hired_on: Mapped[date | None] = mapped_column(Date, info=label("Hired on"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, info=label("Active"))
+    #: away (leave, training): automatic ticket assignment skips the user (models/assignment.py)
+    absent: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False, info=label("Absent"))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Last login"))
     failed_logins: Mapped[int] = mapped_column(default=0, info=label("Failed logins"))
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Locked until"))

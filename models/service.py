@@ -76,6 +76,10 @@ class ServiceTicket(Timestamps, Versioned, db.Model):
         String(10), default="running", index=True, info=label("SLA state", choices=SLA_STATES)
     )
     sla_warned: Mapped[int] = mapped_column(Integer, default=0, nullable=False, info=label("SLA warning level (%)"))
+    #: business seconds spent waiting for the customer (pushes the due times; models/sla.py)
+    sla_held_seconds: Mapped[int] = mapped_column(
+        Integer, default=0, nullable=False, info=label("Business time on hold (s)")
+    )
     # --- the customer's feedback
     satisfaction: Mapped[int | None] = mapped_column(Integer, info=label("Satisfaction", minimum=1, maximum=5))
     feedback_reasons: Mapped[str | None] = mapped_column(String(200), info=label("Feedback reasons"))

@@ -104,6 +104,11 @@ def seed_reference(echo=click.echo) -> dict:
             db.session.add(row)
             made["lookups"] += 1
 
+    from .holidays import seed_sla
+
+    db.session.flush()
+    made.update(seed_sla(db.session))
+
     configured = set(db.session.execute(select(SystemConfig.name)).scalars())
     for name, value, description in settings.seed_rows():
         if name not in configured:
