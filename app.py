@@ -206,6 +206,9 @@ def create_app(config: dict | None = None) -> Flask:
     from seed import register_cli
 
     register_cli(app)
+    from models.sla_check import register_cli as register_sla_check
+
+    register_sla_check(app)
 
     @app.route("/")
     def home():
