@@ -135,6 +135,24 @@ list_count_cap = Setting(
     "list_count_cap", _whole(minimum=100), "10000", "列表计数上限 / Lists count rows up to this number"
 )
 
+#: how a ticket is assigned when the assign form leaves the person empty (models/assignment.py)
+ASSIGNMENT_STRATEGIES = ("manual", "round_robin", "least_busy")
+
+
+def _assignment(raw: str) -> str:
+    if raw not in ASSIGNMENT_STRATEGIES:
+        raise ValueError(raw)
+    return raw
+
+
+service_assignment = Setting(
+    "service_assignment",
+    _assignment,
+    "manual",
+    "服务单分配方式: manual=手动, round_robin=轮流, least_busy=最空闲 / Ticket assignment: manual, "
+    "round_robin (the one assigned longest ago) or least_busy (fewest open tickets)",
+)
+
 #: settings every page reads: fetched with the request's user (models.sessions.REQUEST_EXTRAS)
 READ_WITH_USER = (timezone, list_count_cap)
 
@@ -151,6 +169,7 @@ SETTINGS: dict[str, Setting] = {
         discount_threshold,
         export_sync_rows,
         list_count_cap,
+        service_assignment,
     )
 }
 

@@ -120,6 +120,16 @@ MODULES = [
         ],
     ),
     (
+        "sla",
+        "服务时限",
+        "SLA",
+        [
+            ("sla_policy", "服务时限策略", "SLA policies", []),
+            ("sla_hours", "工作时间", "Working hours", []),
+            ("sla_calendar", "节假日与调休", "Holidays and make-up days", []),
+        ],
+    ),
+    (
         "lookups",
         "数据字典管理",
         "Lookups",
@@ -152,6 +162,7 @@ CUSTOMER_TABLES = ["client", "linkman", "followup", "appointment"]
 MONEY_TABLES = ["receipt", "invoice"]
 SALES_TABLES = ["opportunity", "dev_plan", "quote", "order", "weekly_report"]
 PRODUCT_TABLES = ["product", "stock"]
+SLA_TABLES = ["sla_policy", "sla_hours", "sla_calendar"]
 PURCHASE_TABLES = ["supplier", "purchase_request", "expense_contract", "payment", "purchase_invoice"]
 
 #: every action right the modules declare (``client.merge``, ``payment.approve``, …)
@@ -183,6 +194,7 @@ MATRIX: dict[str, dict] = {
             (["sales_target"], "VCEDX"),
             (PRODUCT_TABLES, "VCEDX"),
             (["churn"], "VCEDX"),
+            (SLA_TABLES, "VCEDX"),
         ],
         "extra": ACTION_RIGHTS,
     },
@@ -283,7 +295,7 @@ MATRIX: dict[str, dict] = {
             "payment.approve",
         ],
     },
-    "service": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (PRODUCT_TABLES, "V")]},
+    "service": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (PRODUCT_TABLES, "V"), (SLA_TABLES, "V")]},
     "marketing": {
         "grants": [
             (LOOKUP_TABLES, "V"),

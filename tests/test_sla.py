@@ -202,3 +202,30 @@ def test_recompute_many_tickets_without_a_query_per_ticket(s, app):
     assert (handled_row.sla_state, handled_row.sla_seconds_used) == ("met", 8.5 * H)
     assert recompute(s, [open_row], now=at(10, 9, 10))
     assert (open_row.sla_state, open_row.sla_warned) == ("breached", 100)
+
+
+def test_admin_edits_the_sla_tables_service_reads_them(client_as, db_session):
+    from models.sla import CalendarDay, WorkingHours
+
+    admin = client_as("admin")
+    for endpoint in ("sla_policy", "sla_hours", "sla_calendar"):
+        assert admin.get(f"/admin/{endpoint}/").status_code == 200
+        assert admin.get(f"/admin/{endpoint}/new/").status_code == 200
+    page = admin.get("/admin/sla_calendar/?search=国庆").get_data(as_text=True)
+    assert "2026-10-10" in page and "国庆节调休上班" in page
+    response = admin.post(
+        "/admin/sla_hours/new/", data={"weekday": "5", "starts": "10:00", "ends": "12:00"}, follow_redirects=True
+    )
+    assert response.status_code == 200
+    saturday = db_session.execute(select(WorkingHours).where(WorkingHours.weekday == 5)).scalar_one()
+    assert (saturday.starts.hour, saturday.ends.hour) == (10, 0 + 12)
+    response = admin.post(
+        "/admin/sla_calendar/new/",
+        data={"day": "2026-12-31", "kind": "holiday", "name": "公司年会"},
+        follow_redirects=True,
+    )
+    assert db_session.execute(select(CalendarDay.name).where(CalendarDay.day == datetime(2026, 12, 31).date())).scalar()
+    agent = client_as("service")
+    assert agent.get("/admin/sla_calendar/").status_code == 200
+    assert agent.get("/admin/sla_calendar/new/").status_code in (302, 403)
+    assert "absent" in admin.get(f"/admin/user/edit/?id={user(db_session, 'service').id}").get_data(as_text=True)

@@ -66,6 +66,9 @@ def init_admin(app) -> Admin:
     purchasing.register(admin)
     purchase_payments.register(admin)
     reports.register(admin)
+    from . import sla
+
+    sla.register(admin)
     for endpoint, model in LOOKUPS.items():
         admin.add_view(LookupView(model, name=model.__label__, endpoint=endpoint, category=LOOKUP_MENU))
     admin.add_view(MyExportsView(name=_l("My exports"), endpoint="my_exports", url="exports"))

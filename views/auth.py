@@ -39,6 +39,7 @@ class UserView(CrmModelView):
         "id_card",
         "hired_on",
         "is_active",
+        "absent",
         "client_count",
         "last_login_at",
         "locked_until",
