@@ -73,6 +73,9 @@ SALES_ENDPOINTS = ["opportunity", "dev_plan", "quote", "order", "sales_target", 
 SALES_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "clerk", "finance", "marketing"}
 PRODUCT_ENDPOINTS = ["product", "stock"]  # "products, stock": V for every role
 CHURN_VIEWERS = {"admin", "executive", "sales_director", "account_manager"}
+#: the SLA reference tables (issue 12): admin maintains them, service staff read them
+SLA_ENDPOINTS = ["sla_policy", "sla_hours", "sla_calendar"]
+SLA_VIEWERS = {"admin", "service"}
 
 
 def menu_expected(role: str) -> set[str]:
@@ -81,6 +84,7 @@ def menu_expected(role: str) -> set[str]:
     links |= {e for e in FINANCE_ENDPOINTS if role in FINANCE_VIEWERS}
     links |= {e for e in SALES_ENDPOINTS if role in SALES_VIEWERS}
     links |= set(PRODUCT_ENDPOINTS) | ({"churn"} if role in CHURN_VIEWERS else set())
+    links |= set(SLA_ENDPOINTS) if role in SLA_VIEWERS else set()
     return links
 
 
