@@ -51,12 +51,12 @@ class WorkingHours(Timestamps, db.Model):
     starts: Mapped[time] = mapped_column(Time, info=label("From"))
     ends: Mapped[time] = mapped_column(Time, info=label("Until"))
 
+    def __str__(self) -> str:
+        return f"{dict(WEEKDAYS).get(self.weekday, self.weekday)} {self.starts:%H:%M}–{self.ends:%H:%M}"
+
     def check_rules(self) -> None:
         if self.starts is not None and self.ends is not None and self.ends <= self.starts:
             raise FieldError(column_label(WorkingHours, "ends"), str(_l("The interval must end after it starts.")))
-
-    def __str__(self) -> str:
-        return f"{dict(WEEKDAYS).get(self.weekday, self.weekday)} {self.starts:%H:%M}–{self.ends:%H:%M}"
 
 
 class CalendarDay(Timestamps, db.Model):
@@ -147,7 +147,7 @@ def load_policies(session) -> list[SlaPolicy]:
     """Every active policy row, most specific first (one query)."""
     with session.no_autoflush:
         rows = list(session.execute(select(SlaPolicy).where(SlaPolicy.is_active.is_(True))).scalars())
-    return sorted(rows, key=lambda p: (p.rank, -p.id), reverse=True)
+    return sorted(rows, key=lambda p: (p.rank, p.id), reverse=True)  # the newest of equals first
 
 
 def resolve(policies: list[SlaPolicy], client_id, type_id, priority) -> SlaPolicy | None:

@@ -229,3 +229,21 @@ def test_admin_edits_the_sla_tables_service_reads_them(client_as, db_session):
     assert agent.get("/admin/sla_calendar/").status_code == 200
     assert agent.get("/admin/sla_calendar/new/").status_code in (302, 403)
     assert "absent" in admin.get(f"/admin/user/edit/?id={user(db_session, 'service').id}").get_data(as_text=True)
+
+
+def test_the_calendar_seed_is_idempotent_and_keeps_admin_edits(db_session):
+    from models.sla import CalendarDay, WorkingHours
+    from seed import seed_reference
+
+    days = {row.day.isoformat(): row for row in db_session.execute(select(CalendarDay)).scalars()}
+    assert days["2026-02-14"].kind == "workday" and days["2026-02-23"].name == "春节"
+    assert days["2027-02-05"].name.startswith("春节") and "待国务院公布" in days["2027-02-08"].name
+    assert "2027-02-09" not in days and "2026-02-24" not in days
+    days["2027-02-05"].name = "春节（已公布）"
+    db_session.delete(db_session.execute(select(WorkingHours)).scalars().first())
+    db_session.commit()
+    made = seed_reference()
+    assert (made["calendar"], made["hours"], made["policies"]) == (0, 0, 0)
+    assert db_session.execute(select(CalendarDay.name).where(CalendarDay.id == days["2027-02-05"].id)).scalar() == (
+        "春节（已公布）"
+    )

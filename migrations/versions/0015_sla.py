@@ -19,6 +19,13 @@ branch_labels = None
 depends_on = None
 
 
+def _stamp_columns():
+    return (
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
 def _timestamps(table):
     with op.batch_alter_table(table, schema=None) as batch_op:
         batch_op.create_index(batch_op.f(f"ix_{table}_created_at"), ["created_at"], unique=False)
@@ -31,8 +38,7 @@ def upgrade():
     sa.Column('weekday', sa.Integer(), nullable=False),
     sa.Column('starts', sa.Time(), nullable=False),
     sa.Column('ends', sa.Time(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    *_stamp_columns(),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sla_working_hours'))
     )
     with op.batch_alter_table('sla_working_hours', schema=None) as batch_op:
@@ -43,8 +49,7 @@ def upgrade():
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('name', sa.String(length=60), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    *_stamp_columns(),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sla_calendar_day')),
     sa.UniqueConstraint('day', name=op.f('uq_sla_calendar_day_day'))
     )
@@ -58,8 +63,7 @@ def upgrade():
     sa.Column('response_minutes', sa.Integer(), nullable=True),
     sa.Column('resolution_minutes', sa.Integer(), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    *_stamp_columns(),
     sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_sla_policy_client_id_clients'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['type_id'], ['system_service.id'], name=op.f('fk_sla_policy_type_id_system_service'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sla_policy'))
