@@ -44,6 +44,7 @@ class Calendar:
         self._days = dict(days or {})
         self._load = load_days
         self._loaded: set[int] = set()  # years already read from load_days
+        self._intervals: dict[date, list[tuple[datetime, datetime]]] = {}
 
     # ------------------------------------------------------------------ the calendar
     def kind(self, day: date) -> str | None:
@@ -60,6 +61,7 @@ class Calendar:
         if not years:
             return
         self._days.update(self._load(date(years[0], 1, 1), date(years[-1], 12, 31)))
+        self._intervals.clear()
         self._loaded.update(range(years[0], years[-1] + 1))
 
     def spans(self, day: date) -> list[tuple[time, time]]:
@@ -72,8 +74,13 @@ class Calendar:
         return self.hours.get(day.weekday(), [])
 
     def intervals(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The working intervals of ``day`` as UTC instants."""
-        return [(self._instant(day, start), self._instant(day, end)) for start, end in self.spans(day)]
+        """The working intervals of ``day`` as UTC instants (kept per day: a bulk recompute
+        asks for the same days again and again)."""
+        cached = self._intervals.get(day)
+        if cached is None:
+            cached = [(self._instant(day, start), self._instant(day, end)) for start, end in self.spans(day)]
+            self._intervals[day] = cached
+        return cached
 
     def _instant(self, day: date, at: time) -> datetime:
         return datetime.combine(day, at, tzinfo=self.zone).astimezone(UTC)
