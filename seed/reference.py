@@ -111,6 +111,12 @@ MODULES = [
         ],
     ),
     (
+        "service",
+        "服务管理",
+        "Service",
+        [("service", "客户服务", "Service tickets", [("assign", "分配服务", "Assign")])],
+    ),
+    (
         "reports",
         "统计报表",
         "Reports",
@@ -153,6 +159,7 @@ MONEY_TABLES = ["receipt", "invoice"]
 SALES_TABLES = ["opportunity", "dev_plan", "quote", "order", "weekly_report"]
 PRODUCT_TABLES = ["product", "stock"]
 PURCHASE_TABLES = ["supplier", "purchase_request", "expense_contract", "payment", "purchase_invoice"]
+SERVICE_TABLES = ["service"]
 
 #: every action right the modules declare (``client.merge``, ``payment.approve``, …)
 ACTION_RIGHTS = [f"{entry[0]}.{action[0]}" for module in MODULES for entry in module[3] for action in entry[3]]
@@ -173,6 +180,7 @@ ROLES = [
 MATRIX: dict[str, dict] = {
     "admin": {
         "grants": [
+            (SERVICE_TABLES, "VCEDX"),
             (ADMIN_TABLES, "VCEDX"),
             (LOOKUP_TABLES, "VCEDX"),
             (CUSTOMER_TABLES, "VCEDX"),
@@ -188,6 +196,7 @@ MATRIX: dict[str, dict] = {
     },
     "executive": {
         "grants": [
+            (SERVICE_TABLES, "VX"),
             (["audit_log"], "V"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VX"),
@@ -203,6 +212,7 @@ MATRIX: dict[str, dict] = {
     },
     "sales_director": {
         "grants": [
+            (SERVICE_TABLES, "V"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VCEDX"),
             (["contract"], "VCEX"),
@@ -233,6 +243,7 @@ MATRIX: dict[str, dict] = {
     },
     "account_manager": {
         "grants": [
+            (SERVICE_TABLES, "VC"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VCE"),
             (["contract"], "VCE"),
@@ -254,6 +265,7 @@ MATRIX: dict[str, dict] = {
     },
     "clerk": {
         "grants": [
+            (SERVICE_TABLES, "VC"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VCE"),
             (["contract"], "V"),
@@ -283,7 +295,10 @@ MATRIX: dict[str, dict] = {
             "payment.approve",
         ],
     },
-    "service": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (PRODUCT_TABLES, "V")]},
+    "service": {
+        "grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (PRODUCT_TABLES, "V"), (SERVICE_TABLES, "VCEX")],
+        "extra": ["service.assign"],
+    },
     "marketing": {
         "grants": [
             (LOOKUP_TABLES, "V"),
