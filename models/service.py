@@ -144,20 +144,16 @@ def _assign(ticket, actor, assignee=None, **_) -> str:
     return "assigned"
 
 
-def _responded(ticket) -> None:
-    if ticket.first_response_at is None:
-        ticket.first_response_at = utcnow()
-
-
 def _respond(ticket, actor, **_) -> str:
-    _responded(ticket)
+    ticket.first_response_at = ticket.first_response_at or utcnow()
     return ticket.status  # a note to the customer: the state stays
 
 
 def _handle(ticket, actor, handling=None, result=None, **_) -> str:
-    _responded(ticket)
+    now = utcnow()
     ticket.handling, ticket.result = handling, result
-    ticket.handled_by_id, ticket.handled_at = actor.id, utcnow()
+    ticket.handled_by_id, ticket.handled_at = actor.id, now
+    ticket.first_response_at = ticket.first_response_at or now
     return "handled"
 
 

@@ -111,7 +111,7 @@ MODULES = [
         ],
     ),
     (
-        "service",
+        "services",
         "服务管理",
         "Service",
         [("service", "客户服务", "Service tickets", [("assign", "分配服务", "Assign")])],
