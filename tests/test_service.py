@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from models.audit import AuditLog
-from models.auth import Department, Right, Role
+from models.auth import Right, Role
 from models.lookups import ServiceType
 from models.service import ServiceTicket
 from models.workflow import WorkflowError, perform
 from tests.conftest import ROLES, count_queries, flashes, transition
-from tests.factories import lookup, make_client, person, user
+from tests.factories import lookup, make_client, person, service_desk, ticket, user
 
 #: SPEC §6, row "service tickets" (A: service.assign)
 SERVICE_ROW = {
@@ -33,38 +33,6 @@ CODES = {"V": "view", "C": "create", "E": "edit", "D": "delete", "X": "export", 
 
 
 # ------------------------------------------------------------------------------ builders
-def desk(session):
-    """The service department: the seeded ``service`` user (the lead, department scope)
-    and an agent in 客服部, a service user in 销售二部 (outside the lead's scope)."""
-    from seed import make_user
-
-    dept = session.execute(select(Department).where(Department.name == "客服部")).scalar()
-    if dept is None:
-        session.add(Department(name="客服部"))
-        session.flush()
-        user(session, "service").department = session.execute(
-            select(Department).where(Department.name == "客服部")
-        ).scalar_one()
-        make_user("agent", "service", "password-123", name="客服小王", department="客服部")
-        make_user("far_agent", "service", "password-123", name="二部客服", department="销售二部")
-        session.commit()
-    return user(session, "service"), user(session, "agent"), user(session, "far_agent")
-
-
-def ticket(session, client=None, creator="clerk", title="打印机无法连接", **fields) -> ServiceTicket:
-    record = ServiceTicket(
-        type=lookup(session, ServiceType, "售后"),
-        title=title,
-        client=client or make_client(session, "account_manager"),
-        request="客户来电：打印机无法连接网络",
-        created_by=user(session, creator) if isinstance(creator, str) else creator,
-        **fields,
-    )
-    session.add(record)
-    session.flush()
-    return record
-
-
 def to_state(session, record, state, agent):
     """Take the steps that bring a new ticket to ``state``, as the admin and ``agent``."""
     admin = user(session, "admin")
@@ -91,7 +59,7 @@ def refusal(record, action, actor, comment=None, **values) -> str:
 # ----------------------------------------------------------------------- the steps
 def test_every_step_in_order_writes_its_fields_and_history(db_session):
     s = db_session
-    lead, agent, _ = desk(s)
+    lead, agent, _ = service_desk(s)
     record = ticket(s)
     s.commit()
     assert perform(record, "assign", lead, assignee=agent) == "assigned"
@@ -137,7 +105,7 @@ def test_every_step_in_order_writes_its_fields_and_history(db_session):
 
 def test_handle_sets_the_first_response_when_nobody_responded(db_session):
     s = db_session
-    _, agent, _ = desk(s)
+    _, agent, _ = service_desk(s)
     record = to_state(s, ticket(s), "assigned", agent)
     perform(record, "handle", agent, handling="上门维修", result="已修复")
     assert record.first_response_at == record.handled_at
@@ -161,7 +129,7 @@ def test_handle_sets_the_first_response_when_nobody_responded(db_session):
 )
 def test_a_step_in_the_wrong_state_is_refused_naming_the_ticket_and_state(db_session, state, action, values):
     s = db_session
-    _, agent, _ = desk(s)
+    _, agent, _ = service_desk(s)
     record = to_state(s, ticket(s, title=f"状态{state}{action}"), state, agent)
     comment = values.pop("comment", None)
     message = refusal(record, action, user(s, "admin"), comment, assignee=agent, **values)
@@ -175,7 +143,7 @@ def test_a_step_in_the_wrong_state_is_refused_naming_the_ticket_and_state(db_ses
 
 def test_missing_or_bad_values_are_refused(db_session):
     s = db_session
-    lead, agent, _ = desk(s)
+    lead, agent, _ = service_desk(s)
     record = to_state(s, ticket(s), "assigned", agent)
     assert "enter Result" in refusal(record, "handle", agent, handling="远程重置", result=" ")
     assert "enter Service handling" in refusal(record, "handle", agent, result="已恢复")
@@ -193,7 +161,7 @@ def test_missing_or_bad_values_are_refused(db_session):
 
 def test_wrong_right_is_refused_and_the_assignee_needs_no_edit_right(db_session):
     s = db_session
-    lead, agent, _ = desk(s)
+    lead, agent, _ = service_desk(s)
     record = ticket(s)
     s.commit()
     clerk = user(s, "clerk")  # service VC: may raise tickets, not assign or handle them
@@ -215,7 +183,7 @@ def test_wrong_right_is_refused_and_the_assignee_needs_no_edit_right(db_session)
 
 def test_assign_offers_only_active_service_users_in_scope(db_session):
     s = db_session
-    lead, agent, far = desk(s)
+    lead, agent, far = service_desk(s)
     record = ticket(s)
     s.commit()
     message = refusal(record, "assign", lead, assignee=far)
@@ -233,7 +201,7 @@ def test_assign_offers_only_active_service_users_in_scope(db_session):
 
 def test_assign_page_lists_the_service_users_of_the_scope(en_client, db_session):
     s = db_session
-    lead, agent, far = desk(s)
+    lead, agent, far = service_desk(s)
     record = ticket(s, creator=lead)
     s.commit()
     page = en_client("service").get(f"/admin/service/transition/?action=assign&ids={record.id}").get_data(True)
@@ -248,7 +216,7 @@ def test_assign_page_lists_the_service_users_of_the_scope(en_client, db_session)
 
 def test_handle_and_archive_through_the_pages(en_client, db_session):
     s = db_session
-    lead, agent, _ = desk(s)
+    lead, agent, _ = service_desk(s)
     record = to_state(s, ticket(s, creator=lead), "assigned", agent)
     web = en_client("agent")
     page = web.get(f"/admin/service/transition/?action=handle&ids={record.id}").get_data(True)
@@ -267,7 +235,7 @@ def test_handle_and_archive_through_the_pages(en_client, db_session):
 # --------------------------------------------------------------------------- bulk
 def test_bulk_assign_and_archive_count_the_refused(en_client, db_session):
     s = db_session
-    lead, agent, _ = desk(s)
+    lead, agent, _ = service_desk(s)
     new = [ticket(s, creator=lead, title=f"批量{n}") for n in range(3)]
     handled = to_state(s, ticket(s, creator=lead, title="已处理"), "handled", agent)
     s.commit()
@@ -294,7 +262,7 @@ def test_bulk_assign_and_archive_count_the_refused(en_client, db_session):
 # ------------------------------------------------------------------ locked, history
 def test_an_archived_ticket_is_read_only(en_client, db_session):
     s = db_session
-    _, agent, _ = desk(s)
+    _, agent, _ = service_desk(s)
     record = to_state(s, ticket(s), "archived", agent)
     web = en_client("admin")
     edit = web.get(f"/admin/service/edit/?id={record.id}", follow_redirects=True)
@@ -311,7 +279,7 @@ def test_an_archived_ticket_is_read_only(en_client, db_session):
 
 def test_the_details_page_shows_the_steps_in_the_history(en_client, db_session):
     s = db_session
-    _, agent, _ = desk(s)
+    _, agent, _ = service_desk(s)
     record = to_state(s, ticket(s), "waiting", agent)
     page = en_client("admin").get(f"/admin/service/details/?id={record.id}").get_data(True)
     history = page[page.index('id="history"') :]
@@ -366,7 +334,7 @@ def test_overdue_tickets_are_highlighted_and_filtered(en_client, db_session):
     from models.base import utcnow
 
     s = db_session
-    _, agent, _ = desk(s)
+    _, agent, _ = service_desk(s)
     late = ticket(s, title="超时工单")
     late.due_at = utcnow() - timedelta(hours=2)
     early = ticket(s, title="未超时工单")
@@ -385,7 +353,7 @@ def test_overdue_tickets_are_highlighted_and_filtered(en_client, db_session):
 
 def test_list_statements_do_not_grow_with_the_tickets(app, client_as, db_session):
     s = db_session
-    _, agent, _ = desk(s)
+    _, agent, _ = service_desk(s)
     for n in range(5):
         to_state(s, ticket(s, title=f"计数{n}"), "assigned", agent)
     s.commit()
