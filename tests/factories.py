@@ -305,3 +305,11 @@ def ticket(session, client=None, creator="clerk", title="打印机无法连接",
     session.add(record)
     session.flush()
     return record
+
+
+def post_ticket(web, session, client, title, type_name="售后", priority="normal", request="客户来电"):
+    """Raise a ticket through the form as ``web``'s user; the response (302 when saved)."""
+    from models.lookups import ServiceType
+
+    data = {"type": str(lookup(session, ServiceType, type_name).id), "title": title, "client": str(client.id)}
+    return web.post("/admin/service/new/", data={**data, "priority": priority, "request": request})

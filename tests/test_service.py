@@ -12,11 +12,10 @@ from sqlalchemy import select
 
 from models.audit import AuditLog
 from models.auth import Right, Role
-from models.lookups import ServiceType
 from models.service import ServiceTicket
 from models.workflow import WorkflowError, perform
 from tests.conftest import ROLES, count_queries, flashes, transition
-from tests.factories import lookup, make_client, person, service_desk, ticket, user
+from tests.factories import make_client, person, post_ticket, service_desk, ticket, user
 
 #: SPEC §6, row "service tickets" (A: service.assign)
 SERVICE_ROW = {
@@ -303,16 +302,7 @@ def test_the_client_page_lists_its_tickets_and_creates_one_prefilled(en_client, 
     form = web.get(f"/admin/service/new/?client_id={client.id}").get_data(True)
     assert f'name="client" type="hidden" value="{client.id}"' in form
     assert f'data-json="[{client.id}, ' in form
-    created = web.post(
-        "/admin/service/new/",
-        data={
-            "type": str(lookup(s, ServiceType, "投诉").id),
-            "title": "投诉送货延误",
-            "client": str(client.id),
-            "priority": "high",
-            "request": "客户投诉：货物晚到三天",
-        },
-    )
+    created = post_ticket(web, s, client, "投诉送货延误", "投诉", "high", "客户投诉：货物晚到三天")
     assert created.status_code == 302, flashes(created)
     made = s.execute(select(ServiceTicket).where(ServiceTicket.title == "投诉送货延误")).scalar_one()
     assert (made.client_id, made.created_by_id, made.status, made.priority) == (

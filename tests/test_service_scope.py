@@ -13,9 +13,8 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
-from models.lookups import ServiceType
 from models.service import ServiceTicket
-from tests.factories import lookup, make_client, service_desk, ticket, user
+from tests.factories import make_client, post_ticket, service_desk, ticket, user
 
 
 @pytest.fixture
@@ -84,16 +83,7 @@ def test_a_client_outside_the_scope_becomes_readable_with_a_ticket(client_as, db
     s.commit()
     lead = client_as("service")
     assert lead.get(f"/admin/client/details/?id={outsider.id}").status_code == 404
-    created = lead.post(
-        "/admin/service/new/",
-        data={
-            "type": str(lookup(s, ServiceType, "咨询").id),
-            "title": "丁方来电咨询",
-            "client": str(outsider.id),
-            "priority": "normal",
-            "request": "询问发票开具",
-        },
-    )
+    created = post_ticket(lead, s, outsider, "丁方来电咨询", "咨询", request="询问发票开具")
     assert created.status_code == 302
     made = s.execute(select(ServiceTicket).where(ServiceTicket.title == "丁方来电咨询")).scalar_one()
     assert made.client_id == outsider.id and made.created_by_id == user(s, "service").id
