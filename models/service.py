@@ -209,7 +209,7 @@ TICKET = Workflow(
             "edit",
             decide=_handle,
             party=ASSIGNEE,
-            values=(StepValue("handling", _l("Service handling")), StepValue("result", _l("Result"))),
+            values=(StepValue("handling", _l("Service handling")), StepValue("result", _lp("ticket", "Result"))),
         ),
         Transition(
             "archive",
