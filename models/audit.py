@@ -160,6 +160,28 @@ def _write_audit(session: Session, flush_context) -> None:
         session.connection().execute(insert(AuditLog), rows)
 
 
+def audit_unchanged(session: Session, obj) -> None:
+    """A log entry of the pending note (:func:`audit_note`) for ``obj`` although none of its
+    columns changed: a workflow step that only records a note."""
+    note_action, comment = session.info.get("audit_note", (None, None))
+    user_id, ip = current_actor()
+    session.connection().execute(
+        insert(AuditLog),
+        [
+            {
+                "at": utcnow(),
+                "user_id": user_id,
+                "ip": ip,
+                "table_name": obj.__tablename__,
+                "record_id": obj.id,
+                "action": note_action or "update",
+                "changes": {},
+                "comment": comment,
+            }
+        ],
+    )
+
+
 def history(table_name: str, record_id: int, limit: int = 200) -> list[AuditLog]:
     """The audit entries of one record, newest first (details pages)."""
     return (

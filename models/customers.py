@@ -79,6 +79,8 @@ class Client(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
     __tablename__ = "clients"
     __search__ = ("name", "uscc", "phone", "contact_name", "contact_mobile")
     __search_pinyin__ = {"name": "company", "contact_name": "person"}
+    #: service staff (no client.edit) read the clients of the tickets in their scope (models/scope.py)
+    __scope_also__ = (("ServiceTicket", "client_id", "client.edit"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True, info=label("Company name"))

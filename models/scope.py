@@ -9,6 +9,13 @@ A model declares where its scope comes from:
   department (``own``) or of a department in the user's subtree (``department``);
 * ``__scope_parent__ = "client"`` — a many-to-one relationship whose target carries
   the scope (a contact is in scope when its client is); chains follow recursively.
+  Declared **together with** ``__scope_owner__``, either makes a row in scope: a service
+  ticket is in scope through its assignee or creator OR through its client;
+* ``__scope_also__ = (("ServiceTicket", "client_id", "client.edit"),)`` — (child model,
+  its column naming this row, a right): rows are also in scope through the child rows in
+  the user's scope by the child's own owner columns, for users WITHOUT that right — a
+  service agent reads (never edits: no ``client.edit``) the clients of the tickets in
+  their scope. The child's scope through its parent is not followed back (no cycle).
 
 Models with neither are not scoped (reference data). Lists, counts, details, edits,
 deletes, actions, exports, select boxes, ajax look-ups and reports all filter with
@@ -33,20 +40,37 @@ def _department_user_ids(user: User):
     return select(User.id).where(User.department_id.in_(departments)) if departments else None
 
 
-def scope_clause(model, user):
-    """A WHERE clause limiting ``model`` to ``user``'s data scope, or None for all rows."""
+def scope_clause(model, user, _via=None):
+    """A WHERE clause limiting ``model`` to ``user``'s data scope, or None for all rows:
+    the owner columns, OR the parent's scope, OR the ``__scope_also__`` children (``_via``:
+    the child model whose parent this is, not followed back)."""
     if not is_scoped(model):
         return None
     if user is None or not getattr(user, "is_authenticated", False):
         return false()
-    scope = user.data_scope
-    if scope == "all":
+    if user.data_scope == "all":
         return None
+    clauses = []
     parent = getattr(model, "__scope_parent__", None)
     if parent:
         relation = getattr(model, parent)
-        inner = scope_clause(relation.property.mapper.class_, user)
-        return None if inner is None else relation.has(inner)
+        inner = scope_clause(relation.property.mapper.class_, user, _via=model)
+        if inner is None:
+            return None
+        clauses.append(relation.has(inner))
+    if getattr(model, "__scope_owner__", None):
+        clauses.append(_owner_clause(model, user))
+    for child_name, column, right in getattr(model, "__scope_also__", ()):
+        child = next((m.class_ for m in db.Model.registry.mappers if m.class_.__name__ == child_name), None)
+        if child is None or child is _via or user.can(right):
+            continue
+        clauses.append(model.id.in_(select(getattr(child, column)).where(_owner_clause(child, user))))
+    return clauses[0] if len(clauses) == 1 else or_(*clauses)
+
+
+def _owner_clause(model, user):
+    """Rows of ``model`` whose owner columns (or department) put them in ``user``'s scope."""
+    scope = user.data_scope
     columns = [getattr(model, name) for name in model.__scope_owner__]
     department = getattr(model, "__scope_department__", None)
     extra = []

@@ -11,14 +11,16 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text, and_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import db
-from .auth import User
-from .base import Timestamps, UTCDateTime, Versioned, label, user_fk
+from .auth import Right, Role, User
+from .base import Timestamps, UTCDateTime, Versioned, label, user_fk, utcnow
 from .customers import Client, client_fk
 from .lookups import ServiceType
+from .scope import users_in_scope_clause
+from .workflow import StepValue, Transition, Workflow, WorkflowError, register
 
 PRIORITIES = [("low", _l("Low")), ("normal", _l("Normal")), ("high", _l("High")), ("urgent", _l("Urgent"))]
 TICKET_STATUSES = [
@@ -42,7 +44,9 @@ class ServiceTicket(Timestamps, Versioned, db.Model):
     """服务: a request or complaint of a client, with its handling and the customer's verdict."""
 
     __tablename__ = "cst_service"
+    # in scope through its assignee or creator OR through its client (models/scope.py)
     __scope_owner__ = ("assigned_to_id", "created_by_id")
+    __scope_parent__ = "client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     type_id: Mapped[int] = mapped_column(
@@ -96,3 +100,137 @@ class ServiceTicket(Timestamps, Versioned, db.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.title}" if self.id else (self.title or "")
+
+
+def overdue_clause(now: datetime | None = None):
+    """SQL: open tickets (not handled yet) past their ``due_at`` — the list's "overdue"
+    filter, the dashboard card and the report count the same rows."""
+    return and_(ServiceTicket.status.in_(OPEN_TICKET), ServiceTicket.due_at < (now or utcnow()))
+
+
+def is_overdue(ticket: ServiceTicket, now: datetime | None = None) -> bool:
+    """The same rule for one loaded ticket (the list's highlight)."""
+    return ticket.status in OPEN_TICKET and ticket.due_at is not None and ticket.due_at < (now or utcnow())
+
+
+# ----------------------------------------------------------------------- workflow
+def assignable_clause(actor):
+    """SQL on users: whom ``actor`` may assign tickets to — active service users (whose role
+    may handle tickets, ``service.edit``) within the actor's data scope."""
+    handles = User.role.has(Role.rights.any(Right.code == "service.edit"))
+    clause = and_(User.is_active.is_(True), User.live(), handles)
+    scope = users_in_scope_clause(actor)
+    return clause if scope is None else and_(clause, scope)
+
+
+def auto_assignee(ticket: ServiceTicket, actor) -> User | None:
+    """The assignee the assignment setting chooses when *assign to…* is left empty; None
+    means "by hand: choose someone" (the strategies of models/assignment.py)."""
+    from .assignment import choose_assignee
+
+    return choose_assignee(ticket, actor)
+
+
+def _assign(ticket, actor, assignee=None, **_) -> str:
+    assignee = assignee or auto_assignee(ticket, actor)
+    if assignee is None:
+        raise WorkflowError(str(_l("%(record)s: choose the person to assign it to.", record=str(ticket))))
+    allowed = db.session.execute(select(User.id).where(User.id == assignee.id, assignable_clause(actor))).first()
+    if allowed is None:
+        raise WorkflowError(
+            str(
+                _l(
+                    "%(record)s: %(user)s is not an active service user within your scope.",
+                    record=str(ticket),
+                    user=assignee.name or assignee.username,
+                )
+            )
+        )
+    ticket.assigned_to_id, ticket.assigned_at = assignee.id, utcnow()
+    return "assigned"
+
+
+def _respond(ticket, actor, **_) -> str:
+    ticket.first_response_at = ticket.first_response_at or utcnow()
+    return ticket.status  # a note to the customer: the state stays
+
+
+def _handle(ticket, actor, handling=None, result=None, **_) -> str:
+    now = utcnow()
+    ticket.handling, ticket.result = handling, result
+    ticket.handled_by_id, ticket.handled_at = actor.id, now
+    ticket.first_response_at = ticket.first_response_at or now
+    return "handled"
+
+
+def _archive(ticket, actor, comment=None, satisfaction=None, **_) -> str:
+    ticket.satisfaction, ticket.feedback_comment, ticket.feedback_at = satisfaction, comment, utcnow()
+    return "archived"
+
+
+def _reopen(ticket, actor, comment=None, **_) -> str:
+    ticket.reopen_count = (ticket.reopen_count or 0) + 1
+    ticket.reopen_reason = comment
+    return "assigned"
+
+
+WORKING = ("assigned", "waiting")
+#: the assignee takes these steps without ``service.edit`` (Transition.party)
+ASSIGNEE = "assigned_to_id"
+
+TICKET = Workflow(
+    "service",
+    dict(TICKET_STATUSES),
+    [
+        Transition(
+            "assign",
+            _l("Assign to…"),
+            ("created", "assigned"),
+            "assigned",
+            "assign",
+            decide=_assign,
+            pick_user="assignee",
+            pick_from=assignable_clause,
+            pick_blank=_l("— by the assignment setting —"),
+        ),
+        Transition(
+            "respond",
+            _l("Respond"),
+            WORKING,
+            "assigned",
+            "edit",
+            comment_required=True,
+            decide=_respond,
+            party=ASSIGNEE,
+        ),
+        Transition(
+            "wait", _l("Wait for customer"), ("assigned",), "waiting", "edit", comment_required=True, party=ASSIGNEE
+        ),
+        Transition("resume", _l("Resume"), ("waiting",), "assigned", "edit", party=ASSIGNEE),
+        Transition(
+            "handle",
+            _l("Handle"),
+            WORKING,
+            "handled",
+            "edit",
+            decide=_handle,
+            party=ASSIGNEE,
+            values=(StepValue("handling", _l("Service handling")), StepValue("result", _lp("ticket", "Result"))),
+        ),
+        Transition(
+            "archive",
+            _l("Feedback & archive"),
+            ("handled",),
+            "archived",
+            "edit",
+            decide=_archive,
+            values=(StepValue("satisfaction", _l("Satisfaction"), kind="rating"),),
+        ),
+        Transition(
+            "reopen", _l("Reopen"), ("handled", "archived"), "assigned", "edit", comment_required=True, decide=_reopen
+        ),
+    ],
+    locked=("archived",),
+)
+
+register(ServiceTicket, TICKET)

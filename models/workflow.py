@@ -19,7 +19,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from . import db
-from .audit import audit_note
+from .audit import audit_note, audit_unchanged
 from .base import UTCDateTime, label, user_fk, utcnow
 
 
@@ -69,6 +69,52 @@ class Transition:
     decide: Callable | None = None
     #: the step needs a person chosen by the actor, passed to ``decide`` under this name
     pick_user: str | None = None
+    #: (actor) → a WHERE clause on users: the people offered for ``pick_user`` (default:
+    #: the users who may view the records, in the actor's scope); ``decide`` checks it too
+    pick_from: Callable | None = None
+    #: the text of the empty choice of ``pick_user`` when ``decide`` can choose itself
+    #: (a strategy); None: a person must be chosen
+    pick_blank: object = None
+    #: a column naming the user who may take the step without the right (``"assigned_to_id"``:
+    #: the ticket's assignee handles it although not holding ``service.edit``)
+    party: str | None = None
+    #: the values the step asks for besides the comment (:class:`StepValue`), checked here
+    #: and passed to ``decide`` under their names
+    values: tuple = ()
+
+
+@dataclass(frozen=True)
+class StepValue:
+    """A value a step asks for: ``text`` (a text box) or ``rating`` (1 … ``maximum``)."""
+
+    name: str
+    label: object
+    kind: str = "text"
+    required: bool = True
+    maximum: int = 5
+
+    def clean(self, record, raw):
+        """The value from the form (a string, or what a caller passed), or raise WorkflowError."""
+        value = raw.strip() if isinstance(raw, str) else raw
+        if value in (None, ""):
+            if self.required:
+                raise WorkflowError(str(_l("%(record)s: enter %(value)s.", record=str(record), value=str(self.label))))
+            return None
+        if self.kind == "rating":
+            number = int(value) if str(value).isdigit() else 0
+            if not 1 <= number <= self.maximum:
+                raise WorkflowError(
+                    str(
+                        _l(
+                            "%(record)s: %(value)s must be a whole number from 1 to %(maximum)s.",
+                            record=str(record),
+                            value=str(self.label),
+                            maximum=self.maximum,
+                        )
+                    )
+                )
+            return number
+        return value
 
 
 @dataclass
@@ -94,10 +140,14 @@ class Workflow:
         return [
             t
             for t in self.transitions.values()
-            if record.status in t.sources
-            and actor.can(f"{self.endpoint}.{t.right}")
-            and four_eyes_party(record, actor, t) is None
+            if record.status in t.sources and self.may(record, actor, t) and four_eyes_party(record, actor, t) is None
         ]
+
+    def may(self, record, actor, step: Transition) -> bool:
+        """The actor holds the step's right, or is the record's ``party`` (its assignee)."""
+        if actor.can(f"{self.endpoint}.{step.right}"):
+            return True
+        return step.party is not None and actor.id is not None and getattr(record, step.party, None) == actor.id
 
 
 APPROVAL_STATES = {
@@ -255,7 +305,7 @@ def perform(
                 )
             )
         )
-    if not actor.can(f"{workflow.endpoint}.{step.right}"):
+    if not workflow.may(record, actor, step):
         raise WorkflowError(
             str(_l("%(record)s: you lack the right to %(action)s.", record=str(record), action=str(step.label)))
         )
@@ -264,6 +314,8 @@ def perform(
         raise WorkflowError(
             str(_l("%(record)s: %(action)s needs a comment saying why.", record=str(record), action=str(step.label)))
         )
+    for value in step.values:
+        params[value.name] = value.clean(record, params.get(value.name))
     party = four_eyes_party(record, actor, step)
     if party == "submitted":
         raise WorkflowError(four_eyes_refusal(record, step, party))
@@ -281,7 +333,10 @@ def perform(
         record.void_reason = comment
     record.status = target
     audit_note(db.session, action, comment)
+    unchanged = not db.session.is_modified(record)
     db.session.flush()
+    if unchanged:  # a step that writes nothing (a note) is in the history all the same
+        audit_unchanged(db.session, record)
     return target
 
 

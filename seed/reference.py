@@ -111,6 +111,12 @@ MODULES = [
         ],
     ),
     (
+        "services",
+        "服务管理",
+        "Service",
+        [("service", "客户服务", "Service tickets", [("assign", "分配服务", "Assign")])],
+    ),
+    (
         "reports",
         "统计报表",
         "Reports",
@@ -164,6 +170,7 @@ SALES_TABLES = ["opportunity", "dev_plan", "quote", "order", "weekly_report"]
 PRODUCT_TABLES = ["product", "stock"]
 SLA_TABLES = ["sla_policy", "sla_hours", "sla_calendar"]
 PURCHASE_TABLES = ["supplier", "purchase_request", "expense_contract", "payment", "purchase_invoice"]
+SERVICE_TABLES = ["service"]
 
 #: every action right the modules declare (``client.merge``, ``payment.approve``, …)
 ACTION_RIGHTS = [f"{entry[0]}.{action[0]}" for module in MODULES for entry in module[3] for action in entry[3]]
@@ -184,6 +191,7 @@ ROLES = [
 MATRIX: dict[str, dict] = {
     "admin": {
         "grants": [
+            (SERVICE_TABLES, "VCEDX"),
             (ADMIN_TABLES, "VCEDX"),
             (LOOKUP_TABLES, "VCEDX"),
             (CUSTOMER_TABLES, "VCEDX"),
@@ -200,6 +208,7 @@ MATRIX: dict[str, dict] = {
     },
     "executive": {
         "grants": [
+            (SERVICE_TABLES, "VX"),
             (["audit_log"], "V"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VX"),
@@ -215,6 +224,7 @@ MATRIX: dict[str, dict] = {
     },
     "sales_director": {
         "grants": [
+            (SERVICE_TABLES, "V"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VCEDX"),
             (["contract"], "VCEX"),
@@ -245,6 +255,7 @@ MATRIX: dict[str, dict] = {
     },
     "account_manager": {
         "grants": [
+            (SERVICE_TABLES, "VC"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VCE"),
             (["contract"], "VCE"),
@@ -266,6 +277,7 @@ MATRIX: dict[str, dict] = {
     },
     "clerk": {
         "grants": [
+            (SERVICE_TABLES, "VC"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VCE"),
             (["contract"], "V"),
@@ -295,7 +307,16 @@ MATRIX: dict[str, dict] = {
             "payment.approve",
         ],
     },
-    "service": {"grants": [(LOOKUP_TABLES, "V"), (CUSTOMER_TABLES, "V"), (PRODUCT_TABLES, "V"), (SLA_TABLES, "V")]},
+    "service": {
+        "grants": [
+            (LOOKUP_TABLES, "V"),
+            (CUSTOMER_TABLES, "V"),
+            (PRODUCT_TABLES, "V"),
+            (SERVICE_TABLES, "VCEX"),
+            (SLA_TABLES, "V"),
+        ],
+        "extra": ["service.assign"],
+    },
     "marketing": {
         "grants": [
             (LOOKUP_TABLES, "V"),

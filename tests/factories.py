@@ -266,3 +266,50 @@ def person(session, *rights: str, scope: str = "all", department=None) -> str:
     session.add_all([role, account])
     session.commit()
     return account.username
+
+
+# ----------------------------------------------------------------- service tickets
+def service_desk(session):
+    """The service department 客服部 with the seeded ``service`` user (the lead, department
+    scope) and an agent; a service user in 销售二部 (outside the lead's scope). Returns
+    (lead, agent, far agent)."""
+    from models.auth import Department
+    from seed import make_user
+
+    dept = session.execute(select(Department).where(Department.name == "客服部")).scalar()
+    if dept is None:
+        session.add(Department(name="客服部"))
+        session.flush()
+        user(session, "service").department = session.execute(
+            select(Department).where(Department.name == "客服部")
+        ).scalar_one()
+        make_user("agent", "service", "password-123", name="客服小王", department="客服部")
+        make_user("far_agent", "service", "password-123", name="二部客服", department="销售二部")
+        session.commit()
+    return user(session, "service"), user(session, "agent"), user(session, "far_agent")
+
+
+def ticket(session, client=None, creator="clerk", title="打印机无法连接", **fields):
+    """A new service ticket (售后) of ``client`` (default: a new client of account_manager)."""
+    from models.lookups import ServiceType
+    from models.service import ServiceTicket
+
+    record = ServiceTicket(
+        type=lookup(session, ServiceType, "售后"),
+        title=title,
+        client=client or make_client(session, "account_manager"),
+        request="客户来电：打印机无法连接网络",
+        created_by=user(session, creator) if isinstance(creator, str) else creator,
+        **fields,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def post_ticket(web, session, client, title, type_name="售后", priority="normal", request="客户来电"):
+    """Raise a ticket through the form as ``web``'s user; the response (302 when saved)."""
+    from models.lookups import ServiceType
+
+    data = {"type": str(lookup(session, ServiceType, type_name).id), "title": title, "client": str(client.id)}
+    return web.post("/admin/service/new/", data={**data, "priority": priority, "request": request})

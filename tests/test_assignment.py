@@ -126,3 +126,14 @@ def test_only_the_actors_department_tree(db_session, desk):
     assert choose_assignee(None, team_lead) == team_lead
     assert choose_assignee(None, desk["far"]) == desk["far"]
     assert choose_assignee(None, desk["lead"]) not in (desk["far"], desk["gone"], desk["desk_clerk"], desk["away"])
+
+
+def test_the_assign_step_left_empty_follows_the_setting(db_session, desk):
+    from models.workflow import perform
+
+    setting(db_session, "least_busy")
+    give(db_session, desk["s1"], day(1))
+    row = give(db_session, None, None, status="created")
+    perform(row, "assign", desk["lead"])
+    db_session.commit()
+    assert (row.status, row.assigned_to) == ("assigned", desk["s2"])  # s1 has one open ticket

@@ -73,6 +73,8 @@ SALES_ENDPOINTS = ["opportunity", "dev_plan", "quote", "order", "sales_target", 
 SALES_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "clerk", "finance", "marketing"}
 PRODUCT_ENDPOINTS = ["product", "stock"]  # "products, stock": V for every role
 CHURN_VIEWERS = {"admin", "executive", "sales_director", "account_manager"}
+#: SPEC §6 "service tickets" (issue 12; the whole row: tests/test_service.py)
+SERVICE_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "clerk", "service"}
 #: the SLA reference tables (issue 12): admin maintains them, service staff read them
 SLA_ENDPOINTS = ["sla_policy", "sla_hours", "sla_calendar"]
 SLA_VIEWERS = {"admin", "service"}
@@ -85,7 +87,7 @@ def menu_expected(role: str) -> set[str]:
     links |= {e for e in SALES_ENDPOINTS if role in SALES_VIEWERS}
     links |= set(PRODUCT_ENDPOINTS) | ({"churn"} if role in CHURN_VIEWERS else set())
     links |= set(SLA_ENDPOINTS) if role in SLA_VIEWERS else set()
-    return links
+    return links | ({"service"} if role in SERVICE_VIEWERS else set())
 
 
 #: SPEC §6, row "clients, linkmans, follow-ups, appointments"
@@ -423,7 +425,9 @@ def test_clerk_menu_has_lookups_and_customers_but_no_system_items(perm_app, clie
         assert f'href="/admin/{endpoint}/"' not in nav, endpoint
     links = set(re.findall(r'href="/admin/([a-z_]+)/"', nav))
     # clerk: contracts V, no finance, no churn; sales documents and products read-only
-    assert links == set(LOOKUP_ENDPOINTS) | set(CUSTOMER_ENDPOINTS) | set(SALES_ENDPOINTS) | set(PRODUCT_ENDPOINTS)
+    assert links == set(LOOKUP_ENDPOINTS) | set(CUSTOMER_ENDPOINTS) | set(SALES_ENDPOINTS) | set(PRODUCT_ENDPOINTS) | {
+        "service"
+    }
     assert "系统管理" not in nav and ">System" not in nav and "System<" not in nav
     # the dashboard body offers nothing of the system module either
     assert 'href="/admin/user/"' not in html
@@ -446,6 +450,7 @@ def test_executive_menu_lists_only_audit_log_of_the_system_items(perm_app, clien
         *SALES_ENDPOINTS,
         *PRODUCT_ENDPOINTS,
         "churn",
+        "service",
     }
 
 

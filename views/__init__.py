@@ -55,7 +55,18 @@ def init_admin(app) -> Admin:
     )
     for view, model, name, endpoint, category in MENU:
         admin.add_view(view(model, name=name, endpoint=endpoint, category=category))
-    from . import churn, finance, opportunities, orders, products, purchase_payments, purchasing, reports, targets
+    from . import (
+        churn,
+        finance,
+        opportunities,
+        orders,
+        products,
+        purchase_payments,
+        purchasing,
+        reports,
+        service,
+        targets,
+    )
 
     churn.register(admin)
     opportunities.register(admin)
@@ -65,6 +76,7 @@ def init_admin(app) -> Admin:
     finance.register(admin)
     purchasing.register(admin)
     purchase_payments.register(admin)
+    service.register(admin)
     reports.register(admin)
     from . import sla
 

@@ -39,6 +39,25 @@ from .imports import ClientImportMixin
 from .reports import ClientStatementMixin
 
 
+def client_tickets(client) -> list[tuple]:
+    """The client's service tickets in the user's scope, newest first, with the labels of
+    their state and priority."""
+    from sqlalchemy.orm import joinedload
+
+    from models.scope import scoped
+    from models.service import PRIORITIES, TICKET, ServiceTicket
+
+    query = (
+        select(ServiceTicket)
+        .where(ServiceTicket.client_id == client.id)
+        .options(joinedload(ServiceTicket.type), joinedload(ServiceTicket.assigned_to))
+        .order_by(ServiceTicket.id.desc())
+    )
+    tickets = db.session.execute(scoped(query, ServiceTicket, current_user)).scalars()
+    priorities = dict(PRIORITIES)
+    return [(t, TICKET.state_label(t.status), priorities.get(t.priority, t.priority)) for t in tickets]
+
+
 class OwnerDepartmentFilter(sqla_filters.BaseSQLAFilter):
     """Owner's department, including its sub-departments."""
 
@@ -233,6 +252,8 @@ class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
                 .order_by(ClientLoss.detected_on.desc(), ClientLoss.id.desc())
             ).scalars()
             kwargs["churn_records"] = [(r, CHURN.state_label(r.status)) for r in records]
+        if model is not None and template == self.details_template and self.holds("service.view"):
+            kwargs["service_tickets"] = client_tickets(model)
         return super().render(template, **kwargs)
 
     # -- duplicate guard --------------------------------------------------------

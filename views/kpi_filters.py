@@ -57,3 +57,21 @@ def overdue_filter():
     from models.customers import Contract
 
     return OverdueFilter(Contract.id, _l("Overdue receivable"), options=YES)
+
+
+class ClauseFilter(sqla_filters.BaseSQLAFilter):
+    """ "Yes": the rows of a domain clause — ``ClauseFilter(ServiceTicket.id, _l("Overdue"),
+    overdue_clause)``; the clause function (no arguments) is the one the dashboard counts with."""
+
+    def __init__(self, column, name, clause):
+        self.clause = clause
+        super().__init__(column, name, options=YES)
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.clause())
+
+    def operation(self):
+        return admin_l("equals")
+
+    def validate(self, value):
+        return value == "1"

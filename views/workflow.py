@@ -14,9 +14,11 @@ from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import db
+from models.auth import User
 from models.workflow import changed_meanwhile, is_locked, perform
 
 from .crud import crm_page
+from .helpers import db_int
 
 #: the approval trail a details page shows after the record's own columns
 APPROVAL_TRAIL = ("submitted_by", "submitted_at", "approved_by", "approved_at", "approval_comment")
@@ -98,13 +100,16 @@ class WorkflowMixin:
         if step is None or not records:
             flash(gettext("Choose at least one record and an action."), "error")
             return redirect(back)
-        people = self.pickable_users() if step.pick_user else []
+        people = self.pickable_users(step) if step.pick_user else []
         if request.method == "POST":
             comment = request.form.get("comment", "")
-            params = {}
+            params = {value.name: request.form.get(value.name, "") for value in step.values}
             if step.pick_user:
                 chosen = request.form.get(step.pick_user, "")
                 params[step.pick_user] = next((u for u in people if str(u.id) == chosen), None)
+                if chosen and params[step.pick_user] is None and step.pick_from is not None:
+                    # not offered: ``decide`` refuses it by name
+                    params[step.pick_user] = db.session.get(User, db_int(chosen) or 0)
             seen = _versions(request.form.get("versions", ""))
             done, refused = 0, []
             for record in records:
@@ -150,15 +155,18 @@ class WorkflowMixin:
             versions=",".join(f"{r.id}:{r.version}" for r in records if hasattr(r, "version")),
         )
 
-    def pickable_users(self):
-        """Whom a step may hand records to: active users who may view this view's records,
-        within the actor's data scope (a department-scope director picks from their
-        department and its sub-departments)."""
+    def pickable_users(self, step=None):
+        """Whom a step may hand records to: the step's ``pick_from`` people, else active
+        users who may view this view's records, within the actor's data scope (a
+        department-scope director picks from their department and its sub-departments)."""
         from sqlalchemy import select
 
-        from models.auth import Right, Role, User
+        from models.auth import Right, Role
         from models.scope import users_in_scope_clause
 
+        if step is not None and step.pick_from is not None:
+            query = select(User).where(step.pick_from(current_user)).order_by(User.name)
+            return db.session.execute(query).scalars().all()
         code = f"{self.workflow.endpoint}.view"
         query = (
             select(User)
