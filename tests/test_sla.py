@@ -247,3 +247,27 @@ def test_the_calendar_seed_is_idempotent_and_keeps_admin_edits(db_session):
     assert db_session.execute(select(CalendarDay.name).where(CalendarDay.id == days["2027-02-05"].id)).scalar() == (
         "春节（已公布）"
     )
+
+
+def test_the_workflow_steps_drive_the_clock(s):
+    """Through the real steps (wait, resume, handle) at the real time: the invariants hold."""
+    from models.business_time import add_business_time
+    from models.sla import load_calendar
+    from models.workflow import perform
+
+    agent = user(s, "service")
+    row = ticket(s, at(12, 1, 10), assigned_to=agent, status="assigned")
+    s.info.pop("sla_now")
+    s.commit()
+    perform(row, "wait", agent, comment="请客户提供序列号")
+    s.commit()
+    assert row.status == "waiting" and row.sla_state == "paused" and row.on_hold_since is not None
+    perform(row, "resume", agent)
+    s.commit()
+    assert (row.sla_state, row.on_hold_since) == ("running", None) and row.sla_held_seconds >= 0
+    # normal: 900 business minutes from the creation, plus the time held
+    assert row.due_at == add_business_time(at(12, 1, 10), 900 * 60 + row.sla_held_seconds, load_calendar(s))
+    perform(row, "handle", agent, handling="远程重置", result="已恢复")
+    s.commit()
+    assert row.sla_state in ("met", "breached") and row.sla_seconds_used is not None
+    assert row.sla_state == ("met" if row.handled_at <= row.due_at else "breached")
