@@ -31,9 +31,7 @@ from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, Float, and_, case, func, literal, select, type_coerce, union_all
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import BigInteger, and_, case, func, literal, select, type_coerce, union_all
 
 from models import clock
 from models.audit import AuditLog
@@ -80,9 +78,27 @@ def opportunity_clauses(values, user, open_only: bool = True) -> list:
     return clauses + common_clauses(values, user, Opportunity, Opportunity.assigned_to_id)
 
 
-def funnel(session, user, values, limit: int | None = None) -> Result:
+def opportunity_list(values, stage_id=None, **wanted) -> str:
+    """The opportunity list filtered like the report (creation period, owner, department)
+    and to ``stage_id`` (the current stage) and ``wanted``."""
     from views.crud import list_url
 
+    if stage_id is not None:
+        wanted["sales_stage_equals"] = stage_id
+    start, end = values.get("date_from"), values.get("date_to")
+    if start or end:
+        wanted["created_at_between"] = (
+            datetime.combine(start or date(1970, 1, 1), time.min),
+            datetime.combine(end or date(2999, 12, 31), time(23, 59, 59)),
+        )
+    if values.get("owner"):
+        wanted["assigned_to_equals"] = values.owner
+    if values.get("department"):
+        wanted["assignees_department_in_with_subdepartments"] = values.department
+    return list_url("opportunity", wanted)
+
+
+def funnel(session, user, values, limit: int | None = None) -> Result:
     if values.get("mode") == "cohort":
         return cohort(session, user, values)
 
@@ -105,20 +121,7 @@ def funnel(session, user, values, limit: int | None = None) -> Result:
     ).all()
 
     def url(stage_id=None):
-        wanted = {"status_not_equal": "archived"}
-        if stage_id is not None:
-            wanted["sales_stage_equals"] = stage_id
-        start, end = values.get("date_from"), values.get("date_to")
-        if start or end:
-            wanted["created_at_between"] = (
-                datetime.combine(start or date(1970, 1, 1), time.min),
-                datetime.combine(end or date(2999, 12, 31), time(23, 59, 59)),
-            )
-        if values.get("owner"):
-            wanted["assigned_to_equals"] = values.owner
-        if values.get("department"):
-            wanted["assignees_department_in_with_subdepartments"] = values.department
-        return list_url("opportunity", wanted)
+        return opportunity_list(values, stage_id, status_not_equal="archived")
 
     rows = []
     for stage in stages:
@@ -183,27 +186,14 @@ REPORT = Report(
 )
 
 
-class seconds_between(FunctionElement):
-    """Seconds from the first timestamp to the second, on both databases."""
-
-    type = Float()
-    name = "seconds_between"
-    inherit_cache = True
-
-
-@compiles(seconds_between)
-def _seconds_between(element, compiler, **kw):
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+def seconds_between(start, end, dialect: str):
+    """Seconds from ``start`` to ``end`` (timestamps) in the SQL of ``dialect``."""
+    if dialect == "sqlite":  # julian day numbers, fractional
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return func.extract("epoch", end - start)
 
 
-@compiles(seconds_between, "sqlite")
-def _seconds_between_sqlite(element, compiler, **kw):
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"((julianday({end}) - julianday({start})) * 86400.0)"
-
-
-def cohort_statement(values, user, now):
+def cohort_statement(values, user, now, dialect: str):
     """Per stage id: reached, still there, won, lost, average and median seconds (see the
     module docstring)."""
     ended = literal(now, UTCDateTime())
@@ -261,7 +251,9 @@ def cohort_statement(values, user, now):
         select(
             timed.c.opp,
             timed.c.stage,
-            func.sum(seconds_between(timed.c.entered, func.coalesce(timed.c.left, cohort.c.ended))).label("seconds"),
+            func.sum(seconds_between(timed.c.entered, func.coalesce(timed.c.left, cohort.c.ended), dialect)).label(
+                "seconds"
+            ),
         )
         .join(cohort, cohort.c.id == timed.c.opp)
         .group_by(timed.c.opp, timed.c.stage)
@@ -302,26 +294,16 @@ def days(seconds) -> Decimal:
 
 
 def cohort(session, user, values) -> Result:
-    from views.crud import list_url
-
-    figures = {row.stage: row for row in session.execute(cohort_statement(values, user, clock.now()))}
+    figures = {
+        row.stage: row
+        for row in session.execute(cohort_statement(values, user, clock.now(), session.get_bind().dialect.name))
+    }
     stages = session.execute(
         select(SalesStage.id, SalesStage.name).order_by(SalesStage.sort_order, SalesStage.id)
     ).all()
 
     def url(stage_id, **wanted):
-        wanted["sales_stage_equals"] = stage_id
-        start, end = values.get("date_from"), values.get("date_to")
-        if start or end:
-            wanted["created_at_between"] = (
-                datetime.combine(start or date(1970, 1, 1), time.min),
-                datetime.combine(end or date(2999, 12, 31), time(23, 59, 59)),
-            )
-        if values.get("owner"):
-            wanted["assigned_to_equals"] = values.owner
-        if values.get("department"):
-            wanted["assignees_department_in_with_subdepartments"] = values.department
-        return list_url("opportunity", wanted)
+        return opportunity_list(values, stage_id, **wanted)
 
     rows = []
     for stage in stages:
@@ -345,23 +327,20 @@ def cohort(session, user, values) -> Result:
                 },
             }
         )
+    counts = [
+        Column(key, label, "int", width=10 if key in ("reached", "still", "moved") else 8)
+        for key, label in (
+            ("reached", _l("Reached")),
+            ("still", _l("Still there")),
+            ("moved", _l("Moved on")),
+            ("won", _l("Won")),
+            ("lost", _l("Lost")),
+        )
+    ]
+    days_columns = [Column(key, label, width=12) for key, label in DAYS_COLUMNS]
+    stage_column = Column("stage", _l("Sales stage"), width=20)
     return Result(
-        sections=[
-            Section(
-                title=None,
-                columns=[
-                    Column("stage", _l("Sales stage"), width=20),
-                    Column("reached", _l("Reached"), "int", width=10),
-                    Column("still", _l("Still there"), "int", width=10),
-                    Column("moved", _l("Moved on"), "int", width=10),
-                    Column("won", _l("Won"), "int", width=8),
-                    Column("lost", _l("Lost"), "int", width=8),
-                    Column("average", _l("Average days in stage"), width=12),
-                    Column("median", _l("Median days in stage"), width=12),
-                ],
-                rows=rows,
-            )
-        ],
+        sections=[Section(None, [stage_column, *counts, *days_columns], rows)],
         chart=(
             [r["stage"] for r in rows],
             [Series(str(_l("Reached")), [r["reached"] for r in rows], kind="funnel")],
@@ -373,3 +352,4 @@ def cohort(session, user, values) -> Result:
 
 
 NONE_DAYS = "—"
+DAYS_COLUMNS = (("average", _l("Average days in stage")), ("median", _l("Median days in stage")))

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.conftest import report_table as rows
 from tests.factories import make_opportunity, stage, user
 
 URL = "/admin/reports/funnel/?mode=cohort&date_from=2026-11-01&date_to=2026-11-30&lang=en"
@@ -74,19 +75,6 @@ def history(db_session, monkeypatch):
             opportunity.stage = stage(s, what)
         s.commit()
     return made
-
-
-def rows(html: str) -> dict:
-    part = html[html.index('id="report-table-1"') :]
-    part = part[part.index("<tbody>") : part.index("</tbody>")]
-    found = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", part, re.S):
-        cells = {}
-        for key, inner in re.findall(r'data-key="(\w+)">(.*?)</td>', row, re.S):
-            link = re.search(r'href="([^"]+)"', inner)
-            cells[key] = (re.sub(r"<[^>]+>", "", inner).strip(), link.group(1).replace("&amp;", "&") if link else None)
-        found[cells["stage"][0]] = cells
-    return found
 
 
 def median(values):
