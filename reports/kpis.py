@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, String, and_, case, false, func, or_, select, true, type_coerce
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import False_
 from sqlalchemy.sql.functions import FunctionElement
 
 from models import clock
@@ -150,8 +151,15 @@ class OpportunityFigures:
     weighted: Decimal
 
 
-def opportunity_figures(session, user, today: date | None = None) -> OpportunityFigures:
-    """Open opportunities: count, Σ expected amount, Σ probability-weighted amount."""
+def opportunity_figures(session, user, today: date | None = None, stages=None) -> OpportunityFigures:
+    """Open opportunities: count, Σ expected amount, Σ probability-weighted amount (added up
+    from ``stages``, the :func:`funnel_figures` of the same user, when they were read)."""
+    if stages is not None:
+        return OpportunityFigures(
+            count=sum(s.count for s in stages),
+            amount=sum((s.amount for s in stages), Decimal("0.00")),
+            weighted=_weighted(sum(s.weighted_fen for s in stages)),
+        )
     query = _where(
         select(func.count(), _money(func.sum(Opportunity.expected_amount)), weighted_fen_sum()),
         Opportunity,
@@ -169,6 +177,7 @@ class StageFigures:
     count: int
     amount: Decimal
     weighted: Decimal
+    weighted_fen: int = 0  # Σ fen × percent before rounding (for a total rounded once)
 
 
 def funnel_figures(session, user) -> list[StageFigures]:
@@ -190,7 +199,7 @@ def funnel_figures(session, user) -> list[StageFigures]:
         Opportunity.status.in_(OPEN_OPPORTUNITY),
     )
     return [
-        StageFigures(stage_id=sid, name=name, count=count, amount=amount, weighted=_weighted(weighted))
+        StageFigures(sid, name, count, amount, _weighted(weighted), int(weighted))
         for sid, name, count, amount, weighted in session.execute(query)
     ]
 
@@ -284,9 +293,10 @@ class SalesFigures:
     target: Decimal
 
 
-def sales_figures(session, user, today: date, monthly: dict | None = None) -> SalesFigures:
-    """This month's orders and receipts against the month's target (``monthly``: the result
-    of :func:`orders_by_month` including this month when it was read already, for the chart)."""
+def sales_figures(session, user, today: date, monthly: dict | None = None, targets: dict | None = None) -> SalesFigures:
+    """This month's orders and receipts against the month's target (``monthly`` / ``targets``:
+    the results of :func:`orders_by_month` / :func:`targets_by_month` including this month
+    when they were read already, for the chart)."""
     first = month_start(today)
     orders, orders_amount = (monthly or orders_by_month(session, user, [first]))[first]
     receipts = _where(
@@ -296,7 +306,7 @@ def sales_figures(session, user, today: date, monthly: dict | None = None) -> Sa
         Receipt.received_on.between(first, month_end(today)),
     )
     count, amount = session.execute(receipts).one()
-    target = targets_by_month(session, user, [first])[first]
+    target = (targets or targets_by_month(session, user, [first]))[first]
     return SalesFigures(orders, orders_amount, count, amount, target)
 
 
@@ -391,7 +401,10 @@ class WaitingKind:
         if step.four_eyes:
             clauses.append(_not_mine(self.model, user))
         if self.rule is not None:
-            clauses.append(self.rule(user))
+            rule = self.rule(user)
+            if isinstance(rule, False_):  # nothing can wait (e.g. an executive without a threshold)
+                return rule
+            clauses.append(rule)
         return and_(*clauses)
 
 
@@ -416,10 +429,17 @@ def waiting_clause(kind: WaitingKind, user):
 
 
 def waiting_figures(session, user) -> list[tuple[WaitingKind, int]]:
-    """(kind, count) for each kind whose step the user may take — one small count each."""
-    figures = []
-    for kind in WAITING:
-        if kind.allowed(user):
-            query = _where(select(func.count()).select_from(kind.model), kind.model, user, kind.clause(user))
-            figures.append((kind, session.scalar(query)))
-    return figures
+    """(kind, count) for each kind whose step the user may take — one statement with one
+    count subquery per kind; a kind whose rule excludes everything (``false()``) counts 0
+    without one."""
+    kinds = [(kind, kind.clause(user)) for kind in WAITING if kind.allowed(user)]
+    counted = [(kind, clause) for kind, clause in kinds if not isinstance(clause, False_)]
+    counts = {}
+    if counted:
+        columns = [
+            _where(select(func.count()).select_from(kind.model), kind.model, user, clause).scalar_subquery()
+            for kind, clause in counted
+        ]
+        row = session.execute(select(*columns)).one()
+        counts = {kind.key: count for (kind, _), count in zip(counted, row, strict=True)}
+    return [(kind, counts.get(kind.key, 0)) for kind, _ in kinds]

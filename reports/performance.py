@@ -16,8 +16,9 @@ The rules, stated on the page and on every download:
 * a department row covers its sub-departments; account managers see their own figures only
   (no department rows).
 
-Three GROUP BYs (orders, receipts, person targets by person and month), one target query
-per department shown; Python adds months up to quarters and years. Money in integer fen.
+Three GROUP BYs (orders, receipts, person targets by person and month) and one for the
+targets of every department shown (:func:`departments_targets`), whatever their number;
+Python adds months up to quarters and years. Money in integer fen.
 """
 
 from __future__ import annotations
@@ -144,6 +145,55 @@ def department_targets(session, department_id: int, months: list[date]) -> dict[
     return targets_by_month(session, director, months)
 
 
+def subtrees(session):
+    """``subtree(department_id)`` → the ids of the department and every one below it, from
+    the departments' tree read once (``department_subtree_ids`` reads it per call)."""
+    children: dict = {}
+    for dep_id, parent_id in session.execute(select(Department.id, Department.parent_id)).all():
+        children.setdefault(parent_id, []).append(dep_id)
+
+    def subtree(department_id) -> set[int]:
+        found, stack = set(), [department_id]
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(children.get(current, []))
+        return found
+
+    return subtree
+
+
+def departments_targets(session, department_ids, months: list[date], subtree) -> dict[int, dict[date, Decimal]]:
+    """:func:`department_targets` of several departments in one statement: the target rows
+    of the months summed per month and department, and per month and person's department;
+    then each department takes its own sum or, without one, the sum of its subtree's people."""
+    keys = [m.strftime("%Y-%m") for m in months]
+    rows = session.execute(
+        select(SalesTarget.month, SalesTarget.department_id, User.department_id, func.sum(SalesTarget.amount))
+        .outerjoin(User, User.id == SalesTarget.user_id)
+        .where(SalesTarget.month.in_(keys))
+        .group_by(SalesTarget.month, SalesTarget.department_id, User.department_id)
+    ).all()
+    own: dict = {}
+    people: dict = {}
+    for month, department_id, home, amount in rows:
+        if department_id is not None:
+            own[month, department_id] = own.get((month, department_id), ZERO) + Decimal(amount or 0)
+        else:
+            people[month, home] = people.get((month, home), ZERO) + Decimal(amount or 0)
+    result = {}
+    for department_id in department_ids:
+        below = subtree(department_id)
+        result[department_id] = {
+            m: own[k, department_id]
+            if (k, department_id) in own
+            else sum((v for (month, home), v in people.items() if month == k and home in below), start=ZERO)
+            for m, k in zip(months, keys, strict=True)
+        }
+    return result
+
+
 def visible_departments(user):
     """The departments whose rows (and targets) the user sees: None all, False none (own
     scope, or a department scope without a department), else a set of ids."""
@@ -227,9 +277,12 @@ def performance(session, user, values, limit: int | None = None) -> Result:
         home = dict(
             session.execute(select(User.id, User.department_id).where(User.id.in_([p for p in people if p]))).all()
         )
-        for department_id, name in session.execute(query).all():
-            subtree = set(department_subtree_ids(department_id))
-            targets = department_targets(session, department_id, months)
+        shown_departments = session.execute(query).all()
+        subtree_of = subtrees(session)
+        all_targets = departments_targets(session, [d for d, _ in shown_departments], months, subtree_of)
+        for department_id, name in shown_departments:
+            subtree = subtree_of(department_id)
+            targets = all_targets[department_id]
             for label in labels:
                 row = empty()
                 for person, per in people.items():

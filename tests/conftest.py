@@ -949,3 +949,19 @@ def smtp_server(app):
         controller.stop()
         for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_DEFAULT_SENDER"):
             app.config.pop(key, None)
+
+
+def report_table(html: str, table_id: str = "report-table-1", key: str = "stage") -> dict:
+    """A report page's table (templates/admin/reports): the ``key`` cell's text → {column
+    key: (text, link or None)} of each body row."""
+    part = html[html.index(f'id="{table_id}"') :]
+    part = part[part.index("<tbody>") : part.index("</tbody>")]
+    found = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", part, re.S):
+        cells = {
+            name: (re.sub(r"<[^>]+>", "", inner).strip(), (re.findall(r'href="([^"]+)"', inner) or [None])[0])
+            for name, inner in re.findall(r'data-key="(\w+)">(.*?)</td>', row, re.S)
+        }
+        cells = {name: (text, link.replace("&amp;", "&") if link else None) for name, (text, link) in cells.items()}
+        found[cells[key][0]] = cells
+    return found

@@ -359,3 +359,39 @@ def test_dashboard_in_chinese_has_its_labels(client_as, data):
         assert text in page, text
     for english_text in ("New clients", "Waiting for me", "Overdue receivables", "Weighted by probability"):
         assert english_text not in page, english_text
+
+
+#: the statements of one dashboard page (reports/kpis.py, views/dashboard.py): the user, the
+#: reminders, new clients (today and month in one), lost clients, open opportunities per stage
+#: (the card adds the chart's rows up), orders of 12 months (card and chart), targets of 12
+#: months (card and chart), receipts, overdue receivables, the contract threshold (who may
+#: approve contracts), every "waiting for me" count in one statement, the user's department;
+#: a director's scope reads the department tree once per scoped statement. A new card adds
+#: its statement here.
+DASHBOARD_STATEMENTS = {"executive": 12, "sales_director": 26, "account_manager": 11}
+
+
+@pytest.mark.parametrize("role", sorted(DASHBOARD_STATEMENTS))
+def test_dashboard_statements_are_pinned(app, client_as, data, role):
+    from tests.conftest import count_queries
+
+    client = english(client_as(role))
+    client.get("/admin/")
+    with count_queries(app) as statements:
+        page = client.get("/admin/").get_data(as_text=True)
+    assert len(charts(page)) == 2
+    reads = dict.fromkeys(TABLES_ONCE, 0)
+    for statement in statements:
+        while re.search(r"\([^()]*\)", statement):  # the statement's own FROM: subqueries left out
+            statement = re.sub(r"\([^()]*\)", "", statement)
+        found = re.search(r"\bFROM (\w+)", statement)
+        if found and found.group(1) in reads:
+            reads[found.group(1)] += 1
+    assert reads == dict.fromkeys(TABLES_ONCE, 1), reads  # the cards and charts share their reads
+    waiting = [s for s in statements if re.search(r"SELECT \(SELECT count\(\*\)", s)]
+    assert len(waiting) == 1  # every kind of "waiting for me" in one statement
+    assert len(statements) == DASHBOARD_STATEMENTS[role], "\n".join(s[:120] for s in statements)
+
+
+#: the tables one dashboard statement each reads (cards and charts together)
+TABLES_ONCE = ("sal_chance", "sales_target", "clients", "client_loss", "receipt")

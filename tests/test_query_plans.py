@@ -325,3 +325,52 @@ def test_the_soft_delete_filter_is_spelled_one_way():
         if re.search(r"is_deleted\s*\.\s*(is_|is_not|isnot)\(", line)
     ]
     assert offenders == []
+
+
+def _dashboard_orders_plan(app):
+    """The plan of the dashboard's 12-month orders statement (reports/kpis.orders_by_month,
+    company scope): SQLite's EXPLAIN QUERY PLAN details, or PostgreSQL's plan nodes after a
+    VACUUM, with sequential and bitmap scans disabled."""
+    from datetime import date
+    from types import SimpleNamespace
+
+    from models import db
+    from reports import kpis
+
+    executive = SimpleNamespace(id=None, data_scope="all", department_id=None, is_authenticated=True)
+    statements = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", before)
+        try:
+            kpis.orders_by_month(db.session, executive, kpis.months_back(date(2026, 12, 1), 12))
+        finally:
+            event.remove(engine, "before_cursor_execute", before)
+            db.session.remove()
+        [(statement, parameters)] = [s for s in statements if "FROM orders" in s[0]]
+        if engine.dialect.name == "postgresql":  # the visibility map autovacuum keeps (index-only scans)
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM orders")
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                return [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+            plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters).scalar()[0]["Plan"]
+            conn.rollback()
+            return [f"{n['Node Type']} {n.get('Index Name', n.get('Relation Name', ''))}" for n in _pg_nodes(plan)]
+
+
+@pytest.mark.parametrize("state", ["bare", "analyzed"])
+def test_dashboard_orders_by_month_read_the_covering_index(bare_app, analyzed_app, state):
+    """Orders by month (count, Σ total of live, not cancelled orders of a span of days) read
+    ix_orders_live_ordered_on_status_total alone (migration 0017), not the order rows."""
+    plan = _dashboard_orders_plan(bare_app if state == "bare" else analyzed_app)
+    index = "ix_orders_live_ordered_on_status_total"
+    assert any(
+        re.search(rf"^SEARCH orders USING COVERING INDEX {index} \(ordered_on>\? AND ordered_on<\?\)", d) for d in plan
+    ) or (f"Index Only Scan {index}" in plan), plan

@@ -219,3 +219,49 @@ def test_the_page_in_chinese(sales, client_as):
     assert "销售业绩" in html and "按人员" in html and "回款完成率" in html
     people = tables(html)[2]
     assert shown(people[(AM, "2025")])[1] == Decimal("350.00")
+
+
+def test_department_targets_in_one_statement_whatever_their_number(app, client_as, db_session):
+    """The department rows take their targets from one statement: the page sends as many
+    statements for 6 departments as for 2; each row's target is the department's own, else
+    the sum of its subtree's people (the dashboard's rule)."""
+    from models.auth import Department
+    from models.targets import SalesTarget
+    from tests.conftest import count_queries
+    from tests.factories import person
+
+    s = db_session
+    top = Department(name="业绩测试部")
+    s.add(top)
+    s.add(SalesTarget(department=top, month="2025-02", amount=Decimal("5000.00")))
+    made: list = []
+
+    def add_groups(n):
+        for _ in range(n):
+            group = Department(name=f"业绩测试{len(made) + 1}组", parent=top if len(made) % 2 == 0 else made[-1])
+            made.append(group)
+            s.add(group)
+            member = user(s, person(s, scope="own", department=group))
+            s.add(SalesTarget(user=member, month="2025-01", amount=Decimal(100 * len(made))))
+        s.commit()
+
+    web = client_as("executive")
+    url = f"{URL}&department={{}}&lang=en"
+    web.get(url.format(top.id))
+    counts, targets = [], []
+    for n in (1, 4):  # the top and 1 group (2 departments), then the top and 5 groups (6)
+        add_groups(n)
+        with count_queries(app) as statements:
+            html = web.get(url.format(top.id)).get_data(as_text=True)
+        counts.append(len(statements))
+        departments = tables(html)[1]
+        targets.append({key: shown(cells)[2] for key, cells in departments.items()})
+    assert counts[0] == counts[1]
+    got = targets[1]
+    # 2025-01: no own target → Σ the people below; 2025-02: its own; the groups their people's
+    assert got[("业绩测试部", "2025-01")] == Decimal(100 + 200 + 300 + 400 + 500)
+    assert got[("业绩测试部", "2025-02")] == Decimal("5000.00")
+    assert got[("业绩测试1组", "2025-01")] == Decimal(100 + 200)  # the 2nd group is below the 1st
+    assert got[("业绩测试3组", "2025-01")] == Decimal(300 + 400)
+    assert got[("业绩测试5组", "2025-01")] == Decimal(500)
+    assert len(targets[0]) == 3 and len(got) == 7  # groups show only months with a figure

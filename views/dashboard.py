@@ -117,7 +117,7 @@ def client_cards(today: date) -> list[Card]:
 def opportunity_cards(today: date) -> list[Card]:
     if not _may("opportunity.view"):
         return []
-    figures = kpis.opportunity_figures(db.session, current_user)
+    figures = kpis.opportunity_figures(db.session, current_user, stages=open_stages())
     url = list_url("opportunity", {"status_not_equal": "archived"})
     shown = [
         Figure("open_amount", _l("Expected amount"), _money(figures.amount), url),
@@ -155,7 +155,7 @@ def sales_cards(today: date) -> list[Card]:
     if not shown:
         return []
     monthly = monthly_orders(today) if _may("order.view") else None
-    figures = kpis.sales_figures(db.session, current_user, today, monthly)
+    figures = kpis.sales_figures(db.session, current_user, today, monthly, monthly_targets(today))
     target_url = (
         list_url("sales_target", {"month_equals": first.strftime("%Y-%m")}) if _may("sales_target.view") else None
     )
@@ -206,13 +206,28 @@ def monthly_orders(today: date) -> dict:
     return g.crm_monthly_orders
 
 
+def monthly_targets(today: date) -> dict:
+    """The targets of the chart's months (read once a request: the cards take this month's)."""
+    if "crm_monthly_targets" not in g:
+        g.crm_monthly_targets = kpis.targets_by_month(db.session, current_user, kpis.months_back(today, CHART_MONTHS))
+    return g.crm_monthly_targets
+
+
+def open_stages() -> list:
+    """The open opportunities per stage (read once a request: the chart draws them, the
+    card adds them up)."""
+    if "crm_open_stages" not in g:
+        g.crm_open_stages = kpis.funnel_figures(db.session, current_user)
+    return g.crm_open_stages
+
+
 def orders_chart(today: date) -> dict | None:
     """Monthly orders (bars, each opening its month's orders) against the target (a line)."""
     if not _may("order.view"):
         return None
     months = kpis.months_back(today, CHART_MONTHS)
     orders = monthly_orders(today)
-    targets = kpis.targets_by_month(db.session, current_user, months)
+    targets = monthly_targets(today)
     urls = [list_url("order", {"order_date_between": _month_args(m), "status_not_equal": "cancelled"}) for m in months]
     series = [
         Series(_l("Orders"), [orders[m][1] for m in months], "bar", urls),
@@ -225,7 +240,7 @@ def funnel_chart() -> dict | None:
     """Open opportunities per stage; a stage opens its opportunities."""
     if not _may("opportunity.view"):
         return None
-    stages = kpis.funnel_figures(db.session, current_user)
+    stages = open_stages()
     urls = [
         list_url("opportunity", {"status_not_equal": "archived", "sales_stage_equals": stage.stage_id})
         for stage in stages

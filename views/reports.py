@@ -24,7 +24,9 @@ from flask_admin import BaseView, expose
 from flask_babel import format_datetime, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
+from wtforms import Form
 
 from models import clock, db
 from models.auth import Department, User
@@ -34,6 +36,7 @@ from reports.charts import echarts_option
 from reports.render import html_cell, write_csv, write_pdf, write_xlsx
 
 from .crud import crm_action, login_url
+from .crud.fields import CrmDateField
 from .helpers import attachment, parse_ids
 
 REPORTS = _l("Reports")
@@ -52,6 +55,14 @@ DOWNLOADS = {
 def generated_text(at: datetime) -> str:
     """The generation time shown on every download, in the display time zone."""
     return f"{format_datetime(at, 'yyyy-MM-dd HH:mm:ss')} ({clock.zone_name()})"
+
+
+def date_input(name: str, value, **attrs) -> Markup:
+    """A report's date filter drawn by the forms' own date field (typed ``YYYY-MM-DD`` or
+    picked in the UI language; views/crud/fields.py), showing the value the report used."""
+    field = CrmDateField().bind(Form(), name)
+    field.process(None, value)
+    return field(id=name, class_="form-control form-control-sm", **attrs)
 
 
 def download(documents, fmt: str, stem: str, footer: str = ""):
@@ -120,6 +131,7 @@ class DeclaredReportView(ReportView):
             filters=values,
             options=self._options({f.kind for f in report.fields}),
             html_cell=html_cell,
+            date_input=date_input,
             option=chart,
             downloads=[(name, url_for(".index", **args, format=name)) for name in DOWNLOADS],
             **result.context,
