@@ -135,6 +135,11 @@ list_count_cap = Setting(
     "list_count_cap", _whole(minimum=100), "10000", "列表计数上限 / Lists count rows up to this number"
 )
 
+#: days a customer-feedback link stays valid (models/feedback.py)
+feedback_link_days = Setting(
+    "feedback_link_days", _whole(minimum=1), "14", "满意度反馈链接有效天数 / Days a feedback link stays valid"
+)
+
 #: settings every page reads: fetched with the request's user (models.sessions.REQUEST_EXTRAS)
 READ_WITH_USER = (timezone, list_count_cap)
 
@@ -151,6 +156,7 @@ SETTINGS: dict[str, Setting] = {
         discount_threshold,
         export_sync_rows,
         list_count_cap,
+        feedback_link_days,
     )
 }
 
