@@ -253,3 +253,35 @@ def test_client_satisfaction_is_the_average_of_answers(db_session):
     feedback.answer(first, 5)
     feedback.answer(token, 2)
     assert feedback.client_satisfaction(db_session, client.id) == (3.5, 2)
+
+
+def test_phone_sized_page_in_chromium(browser, csrf_app, csrf_server, tmp_path):
+    from tests.conftest import screenshot_folder, shot
+
+    with csrf_app.app_context():
+        ticket_id, token = _issued(db.session)
+    context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 740}, is_mobile=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{csrf_server}/feedback/{token}")
+        assert page.locator("#feedback-form").is_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"the page scrolls sideways: {width}px"
+        box = page.locator("label[for=stars-5]").bounding_box()
+        assert box["height"] >= 40 and box["x"] + box["width"] <= 375
+        folder = screenshot_folder(tmp_path)
+        shot(page, folder / "feedback-phone.png", full_page=True)
+        page.locator("label[for=stars-4]").click()
+        page.locator("input[value=professional]").check()
+        page.fill("#comment", "处理得很专业")
+        page.click("#feedback-submit")
+        assert page.locator("#feedback-thanks").is_visible()
+    finally:
+        context.close()
+    with csrf_app.app_context():
+        ticket = db.session.get(ServiceTicket, ticket_id)
+        assert (ticket.satisfaction, ticket.feedback_reasons, ticket.feedback_comment) == (
+            4,
+            "professional",
+            "处理得很专业",
+        )
