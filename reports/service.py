@@ -177,7 +177,14 @@ def service(session, user, values, limit: int | None = None) -> Result:
         )
         for cid, name, n in complaints
     ]
-    status_columns = [Column(s, label, "int", width=9) for s, label in TICKET_STATUSES]
+    month_columns = [
+        Column("month", _l("Month"), width=10),
+        Column("total", _l("Tickets"), "int", width=9),
+        Column("complaints", _l("Complaints"), "int", width=9),
+        *[Column(s, label, "int", width=9) for s, label in TICKET_STATUSES],
+    ]
+    type_columns = [Column("type", _l("Service type"), width=20), Column("tickets", _l("Tickets"), "int", width=9)]
+    type_columns.append(Column("share", _l("Share"), "percent", width=9))
     return Result(
         sections=[
             Section(
@@ -187,22 +194,13 @@ def service(session, user, values, limit: int | None = None) -> Result:
             ),
             Section(
                 title=_l("Tickets per month by status"),
-                columns=[
-                    Column("month", _l("Month"), width=10),
-                    Column("total", _l("Tickets"), "int", width=9),
-                    Column("complaints", _l("Complaints"), "int", width=9),
-                    *status_columns,
-                ],
+                columns=month_columns,
                 rows=rows,
                 totals=totals,
             ),
             Section(
                 title=_l("By type"),
-                columns=[
-                    Column("type", _l("Service type"), width=20),
-                    Column("tickets", _l("Tickets"), "int", width=9),
-                    Column("share", _l("Share"), "percent", width=9),
-                ],
+                columns=type_columns,
                 rows=type_rows,
                 empty_text=_l("No tickets in this period."),
             ),
@@ -261,12 +259,12 @@ def _list_url(values, period, **wanted) -> str | None:
 
 
 def parse_values(args, today):
-    """The generic filters; a period longer than MAX_MONTHS months is cut to its last ones."""
+    """The generic filters; a period longer than MAX_MONTHS months ends with its 36th month (as churn's)."""
     values, errors = parse(FIELDS, args, today)
-    spans = months(values.date_from, values.date_to)
-    if spans and spans[-1][1] < values.date_to:
+    last = months(values.date_from, values.date_to)[-1][1]
+    if last < values.date_to:
+        values["date_to"] = last
         errors.append(str(_l("The period is limited to %(months)s months.", months=MAX_MONTHS)))
-        values["date_to"] = spans[-1][1]
     return values, errors
 
 
