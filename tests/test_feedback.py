@@ -285,3 +285,14 @@ def test_phone_sized_page_in_chromium(browser, csrf_app, csrf_server, tmp_path):
             "professional",
             "处理得很专业",
         )
+
+
+def test_the_client_page_shows_the_satisfaction(db_session, client_as):
+    from models import feedback
+
+    ticket_id, token = _issued(db_session)
+    feedback.answer(token, 4)
+    client_id = _reload(db_session, ticket_id).client_id
+    html = client_as("admin").get(f"/admin/client/details/?id={client_id}&lang=en").get_data(as_text=True)
+    shown = re.search(r'id="client-satisfaction">(.*?)</p>', html, re.S).group(1)
+    assert "4.0 / 5" in shown and "1 answers" in shown

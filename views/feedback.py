@@ -123,6 +123,12 @@ def issue(ticket_id: int):
     )
 
 
+def client_satisfaction(client) -> tuple:
+    """(average satisfaction of the client's answered tickets, how many) for its details page."""
+    return feedback.client_satisfaction(db.session, client.id)
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["feedback_panel"] = feedback_panel
+    app.jinja_env.globals["client_satisfaction"] = client_satisfaction
