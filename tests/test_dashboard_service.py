@@ -78,3 +78,27 @@ def test_the_card_on_the_dashboard(app, client_as, db_session):
     assert "Service tickets" in html and "Tickets assigned to me" in html
     assert "Tickets to assign" not in html  # no service.assign
     assert "Service tickets" not in client_as("finance").get("/admin/?lang=en").get_data(as_text=True)
+
+
+def test_seed_demo_tickets(db_session):
+    from seed.demo_service import seed_service
+
+    for n in range(160):
+        make_client(db_session, "account_manager", name=f"演示服务{n}号公司")
+    db_session.commit()
+    assert seed_service(7)["service tickets"] > 20
+    db_session.commit()
+    rows = db_session.scalars(select(ServiceTicket)).all()
+    statuses = {t.status for t in rows}
+    assert statuses == {"created", "assigned", "waiting", "handled", "archived"}
+    complaints = sum(t.type.name == "投诉" for t in rows)
+    assert 0.05 < complaints / len(rows) < 0.3
+    assert any(t.reopen_count for t in rows) and any(t.satisfaction for t in rows)
+    for t in rows:
+        times = [t.created_at, t.assigned_at, t.first_response_at, t.handled_at, t.feedback_at]
+        present = [x for x in times if x is not None]
+        assert present == sorted(present), t.id
+        if t.status in ("handled", "archived"):
+            assert t.handled_at and t.first_response_at and t.assigned_to_id
+        if t.status == "created":
+            assert t.assigned_to_id is None
