@@ -186,44 +186,14 @@ def overdue_cards(today: date) -> list[Card]:
     return [Card("overdue", _l("Overdue receivables"), "fa-exclamation-triangle", shown)]
 
 
-def _ticket_list(filters: dict) -> str | None:
-    try:
-        return list_url("service", filters)
-    except KeyError:  # the ticket list (views/service.py) or one of its filters is not there
-        return None
-
-
-def ticket_cards(today: date) -> list[Card]:
-    """Open service tickets and the overdue among them (reports.kpis.ticket_figures)."""
-    if not _may("service.view"):
-        return []
-    figures = kpis.ticket_figures(db.session, current_user)
-    shown = [
-        Figure(
-            "tickets_open",
-            _l("Open"),
-            _count(figures.open),
-            _ticket_list({"status_in_list": "created,assigned,waiting"}),
-        ),
-        Figure("tickets_overdue", _l("Overdue"), _count(figures.overdue), _ticket_list({"overdue_equals": "1"})),
-    ]
-    return [Card("tickets", _l("Service tickets"), "fa-life-ring", shown)]
-
-
 #: the card families, in the order they are shown
-CARD_FAMILIES = (client_cards, opportunity_cards, sales_cards, overdue_cards, ticket_cards)
-
-
-def _waiting_url(kind) -> str | None:
-    if kind.endpoint == "service":  # the ticket list's "waiting for me" filter comes with views/service.py
-        return _ticket_list({"waiting_for_me_equals": kind.key})
-    return list_url(kind.endpoint, {"waiting_for_me_equals": "1"})
+CARD_FAMILIES = (client_cards, opportunity_cards, sales_cards, overdue_cards)
 
 
 def waiting_lines() -> list[Figure]:
     """One line per kind of record waiting for me (reports.kpis.WAITING), with its list."""
     return [
-        Figure(kind.key, kind.label, _count(count), _waiting_url(kind))
+        Figure(kind.key, kind.label, _count(count), list_url(kind.endpoint, {"waiting_for_me_equals": "1"}))
         for kind, count in kpis.waiting_figures(db.session, current_user)
     ]
 
