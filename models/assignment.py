@@ -27,7 +27,7 @@ def candidates_query(actor):
             Role.code == SERVICE_ROLE,
             Role.is_active.is_(True),
             User.is_active.is_(True),
-            User.is_deleted.is_(False),
+            User.live(),
             User.absent.is_(False),
         )
     )
