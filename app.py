@@ -197,9 +197,11 @@ def create_app(config: dict | None = None) -> Flask:
     init_admin(app)
     register_template_helpers(app)
 
+    from views.feedback import init_app as init_feedback
     from views.reminders import init_app as init_reminders
     from views.sql_stats import init_app as init_sql_stats
 
+    init_feedback(app)
     init_reminders(app)
     init_sql_stats(app)
 

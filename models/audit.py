@@ -19,7 +19,7 @@ from . import db
 from .base import UTCDateTime, label, utcnow
 
 #: columns whose values never go into the log
-MASKED = {"password_hash"}
+MASKED = {"password_hash", "feedback_token_hash"}
 #: bookkeeping columns that are not worth a line in the history
 SKIPPED = {"updated_at", "version"}
 

@@ -76,6 +76,8 @@ class ServiceTicket(Timestamps, Versioned, db.Model):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True, info=label("Due at"))
     on_hold_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("On hold since"))
     sla_seconds_used: Mapped[int | None] = mapped_column(Integer, info=label("Business time used (s)"))
+    #: business seconds from creation to the first response (the service report averages it)
+    response_seconds: Mapped[int | None] = mapped_column(Integer, info=label("Business time to first response (s)"))
     sla_state: Mapped[str] = mapped_column(
         String(10), default="running", index=True, info=label("SLA state", choices=SLA_STATES)
     )
@@ -102,15 +104,25 @@ class ServiceTicket(Timestamps, Versioned, db.Model):
         return f"#{self.id} {self.title}" if self.id else (self.title or "")
 
 
+def open_clause():
+    """SQL: tickets not handled yet — the list's "open" filter and the dashboard card."""
+    return ServiceTicket.status.in_(OPEN_TICKET)
+
+
+#: open tickets whose clock runs: one waiting for the customer is not overdue (its due time
+#: moves later by the time on hold when it resumes, models/sla.py)
+RUNNING_TICKET = ("created", "assigned")
+
+
 def overdue_clause(now: datetime | None = None):
-    """SQL: open tickets (not handled yet) past their ``due_at`` — the list's "overdue"
-    filter, the dashboard card and the report count the same rows."""
-    return and_(ServiceTicket.status.in_(OPEN_TICKET), ServiceTicket.due_at < (now or utcnow()))
+    """SQL: tickets not handled yet, not on hold, past their ``due_at`` — the list's
+    "overdue" filter, the dashboard card and the report count the same rows."""
+    return and_(ServiceTicket.status.in_(RUNNING_TICKET), ServiceTicket.due_at < (now or utcnow()))
 
 
 def is_overdue(ticket: ServiceTicket, now: datetime | None = None) -> bool:
     """The same rule for one loaded ticket (the list's highlight)."""
-    return ticket.status in OPEN_TICKET and ticket.due_at is not None and ticket.due_at < (now or utcnow())
+    return ticket.status in RUNNING_TICKET and ticket.due_at is not None and ticket.due_at < (now or utcnow())
 
 
 # ----------------------------------------------------------------------- workflow

@@ -153,6 +153,11 @@ service_assignment = Setting(
     "round_robin (the one assigned longest ago) or least_busy (fewest open tickets)",
 )
 
+#: days a customer-feedback link stays valid (models/feedback.py)
+feedback_link_days = Setting(
+    "feedback_link_days", _whole(minimum=1), "14", "满意度反馈链接有效天数 / Days a feedback link stays valid"
+)
+
 #: settings every page reads: fetched with the request's user (models.sessions.REQUEST_EXTRAS)
 READ_WITH_USER = (timezone, list_count_cap)
 
@@ -170,6 +175,7 @@ SETTINGS: dict[str, Setting] = {
         export_sync_rows,
         list_count_cap,
         service_assignment,
+        feedback_link_days,
     )
 }
 

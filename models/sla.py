@@ -196,6 +196,15 @@ def _settle(ticket: ServiceTicket, calendar: Calendar, now: datetime) -> None:
         ticket.sla_state = "met" if as_utc(handled) <= as_utc(ticket.due_at) else "breached"
 
 
+def _responded(ticket: ServiceTicket, calendar: Calendar) -> None:
+    """The business time to the first response, once it is known (time on hold before it excluded)."""
+    if ticket.first_response_at is None:
+        ticket.response_seconds = None
+    elif ticket.response_seconds is None:
+        used = business_seconds(ticket.created_at, ticket.first_response_at, calendar)
+        ticket.response_seconds = max(used - (ticket.sla_held_seconds or 0), 0)
+
+
 def _hold(ticket: ServiceTicket, now: datetime) -> None:
     if ticket.on_hold_since is None:
         ticket.on_hold_since = now
@@ -238,7 +247,9 @@ def track(ticket: ServiceTicket, policies, calendar: Calendar, now: datetime) ->
             _hold(ticket, now)
         elif ticket.status in CLOSED:
             _settle(ticket, calendar, now)
+        _responded(ticket, calendar)
         return
+    _responded(ticket, calendar)
     policy = resolve(policies, *_keys(ticket))
     if _changed(ticket, "priority", "type_id", "type", "client_id", "client") and ticket.status not in CLOSED:
         state, ticket.sla_state = ticket.sla_state, "none"
@@ -272,7 +283,10 @@ def _keep_clocks(session, flush_context, instances) -> None:
         obj
         for obj in (*session.new, *session.dirty)
         if isinstance(obj, ServiceTicket)
-        and (obj in session.new or _changed(obj, "status", "priority", "type_id", "type", "client_id", "client"))
+        and (
+            obj in session.new
+            or _changed(obj, "status", "priority", "type_id", "type", "client_id", "client", "first_response_at")
+        )
     ]
     if not tickets:
         return
@@ -314,8 +328,9 @@ def recompute(session, tickets, now: datetime | None = None) -> int:
     count = 0
     for ticket in tickets:
         ticket.sla_state, ticket.sla_held_seconds = "none", ticket.sla_held_seconds or 0
-        ticket.sla_seconds_used = None
+        ticket.sla_seconds_used = ticket.response_seconds = None
         set_targets(ticket, resolve(policies, *_keys(ticket)), calendar)
+        _responded(ticket, calendar)
         if ticket.status in CLOSED:
             _settle(ticket, calendar, now)
             ticket.sla_warned = 0

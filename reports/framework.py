@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from models.auth import Department, User
 from models.base import utcnow
-from models.lookups import Area
+from models.lookups import Area, ServiceType
 
 from .render import Document, Section
 
@@ -38,8 +38,8 @@ ROLE_GROUPS = {
     "marketing": {"marketing"},
 }
 
-#: ids of the common filters that select a user, a department or an area
-LOOKUP_KINDS = {"department": Department, "owner": User, "area": Area}
+#: ids of the common filters that select a user, a department, an area or a service type
+LOOKUP_KINDS = {"department": Department, "owner": User, "area": Area, "service_type": ServiceType}
 
 
 class Values(dict):
@@ -55,8 +55,8 @@ class Values(dict):
 @dataclass(frozen=True)
 class Field:
     """One filter field. ``kind``: date, department, owner, area (ids), percent (a whole
-    number 0–100), choice (one of ``choices``, (value, label) pairs). ``default`` is a
-    value or ``callable(today)``."""
+    number 0–100), choice (one of ``choices``, (value, label) pairs; without a default
+    the form offers "All"). ``default`` is a value or ``callable(today)``."""
 
     name: str
     label: object

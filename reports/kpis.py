@@ -443,3 +443,60 @@ def waiting_figures(session, user) -> list[tuple[WaitingKind, int]]:
         row = session.execute(select(*columns)).one()
         counts = {kind.key: count for (kind, _), count in zip(counted, row, strict=True)}
     return [(kind, counts.get(kind.key, 0)) for kind, _ in kinds]
+
+
+# --------------------------------------------------------------------------- service tickets (issue 12)
+@dataclass(frozen=True)
+class TicketWaiting(WaitingKind):
+    """Tickets that wait for the user: ``mine`` — assigned to me and open (right
+    ``service.edit``); otherwise created and not yet assigned (right ``service.assign``).
+    Not a workflow step of its own, so the clause is stated here."""
+
+    right: str = "service.edit"
+    mine: bool = True
+
+    @property
+    def endpoint(self) -> str:
+        return "service"
+
+    def allowed(self, user) -> bool:
+        return user.can("service.view") and user.can(self.right)
+
+    def clause(self, user):
+        from models.service import ServiceTicket
+
+        if not self.allowed(user):
+            return false()
+        if self.mine:
+            return and_(ServiceTicket.assigned_to_id == user.id, ServiceTicket.status.in_(("assigned", "waiting")))
+        return and_(ServiceTicket.status == "created", ServiceTicket.assigned_to_id.is_(None))
+
+
+def _ticket_kinds() -> tuple[WaitingKind, ...]:
+    from models.service import ServiceTicket
+
+    return (
+        TicketWaiting("ticket_mine", _l("Tickets assigned to me"), ServiceTicket, "handle"),
+        TicketWaiting(
+            "ticket_unassigned", _l("Tickets to assign"), ServiceTicket, "assign", None, "service.assign", False
+        ),
+    )
+
+
+WAITING = (*WAITING, *_ticket_kinds())
+WAITING_BY_KEY = {kind.key: kind for kind in WAITING}
+
+
+@dataclass(frozen=True)
+class TicketFigures:
+    open: int
+    overdue: int
+
+
+def ticket_figures(session, user, now: datetime | None = None) -> TicketFigures:
+    """Open tickets (created, assigned, waiting) and the overdue among them (due_at passed)."""
+    from models.service import ServiceTicket, open_clause, overdue_clause
+
+    query = _where(select(func.count(), func.count(case((overdue_clause(now), 1)))), ServiceTicket, user, open_clause())
+    count, overdue = session.execute(query).one()
+    return TicketFigures(open=count, overdue=overdue)

@@ -3,7 +3,15 @@ seeds the right ``report.<slug>`` and grants it by the report's groups)."""
 
 from __future__ import annotations
 
-from . import churn, composition, contribution, funnel, performance, receivables
+from . import churn, composition, contribution, funnel, performance, receivables, service
 
-REPORTS = (receivables.REPORT, contribution.REPORT, composition.REPORT, churn.REPORT, funnel.REPORT, performance.REPORT)
+REPORTS = (
+    receivables.REPORT,
+    contribution.REPORT,
+    composition.REPORT,
+    churn.REPORT,
+    funnel.REPORT,
+    performance.REPORT,
+    service.REPORT,
+)
 BY_SLUG = {report.slug: report for report in REPORTS}

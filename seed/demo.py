@@ -136,6 +136,7 @@ def seed_demo_data(seed: int, clients: int, commit=None, bulk_load: bool = False
 
     from . import after_bulk_load
     from .customers_demo import DemoClients
+    from .demo_service import seed_service
     from .finance_demo import DemoFinance, finance_batch, finance_counts, finance_summary
     from .purchasing_demo import seed_purchasing
     from .sales_demo import sales_batch, sales_counts, sales_finish, sales_start
@@ -173,6 +174,7 @@ def seed_demo_data(seed: int, clients: int, commit=None, bulk_load: bool = False
                 bar.update(size)
         counts.update(finance_summary(money))
         counts.update(seed_purchasing(seed))
+        counts.update(seed_service(seed))
         bulk.build_indexes()  # also those a crashed bulk run left dropped
         if seller is not None:
             click.echo("Demo sales: stock, targets, weekly reports, churn …")

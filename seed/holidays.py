@@ -2,6 +2,7 @@
 ``seed-reference`` and idempotent: a date already in the calendar is left as an admin
 edited it, working hours and policies are written only into empty tables.
 
+2025: the State Council's schedule (国办发明电〔2024〕12号), for seed-demo's two years back.
 2026: the State Council's schedule (国办发明电〔2025〕7号), holidays and 调休 working days.
 2027: the notice is not out; the statutory holidays fixed by law are seeded, their names
 marked provisional, without make-up days (admins replace them when it is published). The
@@ -37,6 +38,18 @@ def calendar_rows() -> list[tuple[date, str, str]]:
     """(day, kind, name) of every seeded calendar row."""
     d = date
     rows = [
+        # 2025, 国办发明电〔2024〕12号
+        *_one(d(2025, 1, 1), HOLIDAY, "元旦"),
+        *_one(d(2025, 1, 26), WORKDAY, "春节调休上班"),
+        *_span(d(2025, 1, 28), d(2025, 2, 4), HOLIDAY, "春节"),
+        *_one(d(2025, 2, 8), WORKDAY, "春节调休上班"),
+        *_span(d(2025, 4, 4), d(2025, 4, 6), HOLIDAY, "清明节"),
+        *_one(d(2025, 4, 27), WORKDAY, "劳动节调休上班"),
+        *_span(d(2025, 5, 1), d(2025, 5, 5), HOLIDAY, "劳动节"),
+        *_span(d(2025, 5, 31), d(2025, 6, 2), HOLIDAY, "端午节"),
+        *_one(d(2025, 9, 28), WORKDAY, "国庆节调休上班"),
+        *_span(d(2025, 10, 1), d(2025, 10, 8), HOLIDAY, "国庆节、中秋节"),
+        *_one(d(2025, 10, 11), WORKDAY, "国庆节调休上班"),
         # 2026, 国办发明电〔2025〕7号
         *_span(d(2026, 1, 1), d(2026, 1, 3), HOLIDAY, "元旦"),
         *_one(d(2026, 1, 4), WORKDAY, "元旦调休上班"),

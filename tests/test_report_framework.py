@@ -24,6 +24,7 @@ HOLDERS = {
     "churn": {"admin", "executive", "sales_director", "account_manager"},
     "funnel": {"admin", "executive", "sales_director", "account_manager"},
     "performance": {"admin", "executive", "sales_director", "account_manager"},
+    "service": {"admin", "executive", "service"},  # issue 12 item 6
 }
 
 

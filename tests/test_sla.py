@@ -271,3 +271,19 @@ def test_the_workflow_steps_drive_the_clock(s):
     s.commit()
     assert row.sla_state in ("met", "breached") and row.sla_seconds_used is not None
     assert row.sla_state == ("met" if row.handled_at <= row.due_at else "breached")
+
+
+def test_the_first_response_is_counted_in_business_hours(s):
+    # created Thu 24 Sep 2026 17:00: 17:00–18:00 (1 h); Fri 25 – Sun 27 Sep are the 中秋
+    # holidays; Mon 28 Sep 09:00–11:30 (2.5 h) → 3.5 business hours to the first response
+    row = ticket(s, at(9, 24, 17))
+    assert row.response_seconds is None
+    step(s, row, at(9, 28, 11, 30), first_response_at=at(9, 28, 11, 30))
+    assert row.response_seconds == int(3.5 * H)
+    step(s, row, at(9, 28, 15), first_response_at=at(9, 28, 15))  # a later note changes nothing
+    assert row.response_seconds == int(3.5 * H)
+    copy = ticket(s, at(9, 24, 17), first_response_at=at(9, 28, 11, 30))  # written at once
+    assert copy.response_seconds == int(3.5 * H)
+    copy.response_seconds = None
+    recompute(s, [copy], at(9, 29, 9))
+    assert copy.response_seconds == int(3.5 * H)

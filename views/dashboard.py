@@ -186,14 +186,34 @@ def overdue_cards(today: date) -> list[Card]:
     return [Card("overdue", _l("Overdue receivables"), "fa-exclamation-triangle", shown)]
 
 
+def ticket_cards(today: date) -> list[Card]:
+    """Open service tickets and the overdue among them (reports.kpis.ticket_figures)."""
+    if not _may("service.view"):
+        return []
+    figures = kpis.ticket_figures(db.session, current_user)
+    shown = [
+        Figure("tickets_open", _l("Open"), _count(figures.open), list_url("service", {"open_equals": "1"})),
+        Figure("tickets_overdue", _l("Overdue"), _count(figures.overdue), list_url("service", {"overdue_equals": "1"})),
+    ]
+    return [Card("tickets", _l("Service tickets"), "fa-life-ring", shown)]
+
+
 #: the card families, in the order they are shown
-CARD_FAMILIES = (client_cards, opportunity_cards, sales_cards, overdue_cards)
+CARD_FAMILIES = (client_cards, opportunity_cards, sales_cards, overdue_cards, ticket_cards)
+
+
+#: the list filter of a kind of WAITING where its list has more than one (views/service.py)
+WAITING_FILTERS = {"ticket_mine": "assigned_to_me_equals", "ticket_unassigned": "to_assign_equals"}
+
+
+def _waiting_url(kind) -> str:
+    return list_url(kind.endpoint, {WAITING_FILTERS.get(kind.key, "waiting_for_me_equals"): "1"})
 
 
 def waiting_lines() -> list[Figure]:
     """One line per kind of record waiting for me (reports.kpis.WAITING), with its list."""
     return [
-        Figure(kind.key, kind.label, _count(count), list_url(kind.endpoint, {"waiting_for_me_equals": "1"}))
+        Figure(kind.key, kind.label, _count(count), _waiting_url(kind))
         for kind, count in kpis.waiting_figures(db.session, current_user)
     ]
 

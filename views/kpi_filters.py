@@ -16,13 +16,14 @@ YES = LazyOptions(lambda: [("1", str(_l("Yes")))])
 
 
 class WaitingForMeFilter(sqla_filters.BaseSQLAFilter):
-    """The records of one kind of reports.kpis.WAITING that wait for the current user."""
+    """The records of one kind of reports.kpis.WAITING that wait for the current user
+    (``name``: when a list has two kinds, each its own filter name)."""
 
-    def __init__(self, kind_key: str):
+    def __init__(self, kind_key: str, name=None):
         from reports.kpis import WAITING_BY_KEY
 
         self.kind = WAITING_BY_KEY[kind_key]
-        super().__init__(self.kind.model.id, _l("Waiting for me"), options=YES)
+        super().__init__(self.kind.model.id, name or _l("Waiting for me"), options=YES)
 
     def apply(self, query, value, alias=None):
         from reports.kpis import waiting_clause

@@ -30,7 +30,7 @@ from wtforms import Form
 
 from models import clock, db
 from models.auth import Department, User
-from models.lookups import Area
+from models.lookups import Area, ServiceType
 from reports import statement as statements
 from reports.charts import echarts_option
 from reports.render import html_cell, write_csv, write_pdf, write_xlsx
@@ -139,7 +139,7 @@ class DeclaredReportView(ReportView):
 
     @staticmethod
     def _options(kinds) -> dict:
-        """The choices of the filter form (a query per department, owner, area field)."""
+        """The choices of the filter form (a query per department, owner, area, service type field)."""
         options = {}
         if "department" in kinds:
             departments = db.session.execute(
@@ -158,6 +158,13 @@ class DeclaredReportView(ReportView):
                 .order_by(Area.sort_order, Area.id)
             ).all()
             options["areas"] = _tree(areas)
+        if "service_type" in kinds:
+            types = db.session.execute(
+                select(ServiceType.id, ServiceType.name)
+                .where(ServiceType.is_active.is_(True))
+                .order_by(ServiceType.sort_order, ServiceType.id)
+            )
+            options["service_types"] = [(t.id, t.name) for t in types]
         return options
 
 

@@ -18,12 +18,20 @@ from sqlalchemy import or_
 
 from models.auth import Department
 from models.customers import Client
-from models.service import PRIORITIES, SLA_STATES, TICKET_STATUSES, ServiceTicket, is_overdue, overdue_clause
+from models.service import (
+    PRIORITIES,
+    SLA_STATES,
+    TICKET_STATUSES,
+    ServiceTicket,
+    is_overdue,
+    open_clause,
+    overdue_clause,
+)
 
 from .client_children import ClientChildView
 from .crud import LazyOptions, ScopedAjaxLoader, Section, status_filter, status_not_filter
 from .customers import OwnerDepartmentFilter, _departments
-from .kpi_filters import ClauseFilter
+from .kpi_filters import ClauseFilter, WaitingForMeFilter
 from .workflow import WorkflowMixin
 
 SERVICE = _l("Service")
@@ -77,6 +85,13 @@ def _due(view, context, model, name):
 def _multiline(view, context, model, name):
     text = getattr(model, name) or ""
     return Markup('<div style="white-space: pre-line">{}</div>').format(text) if text else ""
+
+
+def _reasons(view, context, model, name):
+    """The customer's feedback reasons by their labels (stored as codes)."""
+    from models.feedback import reason_labels
+
+    return ", ".join(reason_labels(model.feedback_reasons))
 
 
 class ServiceTicketView(WorkflowMixin, ClientChildView):
@@ -140,6 +155,7 @@ class ServiceTicketView(WorkflowMixin, ClientChildView):
     column_formatters_detail = {
         **ClientChildView.column_formatters,
         **{name: _multiline for name in ("request", "handling", "result", "reopen_reason", "feedback_comment")},
+        "feedback_reasons": _reasons,
     }
     column_filters = (
         status_filter(ServiceTicket.status, TICKET_STATUSES),
@@ -156,9 +172,14 @@ class ServiceTicketView(WorkflowMixin, ClientChildView):
         "created_at",
         "due_at",
         status_filter(ServiceTicket.sla_state, SLA_STATES, _l("SLA state")),
-        ClauseFilter(ServiceTicket.id, _l("Overdue"), overdue_clause),  # the dashboard and report drill through it
+        # the dashboard and the report drill through these
+        ClauseFilter(ServiceTicket.id, _l("Open"), open_clause),
+        ClauseFilter(ServiceTicket.id, _l("Overdue"), overdue_clause),
+        WaitingForMeFilter("ticket_mine", _l("Assigned to me")),
+        WaitingForMeFilter("ticket_unassigned", _l("To assign")),
     )
     form_columns = ("type", "title", "client", "priority", "request")
+    details_template = "admin/crm/ticket_details.html"  # + the customer-feedback box (views/feedback.py)
     form_rules = (Section(_l("Service ticket"), ("type", "title", "client", "priority", "request")),)
     form_ajax_refs = {"client": {"fields": ["name", "phone"], "page_size": 10}}
     ajax_loaders = {"client": TicketClientLoader}

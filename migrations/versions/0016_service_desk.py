@@ -1,4 +1,4 @@
-"""service desk: feedback, report, assignment settings (issue 12) — reserved
+"""service desk: the business time to the first response, for the service report (issue 12)
 
 Revision ID: 0016_service_desk
 Revises: 0015_sla
@@ -6,8 +6,8 @@ Create Date: 2026-12-01 21:35:00
 
 """
 
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
@@ -18,8 +18,10 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table("cst_service", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("response_seconds", sa.Integer(), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("cst_service", schema=None) as batch_op:
+        batch_op.drop_column("response_seconds")
