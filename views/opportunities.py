@@ -8,9 +8,7 @@ from __future__ import annotations
 from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
 
-from models import db
 from models.auth import Department
-from models.base import FieldError, check_row
 from models.opportunities import OPPORTUNITY_STATUSES, OUTCOMES, DevelopmentPlan, Opportunity
 
 from .crud import CrmModelView, LazyOptions, Section, record_link, status_filter, status_not_filter
@@ -25,27 +23,11 @@ SALES = _l("Sales")
 FROM_OPPORTUNITY = ("client", "name=title", "amount=expected_amount")
 
 
-def bind_field_error(form, exc: FieldError) -> None:
-    """Show a domain refusal under the form field it names (it is flashed as well)."""
-    for field in form:
-        if str(field.label.text) == str(exc.field):
-            field.errors = list(field.errors or ()) + [exc.message]
-            return
-
-
-def check_on_form(form, model) -> None:
-    """Run the domain rules before the commit so a refusal lands on its field."""
-    try:
-        with db.session.no_autoflush:
-            check_row(model)
-    except FieldError as exc:
-        bind_field_error(form, exc)
-        raise
-
-
 # ------------------------------------------------------------------------ opportunities
 class OpportunityView(WorkflowMixin, CrmModelView):
     """销售机会: assigned through the *assign to…* step, never through the form."""
+
+    rules_on_form = True
 
     column_list = (
         "title",
@@ -154,10 +136,6 @@ class OpportunityView(WorkflowMixin, CrmModelView):
 
     keep_current = ("client",)  # an opportunity assigned to me may concern a colleague's client
     detail_eager = ("plans",)
-
-    def on_model_change(self, form, model, is_created):
-        super().on_model_change(form, model, is_created)
-        check_on_form(form, model)
 
     def follow_up_links(self, record) -> list[tuple[str, str, str]]:
         """(id, label, url) of the documents a won opportunity leads to, for the user's rights."""

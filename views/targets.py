@@ -23,7 +23,6 @@ from models.targets import REPORT_STATUSES, SalesTarget, WeeklyReport, WeeklyRep
 from .crud import CrmModelView, Section, kept, status_filter
 from .helpers import columns_but
 from .kpi_filters import WaitingForMeFilter
-from .opportunities import check_on_form
 from .workflow import WorkflowMixin
 
 SALES = _l("Sales")
@@ -47,6 +46,8 @@ def _target_departments():
 
 class SalesTargetView(CrmModelView):
     """销售计划: one month's amount for a salesperson or a department (not both)."""
+
+    rules_on_form = True
 
     column_list = ("month", "user", "department", "amount", "notes")
     column_sortable_list = ("month", ("user", "user.name"), ("department", "department.name"), "amount")
@@ -75,10 +76,6 @@ class SalesTargetView(CrmModelView):
         "department",
         "amount",
     )
-
-    def on_model_change(self, form, model, is_created):
-        super().on_model_change(form, model, is_created)
-        check_on_form(form, model)
 
 
 # ------------------------------------------------------------------------ weekly reports
@@ -119,6 +116,8 @@ def this_monday():
 
 class WeeklyReportView(WorkflowMixin, CrmModelView):
     """销售周报: the author writes and submits it, their sales director reviews it."""
+
+    rules_on_form = True  # a Monday; one report per person and week (models/targets.py)
 
     column_sortable_list = (
         "week_start",
@@ -182,10 +181,6 @@ class WeeklyReportView(WorkflowMixin, CrmModelView):
     keep_current = ("items.opportunity",)  # an item's opportunity closed long ago stays valid
 
     create_defaults = {"week_start": this_monday}
-
-    def on_model_change(self, form, model, is_created):
-        super().on_model_change(form, model, is_created)
-        check_on_form(form, model)  # a Monday; one report per person and week (models/targets.py)
 
 
 def register(admin) -> None:

@@ -18,8 +18,8 @@ from markupsafe import Markup
 from wtforms import fields, validators
 from wtforms.validators import ValidationError
 
-from models import clock
-from models.base import checker_message, to_money
+from models import clock, db
+from models.base import FieldError, check_row, checker_message, to_money
 
 from .fields import CrmDateField, CrmDateTimeField, choice_field
 from .labels import attr_info
@@ -199,6 +199,24 @@ def _refuse_unknown_choices(form) -> bool:
     return refused
 
 
+def bind_field_error(form, exc: FieldError) -> None:
+    """Show a domain refusal under the form field it names (it is flashed as well)."""
+    for field in form:
+        if str(field.label.text) == str(exc.field):
+            field.errors = list(field.errors or ()) + [exc.message]
+            return
+
+
+def check_on_form(form, model) -> None:
+    """Run the domain rules before the commit so a refusal lands on its field."""
+    try:
+        with db.session.no_autoflush:
+            check_row(model)
+    except FieldError as exc:
+        bind_field_error(form, exc)
+        raise
+
+
 class FormsMixin:
     """Forms: scoped select boxes, fields that default to me, the hidden owner field."""
 
@@ -217,6 +235,10 @@ class FormsMixin:
     #: field → callable giving the value a new record's form starts with, asked when the
     #: page is shown (``{"week_start": this_monday}``, ``{"tax_rate": settings.default_tax_rate}``)
     create_defaults: dict = {}
+
+    #: run the model's domain rules (``check_rules``) when the form is saved, before the
+    #: commit, so that a refusal lands under the field it names (not only as a flash)
+    rules_on_form: bool = False
 
     def _prepare_form(self, form, obj=None):
         for field in form:
@@ -295,3 +317,5 @@ class FormsMixin:
         for name in self.me_fields:  # left empty (on create or edit): me
             if hasattr(model, name) and getattr(model, name) is None and getattr(model, f"{name}_id", None) is None:
                 setattr(model, name, current_user._get_current_object())
+        if self.rules_on_form:
+            check_on_form(form, model)
