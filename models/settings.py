@@ -95,6 +95,9 @@ _UNREAD = object()
 
 # the settings, in the order the seed writes them; each declaration is its own accessor
 company_name = Setting("company_name", _text, "草莓客户关系管理系统", "公司名称 / Company name")
+#: printed on every document (reports/printing.py)
+company_address = Setting("company_address", _text, "", "公司地址（打印单据） / Company address (printed documents)")
+company_phone = Setting("company_phone", _text, "", "公司电话（打印单据） / Company phone (printed documents)")
 currency = Setting("currency", _text, "CNY", "币种 / Currency")
 #: the display time zone's IANA name (see models/clock.py)
 timezone = Setting("timezone", _zone_name, "Asia/Shanghai", "显示时区 / Display time zone")
@@ -165,6 +168,8 @@ SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
         company_name,
+        company_address,
+        company_phone,
         currency,
         timezone,
         default_tax_rate,

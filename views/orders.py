@@ -130,6 +130,8 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     """报价单: lines, discount, stored totals (models/totals.py); approval above the discount threshold (§5.2);
     an accepted quote converts to an order once."""
 
+    printable = "quote"  # the printed 报价单 (reports/printing.py)
+
     column_list = (
         "number",
         "client",
@@ -255,6 +257,8 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
 # ------------------------------------------------------------------------------ orders
 class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     """订单: lines, a stored total (models/totals.py), pending → shipped (takes the stock) → completed, or cancelled."""
+
+    printable = "order"  # the printed 订单确认书 (reports/printing.py)
 
     column_list = ("number", "client", "ordered_on", "total", "status", "owner")
     column_sortable_list = ("number", "ordered_on", "total", "status")

@@ -26,6 +26,7 @@ from .labels import LabelsMixin, attr_info, mask_value, model_for_table
 from .links import LinksMixin, esc, list_url, record_link
 from .locking import LockingMixin
 from .paging import PagingMixin
+from .printing import PrintingMixin
 from .rights import VIEW_OPERATIONS, RightsMixin, crm_action, crm_page, login_url
 from .scope import ScopedAjaxLoader, ScopeMixin, choice_clause, kept, offerable
 from .search import SearchMixin
@@ -74,6 +75,7 @@ class CrmModelView(
     PagingMixin,
     LockingMixin,
     HistoryMixin,
+    PrintingMixin,
     ExportMixin,
     LinksMixin,
     LabelsMixin,

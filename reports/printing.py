@@ -1,0 +1,239 @@
+"""Printable documents (issue 14 item 1): a record as an A4 portrait PDF a clerk hands to a
+customer — the company's name, address and phone from the settings on every page, the
+document's title and number, its parties and dates, its lines, the totals in figures and in
+capital numerals (大写金额, models/capitals.py), signature lines, "page n / N" and the time it
+was generated. The Chinese font is embedded (the reports' font).
+
+A document type is a function ``record → Printed`` (:data:`DOCUMENTS`); the views declare
+which one their records print as (``printable = "quote"``, views/crud/printing.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from flask_babel import format_date
+from flask_babel import lazy_gettext as _l
+
+from models import settings
+from models.capitals import rmb_capital
+
+from .render import CJK_FONT, money_text
+
+
+@dataclass
+class Printed:
+    """One printable document: ``fields`` are (label, value) pairs in two columns above the
+    lines; ``lines`` are rows of text under ``headers`` (``widths`` in mm, ``right`` the
+    columns aligned right); ``totals`` (label, Decimal); ``capital`` the amount spelt out."""
+
+    title: object
+    number: str
+    fields: list[tuple[object, str]]
+    headers: Sequence[object] = ()
+    widths: Sequence[float] = ()
+    right: frozenset = frozenset()
+    lines: list[Sequence[str]] = field(default_factory=list)
+    totals: list[tuple[object, Decimal]] = field(default_factory=list)
+    capital: Decimal | None = None
+    notes: str = ""
+    signatures: Sequence[object] = ()
+
+
+def _day(value) -> str:
+    return format_date(value, "yyyy-MM-dd") if value else ""
+
+
+def _name(person) -> str:
+    return (person.name or person.username) if person is not None else ""
+
+
+LINE_HEADERS = (_l("Line no."), _l("Product"), _l("Quantity"), _l("Unit"), _l("Unit price"), _l("Amount"))
+LINE_WIDTHS = (12, 74, 18, 16, 28, 32)  # 180 mm: A4 less the margins
+
+
+def _product_lines(lines) -> list[tuple[str, ...]]:
+    rows = []
+    for n, line in enumerate(lines, 1):
+        product = line.product
+        unit = getattr(line, "unit", None) or getattr(product, "unit", None) or ""
+        amount = Decimal(line.unit_price or 0) * line.quantity
+        name = str(product) if product is not None else ""
+        rows.append((str(n), name, str(line.quantity), unit, money_text(line.unit_price), money_text(amount)))
+    return rows
+
+
+def quote_document(quote) -> Printed:
+    """报价单: the client, the validity, the lines, the discount and the total."""
+    client = quote.client
+    discount = Decimal(quote.discount_pct or 0)
+    totals = [(_l("Subtotal"), Decimal(quote.subtotal or 0))]
+    if discount:
+        totals.append((_l("Discount %(pct)s%%", pct=f"{discount.normalize():f}"), quote.total - quote.subtotal))
+    totals.append((_l("Total after discount"), Decimal(quote.total or 0)))
+    return Printed(
+        title=_l("Quotation"),
+        number=quote.number or "",
+        fields=[
+            (_l("Client"), client.name if client else ""),
+            (_l("Quote date"), _day(quote.created_at)),
+            (_l("Contact"), (client.contact_name or "") if client else ""),
+            (_l("Valid until"), _day(quote.valid_until)),
+            (_l("Phone"), (client.phone or client.contact_mobile or "") if client else ""),
+            (_l("Salesperson"), _name(quote.owner)),
+        ],
+        headers=LINE_HEADERS,
+        widths=LINE_WIDTHS,
+        right=frozenset({2, 4, 5}),
+        lines=_product_lines(quote.lines),
+        totals=totals,
+        capital=Decimal(quote.total or 0),
+        notes=quote.notes or "",
+        signatures=(_l("Issued by (seal)"), _l("Accepted by the client (seal)")),
+    )
+
+
+def order_document(order) -> Printed:
+    """订单确认书: the client, the order date, the delivery address, the lines and the total."""
+    client = order.client
+    return Printed(
+        title=_l("Order confirmation"),
+        number=order.number or "",
+        fields=[
+            (_l("Client"), client.name if client else ""),
+            (_l("Order date"), _day(order.ordered_on)),
+            (_l("Contact"), (client.contact_name or "") if client else ""),
+            (_l("Salesperson"), _name(order.owner)),
+            (_l("Delivery address"), order.delivery_address or (client.address if client else "") or ""),
+            (_l("Phone"), (client.phone or client.contact_mobile or "") if client else ""),
+        ],
+        headers=LINE_HEADERS,
+        widths=LINE_WIDTHS,
+        right=frozenset({2, 4, 5}),
+        lines=_product_lines(order.lines),
+        totals=[(_l("Order total"), Decimal(order.total or 0))],
+        capital=Decimal(order.total or 0),
+        notes=order.notes or "",
+        signatures=(_l("Seller (seal)"), _l("Buyer (seal)")),
+    )
+
+
+#: document type → the function that lays out one record
+DOCUMENTS: dict[str, Callable] = {"quote": quote_document, "order": order_document}
+
+
+# ---------------------------------------------------------------------------- the PDF
+def _pdf(generated: str):
+    from fpdf import FPDF
+
+    company = (settings.company_name(), settings.company_address(), settings.company_phone())
+
+    class DocumentPdf(FPDF):
+        def header(self):
+            self.set_font("cjk", size=13)
+            self.cell(0, 7, company[0], new_x="LMARGIN", new_y="NEXT")
+            self.set_font("cjk", size=8)
+            self.set_text_color(90)
+            contact = "    ".join(part for part in company[1:] if part)
+            if contact:
+                self.cell(0, 4.5, contact, new_x="LMARGIN", new_y="NEXT")
+            self.set_text_color(0)
+            self.set_draw_color(120)
+            self.line(self.l_margin, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
+            self.ln(4)
+
+        def footer(self):
+            self.set_y(-12)
+            self.set_font("cjk", size=7.5)
+            self.set_text_color(110)
+            self.cell(0, 5, str(_l("Generated at %(time)s", time=generated)), align="L")
+            self.set_x(self.l_margin)
+            self.cell(0, 5, str(_l("Page %(page)s of %(pages)s", page=self.page_no(), pages="{nb}")), align="R")
+            self.set_text_color(0)
+
+    pdf = DocumentPdf(orientation="P", unit="mm", format="A4")
+    pdf.set_margins(15, 12, 15)
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.add_font("cjk", "", str(CJK_FONT))
+    pdf.set_creator("CRM back office")
+    return pdf
+
+
+def write_documents_pdf(documents: Sequence[Printed], generated_at: datetime, generated: str) -> bytes:
+    """Each document from a new page (a long one runs on, its line header repeated)."""
+    pdf = _pdf(generated)
+    pdf.set_title(f"{documents[0].title} {documents[0].number}" if documents else "")
+    for doc in documents:
+        pdf.add_page()
+        _document(pdf, doc)
+    return bytes(pdf.output())
+
+
+def _document(pdf, doc: Printed) -> None:
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    pdf.set_font("cjk", size=17)
+    pdf.cell(0, 9, str(doc.title), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("cjk", size=9)
+    pdf.cell(0, 5, str(_l("No. %(number)s", number=doc.number)), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    half = width / 2
+    for start in range(0, len(doc.fields), 2):
+        for label, value in doc.fields[start : start + 2]:
+            pdf.set_text_color(90)
+            pdf.cell(24, 6, f"{label}:")
+            pdf.set_text_color(0)
+            pdf.cell(half - 24, 6, _fit(pdf, str(value), half - 26))
+        pdf.ln(6)
+    pdf.ln(2)
+    if doc.headers:
+        _lines(pdf, doc)
+    pdf.ln(2)
+    for label, amount in doc.totals:
+        pdf.cell(width - 45, 6.5, str(label), align="R")
+        pdf.cell(45, 6.5, money_text(amount), align="R", new_x="LMARGIN", new_y="NEXT")
+    if doc.capital is not None:
+        pdf.set_font("cjk", size=10)
+        words = str(_l("Amount in words: RMB %(words)s", words=rmb_capital(doc.capital)))
+        pdf.cell(0, 7, words, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("cjk", size=9)
+    if doc.notes:
+        pdf.ln(2)
+        pdf.multi_cell(0, 5, str(_l("Notes: %(notes)s", notes=doc.notes)), new_x="LMARGIN", new_y="NEXT")
+    if doc.signatures:
+        pdf.ln(14)
+        step = width / len(doc.signatures)
+        for label in doc.signatures:
+            pdf.cell(step, 6, f"{label}: ________________")
+        pdf.ln(8)
+        for _ in doc.signatures:
+            pdf.cell(step, 6, str(_l("Date: %(blank)s", blank="____________")))
+        pdf.ln(6)
+
+
+def _fit(pdf, text: str, width: float) -> str:
+    """``text`` cut with … to fit one line of ``width`` mm."""
+    if pdf.get_string_width(text) <= width:
+        return text
+    while text and pdf.get_string_width(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def _lines(pdf, doc: Printed) -> None:
+    def header_row():
+        pdf.set_fill_color(232)
+        for n, (title, w) in enumerate(zip(doc.headers, doc.widths, strict=True)):
+            pdf.cell(w, 7, str(title), border=1, align="R" if n in doc.right else "C", fill=True)
+        pdf.ln(7)
+
+    header_row()
+    for row in doc.lines:
+        if pdf.get_y() + 7 > pdf.page_break_trigger:
+            pdf.add_page()
+            header_row()
+        for n, (text, w) in enumerate(zip(row, doc.widths, strict=True)):
+            pdf.cell(w, 7, _fit(pdf, text, w - 2), border=1, align="R" if n in doc.right else "L")
+        pdf.ln(7)

@@ -1,0 +1,72 @@
+"""Printable documents (reports/printing.py, views/crud/printing.py): a quote and an order
+confirmation as A4 PDFs — title, number, client, lines, totals, the amount in capital
+numerals, the company from the settings, page n of N and the generation time — from the
+details page's button and as one PDF of several from the list's bulk action; only records in
+the user's scope; the view right needed."""
+
+from __future__ import annotations
+
+import io
+import re
+from decimal import Decimal
+
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from models.auth import SystemConfig
+from models.capitals import rmb_capital
+from tests.conftest import csrf_token_from
+from tests.factories import make_client, make_order, make_product, make_quote
+
+
+def pdf_pages(response) -> list[str]:
+    assert response.status_code == 200, response.data[:300]
+    assert response.mimetype == "application/pdf" and response.data.startswith(b"%PDF")
+    return [page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages]
+
+
+def test_a_quote_prints_with_its_lines_totals_and_capital_amount(client_as, db_session):
+    address = db_session.scalar(select(SystemConfig).where(SystemConfig.name == "company_address"))
+    address.value = "杭州市西湖区文三路1号"
+    product = make_product(db_session, "1234.50", unit="台", name="打印测试机")
+    client = make_client(db_session, "account_manager", name="打印客户有限公司")
+    quote = make_quote(db_session, lines=[(product, 10)], discount="10", client=client)
+    db_session.commit()
+    assert quote.total == Decimal("11110.50")  # 12,345.00 less 10 %
+    web = client_as("account_manager")
+    details = web.get(f"/admin/quote/details/?id={quote.id}").get_data(as_text=True)
+    url = re.search(r'id="print-document" href="([^"]+)"', details).group(1)
+    (text,) = pdf_pages(web.get(url.replace("&amp;", "&")))
+    flat = re.sub(r"\s+", "", text)
+    for expected in ("报价单", quote.number, "打印客户有限公司", "打印测试机", "12,345.00", "11,110.50"):
+        assert expected in flat, expected
+    assert rmb_capital(quote.total) == "壹万壹仟壹佰壹拾元伍角整" and "壹万壹仟壹佰壹拾元伍角整" in flat
+    assert "杭州市西湖区文三路1号" in flat and "第1页，共1页" in flat and "生成时间" in flat
+
+
+def test_bulk_print_one_document_per_page_within_scope(client_as, db_session):
+    product = make_product(db_session, "100.00")
+    mine = [make_order(db_session, lines=[(product, n)]) for n in (1, 2)]
+    other = make_order(db_session, owner="am_other", lines=[(product, 3)])
+    db_session.commit()
+    web = client_as("account_manager")
+    page = web.get("/admin/order/")
+    ids = [str(o.id) for o in (*mine, other)]
+    response = web.post(
+        "/admin/order/action/",
+        data={"action": "print", "rowid": ids, "csrf_token": csrf_token_from(page.data)},
+    )
+    pages = pdf_pages(response)
+    assert len(pages) == 2  # the other manager's order is not printed
+    for order, text in zip(mine, pages, strict=True):
+        flat = re.sub(r"\s+", "", text)
+        assert "订单确认书" in flat and order.number in flat and rmb_capital(order.total) in flat
+    assert other.number not in "".join(pages)
+    alone = web.get(f"/admin/order/print/?ids={other.id}")
+    assert alone.status_code == 302  # nothing in scope: back to the list with a message
+
+
+def test_printing_needs_the_view_right(client_as, db_session):
+    quote = make_quote(db_session, lines=[(make_product(db_session), 1)])
+    db_session.commit()
+    assert client_as("service").get(f"/admin/quote/print/?ids={quote.id}").status_code == 403
