@@ -66,6 +66,13 @@ def test_bulk_print_one_document_per_page_within_scope(client_as, db_session):
     assert alone.status_code == 302  # nothing in scope: back to the list with a message
 
 
+def test_only_printable_lists_offer_the_action(client_as):
+    web = client_as("admin")
+    assert 'data-crm-action="print"' in web.get("/admin/quote/").get_data(as_text=True)
+    assert 'data-crm-action="print"' not in web.get("/admin/client/").get_data(as_text=True)
+    assert web.get("/admin/client/print/?ids=1").status_code == 404
+
+
 def test_printing_needs_the_view_right(client_as, db_session):
     quote = make_quote(db_session, lines=[(make_product(db_session), 1)])
     db_session.commit()

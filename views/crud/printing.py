@@ -25,6 +25,12 @@ class PrintingMixin:
     #: the document type its records print as (reports.printing.DOCUMENTS), or None
     printable: str | None = None
 
+    def init_actions(self):
+        super().init_actions()
+        if not self.printable:  # the bulk action only where the records print
+            self._actions = [(name, text) for name, text in self._actions if name != "print"]
+            self._actions_data.pop("print", None)
+
     def print_url(self, record) -> str | None:
         return url_for(".print_view", ids=str(record.id)) if self.printable else None
 
