@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from models import settings
 from models.capitals import rmb_capital
+from models.finance import RECEIPT_STATUSES
 
 from .render import CJK_FONT, money_text
 
@@ -121,8 +122,40 @@ def order_document(order) -> Printed:
     )
 
 
+def receipt_document(receipt) -> Printed:
+    """收款凭证: who paid how much, when and how, the contracts it was allocated to, who
+    recorded and who confirmed it."""
+    client = receipt.client
+    lines = [
+        (str(n), allocation.contract.number or "", allocation.contract.name or "", money_text(allocation.amount))
+        for n, allocation in enumerate(receipt.allocations, 1)
+    ]
+    return Printed(
+        title=_l("Receipt voucher"),
+        number=receipt.number or "",
+        fields=[
+            (_l("Client"), client.name if client else ""),
+            (_l("Received on"), _day(receipt.received_on)),
+            (_l("Payer"), receipt.payer or (client.name if client else "")),
+            (_l("Payment method"), str(receipt.method) if receipt.method else ""),
+            (_l("Bank reference"), receipt.bank_ref or ""),
+            (_l("Recorded by"), _name(receipt.recorded_by)),
+            (_l("Status"), str(dict(RECEIPT_STATUSES).get(receipt.status, receipt.status))),
+            (_l("Confirmed by"), _name(receipt.confirmed_by)),
+        ],
+        headers=(_l("Line no."), _l("Contract number"), _l("Contract name"), _l("Allocated amount")),
+        widths=(12, 45, 88, 35),
+        right=frozenset({3}),
+        lines=lines,
+        totals=[(_l("Amount received"), Decimal(receipt.amount or 0))],
+        capital=Decimal(receipt.amount or 0),
+        notes=receipt.notes or "",
+        signatures=(_l("Cashier"), _l("Payer")),
+    )
+
+
 #: document type → the function that lays out one record
-DOCUMENTS: dict[str, Callable] = {"quote": quote_document, "order": order_document}
+DOCUMENTS: dict[str, Callable] = {"quote": quote_document, "order": order_document, "receipt": receipt_document}
 
 
 # ---------------------------------------------------------------------------- the PDF

@@ -77,3 +77,29 @@ def test_printing_needs_the_view_right(client_as, db_session):
     quote = make_quote(db_session, lines=[(make_product(db_session), 1)])
     db_session.commit()
     assert client_as("service").get(f"/admin/quote/print/?ids={quote.id}").status_code == 403
+
+
+def test_a_receipt_voucher_names_its_allocations_and_the_amount_in_words(client_as, db_session):
+    from models.finance import ContractReceipt, Receipt
+    from models.lookups import PaymentMethod
+    from tests.factories import lookup, make_contract, user
+
+    client = make_client(db_session, "account_manager", name="回款客户有限公司")
+    contract = make_contract(db_session, client, amount="5000.00", number="HT-PRINT-1", name="年度服务合同")
+    receipt = Receipt(
+        number="HK-PRINT-1",
+        client=client,
+        amount=Decimal("3000.05"),
+        received_on=contract.starts_on,
+        method=lookup(db_session, PaymentMethod),
+        recorded_by=user(db_session, "finance"),
+        payer="王会计",
+    )
+    receipt.allocations = [ContractReceipt(contract=contract, amount=Decimal("3000.05"))]
+    db_session.add(receipt)
+    db_session.commit()
+    (text,) = pdf_pages(client_as("finance").get(f"/admin/receipt/print/?ids={receipt.id}"))
+    flat = re.sub(r"\s+", "", text)
+    for expected in ("收款凭证", "HK-PRINT-1", "回款客户有限公司", "王会计", "HT-PRINT-1", "年度服务合同", "3,000.05"):
+        assert expected in flat, expected
+    assert "叁仟元零伍分" in flat

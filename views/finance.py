@@ -134,6 +134,8 @@ class AllocationsBox(Section):
 class ReceiptView(WorkflowMixin, CrmModelView):
     """客户回款登记: inline allocations to contracts, confirm action."""
 
+    printable = "receipt"  # the printed 收款凭证 (reports/printing.py)
+
     form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
     column_formatters = {"client": record_link("client")}
     column_formatters_export: dict = {}  # plain names in CSV/XLSX, not links
