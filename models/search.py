@@ -23,8 +23,11 @@ import re
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import chain
 
-from pypinyin import lazy_pinyin
+from pypinyin import Style
+from pypinyin.converter import UltimateConverter
+from pypinyin.core import Pinyin
 from sqlalchemy import Text, bindparam, cast, column, event, inspect, literal_column, select, table, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -100,10 +103,22 @@ class Searchable:
     search_grams: Mapped[str] = mapped_column(Text, default="", server_default="", deferred=True)
 
 
+#: what ``pypinyin.lazy_pinyin`` uses (its default options), made once
+_PINYIN = Pinyin(UltimateConverter())
+
+
+@lru_cache(maxsize=65536)
+def _segment_pinyin(words: str) -> tuple[str, ...]:
+    """Pinyin of one segment of pypinyin's word segmentation (a phrase or a character)."""
+    return tuple(chain.from_iterable(_PINYIN._converter.convert(words, Style.NORMAL, False, "default", True)))
+
+
 @lru_cache(maxsize=65536)
 def _run_pinyin(run: str) -> tuple[str, ...]:
-    """Pinyin of a run of Chinese characters (names share their runs: 北京, 有限公司)."""
-    return tuple(lazy_pinyin(run))
+    """Pinyin of a run of Chinese characters, exactly ``lazy_pinyin(run)``: the run cut into
+    pypinyin's segments (phrases, characters), each segment's reading cached — company names
+    are all different, but they are made of a few hundred phrases (北京, 科技, 有限公司)."""
+    return tuple(py for words in _PINYIN.seg(run) for py in _segment_pinyin(words))
 
 
 def _syllables(value: str) -> list[str]:
@@ -136,17 +151,23 @@ def name_pinyin(value: str, person: bool = False) -> tuple[str, str]:
     return "".join(full), "".join(initials)
 
 
+#: runs of letters and digits (``str.isalnum``: a word character other than the underscore)
+_ALNUM_RUNS = re.compile(r"[^\W_]+")
+
+
+@lru_cache(maxsize=1 << 17)
+def _run_grams(run: str) -> frozenset[str]:
+    """The characters and neighbouring pairs of one run of letters and digits (cached: order
+    numbers, dates, names and pinyin keys repeat their runs across rows)."""
+    return frozenset(run).union([run[i : i + 2] for i in range(len(run) - 1)])
+
+
 def grams(text: str) -> list[str]:
     """Every character and every pair of neighbouring characters of the lower-cased text
     made of letters and digits only (what a one- or two-character term can be), sorted."""
-    low = text.lower()
-    found = set()
-    for i, char in enumerate(low):
-        if char.isalnum():
-            found.add(char)
-            pair = low[i : i + 2]
-            if len(pair) == 2 and pair.isalnum():
-                found.add(pair)
+    found: set[str] = set()
+    for run in _ALNUM_RUNS.findall(text.lower()):
+        found |= _run_grams(run)
     return sorted(found)
 
 

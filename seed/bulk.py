@@ -12,11 +12,13 @@ declared in Python are applied here too, since the DB-API does not know them.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import UTC, date
 
 import click
-from sqlalchemy import func, select, text
+from sqlalchemy import Date, DateTime, func, select, text
 
 from models import db
+from models.base import UTCDateTime
 
 
 #: the tables seed-demo fills in proportion to the clients: their non-unique indexes are
@@ -62,6 +64,42 @@ def _defaults(table, keys):
     return out
 
 
+def _converter(type_, dialect):
+    """The column's bind processor, with shortcuts giving the same values for what the demo
+    generators write most (aware UTC datetimes and dates as SQLite text; money, percentages,
+    flags and lookups repeat, so their processed values are remembered)."""
+    processor = type_._cached_bind_processor(dialect)
+    if processor is None:
+        return None
+    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+
+        def when(value):  # SQLite's DATETIME text, as the processor writes it
+            if value.tzinfo is UTC:
+                return value.isoformat(" ", "microseconds")[:26]
+            return processor(value)
+
+        return when
+    if dialect.name == "sqlite" and isinstance(type_, Date) and not isinstance(type_, DateTime):
+        return lambda value: value.isoformat() if type(value) is date else processor(value)
+    if isinstance(type_, DateTime | UTCDateTime):
+        return processor
+    seen: dict = {}
+
+    def remembered(value):
+        key = (value.__class__, value)  # True == 1 == Decimal(1): the type is part of the key
+        try:
+            return seen[key]
+        except KeyError:
+            if len(seen) > 100_000:
+                seen.clear()
+            seen[key] = out = processor(value)
+            return out
+        except TypeError:  # not hashable
+            return processor(value)
+
+    return remembered
+
+
 def _searchable(table):
     """The model of ``table`` when it has indexed search (its rows carry search keys), else None."""
     from models.search import searchable_models
@@ -97,9 +135,9 @@ def insert(table, rows: list[dict], ids: bool = False) -> list[int]:
     keys = [c.name for c in table.columns if c.name in rows[0] and c.name != "id"]
     columns = [[row.get(key) for row in rows] for key in keys]
     for index, key in enumerate(keys):
-        processor = table.c[key].type._cached_bind_processor(dialect)
-        if processor is not None:
-            columns[index] = [None if v is None else processor(v) for v in columns[index]]
+        convert = _converter(table.c[key].type, dialect)
+        if convert is not None:
+            columns[index] = [None if v is None else convert(v) for v in columns[index]]
     for name, value, call in _defaults(table, set(keys)):
         processor = table.c[name].type._cached_bind_processor(dialect)
         values = [value(None) if call else value for _ in rows]
