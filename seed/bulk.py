@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import UTC, date
+from functools import lru_cache
+from itertools import accumulate
 
 import click
 from sqlalchemy import Date, DateTime, func, select, text
@@ -40,6 +42,17 @@ def big_tables() -> list:
 #: SQLite settings for the load (restored afterwards): no fsync per commit (the WAL keeps
 #: the file consistent after a crash of the process), a 256 MB page cache
 SQLITE_LOAD_PRAGMAS = {"synchronous": "OFF", "cache_size": "-262144"}
+
+
+@lru_cache(maxsize=256)
+def _cumulative(weights: tuple) -> list:
+    return list(accumulate(weights))
+
+
+def weighted(rng, population, weights):
+    """``rng.choices(population, weights)[0]`` — the same draw — with the cumulative weights
+    worked out once per set of weights instead of on every call (``weights`` a tuple)."""
+    return rng.choices(population, cum_weights=_cumulative(tuple(weights)))[0]
 
 
 def _dialect():
