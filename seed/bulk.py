@@ -55,6 +55,10 @@ def weighted(rng, population, weights):
     return rng.choices(population, cum_weights=_cumulative(tuple(weights)))[0]
 
 
+#: PostgreSQL ``maintenance_work_mem`` for the index builds at the end of a bulk load
+PG_INDEX_MEMORY = "256MB"
+
+
 def _dialect():
     return db.session.get_bind().dialect
 
@@ -187,23 +191,53 @@ def _big_indexes():
                 yield index
 
 
+def _search_indexes() -> list[tuple[str, str]]:
+    """PostgreSQL: (name, CREATE statement) of the search indexes (pg_trgm and grams GIN
+    indexes, models/search.py) of the searchable tables; none on SQLite (its FTS5 tables
+    are suspended and rebuilt by ``suspend_search_index`` / ``resume_search_index``)."""
+    from models.search import postgresql_ddl, searchable_models
+
+    if _dialect().name != "postgresql":
+        return []
+    out = []
+    for model in searchable_models():
+        for statement in postgresql_ddl(model.__tablename__, model.__search__):
+            name = statement.split()[2]
+            out.append((name, statement.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)))
+    return out
+
+
 def drop_indexes() -> int:
-    """Drop the non-unique indexes of the big tables (those present); returns how many."""
+    """Drop the non-unique indexes of the big tables (those present) and, on PostgreSQL,
+    the search indexes (a GIN index kept row by row costs more than one build at the end);
+    returns how many."""
     dropped = 0
     for index in _big_indexes():
         db.session.execute(text(f"DROP INDEX IF EXISTS {_quote(index.name)}"))
+        dropped += 1
+    for name, _ in _search_indexes():
+        db.session.execute(text(f"DROP INDEX IF EXISTS {_quote(name)}"))
         dropped += 1
     return dropped
 
 
 def build_indexes(label: str = "Indexes") -> int:
-    """Create every index of the metadata's big tables that is missing (one pass per index,
-    a progress bar on a terminal); returns how many were built."""
+    """Create every index of the metadata's big tables that is missing, and on PostgreSQL the
+    search indexes (one pass per index, a progress bar on a terminal); returns how many."""
     connection = db.session.connection()
-    indexes = list(_big_indexes())
-    with click.progressbar(indexes, label=label, item_show_func=lambda i: i.name if i else None) as bar:
+    indexes = list(_big_indexes()) + _search_indexes()
+    if connection.dialect.name == "postgresql":  # sorting room for the builds, this transaction only
+        connection.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_INDEX_MEMORY}'")
+
+    def shown(item):
+        return None if item is None else item[0] if isinstance(item, tuple) else item.name
+
+    with click.progressbar(indexes, label=label, item_show_func=shown) as bar:
         for index in bar:
-            index.create(connection, checkfirst=True)
+            if isinstance(index, tuple):
+                connection.exec_driver_sql(index[1])
+            else:
+                index.create(connection, checkfirst=True)
     return len(indexes)
 
 
@@ -226,7 +260,23 @@ def _pragma(name: str, value: str | None = None):
 @contextmanager
 def load_settings(active: bool = True):
     """SQLite: the load pragmas while the block runs (again after each commit: the pool may
-    hand out another connection), the previous values afterwards. Else: nothing."""
+    hand out another connection), the previous values afterwards. PostgreSQL: commits that
+    do not wait for the WAL flush (``synchronous_commit`` off for the session: a crash may
+    lose the last chunks, never corrupt; the progress record says where to resume)."""
+    if active and _dialect().name == "postgresql":
+
+        def asynchronous():
+            db.session.execute(text("SET synchronous_commit TO off"))
+
+        asynchronous()
+        try:
+            yield asynchronous
+        finally:
+            try:
+                db.session.execute(text("RESET synchronous_commit"))
+            except Exception:  # a failed transaction: its own error propagates
+                pass
+        return
     if not active or _dialect().name != "sqlite":
         yield lambda: None
         return
