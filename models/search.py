@@ -165,10 +165,7 @@ def _run_grams(run: str) -> frozenset[str]:
 def grams(text: str) -> list[str]:
     """Every character and every pair of neighbouring characters of the lower-cased text
     made of letters and digits only (what a one- or two-character term can be), sorted."""
-    found: set[str] = set()
-    for run in _ALNUM_RUNS.findall(text.lower()):
-        found |= _run_grams(run)
-    return sorted(found)
+    return sorted(set().union(*map(_run_grams, _ALNUM_RUNS.findall(text.lower()))))
 
 
 def search_keys(values: Mapping[str, object], columns: Iterable[str], pinyin: Mapping[str, str]) -> tuple[str, str]:

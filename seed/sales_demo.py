@@ -1075,15 +1075,11 @@ class DemoSales:
             created += detect_churn(today=day, insert=_insert_losses)
             day = (day + timedelta(days=32)).replace(day=1)
         created += detect_churn(today=self.today, insert=_insert_losses)
-        rows = (
-            db.session.execute(
-                select(ClientLoss)
-                .where(ClientLoss.id > since_id, ClientLoss.status == "warning")
-                .order_by(ClientLoss.id)
-            )
-            .scalars()
-            .all()
-        )
+        rows = db.session.execute(  # plain rows: the ORM loads only the few picked below
+            select(ClientLoss.id, ClientLoss.client_id, ClientLoss.owner_id, ClientLoss.detected_on)
+            .where(ClientLoss.id > since_id, ClientLoss.status == "warning")
+            .order_by(ClientLoss.id)
+        ).all()
         orders = last_order_subquery()
         last = dict(db.session.execute(select(orders.c.client_id, orders.c.last_on)).all())
         recovered = [r for r in rows if last.get(r.client_id) and last[r.client_id] > r.detected_on]
@@ -1114,7 +1110,9 @@ class DemoSales:
                 )
             delayed += len(ids)
         db.session.expire_all()
-        for index, loss in enumerate(picked):  # even: a measure, so delayed; odd: confirmed lost
+        losses = db.session.execute(select(ClientLoss).where(ClientLoss.id.in_([r.id for r in picked]))).scalars()
+        by_id = {loss.id: loss for loss in losses}
+        for index, loss in enumerate(by_id[r.id] for r in picked):  # even: a measure, so delayed; odd: lost
             owner = user(loss.owner_id)
             director = user(self.staff.director_of(loss.owner_id)) if loss.owner_id else None
             actor = owner if owner is not None and owner.can("churn.edit") else director
