@@ -11,6 +11,7 @@ declared in Python are applied here too, since the DB-API does not know them.
 
 from __future__ import annotations
 
+from bisect import bisect
 from contextlib import contextmanager
 from datetime import UTC, date
 from functools import lru_cache
@@ -45,14 +46,17 @@ SQLITE_LOAD_PRAGMAS = {"synchronous": "OFF", "cache_size": "-262144"}
 
 
 @lru_cache(maxsize=256)
-def _cumulative(weights: tuple) -> list:
-    return list(accumulate(weights))
+def _cumulative(weights: tuple) -> tuple[list, float, int]:
+    cumulative = list(accumulate(weights))
+    return cumulative, cumulative[-1] + 0.0, len(cumulative) - 1
 
 
 def weighted(rng, population, weights):
-    """``rng.choices(population, weights)[0]`` — the same draw — with the cumulative weights
-    worked out once per set of weights instead of on every call (``weights`` a tuple)."""
-    return rng.choices(population, cum_weights=_cumulative(tuple(weights)))[0]
+    """``rng.choices(population, weights)[0]`` — the same draw: one ``random()`` scaled by
+    the total and bisected into the cumulative weights, as ``choices`` does — with the
+    cumulative weights worked out once per set of weights (``weights`` a tuple)."""
+    cumulative, total, last = _cumulative(weights)
+    return population[bisect(cumulative, rng.random() * total, 0, last)]
 
 
 #: PostgreSQL ``maintenance_work_mem`` for the index builds at the end of a bulk load

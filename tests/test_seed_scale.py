@@ -351,3 +351,15 @@ def test_bulk_converters_give_the_bind_processors_values(app):
                 expected = processor(value) if processor else value
                 assert (convert(value) if convert else value) == expected, (name, value)
                 assert type(convert(value) if convert else value) is type(expected), (name, value)
+
+
+def test_weighted_draws_are_those_of_random_choices():
+    """``bulk.weighted`` gives the draws ``random.choices`` gives for the same weights and
+    seed (integer and float weights), so the seeded data did not change with it."""
+    import random
+
+    for population, weights in (((1, 2, 3, 4), (35, 35, 20, 10)), (("a", "b", "c"), (0.6, 1.4, 0.15))):
+        plain, cached = random.Random(7), random.Random(7)
+        expected = [plain.choices(population, weights)[0] for _ in range(5000)]
+        assert [bulk.weighted(cached, population, weights) for _ in range(5000)] == expected
+        assert set(expected) == set(population)
