@@ -151,21 +151,20 @@ def name_pinyin(value: str, person: bool = False) -> tuple[str, str]:
     return "".join(full), "".join(initials)
 
 
-#: runs of letters and digits (``str.isalnum``: a word character other than the underscore)
-_ALNUM_RUNS = re.compile(r"[^\W_]+")
-
-
-@lru_cache(maxsize=1 << 17)
-def _run_grams(run: str) -> frozenset[str]:
-    """The characters and neighbouring pairs of one run of letters and digits (cached: order
-    numbers, dates, names and pinyin keys repeat their runs across rows)."""
-    return frozenset(run).union([run[i : i + 2] for i in range(len(run) - 1)])
-
-
 def grams(text: str) -> list[str]:
     """Every character and every pair of neighbouring characters of the lower-cased text
-    made of letters and digits only (what a one- or two-character term can be), sorted."""
-    return sorted(set().union(*map(_run_grams, _ALNUM_RUNS.findall(text.lower()))))
+    made of letters and digits only (what a one- or two-character term can be), sorted.
+    (Caching per run of characters was tried for seed-demo: slower on real rows, whose
+    runs — mobiles, addresses, names — are mostly unique; docs/scale.md.)"""
+    low = text.lower()
+    found = set()
+    for i, char in enumerate(low):
+        if char.isalnum():
+            found.add(char)
+            pair = low[i : i + 2]
+            if len(pair) == 2 and pair.isalnum():
+                found.add(pair)
+    return sorted(found)
 
 
 def search_keys(values: Mapping[str, object], columns: Iterable[str], pinyin: Mapping[str, str]) -> tuple[str, str]:

@@ -279,28 +279,16 @@ def test_kept_figures_and_search_keys_are_written_with_the_rows(app):
         db.session.remove()
 
 
-def _plain_grams(text: str) -> list[str]:
-    """The grams as first defined: a loop over the characters of the lower-cased text."""
-    low, found = text.lower(), set()
-    for i, char in enumerate(low):
-        if char.isalnum():
-            found.add(char)
-            pair = low[i : i + 2]
-            if len(pair) == 2 and pair.isalnum():
-                found.add(pair)
-    return sorted(found)
-
-
-def test_cached_search_keys_equal_the_plain_definitions():
-    """The search keys are cached per run of characters (grams) and per pypinyin segment
-    (pinyin): on names, addresses, numbers and odd characters they equal the plain per-row
-    computation — one-character Latin lower-casing, digits, superscripts, underscores, the
-    full-width bracket, polyphonic characters in and out of phrases."""
+def test_cached_pinyin_equals_lazy_pinyin():
+    """The pinyin of names is cached per pypinyin segment: on company and person names,
+    polyphonic characters in and out of phrases and random runs of characters it equals
+    ``lazy_pinyin`` of the whole run; the keys of a name are unchanged."""
     import random
+    import re
 
     from pypinyin import lazy_pinyin
 
-    from models.search import _run_pinyin, grams, name_pinyin
+    from models.search import _run_pinyin, name_pinyin
 
     texts = [
         "北京市华鑫科技有限公司\n北京市朝阳区人民路12号国际大厦12层03室\n13812345678\nbjshxkjyxgs",
@@ -312,13 +300,14 @@ def test_cached_search_keys_equal_the_plain_definitions():
         "",
     ]
     rng = random.Random(4)
-    alphabet = "abAB09 _-\n\t北京长行重乐曾İßǅΣ①²\u3000（）"
+    alphabet = "abAB09 _-\n\t北京长行重乐曾单于朝阳解都会藏（）"
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))) for _ in range(3000)]
+    compared = 0
     for text in texts:
-        assert grams(text) == _plain_grams(text), text
-        for run in [r for r in text.split() if r]:
-            if all("\u4e00" <= ch <= "\u9fff" for ch in run):
-                assert list(_run_pinyin(run)) == lazy_pinyin(run), run
+        for run in re.findall(r"[\u4e00-\u9fff]+", text):
+            assert list(_run_pinyin(run)) == lazy_pinyin(run), run
+            compared += 1
+    assert compared > 1000
     assert name_pinyin("北京科技") == ("beijingkeji", "bjkj")
     assert name_pinyin("重庆长安汽车股份有限公司")[1] == "cqcaqcgfyxgs"
 
