@@ -17,7 +17,8 @@ from models.lookups import LOOKUPS, Area, SalesStage
 from . import reference as ref
 
 #: from this many demo clients on, seed-demo drops and rebuilds the big tables' indexes
-BULK_FROM = 20_000
+#: (10,000 on PostgreSQL: 1 min 58 s with the rebuild, 3 min 55 s keeping them, docs/scale.md)
+BULK_FROM = 10_000
 
 
 def seed_reference(echo=click.echo) -> dict:

@@ -11,12 +11,17 @@ declared in Python are applied here too, since the DB-API does not know them.
 
 from __future__ import annotations
 
+from bisect import bisect
 from contextlib import contextmanager
+from datetime import UTC, date
+from functools import lru_cache
+from itertools import accumulate
 
 import click
-from sqlalchemy import func, select, text
+from sqlalchemy import Date, DateTime, func, select, text
 
 from models import db
+from models.base import UTCDateTime
 
 
 #: the tables seed-demo fills in proportion to the clients: their non-unique indexes are
@@ -40,6 +45,24 @@ def big_tables() -> list:
 SQLITE_LOAD_PRAGMAS = {"synchronous": "OFF", "cache_size": "-262144"}
 
 
+@lru_cache(maxsize=256)
+def _cumulative(weights: tuple) -> tuple[list, float, int]:
+    cumulative = list(accumulate(weights))
+    return cumulative, cumulative[-1] + 0.0, len(cumulative) - 1
+
+
+def weighted(rng, population, weights):
+    """``rng.choices(population, weights)[0]`` — the same draw: one ``random()`` scaled by
+    the total and bisected into the cumulative weights, as ``choices`` does — with the
+    cumulative weights worked out once per set of weights (``weights`` a tuple)."""
+    cumulative, total, last = _cumulative(weights)
+    return population[bisect(cumulative, rng.random() * total, 0, last)]
+
+
+#: PostgreSQL ``maintenance_work_mem`` for the index builds at the end of a bulk load
+PG_INDEX_MEMORY = "256MB"
+
+
 def _dialect():
     return db.session.get_bind().dialect
 
@@ -60,6 +83,42 @@ def _defaults(table, keys):
         elif getattr(default, "is_callable", False):
             out.append((column.name, default.arg, True))
     return out
+
+
+def _converter(type_, dialect):
+    """The column's bind processor, with shortcuts giving the same values for what the demo
+    generators write most (aware UTC datetimes and dates as SQLite text; money, percentages,
+    flags and lookups repeat, so their processed values are remembered)."""
+    processor = type_._cached_bind_processor(dialect)
+    if processor is None:
+        return None
+    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+
+        def when(value):  # SQLite's DATETIME text, as the processor writes it
+            if value.tzinfo is UTC:
+                return value.isoformat(" ", "microseconds")[:26]
+            return processor(value)
+
+        return when
+    if dialect.name == "sqlite" and isinstance(type_, Date) and not isinstance(type_, DateTime):
+        return lambda value: value.isoformat() if type(value) is date else processor(value)
+    if isinstance(type_, DateTime | UTCDateTime):
+        return processor
+    seen: dict = {}
+
+    def remembered(value):
+        key = (value.__class__, value)  # True == 1 == Decimal(1): the type is part of the key
+        try:
+            return seen[key]
+        except KeyError:
+            if len(seen) > 100_000:
+                seen.clear()
+            seen[key] = out = processor(value)
+            return out
+        except TypeError:  # not hashable
+            return processor(value)
+
+    return remembered
 
 
 def _searchable(table):
@@ -97,9 +156,9 @@ def insert(table, rows: list[dict], ids: bool = False) -> list[int]:
     keys = [c.name for c in table.columns if c.name in rows[0] and c.name != "id"]
     columns = [[row.get(key) for row in rows] for key in keys]
     for index, key in enumerate(keys):
-        processor = table.c[key].type._cached_bind_processor(dialect)
-        if processor is not None:
-            columns[index] = [None if v is None else processor(v) for v in columns[index]]
+        convert = _converter(table.c[key].type, dialect)
+        if convert is not None:
+            columns[index] = [None if v is None else convert(v) for v in columns[index]]
     for name, value, call in _defaults(table, set(keys)):
         processor = table.c[name].type._cached_bind_processor(dialect)
         values = [value(None) if call else value for _ in rows]
@@ -136,23 +195,53 @@ def _big_indexes():
                 yield index
 
 
+def _search_indexes() -> list[tuple[str, str]]:
+    """PostgreSQL: (name, CREATE statement) of the search indexes (pg_trgm and grams GIN
+    indexes, models/search.py) of the searchable tables; none on SQLite (its FTS5 tables
+    are suspended and rebuilt by ``suspend_search_index`` / ``resume_search_index``)."""
+    from models.search import postgresql_ddl, searchable_models
+
+    if _dialect().name != "postgresql":
+        return []
+    out = []
+    for model in searchable_models():
+        for statement in postgresql_ddl(model.__tablename__, model.__search__):
+            name = statement.split()[2]
+            out.append((name, statement.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)))
+    return out
+
+
 def drop_indexes() -> int:
-    """Drop the non-unique indexes of the big tables (those present); returns how many."""
+    """Drop the non-unique indexes of the big tables (those present) and, on PostgreSQL,
+    the search indexes (a GIN index kept row by row costs more than one build at the end);
+    returns how many."""
     dropped = 0
     for index in _big_indexes():
         db.session.execute(text(f"DROP INDEX IF EXISTS {_quote(index.name)}"))
+        dropped += 1
+    for name, _ in _search_indexes():
+        db.session.execute(text(f"DROP INDEX IF EXISTS {_quote(name)}"))
         dropped += 1
     return dropped
 
 
 def build_indexes(label: str = "Indexes") -> int:
-    """Create every index of the metadata's big tables that is missing (one pass per index,
-    a progress bar on a terminal); returns how many were built."""
+    """Create every index of the metadata's big tables that is missing, and on PostgreSQL the
+    search indexes (one pass per index, a progress bar on a terminal); returns how many."""
     connection = db.session.connection()
-    indexes = list(_big_indexes())
-    with click.progressbar(indexes, label=label, item_show_func=lambda i: i.name if i else None) as bar:
+    indexes = list(_big_indexes()) + _search_indexes()
+    if connection.dialect.name == "postgresql":  # sorting room for the builds, this transaction only
+        connection.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_INDEX_MEMORY}'")
+
+    def shown(item):
+        return None if item is None else item[0] if isinstance(item, tuple) else item.name
+
+    with click.progressbar(indexes, label=label, item_show_func=shown) as bar:
         for index in bar:
-            index.create(connection, checkfirst=True)
+            if isinstance(index, tuple):
+                connection.exec_driver_sql(index[1])
+            else:
+                index.create(connection, checkfirst=True)
     return len(indexes)
 
 
@@ -175,7 +264,23 @@ def _pragma(name: str, value: str | None = None):
 @contextmanager
 def load_settings(active: bool = True):
     """SQLite: the load pragmas while the block runs (again after each commit: the pool may
-    hand out another connection), the previous values afterwards. Else: nothing."""
+    hand out another connection), the previous values afterwards. PostgreSQL: commits that
+    do not wait for the WAL flush (``synchronous_commit`` off for the session: a crash may
+    lose the last chunks, never corrupt; the progress record says where to resume)."""
+    if active and _dialect().name == "postgresql":
+
+        def asynchronous():
+            db.session.execute(text("SET synchronous_commit TO off"))
+
+        asynchronous()
+        try:
+            yield asynchronous
+        finally:
+            try:
+                db.session.execute(text("RESET synchronous_commit"))
+            except Exception:  # a failed transaction: its own error propagates
+                pass
+        return
     if not active or _dialect().name != "sqlite":
         yield lambda: None
         return

@@ -26,6 +26,7 @@ from models.customers import Appointment, Client, Contract, FollowUp, Linkman, n
 from models.validators import USCC_CHARSET, uscc_check_char
 
 from . import bulk
+from .bulk import weighted
 
 BATCH = 5000
 CENT = Decimal("0.01")
@@ -523,9 +524,9 @@ class DemoClients:
             raise click.ClickException("no active account manager or sales director to own the clients")
         self.owners = managers + directors
         # account managers carry uneven books; directors keep only a few key accounts
-        self.owner_weights = [self.rng.uniform(0.6, 1.4) for _ in managers] + [
-            0.15 if managers else 1.0 for _ in directors
-        ]
+        self.owner_weights = tuple(
+            [self.rng.uniform(0.6, 1.4) for _ in managers] + [0.15 if managers else 1.0 for _ in directors]
+        )
         # a per-run offset keeps USCCs and contract numbers unique when run again
         self.serial = db.session.execute(select(func.max(Client.id))).scalar() or 0
         self.contract_seq = db.session.execute(select(func.max(Contract.id))).scalar() or 0
@@ -619,10 +620,10 @@ class DemoClients:
         if rng.random() < 0.6:
             address += f"{rng.choice(BUILDINGS)}{rng.randint(1, 32)}层{rng.randint(1, 30):02d}室"
         created = now - timedelta(seconds=rng.randint(3600, 730 * 86400))
-        owner = rng.choices(self.owners, self.owner_weights)[0]
+        owner = weighted(rng, self.owners, self.owner_weights)
 
         linkmans = []
-        for i in range(rng.choices((1, 2, 3, 4), (35, 35, 20, 10))[0]):
+        for i in range(weighted(rng, (1, 2, 3, 4), (35, 35, 20, 10))):
             gender = rng.choice(("男", "女"))
             person = rng.choice(pools.male if gender == "男" else pools.female)
             made = created if i == 0 else self.when(created, now)
@@ -671,11 +672,11 @@ class DemoClients:
             )
 
         appointments = []
-        for _ in range(rng.choices((0, 1, 2), (35, 45, 20))[0]):
+        for _ in range(weighted(rng, (0, 1, 2), (35, 45, 20))):
             roll = rng.random()
             if roll < 0.55:  # in the past: mostly done, some still to do (= a due reminder)
                 scheduled = self.when(max(created, now - timedelta(days=90)), now)
-                status = rng.choices(("已完成", "待办", "已取消"), (60, 30, 10))[0]
+                status = weighted(rng, ("已完成", "待办", "已取消"), (60, 30, 10))
             else:  # coming up; reminders of the next few hours are already due
                 scheduled = now + timedelta(minutes=rng.randint(30, 30 * 24 * 60))
                 status = "待办"
@@ -706,7 +707,7 @@ class DemoClients:
             )
 
         contracts = []
-        for _ in range(rng.choices((0, 1, 2, 3), (35, 35, 20, 10))[0]):
+        for _ in range(weighted(rng, (0, 1, 2, 3), (35, 35, 20, 10))):
             starts = created.date() + timedelta(days=rng.randint(0, max(0, (self.today - created.date()).days + 30)))
             months = rng.choice((3, 6, 12, 12, 12, 24, 36))
             ends = _add_months(starts, months) - timedelta(days=1)

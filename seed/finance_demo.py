@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 import click
 from sqlalchemy import bindparam, func, select, update
@@ -33,6 +34,7 @@ from models.finance import ContractReceipt, Invoice, Receipt
 from models.lookups import ContractType, InvoiceType, PaymentMethod
 
 from . import bulk
+from .bulk import weighted
 
 BATCH = 5000
 STATES = ("draft", "submitted", "approved", "rejected", "signed", "archived", "terminated")
@@ -58,6 +60,8 @@ STATE_WEIGHTS = {
         ("archived", 55),
     ],
 }
+#: contract timing → (states, weights), as ``weighted`` takes them
+STATE_CHOICES = {timing: tuple(zip(*pairs, strict=True)) for timing, pairs in STATE_WEIGHTS.items()}
 REJECT_REASONS = [
     "付款条件不符合公司规定，请与客户重新协商预付款比例。",
     "合同金额与报价单不一致，请核对后重新提交。",
@@ -88,6 +92,7 @@ METHODS = {"银行转账": 78, "承兑汇票": 12, "支票": 7, "现金": 3}
 RATES = {"服务合同": 6, "框架协议": 6, "销售合同": 13, "采购合同": 13}
 
 
+@lru_cache(maxsize=1 << 16)
 def _yuan(fen: int) -> Decimal:
     return Decimal(fen).scaleb(-2).quantize(Decimal("0.01"))
 
@@ -132,6 +137,7 @@ class DemoFinance:
         self.methods = [(methods[n], n, w) for n, w in METHODS.items() if n in methods] or [
             (i, n, 1) for n, i in sorted(methods.items(), key=lambda item: item[1])
         ]
+        self.method_weights = tuple(m[2] for m in self.methods)
         self.invoice_types = [
             (i, n)
             for i, n in db.session.execute(
@@ -182,7 +188,7 @@ class DemoFinance:
         """The contract's new workflow columns, and the audit entries worth keeping."""
         rng = self.rng
         timing = "future" if row.starts_on > self.today else "ended" if row.ends_on < self.today else "running"
-        state = row.forced or rng.choices(*zip(*STATE_WEIGHTS[timing], strict=False))[0]
+        state = row.forced or weighted(rng, *STATE_CHOICES[timing])
         values = {
             "cid": row.id,
             "status": state,
@@ -365,14 +371,14 @@ class DemoFinance:
     def receipt_number(self, day: date) -> str:
         while True:
             self.receipt_seq += 1
-            number = f"HK-{day:%Y%m%d}-{self.receipt_seq:06d}"
+            number = f"HK-{day.isoformat().replace('-', '')}-{self.receipt_seq:06d}"
             if number not in self.taken_receipts:
                 self.taken_receipts.add(number)
                 return number
 
     def receipt_row(self, row, day: date, fen: int) -> dict:
         rng = self.rng
-        method_id, method_name, _ = rng.choices(self.methods, [m[2] for m in self.methods])[0]
+        method_id, method_name, _ = weighted(rng, self.methods, self.method_weights)
         bank_ref = None
         if method_name == "银行转账":
             bank_ref = f"{rng.randrange(10**19, 10**20)}"

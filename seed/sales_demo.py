@@ -42,6 +42,7 @@ import random
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 import click
 from sqlalchemy import func, select, update
@@ -58,6 +59,7 @@ from models.targets import SalesTarget, WeeklyReport, WeeklyReportItem
 from models.workflow import perform
 
 from . import bulk
+from .bulk import weighted
 from .customers_demo import FALLBACK_TRADE, MOBILE_PREFIXES, TRADES, ZIHAO, demo_chance
 
 BATCH = 2000  # clients per batch
@@ -225,6 +227,7 @@ LOSS_REASONS = [
 ]
 
 
+@lru_cache(maxsize=1 << 16)
 def _yuan(fen: int) -> Decimal:
     return Decimal(fen).scaleb(-2).quantize(CENT)
 
@@ -383,7 +386,7 @@ class DemoSales:
         return first + timedelta(days=self.rng.randint(0, (last - first).days))
 
     def number(self, prefix: str, day: date) -> str:
-        stem = f"{prefix}{day:%Y%m%d}"
+        stem = prefix + day.isoformat().replace("-", "")
         self.serials[stem] = self.serials.get(stem, 0) + 1
         return f"{stem}-{self.serials[stem]:03d}"
 
@@ -396,7 +399,7 @@ class DemoSales:
         ]
         if not choices:  # an odd threshold (e.g. 100): anything goes
             choices = list(DISCOUNTS.items())
-        return self.rng.choices([d for d, _ in choices], [w for _, w in choices])[0]
+        return weighted(self.rng, tuple(d for d, _ in choices), tuple(w for _, w in choices))
 
     # -- products -----------------------------------------------------------------------
     def catalogue(self) -> int:
@@ -468,9 +471,9 @@ class DemoSales:
             if unit == "箱":
                 quantity = rng.choice((5, 10, 10, 20, 30, 50, 100))
             elif fen >= 5_000_000:
-                quantity = rng.choices((1, 2), (90, 10))[0]
+                quantity = weighted(rng, (1, 2), (90, 10))
             elif fen >= 1_000_000:
-                quantity = rng.choices((1, 2, 3, 5), (60, 20, 12, 8))[0]
+                quantity = weighted(rng, (1, 2, 3, 5), (60, 20, 12, 8))
             elif unit == "年":
                 quantity = rng.choice((1, 1, 1, 2, 3, 5))
             elif fen >= 200_000:
@@ -512,9 +515,9 @@ class DemoSales:
             elif age > 30:
                 status = "completed"
             elif age > 8:
-                status = rng.choices(("completed", "shipped"), (60, 40))[0]
+                status = weighted(rng, ("completed", "shipped"), (60, 40))
             else:
-                status = rng.choices(("pending", "shipped"), (55, 45))[0]
+                status = weighted(rng, ("pending", "shipped"), (55, 45))
         created = self.at(day)
         shipped_at = shipped_by = None
         updated = created
@@ -539,7 +542,7 @@ class DemoSales:
             for i, q, fen in lines
         ]
         if status != "cancelled":
-            self.sold[(client.owner_id, f"{day:%Y-%m}")] += sum(q * fen for _, q, fen in lines)
+            self.sold[(client.owner_id, day.isoformat()[:7])] += sum(q * fen for _, q, fen in lines)
         if status == "pending":
             for i, q, _ in lines:
                 self.pending_demand[i] += q
@@ -628,9 +631,9 @@ class DemoSales:
         first = max(self.start, client.created_at.date()) if client.created_at else self.start
         if status is None:
             if client.id is None:  # a prospect: open, or lost
-                status = rng.choices(("unassigned", "assigned", "lost"), (35, 45, 20))[0]
+                status = weighted(rng, ("unassigned", "assigned", "lost"), (35, 45, 20))
             else:
-                status = rng.choices(("unassigned", "assigned", "won", "lost"), (12, 38, 28, 22))[0]
+                status = weighted(rng, ("unassigned", "assigned", "won", "lost"), (12, 38, 28, 22))
         closes = status in ("won", "lost")
         if closes and (self.today - first).days < 12:  # too young to be decided
             status, closes = "assigned", False
@@ -654,7 +657,7 @@ class DemoSales:
         if status != "unassigned":
             assignee = owner
             assigned_at = created if creator == owner else self.later(created, 2, 24 * 5)
-        lines = self.pick_lines(client.trade, rng.choices((1, 2, 3), (50, 35, 15))[0])
+        lines = self.pick_lines(client.trade, weighted(rng, (1, 2, 3), (50, 35, 15)))
         amount = sum(q * fen for _, q, fen in lines)
         amount = max(100_000, amount * rng.randint(85, 120) // 100 // 100_000 * 100_000)  # whole thousands
         budget = f"{amount // 1_000_000}万元" if amount >= 1_000_000 else f"{amount // 100}元"
@@ -695,7 +698,7 @@ class DemoSales:
         plans = []
         if status != "unassigned" or rng.random() < 0.3:
             end = closed_day or expected_close
-            for _ in range(rng.choices((1, 2, 3, 4), (25, 35, 25, 15))[0]):
+            for _ in range(weighted(rng, (1, 2, 3, 4), (25, 35, 25, 15))):
                 planned = created_day + timedelta(days=rng.randint(1, max(1, (end - created_day).days)))
                 if closed_day and planned > closed_day:
                     planned = closed_day
@@ -727,7 +730,7 @@ class DemoSales:
 
         # opportunities (a quarter of the clients; the first ones go through every state)
         forced = self.take_forced(can_close=age >= 30)
-        count = 1 if forced else rng.choices((0, 1, 2), (75, 20, 5))[0]
+        count = 1 if forced else weighted(rng, (0, 1, 2), (75, 20, 5))
         for _ in range(count):
             status, stage = forced or (None, None)
             forced = None
@@ -758,7 +761,7 @@ class DemoSales:
                         client,
                         quote_day,
                         lines,
-                        rng.choices(("draft", "submitted", "approved"), (40, 30, 30))[0],
+                        weighted(rng, ("draft", "submitted", "approved"), (40, 30, 30)),
                         opportunity=opportunity,
                     )
                 )
@@ -779,7 +782,7 @@ class DemoSales:
             if last == self.today and (not days or days[-1] < self.today - timedelta(days=150)):
                 days.append(self.day_between(max(created, self.today - timedelta(days=120)), self.today))
         for day in days:
-            lines = self.pick_lines(trade, rng.choices((1, 2, 3, 4, 5), (35, 30, 18, 11, 6))[0])
+            lines = self.pick_lines(trade, weighted(rng, (1, 2, 3, 4, 5), (35, 30, 18, 11, 6)))
             total = sum(q * fen for _, q, fen in lines)
             if rng.random() < (0.45 if total >= 5_000_000 else 0.12):  # it came from a quote
                 quote_day = max(created, day - timedelta(days=rng.randint(3, 25)))
@@ -797,9 +800,8 @@ class DemoSales:
         # recent quotes in every state (the first ones forced), a few accepted but not yet ordered
         forced = self.forced_quotes.pop(0) if self.forced_quotes else None
         if forced or rng.random() < 0.08:
-            status = (
-                forced
-                or rng.choices(("draft", "submitted", "approved", "rejected", "accepted"), (30, 20, 25, 10, 15))[0]
+            status = forced or weighted(
+                rng, ("draft", "submitted", "approved", "rejected", "accepted"), (30, 20, 25, 10, 15)
             )
             discount = self.discount(True) if forced in ("approved", "submitted", "rejected") else None
             day = self.day_between(max(created, self.today - timedelta(days=40)), self.today)
@@ -999,9 +1001,9 @@ class DemoSales:
                 if back == 0 or friday >= self.now:
                     status = "draft"
                 elif back == 1:
-                    status = rng.choices(("draft", "submitted", "reviewed"), (15, 45, 40))[0]
+                    status = weighted(rng, ("draft", "submitted", "reviewed"), (15, 45, 40))
                 else:
-                    status = rng.choices(("submitted", "reviewed"), (12, 88))[0]
+                    status = weighted(rng, ("submitted", "reviewed"), (12, 88))
                 if status == "reviewed" and director is None:
                     status = "submitted"
                 created = self.at(week + timedelta(days=rng.randint(0, 4)))
@@ -1010,7 +1012,7 @@ class DemoSales:
                 current = [
                     o for o in mine if o.created_at < week_end and (o.closed_at is None or o.closed_at >= week_begin)
                 ]
-                n = min(len(current), rng.choices((1, 2, 3), (40, 40, 20))[0])
+                n = min(len(current), weighted(rng, (1, 2, 3), (40, 40, 20)))
                 chosen = rng.sample(current, n) if n else []
                 report = {
                     "user_id": user_id,
@@ -1073,15 +1075,11 @@ class DemoSales:
             created += detect_churn(today=day, insert=_insert_losses)
             day = (day + timedelta(days=32)).replace(day=1)
         created += detect_churn(today=self.today, insert=_insert_losses)
-        rows = (
-            db.session.execute(
-                select(ClientLoss)
-                .where(ClientLoss.id > since_id, ClientLoss.status == "warning")
-                .order_by(ClientLoss.id)
-            )
-            .scalars()
-            .all()
-        )
+        rows = db.session.execute(  # plain rows: the ORM loads only the few picked below
+            select(ClientLoss.id, ClientLoss.client_id, ClientLoss.owner_id, ClientLoss.detected_on)
+            .where(ClientLoss.id > since_id, ClientLoss.status == "warning")
+            .order_by(ClientLoss.id)
+        ).all()
         orders = last_order_subquery()
         last = dict(db.session.execute(select(orders.c.client_id, orders.c.last_on)).all())
         recovered = [r for r in rows if last.get(r.client_id) and last[r.client_id] > r.detected_on]
@@ -1112,7 +1110,9 @@ class DemoSales:
                 )
             delayed += len(ids)
         db.session.expire_all()
-        for index, loss in enumerate(picked):  # even: a measure, so delayed; odd: confirmed lost
+        losses = db.session.execute(select(ClientLoss).where(ClientLoss.id.in_([r.id for r in picked]))).scalars()
+        by_id = {loss.id: loss for loss in losses}
+        for index, loss in enumerate(by_id[r.id] for r in picked):  # even: a measure, so delayed; odd: lost
             owner = user(loss.owner_id)
             director = user(self.staff.director_of(loss.owner_id)) if loss.owner_id else None
             actor = owner if owner is not None and owner.can("churn.edit") else director

@@ -277,3 +277,78 @@ def test_kept_figures_and_search_keys_are_written_with_the_rows(app):
         assert rebuild_search_keys(db.session) == 0
         db.session.rollback()
         db.session.remove()
+
+
+def test_cached_pinyin_equals_lazy_pinyin():
+    """The pinyin of names is cached per pypinyin segment: on company and person names,
+    polyphonic characters in and out of phrases and random runs of characters it equals
+    ``lazy_pinyin`` of the whole run; the keys of a name are unchanged."""
+    import random
+    import re
+
+    from pypinyin import lazy_pinyin
+
+    from models.search import _run_pinyin, name_pinyin
+
+    texts = [
+        "北京市华鑫科技有限公司\n北京市朝阳区人民路12号国际大厦12层03室\n13812345678\nbjshxkjyxgs",
+        "重庆长安汽车股份有限公司",
+        "长沙银行行长",
+        "单于曾经",
+        "瑞达数据科技（深圳）有限责任公司",
+        "DD20261202-001 HT-2026-000042 x_y İstanbul ß ²³ Ⅻ ǅ",
+        "",
+    ]
+    rng = random.Random(4)
+    alphabet = "abAB09 _-\n\t北京长行重乐曾单于朝阳解都会藏（）"
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))) for _ in range(3000)]
+    compared = 0
+    for text in texts:
+        for run in re.findall(r"[\u4e00-\u9fff]+", text):
+            assert list(_run_pinyin(run)) == lazy_pinyin(run), run
+            compared += 1
+    assert compared > 1000
+    assert name_pinyin("北京科技") == ("beijingkeji", "bjkj")
+    assert name_pinyin("重庆长安汽车股份有限公司")[1] == "cqcaqcgfyxgs"
+
+
+def test_bulk_converters_give_the_bind_processors_values(app):
+    """The bulk writer's shortcuts (SQLite datetime and date text, remembered money and
+    flags) give what each column's own bind processor gives, other values included."""
+    from datetime import UTC, date, datetime, timedelta, timezone
+
+    from models import db
+    from models.customers import Contract
+
+    with app.app_context():
+        dialect = db.session.get_bind().dialect
+        table = Contract.__table__
+        values = {
+            "recorded_at": [
+                datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC),
+                datetime(2026, 3, 4, 5, 6, 7, 12, tzinfo=UTC),
+                datetime(2026, 3, 4, 13, 6, 7, tzinfo=timezone(timedelta(hours=8))),
+            ],
+            "starts_on": [date(2026, 1, 2), date(999, 1, 2)],
+            "amount": [Decimal("12.50"), Decimal("12.5"), 12, "12.50", Decimal("0.00")],
+            "is_deleted": [True, False, 1, 0],
+        }
+        for name, samples in values.items():
+            convert = bulk._converter(table.c[name].type, dialect)
+            processor = table.c[name].type._cached_bind_processor(dialect)
+            for value in samples * 2:
+                expected = processor(value) if processor else value
+                assert (convert(value) if convert else value) == expected, (name, value)
+                assert type(convert(value) if convert else value) is type(expected), (name, value)
+
+
+def test_weighted_draws_are_those_of_random_choices():
+    """``bulk.weighted`` gives the draws ``random.choices`` gives for the same weights and
+    seed (integer and float weights), so the seeded data did not change with it."""
+    import random
+
+    for population, weights in (((1, 2, 3, 4), (35, 35, 20, 10)), (("a", "b", "c"), (0.6, 1.4, 0.15))):
+        plain, cached = random.Random(7), random.Random(7)
+        expected = [plain.choices(population, weights)[0] for _ in range(5000)]
+        assert [bulk.weighted(cached, population, weights) for _ in range(5000)] == expected
+        assert set(expected) == set(population)
