@@ -57,7 +57,7 @@ class CampaignView(WorkflowMixin, CrmModelView):
     """市场活动: planned → running → finished; its leads and e-mails on the details page."""
 
     column_list = ("name", "type", "status", "starts_on", "ends_on", "location", "budget", "actual_cost", "owner")
-    column_sortable_list = ("name", "status", "starts_on", "ends_on")
+    column_sortable_list = ("name", "starts_on", "ends_on")  # status: a filter (its index leads with it)
     column_default_sort = ("starts_on", True)
     column_searchable_list = ("name", "location")
     column_details_list = (*column_list, "budget_left", "description", "created_at", "updated_at")
@@ -106,15 +106,15 @@ class LeadView(ImportMixin, WorkflowMixin, CrmModelView):
         "campaign",
         "source",
         "status",
-        "owner",
         "assigned_to",
         "created_at",
     )
-    column_sortable_list = ("company_name", "contact_name", "status", "created_at")
+    column_sortable_list = ("company_name", "contact_name", "created_at")
     column_default_sort = ("created_at", True)
     column_searchable_list = ("company_name", "contact_name", "mobile", "email")
     column_details_list = (
         *column_list,
+        "owner",
         "uscc",
         "notes",
         "disqualified_reason",
@@ -160,7 +160,7 @@ class LeadView(ImportMixin, WorkflowMixin, CrmModelView):
     )
     form_ajax_refs = {"campaign": {"fields": ["name"], "page_size": 10}}
     prefill = {"campaign": "campaign_id"}
-    list_eager = ("campaign", "source", "owner", "assigned_to")
+    list_eager = ("campaign", "source", "assigned_to")
     details_template = "admin/crm/lead_details.html"
 
     # -- duplicate guard --------------------------------------------------------

@@ -84,8 +84,8 @@ def upgrade():
             postgresql_where=sa.text("is_deleted = false"),
         )
         batch_op.create_index(
-            "ix_campaign_live_status",
-            ["status", "id"],
+            "ix_campaign_live_status_starts_on",
+            ["status", "starts_on", "id"],
             unique=False,
             sqlite_where=sa.text("is_deleted = 0"),
             postgresql_where=sa.text("is_deleted = false"),
@@ -201,8 +201,30 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lead")),
     )
     with op.batch_alter_table("lead", schema=None) as batch_op:
-        batch_op.create_index("ix_lead_assigned_to_id_created_at", ["assigned_to_id", "created_at", "id"], unique=False)
-        batch_op.create_index("ix_lead_campaign_id_created_at", ["campaign_id", "created_at", "id"], unique=False)
+        # the sort index first: PostgreSQL breaks a tie between equal plans by the later index
+        batch_op.create_index(
+            "ix_lead_live_created_at",
+            ["created_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("is_deleted = 0"),
+            postgresql_where=sa.text("is_deleted = false"),
+        )
+        batch_op.create_index(batch_op.f("ix_lead_assigned_to_id"), ["assigned_to_id"], unique=False)
+        batch_op.create_index(
+            "ix_lead_live_assigned_to_id_created_at",
+            ["assigned_to_id", "created_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("is_deleted = 0"),
+            postgresql_where=sa.text("is_deleted = false"),
+        )
+        batch_op.create_index(batch_op.f("ix_lead_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index(
+            "ix_lead_live_campaign_id_created_at",
+            ["campaign_id", "created_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("is_deleted = 0"),
+            postgresql_where=sa.text("is_deleted = false"),
+        )
         batch_op.create_index(batch_op.f("ix_lead_converted_by_id"), ["converted_by_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_lead_converted_client_id"), ["converted_client_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_lead_converted_linkman_id"), ["converted_linkman_id"], unique=False)
@@ -233,23 +255,30 @@ def upgrade():
             postgresql_where=sa.text("is_deleted = false"),
         )
         batch_op.create_index(
-            "ix_lead_live_created_at",
-            ["created_at", "id"],
-            unique=False,
-            sqlite_where=sa.text("is_deleted = 0"),
-            postgresql_where=sa.text("is_deleted = false"),
-        )
-        batch_op.create_index(
-            "ix_lead_live_status",
-            ["status", "id"],
+            "ix_lead_live_status_created_at",
+            ["status", "created_at", "id"],
             unique=False,
             sqlite_where=sa.text("is_deleted = 0"),
             postgresql_where=sa.text("is_deleted = false"),
         )
         batch_op.create_index(batch_op.f("ix_lead_mobile"), ["mobile"], unique=False)
         batch_op.create_index(batch_op.f("ix_lead_name_key"), ["name_key"], unique=False)
-        batch_op.create_index("ix_lead_owner_id_created_at", ["owner_id", "created_at", "id"], unique=False)
-        batch_op.create_index("ix_lead_source_id_created_at", ["source_id", "created_at", "id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_lead_owner_id"), ["owner_id"], unique=False)
+        batch_op.create_index(
+            "ix_lead_live_owner_id_created_at",
+            ["owner_id", "created_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("is_deleted = 0"),
+            postgresql_where=sa.text("is_deleted = false"),
+        )
+        batch_op.create_index(batch_op.f("ix_lead_source_id"), ["source_id"], unique=False)
+        batch_op.create_index(
+            "ix_lead_live_source_id_created_at",
+            ["source_id", "created_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("is_deleted = 0"),
+            postgresql_where=sa.text("is_deleted = false"),
+        )
         batch_op.create_index(batch_op.f("ix_lead_updated_at"), ["updated_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_lead_uscc"), ["uscc"], unique=False)
 
