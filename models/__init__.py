@@ -44,6 +44,7 @@ from . import (  # noqa: E402,F401  (register the tables)
     jobs,
     lookups,
     marketing,
+    marketing_mail,
     opportunities,
     orders,
     products,

@@ -16,7 +16,8 @@ from sqlalchemy import func, select, text
 from models.base import FieldError
 from models.customers import Client, Linkman
 from models.lookups import Area, CampaignType, ClientSource
-from models.marketing import Campaign, ConversionError, EmailLog, Lead, MarketingEmail, assign_leads, convert
+from models.marketing import Campaign, ConversionError, Lead, assign_leads, convert
+from models.marketing_mail import EmailLog, MarketingEmail
 from models.opportunities import Opportunity
 from models.workflow import WorkflowError, perform
 from tests.conftest import flashes, make_app, transition
@@ -62,7 +63,7 @@ def _details(area) -> dict:
 def test_campaign_end_before_start_is_refused_by_name(db_session):
     with force_locale("en"), pytest.raises(FieldError) as refused:
         make_campaign(db_session, starts_on=date(2026, 5, 2), ends_on=date(2026, 5, 1))
-    assert refused.value.field == "End date"
+    assert refused.value.field == "Campaign end date"
     db_session.rollback()
 
 

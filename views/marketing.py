@@ -26,13 +26,13 @@ from models.marketing import (
     OPEN_LEAD,
     Campaign,
     Lead,
-    MarketingEmail,
     account_manager_clause,
     assign_leads,
     convert,
     find_lead_duplicates,
     lead_client_duplicates,
 )
+from models.marketing_mail import MarketingEmail
 from models.scope import in_scope, scoped
 
 from .crud import CrmModelView, Section, crm_action, crm_page, record_link, status_filter
@@ -62,7 +62,7 @@ class CampaignView(WorkflowMixin, CrmModelView):
     column_searchable_list = ("name", "location")
     column_details_list = (*column_list, "budget_left", "description", "created_at", "updated_at")
     column_export_list = column_list
-    column_labels = {"budget_left": _l("Budget left")}
+    extra_labels = {"budget_left": _l("Budget left")}
     column_formatters_detail = {"budget_left": _budget_left}
     column_filters = (status_filter(Campaign.status, CAMPAIGN_STATUSES), "type", "owner", "starts_on", "ends_on")
     form_columns = ("name", "type", "starts_on", "ends_on", "location", "budget", "actual_cost", "owner", "description")
