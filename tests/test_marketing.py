@@ -373,3 +373,24 @@ def test_campaign_details_show_its_leads_and_budget(en_client, db_session):
     assert "展会线索有限公司" in page and 'id="campaign-leads"' in page
     assert "¥-2,500.50" in page  # budget left: over budget
     assert "wf-start" in page
+
+
+def test_seed_grants_the_marketing_rights_on_an_upgraded_database(db_session):
+    """A database seeded before issue 13: its roles get the new rights by the matrix."""
+    from models.auth import Right, Role
+    from seed import seed_reference
+
+    codes = [c for c in db_session.execute(select(Right.code)).scalars() if c.split(".")[0] in ("campaign", "lead")]
+    for role in db_session.execute(select(Role)).scalars():
+        role.rights = [r for r in role.rights if r.code not in codes]
+    db_session.flush()
+    db_session.execute(Right.__table__.delete().where(Right.code.in_(codes)))
+    db_session.commit()
+    assert not user(db_session, "marketing").can("lead.convert")
+    made = seed_reference(echo=lambda *_: None)
+    db_session.commit()
+    db_session.expire_all()
+    assert made["rights"] == len(codes)
+    assert user(db_session, "marketing").can("lead.convert") and user(db_session, "marketing").can("campaign.delete")
+    assert user(db_session, "executive").can("lead.export") and not user(db_session, "executive").can("lead.edit")
+    assert user(db_session, "account_manager").can("campaign.view")
