@@ -420,3 +420,31 @@ def test_list_pages_take_the_same_few_statements_whatever_the_rows(app, client_a
     db_session.commit()
     assert statements(f"/admin/{endpoint}/?page_size=50") == few
     assert statements(f"/admin/{endpoint}/?page_size=50&search=公司") == few
+
+
+def test_parallel_convert_requests_make_one_client(http_user, db_session):
+    """Three people press *Convert* on one lead at the same moment, over real HTTP."""
+    from tests.conftest import run_parallel
+
+    people = [http_user("marketing") for _ in range(3)]  # log in before holding a write transaction
+    lead = make_lead(db_session, company_name="并发转化有限公司")
+    db_session.commit()
+    form = {
+        "id": str(lead.id),
+        "client_id": "",
+        **{k: str(v) for k, v in _details(lookup(db_session, Area, "上海")).items()},
+    }
+    results = run_parallel([lambda u=u: u.post("/admin/lead/convert/", form, follow=True) for u in people])
+    assert all(not isinstance(r, Exception) and r[0] == 200 for r in results), results
+    texts = [body for _, body, _ in results]
+    assert sum("converted: client 并发转化有限公司" in text for text in texts) == 1
+    assert sum("is Converted: cannot Convert it." in text for text in texts) == 2
+    db_session.expire_all()
+    count = select(func.count()).select_from(Client).where(Client.name == "并发转化有限公司")
+    assert db_session.execute(count).scalar() == 1
+    assert (
+        db_session.execute(
+            select(func.count()).select_from(Opportunity).where(Opportunity.customer_name == "并发转化有限公司")
+        ).scalar()
+        == 1
+    )
