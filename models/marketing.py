@@ -268,8 +268,9 @@ def convert(
     Refused (:class:`ConversionError`, nothing written — the caller rolls back) when the
     lead is not open, when a new client would duplicate live clients (``matches``; pass
     ``save_anyway`` or choose one of them), and — by the database — when the lead was
-    converted meanwhile: the UPDATE is conditional on the lead still being open, and
-    changes no row for the second of two parallel conversions."""
+    converted meanwhile: the UPDATE that claims the lead (who and when) is conditional on
+    the lead being open and unclaimed, and changes no row for the second of two parallel
+    conversions."""
     if lead.status not in OPEN_LEAD:
         raise ConversionError(_refused(lead))
     if client is None and not save_anyway:
@@ -288,7 +289,7 @@ def convert(
     claimed = db.session.execute(
         update(Lead)
         .where(Lead.id == lead.id, Lead.status.in_(OPEN_LEAD), Lead.converted_at.is_(None))
-        .values(status="converted", converted_by_id=actor.id, converted_at=now, version=Lead.version + 1)
+        .values(converted_by_id=actor.id, converted_at=now, version=Lead.version + 1)
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
@@ -305,7 +306,7 @@ def convert(
     db.session.add_all([linkman, opportunity])
     db.session.flush()
     lead.converted_client_id, lead.converted_linkman_id = client.id, linkman.id
-    lead.converted_opportunity_id = opportunity.id
+    lead.converted_opportunity_id, lead.status = opportunity.id, "converted"  # in the history
     db.session.flush()
     return client, linkman, opportunity
 

@@ -148,6 +148,14 @@ def test_convert_creates_client_contact_and_opportunity(db_session):
     assert opportunity.client_id == client.id and opportunity.assigned_to.username == "am_team"
     assert opportunity.status == "assigned" and opportunity.source_id == lead.source_id
     assert opportunity.title == f"{lead.company_name} · 秋季研讨会"
+    from models.audit import AuditLog
+
+    entry = db_session.execute(
+        select(AuditLog).where(
+            AuditLog.table_name == "lead", AuditLog.record_id == lead.id, AuditLog.action == "convert_lead"
+        )
+    ).scalar_one()
+    assert entry.changes["status"] == ["new", "converted"] and entry.changes["converted_client_id"][1] == client.id
 
 
 def test_convert_refuses_a_duplicate_client_unless_linked_or_confirmed(db_session):
