@@ -219,7 +219,11 @@ def find_lead_duplicates(company_name, uscc=None, mobile=None, email=None, exclu
     if mobile:
         rules.append((_l("same contact mobile"), Lead.mobile == mobile))
     if email:
-        rules.append((_l("same e-mail"), Lead.email == email.strip()))
+        try:
+            email = validators.email(email)  # as the column stores it
+        except ValueError:
+            pass
+        rules.append((_l("same e-mail"), Lead.email == email))
     reasons: dict[int, list[str]] = {}
     for reason, clause in rules:
         for lead_id in db.session.execute(select(Lead.id).where(*live, clause).limit(20)).scalars():

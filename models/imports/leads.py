@@ -34,7 +34,7 @@ _RULES = (
     ("uscc", "uscc", lambda row: row.get("uscc")),
     ("name", "company_name", lambda row: normalise_name(row.get("company_name"))),
     ("contact_mobile", "mobile", lambda row: row.get("mobile")),
-    ("email", "email", lambda row: (row.get("email") or "").lower() or None),
+    ("email", "email", lambda row: row.get("email")),  # normalised by the column's check
 )
 
 
@@ -73,7 +73,7 @@ def _open_leads(values: dict) -> dict[str, dict]:
                 Lead.live(), Lead.status.in_(OPEN_LEAD), column.in_(keys[start : start + 500])
             )
             for id_, name, key in db.session.execute(query.order_by(Lead.id)):
-                found[rule].setdefault(key.lower() if rule == "email" else key, (id_, name))
+                found[rule].setdefault(key, (id_, name))
     return found
 
 
