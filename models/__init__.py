@@ -43,6 +43,8 @@ from . import (  # noqa: E402,F401  (register the tables)
     imports,
     jobs,
     lookups,
+    marketing,
+    marketing_mail,
     opportunities,
     orders,
     products,
@@ -71,6 +73,8 @@ LIST_TABLES = (
     "sal_chance",
     "quote",
     "orders",
+    "campaign",
+    "lead",
 )
 base.prune_covered_indexes(db.metadata, LIST_TABLES)
 from .auth import Department, LoginLog, Right, Role, SystemConfig, User  # noqa: E402,F401

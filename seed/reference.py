@@ -117,6 +117,25 @@ MODULES = [
         [("service", "客户服务", "Service tickets", [("assign", "分配服务", "Assign")])],
     ),
     (
+        "marketing",
+        "市场营销",
+        "Marketing",
+        [
+            ("campaign", "市场活动", "Campaigns", []),
+            (
+                "lead",
+                "营销线索",
+                "Leads",
+                [
+                    ("convert", "转化线索", "Convert"),
+                    ("assign", "分配客户经理", "Assign to account manager"),
+                    ("import", "导入线索", "Import leads"),
+                ],
+            ),
+            ("marketing_email", "营销邮件", "Marketing e-mails", []),
+        ],
+    ),
+    (
         "reports",
         "统计报表",
         "Reports",
@@ -171,6 +190,8 @@ PRODUCT_TABLES = ["product", "stock"]
 SLA_TABLES = ["sla_policy", "sla_hours", "sla_calendar"]
 PURCHASE_TABLES = ["supplier", "purchase_request", "expense_contract", "payment", "purchase_invoice"]
 SERVICE_TABLES = ["service"]
+MARKETING_TABLES = ["campaign", "lead", "marketing_email"]
+MARKETING_ACTIONS = ["lead.convert", "lead.assign", "lead.import"]
 
 #: every action right the modules declare (``client.merge``, ``payment.approve``, …)
 ACTION_RIGHTS = [f"{entry[0]}.{action[0]}" for module in MODULES for entry in module[3] for action in entry[3]]
@@ -192,6 +213,7 @@ MATRIX: dict[str, dict] = {
     "admin": {
         "grants": [
             (SERVICE_TABLES, "VCEDX"),
+            (MARKETING_TABLES, "VCEDX"),
             (ADMIN_TABLES, "VCEDX"),
             (LOOKUP_TABLES, "VCEDX"),
             (CUSTOMER_TABLES, "VCEDX"),
@@ -209,6 +231,7 @@ MATRIX: dict[str, dict] = {
     "executive": {
         "grants": [
             (SERVICE_TABLES, "VX"),
+            (MARKETING_TABLES, "VX"),
             (["audit_log"], "V"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VX"),
@@ -225,6 +248,7 @@ MATRIX: dict[str, dict] = {
     "sales_director": {
         "grants": [
             (SERVICE_TABLES, "V"),
+            (MARKETING_TABLES, "V"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VCEDX"),
             (["contract"], "VCEX"),
@@ -256,6 +280,7 @@ MATRIX: dict[str, dict] = {
     "account_manager": {
         "grants": [
             (SERVICE_TABLES, "VC"),
+            (MARKETING_TABLES, "V"),
             (LOOKUP_TABLES, "V"),
             (CUSTOMER_TABLES, "VCE"),
             (["contract"], "VCE"),
@@ -324,7 +349,9 @@ MATRIX: dict[str, dict] = {
             (SALES_TABLES, "V"),
             (["sales_target"], "V"),
             (PRODUCT_TABLES, "V"),
-        ]
+            (MARKETING_TABLES, "VCEDX"),
+        ],
+        "extra": MARKETING_ACTIONS,
     },
 }
 

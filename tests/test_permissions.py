@@ -78,6 +78,9 @@ SERVICE_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "c
 #: the SLA reference tables (issue 12): admin maintains them, service staff read them
 SLA_ENDPOINTS = ["sla_policy", "sla_hours", "sla_calendar"]
 SLA_VIEWERS = {"admin", "service"}
+#: SPEC §6 "campaigns, leads, e-mails" (issue 13; the rights themselves: tests/test_marketing.py)
+MARKETING_ENDPOINTS = ["campaign", "lead", "marketing_email"]
+MARKETING_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "marketing"}
 
 
 def menu_expected(role: str) -> set[str]:
@@ -87,6 +90,7 @@ def menu_expected(role: str) -> set[str]:
     links |= {e for e in SALES_ENDPOINTS if role in SALES_VIEWERS}
     links |= set(PRODUCT_ENDPOINTS) | ({"churn"} if role in CHURN_VIEWERS else set())
     links |= set(SLA_ENDPOINTS) if role in SLA_VIEWERS else set()
+    links |= set(MARKETING_ENDPOINTS) if role in MARKETING_VIEWERS else set()
     return links | ({"service"} if role in SERVICE_VIEWERS else set())
 
 
@@ -451,6 +455,7 @@ def test_executive_menu_lists_only_audit_log_of_the_system_items(perm_app, clien
         *PRODUCT_ENDPOINTS,
         "churn",
         "service",
+        *MARKETING_ENDPOINTS,
     }
 
 

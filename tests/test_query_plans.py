@@ -30,6 +30,8 @@ BIG_LISTS = (
     "opportunity",
     "quote",
     "order",
+    "campaign",
+    "lead",
 )
 #: sortable columns no index can serve yet: sums computed from the lines by the query
 #: itself. Once a total is stored beside its lines it gets a (column, id) index like

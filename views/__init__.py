@@ -58,6 +58,7 @@ def init_admin(app) -> Admin:
     from . import (
         churn,
         finance,
+        marketing,
         opportunities,
         orders,
         products,
@@ -77,6 +78,7 @@ def init_admin(app) -> Admin:
     purchasing.register(admin)
     purchase_payments.register(admin)
     service.register(admin)
+    marketing.register(admin)
     reports.register(admin)
     from . import sla
 

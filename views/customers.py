@@ -117,7 +117,12 @@ def _departments():
 
 class DuplicateWarning(rules.BaseRule):
     """At the top of the client form: the similar clients found on save, with links, and
-    the "save anyway" checkbox (shown only then)."""
+    the "save anyway" checkbox (shown only then). ``template`` for another form's list
+    (the lead form adds the similar leads)."""
+
+    def __init__(self, template="admin/crm/duplicates_box.html"):
+        super().__init__()
+        self.template = template
 
     @property
     def visible_fields(self):
@@ -125,9 +130,9 @@ class DuplicateWarning(rules.BaseRule):
 
     def __call__(self, form, form_opts=None, field_args=None):
         duplicates = g.get("crm_duplicates")
-        if not duplicates:
+        if not duplicates and not g.get("crm_lead_duplicates"):
             return Markup("")
-        return Markup(render_template("admin/crm/duplicates_box.html", form=form, duplicates=duplicates))
+        return Markup(render_template(self.template, form=form, duplicates=duplicates))
 
 
 #: the first section of the client form

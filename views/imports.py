@@ -26,13 +26,10 @@ from flask_login import current_user
 
 from models import db, without_write_lock
 from models.imports import (
-    FIELDS,
-    IMPORT_JOB,
-    REQUIRED,
+    KINDS,
     ImportFileError,
     RowError,
     error_report,
-    field_label,
     guess_mapping,
     import_folder,
     queue_import,
@@ -43,7 +40,7 @@ from models.jobs import Job
 
 from .crud import crm_page
 
-__all__ = ["ClientImportMixin", "error_report"]
+__all__ = ["ClientImportMixin", "ImportMixin", "error_report"]
 
 #: pending uploads older than this are removed when the next upload arrives
 PENDING_SECONDS = 24 * 3600
@@ -87,10 +84,10 @@ def _pending(token: str | None) -> tuple[Path, dict]:
     return place, meta
 
 
-def _own_job(job_id: int) -> Job:
-    """The current user's import job ``job_id`` (404 for anybody else's)."""
+def _own_job(job_id: int, kind) -> Job:
+    """The current user's import job ``job_id`` of this kind (404 for anybody else's)."""
     job = db.session.get(Job, job_id) if job_id < 2**63 else None
-    if job is None or job.kind != IMPORT_JOB or job.created_by_id != current_user.id:
+    if job is None or job.kind != kind.job or job.created_by_id != current_user.id:
         abort(404)
     return job
 
@@ -112,9 +109,11 @@ def _percent(job: Job) -> int:
 
 
 # ------------------------------------------------------------------------- the view
-class ClientImportMixin:
-    """Adds /import/ to the client view. Put it before CrmModelView in the bases."""
+class ImportMixin:
+    """Adds /import/ to a view: the import declared as ``import_kind`` (a name of
+    ``models.imports.KINDS``: "clients", "leads"). Put it before CrmModelView in the bases."""
 
+    import_kind = "clients"
     import_template = "admin/crm/client_import.html"
     job_template = "admin/crm/client_import_job.html"
     import_preview_rows = 10
@@ -138,20 +137,22 @@ class ClientImportMixin:
         place, meta = _pending(token)
         table = json.loads((place / "table.json").read_text(encoding="utf-8"))
         headers, rows = table["headers"], table["rows"]
-        guessed = guess_mapping(headers)
+        guessed = guess_mapping(headers, self._kind)
         if request.method == "GET":
             return self._import_preview(token, meta, headers, rows, guessed)
         mapping = [request.form.get(f"map_{i}", guessed[i] or "") or None for i in range(len(headers))]
         actor = current_user._get_current_object()
         with without_write_lock():
-            clean, errors = validate(rows, mapping, actor)
+            clean, errors = validate(rows, mapping, actor, self._kind)
         if errors:
             (place / "errors.csv").write_bytes(error_report(errors))
             return self._import_preview(token, meta, headers, rows, mapping, errors=errors)
         queued = _queued_job(place)
         if queued is not None:  # submitted twice: the first job imports the file
             return redirect(self.get_url(".import_job_view", job_id=queued))
-        job = queue_import(token, mapping, meta["filename"], actor, ip=request.remote_addr, locale=str(get_locale()))
+        job = queue_import(
+            token, mapping, meta["filename"], actor, ip=request.remote_addr, locale=str(get_locale()), kind=self._kind
+        )
         db.session.commit()
         (place / "job.json").write_text(json.dumps({"job_id": job.id}))
         return redirect(self.get_url(".import_job_view", job_id=job.id))
@@ -159,7 +160,7 @@ class ClientImportMixin:
     @expose("/import/job/<int:job_id>/")
     @crm_page(right="import")
     def import_job_view(self, job_id):
-        job = _own_job(job_id)
+        job = _own_job(job_id, self._kind)
         result = job.result or {}
         errors = [RowError(*error) for error in result.get("errors", [])]
         token = (job.payload or {}).get("token", "")
@@ -177,13 +178,14 @@ class ClientImportMixin:
             else None,
             status_url=self.get_url(".import_job_status_view", job_id=job.id),
             script_url=url_for("static", filename="import_job.js"),
+            texts=self._kind.texts,
         )
 
     @expose("/import/job/<int:job_id>/status/")
     @crm_page(right="import")
     def import_job_status_view(self, job_id):
         """JSON for static/import_job.js, which polls it until the job has finished."""
-        job = _own_job(job_id)
+        job = _own_job(job_id, self._kind)
         return jsonify(
             {
                 "status": job.status,
@@ -205,8 +207,14 @@ class ClientImportMixin:
         return send_file(report, mimetype="text/csv", as_attachment=True, download_name=name, max_age=0)
 
     # -- steps ------------------------------------------------------------------
+    @property
+    def _kind(self):
+        return KINDS[self.import_kind]
+
     def _import_context(self, **kwargs):
-        return {"fields": [(f, field_label(f), f in REQUIRED) for f in FIELDS], **kwargs}
+        kind = self._kind
+        fields = [(f, kind.label(f), f in kind.required) for f in kind.fields]
+        return {"fields": fields, "texts": kind.texts, **kwargs}
 
     def _import_upload(self):
         upload = request.files["file"]
@@ -236,3 +244,7 @@ class ClientImportMixin:
             report_url=self.get_url(".import_errors_view", token=token) if errors else None,
         )
         return self.render(self.import_template, **context)
+
+
+#: the client view's import (the name it had before other imports were declared)
+ClientImportMixin = ImportMixin

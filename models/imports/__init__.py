@@ -23,9 +23,21 @@ from .job import (
     error_report,
     import_folder,
     queue_import,
+    register_jobs,
     run_import,
 )
-from .mapping import ALIASES, DOCUMENT_HEADINGS, FIELDS, REQUIRED, field_label, guess_mapping
+from .leads import LEADS  # the lead import, declared like the client one
+from .mapping import (
+    ALIASES,
+    CLIENTS,
+    DOCUMENT_HEADINGS,
+    FIELDS,
+    KINDS,
+    REQUIRED,
+    ImportKind,
+    field_label,
+    guess_mapping,
+)
 from .reading import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
@@ -38,8 +50,14 @@ from .reading import (
 )
 from .validation import RowError, existing_duplicates, validate
 
+register_jobs()
+
 __all__ = [
     "ALIASES",
+    "CLIENTS",
+    "KINDS",
+    "LEADS",
+    "ImportKind",
     "CHUNK_ROWS",
     "DOCUMENT_HEADINGS",
     "ERRORS_KEPT",

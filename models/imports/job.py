@@ -21,7 +21,7 @@ from ..auth import User
 from ..base import FieldError, not_deleted
 from ..customers import Client, Linkman, normalise_name
 from ..jobs import Job, JobContext, JobFailed, enqueue, job_kind
-from .mapping import field_label
+from .mapping import CLIENTS, KINDS, ImportKind, field_label
 from .validation import DUPLICATE_REASONS, RowError, validate
 
 
@@ -38,9 +38,11 @@ def _hide_running_imports(state) -> None:
         and not state.is_relationship_load
         and not state.execution_options.get("include_running_imports", False)
     ):
-        state.statement = state.statement.options(
-            with_loader_criteria(Client, Client.import_job_id.is_(None), include_aliases=True)
-        )
+        for kind in KINDS.values():
+            model = kind.model
+            state.statement = state.statement.options(
+                with_loader_criteria(model, model.import_job_id.is_(None), include_aliases=True)
+            )
 
 
 _ALL_ROWS = {"include_running_imports": True}
@@ -62,7 +64,7 @@ def error_report(errors) -> bytes:
 
 
 # ------------------------------------------------------------------ the import job
-IMPORT_JOB = "import_clients"
+IMPORT_JOB = CLIENTS.job
 #: rows per write transaction: short enough that other users' saves hardly wait
 CHUNK_ROWS = 500
 #: errors kept in the job's result for the page (the report file lists all)
@@ -71,14 +73,23 @@ ERRORS_KEPT = 200
 _PG_LOCK_KEY = 8_2026_0008
 
 
-def queue_import(token: str, mapping, source: str, actor, ip: str | None = None, locale: str | None = None) -> Job:
+def queue_import(
+    token: str,
+    mapping,
+    source: str,
+    actor,
+    ip: str | None = None,
+    locale: str | None = None,
+    kind: ImportKind = CLIENTS,
+) -> Job:
     """Queue the import of the pending upload ``token`` (see :func:`import_folder`) with
     the column ``mapping`` as a background job run by ``run-jobs``; the caller commits.
     The job validates again (the data may have changed since the preview), saves the
-    clients in chunks of :data:`CHUNK_ROWS` rows, each a short transaction, and shows them
-    all at once at the end — or, if anything fails, removes them: all or nothing."""
+    rows (clients unless ``kind`` says otherwise) in chunks of :data:`CHUNK_ROWS` rows, each
+    a short transaction, and shows them all at once at the end — or, if anything fails,
+    removes them: all or nothing."""
     return enqueue(
-        IMPORT_JOB, {"token": token, "mapping": list(mapping), "source": source}, user=actor, ip=ip, locale=locale
+        kind.job, {"token": token, "mapping": list(mapping), "source": source}, user=actor, ip=ip, locale=locale
     )
 
 
@@ -93,8 +104,12 @@ def _chunk_pause() -> float:
     return 0.1 if db.session.get_bind().dialect.name == "sqlite" else 0.0
 
 
-def _job_rows(job_id: int):
-    return Client.__table__.c.import_job_id == job_id
+def _kind(context: JobContext) -> ImportKind:
+    return next(kind for kind in KINDS.values() if kind.job == context.kind)
+
+
+def _job_rows(job_id: int, kind: ImportKind = CLIENTS):
+    return kind.model.__table__.c.import_job_id == job_id
 
 
 def _fail_with_errors(place: Path, errors: list[RowError]) -> JobFailed:
@@ -114,6 +129,8 @@ def run_import(context: JobContext) -> dict:
     """The handler of import jobs (see :func:`queue_import`); resumes after a takeover
     from the chunks already committed. Returns ``{"imported": n}``."""
     payload = context.payload
+    kind = _kind(context)
+    table_ = kind.model.__table__
     place = import_folder() / payload["token"]
     try:
         table = json.loads((place / "table.json").read_text(encoding="utf-8"))
@@ -126,7 +143,7 @@ def run_import(context: JobContext) -> dict:
         raise JobFailed(gettext("The user who started the import can no longer log in; nothing was imported."))
     actor_id = actor.id
     pending = db.session.execute(
-        select(func.count()).select_from(Client.__table__).where(_job_rows(context.id)).execution_options(**_ALL_ROWS)
+        select(func.count()).select_from(table_).where(_job_rows(context.id, kind)).execution_options(**_ALL_ROWS)
     ).scalar()
     if context.total and context.done == context.total and pending == 0 and context.attempts > 1:
         return {"imported": context.total}  # the rows were shown just before the last worker died
@@ -134,7 +151,7 @@ def run_import(context: JobContext) -> dict:
         discard_import(context)
 
     rows = table["rows"]
-    clean, errors = validate(rows, payload["mapping"], actor)
+    clean, errors = validate(rows, payload["mapping"], actor, kind)
     if errors:
         raise _fail_with_errors(place, errors)
     numbers = [offset + 2 for offset, cells in enumerate(rows) if any(cells)]
@@ -146,7 +163,10 @@ def run_import(context: JobContext) -> dict:
         chunk = clean[start : start + CHUNK_ROWS]
         audit_note(db.session, "import", source)
         db.session.add_all(
-            [Client(**{**row, "owner_id": row.get("owner_id") or actor_id}, import_job_id=context.id) for row in chunk]
+            [
+                kind.model(**{**row, "owner_id": row.get("owner_id") or actor_id}, import_job_id=context.id)
+                for row in chunk
+            ]
         )
         try:
             db.session.flush()
@@ -173,11 +193,11 @@ def run_import(context: JobContext) -> dict:
     context.beat()
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-    errors = _saved_meanwhile(context.id, clean, numbers)
+    errors = kind.saved_meanwhile(context.id, clean, numbers) if kind.saved_meanwhile else []
     if errors:
         db.session.rollback()
         raise _fail_with_errors(place, errors)
-    db.session.execute(update(Client.__table__).where(_job_rows(context.id)).values(import_job_id=None))
+    db.session.execute(update(table_).where(_job_rows(context.id, kind)).values(import_job_id=None))
     context.beat(done=len(clean))
     db.session.commit()
     shutil.rmtree(place, ignore_errors=True)
@@ -234,17 +254,16 @@ def _saved_meanwhile(job_id: int, clean: list[dict], numbers: list[int]) -> list
 
 
 def discard_import(context: JobContext) -> None:
-    """Remove what a failed import left — its hidden clients and their audit entries — in
+    """Remove what a failed import left — its hidden rows and their audit entries — in
     short transactions (a killed cleanup is finished by whoever takes the job over)."""
     audit = AuditLog.__table__
+    kind = _kind(context)
+    table_ = kind.model.__table__
     while True:
         context.beat(done=0)
         ids = (
             db.session.execute(
-                select(Client.__table__.c.id)
-                .where(_job_rows(context.id))
-                .limit(CHUNK_ROWS)
-                .execution_options(**_ALL_ROWS)
+                select(table_.c.id).where(_job_rows(context.id, kind)).limit(CHUNK_ROWS).execution_options(**_ALL_ROWS)
             )
             .scalars()
             .all()
@@ -252,14 +271,20 @@ def discard_import(context: JobContext) -> None:
         if ids:
             db.session.execute(
                 audit.delete().where(
-                    audit.c.table_name == Client.__tablename__, audit.c.record_id.in_(ids), audit.c.action == "import"
+                    audit.c.table_name == table_.name, audit.c.record_id.in_(ids), audit.c.action == "import"
                 )
             )
-            db.session.execute(Client.__table__.delete().where(Client.__table__.c.id.in_(ids)))
+            db.session.execute(table_.delete().where(table_.c.id.in_(ids)))
         db.session.commit()
         if len(ids) < CHUNK_ROWS:
             context.done = 0
             return
 
 
-job_kind(IMPORT_JOB, on_failure=discard_import)(run_import)
+CLIENTS.saved_meanwhile = _saved_meanwhile
+
+
+def register_jobs() -> None:
+    """One background job kind per declared import (all run :func:`run_import`)."""
+    for kind in KINDS.values():
+        job_kind(kind.job, on_failure=discard_import)(run_import)

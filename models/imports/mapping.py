@@ -1,11 +1,15 @@
-"""The client fields an import may fill, and the guess of which file column holds which
-(by field name, label in either language, or a known variant of the heading)."""
+"""What an import may fill — the client import and the others declared the same way
+(:class:`ImportKind`: the model, its fields, the headings recognised, the duplicate rule) —
+and the guess of which file column holds which (by field name, label in either language,
+or a known variant of the heading)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from flask_babel import lazy_gettext as _l
 
 from ..customers import Client
 
@@ -92,25 +96,81 @@ DOCUMENT_HEADINGS: tuple[str, ...] = tuple(
 )
 
 
+class ImportKind:
+    """One kind of import, declared: the ``model`` its rows become, the ``fields`` a file
+    may fill (columns, or relationships named by their target's name), the headings
+    recognised besides the fields' names and labels (``aliases``), the background job's
+    ``job`` kind, the texts of its pages, and ``duplicates`` — (clean rows as [(file row,
+    values)], labels) → the RowErrors of rows that duplicate each other or the database.
+    ``saved_meanwhile`` (optional) checks again, at the end of the job, against what
+    others saved while it ran. Registered in :data:`KINDS` by ``name``."""
+
+    def __init__(self, name, model, fields, aliases, job, texts, duplicates=None, saved_meanwhile=None):
+        self.name, self.model, self.fields, self.aliases, self.job = name, model, tuple(fields), aliases, job
+        self.texts = texts
+        self.duplicates: Callable | None = duplicates
+        self.saved_meanwhile: Callable | None = saved_meanwhile
+        self.required = tuple(f for f in self.fields if f != "owner" and not self.column(f).nullable)
+        KINDS[name] = self
+
+    def column(self, field: str):
+        """The table column behind an import field (``area`` → ``area_id``)."""
+        columns = self.model.__table__.c
+        return columns.get(field) if field in columns else columns.get(f"{field}_id")
+
+    def related(self, field: str):
+        """The class a relationship field names (a lookup, a campaign or User), else None."""
+        rel = self.model.__mapper__.relationships.get(field)
+        return rel.mapper.class_ if rel is not None else None
+
+    def label(self, field: str) -> str:
+        """The field's column label in the current language."""
+        return str(self.column(field).info.get("label", field))
+
+
+#: name → the declared imports
+KINDS: dict[str, ImportKind] = {}
+
+CLIENTS = ImportKind(
+    "clients",
+    Client,
+    FIELDS,
+    ALIASES,
+    "import_clients",
+    {
+        "title": _l("Import clients"),
+        "row_hint": _l(
+            "The first row holds the column headings; each further row is one client. The columns are matched "
+            "to the fields by their headings (Chinese or English labels); you can correct the matching on the "
+            "next page before anything is imported."
+        ),
+        "own_only": _l("The imported clients will belong to you (an owner column is ignored)."),
+        "show": _l("Show the clients"),
+        "appear": _l(
+            "The clients appear in the list when every row is saved; if anything fails, none of them is kept. "
+            "You may leave this page: the import goes on."
+        ),
+    },
+)
+
+
 def client_column(field: str):
     """The clients column behind an import field (``area`` → ``area_id``)."""
-    columns = Client.__table__.c
-    return columns.get(field) if field in columns else columns.get(f"{field}_id")
+    return CLIENTS.column(field)
 
 
 def related_class(field: str):
     """The class a relationship field names (a lookup or User), else None."""
-    rel = Client.__mapper__.relationships.get(field)
-    return rel.mapper.class_ if rel is not None else None
+    return CLIENTS.related(field)
 
 
 #: fields a row must fill (the owner defaults to the importing user)
-REQUIRED: tuple[str, ...] = tuple(f for f in FIELDS if f != "owner" and not client_column(f).nullable)
+REQUIRED: tuple[str, ...] = CLIENTS.required
 
 
-def field_label(field: str) -> str:
+def field_label(field: str, kind: ImportKind = CLIENTS) -> str:
     """The field's column label in the current language."""
-    return str(client_column(field).info.get("label", field))
+    return kind.label(field)
 
 
 def _key(text) -> str:
@@ -119,9 +179,9 @@ def _key(text) -> str:
     return re.sub(r"[\s*:_\-.·]+", "", key)
 
 
-def _heading_keys(field: str) -> set[str]:
-    label = client_column(field).info.get("label")
-    names = {field, field.replace("_", " "), *ALIASES.get(field, ())}
+def _heading_keys(field: str, kind: ImportKind) -> set[str]:
+    label = kind.column(field).info.get("label")
+    names = {field, field.replace("_", " "), *kind.aliases.get(field, ())}
     if label is not None:
         names.add(str(getattr(label, "_args", (label,))[0]))  # the English msgid
         try:
@@ -131,13 +191,13 @@ def _heading_keys(field: str) -> set[str]:
     return {_key(name) for name in names if name}
 
 
-def guess_mapping(headers: Sequence[str]) -> list[str | None]:
+def guess_mapping(headers: Sequence[str], kind: ImportKind = CLIENTS) -> list[str | None]:
     """For each heading, the client field it most likely holds (or None): matched by
     field name, English or Chinese label, or a known variant ("公司名称", "Company name",
     "name" → ``name``); a "(…)" note in the heading is ignored. Each field is used once."""
     lookup: dict[str, str] = {}
-    for field in FIELDS:
-        for key in _heading_keys(field):
+    for field in kind.fields:
+        for key in _heading_keys(field, kind):
             lookup.setdefault(key, field)
     mapping: list[str | None] = []
     used: set[str] = set()

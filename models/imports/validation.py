@@ -9,12 +9,14 @@ from typing import NamedTuple
 
 from flask_babel import gettext
 from sqlalchemy import select
+from sqlalchemy import true as sa_true
 
 from .. import db
 from ..auth import User, department_subtree_ids
 from ..base import checker_message
 from ..customers import GENDERS, SCORES, Client, Linkman, normalise_name
-from .mapping import FIELDS, REQUIRED, client_column, field_label, related_class
+from ..scope import scoped
+from .mapping import CLIENTS, ImportKind
 
 _GENDER_WORDS = {
     "男": "男",
@@ -41,22 +43,21 @@ def _plain(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().casefold()
 
 
-def _lookup_table(model):
-    """name key → (id, active) of one lookup table (one query)."""
-    return {
-        _plain(name): (id_, active)
-        for id_, name, active in db.session.execute(select(model.id, model.name, model.is_active))
-    }
+def _lookup_table(model, actor):
+    """name key → (id, active) of one lookup table, or of the records of another table the
+    actor may see (a lead's campaign), by name (one query)."""
+    active = getattr(model, "is_active", None)
+    query = scoped(select(model.id, model.name, active if active is not None else sa_true()), model, actor)
+    if hasattr(model, "live"):
+        query = query.where(model.live())
+    return {_plain(name): (id_, flag) for id_, name, flag in db.session.execute(query)}
 
 
 def _lookup_hint(model) -> str:
-    names = (
-        db.session.execute(
-            select(model.name).where(model.is_active.is_(True)).order_by(model.sort_order, model.id).limit(16)
-        )
-        .scalars()
-        .all()
-    )
+    query = select(model.name).order_by(getattr(model, "sort_order", model.id), model.id).limit(16)
+    if getattr(model, "is_active", None) is not None:
+        query = query.where(model.is_active.is_(True))
+    names = db.session.execute(query).scalars().all()
     if len(names) <= 15:
         return gettext("use one of: %(values)s", values=", ".join(names))
     return gettext("use a value of the lookup table %(table)s", table=str(getattr(model, "__label__", "")))
@@ -147,21 +148,26 @@ def existing_duplicates(usccs=(), name_keys=(), mobiles=()):
     return by_uscc, by_name, by_mobile
 
 
-def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict], list[RowError]]:
+def validate(
+    rows: Sequence[Sequence[str]], mapping, actor, kind: ImportKind = CLIENTS
+) -> tuple[list[dict], list[RowError]]:
     """Check every row as the import would save it. ``mapping`` gives, per file column,
-    the field it fills (see :data:`FIELDS`) or None to ignore it. ``actor`` is the
+    the field it fills (one of ``kind.fields``, the client fields unless told) or None to
+    ignore it. ``actor`` is the
     importing user: owner of rows without one, and whose data scope limits the owners
     a row may name (own scope: the actor owns every row).
 
-    Returns ``(clean_rows, errors)``: clean rows are keyword dicts for ``Client`` with
+    Returns ``(clean_rows, errors)``: clean rows are keyword dicts for ``kind.model`` with
     normalised values and ids resolved; errors are :class:`RowError` in file order.
     A lookup is resolved by name among active values, duplicates are looked for in the
-    database and within the file. A few queries in all, whatever the number of rows."""
+    database and within the file (``kind.duplicates``). A few queries in all, whatever the
+    number of rows."""
+    field_label = kind.label
     pairs = mapping.items() if isinstance(mapping, Mapping) else enumerate(mapping)
     errors: list[RowError] = []
     seen: dict[str, int] = {}  # field → file column index
     for index, field in sorted(pairs):
-        if field not in FIELDS:
+        if field not in kind.fields:
             continue  # None / "" / anything unknown: the column is ignored
         if field in seen:
             errors.append(
@@ -176,7 +182,7 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
                 )
             )
         seen.setdefault(field, index)
-    for field in REQUIRED:
+    for field in kind.required:
         if field not in seen:
             errors.append(
                 RowError(1, field_label(field), gettext("required field: no column of the file is mapped to it"))
@@ -184,17 +190,17 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
     if errors:
         return [], errors
 
-    labels = {field: field_label(field) for field in FIELDS}
+    labels = {field: field_label(field) for field in kind.fields}
     lookups = {
-        field: (related_class(field), _lookup_table(related_class(field)))
+        field: (kind.related(field), _lookup_table(kind.related(field), actor))
         for field in seen
-        if field != "owner" and related_class(field) is not None
+        if field != "owner" and kind.related(field) is not None
     }
     hints: dict[str, str] = {}
     owners = _Owners(actor)
     genders = {**_GENDER_WORDS, **{_plain(str(text)): code for code, text in GENDERS}}
     scores = {str(value) for value, _ in SCORES}
-    columns = {field: client_column(field) for field in seen}
+    columns = {field: kind.column(field) for field in seen}
 
     cleaned: list[tuple[int, dict]] = []
     for offset, cells in enumerate(rows):
@@ -211,7 +217,7 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
         for field, text in values.items():
             column = columns[field]
             if not text:
-                if field in REQUIRED:
+                if field in kind.required:
                     refuse(field, gettext("required: the cell is empty"))
                 continue
             if field == "owner":
@@ -263,21 +269,27 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
         if not row_errors:
             cleaned.append((number, row))
 
-    # duplicates: earlier rows of the file first, then the database
-    first: dict[tuple[str, str], int] = {}
-    keyed = []
-    for number, row in cleaned:
-        keys = (
-            ("uscc", row.get("uscc")),
-            ("name", normalise_name(row.get("name"))),
-            ("contact_mobile", row.get("contact_mobile")),
-        )
-        keys = [(field, value) for field, value in keys if value]
-        keyed.append((number, row, keys))
-        for field, value in keys:
-            earlier = first.setdefault((field, value), number)
-            if earlier != number:
-                errors.append(RowError(number, labels[field], _same_as_row(field, earlier)))
+    if kind.duplicates is not None:
+        errors.extend(kind.duplicates(cleaned, labels))
+    errors.sort(key=lambda e: e.row)
+    if not cleaned and not errors:
+        errors.append(RowError(2, "", gettext("the file holds no rows under the headings")))
+    return ([] if errors else [row for _, row in cleaned]), errors
+
+
+def client_duplicates(cleaned: list[tuple[int, dict]], labels: dict) -> list[RowError]:
+    """The client import's duplicate rule: rows with the same USCC, normalised name or
+    contact mobile as an earlier row of the file or a client of the database
+    (:func:`existing_duplicates`)."""
+    keyed, errors = same_in_file(
+        cleaned,
+        labels,
+        (
+            ("uscc", "uscc", lambda row: row.get("uscc")),
+            ("name", "name", lambda row: normalise_name(row.get("name"))),
+            ("contact_mobile", "contact_mobile", lambda row: row.get("contact_mobile")),
+        ),
+    )
     by_uscc, by_name, by_mobile = existing_duplicates(
         [r.get("uscc") for _, r in cleaned if r.get("uscc")],
         [normalise_name(r.get("name")) for _, r in cleaned],
@@ -285,29 +297,46 @@ def validate(rows: Sequence[Sequence[str]], mapping, actor) -> tuple[list[dict],
     )
     found = {"uscc": by_uscc, "name": by_name, "contact_mobile": by_mobile}
     for number, _row, keys in keyed:
-        for field, value in keys:
+        for _rule, field, value in keys:
             match = found[field].get(value)
-            if match is None:
-                continue
-            if field == "uscc" and match[2]:
-                message = gettext(
-                    "the unified social credit code belongs to the deleted client "
-                    "#%(id)s %(name)s: restore it from the recycle bin instead",
-                    id=match[0],
-                    name=match[1],
-                )
-            else:
-                message = gettext(
-                    "%(reason)s as the existing client #%(id)s %(name)s",
-                    reason=DUPLICATE_REASONS[field](),
-                    id=match[0],
-                    name=match[1],
-                )
-            errors.append(RowError(number, labels[field], message))
-    errors.sort(key=lambda e: e.row)
-    if not cleaned and not errors:
-        errors.append(RowError(2, "", gettext("the file holds no rows under the headings")))
-    return ([] if errors else [row for _, row in cleaned]), errors
+            if match is not None:
+                errors.append(RowError(number, labels[field], existing_client_message(field, match)))
+    return errors
+
+
+def existing_client_message(rule: str, match) -> str:
+    """The error of a row that duplicates the client ``match`` — (id, name[, deleted]) of
+    :func:`existing_duplicates` — by ``rule`` (uscc, name, contact_mobile)."""
+    if rule == "uscc" and len(match) > 2 and match[2]:
+        return gettext(
+            "the unified social credit code belongs to the deleted client "
+            "#%(id)s %(name)s: restore it from the recycle bin instead",
+            id=match[0],
+            name=match[1],
+        )
+    return gettext(
+        "%(reason)s as the existing client #%(id)s %(name)s",
+        reason=DUPLICATE_REASONS[rule](),
+        id=match[0],
+        name=match[1],
+    )
+
+
+def same_in_file(cleaned, labels, rules):
+    """Rows that repeat an earlier row of the file by one of ``rules`` — (rule, field,
+    row → key); rule ``uscc``, ``name``, ``contact_mobile`` or ``email`` words the error.
+    Returns ([(file row, values, [(rule, field, key)])], errors)."""
+    first: dict[tuple[str, str], int] = {}
+    keyed, errors = [], []
+    for number, row in cleaned:
+        keys = [(rule, field, key(row)) for rule, field, key in rules]
+        keys = [(rule, field, value) for rule, field, value in keys if value]
+        keyed.append((number, row, keys))
+        for rule, field, value in keys:
+            earlier = first.setdefault((rule, value), number)
+            if earlier != number:
+                errors.append(RowError(number, labels[field], _same_as_row(rule, earlier)))
+    return keyed, errors
 
 
 # the reasons of find_duplicates (same msgids, one wording)
@@ -323,4 +352,9 @@ def _same_as_row(field: str, row: int) -> str:
         return gettext("same unified social credit code as row %(row)s", row=row)
     if field == "name":
         return gettext("same company name as row %(row)s", row=row)
+    if field == "email":
+        return gettext("same e-mail as row %(row)s", row=row)
     return gettext("same contact mobile as row %(row)s", row=row)
+
+
+CLIENTS.duplicates = client_duplicates

@@ -24,6 +24,8 @@ ACTION_LABELS = {
     "reassign": _l("Owner reassigned"),
     "import": _l("Imported"),
     "convert": _l("Created from a quote"),
+    "convert_lead": _l("Lead conversion"),
+    "assign_lead": _l("Assigned to account manager"),
 }
 
 
