@@ -200,6 +200,13 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
             *("ordered_on", "status", "total", "owner_id", "is_deleted"),
             **LIVE_WHERE,
         ),
+        # the client contribution report sums the orders of a span of days per client (both
+        # of its periods in one range) from this index alone, in every scope (the owner)
+        db.Index(
+            "ix_orders_live_ordered_on_client_total",
+            *("ordered_on", "client_id", "status", "total", "owner_id", "is_deleted"),
+            **LIVE_WHERE,
+        ),
     )
 
     def __str__(self) -> str:
