@@ -87,12 +87,13 @@ def tiers_cte(values, user, previous):
     among the clients with orders in that period) and tier (NULL: no orders then)."""
     start = values.date_from
     now = Order.ordered_on >= start
+    # bigint, not PostgreSQL's numeric sum: the window sorts below compare and carry less
     per_client = (
         select(
             Order.client_id,
-            func.sum(case((now, fen(Order.total)), else_=0)).label("amount_now"),
+            cast(func.sum(case((now, fen(Order.total)), else_=0)), BigInteger).label("amount_now"),
             func.count(case((now, 1))).label("orders_now"),
-            func.sum(case((now, 0), else_=fen(Order.total))).label("amount_then"),
+            cast(func.sum(case((now, 0), else_=fen(Order.total))), BigInteger).label("amount_then"),
             func.count(case((now, None), else_=1)).label("orders_then"),
         )
         .where(*order_clauses(values, user, previous[0], values.date_to))
