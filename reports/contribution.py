@@ -18,7 +18,7 @@ The rules, stated on the page and on every download:
 One statement for the page, whatever the number of clients (issue 11: 27 s on SQLite at
 199 k order lines when the movement outer-joined two windowed subqueries, scanned once per
 client): one pass over the orders of both periods (adjacent, so one range of the covering
-index ``ix_orders_live_ordered_on_client_total``) gives each client's totals of either
+index ``ix_orders_live_ordered_on_status_total``) gives each client's totals of either
 period; window sums rank them per period; that table, materialised once, gives the
 ranking, the tier counts, the movement counts and the moved clients as four parts of one
 UNION ALL. The comparison is exact: integer fen.
