@@ -112,6 +112,12 @@ def run_migrations_online():
         applied.append(step)
 
     with connectable.connect() as connection:
+        # SQLite: a batch migration rebuilds a table (copy, DROP, rename); with foreign keys
+        # on, dropping a table other rows refer to (users) fails on a database with data. Off
+        # for the migration (outside a transaction, where the pragma takes effect), checked after.
+        raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -122,6 +128,12 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+            if raw is not None:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose references are broken: {broken[:5]}")
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=ON")
 
         if applied:  # new tables and indexes: the planner needs statistics (models/dbstats.py)
             from models.dbstats import refresh_statistics

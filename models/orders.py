@@ -193,11 +193,12 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
             sqlite_where=text("is_deleted = 0"),
             postgresql_where=text("NOT is_deleted"),
         ),
-        # the orders of a span of days summed by month (the dashboard chart) read this index
-        # alone, in every scope (the owner); SQLite covers only with the predicate column in it
+        # the orders of a span of days summed by month (the dashboard chart) or per client (the
+        # contribution report, both its periods in one range) read this index alone, in every
+        # scope (the owner); SQLite covers only with the predicate column in it
         db.Index(
             "ix_orders_live_ordered_on_status_total",
-            *("ordered_on", "status", "total", "owner_id", "is_deleted"),
+            *("ordered_on", "status", "total", "owner_id", "client_id", "is_deleted"),
             **LIVE_WHERE,
         ),
     )
