@@ -70,6 +70,7 @@ def test_an_executive_clicks_a_funnel_stage_and_lands_on_its_opportunities(dashb
     assert "待我处理" in page.locator("#waiting-for-me").inner_text()
     shot(page, screenshot_folder(tmp_path) / "dashboard-test.png", full_page=True)
 
+    page.locator("#chart-funnel").scroll_into_view_if_needed()  # below the fold with more cards
     stages = stage_paths(page)
     assert len(stages) == 2, [box for _, box in stages]  # the stages with open opportunities
     path, box = stages[1]
