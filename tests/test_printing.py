@@ -103,3 +103,21 @@ def test_a_receipt_voucher_names_its_allocations_and_the_amount_in_words(client_
     for expected in ("收款凭证", "HK-PRINT-1", "回款客户有限公司", "王会计", "HT-PRINT-1", "年度服务合同", "3,000.05"):
         assert expected in flat, expected
     assert "叁仟元零伍分" in flat
+
+
+def test_statements_are_offered_on_the_client_and_contract_pages(client_as, db_session):
+    from tests.factories import make_contract
+
+    client = make_client(db_session, "account_manager", name="对账客户有限公司")
+    contract = make_contract(db_session, client, amount="800.00")
+    db_session.commit()
+    finance = client_as("finance")
+    for endpoint, record in (("client", client), ("contract", contract)):
+        html = finance.get(f"/admin/{endpoint}/details/?id={record.id}").get_data(as_text=True)
+        for fmt in ("pdf", "xlsx"):
+            url = re.search(rf'id="statement-{fmt}" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+            response = finance.get(url)
+            assert response.status_code == 200 and response.data[:4] in (b"%PDF", b"PK\x03\x04"), (endpoint, fmt)
+    assert 'id="statement-pdf"' not in client_as("clerk").get(f"/admin/client/details/?id={client.id}").get_data(
+        as_text=True
+    )  # no right to receipts: no statement
