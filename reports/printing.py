@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 
 from flask_babel import format_date
@@ -52,8 +51,19 @@ def _name(person) -> str:
     return (person.name or person.username) if person is not None else ""
 
 
-LINE_HEADERS = (_l("Line no."), _l("Product"), _l("Quantity"), _l("Unit"), _l("Unit price"), _l("Amount"))
-LINE_WIDTHS = (12, 74, 18, 16, 28, 32)  # 180 mm: A4 less the margins
+#: the line table of a quote or an order (widths: 180 mm, A4 less the margins)
+PRODUCT_LINES = {
+    "headers": (_l("Line no."), _l("Product"), _l("Quantity"), _l("Unit"), _l("Unit price"), _l("Amount")),
+    "widths": (12, 74, 18, 16, 28, 32),
+    "right": frozenset({2, 4, 5}),
+}
+
+
+def _client_fields(client) -> tuple[str, str, str]:
+    """(name, contact, phone) of the document's client."""
+    if client is None:
+        return "", "", ""
+    return client.name, client.contact_name or "", client.phone or client.contact_mobile or ""
 
 
 def _product_lines(lines) -> list[tuple[str, ...]]:
@@ -69,7 +79,7 @@ def _product_lines(lines) -> list[tuple[str, ...]]:
 
 def quote_document(quote) -> Printed:
     """报价单: the client, the validity, the lines, the discount and the total."""
-    client = quote.client
+    name, contact, phone = _client_fields(quote.client)
     discount = Decimal(quote.discount_pct or 0)
     totals = [(_l("Subtotal"), Decimal(quote.subtotal or 0))]
     if discount:
@@ -79,16 +89,14 @@ def quote_document(quote) -> Printed:
         title=_l("Quotation"),
         number=quote.number or "",
         fields=[
-            (_l("Client"), client.name if client else ""),
+            (_l("Client"), name),
             (_l("Quote date"), _day(quote.created_at)),
-            (_l("Contact"), (client.contact_name or "") if client else ""),
+            (_l("Contact"), contact),
             (_l("Valid until"), _day(quote.valid_until)),
-            (_l("Phone"), (client.phone or client.contact_mobile or "") if client else ""),
+            (_l("Phone"), phone),
             (_l("Salesperson"), _name(quote.owner)),
         ],
-        headers=LINE_HEADERS,
-        widths=LINE_WIDTHS,
-        right=frozenset({2, 4, 5}),
+        **PRODUCT_LINES,
         lines=_product_lines(quote.lines),
         totals=totals,
         capital=Decimal(quote.total or 0),
@@ -100,20 +108,19 @@ def quote_document(quote) -> Printed:
 def order_document(order) -> Printed:
     """订单确认书: the client, the order date, the delivery address, the lines and the total."""
     client = order.client
+    name, contact, phone = _client_fields(client)
     return Printed(
         title=_l("Order confirmation"),
         number=order.number or "",
         fields=[
-            (_l("Client"), client.name if client else ""),
+            (_l("Client"), name),
             (_l("Order date"), _day(order.ordered_on)),
-            (_l("Contact"), (client.contact_name or "") if client else ""),
+            (_l("Contact"), contact),
             (_l("Salesperson"), _name(order.owner)),
             (_l("Delivery address"), order.delivery_address or (client.address if client else "") or ""),
-            (_l("Phone"), (client.phone or client.contact_mobile or "") if client else ""),
+            (_l("Phone"), phone),
         ],
-        headers=LINE_HEADERS,
-        widths=LINE_WIDTHS,
-        right=frozenset({2, 4, 5}),
+        **PRODUCT_LINES,
         lines=_product_lines(order.lines),
         totals=[(_l("Order total"), Decimal(order.total or 0))],
         capital=Decimal(order.total or 0),
@@ -195,7 +202,7 @@ def _pdf(generated: str):
     return pdf
 
 
-def write_documents_pdf(documents: Sequence[Printed], generated_at: datetime, generated: str) -> bytes:
+def write_documents_pdf(documents: Sequence[Printed], generated: str) -> bytes:
     """Each document from a new page (a long one runs on, its line header repeated)."""
     pdf = _pdf(generated)
     pdf.set_title(f"{documents[0].title} {documents[0].number}" if documents else "")

@@ -57,7 +57,7 @@ class PrintingMixin:
         layout = DOCUMENTS[self.printable]
         now = clock.now()
         generated = f"{format_datetime(now, 'yyyy-MM-dd HH:mm:ss')} ({clock.zone_name()})"
-        data = write_documents_pdf([layout(r) for r in records], now, generated)
+        data = write_documents_pdf([layout(r) for r in records], generated)
         number = getattr(records[0], "number", None) or records[0].id
         stem = f"{self.printable}-{number}" if len(records) == 1 else f"{self.printable}s-{now:%Y%m%d-%H%M}"
         response = send_file(io.BytesIO(data), mimetype="application/pdf", max_age=0)
