@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import db, validators
-from .base import SoftDelete, Timestamps, UTCDateTime, Versioned, label, utcnow
+from .base import FieldError, SoftDelete, Timestamps, UTCDateTime, Versioned, column_label, label, utcnow
 
 DATA_SCOPES = [
     ("all", _l("All records")),
@@ -238,6 +238,21 @@ class SystemConfig(db.Model):
         with db.session.no_autoflush:
             value = db.session.execute(select(SystemConfig.value).where(SystemConfig.name == name)).scalar()
         return default if value is None else value
+
+    def check_rules(self) -> None:
+        """A declared setting with a check (a number pattern) refuses a value it cannot
+        use, naming the setting and saying what to write."""
+        from .settings import SETTINGS
+
+        setting = SETTINGS.get(self.name or "")
+        if setting is None or setting.problem is None or not (self.value or "").strip():
+            return
+        problem = setting.problem(self.value.strip())
+        if problem is not None:
+            raise FieldError(
+                column_label(SystemConfig, "value"),
+                str(_l("%(setting)s: %(problem)s", setting=self.name, problem=problem)),
+            )
 
 
 def department_subtree_ids(department_id: int | None) -> list[int]:

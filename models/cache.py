@@ -12,8 +12,6 @@ nothing changed.
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import event, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -25,7 +23,7 @@ from .numbering import NumberSequence
 from .sessions import REQUEST_EXTRAS
 
 #: the key of the version's counter row in number_sequence
-VERSION_KEY = {"document": "cache_version", "prefix": "", "day": date(1970, 1, 1)}
+VERSION_KEY = {"document": "cache_version", "stem": ""}
 
 
 def is_cached(model) -> bool:
@@ -66,7 +64,7 @@ def _new_version(session, flush_context):
     insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
     statement = insert(NumberSequence).values(**VERSION_KEY, last_value=1)
     statement = statement.on_conflict_do_update(
-        index_elements=["document", "prefix", "day"], set_={"last_value": NumberSequence.last_value + 1}
+        index_elements=["document", "stem"], set_={"last_value": NumberSequence.last_value + 1}
     )
     connection.execute(statement)
 

@@ -30,6 +30,7 @@ from .lookups import (
     StarRating,
     Trade,
 )
+from .numbering import assign_number
 from .search import Searchable
 from .workflow import Approval
 
@@ -234,6 +235,10 @@ class FollowUp(Timestamps, db.Model):
     user = relationship(User, info=label("Followed up by"))
     linkman = relationship(Linkman, info=label("Contact"))
 
+    def check_rules(self) -> None:
+        """The contact is one of the client's."""
+        same_client(self, "linkman", FollowUp)
+
     def __str__(self) -> str:
         return f"{self.followed_at:%Y-%m-%d} {self.content[:20]}" if self.followed_at else self.content[:20]
 
@@ -322,13 +327,16 @@ class Contract(Timestamps, SoftDelete, Versioned, Owned, Approval, Searchable, d
     opportunity = relationship("Opportunity", info=label("Opportunity"))
 
     def check_rules(self) -> None:
-        """End on or after the start; a positive amount; an opportunity about the same client."""
+        """A number when none was typed; end on or after the start; a positive amount; an
+        opportunity about the same client; a contact of the client."""
+        assign_number(self)
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
             raise FieldError(column_label(Contract, "ends_on"), str(_l("must not be before the start date")))
         if self.amount is not None and Decimal(self.amount) <= 0:
             raise FieldError(column_label(Contract, "amount"), str(_l("must be greater than 0")))
         if self.opportunity_id is not None or self.opportunity is not None:
             same_client(self, "opportunity", Contract)
+        same_client(self, "linkman", Contract)
 
 
 def same_client(record, parent_key: str, model) -> None:

@@ -31,6 +31,7 @@ from .base import (
 )
 from .customers import Client, Contract
 from .lookups import InvoiceType, PaymentMethod
+from .numbering import assign_number
 from .search import Searchable
 from .workflow import Transition, Workflow, register
 
@@ -115,7 +116,9 @@ class Receipt(Timestamps, SoftDelete, Versioned, Searchable, db.Model):
     )
 
     def check_rules(self) -> None:
-        """A positive amount. (The allocation sums are checked at commit: finance_problems.)"""
+        """A number when none was typed; a positive amount. (The allocation sums are
+        checked at commit: finance_problems.)"""
+        assign_number(self, day=self.received_on)
         _positive(Receipt, "amount", self.amount)
 
 
@@ -183,7 +186,9 @@ class Invoice(Timestamps, Versioned, Searchable, db.Model):
     def check_rules(self) -> None:
         """A rate of TAX_RATES; tax = amount × rate rounded half-up to the fen and total =
         amount + tax. Left empty they are filled in; given values that disagree are refused,
-        naming the field. (Σ totals per contract: finance_problems at commit.)"""
+        naming the field. A number when none was typed. (Σ totals per contract:
+        finance_problems at commit.)"""
+        assign_number(self, day=self.issued_on)
         _positive(Invoice, "amount", self.amount)
         if self.tax_rate is not None and int(self.tax_rate) not in TAX_RATES:
             raise FieldError(

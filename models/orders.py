@@ -99,7 +99,7 @@ class Quote(Timestamps, Versioned, Owned, Approval, Searchable, db.Model):
 
     def check_rules(self) -> None:
         """A number when none was typed; a discount within 0–100 %."""
-        assign_number(self, "BJ")
+        assign_number(self)
         if self.discount_pct is None:
             self.discount_pct = Decimal("0.00")
         if not Decimal(0) <= Decimal(self.discount_pct) <= Decimal(100):
@@ -211,7 +211,7 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
         given; a quote that has not become another live order yet."""
         if self.ordered_on is None:
             self.ordered_on = clock.today()
-        assign_number(self, "DD", self.ordered_on)
+        assign_number(self, day=self.ordered_on)
         if not self.delivery_address:
             client = self.client or (db.session.get(Client, self.client_id) if self.client_id else None)
             if client is not None:

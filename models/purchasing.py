@@ -96,7 +96,7 @@ class PurchaseRequest(Timestamps, Versioned, Approval, db.Model):
 
     def check_rules(self) -> None:
         """A number when none was typed; the requester's department when none was chosen."""
-        assign_number(self, "CG")
+        assign_number(self)
         if self.department is None and self.department_id is None:
             requester = self.requester or (db.session.get(User, self.requester_id) if self.requester_id else None)
             if requester is not None and requester.department_id is not None:
@@ -172,7 +172,7 @@ class ExpenseContract(Timestamps, SoftDelete, Versioned, Approval, db.Model):
     def check_rules(self) -> None:
         """A number when none was typed; end on or after the start; a positive amount that
         stays at or above what its payments already claim."""
-        assign_number(self, "ZC")
+        assign_number(self)
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
             raise FieldError(column_label(ExpenseContract, "ends_on"), str(_l("must not be before the start date")))
         if self.amount is not None and Decimal(self.amount) <= 0:

@@ -59,6 +59,9 @@ class Setting:
     parse: Callable[[str], Any]
     default: str
     description: str
+    #: what is wrong with a value an admin saves (a message), or None: a setting with a
+    #: ``problem`` refuses a bad value on the settings page instead of reading the default
+    problem: Callable[[str], Any] | None = None
 
     def read(self, raw: str | None):
         """The typed value of the stored text ``raw``; the default's when it is unusable."""
@@ -161,6 +164,44 @@ feedback_link_days = Setting(
     "feedback_link_days", _whole(minimum=1), "14", "满意度反馈链接有效天数 / Days a feedback link stays valid"
 )
 
+
+
+def _pattern_problem(raw: str):
+    from .numbering import pattern_problem
+
+    return pattern_problem(raw)
+
+
+def _pattern(raw: str) -> str:
+    if _pattern_problem(raw) is not None:
+        raise ValueError(raw)
+    return raw
+
+
+def number_pattern(document: str, default: str, chinese: str, english: str) -> Setting:
+    """The number pattern of one document type (models/numbering.py), e.g. ``HT{yyyy}{seq:05}``."""
+    return Setting(
+        f"number_pattern_{document}",
+        _pattern,
+        default,
+        f"{chinese}编号规则: {{yyyy}}{{yy}}{{mm}}{{dd}}=日期, {{seq:05}}=5位流水号 / {english} number pattern: "
+        "{yyyy} {yy} {mm} {dd} = the date, {seq:05} = a 5-digit serial",
+        _pattern_problem,
+    )
+
+
+#: the number pattern of each numbered document, by its table (models/numbering.py);
+#: the defaults keep the numbers the documents had before the patterns were settings
+NUMBER_PATTERNS: dict[str, Setting] = {
+    "contract": number_pattern("contract", "HT{yyyy}{seq:05}", "合同", "Contract"),
+    "receipt": number_pattern("receipt", "HK{yyyy}{mm}{dd}-{seq:03}", "回款", "Receipt"),
+    "invoice": number_pattern("invoice", "FP{yyyy}{mm}{dd}-{seq:03}", "发票登记", "Invoice register"),
+    "quote": number_pattern("quote", "BJ{yyyy}{mm}{dd}-{seq:03}", "报价单", "Quote"),
+    "orders": number_pattern("order", "DD{yyyy}{mm}{dd}-{seq:03}", "订单", "Order"),
+    "purchase_request": number_pattern("purchase_request", "CG{yyyy}{mm}{dd}-{seq:03}", "采购申请", "Purchase request"),
+    "expense_contract": number_pattern("expense_contract", "ZC{yyyy}{mm}{dd}-{seq:03}", "支出合同", "Expense contract"),
+}
+
 #: settings every page reads: fetched with the request's user (models.sessions.REQUEST_EXTRAS)
 READ_WITH_USER = (timezone, list_count_cap)
 
@@ -181,6 +222,7 @@ SETTINGS: dict[str, Setting] = {
         list_count_cap,
         service_assignment,
         feedback_link_days,
+        *NUMBER_PATTERNS.values(),
     )
 }
 

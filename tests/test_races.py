@@ -371,3 +371,48 @@ def number_refused(page: str) -> bool:
         re.S,
     )
     return bool(on_field) or "Order number: another record took this number a moment ago" in messages(page)
+
+
+def _contract_form(s):
+    from tests.factories import contract_form
+
+    client = make_client(s, "account_manager")
+    s.commit()
+    return contract_form(s, client, number="")
+
+
+def _receipt_form(s):
+    client = make_client(s, "account_manager")
+    s.commit()
+    return {
+        "client": str(client.id),
+        "number": "",
+        "amount": "10.00",
+        "received_on": "2026-04-05",
+        "method": str(lookup(s, PaymentMethod).id),
+    }
+
+
+#: documents numbered by their pattern in the settings (issue 14): endpoint → (model, form, number, role)
+NUMBERED_BY_PATTERN = {
+    "contract": (Contract, _contract_form, r"HT\d{4}\d{5}", "account_manager"),
+    "receipt": (Receipt, _receipt_form, r"HK20260405-\d{3}", "finance"),
+}
+
+
+@pytest.mark.parametrize("endpoint", list(NUMBERED_BY_PATTERN))
+def test_parallel_creates_numbered_by_their_pattern_never_repeat(http_user, db_session, endpoint):
+    s = db_session
+    model, make_form, pattern, role = NUMBERED_BY_PATTERN[endpoint]
+    people = [http_user(role) for _ in range(3)]
+    for trial in range(TRIALS):
+        forms = [make_form(s) for _ in people]
+        results = run_parallel(
+            [lambda u=u, f=f: u.post(f"/admin/{endpoint}/new/", f) for u, f in zip(people, forms, strict=False)]
+        )
+        no_server_error(results)
+        assert [status for status, _, _ in results] == [302] * len(people), [messages(b) for _, b, _ in results]
+        s.expire_all()
+        numbers = s.execute(select(model.number)).scalars().all()
+        assert len(numbers) == len(set(numbers)) == len(people) * (trial + 1)
+        assert all(re.fullmatch(pattern, number) for number in numbers), numbers

@@ -10,6 +10,7 @@ from .crud import CrmModelView, record_link
 from .finance import CONTRACT_MONEY_COLUMNS, ContractMoneyMixin
 from .kpi_filters import WaitingForMeFilter, overdue_filter
 from .opportunities import FROM_OPPORTUNITY
+from .orders import AUTO_NUMBER
 from .reports import ContractStatementMixin
 from .uploads import ScanUploadMixin
 from .workflow import WorkflowMixin
@@ -43,6 +44,7 @@ class FollowUpView(ClientChildView):
     column_default_sort = ("followed_at", True)
     form_columns = ("client", "type", "followed_at", "content", "linkman", "user", "next_follow_at")
     me_fields = ("user",)
+    choices_follow = {"linkman": "client"}  # the chosen client's contacts (views/crud/pickers.py)
 
 
 class AppointmentView(ClientChildView):
@@ -102,6 +104,9 @@ class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, Sc
         **ClientChildView.form_ajax_refs,
         "opportunity": {"fields": ["title", "customer_name"], "page_size": 10},
     }
+    form_args = {"number": {"description": AUTO_NUMBER}}
+    filled_fields = ("number",)  # left empty: numbered by its pattern (models/numbering.py)
+    choices_follow = {"linkman": "client"}  # the chosen client's contacts (views/crud/pickers.py)
     column_details_list = (
         "number",
         "name",

@@ -33,6 +33,7 @@ from models.scope import scoped
 
 from .crud import CrmModelView, LazyOptions, MoneyField, ScopedAjaxLoader, Section, crm_page, record_link, status_filter
 from .customers import _departments
+from .orders import AUTO_NUMBER
 from .workflow import WorkflowMixin
 
 
@@ -209,6 +210,8 @@ class ReceiptView(WorkflowMixin, CrmModelView):
         ),
     )
     me_fields = ("recorded_by",)
+    form_args = {"number": {"description": AUTO_NUMBER}}
+    filled_fields = ("number",)  # left empty: numbered by its pattern (models/numbering.py)
     details_template = "admin/crm/finance_receipt_details.html"
     column_filters = (
         "client",
@@ -322,7 +325,8 @@ class InvoiceView(WorkflowMixin, CrmModelView):
     form_ajax_refs = {"contract": {"fields": ["number", "name"], "page_size": 10}}
     column_formatters = {"contract": record_link("contract", text=lambda c: f"{c.number} {c.name}")}
     column_formatters_export = {"contract": lambda view, context, model, name: model.contract.number}
-    form_args = {"tax_rate": {"coerce": int}}
+    form_args = {"tax_rate": {"coerce": int}, "number": {"description": AUTO_NUMBER}}
+    filled_fields = ("number",)  # left empty: numbered by its pattern (models/numbering.py)
     form_extra_fields = {
         "tax": MoneyField(
             _l("Tax"),

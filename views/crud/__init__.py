@@ -26,6 +26,7 @@ from .labels import LabelsMixin, attr_info, mask_value, model_for_table
 from .links import LinksMixin, esc, list_url, record_link
 from .locking import LockingMixin
 from .paging import PagingMixin
+from .pickers import PickersMixin
 from .printing import PrintingMixin
 from .rights import VIEW_OPERATIONS, RightsMixin, crm_action, crm_page, login_url
 from .scope import ScopedAjaxLoader, ScopeMixin, choice_clause, kept, offerable
@@ -70,6 +71,7 @@ class CrmModelView(
     ScopeMixin,
     SearchMixin,
     SoftDeleteMixin,
+    PickersMixin,
     FormsMixin,
     FiltersMixin,
     PagingMixin,
