@@ -165,7 +165,6 @@ feedback_link_days = Setting(
 )
 
 
-
 def _pattern_problem(raw: str):
     from .numbering import pattern_problem
 
