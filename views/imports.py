@@ -12,6 +12,7 @@ import or a day later. Reloading the preview never parses the file again.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import secrets
@@ -36,6 +37,7 @@ from models.imports import (
     read_table,
     validate,
 )
+from models.imports.template import template_xlsx
 from models.jobs import Job
 
 from .crud import crm_page
@@ -194,6 +196,20 @@ class ImportMixin:
                 "percent": _percent(job),
                 "finished": job.finished,
             }
+        )
+
+    @expose("/import/template/")
+    @crm_page(right="import")
+    def import_template_view(self):
+        """The kind's XLSX template: headings, an example row, the allowed lookup values."""
+        data = template_xlsx(self._kind, current_user._get_current_object())
+        name = gettext("%(name)s-import-template.xlsx", name=self.import_kind)
+        return send_file(
+            io.BytesIO(data),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            as_attachment=True,
+            download_name=name,
+            max_age=0,
         )
 
     @expose("/import/errors/<token>/")
