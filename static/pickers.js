@@ -4,8 +4,8 @@
 //    offers only the rows of the chosen client: when the client changes, its options
 //    are replaced by GET <data-choices-url>?parent_id=<client>.
 //  * A product select with data-product-fill (views/orders.py) fills the line's unit and
-//    unit price from the product's data-unit / data-price when the product is picked; the
-//    user can still change them.
+//    unit price from GET <view>/product/?id= when the product is picked; the user can
+//    still change them (only picking a product again overwrites them).
 (function () {
   "use strict";
 
@@ -43,11 +43,17 @@
   }
 
   function fillFromProduct(select) {
-    var option = select.options[select.selectedIndex];
-    if (!option || !option.dataset) { return; }
-    var fields = lineFields(select);
-    if (fields.unit && option.dataset.unit !== undefined) { fields.unit.value = option.dataset.unit; }
-    if (fields.price && option.dataset.price !== undefined) { fields.price.value = option.dataset.price; }
+    var id = select.value;
+    if (!id || id === "__None") { return; }
+    var url = window.location.pathname.replace(/(new|edit)\/?$/, "product/");
+    fetch(url + "?id=" + encodeURIComponent(id), {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data || select.value !== String(data.id)) { return; }
+        var fields = lineFields(select);
+        if (fields.unit) { fields.unit.value = data.unit; }
+        if (fields.price) { fields.price.value = data.unit_price; }
+      });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

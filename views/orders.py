@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -42,7 +42,7 @@ from .crud import (
     status_not_filter,
 )
 from .customers import OwnerDepartmentFilter, _departments
-from .helpers import columns_but
+from .helpers import columns_but, db_int
 from .kpi_filters import WaitingForMeFilter
 from .opportunities import FROM_OPPORTUNITY
 from .products import money_range
@@ -89,6 +89,8 @@ def _line_options(columns, optional=()):
             "allow_blank": True,
             "blank_text": "—",
             "validators": [validators.InputRequired()],
+            # static/pickers.js fills the line's unit and unit price from <view>/product/
+            "render_kw": {"data-product-fill": ""},
         }
     }
     return {
@@ -120,9 +122,20 @@ class NumberedMixin:
 
 
 class LinesMixin:
-    """Quotes and orders: the products of the edited record stay offered on its lines."""
+    """Quotes and orders: the products of the edited record stay offered on its lines;
+    picking a product fills the line's unit and unit price (static/pickers.js)."""
 
     keep_current = ("lines.product",)
+
+    @expose("/product/")
+    @crm_page(right="view")
+    def product_view(self):
+        """JSON for static/pickers.js: the unit and unit price of an offered ``?id=``."""
+        product_id = db_int(request.args.get("id"))
+        product = _offered_products().filter(Product.id == product_id).first() if product_id is not None else None
+        if product is None:
+            abort(404)
+        return jsonify({"id": product.id, "unit": product.unit, "unit_price": str(product.price)})
 
 
 # ------------------------------------------------------------------------------ quotes
