@@ -213,7 +213,7 @@ def test_statuses_are_coloured_badges(en_client, db_session):
 def test_a_choices_status_gets_its_label_in_the_badge(en_client, db_session):
     make_opportunity(db_session, title="徽章机会", assigned_to="account_manager")
     page = en_client("admin").get("/admin/opportunity/?search=徽章机会").get_data(as_text=True)
-    assert '<span class="badge badge-primary crm-badge" data-state="assigned">Assigned</span>' in page
+    assert '<span class="badge badge-info crm-badge" data-state="assigned">Assigned</span>' in page
 
 
 # -------------------------------------------------------------------- opportunities

@@ -57,7 +57,7 @@ STATE_BADGES = {
             "issued",
             "待办",
         ),
-        "primary",
+        "info",  # the theme's blue (its "primary" is a dark navy)
     ),
     **dict.fromkeys(
         (
