@@ -11,7 +11,7 @@ import re
 from sqlalchemy import select
 
 from models.list_columns import UserListColumns
-from tests.conftest import cells, count_queries, csrf_token_from, login
+from tests.conftest import cells, count_queries, csrf_token_from, login, run_parallel
 from tests.factories import make_client, make_contract, make_opportunity, user
 
 LIST = "/admin/contract/"
@@ -227,3 +227,38 @@ def test_the_opportunity_list_has_one_client_column(en_client, db_session):
     assert "client" in columns and "customer_name" not in columns
     assert sorted(cells(page, "client")) == ["手填客户名称有限公司", "机会客户有限公司"]
     assert re.search(r'<td class="col-client">\s*<a href="/admin/client/details/\?id=\d+">机会客户有限公司</a>', page)
+
+
+# ------------------------------------------------------------------ parallel saves
+def test_parallel_saves_of_one_list_leave_one_row(http_user, db_session):
+    """The same user saving the same list from several tabs at once: every save answers
+    (no 500), one row remains (the primary key is user and list), holding one of the sets."""
+    tabs = [http_user("account_manager") for _ in range(4)]
+    sets = [["number", "status"], ["number", "client"], ["name", "amount", "type"], ["number", "starts_on"]]
+    for _trial in range(3):
+        results = run_parallel(
+            [
+                lambda tab=tab, names=names: tab.post(f"{LIST}columns/", {"columns": names})
+                for tab, names in zip(tabs, sets, strict=True)
+            ]
+        )
+        for result in results:
+            assert not isinstance(result, Exception), repr(result)
+            assert result[0] == 302, result[1][:500]
+        db_session.expire_all()
+        rows = (
+            db_session.execute(
+                select(UserListColumns).where(UserListColumns.user_id == user(db_session, "account_manager").id)
+            )
+            .scalars()
+            .all()
+        )
+        assert len(rows) == 1 and rows[0].endpoint == "contract"
+        assert rows[0].columns in [[n for n in DECLARED if n in names] for names in sets]
+        _, body, _ = tabs[0].get(LIST)
+        assert headers(body) == rows[0].columns
+        tabs[0].post(f"{LIST}columns/", {"reset": "1"})  # the next trial starts with no row
+
+
+#: the contract list's columns in their declared order (defaults, then the optional ones)
+DECLARED = [*DEFAULT, "type", "received", "invoiced", "starts_on", "scan_file", "opportunity", "created_at"]
