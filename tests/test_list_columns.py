@@ -262,3 +262,34 @@ def test_parallel_saves_of_one_list_leave_one_row(http_user, db_session):
 
 #: the contract list's columns in their declared order (defaults, then the optional ones)
 DECLARED = [*DEFAULT, "type", "received", "invoiced", "starts_on", "scan_file", "opportunity", "created_at"]
+
+
+def test_the_export_sorts_by_the_column_the_user_sorted(en_client, db_session):
+    from datetime import date
+
+    client = make_client(db_session, "account_manager", name="导出排序有限公司")
+    make_contract(db_session, client, "1.00", date(2026, 3, 1), number="HT-SORT-LATE")  # created first
+    make_contract(db_session, client, "1.00", date(2026, 1, 1), number="HT-SORT-EARLY")
+    db_session.commit()
+    web = en_client("admin")
+    web.post(f"{LIST}columns/", data={"columns": ["number", "client", "status", "type", "starts_on"]})
+    page = web.get(f"{LIST}?search=HT-SORT&sort=4").get_data(as_text=True)  # 4: the start date, as shown
+    assert cells(page, "number") == ["HT-SORT-EARLY", "HT-SORT-LATE"]
+    for desc, expected in (("", ["HT-SORT-EARLY", "HT-SORT-LATE"]), ("&desc=1", ["HT-SORT-LATE", "HT-SORT-EARLY"])):
+        text = web.get(f"{LIST}export/csv/?search=HT-SORT&sort=4{desc}").get_data(as_text=True).lstrip("\ufeff")
+        assert [row[0] for row in list(csv.reader(io.StringIO(text)))[1:]] == expected
+
+
+def test_a_details_page_reads_no_choice(app, en_client, db_session):
+    record = contract(db_session)
+    web = en_client("account_manager")
+    url = f"{LIST}details/?id={record.id}"
+    web.get(url)
+    with count_queries(app) as before:
+        web.get(url)
+    web.post(f"{LIST}columns/", data={"columns": ["number", "opportunity"]})
+    web.get(url)
+    with count_queries(app) as after:
+        page = web.get(url).get_data(as_text=True)
+    assert "HT-WIDE-1" in page and len(after) == len(before)
+    assert not any("user_list_columns" in statement for statement in after)

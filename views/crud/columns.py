@@ -31,7 +31,7 @@ from markupsafe import Markup
 from sqlalchemy import inspect as sa_inspect
 
 from models import db
-from models.list_columns import reset_list_columns, save_list_columns, saved_list_columns
+from models.list_columns import LIST_PAGES, reset_list_columns, save_list_columns, saved_list_columns
 
 from .labels import attr_info
 from .rights import crm_page
@@ -134,10 +134,12 @@ class ColumnsMixin:
 
     def chosen_column_names(self) -> set[str] | None:
         """The names the current user chose for this list (only declared ones), or None
-        (the defaults): outside a request of this view, or without a saved choice."""
+        (the defaults): outside this view's list page and its export (whose ``?sort=N``
+        counts the shown columns), or without a saved choice."""
         if not has_request_context() or not current_user.is_authenticated:
             return None
-        if (request.endpoint or "").rpartition(".")[0] != self.endpoint:
+        endpoint, _, page = (request.endpoint or "").rpartition(".")
+        if endpoint != self.endpoint or page not in LIST_PAGES:
             return None
         cached = getattr(request, "crm_chosen_columns", _UNSET)
         if cached is not _UNSET:
