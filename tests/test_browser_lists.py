@@ -2,8 +2,9 @@
 a 1366×768 screen): the contract list fits the screen with its default columns, no status
 badge, number, date or amount wraps (measured on the rendered boxes: one line box each), and
 an account manager changes the list's columns by clicking in the *Columns* panel — the choice
-is there after a reload and a new login. Screenshot docs/list-columns.png with
-CRM_DOCS_SCREENSHOTS=1."""
+is there after a reload and a new login; the other big lists (clients, contacts,
+opportunities, quotes, orders, receipts, tickets, leads, follow-ups) fit the screen too.
+Screenshot docs/list-columns.png with CRM_DOCS_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
@@ -114,6 +115,82 @@ def test_the_contract_list_fits_and_remembers_the_chosen_columns(contracts, app,
         page.click("#column-chooser-reset")
         page.wait_for_load_state()
         assert headers(page)[-1] == "owner" and "starts_on" not in headers(page)
+        watch.assert_clean()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def big_lists(app):
+    """A few rows with long names in each big list (the widths a real list has)."""
+    from decimal import Decimal
+
+    from models import db
+    from models.customers import Linkman
+    from models.finance import Receipt
+    from models.lookups import PaymentMethod
+    from tests.factories import lookup, make_client, make_opportunity, make_order, make_product, make_quote, ticket
+    from tests.factories import user as user_of
+
+    with app.app_context():
+        s = db.session
+        product = make_product(s, price="12345.67", name="工业级高精度数控加工中心主轴组件")
+        for n in range(4):
+            client = make_client(s, "account_manager", name=f"宽列表第{n}号华东精密机械制造股份有限公司")
+            s.add(
+                Linkman(
+                    client=client,
+                    name=f"欧阳{n}",
+                    position="采购部高级经理",
+                    gender="男",
+                    mobile=f"1391234{n:04d}",
+                    phone="021-12345678",
+                    email=f"ouyang{n}@example.com",
+                )
+            )
+            make_opportunity(s, title=f"年度生产线自动化改造与设备升级项目第{n}期", client=client)
+            make_quote(s, lines=[(product, 3)], discount="5", client=client)
+            make_order(s, lines=[(product, 2)], client=client)
+            ticket(s, client=client, title=f"数控机床主轴异响需上门检修第{n}次")
+            s.add(
+                Receipt(
+                    number=f"HK2026{n:06d}",
+                    client=client,
+                    amount=Decimal("1234567.89"),
+                    received_on=date(2026, 3, 1),
+                    method=lookup(s, PaymentMethod),
+                    payer="宽列表华东精密机械制造股份有限公司财务部",
+                    recorded_by=user_of(s, "finance"),
+                )
+            )
+        s.commit()
+        s.remove()
+    with serving(app) as base:
+        yield base
+
+
+LISTS = ("client", "linkman", "opportunity", "quote", "order", "receipt", "service", "lead", "followup")
+
+
+def test_the_big_lists_fit_a_1366_pixel_screen(big_lists, browser):
+    base = big_lists
+    context, page, watch = watched_page(browser)
+    try:
+        page.set_viewport_size({"width": 1366, "height": 768})
+        log_in(page, base, "admin")
+        badges = 0
+        for endpoint in LISTS:
+            page.goto(f"{base}/admin/{endpoint}/")
+            right, width = page.evaluate(
+                "() => [document.querySelector('table.model-list').getBoundingClientRect().right, window.innerWidth]"
+            )
+            assert right <= width, (endpoint, right, width)
+            for cell in page.locator("table.model-list td .crm-badge, table.model-list td .text-nowrap").evaluate_all(
+                LINES
+            ):
+                assert cell["lines"] == 1, (endpoint, cell)
+            badges += page.locator("table.model-list td .crm-badge").count()
+        assert badges >= 4 * 5  # opportunities, quotes, orders, receipts and tickets (status and SLA) have states
         watch.assert_clean()
     finally:
         context.close()
