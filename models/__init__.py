@@ -42,6 +42,7 @@ from . import (  # noqa: E402,F401  (register the tables)
     finance_rules,
     imports,
     jobs,
+    list_columns,
     lookups,
     marketing,
     marketing_mail,

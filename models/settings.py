@@ -141,6 +141,14 @@ list_count_cap = Setting(
     "list_count_cap", _whole(minimum=100), "10000", "列表计数上限 / Lists count rows up to this number"
 )
 
+#: rows a paged report page shows (the receivables report); its totals and downloads cover all rows
+report_page_rows = Setting(
+    "report_page_rows",
+    _whole(minimum=1),
+    "50",
+    "报表每页行数(合计与下载包含全部行) / Rows a report page shows (its totals and downloads cover every row)",
+)
+
 #: how a ticket is assigned when the assign form leaves the person empty (models/assignment.py)
 ASSIGNMENT_STRATEGIES = ("manual", "round_robin", "least_busy")
 
@@ -219,6 +227,7 @@ SETTINGS: dict[str, Setting] = {
         discount_threshold,
         export_sync_rows,
         list_count_cap,
+        report_page_rows,
         service_assignment,
         feedback_link_days,
         *NUMBER_PATTERNS.values(),

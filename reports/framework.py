@@ -178,6 +178,8 @@ class Result:
     notes: list = field(default_factory=list)
     context: dict = field(default_factory=dict)
     generated_at: datetime = field(default_factory=utcnow)
+    #: the rows of the whole report (a paged report: the pager's page count)
+    row_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,10 @@ class Report:
     document: Callable | None = None
     clean: Callable | None = None
     stem: Callable | None = None
+    #: the page shows the rows a page at a time (``report_page_rows`` setting, ``?page=N``):
+    #: ``run`` then takes ``offset`` too and sets ``Result.row_count``; the totals and the
+    #: downloads still cover every row
+    paged: bool = False
 
     @property
     def right(self) -> str:

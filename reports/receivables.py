@@ -13,7 +13,13 @@ The rules, stated on the page and on every download:
 * **due date = the contract's start date** (合同初始时间): the payment plan (付款计划) is
   free text with no dates to compute from; days past due = as-of date - due date;
 * aging: a contract's whole balance falls in one bucket — not yet due (< 0 days),
-  0–30, 31–60, 61–90 or > 90 days past due.
+  0–30, 31–60, 61–90 or > 90 days past due;
+* "days overdue" (``days_overdue``, what the page and the downloads show) is the days past
+  due of a contract past its due date, and empty for one not yet due or due today —
+  never negative (``days_past_due`` keeps the signed figure the buckets use).
+
+The page shows the rows a page at a time (the ``report_page_rows`` setting, ``?page=N``);
+the totals are the totals of every row on every page, and the downloads hold every row.
 
 Received and invoiced are read from the contract row, where models/totals.py keeps them
 in the transaction that changes an allocation, a receipt or an invoice, less what is
@@ -124,10 +130,12 @@ class ReceivablesReport:
     generated_at: datetime = field(default_factory=utcnow)
     #: rows were cut at this many (the page); the totals always cover everything
     limit: int | None = None
+    #: the rows start after this many (a later page)
+    offset: int = 0
 
     @property
     def truncated(self) -> bool:
-        return self.limit is not None and self.totals["contracts"] > len(self.rows)
+        return self.limit is not None and (self.offset > 0 or self.totals["contracts"] > len(self.rows))
 
     def chart(self) -> list[tuple[object, object]]:
         """(bucket label, balance) bars of the aging buckets."""
@@ -338,6 +346,7 @@ def receivables_select(filters: ReceivablesFilters, user):
                 invoiced=invoiced_amount,
                 balance=balance,
                 days_past_due=days,
+                days_overdue=case((days > 0, days), else_=None),
                 bucket=bucket,
             ),
             *bucket_amounts,
@@ -364,14 +373,19 @@ def totals_select(filters: ReceivablesFilters, user, *, group_by_client: bool = 
     return query
 
 
-def receivables_report(session, filters: ReceivablesFilters, user, *, limit: int | None = None) -> ReceivablesReport:
-    """The report: the rows (at most ``limit`` of them) and the totals over all rows."""
+def receivables_report(
+    session, filters: ReceivablesFilters, user, *, limit: int | None = None, offset: int = 0
+) -> ReceivablesReport:
+    """The report: the rows (at most ``limit`` of them, after ``offset``) and the totals
+    over all rows (one aggregate in SQL, whatever page is shown)."""
     query = receivables_select(filters, user)
     if limit is not None:
         query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     rows = [row._mapping for row in session.execute(query)]
     totals = session.execute(totals_select(filters, user)).one()._mapping
-    return ReceivablesReport(filters=filters, rows=rows, totals=totals, limit=limit)
+    return ReceivablesReport(filters=filters, rows=rows, totals=totals, limit=limit, offset=offset)
 
 
 def describe_filters(session, filters: ReceivablesFilters) -> list[tuple[object, str]]:
@@ -420,7 +434,7 @@ def receivables_columns() -> list[Column]:
         Column("department", _l("Department"), width=14, in_pdf=False),
         Column("due_on", _l("Due date"), "date", width=17),
         *money_columns(18),
-        Column("days_past_due", _l("Days past due"), "int", width=10),
+        Column("days_overdue", _l("Days past due"), "int", width=10),
     ] + [Column(key, label, "money", width=16) for key, label, *_ in BUCKETS]
 
 
@@ -469,11 +483,17 @@ def clean_args(filters: ReceivablesFilters) -> dict:
     return args
 
 
-def run(session, user, filters: ReceivablesFilters, limit: int | None = None) -> Result:
-    """The framework's entry: the report, and its aging chart drawn as SVG for the page."""
-    report = receivables_report(session, filters, user, limit=limit)
+def run(session, user, filters: ReceivablesFilters, limit: int | None = None, offset: int = 0) -> Result:
+    """The framework's entry: the report (a page of its rows, the totals of all), and its
+    aging chart drawn as SVG for the page."""
+    report = receivables_report(session, filters, user, limit=limit, offset=offset)
     chart = bar_chart_svg(report.chart(), title=_l("Balance by aging bucket"))
-    return Result(sections=[], context={"report": report, "chart": chart}, generated_at=report.generated_at)
+    return Result(
+        sections=[],
+        context={"report": report, "chart": chart},
+        generated_at=report.generated_at,
+        row_count=report.totals["contracts"],
+    )
 
 
 REPORT = Report(
@@ -496,4 +516,5 @@ REPORT = Report(
     document=lambda result, lines, generated: receivables_document(result.context["report"], lines, generated),
     clean=clean_args,
     stem=lambda filters: f"receivables-{filters.as_of:%Y%m%d}",
+    paged=True,
 )

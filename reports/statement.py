@@ -325,7 +325,7 @@ def _contract_columns() -> list[Column]:
         Column("due_on", _l("Due date"), "date", width=17),
         Column("ends_on", _l("End date"), "date", width=17),
         *money_columns(20),
-        Column("days_past_due", _l("Days past due"), "int", width=11),
+        Column("days_overdue", _l("Days past due"), "int", width=11),  # empty until past due
     ]
 
 
@@ -449,7 +449,7 @@ def contract_statement_document(statement: ContractStatement, generated: str) ->
             (_l("Due date (contract start)"), row["due_on"].isoformat()),
             (_l("End date"), row["ends_on"].isoformat()),
             (_l("Statement date"), statement.as_of.isoformat()),
-            (_l("Days past due"), f"{row['days_past_due']} ({bucket})"),
+            (_l("Days past due"), f"{row['days_overdue']} ({bucket})" if row["days_overdue"] else str(bucket)),
             (_l("Generated at"), generated),
         ],
         notes=[

@@ -687,10 +687,10 @@ def test_filters_search_and_sorting(en_client, db_session):
     assert titles("?search=精密模具") == {"机会乙"}  # the client's name
     assert b.customer_name == "宁波精密模具有限公司"
     # every list column that is sortable sorts
-    for index in range(12):
+    for index in range(8):
         for desc in ("0", "1"):
             assert admin.get(f"/admin/opportunity/?sort={index}&desc={desc}").status_code == 200
-    page = admin.get("/admin/opportunity/?sort=5&desc=1").get_data(as_text=True)  # expected amount
+    page = admin.get("/admin/opportunity/?sort=3&desc=1").get_data(as_text=True)  # expected amount
     assert page.index("机会乙") < page.index("机会丙") < page.index("机会甲")
 
 

@@ -274,18 +274,77 @@ def test_page_shows_figures_filters_chart_and_rule(ledger, client_as, db_session
         assert f'id="download-{fmt}" href="/admin/reports/receivables/?as_of={AS_OF}&amp;format={fmt}"' in html
 
 
-def test_page_rows_are_capped_but_totals_are_not(ledger, client_as, db_session, monkeypatch):
-    import views.reports
+def _page_size(session, rows: int) -> None:
+    from sqlalchemy import update
 
-    monkeypatch.setattr(views.reports, "PAGE_ROWS", 2)
+    from models.auth import SystemConfig
+
+    session.execute(update(SystemConfig).where(SystemConfig.name == "report_page_rows").values(value=str(rows)))
+    session.commit()
+
+
+def _table_rows(html: str) -> list[dict[str, str]]:
+    """The body rows of the report table: column key → cell text."""
+    table = html[html.index('id="report-table"') :]
+    body = table[table.index("<tbody>") : table.index("</tbody>")]
+    return [
+        {key: re.sub(r"<[^>]+>", "", text).strip() for key, text in re.findall(r'data-key="(\w+)">(.*?)</td>', row)}
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+def _footer(html: str) -> str:
+    table = html[html.index('id="report-table"') :]
+    return table[table.index("<tfoot>") : table.index("</tfoot>")]
+
+
+def test_the_page_is_paged_with_the_totals_of_every_row_on_every_page(ledger, client_as, db_session):
+    _page_size(db_session, 2)
+    web = client_as("finance")
+    _, totals = expected(db_session)
+    balance = f"¥{totals['balance']:,.2f}"
+    seen = []
+    for page in (1, 2, 3):
+        html = web.get(f"{URL}?as_of={AS_OF}&lang=en" + (f"&page={page}" if page > 1 else "")).get_data(as_text=True)
+        rows = _table_rows(html)
+        assert len(rows) == (2 if page < 3 else 1), page
+        seen += [row["number"] for row in rows]
+        assert balance in _footer(html)  # the totals of all five contracts, on every page
+        assert f'data-key="balance">{balance}</td>' in html.split('id="report-totals"')[1].split("</table>")[0]
+        assert f"of 5 (page {page} of 3)" in html
+    assert sorted(seen) == ["YS-A1", "YS-A2", "YS-A3", "YS-B1", "YS-B2"]  # each row once
+    # pager links keep the filters, and a page beyond the last shows the last
+    html = web.get(f"{URL}?as_of={AS_OF}&owner={user(db_session, 'account_manager').id}&lang=en").get_data(as_text=True)
+    assert 'id="report-pager-next"' in html
+    next_url = re.search(r'id="report-pager-next" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert f"as_of={AS_OF}" in next_url and f"owner={user(db_session, 'account_manager').id}" in next_url
+    assert "page=2" in next_url
+    second = web.get(next_url + "&lang=en").get_data(as_text=True)
+    assert [row["number"] for row in _table_rows(second)] == ["YS-A3"]  # of YS-A1, YS-A2, YS-A3 by due date
+    assert "of 3 (page 2 of 2)" in second
+    last = web.get(f"{URL}?as_of={AS_OF}&page=99&lang=en").get_data(as_text=True)
+    assert "page 3 of 3" in last and len(_table_rows(last)) == 1
+    assert web.get(f"{URL}?as_of={AS_OF}&page=x&lang=en").status_code == 200
+    # the downloads hold every row
+    csv_rows = parse_csv(web.get(f"{URL}?as_of={AS_OF}&page=2&format=csv&lang=en").data.decode("utf-8-sig"))["rows"]
+    assert len(csv_rows) == 5
+
+
+def test_days_overdue_only_for_items_past_due(ledger, client_as, db_session):
     web = client_as("finance")
     html = web.get(f"{URL}?as_of={AS_OF}&lang=en").get_data(as_text=True)
-    table = html[html.index('id="report-table"') :]
-    assert table[table.index("<tbody>") : table.index("</tbody>")].count("<tr>") == 2
-    assert 'id="report-truncated"' in html
-    _, totals = expected(db_session)
-    assert f"¥{totals['balance']:,.2f}" in table[table.index("<tfoot>") :]
-    assert len(parse_csv(web.get(f"{URL}?as_of={AS_OF}&format=csv&lang=en").data.decode("utf-8-sig"))["rows"]) == 5
+    days = {row["number"]: row["days_overdue"] for row in _table_rows(html)}
+    assert days == {"YS-B1": "120", "YS-B2": "75", "YS-A2": "45", "YS-A1": "10", "YS-A3": ""}  # A3: due in 5 days
+    assert not any(text.startswith("-") or text.startswith("−") for text in days.values())
+    parsed = parse_csv(web.get(f"{URL}?as_of={AS_OF}&format=csv&lang=en").data.decode("utf-8-sig"))
+    at = parsed["header"].index("Days past due")
+    in_csv = {line[0]: line[at] for line in parsed["lines"] if line and line[0].startswith("YS-")}
+    assert in_csv == {"YS-B1": "120", "YS-B2": "75", "YS-A2": "45", "YS-A1": "10", "YS-A3": ""}
+    # due today: not yet past due, no figure either
+    make_contract(db_session, db_session.get(Client, ledger["mine"]), "10.00", AS_OF, number="YS-TODAY")
+    db_session.commit()
+    html = web.get(f"{URL}?as_of={AS_OF}&lang=en").get_data(as_text=True)
+    assert {row["number"]: row["days_overdue"] for row in _table_rows(html)}["YS-TODAY"] == ""
 
 
 def test_menu_shows_reports_only_to_holders(client_as):

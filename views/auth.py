@@ -48,6 +48,7 @@ class UserView(CrmModelView):
         "updated_at",
     )
     column_list = (*column_details_list[:6], "is_active", "client_count", "last_login_at")  # username … mobile
+    column_optional = ("email", "gender", "hired_on", "id_card", "locale")  # the ID card stays masked
     column_export_list = column_details_list
     column_searchable_list = ("username", "name", "mobile")
     column_filters = ("department", "role", "is_active", "hired_on", "last_login_at")

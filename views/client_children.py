@@ -29,6 +29,7 @@ class ClientChildView(CrmModelView):
 
 class LinkmanView(ClientChildView):
     column_list = ("name", "client", "position", "gender", "mobile", "phone", "email")
+    column_optional = ("english_name", "created_at")
     column_searchable_list = ("name", "english_name", "mobile", "phone", "email", "client.name")
     column_filters = ("gender", "position", "created_at")
     column_sortable_list = ("name", "position", "mobile")
@@ -38,6 +39,7 @@ class LinkmanView(ClientChildView):
 
 class FollowUpView(ClientChildView):
     column_list = ("followed_at", "client", "type", "content", "user", "next_follow_at")
+    column_optional = ("linkman", "created_at")
     column_searchable_list = ("content", "client.name")
     column_filters = ("type", "user", "followed_at", "next_follow_at")
     column_sortable_list = ("followed_at", "next_follow_at")
@@ -58,7 +60,11 @@ class AppointmentView(ClientChildView):
 
 
 class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, ScanUploadMixin, ClientChildView):
-    column_list = (
+    # a 1366-pixel screen shows these without wrapping; the rest are one tick away
+    # (views/crud/columns.py), and the download keeps every column
+    column_list = ("number", "name", "client", "amount", "balance", "status", "ends_on", "owner")
+    column_optional = ("type", "received", "invoiced", "starts_on", "scan_file", "opportunity", "created_at")
+    column_export_list = (
         "number",
         "name",
         "client",

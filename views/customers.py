@@ -141,6 +141,7 @@ COMPANY_FIELDS = ("name", "uscc", "area", "address", "phone", "fax", "zip_code",
 
 class ClientView(ClientStatementMixin, ClientImportMixin, CrmModelView):
     column_list = ("name", "area", "type", "star", "owner", "contact_name", "contact_mobile", "updated_at")
+    column_optional = ("phone", "trade", "source", "address", "email", "uscc", "created_at")
     # a related column sorts by the row's own key (rows of one area, type, star or owner
     # together): an index of clients walks it, a lookup's sort order or a name cannot be.
     # ``("area_id",)``, a tuple: Flask-Admin would file a plain "area_id" under that key,

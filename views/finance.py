@@ -140,7 +140,8 @@ class ReceiptView(WorkflowMixin, CrmModelView):
     form_ajax_refs = {"client": {"fields": ["name"], "page_size": 10}}
     column_formatters = {"client": record_link("client")}
     column_formatters_export: dict = {}  # plain names in CSV/XLSX, not links
-    column_list = ("number", "received_on", "client", "amount", "method", "payer", "bank_ref", "status", "recorded_by")
+    column_list = ("number", "received_on", "client", "amount", "method", "payer", "status")
+    column_optional = ("bank_ref", "recorded_by", "department", "confirmed_by", "confirmed_at", "created_at")
     column_sortable_list = ("number", "received_on", "amount", "status")
     column_default_sort = ("received_on", True)
     # the page query reads receipts only (it walks the received_on index even on deep
@@ -285,18 +286,8 @@ class InvoiceContractLoader(ScopedAjaxLoader):
 class InvoiceView(WorkflowMixin, CrmModelView):
     """收入发票: tax and total computed (and checked), void with a reason."""
 
-    column_list = (
-        "number",
-        "issued_on",
-        "contract",
-        "contract.client",
-        "type",
-        "amount",
-        "tax_rate",
-        "tax",
-        "total",
-        "status",
-    )
+    column_list = ("number", "issued_on", "contract", "contract.client", "type", "total", "status")
+    column_optional = ("amount", "tax_rate", "tax", "issuer", "created_at")
     column_sortable_list = ("number", "issued_on", "amount", "total", "status")
     column_default_sort = ("issued_on", True)
     column_searchable_list = ("number", "contract.number", "contract.name")
@@ -319,7 +310,23 @@ class InvoiceView(WorkflowMixin, CrmModelView):
         "created_at",
         "updated_at",
     )
-    column_export_list = (*column_list[:-1], "issuer", "receiver", "status", "voided_at", "void_reason", "notes")
+    column_export_list = (
+        "number",
+        "issued_on",
+        "contract",
+        "contract.client",
+        "type",
+        "amount",
+        "tax_rate",
+        "tax",
+        "total",
+        "issuer",
+        "receiver",
+        "status",
+        "voided_at",
+        "void_reason",
+        "notes",
+    )
     extra_labels = {"contract.name": _l("Contract name")}
     form_columns = ("contract", "type", "number", *column_details_list[3:11])  # amount … notes
     form_ajax_refs = {"contract": {"fields": ["number", "name"], "page_size": 10}}

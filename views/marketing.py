@@ -98,7 +98,12 @@ class LeadView(ImportMixin, WorkflowMixin, CrmModelView):
     """营销线索: imported or entered, worked on, handed to an account manager, converted."""
 
     import_kind = "leads"
-    column_list = (
+    column_list = ("company_name", "contact_name", "mobile", "campaign", "status", "assigned_to", "created_at")
+    column_optional = ("email", "source", "owner", "converted_at")
+    column_sortable_list = ("company_name", "contact_name", "created_at")
+    column_default_sort = ("created_at", True)
+    column_searchable_list = ("company_name", "contact_name", "mobile", "email")
+    column_details_list = (
         "company_name",
         "contact_name",
         "mobile",
@@ -108,12 +113,6 @@ class LeadView(ImportMixin, WorkflowMixin, CrmModelView):
         "status",
         "assigned_to",
         "created_at",
-    )
-    column_sortable_list = ("company_name", "contact_name", "created_at")
-    column_default_sort = ("created_at", True)
-    column_searchable_list = ("company_name", "contact_name", "mobile", "email")
-    column_details_list = (
-        *column_list,
         "owner",
         "uscc",
         "notes",

@@ -29,20 +29,18 @@ class OpportunityView(WorkflowMixin, CrmModelView):
 
     rules_on_form = True
 
+    # one client column: the client, else the customer name typed on the opportunity
     column_list = (
         "title",
-        "customer_name",
         "client",
         "stage",
-        "success_rate",
         "expected_amount",
         "expected_close_on",
         "assigned_to",
         "status",
         "outcome",
-        "created_by",
-        "created_at",
     )
+    column_optional = ("success_rate", "source", "linkman", "created_by", "created_at", "closed_at")
     # related columns sort by the row's own key (indexed, see models/opportunities.py;
     # a one-field tuple keeps the list column's name, as in views/customers.py)
     column_sortable_list = (
@@ -86,9 +84,9 @@ class OpportunityView(WorkflowMixin, CrmModelView):
         "updated_at",
     )
     column_export_list = column_details_list[:-1]  # all but updated_at
-    column_formatters = {"client": record_link("client")}
+    column_formatters = {"client": record_link("client", fallback="customer_name")}
     column_formatters_export: dict = {}  # plain names in CSV/XLSX, not links
-    column_formatters_detail = column_formatters
+    column_formatters_detail = {"client": record_link("client")}
     form_columns = (
         "source",
         "client",

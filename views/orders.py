@@ -145,18 +145,8 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
 
     printable = "quote"  # the printed 报价单 (reports/printing.py)
 
-    column_list = (
-        "number",
-        "client",
-        "opportunity",
-        "subtotal",
-        "discount_pct",
-        "total",
-        "status",
-        "owner",
-        "valid_until",
-        "created_at",
-    )
+    column_list = ("number", "client", "discount_pct", "total", "status", "owner", "valid_until")
+    column_optional = ("opportunity", "subtotal", "approved_by", "approved_at", "created_at")
     column_sortable_list = ("number", "subtotal", "discount_pct", "total", "status", "valid_until", "created_at")
     column_default_sort = ("id", True)
     column_searchable_list = ("number", "client.name", "notes")
@@ -175,7 +165,21 @@ class QuoteView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         "created_at",
         "updated_at",
     )
-    column_export_list = (*column_list[:-1], "approved_by", "approved_at", "created_at", "notes")
+    column_export_list = (
+        "number",
+        "client",
+        "opportunity",
+        "subtotal",
+        "discount_pct",
+        "total",
+        "status",
+        "owner",
+        "valid_until",
+        "approved_by",
+        "approved_at",
+        "created_at",
+        "notes",
+    )
     column_formatters = {
         "client": record_link("client"),
         "discount_pct": _percent,
@@ -274,6 +278,7 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
     printable = "order"  # the printed 订单确认书 (reports/printing.py)
 
     column_list = ("number", "client", "ordered_on", "total", "status", "owner")
+    column_optional = ("quote", "created_at")
     column_sortable_list = ("number", "ordered_on", "total", "status")
     column_default_sort = [("ordered_on", True), ("id", True)]  # newest first, a stable order within a day
     column_searchable_list = ("number", "client.name", "delivery_address")

@@ -28,7 +28,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import Form
 
-from models import clock, db
+from models import clock, db, settings
 from models.auth import Department, User
 from models.lookups import Area, ServiceType
 from reports import statement as statements
@@ -111,7 +111,13 @@ class DeclaredReportView(ReportView):
         values, errors = report.parse_args(request.args, clock.today())
         if fmt and errors:  # a download states exactly what it covers: refuse rather than guess
             abort(400, " ".join(errors))
-        result = report.run(db.session, current_user, values, limit=None if fmt else PAGE_ROWS)
+        pager = None
+        if fmt:
+            result = report.run(db.session, current_user, values, limit=None)
+        elif report.paged:
+            result, pager = self._page(report, values)
+        else:
+            result = report.run(db.session, current_user, values, limit=PAGE_ROWS)
         lines = report.describe_values(db.session, values)
         generated = generated_text(result.generated_at)
         document = report.make_document(result, lines, generated)
@@ -133,9 +139,46 @@ class DeclaredReportView(ReportView):
             html_cell=html_cell,
             date_input=date_input,
             option=chart,
+            pager=pager,
             downloads=[(name, url_for(".index", **args, format=name)) for name in DOWNLOADS],
             **result.context,
         )
+
+    @staticmethod
+    def _page(report, values):
+        """(result, pager) of page ``?page=N`` (from 1) of a paged report: the rows of the
+        page, the totals of all rows; pager links keep the filters. A page beyond the last
+        shows the last one."""
+        size = settings.report_page_rows()
+        raw = request.args.get("page", "")
+        page = int(raw) if raw.isdigit() and 0 < int(raw) < 10**9 else 1
+        result = report.run(db.session, current_user, values, limit=size, offset=(page - 1) * size)
+        pages = max(1, -(-(result.row_count or 0) // size))
+        if page > pages:
+            page = pages
+            result = report.run(db.session, current_user, values, limit=size, offset=(page - 1) * size)
+        args = report.url_args(values)
+
+        def link(number):
+            return url_for(".index", **args, page=number) if number != 1 else url_for(".index", **args)
+
+        first = (page - 1) * size + 1 if result.row_count else 0
+        pager = {
+            "page": page,
+            "pages": pages,
+            "links": [(n, link(n)) for n in _pager_numbers(page, pages)],
+            "prev": link(page - 1) if page > 1 else None,
+            "next": link(page + 1) if page < pages else None,
+            "label": gettext(
+                "Rows %(first)s–%(last)s of %(count)s (page %(page)s of %(pages)s)",
+                first=first,
+                last=min(page * size, result.row_count or 0),
+                count=result.row_count or 0,
+                page=page,
+                pages=pages,
+            ),
+        }
+        return result, pager
 
     @staticmethod
     def _options(kinds) -> dict:
@@ -166,6 +209,11 @@ class DeclaredReportView(ReportView):
             )
             options["service_types"] = [(t.id, t.name) for t in types]
         return options
+
+
+def _pager_numbers(page: int, pages: int) -> list[int]:
+    """The page numbers a pager links to: the first, the last and two either side of ``page``."""
+    return sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
 
 
 def _tree(rows) -> list[tuple[int, str]]:

@@ -97,17 +97,8 @@ def _reasons(view, context, model, name):
 class ServiceTicketView(WorkflowMixin, ClientChildView):
     """服务: raised by hand (from the list or the client's page), then moved only by its steps."""
 
-    column_list = (
-        "title",
-        "client",
-        "type",
-        "priority",
-        "status",
-        "assigned_to",
-        "due_at",
-        "sla_state",
-        "created_at",
-    )
+    column_list = ("title", "client", "type", "priority", "status", "assigned_to", "due_at", "sla_state")
+    column_optional = ("created_at", "created_by", "first_response_at", "handled_at", "satisfaction")
     column_sortable_list = (
         "title",
         ("client", ("client_id",)),

@@ -188,10 +188,6 @@ class WorkflowMixin:
     def can_change(self, record) -> bool:
         return not is_locked(record) and super().can_change(record)
 
-    def _get_list_value(self, context, model, name, column_formatters, column_type_formatters):
-        value = super()._get_list_value(context, model, name, column_formatters, column_type_formatters)
-        return self.workflow.state_label(value) if name == "status" and value else value
-
     def export_value_steps(self):
         """Exports show the state's label too (views/crud/export.py applies it per value)."""
         return {**super().export_value_steps(), "status": self.workflow.state_label}

@@ -1,6 +1,6 @@
 """CrmModelView: the one base view, assembled from the mechanisms of this package —
 rights, data scope, search, forms, filters, soft delete and recycle bin, optimistic locking,
-history, export, labels and list values — so module views only declare.
+history, export, labels, list values and the user's columns — so module views only declare.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from flask_admin.contrib.sqla import ModelView
 
 from models import db
 
+from .columns import STATE_BADGES, ColumnsMixin
 from .export import ExportMixin
 from .fields import CrmDateField, CrmDateTimeField
 from .filters import (
@@ -34,6 +35,7 @@ from .search import SearchMixin
 from .soft_delete import SoftDeleteMixin
 
 __all__ = [
+    "STATE_BADGES",
     "VIEW_OPERATIONS",
     "CrmDateField",
     "CrmDateTimeField",
@@ -68,6 +70,7 @@ __all__ = [
 
 class CrmModelView(
     RightsMixin,
+    ColumnsMixin,
     ScopeMixin,
     SearchMixin,
     SoftDeleteMixin,

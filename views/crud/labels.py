@@ -73,7 +73,13 @@ class LabelsMixin:
     something else."""
 
     def _dotted_columns(self):
-        for attr in ("column_list", "column_details_list", "column_export_list", "column_searchable_list"):
+        for attr in (
+            "column_list",
+            "column_optional",
+            "column_details_list",
+            "column_export_list",
+            "column_searchable_list",
+        ):
             for column in getattr(self, attr, None) or ():
                 if isinstance(column, str) and "." in column:
                     yield column

@@ -21,16 +21,17 @@ def esc(value) -> Markup:
     return escape(value)
 
 
-def record_link(attr: str, endpoint: str | None = None, text=str):
+def record_link(attr: str, endpoint: str | None = None, text=str, fallback: str | None = None):
     """A list/details formatter showing the record ``model.<attr>`` as a link to its
     details page — only for users holding ``<endpoint>.view`` (the endpoint defaults to
-    ``attr``); others see the text. ``text(record)`` is what is shown (default: str)."""
+    ``attr``); others see the text. ``text(record)`` is what is shown (default: str);
+    without a record, the model's ``fallback`` attribute (a typed name), if named."""
     target = endpoint or attr
 
     def formatter(view, context, model, name):
         record = getattr(model, attr, None)
         if record is None:
-            return ""
+            return (getattr(model, fallback, None) or "") if fallback else ""
         shown = text(record)
         if not (current_user.is_authenticated and current_user.can(f"{target}.view")):
             return shown
