@@ -161,6 +161,26 @@ feedback_link_days = Setting(
     "feedback_link_days", _whole(minimum=1), "14", "满意度反馈链接有效天数 / Days a feedback link stays valid"
 )
 
+#: whom marketing may choose as recipients of an e-mail (models/marketing_send.py): every
+#: live client and lead (``all``) or only those in the user's data scope (``scope``)
+RECIPIENT_SCOPES = ("all", "scope")
+
+
+def _recipient_scope(raw: str) -> str:
+    if raw not in RECIPIENT_SCOPES:
+        raise ValueError(raw)
+    return raw
+
+
+marketing_recipient_scope = Setting(
+    "marketing_recipient_scope",
+    _recipient_scope,
+    "all",
+    "营销邮件收件人范围: all=全部有效客户和线索(范围外只显示公司、联系人、邮箱), scope=仅数据权限内 / "
+    "Marketing e-mail recipients: all live clients and leads (outside the scope only company, contact and "
+    "address are shown) or scope (only the user's data scope)",
+)
+
 #: settings every page reads: fetched with the request's user (models.sessions.REQUEST_EXTRAS)
 READ_WITH_USER = (timezone, list_count_cap)
 
@@ -181,6 +201,7 @@ SETTINGS: dict[str, Setting] = {
         list_count_cap,
         service_assignment,
         feedback_link_days,
+        marketing_recipient_scope,
     )
 }
 
