@@ -202,6 +202,9 @@ def create_app(config: dict | None = None) -> Flask:
     from views.sql_stats import init_app as init_sql_stats
 
     init_feedback(app)
+    from views.marketing_tracking import init_app as init_marketing_tracking
+
+    init_marketing_tracking(app, csrf)
     init_reminders(app)
     init_sql_stats(app)
 
@@ -211,6 +214,9 @@ def create_app(config: dict | None = None) -> Flask:
     from models.sla_check import register_cli as register_sla_check
 
     register_sla_check(app)
+    from models.marketing_send import register_cli as register_send_emails
+
+    register_send_emails(app)
 
     @app.route("/")
     def home():

@@ -1,6 +1,6 @@
 """The marketing e-mail (营销邮件, SPEC §4.7) and its ledger: an e-mail with placeholders
 sent to a saved segment, one :class:`EmailLog` row per recipient, and the addresses that
-unsubscribed. Declared so that sending and tracking can be built on them; nothing sends yet.
+unsubscribed. Sending and tracking: models/marketing_send.py.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class EmailLog(db.Model):
     __table_args__ = (
         UniqueConstraint("email_id", "address"),
         db.Index("ix_email_log_email_id_status", "email_id", "status"),
+        db.Index("ix_email_log_status_id", "status", "id"),  # the worker's queued rows in order
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,6 +96,8 @@ class EmailLog(db.Model):
     error: Mapped[str | None] = mapped_column(Text, info=label("Error"))
     #: the unguessable token of the open pixel, the click redirects and the unsubscribe link
     token: Mapped[str] = mapped_column(String(64), unique=True, info=label("Token"))
+    #: when a worker claimed the row (status sending) — a claim never confirmed is an interruption
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Claimed at"))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Sent at"))
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info=label("Opened at"))
     machine_open: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False, info=label("Machine open"))

@@ -185,6 +185,17 @@ def _pattern(raw: str) -> str:
     return raw
 
 
+#: whom marketing may choose as recipients of an e-mail (models/marketing_send.py): every
+#: live client and lead (``all``) or only those in the user's data scope (``scope``)
+RECIPIENT_SCOPES = ("all", "scope")
+
+
+def _recipient_scope(raw: str) -> str:
+    if raw not in RECIPIENT_SCOPES:
+        raise ValueError(raw)
+    return raw
+
+
 def number_pattern(document: str, default: str, chinese: str, english: str) -> Setting:
     """The number pattern of one document type (models/numbering.py), e.g. ``HT{yyyy}{seq:05}``."""
     return Setting(
@@ -208,6 +219,14 @@ NUMBER_PATTERNS: dict[str, Setting] = {
     "purchase_request": number_pattern("purchase_request", "CG{yyyy}{mm}{dd}-{seq:03}", "采购申请", "Purchase request"),
     "expense_contract": number_pattern("expense_contract", "ZC{yyyy}{mm}{dd}-{seq:03}", "支出合同", "Expense contract"),
 }
+marketing_recipient_scope = Setting(
+    "marketing_recipient_scope",
+    _recipient_scope,
+    "all",
+    "营销邮件收件人范围: all=全部有效客户和线索(范围外只显示公司、联系人、邮箱), scope=仅数据权限内 / "
+    "Marketing e-mail recipients: all live clients and leads (outside the scope only company, contact and "
+    "address are shown) or scope (only the user's data scope)",
+)
 
 #: settings every page reads: fetched with the request's user (models.sessions.REQUEST_EXTRAS)
 READ_WITH_USER = (timezone, list_count_cap)
@@ -231,6 +250,7 @@ SETTINGS: dict[str, Setting] = {
         service_assignment,
         feedback_link_days,
         *NUMBER_PATTERNS.values(),
+        marketing_recipient_scope,
     )
 }
 
