@@ -56,6 +56,7 @@ class AppointmentView(ClientChildView):
 
 
 class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, ScanUploadMixin, ClientChildView):
+    printable = "contract_cover"  # the printed approval sheet for the seal (reports/printing.py)
     column_list = (
         "number",
         "name",
