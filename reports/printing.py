@@ -215,7 +215,7 @@ def delivery_note_document(shipment) -> Printed:
             _l("This shipment"),
             _l("Left pending"),
         ),
-        widths=(12, 68, 16, 20, 22, 22, 20),
+        widths=(12, 60, 14, 20, 26, 24, 24),
         right=frozenset({3, 4, 5, 6}),
         lines=lines,
         notes=notes,
