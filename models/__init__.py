@@ -54,6 +54,7 @@ from . import (  # noqa: E402,F401  (register the tables)
     reminders,
     service,
     sessions,
+    shipments,
     sla,
     targets,
     totals,

@@ -52,13 +52,15 @@ from .base import (
 from .customers import Client, same_client
 from .numbering import assign_number
 from .opportunities import Opportunity
-from .products import Product, product_of, ship_order
+from .products import Product, product_of
 from .search import Searchable
+from .shipments import Shipment, left_to_ship, return_shipped, ship_from, ship_rest
 from .workflow import APPROVAL_STATES, Approval, Transition, Workflow, WorkflowError, approval_steps, lock_row, register
 
 QUOTE_STATUSES = [(k, v) for k, v in APPROVAL_STATES.items()] + [("accepted", _l("Accepted"))]
 ORDER_STATUSES = [
     ("pending", _l("Not shipped")),
+    ("partial", _l("Partly shipped")),
     ("shipped", _l("Shipped")),
     ("completed", _l("Completed")),
     ("cancelled", _l("Cancelled")),
@@ -144,7 +146,8 @@ class QuoteLine(ProductLine, db.Model):
 
 # ---------------------------------------------------------------------------- orders
 class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
-    """订单: pending → shipped → completed, or cancelled; shipping takes the stock."""
+    """订单: pending → (partial →) shipped → completed, or cancelled; shipping takes the
+    stock, in shipments (models/shipments.py)."""
 
     __tablename__ = "orders"
     __search__ = ("number", "delivery_address")
@@ -170,6 +173,9 @@ class Order(Timestamps, SoftDelete, Versioned, Owned, Searchable, db.Model):
     shipped_by = relationship(User, foreign_keys=[shipped_by_id], info=label("Shipped by"))
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id", info=label("Order lines")
+    )
+    shipments: Mapped[list[Shipment]] = relationship(
+        back_populates="order", order_by="Shipment.id", info=label("Shipments")
     )
 
     __table_args__ = (
@@ -310,21 +316,35 @@ QUOTE = Workflow(
 )
 
 
-def _ship(record, actor, **_) -> str:
-    ship_order(record)
+def _ship(record, actor, warehouse=None, quantities=None, note=None, **_) -> str:
+    """Ship from a chosen ``warehouse`` the ``quantities`` per line (models/shipments.py
+    ``ship_from``), or without a warehouse everything left from the fullest warehouses
+    (``ship_rest``); partly shipped until nothing is left."""
+    if warehouse is None:
+        ship_rest(record, actor)
+    else:
+        ship_from(record, actor, warehouse, quantities or {}, note)
     record.shipped_at, record.shipped_by_id = utcnow(), actor.id
-    return "shipped"
+    return "partial" if any(left_to_ship(record).values()) else "shipped"
+
+
+def _cancel(record, actor, **_) -> str:
+    """A partly shipped order's shipped quantities go back to their warehouses."""
+    return_shipped(record)
+    return "cancelled"
 
 
 ORDER = Workflow(
     "order",
     dict(ORDER_STATUSES),
     [
-        Transition("ship", _l("Ship"), ("pending",), "shipped", "ship", decide=_ship),
+        Transition("ship", _l("Ship"), ("pending", "partial"), "shipped", "ship", decide=_ship),
         Transition("complete", _l("Complete"), ("shipped",), "completed", "ship"),
-        Transition("cancel", _l("Cancel"), ("pending",), "cancelled", "edit", comment_required=True),
+        Transition(
+            "cancel", _l("Cancel"), ("pending", "partial"), "cancelled", "edit", comment_required=True, decide=_cancel
+        ),
     ],
-    locked=("shipped", "completed", "cancelled"),
+    locked=("partial", "shipped", "completed", "cancelled"),
 )
 
 

@@ -1,5 +1,5 @@
-"""Products (产品信息) and their stock (库存) per warehouse, and the stock rule of shipping:
-an order takes its quantities from stock, never below zero.
+"""Products (产品信息) and their stock (库存) per warehouse, never below zero; shipping takes
+from it in models/shipments.py.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, func, select
-from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import db
 from .base import FieldError, Money, SoftDelete, Timestamps, Versioned, column_label, label, not_negative
@@ -18,7 +17,7 @@ from .lookups import Trade
 from .workflow import WorkflowError
 
 if TYPE_CHECKING:
-    from .orders import Order
+    pass
 
 
 class Product(Timestamps, SoftDelete, db.Model):
@@ -93,64 +92,5 @@ def product_of(line) -> Product | None:
 
 
 class StockError(WorkflowError):
-    """Not enough stock to ship (names the product, what is needed and what is there)."""
-
-
-def ship_order(order: Order) -> None:
-    """Take the order's quantities from stock, in the caller's transaction: per product,
-    from the warehouses holding the most first. Refused — nothing taken — when any
-    product has less in stock than ordered. Stock rows are locked (FOR UPDATE on
-    PostgreSQL) and versioned, so of two concurrent shipments of the last unit exactly
-    one succeeds; the other fails with StockError or a version conflict."""
-    session = object_session(order) or db.session
-    if not order.lines:
-        raise StockError(str(_l("%(record)s has no lines: nothing to ship.", record=str(order))))
-    needed: dict[int, int] = {}
-    for line in order.lines:
-        product_id = line.product.id if line.product is not None else line.product_id
-        needed[product_id] = needed.get(product_id, 0) + int(line.quantity)
-    with session.no_autoflush:
-        # fresh values, locked: another transaction may have shipped since they were loaded
-        rows = (
-            session.execute(
-                select(Stock)
-                .where(Stock.product_id.in_(list(needed)))
-                .order_by(Stock.product_id, Stock.quantity.desc(), Stock.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-            .scalars()
-            .all()
-        )
-    by_product: dict[int, list[Stock]] = {}
-    for row in rows:
-        by_product.setdefault(row.product_id, []).append(row)
-    for product_id, quantity in needed.items():
-        available = sum(row.quantity for row in by_product.get(product_id, []))
-        if available < quantity:
-            product = session.get(Product, product_id)
-            raise StockError(
-                str(
-                    _l(
-                        "%(record)s: %(product)s needs %(needed)s, only %(available)s in stock.",
-                        record=str(order),
-                        product=str(product),
-                        needed=quantity,
-                        available=available,
-                    )
-                )
-            )
-    for product_id, quantity in needed.items():
-        for row in by_product[product_id]:
-            take = min(row.quantity, quantity)
-            row.quantity -= take
-            quantity -= take
-            if quantity == 0:
-                break
-    name = str(order)  # read now: a failed flush leaves the session unusable until rollback
-    try:
-        session.flush()
-    except StaleDataError:
-        raise StockError(
-            str(_l("%(record)s: the stock changed while shipping; nothing was taken — try again.", record=name))
-        ) from None
+    """A shipment refused: not enough stock, or a quantity that cannot ship (the message
+    names the line or product, what is needed and what is there)."""

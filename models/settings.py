@@ -101,6 +101,14 @@ company_name = Setting("company_name", _text, "草莓客户关系管理系统", 
 #: printed on every document (reports/printing.py)
 company_address = Setting("company_address", _text, "", "公司地址（打印单据） / Company address (printed documents)")
 company_phone = Setting("company_phone", _text, "", "公司电话（打印单据） / Company phone (printed documents)")
+#: a PNG or JPEG drawn at the top left of every printed document: the id of an uploaded file
+#: (stored_file, models/uploads.py) or a path (relative to the instance folder); empty: none
+company_logo = Setting(
+    "company_logo",
+    _text,
+    "",
+    "公司标志（打印单据：上传文件编号或图片路径） / Company logo (printed documents: file id or image path)",
+)
 currency = Setting("currency", _text, "CNY", "币种 / Currency")
 #: the display time zone's IANA name (see models/clock.py)
 timezone = Setting("timezone", _zone_name, "Asia/Shanghai", "显示时区 / Display time zone")
@@ -237,6 +245,7 @@ SETTINGS: dict[str, Setting] = {
         company_name,
         company_address,
         company_phone,
+        company_logo,
         currency,
         timezone,
         default_tax_rate,

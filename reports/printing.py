@@ -41,6 +41,10 @@ class Printed:
     capital: Decimal | None = None
     notes: str = ""
     signatures: Sequence[object] = ()
+    #: columns holding codes (contract numbers …): shrunk to fit one line, never cut or split
+    codes: frozenset = frozenset()
+    #: columns whose text wraps onto more lines (comments)
+    wrap: frozenset = frozenset()
 
 
 def _day(value) -> str:
@@ -153,6 +157,7 @@ def receipt_document(receipt) -> Printed:
         headers=(_l("Line no."), _l("Contract number"), _l("Contract name"), _l("Allocated amount")),
         widths=(12, 45, 88, 35),
         right=frozenset({3}),
+        codes=frozenset({1}),
         lines=lines,
         totals=[(_l("Amount received"), Decimal(receipt.amount or 0))],
         capital=Decimal(receipt.amount or 0),
@@ -161,18 +166,170 @@ def receipt_document(receipt) -> Printed:
     )
 
 
+def _datetime(value) -> str:
+    from flask_babel import format_datetime
+
+    return format_datetime(value, "yyyy-MM-dd HH:mm") if value else ""
+
+
+def delivery_note_document(shipment) -> Printed:
+    """发货单: one shipment — the order, the client, the warehouse, per line what was ordered,
+    shipped before, shipped now and what is left pending; signatures of 发货人 and 收货人."""
+    from models.shipments import shipped_quantities
+
+    order = shipment.order
+    name, contact, phone = _client_fields(order.client)
+    earlier = shipped_quantities(order, before=shipment)
+    now = {line.order_line_id: line.quantity for line in shipment.lines}
+    lines = []
+    for n, line in enumerate(order.lines, 1):
+        before, this = earlier.get(line.id, 0), now.get(line.id, 0)
+        left = max(int(line.quantity) - before - this, 0)
+        lines.append(
+            (str(n), str(line.product), line.unit or "", str(line.quantity), str(before), str(this), str(left))
+        )
+    notes = shipment.note or ""
+    if shipment.returned_at:
+        notes = " ".join(
+            part for part in (notes, str(_l("Returned to stock at %(time)s.", time=_datetime(shipment.returned_at))))
+        ).strip()
+    return Printed(
+        title=_l("Delivery note"),
+        number=shipment.number or "",
+        fields=[
+            (_l("Client"), name),
+            (_l("Order number"), order.number or ""),
+            (_l("Contact"), contact),
+            (_l("Shipped at"), _datetime(shipment.shipped_at)),
+            (_l("Phone"), phone),
+            (_l("Warehouse"), shipment.warehouse),
+            (_l("Delivery address"), order.delivery_address or ""),
+            (_l("Shipped by"), _name(shipment.shipped_by)),
+        ],
+        headers=(
+            _l("Line no."),
+            _l("Product"),
+            _l("Unit"),
+            _l("Ordered"),
+            _l("Shipped before"),
+            _l("This shipment"),
+            _l("Left pending"),
+        ),
+        widths=(12, 60, 14, 20, 26, 24, 24),
+        right=frozenset({3, 4, 5, 6}),
+        lines=lines,
+        notes=notes,
+        signatures=(_l("Shipped by (consignor)"), _l("Received by (consignee)")),
+    )
+
+
+def contract_cover_document(contract) -> Printed:
+    """合同审批单 (the cover sheet for the seal): the contract's fields and its approval trail —
+    every workflow step from the audit history (who, when, comment), the recorded submitter
+    and approvers, the approval comment."""
+    from models.audit import history
+    from models.workflow import workflow_of
+
+    workflow = workflow_of(contract)
+    steps = [e for e in reversed(history(contract.__tablename__, contract.id)) if e.action in workflow.transitions]
+    lines = [
+        (
+            str(n),
+            str(workflow.transitions[e.action].label),
+            _name(e.user),
+            _datetime(e.at),
+            e.comment or "",
+        )
+        for n, e in enumerate(steps, 1)
+    ]
+    fields = [
+        (_l("Contract name"), contract.name or ""),
+        (_l("Contract number"), contract.number or ""),
+        (_l("Client"), contract.client.name if contract.client else ""),
+        (_l("Contract type"), str(contract.type) if contract.type else ""),
+        (_l("Contract amount"), money_text(contract.amount)),
+        (_l("Status"), workflow.state_label(contract.status)),
+        (_l("Start date"), _day(contract.starts_on)),
+        (_l("End date"), _day(contract.ends_on)),
+        (_l("Contact"), str(contract.linkman) if contract.linkman else ""),
+        (_l("Salesperson"), _name(contract.owner)),
+        (_l("Submitted by"), _name(contract.submitted_by)),
+        (_l("Submitted at"), _datetime(contract.submitted_at)),
+        (_l("Approved by"), _name(contract.approved_by)),
+        (_l("Approved at"), _datetime(contract.approved_at)),
+    ]
+    if contract.second_approved_by_id:
+        fields += [
+            (_l("Second approval by"), _name(contract.second_approved_by)),
+            (_l("Second approval at"), _datetime(contract.second_approved_at)),
+        ]
+    comment = contract.approval_comment
+    notes = str(_l("Approval comment: %(comment)s", comment=comment)) if comment else ""
+    return Printed(
+        title=_l("Contract approval sheet"),
+        number=contract.number or "",
+        fields=fields,
+        headers=(_l("Line no."), _l("Step"), _l("By"), _l("At"), _l("Comment")),
+        widths=(12, 34, 30, 32, 72),
+        lines=lines,
+        capital=Decimal(contract.amount or 0),
+        notes=notes,
+        signatures=(_l("Handled by (seal)"), _l("Seal approved by")),
+        wrap=frozenset({4}),
+    )
+
+
 #: document type → the function that lays out one record
-DOCUMENTS: dict[str, Callable] = {"quote": quote_document, "order": order_document, "receipt": receipt_document}
+DOCUMENTS: dict[str, Callable] = {
+    "quote": quote_document,
+    "order": order_document,
+    "receipt": receipt_document,
+    "delivery_note": delivery_note_document,
+    "contract_cover": contract_cover_document,
+}
 
 
 # ---------------------------------------------------------------------------- the PDF
+def logo_path():
+    """The image of the ``company_logo`` setting (an uploaded file's id, or a path relative
+    to the instance folder), when it names a PNG or JPEG that exists; else None."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    value = settings.company_logo().strip()
+    if not value:
+        return None
+    if value.isdigit():
+        from models import db
+        from models.customers import StoredFile
+
+        stored = db.session.get(StoredFile, int(value))
+        if stored is None:
+            return None
+        path = Path(current_app.config["UPLOAD_FOLDER"]) / stored.stored_name
+    else:
+        path = Path(current_app.instance_path) / value
+    if not path.is_file() or path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        return None
+    return path
+
+
 def _pdf(generated: str):
     from fpdf import FPDF
 
     company = (settings.company_name(), settings.company_address(), settings.company_phone())
+    logo = logo_path()
 
     class DocumentPdf(FPDF):
         def header(self):
+            if logo is not None:
+                try:
+                    self.image(str(logo), x=self.l_margin, y=self.t_margin, h=11.5)
+                    self.set_left_margin(self.l_margin + 28)
+                    self.set_x(self.l_margin)
+                except Exception:  # noqa: BLE001 - a broken image prints no logo, never an error
+                    pass
             self.set_font("cjk", size=13)
             self.cell(0, 7, company[0], new_x="LMARGIN", new_y="NEXT")
             self.set_font("cjk", size=8)
@@ -180,6 +337,9 @@ def _pdf(generated: str):
             contact = "    ".join(part for part in company[1:] if part)
             if contact:
                 self.cell(0, 4.5, contact, new_x="LMARGIN", new_y="NEXT")
+            if logo is not None:
+                self.set_left_margin(15)
+                self.set_y(max(self.get_y(), self.t_margin + 12))
             self.set_text_color(0)
             self.set_draw_color(120)
             self.line(self.l_margin, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
@@ -262,18 +422,50 @@ def _fit(pdf, text: str, width: float) -> str:
     return text + "…"
 
 
+def _code(pdf, text: str, width: float) -> None:
+    """A code on one line: the font made smaller until it fits (never cut, never split)."""
+    size = pdf.font_size_pt
+    while size > 5 and pdf.get_string_width(text) > width:
+        size -= 0.5
+        pdf.set_font_size(size)
+
+
 def _lines(pdf, doc: Printed) -> None:
+    step = 7
+    leading = 4.6
+
     def header_row():
         pdf.set_fill_color(232)
         for n, (title, w) in enumerate(zip(doc.headers, doc.widths, strict=True)):
-            pdf.cell(w, 7, str(title), border=1, align="R" if n in doc.right else "C", fill=True)
-        pdf.ln(7)
+            pdf.cell(w, step, str(title), border=1, align="R" if n in doc.right else "C", fill=True)
+        pdf.ln(step)
 
     header_row()
     for row in doc.lines:
-        if pdf.get_y() + 7 > pdf.page_break_trigger:
+        wrapped = {
+            n: pdf.multi_cell(doc.widths[n] - 2, leading, row[n], dry_run=True, output="LINES")
+            for n in doc.wrap
+            if row[n]
+        }
+        height = max([step] + [len(lines) * leading + 2.4 for lines in wrapped.values()])
+        if pdf.get_y() + height > pdf.page_break_trigger:
             pdf.add_page()
             header_row()
+        x, y = pdf.get_x(), pdf.get_y()
         for n, (text, w) in enumerate(zip(row, doc.widths, strict=True)):
-            pdf.cell(w, 7, _fit(pdf, text, w - 2), border=1, align="R" if n in doc.right else "L")
-        pdf.ln(7)
+            align = "R" if n in doc.right else "L"
+            if n in wrapped:
+                pdf.rect(x, y, w, height)
+                pdf.set_xy(x + 1, y + 1.2)
+                pdf.multi_cell(w - 2, leading, text, align=align)
+            elif n in doc.codes:
+                size = pdf.font_size_pt
+                _code(pdf, text, w - 2)
+                pdf.set_xy(x, y)
+                pdf.cell(w, height, text, border=1, align=align)
+                pdf.set_font_size(size)
+            else:
+                pdf.set_xy(x, y)
+                pdf.cell(w, height, _fit(pdf, text, w - 2), border=1, align=align)
+            x += w
+        pdf.set_xy(pdf.l_margin, y + height)

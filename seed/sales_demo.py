@@ -17,7 +17,7 @@ The story:
   statuses follow the dates (old ones completed, recent ones pending or shipped, a few
   cancelled). Some clients stopped ordering more than six months ago (churn), some never
   ordered. Historic orders are written with their final status — stock is not taken
-  (``ship_order`` is for live shipments);
+  (``models/shipments.py`` is for live shipments);
 * quotes: bigger orders often came from an accepted quote (lines at list price, the
   discount applied to the order lines as ``convert_quote`` does); recent quotes are in
   every state — above ``quote_discount_approval_pct`` approved by a sales director who is

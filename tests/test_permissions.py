@@ -69,7 +69,15 @@ REPORT_ENDPOINTS = {
 }
 #: SPEC §6 sales rows (their create/edit/delete rules: tests/test_opportunities.py, test_quotes.py,
 #: test_orders.py, test_stock.py, test_churn.py): who sees them in the menu
-SALES_ENDPOINTS = ["opportunity", "dev_plan", "quote", "order", "sales_target", "weekly_report"]
+SALES_ENDPOINTS = [
+    "opportunity",
+    "dev_plan",
+    "quote",
+    "order",
+    "shipment",
+    "sales_target",
+    "weekly_report",
+]  # shipment: the order's rights
 SALES_VIEWERS = {"admin", "executive", "sales_director", "account_manager", "clerk", "finance", "marketing"}
 PRODUCT_ENDPOINTS = ["product", "stock"]  # "products, stock": V for every role
 CHURN_VIEWERS = {"admin", "executive", "sales_director", "account_manager"}

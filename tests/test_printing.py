@@ -121,3 +121,115 @@ def test_statements_are_offered_on_the_client_and_contract_pages(client_as, db_s
     assert 'id="statement-pdf"' not in client_as("clerk").get(f"/admin/client/details/?id={client.id}").get_data(
         as_text=True
     )  # no right to receipts: no statement
+
+
+def test_a_delivery_note_prints_per_shipment_with_what_is_left(en_client, db_session):
+    from models.products import Stock
+    from models.workflow import perform
+    from tests.factories import user
+
+    s = db_session
+    product = make_product(s, unit="台", stock=4, warehouse="主仓", name="发货测试机")
+    s.add(Stock(product=product, warehouse="华东仓", quantity=10))
+    client = make_client(s, "account_manager", name="收货客户有限公司")
+    order = make_order(s, lines=[(product, 9)], client=client)
+    s.commit()
+    for warehouse, quantity in (("主仓", 4), ("华东仓", 2)):
+        perform(
+            order, "ship", user(s, "account_manager"), warehouse=warehouse, quantities={order.lines[0].id: quantity}
+        )
+        s.commit()
+    first, second = order.shipments
+    web = en_client("account_manager")
+    details = web.get(f"/admin/order/details/?id={order.id}").get_data(as_text=True)
+    assert f'href="/admin/shipment/print/?ids={second.id}"' in details
+    (text,) = pdf_pages(web.get(f"/admin/shipment/print/?ids={second.id}"))
+    flat = re.sub(r"\s+", "", text)
+    for expected in (
+        "Deliverynote",
+        second.number,
+        order.number,
+        "收货客户有限公司",
+        "华东仓",
+        "发货测试机",
+        "Shippedby(consignor)",
+        "Receivedby(consignee)",
+    ):
+        assert expected in flat, expected
+    # ordered 9, shipped before 4, this shipment 2, left pending 3
+    assert re.search(r"发货测试机\s*X-\d+\s*台\s*9\s*4\s*2\s*3", text), text
+    # the shipment list's bulk action: one PDF, one note per page
+    both = web.post("/admin/shipment/action/", data={"action": "print", "rowid": [first.id, second.id]})
+    pages = pdf_pages(both)
+    assert len(pages) == 2 and first.number in pages[0] and second.number in pages[1]
+    assert re.search(r"发货测试机\s*X-\d+\s*台\s*9\s*0\s*4\s*5", pages[0]), pages[0]
+
+
+def test_the_contract_cover_sheet_names_the_approver_and_the_comment(en_client, db_session):
+    from models.workflow import perform
+    from tests.factories import make_contract, user
+
+    s = db_session
+    client = make_client(s, "account_manager", name="盖章客户有限公司")
+    contract = make_contract(
+        s, client, amount="12345.67", status="draft", number="HT20261202-00042", name="设备采购合同"
+    )
+    s.commit()
+    perform(contract, "submit", user(s, "account_manager"))
+    s.commit()
+    perform(contract, "approve", user(s, "sales_director"), "价格已核对，同意盖章")
+    s.commit()
+    web = en_client("account_manager")
+    details = web.get(f"/admin/contract/details/?id={contract.id}").get_data(as_text=True)
+    assert 'id="print-document"' in details
+    (text,) = pdf_pages(web.get(f"/admin/contract/print/?ids={contract.id}"))
+    flat = re.sub(r"\s+", "", text)
+    director = user(s, "sales_director")
+    submitter = user(s, "account_manager")
+    for expected in (
+        "Contractapprovalsheet",
+        "HT20261202-00042",
+        "设备采购合同",
+        "盖章客户有限公司",
+        "价格已核对，同意盖章",
+        re.sub(r"\s+", "", director.name),
+        re.sub(r"\s+", "", submitter.name),
+        "壹万贰仟叁佰肆拾伍元陆角柒分",
+    ):
+        assert expected in flat, expected
+    assert "HT20261202-00042" in text  # the number on one line, never split
+
+
+def test_the_logo_from_the_settings_is_drawn_on_every_page(client_as, db_session, app):
+    from pathlib import Path
+
+    from PIL import Image
+
+    logo = Path(app.instance_path) / "logo-test.png"
+    logo.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (120, 60), (200, 30, 30)).save(logo)
+    row = db_session.scalar(select(SystemConfig).where(SystemConfig.name == "company_logo"))
+    if row is None:
+        row = SystemConfig(name="company_logo", value="")
+        db_session.add(row)
+    quote = make_quote(db_session, lines=[(make_product(db_session), 1)])
+    db_session.commit()
+    web = client_as("account_manager")
+    plain = PdfReader(io.BytesIO(web.get(f"/admin/quote/print/?ids={quote.id}").data))
+    assert [len(page.images) for page in plain.pages] == [0]
+    row.value = "logo-test.png"
+    db_session.commit()
+    try:
+        response = web.get(f"/admin/quote/print/?ids={quote.id}")
+        pdf_pages(response)
+        reader = PdfReader(io.BytesIO(response.data))
+        assert [len(page.images) for page in reader.pages] == [1]
+        row.value = "missing.png"  # a setting naming no image prints without a logo, never an error
+        db_session.commit()
+        assert [
+            len(p.images) for p in PdfReader(io.BytesIO(web.get(f"/admin/quote/print/?ids={quote.id}").data)).pages
+        ] == [0]
+    finally:
+        row.value = ""
+        db_session.commit()
+        logo.unlink()

@@ -60,6 +60,7 @@ class AppointmentView(ClientChildView):
 
 
 class ContractView(ContractMoneyMixin, ContractStatementMixin, WorkflowMixin, ScanUploadMixin, ClientChildView):
+    printable = "contract_cover"  # the printed approval sheet for the seal (reports/printing.py)
     # a 1366-pixel screen shows these without wrapping; the rest are one tick away
     # (views/crud/columns.py), and the download keeps every column
     column_list = ("number", "name", "client", "amount", "balance", "status", "ends_on", "owner")

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from wtforms import StringField, validators
 
 from models import db
@@ -28,6 +29,15 @@ from models.orders import (
     open_order_for_quote,
 )
 from models.products import Product
+from models.shipments import (
+    Shipment,
+    default_quantities,
+    left_to_ship,
+    shipped_quantities,
+    warehouse_choices,
+    warehouse_stock,
+)
+from models.workflow import changed_meanwhile, perform
 
 from .crud import (
     CrmModelView,
@@ -332,10 +342,128 @@ class OrderView(NumberedMixin, LinesMixin, WorkflowMixin, CrmModelView):
         WaitingForMeFilter("order"),
     )
 
-    detail_eager = ("lines.product",)
+    detail_eager = ("lines.product", "shipments.lines")
+
+    # -- shipping: a warehouse and a quantity per line (models/shipments.py) ------------
+    def transition_buttons(self, record):
+        """The details page's *Ship* opens the ship page (warehouse, quantities); the list's
+        *Ship* action ships everything left from the fullest warehouses."""
+        return [
+            (step, url_for(".ship_view", id=record.id) if step.name == "ship" else url)
+            for step, url in super().transition_buttons(record)
+        ]
+
+    def render(self, template, **kwargs):
+        model = kwargs.get("model")
+        if model is not None and template == self.details_template:
+            kwargs["shipped"] = shipped_quantities(model)
+        return super().render(template, **kwargs)
+
+    @expose("/ship/", methods=("GET", "POST"))
+    @crm_page(right="ship")
+    def ship_view(self):
+        found = self._scoped_rows([request.values.get("id", "")], deleted=False)
+        if not found:
+            abort(404)
+        order = found[0]
+        back = url_for(".details_view", id=order.id)
+        if order.status not in self.workflow.transitions["ship"].sources:
+            flash(
+                gettext(
+                    "%(record)s is %(state)s: cannot %(action)s it.",
+                    record=str(order),
+                    state=self.workflow.state_label(order.status),
+                    action=gettext("Ship"),
+                ),
+                "error",
+            )
+            return redirect(back)
+        choices = warehouse_choices(order)
+        names = [name for name, _ in choices]
+        warehouse = request.values.get("warehouse") or (names[0] if names else "")
+        posted = {}
+        if request.method == "POST":
+            posted = {line.id: request.form.get(f"quantity-{line.id}", "") for line in order.lines}
+            note = request.form.get("note", "")
+            version = request.form.get("version", "")
+            name = str(order)
+            try:
+                perform(
+                    order,
+                    "ship",
+                    current_user,
+                    seen_version=int(version) if version.isdigit() else None,
+                    warehouse=warehouse,
+                    quantities=posted,
+                    note=note,
+                )
+                shipment = order.shipments[-1]
+                number, state = shipment.number, self.workflow.state_label(order.status)
+                db.session.commit()
+                flash(
+                    gettext("Shipment %(number)s recorded; the order is now %(state)s.", number=number, state=state),
+                    "success",
+                )
+                return redirect(back)
+            except ValueError as exc:  # StockError / WorkflowError naming the line, a rule at commit
+                db.session.rollback()
+                flash(str(exc), "error")
+            except StaleDataError:
+                db.session.rollback()
+                flash(changed_meanwhile(order) if db.session.get(Order, order.id) else name, "error")
+            order = db.session.get(Order, order.id)
+        defaults = default_quantities(order, warehouse) if warehouse in names else {}
+        left = left_to_ship(order)
+        stock = warehouse_stock(order).get(warehouse, {})
+        values = {**defaults, **posted}  # what was typed stays on a refusal
+        rows = [
+            (n, line, left.get(line.id, 0), stock.get(line.product_id, 0), values.get(line.id, 0))
+            for n, line in enumerate(order.lines, 1)
+        ]
+        return self.render(
+            "admin/crm/order_ship.html",
+            order=order,
+            rows=rows,
+            choices=choices,
+            warehouse=warehouse,
+            back=back,
+            note=request.form.get("note", ""),
+        )
+
+
+# ---------------------------------------------------------------------------- shipments
+class ShipmentView(CrmModelView):
+    """发货单: the shipments of the orders in the user's scope (the order's rights), read-only;
+    each prints as its delivery note."""
+
+    right_endpoint = "order"
+    disabled_operations = ("create", "edit", "delete")
+    printable = "delivery_note"  # the printed 发货单 (reports/printing.py)
+
+    column_list = ("number", "order", "order.client", "warehouse", "shipped_at", "shipped_by", "returned_at")
+    column_labels = {"order.client": _l("Client")}
+    column_sortable_list = ("number", "warehouse", "shipped_at")
+    column_default_sort = ("id", True)
+    column_searchable_list = ("number", "warehouse", "order.number")
+    column_details_list = (
+        "number",
+        "order",
+        "warehouse",
+        "shipped_at",
+        "shipped_by",
+        "note",
+        "returned_at",
+        "created_at",
+    )
+    column_formatters = {"order": record_link("order")}
+    column_filters = ("warehouse", "shipped_at", "returned_at")
+    details_template = "admin/crm/shipment_details.html"
+    list_eager = ("order.client",)
+    detail_eager = ("lines.order_line.product",)
 
 
 def register(admin) -> None:
     """Add quotes and orders to the menu (Sales)."""
     admin.add_view(QuoteView(Quote, name=_l("Quotes"), endpoint="quote", category=SALES))
     admin.add_view(OrderView(Order, name=_l("Orders"), endpoint="order", category=SALES))
+    admin.add_view(ShipmentView(Shipment, name=_l("Shipments"), endpoint="shipment", category=SALES))
