@@ -2,7 +2,7 @@
 each with its delivery note (issue 14 item 4); orders gain the state "partial"
 
 Revision ID: 0022_shipments
-Revises: 0019_contribution_index
+Revises: 0020_mail_ledger
 Create Date: 2026-12-02 07:30:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0022_shipments"
-down_revision = "0019_contribution_index"
+down_revision = "0020_mail_ledger"
 branch_labels = None
 depends_on = None
 

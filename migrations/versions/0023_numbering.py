@@ -5,7 +5,7 @@ a day; existing counters keep counting under the stem of the pattern they number
 row under the stem ""
 
 Revision ID: 0023_numbering
-Revises: 0019_contribution_index
+Revises: 0022_shipments
 Create Date: 2026-12-02 07:30:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0023_numbering"
-down_revision = "0019_contribution_index"
+down_revision = "0022_shipments"
 branch_labels = None
 depends_on = None
 

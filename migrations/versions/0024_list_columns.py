@@ -1,7 +1,7 @@
 """the columns each user chose for a list (issue 14 item 5: wide lists)
 
 Revision ID: 0024_list_columns
-Revises: 0019_contribution_index
+Revises: 0023_numbering
 Create Date: 2026-12-02 07:30:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0024_list_columns"
-down_revision = "0019_contribution_index"
+down_revision = "0023_numbering"
 branch_labels = None
 depends_on = None
 
