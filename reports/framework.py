@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from models.auth import Department, User
 from models.base import utcnow
-from models.lookups import Area, ServiceType
+from models.lookups import Area, CampaignType, ServiceType
 
 from .render import Document, Section
 
@@ -39,7 +39,13 @@ ROLE_GROUPS = {
 }
 
 #: ids of the common filters that select a user, a department, an area or a service type
-LOOKUP_KINDS = {"department": Department, "owner": User, "area": Area, "service_type": ServiceType}
+LOOKUP_KINDS = {
+    "department": Department,
+    "owner": User,
+    "area": Area,
+    "service_type": ServiceType,
+    "campaign_type": CampaignType,
+}
 
 
 class Values(dict):

@@ -3,7 +3,7 @@ seeds the right ``report.<slug>`` and grants it by the report's groups)."""
 
 from __future__ import annotations
 
-from . import churn, composition, contribution, funnel, performance, receivables, service
+from . import campaigns, churn, composition, contribution, funnel, performance, receivables, service
 
 REPORTS = (
     receivables.REPORT,
@@ -13,5 +13,6 @@ REPORTS = (
     funnel.REPORT,
     performance.REPORT,
     service.REPORT,
+    campaigns.REPORT,
 )
 BY_SLUG = {report.slug: report for report in REPORTS}

@@ -313,3 +313,42 @@ def post_ticket(web, session, client, title, type_name="售后", priority="norma
 
     data = {"type": str(lookup(session, ServiceType, type_name).id), "title": title, "client": str(client.id)}
     return web.post("/admin/service/new/", data={**data, "priority": priority, "request": request})
+
+
+# ------------------------------------------------------------------------ marketing
+def campaign(session, owner="marketing", **fields):
+    """A campaign of ``owner`` (type: the first campaign type), flushed."""
+    from models.lookups import CampaignType
+    from models.marketing import Campaign
+
+    n = next(_seq)
+    record = Campaign(
+        name=fields.pop("name", f"测试活动{n}"),
+        type=fields.pop("type", None) or lookup(session, CampaignType),
+        starts_on=fields.pop("starts_on", date(2026, 3, 1)),
+        owner=user(session, owner) if isinstance(owner, str) else owner,
+        **fields,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def lead(session, campaign=None, owner="marketing", **fields):
+    """A lead of ``campaign`` owned by ``owner`` (new unless ``status`` says otherwise), flushed."""
+    from models.lookups import ClientSource
+    from models.marketing import Lead
+
+    n = next(_seq)
+    record = Lead(
+        campaign=campaign,
+        company_name=fields.pop("company_name", f"线索测试{n}有限公司"),
+        contact_name=fields.pop("contact_name", "李四"),
+        mobile=fields.pop("mobile", f"136{n:08d}"),
+        source=lookup(session, ClientSource),
+        owner=user(session, owner) if isinstance(owner, str) else owner,
+        **fields,
+    )
+    session.add(record)
+    session.flush()
+    return record

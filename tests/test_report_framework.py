@@ -25,6 +25,7 @@ HOLDERS = {
     "funnel": {"admin", "executive", "sales_director", "account_manager"},
     "performance": {"admin", "executive", "sales_director", "account_manager"},
     "service": {"admin", "executive", "service"},  # issue 12 item 6
+    "campaigns": {"admin", "executive", "marketing"},  # issue 13 item 6
 }
 
 

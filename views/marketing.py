@@ -39,6 +39,7 @@ from .crud import CrmModelView, Section, crm_action, crm_page, record_link, stat
 from .customers import DuplicateWarning
 from .helpers import db_int, parse_ids
 from .imports import ImportMixin
+from .reports import CampaignEffectMixin
 from .workflow import WorkflowMixin
 
 MARKETING = _l("Marketing")
@@ -53,8 +54,9 @@ def _budget_left(view, context, model, name):
     return format_money(model.budget - (model.actual_cost or 0))
 
 
-class CampaignView(WorkflowMixin, CrmModelView):
-    """市场活动: planned → running → finished; its leads and e-mails on the details page."""
+class CampaignView(CampaignEffectMixin, WorkflowMixin, CrmModelView):
+    """市场活动: planned → running → finished; its leads and e-mails on the details page;
+    the *effect report* (PDF/XLSX) of chosen campaigns."""
 
     column_list = ("name", "type", "status", "starts_on", "ends_on", "location", "budget", "actual_cost", "owner")
     column_sortable_list = ("name", "starts_on", "ends_on")  # status: a filter (its index leads with it)

@@ -30,7 +30,7 @@ from wtforms import Form
 
 from models import clock, db, settings
 from models.auth import Department, User
-from models.lookups import Area, ServiceType
+from models.lookups import Area, CampaignType, ServiceType
 from reports import statement as statements
 from reports.charts import echarts_option
 from reports.render import html_cell, write_csv, write_pdf, write_xlsx
@@ -182,7 +182,7 @@ class DeclaredReportView(ReportView):
 
     @staticmethod
     def _options(kinds) -> dict:
-        """The choices of the filter form (a query per department, owner, area, service type field)."""
+        """The choices of the filter form (a query per department, owner, area, service or campaign type field)."""
         options = {}
         if "department" in kinds:
             departments = db.session.execute(
@@ -208,6 +208,13 @@ class DeclaredReportView(ReportView):
                 .order_by(ServiceType.sort_order, ServiceType.id)
             )
             options["service_types"] = [(t.id, t.name) for t in types]
+        if "campaign_type" in kinds:
+            types = db.session.execute(
+                select(CampaignType.id, CampaignType.name)
+                .where(CampaignType.is_active.is_(True))
+                .order_by(CampaignType.sort_order, CampaignType.id)
+            )
+            options["campaign_types"] = [(t.id, t.name) for t in types]
         return options
 
 
@@ -311,6 +318,55 @@ ClientStatementMixin = _statement_mixin(
 ContractStatementMixin = _statement_mixin(
     "contract", "receivables-statement", _l("Receivables statement (PDF)"), _l("Receivables statement (XLSX)")
 )
+
+
+# ----------------------------------------------------------------- campaign effect
+#: the effect report shows the campaigns report's figures of the chosen campaigns
+EFFECT_RIGHT = ("view", "report.campaigns")
+
+
+class CampaignEffectMixin:
+    """The *effect report* (SPEC §7: campaigns → effect report) of the campaign list: the
+    campaigns report (reports/campaigns.py) restricted to the chosen campaigns, as a PDF or
+    an XLSX, from the list's actions, the details page's buttons and the GET page
+    ``campaign/effect/?ids=…&format=``. Needs ``campaign.view`` and ``report.campaigns``;
+    campaigns outside the scope are ignored."""
+
+    def may_make_effect_reports(self) -> bool:
+        return self.holds(EFFECT_RIGHT)
+
+    def effect_url(self, record_id: int, fmt: str = "pdf") -> str:
+        return url_for(".effect_view", ids=str(record_id), format=fmt)
+
+    @expose("/effect/")
+    def effect_view(self):
+        return self.effect_response(request.args.get("ids", ""), request.args.get("format", "pdf"))
+
+    def effect_response(self, ids, fmt: str):
+        from reports.campaigns import effect_document
+
+        if not self.may_make_effect_reports():
+            abort(403)
+        if fmt not in ("pdf", "xlsx"):
+            abort(400, gettext('Unknown download format "%(format)s": use xlsx or pdf.', format=fmt[:10]))
+        wanted = parse_ids(ids)[:MAX_STATEMENTS]
+        records = self._scoped_rows(wanted, deleted=False) if wanted else []
+        today = clock.today()
+        ids = sorted(r.id for r in records)
+        document = effect_document(db.session, current_user, ids, generated_text(clock.now())) if ids else None
+        if document is None:
+            flash(gettext("Choose at least one campaign (in your data scope) for the effect report."), "error")
+            return redirect(url_for(".index_view"))
+        stem = f"campaign-effect-{records[0].id}" if len(records) == 1 else "campaign-effect"
+        return download([document], fmt, f"{stem}-{today:%Y%m%d}", footer=f"{document.title}")
+
+    @crm_action("effect_pdf", _l("Effect report (PDF)"), right=EFFECT_RIGHT)
+    def action_effect_pdf(self, ids):
+        return self.effect_response(ids, "pdf")
+
+    @crm_action("effect_xlsx", _l("Effect report (XLSX)"), right=EFFECT_RIGHT)
+    def action_effect_xlsx(self, ids):
+        return self.effect_response(ids, "xlsx")
 
 
 def register(admin) -> None:
