@@ -58,7 +58,7 @@ RULES = _l(
     "dated from the day of the client's first conversion in the campaign through the window's last day (the "
     "conversion day is day 1). Cost per lead: actual cost / leads; ROI: (won − cost) / cost. E-mails: the "
     "recipients of the campaign's marketing e-mails — sent, delivered (sent, not bounced), opened by a person or "
-    "by a machine, clicked, unsubscribed."
+    "by a machine, clicked, unsubscribed. Total: cost per lead and ROI of the campaigns with a cost."
 )
 
 

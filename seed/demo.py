@@ -1,5 +1,6 @@
 """seed-demo: a realistic Chinese organisation, then its clients (seed/customers_demo.py),
-finance and purchasing data, and two years of sales (seed/sales_demo.py)."""
+finance and purchasing data, two years of sales (seed/sales_demo.py), service tickets
+(seed/demo_service.py) and marketing (seed/demo_marketing.py)."""
 
 from __future__ import annotations
 
@@ -136,6 +137,7 @@ def seed_demo_data(seed: int, clients: int, commit=None, bulk_load: bool = False
 
     from . import after_bulk_load
     from .customers_demo import DemoClients
+    from .demo_marketing import seed_marketing
     from .demo_service import seed_service
     from .finance_demo import DemoFinance, finance_batch, finance_counts, finance_summary
     from .purchasing_demo import seed_purchasing
@@ -181,6 +183,7 @@ def seed_demo_data(seed: int, clients: int, commit=None, bulk_load: bool = False
             counts.update(sales_finish(seller, sales))
         else:
             counts.update(sales)
+        counts.update(seed_marketing(seed))
         after_bulk_load(db.session)
         if bulk_load:
             bulk.analyze()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload, undefer
@@ -338,3 +339,93 @@ def test_seed_demo_sales_story(app, db_session):
     assert all(x.last_order_on is None or x.last_order_on <= x.detected_on - timedelta(days=180) for x in losses)
     assert detect_churn() == 0  # nothing left to find: the run detected them all
     s.rollback()
+
+
+def test_seed_demo_marketing(app, db_session, client_as):
+    """seed-demo's marketing (issue 13 item 8): two years of campaigns with statuses that
+    follow their dates, leads in every status, conversions that are the demo clients' origin
+    (client, contact, opportunity, orders after them), sent e-mails with a consistent ledger,
+    unsubscribed addresses never mailed again, nothing dated after now; the campaign report
+    shows them."""
+    from models.marketing import Campaign, Lead
+    from models.marketing_mail import EmailLog, EmailUnsubscribe, MarketingEmail
+
+    output = _seed(app, "--clients", "80", "--seed", "5")
+    assert re.search(r"\d+ campaigns, \d+ leads, \d+ converted leads, \d+ marketing e-mails", output)
+    s = db_session
+    now, today = datetime.now(UTC), _local_today()
+    campaigns = s.execute(select(Campaign)).scalars().all()
+    leads = s.execute(select(Lead)).scalars().all()
+    for row in campaigns + leads:
+        check_row(row)
+        assert not s.is_modified(row), row
+    s.rollback()
+
+    # campaigns: about one a month over two years, the status by the dates, costs within reason
+    assert 20 <= len(campaigns) <= 30
+    assert min(c.starts_on for c in campaigns) <= today - timedelta(days=600)
+    assert {"planned", "finished"} <= {c.status for c in campaigns}
+    for c in campaigns:
+        assert c.owner.role.code == "marketing" and c.created_at <= now and c.budget > 0
+        if c.status == "planned":
+            assert c.starts_on > today and c.actual_cost is None
+        elif c.status == "running":
+            assert c.starts_on <= today <= c.ends_on and 0 < c.actual_cost <= c.budget
+        else:
+            assert c.ends_on < today and 0 < c.actual_cost <= c.budget * Decimal("1.15")
+    planned = {c.id for c in campaigns if c.status == "planned"}
+
+    # leads: every status; none for a planned campaign; converted ones are their clients' origin
+    assert {lead.status for lead in leads} == {"new", "contacted", "qualified", "converted", "disqualified"}
+    assert not [lead for lead in leads if lead.campaign_id in planned]
+    converted = [lead for lead in leads if lead.status == "converted"]
+    assert converted and len({lead.converted_client_id for lead in converted}) == len(converted)
+    for lead in converted:
+        client = lead.converted_client
+        assert client.name == lead.company_name and client.contact_mobile == lead.mobile
+        assert lead.converted_at == client.created_at and lead.created_at <= lead.converted_at
+        assert lead.converted_at.astimezone(ZoneInfo("Asia/Shanghai")).date() >= lead.campaign.starts_on
+        assert lead.converted_linkman.client_id == client.id and lead.assigned_to_id == client.owner_id
+        if lead.converted_opportunity is not None:
+            assert lead.converted_opportunity.client_id == client.id
+    orders = s.execute(select(Order.client_id, Order.ordered_on)).all()
+    firsts = {lead.converted_client_id: lead.converted_at.date() for lead in converted}
+    assert any(day >= firsts[client] for client, day in orders if client in firsts)  # orders came of it
+    assert all(lead.disqualified_reason for lead in leads if lead.status == "disqualified")
+    assert all(lead.created_at <= now and lead.updated_at <= now for lead in leads)
+
+    # the ledger: times in order and in the past, statuses that match the times, counts that add up
+    log = s.execute(select(EmailLog)).scalars().all()
+    emails = s.execute(select(MarketingEmail)).scalars().all()
+    assert emails and all(e.status == "sent" and e.campaign_id not in planned for e in emails)
+    assert {r.status for r in log} >= {"sent", "failed", "opened", "clicked", "unsubscribed", "bounced"}
+    for r in log:
+        assert (r.sent_at is None) == (r.status in ("failed", "skipped")), r.status
+        assert (r.opened_at is not None) == (r.status in ("opened", "clicked", "unsubscribed"))
+        assert (r.clicked_at is not None) == (r.status == "clicked")
+        assert not r.machine_open or r.opened_at is not None
+        assert (r.skip_reason == "unsubscribed") == (r.status == "skipped")
+        for at in (r.sent_at, r.opened_at, r.clicked_at):
+            assert at is None or at <= now
+        assert r.opened_at is None or r.opened_at >= r.sent_at
+        assert r.clicked_at is None or r.clicked_at >= r.opened_at
+    assert any(r.machine_open for r in log) and any(r.opened_at and not r.machine_open for r in log)
+    for e in emails:
+        mine = [r for r in log if r.email_id == e.id]
+        assert e.recipient_count == len(mine) and e.sent_count == sum(r.sent_at is not None for r in mine)
+        assert e.failed_count == sum(r.status == "failed" for r in mine) and e.sent_at <= now
+    gone = dict(s.execute(select(EmailUnsubscribe.address, EmailUnsubscribe.at)).all())
+    assert set(gone) == {r.address for r in log if r.status == "unsubscribed"}
+    assert any(r.status == "skipped" for r in log)
+    for r in log:  # never mailed after unsubscribing (a row is sent within 30 minutes of its e-mail)
+        if r.address in gone and r.sent_at is not None:
+            assert r.sent_at - timedelta(minutes=30) <= gone[r.address]
+
+    # the campaign report shows them (executives see every campaign)
+    page = client_as("executive").get(
+        f"/admin/reports/campaigns/?date_from={today - timedelta(days=800)}&date_to={today}&lang=en"
+    )
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    started = [c for c in campaigns if c.status != "planned"]
+    assert all(c.name in html for c in started)
