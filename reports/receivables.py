@@ -426,7 +426,7 @@ def money_columns(width: int) -> list[Column]:
 
 def receivables_columns() -> list[Column]:
     return [
-        Column("number", _l("Contract number"), width=20),
+        Column("number", _l("Contract number"), "code", width=20),
         Column("name", _l("Contract name"), width=26),
         Column("client", _l("Client"), width=32),
         Column("area", _l("Area"), width=10, in_pdf=False),

@@ -47,8 +47,9 @@ TOTAL_FILL = (245, 245, 245)
 
 @dataclass
 class Column:
-    """One column: ``kind`` is text, money, date, int or percent (a Decimal number of
-    hundredths, shown ``12.50%``). ``width`` is relative (PDF);
+    """One column: ``kind`` is text, code (a number such as a contract's: text that the PDF
+    keeps on one line, in a smaller font where needed), money, date, int or percent (a
+    Decimal number of hundredths, shown ``12.50%``). ``width`` is relative (PDF);
     ``in_pdf`` False leaves a column out of the (narrow) PDF page only."""
 
     key: str
@@ -403,6 +404,10 @@ class _Widths:
         return lines or [""]
 
 
+#: the kinds of column whose cells the PDF keeps on one line
+UNBROKEN = ("money", "int", "percent", "code", "date")
+
+
 def _pdf_table(pdf, section: Section) -> None:
     """A grid table: header row repeated on every page, wrapped text cells, amounts
     right-aligned, a shaded totals row."""
@@ -417,8 +422,8 @@ def _pdf_table(pdf, section: Section) -> None:
         pdf.set_font("cjk", size=size)
         cells = []
         for column, width, value in zip(columns, widths, values, strict=False):
-            if column.kind in ("money", "int", "percent") and values is not header:
-                cells.append([value])  # a figure is never broken
+            if column.kind in UNBROKEN and values is not header:
+                cells.append([value])  # a figure, a code or a date is never broken
             else:
                 cells.append(measure.wrap(value, width - 2 * pad))
         height = max(len(lines) for lines in cells) * line_h + 2 * pad
@@ -438,6 +443,13 @@ def _pdf_table(pdf, section: Section) -> None:
                 baseline = y + pad + line_h * number + line_h * 0.78
                 if column.kind in ("money", "int", "percent"):
                     pdf.text(x + width - pad - measure.text(line), baseline, line)
+                elif column.kind in UNBROKEN and values is not header:
+                    fitted = size  # smaller until it fits its cell, never cut or split
+                    while fitted > 4 and measure.text(line) > width - 2 * pad:
+                        fitted -= 0.5
+                        pdf.set_font_size(fitted)
+                    pdf.text(x + pad, baseline, line)
+                    pdf.set_font_size(size)
                 else:
                     pdf.text(x + pad, baseline, line)
             x += width

@@ -319,7 +319,7 @@ def _with_labels(rows, statuses: dict) -> list[dict]:
 
 def _contract_columns() -> list[Column]:
     return [
-        Column("number", _l("Contract number"), width=22),
+        Column("number", _l("Contract number"), "code", width=22),
         Column("name", _l("Contract name"), width=34),
         Column("status_label", _l("Status"), width=12),
         Column("due_on", _l("Due date"), "date", width=17),
@@ -336,14 +336,14 @@ def _allocation_columns(with_contract: bool) -> list[Column]:
         Column("method", _l("Payment method"), width=18),
     ]
     if with_contract:
-        columns.append(Column("contract_number", _l("Contract number"), width=24))
+        columns.append(Column("contract_number", _l("Contract number"), "code", width=24))
     return columns + [Column("amount", _l("Allocated amount"), "money", width=20)]
 
 
 def _invoice_columns(with_contract: bool) -> list[Column]:
-    columns = [Column("number", _l("Invoice number"), width=24)]
+    columns = [Column("number", _l("Invoice number"), "code", width=24)]
     if with_contract:
-        columns.append(Column("contract_number", _l("Contract number"), width=24))
+        columns.append(Column("contract_number", _l("Contract number"), "code", width=24))
     return columns + [
         Column("issued_on", _l("Issued on"), "date", width=18),
         Column("amount", _l("Amount before tax"), "money", width=20),
@@ -409,7 +409,7 @@ def client_statement_document(statement: ClientStatement, generated: str) -> Doc
             Section(
                 _l("Receipts"),
                 [
-                    Column("number", _l("Receipt number"), width=24),
+                    Column("number", _l("Receipt number"), "code", width=24),
                     Column("received_on", _l("Received on"), "date", width=18),
                     Column("method", _l("Payment method"), width=18),
                     Column("payer", _l("Payer"), width=24),

@@ -819,3 +819,18 @@ def test_report_page_and_statement_action_in_chromium(ledger, statement_app, liv
     data = open(path, "rb").read()
     assert data.startswith(b"%PDF") and "北京应收科技有限公司" in pdf_text(data)
     assert not errors, errors
+
+
+def test_codes_stay_on_one_line_in_a_narrow_pdf_column(app):
+    """A contract number in a narrow column of a wide table is drawn whole on one line
+    (smaller), where a text column of the same width wraps (the issue's split numbers)."""
+    from reports.render import Column, Document, Section, write_pdf
+
+    number, name = "HT2026120100042-ABC", "上海某某科技发展有限公司第一分公司"
+    columns = [Column("number", "合同编号", "code", width=3), Column("name", "名称", width=3)]
+    columns += [Column(f"c{i}", f"列{i}", "int", width=10) for i in range(11)]
+    section = Section(title=None, columns=columns, rows=[{"number": number, "name": name}])
+    with app.test_request_context():
+        lines = pdf_text(write_pdf([Document(title="t", sections=[section])])).splitlines()
+    assert any(number in line for line in lines)
+    assert not any(name in line for line in lines)  # the text column did wrap
